@@ -1,0 +1,89 @@
+"""The float / QAT checkpoint record: everything a later stage needs, nothing it must recompute.
+
+A checkpoint is a torch.save()d dict:
+    format        "edgekit-float/1" or "edgekit-qat/1"
+    arch, width   e.g. "mbv2", 0.2
+    num_classes, label_names
+    features      FeatureConfig as a dict (window_ms, hop_ms, kind, band_hz, ...)
+    norm_mean, norm_std   per-channel normalisation (192 floats each), fitted on the train split
+    channel_mask  192 bools, False for channels that carry no signal (zeroed in the image)
+    layout        "csl" or "otb": how 192 channels map onto the 8x24 image
+    state_dict    the network's weights
+    source        where the model came from (training data, an ingested file, ...)
+    extra         stage-specific data (e.g. QAT observer ranges)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import runs
+from .errors import EdgekitError
+
+FLOAT_FORMAT = "edgekit-float/1"
+QAT_FORMAT = "edgekit-qat/1"
+
+
+@dataclass
+class ModelRecord:
+    arch: str
+    width: float
+    num_classes: int
+    label_names: list[str]
+    features: dict[str, Any]
+    norm_mean: list[float]
+    norm_std: list[float]
+    channel_mask: list[bool]
+    layout: str
+    state_dict: dict[str, torch.Tensor]
+    source: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    format: str = FLOAT_FORMAT
+
+    def build(self) -> torch.nn.Module:
+        """The network with these weights loaded, in eval mode."""
+        from .nn import build_model, load_state_dict_checked
+
+        model = build_model(self.arch, self.width, self.num_classes)
+        load_state_dict_checked(model, self.state_dict, what=f"{self.arch} w{self.width:g}")
+        return model.eval()
+
+    def meta(self) -> dict[str, Any]:
+        """Everything but the weights (for reports)."""
+        d = asdict(self)
+        d.pop("state_dict")
+        return d
+
+
+_REQUIRED = ("arch", "width", "num_classes", "label_names", "features", "norm_mean", "norm_std",
+             "channel_mask", "layout", "state_dict")
+
+
+def save(path: Path, rec: ModelRecord) -> None:
+    d = asdict(rec)
+    d["state_dict"] = {k: v.detach().cpu() for k, v in rec.state_dict.items()}
+    with runs.atomic_path(path) as tmp:
+        torch.save(d, tmp)
+
+
+def load(path: Path, expect_format: str | None = None) -> ModelRecord:
+    path = Path(path)
+    if not path.exists():
+        raise EdgekitError(f"{path}: checkpoint not found")
+    try:
+        d = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise EdgekitError(f"{path}: not a readable PyTorch checkpoint ({e})") from None
+    if not isinstance(d, dict) or "format" not in d:
+        raise EdgekitError(f"{path}: not an edgekit checkpoint (no 'format' field)")
+    if expect_format and d["format"] != expect_format:
+        raise EdgekitError(f"{path}: field 'format' is {d['format']!r}, expected {expect_format!r}")
+    missing = [k for k in _REQUIRED if k not in d]
+    if missing:
+        raise EdgekitError(f"{path}: checkpoint lacks fields {missing}")
+    known = set(ModelRecord.__dataclass_fields__)
+    return ModelRecord(**{k: v for k, v in d.items() if k in known})

@@ -1,0 +1,44 @@
+"""Networks: the MobileNetV2 family and a per-layer profiler."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import EdgekitError
+from .mobilenetv2 import INPUT_SHAPE, MobileNetV2, SeedMobileNetV2, infer_seed_config
+
+ARCHS = {"mbv2": MobileNetV2, "mbv2-seed": SeedMobileNetV2}
+
+__all__ = ["ARCHS", "INPUT_SHAPE", "build_model", "load_state_dict_checked", "infer_seed_config"]
+
+
+def build_model(arch: str, width: float, num_classes: int) -> nn.Module:
+    """A fresh network for (N, 1, 8, 24) input."""
+    if arch not in ARCHS:
+        raise EdgekitError(f"--arch: unknown architecture {arch!r}; known: {', '.join(ARCHS)}")
+    try:
+        return ARCHS[arch](width=width, num_classes=num_classes)
+    except ValueError as e:
+        raise EdgekitError(f"--width: {e}") from None
+
+
+def load_state_dict_checked(model: nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
+    """load_state_dict, but a mismatch lists missing/unexpected keys and shape mismatches."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"missing keys ({len(missing)}): {', '.join(missing[:12])}"
+                         + (" ..." if len(missing) > 12 else ""))
+        if unexpected:
+            parts.append(f"unexpected keys ({len(unexpected)}): {', '.join(unexpected[:12])}"
+                         + (" ..." if len(unexpected) > 12 else ""))
+        if shapes:
+            parts.append(f"shape mismatches ({len(shapes)}): " + "; ".join(shapes[:8]))
+        raise EdgekitError(f"state dict does not fit {what}: " + " | ".join(parts))
+    model.load_state_dict(state)

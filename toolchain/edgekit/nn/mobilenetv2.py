@@ -1,0 +1,176 @@
+"""The MobileNetV2 family for 8x24x1 HD-sEMG images.
+
+`mbv2`      standard channel width multiplier (channels rounded to multiples of 8), ReLU6, global
+            average pooling; first conv stride 1 and only two stride-2 stages so the 8x24 map ends
+            at 2x6 instead of collapsing.
+`mbv2-seed` the seed project's CIFAR-style network, reproduced layer for layer (state-dict keys
+            included) so its checkpoints load: `width` scales only the expansion factor.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+INPUT_SHAPE = (1, 8, 24)  # C, H, W
+
+
+def make_divisible(v: float, divisor: int = 8) -> int:
+    """Round channels to a multiple of `divisor`, never down by more than 10% (as in MobileNetV2)."""
+    new_v = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
+class ConvBNAct(nn.Sequential):
+    """conv -> BN -> ReLU6 (or no activation): the unit QAT folds into one int8 conv."""
+
+    def __init__(self, cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1,
+                 act: bool = True):
+        layers: list[nn.Module] = [
+            nn.Conv2d(cin, cout, k, stride, (k - 1) // 2, groups=groups, bias=False),
+            nn.BatchNorm2d(cout),
+        ]
+        if act:
+            layers.append(nn.ReLU6(inplace=False))
+        super().__init__(*layers)
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int, expand: int):
+        super().__init__()
+        hidden = cin * expand
+        self.use_res = stride == 1 and cin == cout
+        layers: list[nn.Module] = []
+        if expand != 1:
+            layers.append(ConvBNAct(cin, hidden, 1))
+        layers += [ConvBNAct(hidden, hidden, 3, stride, groups=hidden),
+                   ConvBNAct(hidden, cout, 1, act=False)]
+        self.conv = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv(x)
+        return x + out if self.use_res else out
+
+
+# (expansion t, channels c, repeats n, first stride s); strides adapted to the 8x24 input.
+MBV2_STAGES = [(1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2),
+               (6, 96, 3, 1), (6, 160, 3, 1), (6, 320, 1, 1)]
+
+
+class MobileNetV2(nn.Module):
+    def __init__(self, width: float = 1.0, num_classes: int = 8, in_ch: int = 1,
+                 dropout: float = 0.2):
+        super().__init__()
+        check_width(width, "mbv2")
+        cin = make_divisible(32 * width)
+        last = make_divisible(1280 * max(1.0, width))
+        feats: list[nn.Module] = [ConvBNAct(in_ch, cin, 3, stride=1)]
+        for t, c, n, s in MBV2_STAGES:
+            cout = make_divisible(c * width)
+            for i in range(n):
+                feats.append(InvertedResidual(cin, cout, s if i == 0 else 1, t))
+                cin = cout
+        feats.append(ConvBNAct(cin, last, 1))
+        self.features = nn.Sequential(*feats)
+        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(last, num_classes))
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0, 0.01)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x)
+        x = x.mean(dim=(2, 3))
+        return self.classifier(x)
+
+
+# ------------------------------------------------------------------------- seed network
+
+
+SEED_STAGES = [(1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2),
+               (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+
+
+def seed_expansion(t: int, width: float) -> int:
+    return t if t == 1 else int(t * width)
+
+
+class SeedBlock(nn.Module):
+    """expand + depthwise + pointwise; 1x1 conv+BN shortcut on stride-1 blocks that change width."""
+
+    def __init__(self, cin: int, cout: int, expansion: int, stride: int):
+        super().__init__()
+        self.stride = stride
+        planes = expansion * cin
+        self.conv1 = nn.Conv2d(cin, planes, 1, 1, 0, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, groups=planes, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, cout, 1, 1, 0, bias=False)
+        self.bn3 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Sequential()
+        if stride == 1 and cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, 1, 0, bias=False),
+                                          nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return out + self.shortcut(x) if self.stride == 1 else out
+
+
+class SeedMobileNetV2(nn.Module):
+    def __init__(self, width: float = 1.0, num_classes: int = 8, in_ch: int = 1):
+        super().__init__()
+        check_width(width, "mbv2-seed")
+        if int(6 * width) < 1:
+            raise ValueError(f"mbv2-seed: width {width:g} gives expansion int(6*width) = 0; "
+                             "the seed network needs width >= 1/6 (e.g. 0.2)")
+        self.width = width
+        self.conv1 = nn.Conv2d(in_ch, 32, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(32)
+        blocks: list[nn.Module] = []
+        cin = 32
+        for t, c, n, s in SEED_STAGES:
+            for stride in [s] + [1] * (n - 1):
+                blocks.append(SeedBlock(cin, c, seed_expansion(t, width), stride))
+                cin = c
+        self.layers = nn.Sequential(*blocks)
+        self.conv2 = nn.Conv2d(320, 1280, 1, 1, 0, bias=False)
+        self.bn2 = nn.BatchNorm2d(1280)
+        self.linear = nn.Linear(1280 * 1 * 3, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.layers(out)
+        out = F.relu(self.bn2(self.conv2(out)))
+        return self.linear(out.flatten(1))
+
+
+def infer_seed_config(state_dict: dict[str, torch.Tensor]) -> tuple[float, int]:
+    """(width, num_classes) of a seed checkpoint from its tensor shapes.
+
+    Only the expansion e = int(6*width) is stored in the shapes; we report the smallest multiple
+    of 0.1 that gives it (e=1 -> 0.2, e=3 -> 0.5, e=6 -> 1.0), the widths the seed used.
+    """
+    w = state_dict.get("layers.1.conv1.weight")
+    lin = state_dict.get("linear.weight")
+    if w is None or lin is None:
+        raise ValueError("not a mbv2-seed state dict: no 'layers.1.conv1.weight' / 'linear.weight'")
+    expansion = w.shape[0] // w.shape[1]
+    width = next(k / 10 for k in range(1, 100) if int(6 * k / 10) == expansion)
+    return width, int(lin.shape[0])
+
+
+def check_width(width: float, arch: str) -> None:
+    if not (0 < width <= 1.5):
+        raise ValueError(f"{arch}: width multiplier must be in (0, 1.5], got {width:g}")
