@@ -1,0 +1,292 @@
+"""The edgekit command line: the only place that parses arguments. Thin: it calls the stages."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from . import __version__, runs
+from .errors import EdgekitError
+
+Handler = Callable[[argparse.Namespace], tuple[dict[str, Any], str]]
+
+
+def _run_for(args: argparse.Namespace) -> runs.Run:
+    if args.run is not None:
+        return runs.Run(Path(args.run))
+    return runs.Run(runs.default_run_dir(args.arch, args.width))
+
+
+def _train_options(args: argparse.Namespace):
+    from .train import TrainOptions
+
+    over = {k: getattr(args, k, None) for k in (
+        "arch", "width", "data", "format", "split", "test_session", "folds", "epochs",
+        "batch_size", "lr", "seed", "window_ms", "hop_ms", "feature")}
+    if over.get("data") is not None:
+        over["data"] = Path(over["data"])
+    if getattr(args, "recipe", None):
+        return TrainOptions.from_recipe(Path(args.recipe), **over)
+    return TrainOptions(**{k: v for k, v in over.items() if v is not None})
+
+
+def _check_width(width: float | None) -> None:
+    if width is not None and not (0 < width <= 1.5):
+        raise EdgekitError(f"--width: must be in (0, 1.5], got {width:g}")
+
+
+# ------------------------------------------------------------------------------ commands
+
+
+def cmd_train(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from .train import run_train, summary
+
+    _check_width(args.width)
+    opts = _train_options(args)
+    rep = run_train(_run_for(args), opts, progress=args.progress)
+    return rep, summary(rep)
+
+
+def _ensure_float(run: runs.Run, args: argparse.Namespace) -> str:
+    """quantize/export need a float model: train one first if the run has none, saying so."""
+    if run.float_ckpt.exists():
+        return ""
+    from .train import run_train, summary
+
+    print(f"edgekit: no float model in {run.root}; training one first "
+          f"(edgekit train --arch {args.arch} --width {args.width:g})", file=sys.stderr)
+    opts = _train_options(args)
+    rep = run_train(run, opts, progress=args.progress)
+    return summary(rep) + "\n"
+
+
+def cmd_quantize(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from .quantize import run_quantize, summary
+
+    _check_width(args.width)
+    run = _run_for(args)
+    pre = _ensure_float(run, argparse.Namespace(**{**vars(args), "epochs": args.float_epochs}))
+    rep = run_quantize(run, epochs=args.epochs, seed=args.seed or 0, progress=args.progress)
+    return rep, pre + summary(rep)
+
+
+def cmd_export(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from .boards import get_board
+    from .export import run_export
+    from . import firmware
+
+    board = get_board(args.board)
+    run = _run_for(args)
+    run.require(run.float_ckpt, "float model",
+                "run `edgekit train` (or `edgekit ingest`) and `edgekit quantize` first")
+    rep = run_export(run, board, seed=args.seed or 0, progress=args.progress)
+    fw_dir = firmware.render(run, board, runtime=args.runtime)
+    rep["firmware"] = {"dir": str(fw_dir), "runtime": args.runtime or board.runtime}
+    text = rep.get("table", "") + f"\nfirmware project: {fw_dir}"
+    if args.build:
+        info = firmware.build(fw_dir, board)
+        rep["firmware"]["build"] = info
+        text += "\n" + firmware.build_summary(info, board)
+    run.write_report("export", rep)
+    return rep, text
+
+
+def cmd_bench(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from .bench import run_bench_for_cli
+
+    rep, text = run_bench_for_cli(_run_for(args), args.board, port=args.port,
+                                  samples=args.samples, baud=args.baud, progress=args.progress)
+    return rep, text
+
+
+def cmd_demo(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from .demo import run_demo
+
+    _check_width(args.width)
+    return run_demo(_run_for(args), _train_options(args), board=args.board,
+                    qat_epochs=args.qat_epochs, samples=args.samples, progress=args.progress)
+
+
+def cmd_ingest(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from .ingest import run_ingest
+
+    _check_width(args.width)
+    if args.run is None:
+        raise EdgekitError("--run: ingest needs a run directory to write into (e.g. --run runs/seed)")
+    opts = _train_options(argparse.Namespace(**{**vars(args), "width": None, "arch": None}))
+    rep = run_ingest(runs.Run(Path(args.run)), Path(args.model), opts, width=args.width)
+    acc = rep.get("cnn", {}).get("accuracy")
+    text = f"ingested {rep['file']} as {rep.get('arch', 'onnx')} into {args.run}"
+    if acc is not None:
+        text += f"; float test accuracy on this data {acc:.4f}"
+    if rep.get("note"):
+        text += f"\nnote: {rep['note']}"
+    return rep, text
+
+
+def cmd_profile(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from dataclasses import asdict
+    from .nn import build_model
+    from .nn.profile import profile_model
+
+    _check_width(args.width)
+    prof = profile_model(build_model(args.arch, args.width, args.classes))
+    rep = {"arch": args.arch, "width": args.width, "classes": args.classes,
+           "params": prof.total_params, "macs": prof.total_macs,
+           "layers": [asdict(l) for l in prof.layers]}
+    return rep, prof.table()
+
+
+def cmd_boards(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from .boards import all_boards
+
+    boards = all_boards()
+    rows = [f"{'board':12s} {'cpu':11s} {'clock':>8s} {'flash':>9s} {'RAM':>9s}  {'runtime':10s} serial"]
+    for b in boards.values():
+        rows.append(f"{b.name:12s} {b.cpu:11s} {b.clock_hz / 1e6:>5.0f}MHz {b.flash_bytes // 1024:>6d} KB "
+                    f"{b.ram_bytes // 1024:>6d} KB  {b.runtime:10s} {b.serial} @ {b.baud}"
+                    + ("  (QEMU " + b.qemu_machine + ")" if b.qemu_machine else ""))
+    rep = {"boards": [{k: v for k, v in vars(b).items() if k not in ("raw", "path")}
+                      for b in boards.values()]}
+    return rep, "\n".join(rows)
+
+
+def cmd_synth(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from dataclasses import asdict
+    from .data.synth import SynthConfig, generate
+
+    cfg = SynthConfig(seed=args.seed or 0)
+    out = generate(Path(args.out), cfg)
+    return {"out": str(out), "config": asdict(cfg)}, f"wrote a synthetic CSL-layout dataset to {out}"
+
+
+# ------------------------------------------------------------------------------ parser
+
+
+def _add_common(p: argparse.ArgumentParser, arch_width: bool = True) -> None:
+    p.add_argument("--json", action="store_true", help="print one JSON record on stdout")
+    p.add_argument("--run", metavar="DIR", help="run directory (default runs/<arch>-w<width>)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bars")
+    if arch_width:
+        p.add_argument("--arch", default="mbv2", choices=["mbv2", "mbv2-seed"])
+        p.add_argument("--width", type=float, default=0.2, help="width multiplier in (0, 1.5]")
+
+
+def _add_data(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--data", metavar="DIR", help="dataset root (default: generated synthetic data)")
+    g.add_argument("--format", default=None, help="dataset format: csl (default) | otb")
+    g.add_argument("--split", default=None, help="session (default) | trial | kfold")
+    g.add_argument("--test-session", type=int, default=None, help="session split: test session")
+    g.add_argument("--folds", type=int, default=None, help="kfold split: number of folds")
+    g.add_argument("--window-ms", type=float, default=None)
+    g.add_argument("--hop-ms", type=float, default=None)
+    g.add_argument("--feature", default=None, help="rms (default) | raw (the seed's per-instant frames)")
+    g.add_argument("--recipe", metavar="TOML", help="training settings from a models/*.toml recipe")
+    g.add_argument("--batch-size", type=int, default=None)
+    g.add_argument("--lr", type=float, default=None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="edgekit",
+        description="HD-sEMG gesture classifiers: train, quantize to int8, export for TFLite Micro, "
+                    "and check on the device against the host reference.")
+    ap.add_argument("--version", action="version", version=f"edgekit {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train a float MobileNetV2 (+ LDA baseline)")
+    _add_common(p)
+    _add_data(p)
+    p.add_argument("--epochs", type=int, default=None)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("quantize", help="quantization-aware training to int8 (trains first if needed)")
+    _add_common(p)
+    _add_data(p)
+    p.add_argument("--epochs", type=int, default=8, help="QAT fine-tuning epochs")
+    p.add_argument("--float-epochs", type=int, default=None, help="epochs if the float model is trained first")
+    p.set_defaults(func=cmd_quantize)
+
+    p = sub.add_parser("export", help="ONNX -> int8 .tflite -> C array -> firmware project for a board")
+    _add_common(p)
+    p.add_argument("--board", required=True, help="board name (see `edgekit boards`)")
+    p.add_argument("--runtime", choices=["edgekit-rt", "tflm"], default=None,
+                   help="firmware runtime (default: the board's)")
+    p.add_argument("--build", action="store_true", help="also compile the firmware")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("bench", help="run the exported model on a board (or QEMU) against the host reference")
+    _add_common(p)
+    p.add_argument("--board", required=True)
+    p.add_argument("--port", default=None, help="serial port or pyserial URL (omit for QEMU boards)")
+    p.add_argument("--baud", type=int, default=None)
+    p.add_argument("--samples", type=int, default=200)
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("demo", help="the whole path on the default data, ending in QEMU")
+    _add_common(p)
+    _add_data(p)
+    p.add_argument("--board", default="mps2-an386")
+    p.add_argument("--epochs", type=int, default=None, help="float training epochs")
+    p.add_argument("--qat-epochs", type=int, default=8)
+    p.add_argument("--samples", type=int, default=200)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("ingest", help="import a seed checkpoint, an edgekit checkpoint or an ONNX model")
+    _add_common(p, arch_width=False)
+    p.add_argument("model", help="a .pt/.pth/.ckpt state dict, an edgekit float.pt, or a .onnx")
+    p.add_argument("--width", type=float, default=None, help="seed width (default: inferred)")
+    _add_data(p)
+    p.set_defaults(func=cmd_ingest, epochs=None)
+
+    p = sub.add_parser("profile", help="parameters and MACs per layer")
+    _add_common(p)
+    p.add_argument("--classes", type=int, default=8)
+    p.set_defaults(func=cmd_profile)
+
+    p = sub.add_parser("boards", help="list the boards and their budgets")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_boards, run=None)
+
+    p = sub.add_parser("synth", help="write the synthetic HD-sEMG dataset (CSL layout) to a folder")
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_synth, run=None)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    run_root = None
+    if getattr(args, "run", None) is not None:
+        run_root = Path(args.run)
+    elif getattr(args, "arch", None) is not None and getattr(args, "width", None) is not None:
+        run_root = runs.default_run_dir(args.arch, args.width)
+    existed = run_root is not None and run_root.exists()
+    try:
+        record, text = args.func(args)
+    except EdgekitError as e:
+        # Bad input leaves nothing behind: a run directory this command created goes again.
+        if run_root is not None and not existed and run_root.exists():
+            shutil.rmtree(run_root, ignore_errors=True)
+        print(f"edgekit: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("edgekit: interrupted", file=sys.stderr)
+        return 130
+    if getattr(args, "json", False):
+        print(runs.to_json(record, indent=None))
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

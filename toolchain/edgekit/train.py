@@ -1,0 +1,315 @@
+"""Float training of the MobileNetV2 family, honestly evaluated, with an LDA baseline.
+
+Data -> features -> split (by trial or session, never by frame) -> normalisation fitted on the
+train split only -> AdamW + cosine schedule + label smoothing, model selection by early stopping on
+the validation split; the test split is touched once, at the end.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import checkpoint, runs
+from .data import channel_mask, load_recording
+from .data.features import FeatureConfig, Frames, Normalizer, extract, to_images
+from .data.splits import Split, check_no_leak, kfold_splits, make_split
+from .data.synth import SynthConfig, default_dataset
+from .errors import EdgekitError
+from .nn import build_model
+from .nn.profile import profile_model
+from .progress import progress_bar
+
+SPLITS = ("session", "trial", "kfold")
+
+
+@dataclass
+class TrainOptions:
+    arch: str = "mbv2"
+    width: float = 0.2
+    data: Path | None = None          # None: the generated default dataset
+    format: str = "csl"
+    split: str = "session"
+    test_session: int | None = None   # session split: which session is the test set (default last)
+    folds: int = 5                    # kfold split
+    epochs: int = 40
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 1e-2
+    label_smoothing: float = 0.1
+    patience: int = 10
+    seed: int = 0
+    window_ms: float = 150.0
+    hop_ms: float = 50.0
+    feature: str = "rms"
+
+    @classmethod
+    def from_recipe(cls, path: Path, **overrides: Any) -> "TrainOptions":
+        """Defaults < recipe TOML ([train] table or top level) < explicit overrides (not None)."""
+        try:
+            d = tomllib.loads(Path(path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise EdgekitError(f"{path}: cannot read recipe ({e})") from None
+        d = {**d, **d.pop("train", {})}
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise EdgekitError(f"{path}: unknown recipe fields {unknown}; known: {sorted(known)}")
+        merged = {**d, **{k: v for k, v in overrides.items() if v is not None}}
+        if merged.get("data") is not None:
+            merged["data"] = Path(merged["data"])
+        return cls(**merged)
+
+    def feature_config(self) -> FeatureConfig:
+        return FeatureConfig(window_ms=self.window_ms, hop_ms=self.hop_ms, kind=self.feature)
+
+
+@dataclass
+class Prepared:
+    """A dataset cut into a split and normalised: what training and ingest need."""
+    label_names: list[str]
+    layout: str
+    features: FeatureConfig
+    norm: Normalizer
+    mask: np.ndarray
+    frames: Frames
+    split: Split
+    images: np.ndarray                 # (N, 1, 8, 24) float32, normalised
+    source: dict[str, Any] = field(default_factory=dict)
+
+    def part(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        idx = getattr(self.split, name)
+        return self.images[idx], self.frames.y[idx]
+
+    def save_frames(self, path: Path) -> None:
+        arrays = {}
+        for name in ("train", "val", "test"):
+            x, y = self.part(name)
+            arrays[f"x_{name}"], arrays[f"y_{name}"] = x.astype(np.float32), y.astype(np.int64)
+            arrays[f"raw_{name}"] = self.frames.x[getattr(self.split, name)].astype(np.float32)
+            arrays[f"trial_{name}"] = self.frames.trial_key[getattr(self.split, name)]
+            arrays[f"session_{name}"] = self.frames.session[getattr(self.split, name)]
+        arrays["label_names"] = np.array(self.label_names)
+        runs.save_npz(path, **arrays)
+
+
+def prepare(opts: TrainOptions, split: Split | None = None) -> Prepared:
+    fcfg = opts.feature_config()
+    if opts.data is None:
+        root = default_dataset(SynthConfig())
+        rec = load_recording(root, "csl")
+        source = {"kind": "synthetic", "root": str(root), "config": asdict(SynthConfig())}
+    else:
+        rec = load_recording(Path(opts.data), opts.format)
+        source = {"kind": opts.format, "root": str(opts.data)}
+    frames = extract(rec, fcfg)
+    if split is None:
+        if opts.split not in SPLITS:
+            raise EdgekitError(f"--split: unknown split {opts.split!r}; known: {', '.join(SPLITS)}")
+        if opts.split == "kfold":
+            split = kfold_splits(frames, opts.folds, opts.seed)[0]
+        else:
+            split = make_split(frames, opts.split, seed=opts.seed, test_session=opts.test_session)
+    check_no_leak(split, frames)
+    mask = channel_mask(rec.layout)
+    norm = Normalizer.fit(frames.x[split.train], mask)
+    images = to_images(norm.apply(frames.x), rec.layout)
+    return Prepared(rec.label_names, rec.layout, fcfg, norm, mask, frames, split, images, source)
+
+
+# ------------------------------------------------------------------------------ metrics
+
+
+def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
+    cm = np.zeros((n, n), dtype=np.int64)
+    np.add.at(cm, (y_true, y_pred), 1)
+    return cm
+
+
+def macro_f1(cm: np.ndarray) -> float:
+    tp = np.diag(cm).astype(float)
+    prec = np.divide(tp, cm.sum(0), out=np.zeros_like(tp), where=cm.sum(0) > 0)
+    rec = np.divide(tp, cm.sum(1), out=np.zeros_like(tp), where=cm.sum(1) > 0)
+    f1 = np.divide(2 * prec * rec, prec + rec, out=np.zeros_like(tp), where=(prec + rec) > 0)
+    present = cm.sum(1) > 0
+    return float(f1[present].mean()) if present.any() else 0.0
+
+
+def scores(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> dict[str, Any]:
+    cm = confusion(y_true, y_pred, n)
+    return {"accuracy": float((y_true == y_pred).mean()) if len(y_true) else 0.0,
+            "macro_f1": macro_f1(cm), "confusion": cm.tolist(), "n": int(len(y_true))}
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: np.ndarray, batch: int = 512) -> np.ndarray:
+    model.eval()
+    out = [model(torch.from_numpy(x[i:i + batch])).argmax(1).numpy() for i in range(0, len(x), batch)]
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+def lda_baseline(p: Prepared) -> dict[str, Any]:
+    """Linear discriminant analysis on the same (normalised, masked) per-channel features."""
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    x = p.norm.apply(p.frames.x)[:, p.mask]
+    tr, te = p.split.train, p.split.test
+    lda = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto").fit(x[tr], p.frames.y[tr])
+    return scores(p.frames.y[te], lda.predict(x[te]), len(p.label_names))
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def fit(model: nn.Module, p: Prepared, opts: TrainOptions, progress: bool = True,
+        desc: str = "train") -> dict[str, Any]:
+    """Train in place; keep the weights of the best validation epoch. Returns the history."""
+    torch.manual_seed(opts.seed)
+    rng = np.random.default_rng(opts.seed)
+    xtr, ytr = p.part("train")
+    xva, yva = p.part("val")
+    if len(xtr) == 0 or len(xva) == 0:
+        raise EdgekitError(f"split {p.split.kind}: empty train or validation part "
+                           f"({len(xtr)} / {len(xva)} frames); use more trials or another --split")
+    opt = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
+    steps = max(1, opts.epochs * int(np.ceil(len(xtr) / opts.batch_size)))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=opts.label_smoothing)
+    xt, yt = torch.from_numpy(xtr), torch.from_numpy(ytr)
+    best = (-1.0, 0, copy.deepcopy(model.state_dict()))
+    history = []
+    bar = progress_bar(range(opts.epochs), desc=desc, enabled=progress)
+    for epoch in bar:
+        model.train()
+        order = rng.permutation(len(xtr))
+        total = 0.0
+        for i in range(0, len(order), opts.batch_size):
+            idx = torch.from_numpy(order[i:i + opts.batch_size])
+            if len(idx) < 2:  # BatchNorm needs more than one sample
+                continue
+            opt.zero_grad()
+            loss = loss_fn(model(xt[idx]), yt[idx])
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss) * len(idx)
+        val_acc = float((predict(model, xva) == yva).mean())
+        history.append({"epoch": epoch + 1, "loss": total / len(xtr), "val_acc": val_acc})
+        bar.set_postfix(loss=f"{total / len(xtr):.3f}", val=f"{val_acc:.3f}")
+        if val_acc > best[0]:
+            best = (val_acc, epoch + 1, copy.deepcopy(model.state_dict()))
+        elif epoch + 1 - best[1] >= opts.patience:
+            break
+    model.load_state_dict(best[2])
+    return {"best_val_acc": best[0], "best_epoch": best[1], "epochs_run": len(history),
+            "history": history}
+
+
+def model_record(model: nn.Module, opts: TrainOptions, p: Prepared, source: dict[str, Any],
+                 arch: str | None = None, width: float | None = None) -> checkpoint.ModelRecord:
+    return checkpoint.ModelRecord(
+        arch=arch or opts.arch, width=width if width is not None else opts.width,
+        num_classes=len(p.label_names), label_names=list(p.label_names),
+        features=asdict(p.features), norm_mean=p.norm.mean.tolist(), norm_std=p.norm.std.tolist(),
+        channel_mask=[bool(m) for m in p.mask], layout=p.layout,
+        state_dict=model.state_dict(), source=source)
+
+
+def split_record(p: Prepared) -> dict[str, Any]:
+    return {"kind": p.split.kind, "description": p.split.description,
+            "frames": {k: int(len(getattr(p.split, k))) for k in ("train", "val", "test")},
+            "trials": {k: int(len(np.unique(p.frames.trial_key[getattr(p.split, k)])))
+                       for k in ("train", "val", "test")}}
+
+
+def run_train(run: runs.Run, opts: TrainOptions, progress: bool = True) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    p = prepare(opts)
+    n = len(p.label_names)
+    build_model(opts.arch, opts.width, n)  # validate arch/width before any work is written
+    folds: list[dict[str, Any]] = []
+    if opts.split == "kfold":
+        # Every fold gets fresh weights and a fresh optimizer; the run keeps fold 1's model.
+        all_splits = kfold_splits(p.frames, opts.folds, opts.seed)
+        for k, sp in enumerate(all_splits):
+            pk = prepare(opts, split=sp) if k else p
+            m = build_model(opts.arch, opts.width, n)
+            fit(m, pk, opts, progress, desc=f"fold {k + 1}/{len(all_splits)}")
+            xte, yte = pk.part("test")
+            folds.append({"fold": k + 1, "cnn": scores(yte, predict(m, xte), n)["accuracy"],
+                          "lda": lda_baseline(pk)["accuracy"]})
+            if k == 0:
+                model = m
+    else:
+        model = build_model(opts.arch, opts.width, n)
+        fit_info = fit(model, p, opts, progress)
+    if opts.split == "kfold":
+        fit_info = {"folds": folds}
+    xte, yte = p.part("test")
+    cnn = scores(yte, predict(model, xte), n)
+    lda = lda_baseline(p)
+    prof = profile_model(model)
+    rec = model_record(model, opts, p, {"kind": "trained", "data": p.source})
+    run.root.mkdir(parents=True, exist_ok=True)
+    checkpoint.save(run.float_ckpt, rec)
+    p.save_frames(run.frames)
+    report: dict[str, Any] = {
+        "arch": opts.arch, "width": opts.width, "classes": p.label_names,
+        "data": p.source, "features": asdict(p.features), "split": split_record(p),
+        "cnn": cnn, "lda": lda, "training": fit_info, "options": asdict(opts),
+        "params": prof.total_params, "macs": prof.total_macs,
+        "layers": [asdict(l) for l in prof.layers], "wall_s": round(time.perf_counter() - t0, 1),
+    }
+    if folds:
+        report["kfold"] = {"folds": folds,
+                           "cnn_mean": float(np.mean([f["cnn"] for f in folds])),
+                           "lda_mean": float(np.mean([f["lda"] for f in folds]))}
+    plot_confusion(run.root / "confusion.png", np.array(cnn["confusion"]), p.label_names,
+                   f"{opts.arch} w{opts.width:g} — test accuracy {cnn['accuracy']:.3f}")
+    run.write_report("train", report)
+    return report
+
+
+def plot_confusion(path: Path, cm: np.ndarray, labels: list[str], title: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * len(labels), 0.8 + 0.6 * len(labels)))
+    ax.imshow(cm, cmap="Blues")
+    for (i, j), v in np.ndenumerate(cm):
+        ax.text(j, i, str(v), ha="center", va="center", fontsize=7,
+                color="white" if v > cm.max() / 2 else "black")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=7)
+    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    with runs.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+def summary(report: dict[str, Any]) -> str:
+    s = report["split"]
+    lines = [f"{report['arch']} w{report['width']:g}: {report['params']:,} params, "
+             f"{report['macs']:,} MACs",
+             f"split {s['kind']}: {s['description']} "
+             f"(frames train/val/test {s['frames']['train']}/{s['frames']['val']}/{s['frames']['test']})",
+             f"CNN test accuracy {report['cnn']['accuracy']:.4f}  macro-F1 {report['cnn']['macro_f1']:.4f}",
+             f"LDA test accuracy {report['lda']['accuracy']:.4f}  macro-F1 {report['lda']['macro_f1']:.4f}"]
+    if "kfold" in report:
+        k = report["kfold"]
+        lines.append(f"{len(k['folds'])}-fold over trials: CNN mean {k['cnn_mean']:.4f}, "
+                     f"LDA mean {k['lda_mean']:.4f}")
+    lines.append(f"wall time {report['wall_s']} s")
+    return "\n".join(lines)
