@@ -64,13 +64,22 @@ def _ensure_float(run: runs.Run, args: argparse.Namespace) -> str:
 
 
 def cmd_quantize(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
-    from .quantize import run_quantize, summary
+    from .quantize import run_quantize
 
     _check_width(args.width)
     run = _run_for(args)
     pre = _ensure_float(run, argparse.Namespace(**{**vars(args), "epochs": args.float_epochs}))
     rep = run_quantize(run, epochs=args.epochs, seed=args.seed or 0, progress=args.progress)
-    return rep, pre + summary(rep)
+    return rep, pre + _quantize_summary(rep)
+
+
+def _quantize_summary(rep: dict[str, Any]) -> str:
+    """Float vs post-training vs quantization-aware accuracy on the same test split."""
+    def acc(key: str) -> str:
+        v = rep.get(key, {}).get("accuracy") if isinstance(rep.get(key), dict) else rep.get(key)
+        return "n/a" if v is None else f"{v:.4f}"
+    return (f"test accuracy: float {acc('float')}  PTQ (calibration only) {acc('ptq')}  "
+            f"QAT {acc('qat')}\nwrote {rep.get('qat_ckpt', 'qat.pt')}")
 
 
 def cmd_export(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
@@ -89,17 +98,24 @@ def cmd_export(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     if args.build:
         info = firmware.build(fw_dir, board)
         rep["firmware"]["build"] = info
-        text += "\n" + firmware.build_summary(info, board)
+        text += "\n" + _build_summary(info, board)
     run.write_report("export", rep)
     return rep, text
 
 
-def cmd_bench(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
-    from .bench import run_bench_for_cli
+def _build_summary(info: dict[str, Any], board) -> str:
+    flash, ram = info.get("flash_bytes"), info.get("ram_bytes")
+    return (f"firmware {info.get('elf')}: flash {flash:,} / {board.flash_bytes:,} bytes, "
+            f"RAM {ram:,} / {board.ram_bytes:,} bytes")
 
-    rep, text = run_bench_for_cli(_run_for(args), args.board, port=args.port,
-                                  samples=args.samples, baud=args.baud, progress=args.progress)
-    return rep, text
+
+def cmd_bench(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from .boards import get_board
+    from .demo import bench_on_board
+
+    board = get_board(args.board)
+    rep = bench_on_board(_run_for(args), board, args.port, args.samples, args.baud, args.progress)
+    return rep, rep.get("summary", "")
 
 
 def cmd_demo(args: argparse.Namespace) -> tuple[dict[str, Any], str]:

@@ -1,0 +1,102 @@
+"""The main job: default data -> train -> quantize -> export -> build -> bench in QEMU, one table."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from . import runs
+from .boards import Board, get_board
+from .errors import EdgekitError
+from .train import TrainOptions
+
+
+def _say(msg: str) -> None:
+    print(f"edgekit demo: {msg}", file=sys.stderr, flush=True)
+
+
+def bench_on_board(run: runs.Run, board: Board, port: str | None, samples: int,
+                   baud: int | None, progress: bool) -> dict[str, Any]:
+    """Bench the run's exported model; for an emulated board with no --port, build and boot QEMU."""
+    from . import firmware
+    from .bench.harness import run_bench
+
+    run.require(run.export_dir / "reference.npz", "exported model",
+                f"run `edgekit export --board {board.name}` first")
+    build_info: dict[str, Any] = {}
+
+    def build_fn():
+        fw_dir = run.firmware_dir(board.name)
+        if not (fw_dir / "Makefile").exists():
+            fw_dir = firmware.render(run, board)
+        build_info.update(firmware.build(fw_dir, board))
+        return build_info
+
+    if port is None and not board.emulated:
+        raise EdgekitError(f"--port: board {board.name} is real hardware; give its serial port, "
+                           "e.g. --port /dev/ttyUSB0 (or any pyserial URL)")
+    return run_bench(run, board, port, samples=samples, progress=progress,
+                     build_fn=build_fn if port is None else None, baud=baud)
+
+
+def run_demo(run: runs.Run, opts: TrainOptions, board: str = "mps2-an386", qat_epochs: int = 8,
+             samples: int = 200, progress: bool = True) -> tuple[dict[str, Any], str]:
+    from . import firmware
+    from .export import run_export
+    from .quantize import run_quantize
+    from .train import run_train
+
+    t0 = time.perf_counter()
+    b = get_board(board)
+    times: dict[str, float] = {}
+
+    def timed(name: str, fn, *a, **kw):
+        _say(f"{name} ...")
+        t = time.perf_counter()
+        out = fn(*a, **kw)
+        times[name] = round(time.perf_counter() - t, 1)
+        return out
+
+    tr = timed("train", run_train, run, opts, progress=progress)
+    q = timed("quantize", run_quantize, run, epochs=qat_epochs, seed=opts.seed, progress=progress)
+    ex = timed("export", run_export, run, b, seed=opts.seed, progress=progress)
+    fw_dir = firmware.render(run, b)
+    ex["firmware"] = {"dir": str(fw_dir), "runtime": b.runtime}
+    run.write_report("export", ex)
+    be = timed("bench", bench_on_board, run, b, None, samples, None, progress)
+    rec = {
+        "run": str(run.root), "board": b.name, "arch": opts.arch, "width": opts.width,
+        "float_acc": tr["cnn"]["accuracy"], "lda_acc": tr["lda"]["accuracy"],
+        "qat_acc": q.get("qat", {}).get("accuracy"), "ptq_acc": q.get("ptq", {}).get("accuracy"),
+        "int8_host_acc": ex.get("accuracy", {}).get("int8_host"),
+        "device_acc": be.get("device_accuracy"), "exact_match": be.get("exact_match_rate"),
+        "top1_agreement": be.get("top1_agreement"), "latency": be.get("latency"),
+        "flash_bytes": be.get("flash_bytes"), "ram_bytes": be.get("ram_bytes"),
+        "arena_used": be.get("arena_used"), "stage_seconds": times,
+        "wall_s": round(time.perf_counter() - t0, 1),
+    }
+    run.write_report("demo", rec)
+    return rec, demo_table(rec)
+
+
+def _pct(v: Any) -> str:
+    return "n/a" if v is None else f"{100 * v:.2f}%"
+
+
+def demo_table(r: dict[str, Any]) -> str:
+    lat = r.get("latency") or {}
+    rows = [
+        ("model", f"{r['arch']} w{r['width']:g} on {r['board']}"),
+        ("float accuracy (LDA baseline)", f"{_pct(r['float_acc'])} ({_pct(r['lda_acc'])})"),
+        ("PTQ / QAT accuracy", f"{_pct(r['ptq_acc'])} / {_pct(r['qat_acc'])}"),
+        ("int8 host (tflite_micro)", _pct(r["int8_host_acc"])),
+        ("device accuracy", _pct(r["device_acc"])),
+        ("exact int8 match vs host", _pct(r["exact_match"])),
+        ("latency median / p90 (µs)", f"{lat.get('median_us', 'n/a')} / {lat.get('p90_us', 'n/a')}"),
+        ("flash / RAM (bytes)", f"{r.get('flash_bytes')} / {r.get('ram_bytes')}"),
+        ("run", r["run"]),
+        ("wall time", f"{r['wall_s']} s  " + ", ".join(f"{k} {v}s" for k, v in r["stage_seconds"].items())),
+    ]
+    w = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{w}}  {v}" for k, v in rows)
