@@ -1,0 +1,23 @@
+"""Shared fixtures: small real datasets written in the real on-disk layouts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edgekit.data.synth import SynthConfig, generate
+
+
+@pytest.fixture(scope="session")
+def tiny_csl(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny synthetic dataset in the CSL-HDEMG layout (4 classes, 2 sessions)."""
+    return generate(tmp_path_factory.mktemp("tiny") / "csl", SynthConfig.tiny(seed=1))
+
+
+@pytest.fixture(scope="session")
+def small_csl(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Small but learnable: 4 classes, 3 sessions, enough trials for a session split."""
+    cfg = SynthConfig(n_classes=4, sessions=3, trials_per_gesture=4, idle_trials=4,
+                      trial_seconds=0.75, n_sources=6, seed=2)
+    return generate(tmp_path_factory.mktemp("small") / "csl", cfg)

@@ -1,0 +1,65 @@
+"""Reading MATLAB .mat files with errors that name the file and the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.io
+
+from ..errors import EdgekitError
+from .recording import N_CHANNELS
+
+
+def read_mat(path: Path, required: tuple[str, ...]) -> dict[str, Any]:
+    """loadmat(path) with the required variables present, or an EdgekitError."""
+    path = Path(path)
+    if not path.is_file():
+        raise EdgekitError(f"{path}: file not found")
+    try:
+        mat = scipy.io.loadmat(str(path), squeeze_me=False, struct_as_record=True)
+    except NotImplementedError:
+        # MATLAB v7.3 files are HDF5 containers; scipy does not read them.
+        raise EdgekitError(f"{path}: MATLAB v7.3 (HDF5) .mat files are not supported; "
+                           "re-save with save(..., '-v7') in MATLAB") from None
+    except Exception as e:  # scipy raises several types for corrupt/non-mat files
+        raise EdgekitError(f"{path}: not a readable MATLAB .mat file ({type(e).__name__}: {e})") from None
+    variables = sorted(k for k in mat if not k.startswith("__"))
+    missing = [k for k in required if k not in mat]
+    if missing:
+        raise EdgekitError(f"{path}: missing variable(s) {missing}; expected {list(required)}, "
+                           f"found {variables}")
+    return mat
+
+
+def as_signal(arr: Any, path: Path, what: str) -> np.ndarray:
+    """A (192, n) float32 trial from a numeric MATLAB array, checked for shape and finiteness."""
+    a = np.asarray(arr)
+    if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool) \
+            or np.iscomplexobj(a):
+        raise EdgekitError(f"{path}: {what}: expected a real numeric array (channels x samples), "
+                           f"got dtype {a.dtype}")
+    if a.ndim != 2 or a.shape[0] != N_CHANNELS:
+        hint = " (transposed? expected channels x samples)" if a.ndim == 2 and a.shape[1] == N_CHANNELS else ""
+        raise EdgekitError(f"{path}: {what}: expected {N_CHANNELS} channels x samples, "
+                           f"got shape {a.shape}{hint}")
+    sig = np.ascontiguousarray(a, dtype=np.float32)
+    if not np.isfinite(sig).all():
+        bad = int((~np.isfinite(sig)).sum())
+        raise EdgekitError(f"{path}: {what}: {bad} NaN/Inf samples; expected finite values")
+    return sig
+
+
+def text_cells(arr: Any) -> list[str]:
+    """A MATLAB cell array of strings or a char matrix -> list of str (one per row/cell)."""
+    a = np.asarray(arr)
+    if a.dtype.kind in "US":  # char matrix: loadmat gives one string per row
+        return [str(x).strip() for x in a.ravel()]
+    if a.dtype == object:
+        out = []
+        for cell in a.ravel(order="F"):
+            c = np.asarray(cell)
+            out.append(" ".join(str(x) for x in c.ravel()).strip() if c.size else "")
+        return out
+    raise ValueError(f"expected strings, got dtype {a.dtype}")

@@ -1,0 +1,183 @@
+"""Per-channel feature frames from recordings, normalisation, and the 8 x 24 image.
+
+Per trial: band-pass (Butterworth, zero-phase sosfiltfilt; optional powerline notch at notch_hz
+and its harmonics inside the band), then frames every hop_ms:
+  kind "rms": RMS of each channel over the window_ms window ending at the frame (default);
+  kind "raw": the band-passed sample value of each channel at that same instant (the seed's
+              per-instant frames, subsampled by the hop).
+A frame never spans two trials, so splits by trial stay clean.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+from scipy import signal as sps
+
+from ..errors import EdgekitError
+from .recording import N_CHANNELS, Recording, grid_index
+
+KINDS = ("rms", "raw")
+
+
+@dataclass
+class FeatureConfig:
+    window_ms: float = 150.0
+    hop_ms: float = 50.0
+    kind: str = "rms"
+    band_hz: tuple[float, float] = (20.0, 450.0)
+    notch_hz: float | None = None
+    filter_order: int = 4
+
+    def __post_init__(self) -> None:
+        self.band_hz = (float(self.band_hz[0]), float(self.band_hz[1]))
+        if self.kind not in KINDS:
+            raise EdgekitError(f"features.kind: unknown feature kind {self.kind!r}; known: {', '.join(KINDS)}")
+        if not (self.window_ms > 0 and self.hop_ms > 0):
+            raise EdgekitError(f"features: window_ms and hop_ms must be > 0, got "
+                               f"{self.window_ms} / {self.hop_ms}")
+        lo, hi = self.band_hz
+        if not 0 < lo < hi:
+            raise EdgekitError(f"features.band_hz: expected 0 < low < high, got {self.band_hz}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["band_hz"] = list(self.band_hz)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "FeatureConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise EdgekitError(f"features: unknown fields {unknown}; known: {sorted(known)}")
+        return cls(**d)
+
+    def samples(self, fs: float) -> tuple[int, int]:
+        """(window, hop) in samples at fs."""
+        return max(1, int(round(self.window_ms * fs / 1000.0))), max(1, int(round(self.hop_ms * fs / 1000.0)))
+
+
+@dataclass
+class Frames:
+    x: np.ndarray           # float32 (N, 192) per-channel values
+    y: np.ndarray           # int64 (N,)
+    trial_key: np.ndarray   # int64 (N,), unique per (subject, session, label, trial)
+    session: np.ndarray     # int64 (N,)
+    subject: np.ndarray     # int64 (N,)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+def trial_key(subject: int, session: int, label: int, trial: int) -> int:
+    """A readable unique key: SSSS EEE LLL TTTTT (subject, session, label, trial)."""
+    return ((int(subject) * 1000 + int(session)) * 1000 + int(label)) * 100000 + int(trial)
+
+
+def _filters(cfg: FeatureConfig, fs: float, where: str) -> list[np.ndarray]:
+    lo, hi = cfg.band_hz
+    nyq = fs / 2.0
+    if hi >= nyq:
+        raise EdgekitError(f"{where}: features.band_hz high edge {hi:g} Hz must be below Nyquist "
+                           f"({nyq:g} Hz at fs {fs:g} Hz)")
+    sos = [sps.butter(cfg.filter_order, [lo, hi], btype="bandpass", fs=fs, output="sos")]
+    if cfg.notch_hz:
+        f0 = float(cfg.notch_hz)
+        k = 1
+        while k * f0 < min(hi, nyq):
+            b, a = sps.iirnotch(k * f0, Q=30.0, fs=fs)
+            sos.append(sps.tf2sos(b, a))
+            k += 1
+    return sos
+
+
+def extract(rec: Recording, cfg: FeatureConfig | None = None) -> Frames:
+    """Frames of every trial of the recording (band-passed per trial)."""
+    cfg = cfg or FeatureConfig()
+    win, hop = cfg.samples(rec.fs)
+    sos_list = _filters(cfg, rec.fs, rec.source)
+    if not rec.trials:
+        raise EdgekitError(f"{rec.source}: the recording has no trials")
+    xs, ys, keys, sess, subj = [], [], [], [], []
+    seen: dict[int, str] = {}
+    for t in rec.trials:
+        where = f"{t.source}: trial {t.trial} (label {t.label}, session {t.session})"
+        s = np.asarray(t.signal)
+        if s.ndim != 2 or s.shape[0] != N_CHANNELS:
+            raise EdgekitError(f"{where}: expected {N_CHANNELS} channels x samples, got shape {s.shape}")
+        n = s.shape[1]
+        if n < win:
+            raise EdgekitError(f"{where}: {n} samples ({1000.0 * n / rec.fs:.1f} ms) is shorter than one "
+                               f"feature window of {win} samples ({cfg.window_ms:g} ms)")
+        if not np.isfinite(s).all():
+            raise EdgekitError(f"{where}: contains NaN/Inf samples; expected finite values")
+        key = trial_key(t.subject, t.session, t.label, t.trial)
+        if key in seen:
+            raise EdgekitError(f"{where}: same (subject, session, label, trial) as a trial of {seen[key]}")
+        seen[key] = t.source
+        z = s.astype(np.float64)
+        z = z - z.mean(axis=1, keepdims=True)
+        for sos in sos_list:
+            # Zero-phase; short trials get a shorter pad than scipy's default would require.
+            z = sps.sosfiltfilt(sos, z, axis=1, padlen=min(n - 1, 3 * (2 * len(sos) + 1)))
+        ends = np.arange(win, n + 1, hop)              # exclusive end of each window
+        if cfg.kind == "rms":
+            cs = np.concatenate([np.zeros((N_CHANNELS, 1)), np.cumsum(z * z, axis=1)], axis=1)
+            f = np.sqrt(np.maximum(cs[:, ends] - cs[:, ends - win], 0.0) / win).T
+        else:
+            f = z[:, ends - 1].T
+        xs.append(f.astype(np.float32))
+        m = len(ends)
+        ys.append(np.full(m, t.label, np.int64))
+        keys.append(np.full(m, key, np.int64))
+        sess.append(np.full(m, t.session, np.int64))
+        subj.append(np.full(m, t.subject, np.int64))
+    return Frames(x=np.concatenate(xs), y=np.concatenate(ys), trial_key=np.concatenate(keys),
+                  session=np.concatenate(sess), subject=np.concatenate(subj))
+
+
+@dataclass
+class Normalizer:
+    mean: np.ndarray                  # (192,) float32
+    std: np.ndarray                   # (192,) float32
+    mask: np.ndarray | None = None    # (192,) bool; None = every channel carries signal
+
+    def __post_init__(self) -> None:
+        self.mean = np.asarray(self.mean, np.float32).reshape(-1)
+        self.std = np.asarray(self.std, np.float32).reshape(-1)
+        if self.mean.shape != (N_CHANNELS,) or self.std.shape != (N_CHANNELS,):
+            raise EdgekitError(f"normalizer: expected {N_CHANNELS} means and stds, got "
+                               f"{self.mean.shape} / {self.std.shape}")
+        if self.mask is not None:
+            self.mask = np.asarray(self.mask, bool).reshape(-1)
+
+    @classmethod
+    def fit(cls, x_train: np.ndarray, mask: np.ndarray | None = None) -> "Normalizer":
+        """Per-channel mean/std of the training frames only; masked channels get mean 0, std 1."""
+        x = np.asarray(x_train, np.float64)
+        if x.ndim != 2 or x.shape[1] != N_CHANNELS or len(x) == 0:
+            raise EdgekitError(f"normalizer: expected training frames (N>0, {N_CHANNELS}), got {x.shape}")
+        m = np.ones(N_CHANNELS, bool) if mask is None else np.asarray(mask, bool)
+        mean, std = x.mean(axis=0), x.std(axis=0)
+        std = np.where(std > 0, std, 1.0)  # a dead (constant) channel: no scaling
+        mean = np.where(m, mean, 0.0)
+        std = np.where(m, std, 1.0)
+        return cls(mean.astype(np.float32), std.astype(np.float32), m.copy())
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """(N, 192) -> normalised float32; masked channels set to 0."""
+        out = ((np.asarray(x, np.float32) - self.mean) / self.std).astype(np.float32)
+        if self.mask is not None:
+            out[:, ~self.mask] = 0.0
+        return out
+
+
+def to_images(x: np.ndarray, layout: str) -> np.ndarray:
+    """(N, 192) per-channel values -> (N, 1, 8, 24) float32 images via grid_index(layout)."""
+    x = np.asarray(x)
+    if x.ndim != 2 or x.shape[1] != N_CHANNELS:
+        raise EdgekitError(f"to_images: expected (N, {N_CHANNELS}) frames, got {x.shape}")
+    return np.ascontiguousarray(x[:, grid_index(layout)][:, None], dtype=np.float32)

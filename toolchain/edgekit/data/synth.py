@@ -1,0 +1,291 @@
+"""Synthetic HD-sEMG, written to disk in the CSL-HDEMG layout so the real CSL loader reads it.
+
+Model (per subject, deterministic by seed):
+  * a forearm as a cylinder: 24 electrode columns around it, 8 rows along it (row 0 proximal);
+    n_sources muscle sources at random angular (column, wrapping around) and axial (row)
+    positions, each with its own spatial spread;
+  * each gesture activates the sources with its own weights; gestures come in related groups
+    that share a fraction `overlap` of their pattern (so related gestures are confusable);
+  * per trial: every active source emits band-limited (20-450 Hz) stochastic activity under an
+    onset / plateau / offset envelope; the overall force varies from trial to trial
+    (log-normal, `force_var`) and each source's share jitters (`pattern_jitter`);
+  * per session: the electrode array sits rotated around the forearm by a fraction of a column
+    (normal, `shift_std` columns) and shifted slightly along it; electrode gains change
+    (`gain_var`); the powerline hum (50 Hz + harmonics) has new per-channel amplitudes/phases;
+  * sensor noise on every channel; bipolar channels are differences of neighbouring electrodes
+    along a column; every 8th channel (the bipolar pair across the gap between columns) is
+    meaningless: noise, drift and hum only;
+  * samples are stored as int16 ADC counts (`uv_per_count` microvolts per count) to keep the
+    dataset small, or as float32 (`store_dtype`); the loader accepts any real numeric type.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.io
+from scipy import signal as sps
+
+from .. import runs
+from ..errors import EdgekitError
+from .csl import label_name
+from .recording import GRID_COLS, GRID_ROWS, N_CHANNELS
+
+GENERATOR_VERSION = 1  # bump when the generated signals change, so cached datasets are rebuilt
+CONFIG_FILE = "synth.json"
+
+
+@dataclass
+class SynthConfig:
+    n_classes: int = 8               # including idle (gest0)
+    subjects: int = 1
+    sessions: int = 3
+    trials_per_gesture: int = 8
+    idle_trials: int = 8
+    trial_seconds: float = 1.25
+    fs: float = 2048.0
+    n_sources: int = 12
+    group_size: int = 2              # related gestures per group (share `overlap` of their pattern)
+    overlap: float = 0.55            # 0 = unrelated patterns, 1 = identical within a group
+    shift_std: float = 0.2           # session rotation around the forearm, in columns (std)
+    axial_shift_std: float = 0.05    # session shift along the forearm, in rows (std)
+    force_var: float = 0.3           # log-normal sigma of the per-trial force
+    pattern_jitter: float = 0.15     # log-normal sigma of each source's per-trial share
+    gain_var: float = 0.05           # log-normal sigma of per-session electrode gains
+    signal_uv: float = 250.0         # source amplitude at full activation (microvolts)
+    idle_level: float = 0.06         # resting tone relative to full activation
+    noise_uv: float = 3.0            # sensor noise RMS (microvolts)
+    hum_uv: float = 2.0              # powerline RMS per channel (microvolts, before random spread)
+    hum_hz: float = 50.0
+    onset_s: float = 0.08            # mean activity onset after trial start (s)
+    ramp_s: float = 0.10             # envelope rise / fall time (s)
+    store_dtype: str = "int16"       # "int16" (ADC counts) | "float32"
+    uv_per_count: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n_classes < 2:
+            raise EdgekitError(f"synth: n_classes must be >= 2 (idle + a gesture), got {self.n_classes}")
+        for name in ("subjects", "sessions", "trials_per_gesture", "idle_trials", "n_sources", "group_size"):
+            if getattr(self, name) < 1:
+                raise EdgekitError(f"synth: {name} must be >= 1, got {getattr(self, name)}")
+        if self.trial_seconds <= 0 or self.fs <= 2 * 450.0:
+            raise EdgekitError(f"synth: need trial_seconds > 0 and fs > 900 Hz, got "
+                               f"{self.trial_seconds} s / {self.fs} Hz")
+        if not 0.0 <= self.overlap <= 1.0:
+            raise EdgekitError(f"synth: overlap must be in [0, 1], got {self.overlap}")
+        if self.store_dtype not in ("int16", "float32"):
+            raise EdgekitError(f"synth: store_dtype must be 'int16' or 'float32', got {self.store_dtype!r}")
+
+    @classmethod
+    def tiny(cls, seed: int = 0) -> "SynthConfig":
+        """A seconds-to-generate dataset for tests."""
+        return cls(n_classes=4, sessions=2, trials_per_gesture=3, idle_trials=3, trial_seconds=0.5,
+                   n_sources=6, seed=seed)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "SynthConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise EdgekitError(f"synth: unknown config fields {unknown}; known: {sorted(known)}")
+        return cls(**d)
+
+    def digest(self) -> str:
+        blob = json.dumps({"v": GENERATOR_VERSION, **asdict(self)}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+@dataclass
+class _Anatomy:
+    theta: np.ndarray      # (S,) angular position in columns [0, 24)
+    z: np.ndarray          # (S,) axial position in rows
+    s_theta: np.ndarray    # (S,) angular spread (columns)
+    s_z: np.ndarray        # (S,) axial spread (rows)
+    amp: np.ndarray        # (S,) source strength
+    patterns: np.ndarray   # (n_classes, S) activation per class; row 0 = idle tone pattern
+
+
+def _rng(cfg: SynthConfig, *key: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([cfg.seed, *key]))
+
+
+def _anatomy(cfg: SynthConfig, subject: int) -> _Anatomy:
+    r = _rng(cfg, 1, subject)
+    S = cfg.n_sources
+    # Sources spread around the forearm (stratified so they do not all bunch up).
+    theta = (np.arange(S) + r.uniform(0, 1, S)) * (GRID_COLS / S) + r.uniform(0, GRID_COLS)
+    theta = np.mod(theta, GRID_COLS)
+    z = r.uniform(-1.0, GRID_ROWS, S)
+    s_theta = r.uniform(1.2, 2.8, S)
+    s_z = r.uniform(2.0, 4.5, S)
+    amp = r.uniform(0.6, 1.4, S)
+    n_g = cfg.n_classes - 1
+    n_groups = int(np.ceil(n_g / cfg.group_size))
+
+    def sparse_pattern(k: int) -> np.ndarray:
+        p = np.zeros(S)
+        idx = r.choice(S, size=min(k, S), replace=False)
+        p[idx] = r.uniform(0.4, 1.0, len(idx))
+        return p
+
+    base = [sparse_pattern(3) for _ in range(n_groups)]
+    patterns = np.zeros((cfg.n_classes, S))
+    patterns[0] = r.uniform(0.2, 1.0, S)   # idle: weak tone everywhere (scaled by idle_level)
+    for g in range(n_g):
+        own = sparse_pattern(3)
+        p = cfg.overlap * base[g // cfg.group_size] / base[g // cfg.group_size].max() \
+            + (1 - cfg.overlap) * own / own.max()
+        patterns[g + 1] = p / p.max()
+    return _Anatomy(theta, z, s_theta, s_z, amp, patterns)
+
+
+def _electrode_fields(an: _Anatomy, rot: float, axial: float) -> np.ndarray:
+    """(8, 24, S) monopolar gain of each source at each electrode for an array rotated by rot cols."""
+    rows = np.arange(GRID_ROWS)[:, None, None] + axial
+    cols = np.arange(GRID_COLS)[None, :, None] + rot
+    d_theta = np.mod(cols - an.theta + GRID_COLS / 2, GRID_COLS) - GRID_COLS / 2  # wraps around the arm
+    d_z = rows - an.z
+    return an.amp * np.exp(-0.5 * (d_theta / an.s_theta) ** 2 - 0.5 * (d_z / an.s_z) ** 2)
+
+
+def _bipolar_mixing(an: _Anatomy, rot: float, axial: float) -> np.ndarray:
+    """(192, S) mixing matrix of the bipolar channels; gap channels (row 7) get zero."""
+    f = _electrode_fields(an, rot, axial)          # (8, 24, S)
+    bip = np.zeros_like(f)
+    bip[:GRID_ROWS - 1] = f[:-1] - f[1:]           # neighbouring electrodes along a column
+    # channel ch = 8 * column + row  ->  (row, col) -> transpose to (col, row) then flatten
+    return bip.transpose(1, 0, 2).reshape(N_CHANNELS, -1) * 2.5  # bipolar pickup is small; rescale
+
+
+def _envelope(cfg: SynthConfig, n: int, r: np.random.Generator) -> np.ndarray:
+    fs, T = cfg.fs, n / cfg.fs
+    ramp = max(cfg.ramp_s * r.uniform(0.7, 1.3), 1.0 / fs)
+    on = float(np.clip(cfg.onset_s * r.uniform(0.5, 1.5), 0.0, T / 3))
+    off = float(np.clip(T - cfg.onset_s * r.uniform(0.5, 1.5), T * 2 / 3, T))
+    t = np.arange(n) / fs
+    rise = np.clip((t - on) / ramp, 0, 1)
+    fall = np.clip((off - t) / ramp, 0, 1)
+    env = 0.5 - 0.5 * np.cos(np.pi * np.minimum(rise, fall))
+    # Slow force fluctuation during the plateau (a few % at ~1-2 Hz).
+    env *= 1.0 + 0.05 * np.sin(2 * np.pi * r.uniform(0.8, 2.0) * t + r.uniform(0, 2 * np.pi))
+    return env
+
+
+def _session_state(cfg: SynthConfig, an: _Anatomy, subject: int, session: int) -> dict[str, np.ndarray]:
+    r = _rng(cfg, 2, subject, session)
+    rot = r.normal(0.0, cfg.shift_std)
+    axial = r.normal(0.0, cfg.axial_shift_std)
+    mix = _bipolar_mixing(an, rot, axial) * np.exp(r.normal(0, cfg.gain_var, N_CHANNELS))[:, None]
+    hum_amp = cfg.hum_uv * np.sqrt(2) * np.exp(r.normal(0, 0.5, (3, N_CHANNELS))) * np.array([[1.0], [0.4], [0.2]])
+    hum_phase = r.uniform(0, 2 * np.pi, (3, N_CHANNELS))
+    return {"mix": mix, "hum_amp": hum_amp, "hum_phase": hum_phase, "rot": np.array(rot)}
+
+
+def _trial(cfg: SynthConfig, an: _Anatomy, st: dict[str, np.ndarray], cls: int,
+           r: np.random.Generator, sos: np.ndarray) -> np.ndarray:
+    n = int(round(cfg.trial_seconds * cfg.fs))
+    S = cfg.n_sources
+    src = sps.sosfilt(sos, r.standard_normal((S, n + 512)), axis=1)[:, 512:]  # drop filter start-up
+    src /= src.std(axis=1, keepdims=True) + 1e-12
+    if cls == 0:
+        act = cfg.idle_level * an.patterns[0] * np.exp(r.normal(0, cfg.pattern_jitter, S))
+    else:
+        force = np.exp(r.normal(0, cfg.force_var))
+        act = force * an.patterns[cls] * np.exp(r.normal(0, cfg.pattern_jitter, S))
+        src *= _envelope(cfg, n, r)
+        act += cfg.idle_level * an.patterns[0]           # resting tone under the gesture
+    # Hum as a sum of sin/cos bases (a per-channel phase is a per-channel sin/cos mix), so the
+    # muscles and the hum are one matrix product.
+    t = np.arange(n) / cfg.fs + r.uniform(0, 1.0)        # random hum phase at the trial start
+    w = 2 * np.pi * cfg.hum_hz * np.arange(1, 4)[:, None] * t
+    basis = np.concatenate([src, np.sin(w), np.cos(w)])
+    amp, ph = st["hum_amp"], st["hum_phase"]
+    coef = np.concatenate([cfg.signal_uv * st["mix"] * act, (amp * np.cos(ph)).T, (amp * np.sin(ph)).T], axis=1)
+    x = (coef @ basis).astype(np.float32)
+    x += r.standard_normal((N_CHANNELS, n), dtype=np.float32) * np.float32(cfg.noise_uv)
+    gap = np.arange(GRID_ROWS - 1, N_CHANNELS, GRID_ROWS)
+    # Across-the-gap channels: meaningless large noise plus a slow random drift.
+    drift = np.cumsum(r.standard_normal((len(gap), n), dtype=np.float32), axis=1)
+    drift -= drift.mean(axis=1, keepdims=True)
+    x[gap] += 3 * cfg.noise_uv * r.standard_normal((len(gap), n), dtype=np.float32) + 0.5 * drift
+    return x
+
+
+def _store(cfg: SynthConfig, x: np.ndarray) -> np.ndarray:
+    if cfg.store_dtype == "float32":
+        return x.astype(np.float32)
+    return np.clip(np.round(x / cfg.uv_per_count), -32768, 32767).astype(np.int16)
+
+
+def _write(out: Path, cfg: SynthConfig) -> None:
+    from threadpoolctl import threadpool_limits
+
+    # Small matrix products: BLAS threads only add contention.
+    with threadpool_limits(limits=1):
+        _write_files(out, cfg)
+
+
+def _write_files(out: Path, cfg: SynthConfig) -> None:
+    sos = sps.butter(4, [20.0, 450.0], btype="bandpass", fs=cfg.fs, output="sos")
+    for subject in range(1, cfg.subjects + 1):
+        an = _anatomy(cfg, subject)
+        for session in range(1, cfg.sessions + 1):
+            st = _session_state(cfg, an, subject, session)
+            d = out / f"subject{subject}" / f"session{session}"
+            d.mkdir(parents=True, exist_ok=True)
+            for cls in range(cfg.n_classes):
+                r = _rng(cfg, 3, subject, session, cls)
+                n_trials = cfg.idle_trials if cls == 0 else cfg.trials_per_gesture
+                cell = np.empty((n_trials, 1), dtype=object)   # MATLAB cell array, one trial per row
+                for i in range(n_trials):
+                    cell[i, 0] = _store(cfg, _trial(cfg, an, st, cls, r, sos))
+                scipy.io.savemat(str(d / f"gest{cls}.mat"), {"gestures": cell}, do_compression=False)
+    meta = {"generator": "edgekit.data.synth", "version": GENERATOR_VERSION, "config": asdict(cfg),
+            "label_names": [label_name(c) for c in range(cfg.n_classes)],
+            "units": f"{cfg.uv_per_count} uV per count" if cfg.store_dtype == "int16" else "uV"}
+    (out / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def generate(out_dir: Path, cfg: SynthConfig | None = None) -> Path:
+    """Write the dataset to out_dir (atomically). An existing non-synthetic folder is not replaced."""
+    cfg = cfg or SynthConfig()
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or
+                             (any(out_dir.iterdir()) and not (out_dir / CONFIG_FILE).exists())):
+        raise EdgekitError(f"{out_dir}: exists and is not an edgekit synthetic dataset; "
+                           "choose an empty or new folder")
+    with runs.atomic_dir(out_dir) as tmp:
+        tmp.chmod(0o755)  # mkdtemp makes it private; a dataset folder is ordinary data
+        _write(tmp, cfg)
+    return out_dir
+
+
+def default_dataset(cfg: SynthConfig | None = None) -> Path:
+    """The dataset for cfg under runs.cache_dir(), generated once (atomic), then reused."""
+    cfg = cfg or SynthConfig()
+    path = runs.cache_dir() / f"synth-{cfg.digest()}"
+    if (path / CONFIG_FILE).is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        tmp.chmod(0o755)
+        _write(tmp, cfg)
+        try:
+            os.rename(tmp, path)
+        except OSError:
+            if not (path / CONFIG_FILE).is_file():   # not a concurrent build that won the race
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return path
