@@ -1,0 +1,47 @@
+/* CONV_2D int8, per-channel requantization (TFLM reference_integer_ops::ConvPerChannel).
+ * Input NHWC, filter [out_c][k_h][k_w][filter_in_c], grouped when in_c > filter_in_c. */
+#include "ekrt_internal.h"
+
+void ekrt_conv2d_s8(const ekrt_conv_params_t *p, const int8_t *in, const int8_t *filter,
+                    const int32_t *bias, int8_t *out)
+{
+    const int32_t groups = p->in_c / p->filter_in_c;
+    const int32_t per_group = p->out_c / groups;
+    int32_t b, oy, ox, oc, ky, kx, ic;
+    for (b = 0; b < p->batches; ++b) {
+        for (oy = 0; oy < p->out_h; ++oy) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_h;
+            for (ox = 0; ox < p->out_w; ++ox) {
+                const int32_t ix0 = ox * p->stride_w - p->pad_w;
+                for (oc = 0; oc < p->out_c; ++oc) {
+                    const int32_t ic0 = (oc / per_group) * p->filter_in_c;
+                    int32_t acc = 0;
+                    for (ky = 0; ky < p->k_h; ++ky) {
+                        const int32_t iy = iy0 + p->dil_h * ky;
+                        if (iy < 0 || iy >= p->in_h) {
+                            continue;
+                        }
+                        for (kx = 0; kx < p->k_w; ++kx) {
+                            const int32_t ix = ix0 + p->dil_w * kx;
+                            const int8_t *ip, *fp;
+                            if (ix < 0 || ix >= p->in_w) {
+                                continue;
+                            }
+                            ip = in + (((int32_t)b * p->in_h + iy) * p->in_w + ix) * p->in_c + ic0;
+                            fp = filter + ((oc * p->k_h + ky) * p->k_w + kx) * p->filter_in_c;
+                            for (ic = 0; ic < p->filter_in_c; ++ic) {
+                                acc += (int32_t)fp[ic] * ((int32_t)ip[ic] + p->input_offset);
+                            }
+                        }
+                    }
+                    if (bias) {
+                        acc += bias[oc];
+                    }
+                    acc = ekrt_mbqm(acc, p->mult[oc], p->shift[oc]) + p->output_offset;
+                    out[((b * p->out_h + oy) * p->out_w + ox) * p->out_c + oc] =
+                        (int8_t)ekrt_clamp(acc, p->act_min, p->act_max);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,46 @@
+/* DEPTHWISE_CONV_2D int8, per-channel requantization
+ * (TFLM reference_integer_ops::DepthwiseConvPerChannel). Filter [1][k_h][k_w][out_c],
+ * out channel = in_channel * depth_mult + m. */
+#include "ekrt_internal.h"
+
+void ekrt_depthwise_conv2d_s8(const ekrt_conv_params_t *p, const int8_t *in,
+                              const int8_t *filter, const int32_t *bias, int8_t *out)
+{
+    int32_t b, oy, ox, ic, m, ky, kx;
+    for (b = 0; b < p->batches; ++b) {
+        for (oy = 0; oy < p->out_h; ++oy) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_h;
+            for (ox = 0; ox < p->out_w; ++ox) {
+                const int32_t ix0 = ox * p->stride_w - p->pad_w;
+                for (ic = 0; ic < p->in_c; ++ic) {
+                    for (m = 0; m < p->depth_mult; ++m) {
+                        const int32_t oc = ic * p->depth_mult + m;
+                        int32_t acc = 0;
+                        for (ky = 0; ky < p->k_h; ++ky) {
+                            const int32_t iy = iy0 + p->dil_h * ky;
+                            if (iy < 0 || iy >= p->in_h) {
+                                continue;
+                            }
+                            for (kx = 0; kx < p->k_w; ++kx) {
+                                const int32_t ix = ix0 + p->dil_w * kx;
+                                int32_t iv, fv;
+                                if (ix < 0 || ix >= p->in_w) {
+                                    continue;
+                                }
+                                iv = in[((b * p->in_h + iy) * p->in_w + ix) * p->in_c + ic];
+                                fv = filter[(ky * p->k_w + kx) * p->out_c + oc];
+                                acc += fv * (iv + p->input_offset);
+                            }
+                        }
+                        if (bias) {
+                            acc += bias[oc];
+                        }
+                        acc = ekrt_mbqm(acc, p->mult[oc], p->shift[oc]) + p->output_offset;
+                        out[((b * p->out_h + oy) * p->out_w + ox) * p->out_c + oc] =
+                            (int8_t)ekrt_clamp(acc, p->act_min, p->act_max);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,268 @@
+/* edgekit-rt internals shared by the interpreter, the planner and the kernels.
+ * Not part of the public API (ekrt.h). */
+#ifndef EKRT_INTERNAL_H
+#define EKRT_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ekrt.h"
+
+#define EKRT_MAX_DIMS 6
+#define EKRT_OP_NAME_COUNT 161
+
+/* TFLite TensorType values (schema.fbs). */
+enum {
+    EKRT_T_FLOAT32 = 0,
+    EKRT_T_INT32 = 2,
+    EKRT_T_UINT8 = 3,
+    EKRT_T_INT64 = 4,
+    EKRT_T_BOOL = 6,
+    EKRT_T_INT16 = 7,
+    EKRT_T_INT8 = 9
+};
+
+/* TFLite BuiltinOperator values we implement. */
+enum {
+    EKRT_OP_ADD = 0,
+    EKRT_OP_AVERAGE_POOL_2D = 1,
+    EKRT_OP_CONV_2D = 3,
+    EKRT_OP_DEPTHWISE_CONV_2D = 4,
+    EKRT_OP_DEQUANTIZE = 6,
+    EKRT_OP_FULLY_CONNECTED = 9,
+    EKRT_OP_RESHAPE = 22,
+    EKRT_OP_PAD = 34,
+    EKRT_OP_MEAN = 40,
+    EKRT_OP_TRANSPOSE = 39,
+    EKRT_OP_PADV2 = 60,
+    EKRT_OP_QUANTIZE = 114
+};
+
+/* Fused activations (ActivationFunctionType). */
+enum { EKRT_ACT_NONE = 0, EKRT_ACT_RELU = 1, EKRT_ACT_RELU_N1_TO_1 = 2, EKRT_ACT_RELU6 = 3 };
+
+/* Runtime view of a tensor (persistent, kept small: one per tensor for the model's life). */
+typedef struct ekrt_tensor {
+    uint8_t *data;        /* flash (constant) or arena (planned) */
+    uint32_t bytes;
+    int32_t dims[EKRT_MAX_DIMS];
+    uint8_t type;
+    uint8_t ndim;
+} ekrt_tensor_t;
+
+/* Init-time view (quantization, lifetimes, plan). Lives in the not-yet-planned start of the
+ * arena during ekrt_init only, so it costs no persistent memory. */
+typedef struct ekrt_tinfo {
+    uint8_t *data;        /* flash (constant) or arena (planned) */
+    uint32_t bytes;
+    float scale;          /* first quantization scale (0 if none) */
+    int32_t zero_point;   /* first zero point */
+    uint32_t qscale_pos;  /* flatbuffer position of the scale vector payload (per-channel) */
+    uint32_t qcount;      /* number of scales */
+    int32_t qdim;         /* quantized_dimension */
+    int32_t dims[EKRT_MAX_DIMS];
+    int32_t first, last;  /* lifetime in operator indices; first < 0: never written */
+    uint32_t offset;      /* arena offset after planning */
+    uint8_t type;
+    uint8_t ndim;
+    uint8_t is_const;
+    uint8_t placed;
+} ekrt_tinfo_t;
+
+/* --- kernel parameter blocks ------------------------------------------------------------ */
+
+typedef struct {
+    int32_t batches, in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w, filter_in_c; /* conv: filter [out_c][k_h][k_w][filter_in_c] */
+    int32_t stride_h, stride_w, dil_h, dil_w, pad_h, pad_w;
+    int32_t depth_mult;            /* depthwise only */
+    int32_t input_offset, output_offset;
+    int32_t act_min, act_max;
+    const int32_t *mult;           /* per output channel */
+    const int8_t *shift;
+} ekrt_conv_params_t;
+
+typedef struct {
+    int32_t batches, accum_depth, out_depth;
+    int32_t input_offset, filter_offset, output_offset;
+    int32_t act_min, act_max;
+    int32_t mult, shift;                      /* per-tensor */
+    const int32_t *pc_mult;                   /* per-channel (NULL when per-tensor) */
+    const int8_t *pc_shift;
+} ekrt_fc_params_t;
+
+typedef struct {
+    int32_t in1_offset, in2_offset, out_offset, left_shift;
+    int32_t in1_mult, in1_shift, in2_mult, in2_shift, out_mult, out_shift;
+    int32_t act_min, act_max;
+} ekrt_add_params_t;
+
+typedef struct {
+    int32_t batches, in_h, in_w, channels, out_h, out_w;
+    int32_t k_h, k_w, stride_h, stride_w, pad_h, pad_w;
+    int32_t act_min, act_max;
+} ekrt_pool_params_t;
+
+typedef struct {
+    int32_t input_zp, output_zp, mult, shift; /* mult/shift already include 1/num_elements */
+    int32_t num_elements;
+    uint8_t reduce_mask;                      /* bit d set: dimension d is reduced */
+} ekrt_mean_params_t;
+
+typedef struct {
+    int32_t before[EKRT_MAX_DIMS];
+    int8_t pad_value;
+} ekrt_pad_params_t;
+
+typedef struct {
+    int32_t perm[EKRT_MAX_DIMS];
+} ekrt_transpose_params_t;
+
+typedef struct {
+    float scale;          /* QUANTIZE f32->s8: output scale; DEQUANTIZE: input scale */
+    int32_t zero_point;
+    int32_t in_zp, mult, shift; /* QUANTIZE s8->s8 */
+} ekrt_qnt_params_t;
+
+typedef struct ekrt_op {
+    int32_t code;   /* BuiltinOperator */
+    int32_t in[3];  /* tensor indices, -1 = absent */
+    int32_t out;
+    union {
+        ekrt_conv_params_t conv;
+        ekrt_fc_params_t fc;
+        ekrt_add_params_t add;
+        ekrt_pool_params_t pool;
+        ekrt_mean_params_t mean;
+        ekrt_pad_params_t pad;
+        ekrt_qnt_params_t qnt;
+        ekrt_transpose_params_t tr;
+    } p;
+} ekrt_op_t;
+
+/* --- fixed-point helpers (ekrt_quant.c), TFLM quantization_util semantics --------------- */
+void ekrt_quantize_multiplier(double m, int32_t *qm, int32_t *shift);
+/* round half away from zero (std::round) of a float, saturated to int32 */
+int32_t ekrt_round_f32(float x);
+/* CalculateActivationRangeQuantized for int8; -1 if the activation is not supported. */
+int ekrt_act_range_s8(int32_t act, float scale, int32_t zp, int32_t *mn, int32_t *mx);
+
+/* SaturatingRoundingDoublingHighMul, RoundingDivideByPOT and MultiplyByQuantizedMultiplier
+ * (gemmlowp / TFLM common.h), inline because every kernel calls them per output value. */
+static inline int32_t ekrt_srdhm(int32_t a, int32_t b)
+{
+    int64_t ab;
+    int64_t nudge;
+    if (a == b && a == INT32_MIN) {
+        return INT32_MAX;
+    }
+    ab = (int64_t)a * (int64_t)b;
+    nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
+    return (int32_t)((ab + nudge) / ((int64_t)1 << 31)); /* truncating division, as C++ */
+}
+
+static inline int32_t ekrt_rdbpot(int32_t x, int32_t exponent)
+{
+    if (exponent <= 0) {
+        return x;
+    }
+    if (exponent <= 31) {
+        const int32_t mask = (int32_t)((1u << exponent) - 1u);
+        const int32_t remainder = x & mask;
+        const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+        /* arithmetic shift right, spelled so it is defined for negative x */
+        const int32_t q = x >= 0 ? (x >> exponent) : ~((~x) >> exponent);
+        return q + (remainder > threshold ? 1 : 0);
+    }
+    /* |x| < 2^31: the exact quotient rounds to 0 (or -1 + correction) */
+    {
+        const int64_t v = x;
+        const int64_t mask = ((int64_t)1 << (exponent > 62 ? 62 : exponent)) - 1;
+        const int64_t threshold = (mask >> 1) + (v < 0 ? 1 : 0);
+        return (int32_t)((v < 0 ? -1 : 0) + ((v & mask) > threshold ? 1 : 0));
+    }
+}
+
+static inline int32_t ekrt_mbqm(int32_t x, int32_t qm, int32_t shift)
+{
+    int32_t left = shift > 0 ? (shift > 31 ? 31 : shift) : 0;
+    int32_t right = shift > 0 ? 0 : -shift;
+    /* x * (1 << left) in int32 like TFLM (wraps only for inputs TFLM would overflow on) */
+    int32_t xs = (int32_t)(uint32_t)((uint32_t)x << left);
+    return ekrt_rdbpot(ekrt_srdhm(xs, qm), right);
+}
+
+static inline int32_t ekrt_clamp(int32_t v, int32_t lo, int32_t hi)
+{
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+/* --- kernels (one per file) ------------------------------------------------------------- */
+void ekrt_conv2d_s8(const ekrt_conv_params_t *p, const int8_t *in, const int8_t *filter,
+                    const int32_t *bias, int8_t *out);
+void ekrt_depthwise_conv2d_s8(const ekrt_conv_params_t *p, const int8_t *in,
+                              const int8_t *filter, const int32_t *bias, int8_t *out);
+void ekrt_fully_connected_s8(const ekrt_fc_params_t *p, const int8_t *in, const int8_t *filter,
+                             const int32_t *bias, int8_t *out);
+/* Broadcasting add over up to EKRT_MAX_DIMS dims: s1/s2 are element strides per output dim
+ * (0 where that input is broadcast). */
+void ekrt_add_s8(const ekrt_add_params_t *p, uint32_t ndim, const int32_t *out_dims,
+                 const int32_t *s1, const int32_t *s2, const int8_t *in1, const int8_t *in2,
+                 int8_t *out);
+void ekrt_avgpool_s8(const ekrt_pool_params_t *p, const int8_t *in, int8_t *out);
+void ekrt_mean_s8(const ekrt_mean_params_t *p, uint32_t ndim, const int32_t *in_dims,
+                  const int8_t *in, int8_t *out);
+void ekrt_pad_s8(const ekrt_pad_params_t *p, uint32_t ndim, const int32_t *in_dims,
+                 const int32_t *out_dims, const int8_t *in, int8_t *out);
+void ekrt_transpose_s8(const int32_t *perm, uint32_t ndim, const int32_t *in_dims,
+                       const int8_t *in, int8_t *out);
+void ekrt_quantize_f32_s8(const ekrt_qnt_params_t *p, uint32_t n, const float *in, int8_t *out);
+void ekrt_requantize_s8(const ekrt_qnt_params_t *p, uint32_t n, const int8_t *in, int8_t *out);
+void ekrt_dequantize_s8_f32(const ekrt_qnt_params_t *p, uint32_t n, const int8_t *in,
+                            float *out);
+
+/* --- flatbuffer reader (ekrt_fb.c) ------------------------------------------------------ */
+typedef struct {
+    const uint8_t *buf;
+    uint32_t len;
+    int bad; /* sticky: set by any out-of-bounds access */
+} ekrt_fb_t;
+
+uint32_t ekrt_fb_u32(ekrt_fb_t *fb, uint32_t pos);
+int32_t ekrt_fb_i32(ekrt_fb_t *fb, uint32_t pos);
+uint16_t ekrt_fb_u16(ekrt_fb_t *fb, uint32_t pos);
+uint8_t ekrt_fb_u8(ekrt_fb_t *fb, uint32_t pos);
+uint64_t ekrt_fb_u64(ekrt_fb_t *fb, uint32_t pos);
+float ekrt_fb_f32(ekrt_fb_t *fb, uint32_t pos);
+/* Follow the uoffset stored at `pos` to a table and validate its vtable. 0 on error. */
+uint32_t ekrt_fb_table_at(ekrt_fb_t *fb, uint32_t pos);
+/* Position of field `id` inside table `t` holding `size` bytes; 0 if absent (or bad). */
+uint32_t ekrt_fb_field(ekrt_fb_t *fb, uint32_t t, uint32_t id, uint32_t size);
+uint32_t ekrt_fb_get_u32(ekrt_fb_t *fb, uint32_t t, uint32_t id, uint32_t dflt);
+int32_t ekrt_fb_get_i32(ekrt_fb_t *fb, uint32_t t, uint32_t id, int32_t dflt);
+uint8_t ekrt_fb_get_u8(ekrt_fb_t *fb, uint32_t t, uint32_t id, uint8_t dflt);
+int8_t ekrt_fb_get_i8(ekrt_fb_t *fb, uint32_t t, uint32_t id, int8_t dflt);
+uint64_t ekrt_fb_get_u64(ekrt_fb_t *fb, uint32_t t, uint32_t id, uint64_t dflt);
+/* Sub-table field (0 if absent). */
+uint32_t ekrt_fb_get_table(ekrt_fb_t *fb, uint32_t t, uint32_t id);
+/* Vector field: payload position and element count, bounds-checked for elem_size bytes per
+ * element. Returns 0 if absent (count 0). */
+uint32_t ekrt_fb_get_vec(ekrt_fb_t *fb, uint32_t t, uint32_t id, uint32_t elem_size,
+                         uint32_t *count);
+/* Element i of a vector of tables. */
+uint32_t ekrt_fb_vec_table(ekrt_fb_t *fb, uint32_t vec, uint32_t count, uint32_t i);
+
+/* --- misc ------------------------------------------------------------------------------- */
+/* Tiny formatter: %s %d %u %lu %%; always NUL-terminates when n > 0. */
+void ekrt_fmt(char *buf, size_t n, const char *fmt, ...);
+void ekrt_vfmt(char *buf, size_t n, const char *fmt, va_list ap);
+const char *ekrt_op_name(int32_t code);
+const char *ekrt_type_name(uint32_t type);
+
+/* Greedy first-fit planner (ekrt_plan.c). Places every tensor with first >= 0 and not
+ * is_const; returns the bytes needed (16-byte aligned blocks). */
+size_t ekrt_plan(ekrt_tinfo_t *t, uint32_t n);
+
+#endif /* EKRT_INTERNAL_H */
