@@ -5,8 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from edgekit.data.synth import SynthConfig, generate
+
+
+# Small networks gain nothing from intra-op threads, and on a loaded 2-core machine torch's
+# thread pool spins: one thread is an order of magnitude faster there.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

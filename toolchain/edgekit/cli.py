@@ -189,8 +189,10 @@ def _add_common(p: argparse.ArgumentParser, arch_width: bool = True) -> None:
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bars")
     if arch_width:
-        p.add_argument("--arch", default="mbv2", choices=["mbv2", "mbv2-seed"])
-        p.add_argument("--width", type=float, default=0.2, help="width multiplier in (0, 1.5]")
+        p.add_argument("--arch", default=None, choices=["mbv2", "mbv2-seed"],
+                       help="architecture (default mbv2, or the recipe's)")
+        p.add_argument("--width", type=float, default=None,
+                       help="width multiplier in (0, 1.5] (default 0.2, or the recipe's)")
 
 
 def _add_data(p: argparse.ArgumentParser) -> None:
@@ -278,8 +280,26 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _resolve_defaults(args: argparse.Namespace) -> None:
+    """Explicit flags > recipe > built-in defaults, for arch and width (they name the run)."""
+    if not hasattr(args, "arch") or args.command == "ingest":
+        return
+    if getattr(args, "recipe", None):
+        import tomllib
+        try:
+            d = tomllib.loads(Path(args.recipe).read_text())
+        except (OSError, tomllib.TOMLDecodeError):
+            d = {}  # TrainOptions.from_recipe reports the error with the file name
+        d = {**d, **d.get("train", {})}
+        args.arch = args.arch or d.get("arch")
+        args.width = args.width if args.width is not None else d.get("width")
+    args.arch = args.arch or "mbv2"
+    args.width = 0.2 if args.width is None else args.width
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _resolve_defaults(args)
     run_root = None
     if getattr(args, "run", None) is not None:
         run_root = Path(args.run)

@@ -44,7 +44,8 @@ def _load_torch(path: Path) -> dict[str, Any]:
 
 def _with_norm(p: Prepared, rec: checkpoint.ModelRecord) -> Prepared:
     """Re-normalise the frames with the statistics the ingested model was trained with."""
-    norm = Normalizer(np.asarray(rec.norm_mean, np.float32), np.asarray(rec.norm_std, np.float32))
+    norm = Normalizer(np.asarray(rec.norm_mean, np.float32), np.asarray(rec.norm_std, np.float32),
+                      p.mask)
     from .data.features import to_images
     p.norm = norm
     p.images = to_images(norm.apply(p.frames.x), p.layout)

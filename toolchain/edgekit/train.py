@@ -58,7 +58,8 @@ class TrainOptions:
             d = tomllib.loads(Path(path).read_text())
         except (OSError, tomllib.TOMLDecodeError) as e:
             raise EdgekitError(f"{path}: cannot read recipe ({e})") from None
-        d = {**d, **d.pop("train", {})}
+        train = d.pop("train", {})
+        d = {**d, **train}
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -110,6 +111,7 @@ def prepare(opts: TrainOptions, split: Split | None = None) -> Prepared:
     else:
         rec = load_recording(Path(opts.data), opts.format)
         source = {"kind": opts.format, "root": str(opts.data)}
+    source["fs"] = rec.fs
     frames = extract(rec, fcfg)
     if split is None:
         if opts.split not in SPLITS:
@@ -218,7 +220,7 @@ def model_record(model: nn.Module, opts: TrainOptions, p: Prepared, source: dict
     return checkpoint.ModelRecord(
         arch=arch or opts.arch, width=width if width is not None else opts.width,
         num_classes=len(p.label_names), label_names=list(p.label_names),
-        features=asdict(p.features), norm_mean=p.norm.mean.tolist(), norm_std=p.norm.std.tolist(),
+        features=p.features.to_dict(), norm_mean=p.norm.mean.tolist(), norm_std=p.norm.std.tolist(),
         channel_mask=[bool(m) for m in p.mask], layout=p.layout,
         state_dict=model.state_dict(), source=source)
 
@@ -263,7 +265,7 @@ def run_train(run: runs.Run, opts: TrainOptions, progress: bool = True) -> dict[
     p.save_frames(run.frames)
     report: dict[str, Any] = {
         "arch": opts.arch, "width": opts.width, "classes": p.label_names,
-        "data": p.source, "features": asdict(p.features), "split": split_record(p),
+        "data": p.source, "features": p.features.to_dict(), "split": split_record(p),
         "cnn": cnn, "lda": lda, "training": fit_info, "options": asdict(opts),
         "params": prof.total_params, "macs": prof.total_macs,
         "layers": [asdict(l) for l in prof.layers], "wall_s": round(time.perf_counter() - t0, 1),

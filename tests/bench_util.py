@@ -1,0 +1,98 @@
+"""Helpers for tests/test_bench_*.py: a run directory holding a tiny real int8 model, the real
+firmware built for the host port, and a pty that the firmware process sits behind (as a board
+sits behind /dev/ttyUSB0), so DeviceLink talks to it through pyserial exactly as to hardware."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import tty
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgekit import firmware, runs
+from edgekit.boards import Board, get_board
+
+from firmware_util import LABELS, make_tiny_tflite, tflm_outputs, write_export
+
+HOST_BOARD = Board(name="host", description="POSIX build of the firmware (tests)", cpu="host",
+                   clock_hz=0, flash_bytes=1 << 30, ram_bytes=1 << 30, runtime="edgekit-rt",
+                   port="host", timer="CLOCK_MONOTONIC", baud=115200, serial="pty",
+                   runtime_flash_bytes=0, runtime_ram_bytes=0)
+
+
+def make_run(root: Path, tflite: bytes, n: int = 40, seed: int = 0) -> runs.Run:
+    """An exported run: model files as edgekit export writes them + reference.npz from tflite_micro."""
+    run = runs.Run(root)
+    facts = write_export(run.export_dir, tflite)
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-128, 128, size=(n, 8, 24, 1)).astype(np.int8)
+    y = tflm_outputs(tflite, x)
+    # labels: the host's prediction, a quarter of them changed, so accuracies are not trivially 1
+    labels = y.argmax(1).astype(np.int64)
+    flip = rng.random(n) < 0.25
+    labels[flip] = rng.integers(0, facts["n_out"], flip.sum())
+    runs.save_npz(run.export_dir / "reference.npz", x_int8=x, y_int8=y, labels=labels,
+                  label_names=np.array(LABELS[:facts["n_out"]]))
+    runs.write_json(run.export_dir / "export.json", {"stage": "export", "hash": facts["hash"]})
+    return run
+
+
+def build_for(run: runs.Run, board: Board) -> dict:
+    return firmware.build(firmware.render(run, board), board)
+
+
+@pytest.fixture(scope="session")
+def tiny_tflite() -> bytes:
+    """One real int8 .tflite per session (TFLiteConverter is the slow part); import this fixture
+    into a test module to use it."""
+    return make_tiny_tflite(0)
+
+
+def mps2() -> Board:
+    return get_board("mps2-an386")
+
+
+class PtyDevice:
+    """The host firmware on the master side of a pty; `path` is the slave, opened by pyserial.
+    The test keeps the master open, so killing and restarting the firmware is a board reset
+    (the port stays, the new process prints its boot banner)."""
+
+    def __init__(self, exe: str | Path):
+        self.exe = str(exe)
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)
+        self.path = os.ttyname(self.slave)
+        self.proc: subprocess.Popen | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([self.exe], stdin=self.master, stdout=self.master,
+                                     stderr=subprocess.DEVNULL)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
+
+    def pause(self) -> None:     # a hung board: alive, silent
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.resume()
+        self.kill()
+        os.close(self.master)
+        os.close(self.slave)

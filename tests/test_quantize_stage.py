@@ -1,0 +1,140 @@
+"""QAT stage on a tiny separable synthetic run (real training, real fake-quant)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from edgekit import checkpoint, quantize, runs
+from edgekit.errors import EdgekitError
+from edgekit.nn import build_model
+
+LABELS = ["idle", "fist", "open", "point"]
+
+
+def make_run(root: Path, arch: str = "mbv2", width: float = 0.2, n_per_class: int = 60,
+             epochs: int = 4, seed: int = 0) -> runs.Run:
+    """frames.npz with 4 separable classes (a spatial pattern per class + noise) and a briefly
+    trained float.pt: a stand-in for `edgekit train` that exercises the same files."""
+    rng = np.random.default_rng(seed)
+    protos = rng.normal(0, 1, size=(len(LABELS), 1, 8, 24)).astype(np.float32)
+
+    def part(n: int) -> tuple[np.ndarray, np.ndarray]:
+        y = np.repeat(np.arange(len(LABELS)), n)
+        amp = rng.uniform(0.6, 1.4, size=(len(y), 1, 1, 1)).astype(np.float32)
+        x = protos[y] * amp + rng.normal(0, 0.7, size=(len(y), 1, 8, 24)).astype(np.float32)
+        return x.astype(np.float32), y.astype(np.int64)
+
+    xtr, ytr = part(n_per_class)
+    xva, yva = part(max(8, n_per_class // 4))
+    xte, yte = part(max(8, n_per_class // 3))
+    run = runs.Run(root)
+    runs.save_npz(run.frames, x_train=xtr, y_train=ytr, x_val=xva, y_val=yva, x_test=xte,
+                  y_test=yte, label_names=np.array(LABELS))
+    torch.manual_seed(seed)
+    model = build_model(arch, width, len(LABELS))
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    xt, yt = torch.from_numpy(xtr), torch.from_numpy(ytr)
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        model.train()
+        perm = torch.randperm(len(xt), generator=g)
+        for i in range(0, len(perm), 32):
+            idx = perm[i:i + 32]
+            loss = torch.nn.functional.cross_entropy(model(xt[idx]), yt[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    # BN running statistics as a cumulative average over the training set (few steps otherwise
+    # leave them far from the final weights' statistics)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.reset_running_stats()
+                m.momentum = None
+        for i in range(0, len(xt), 64):
+            model(xt[i:i + 64])
+    model.eval()
+    rec = checkpoint.ModelRecord(
+        arch=arch, width=width, num_classes=len(LABELS), label_names=LABELS,
+        features={"window_ms": 150.0, "hop_ms": 50.0, "kind": "rms", "band_hz": [20.0, 450.0],
+                  "notch_hz": None, "filter_order": 4},
+        norm_mean=[0.01 * i for i in range(192)], norm_std=[1.0 + 0.001 * i for i in range(192)],
+        channel_mask=[True] * 192, layout="csl", state_dict=model.state_dict(),
+        source={"kind": "test", "data": {"config": {"fs": 2048.0}}})
+    checkpoint.save(run.float_ckpt, rec)
+    return run
+
+
+@pytest.fixture(scope="module")
+def qat_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[runs.Run, dict]:
+    run = make_run(tmp_path_factory.mktemp("qrun"))
+    rep = quantize.run_quantize(run, epochs=2, seed=0, progress=False)
+    return run, rep
+
+
+def test_quantize_writes_qat_checkpoint_and_report(qat_run: tuple[runs.Run, dict]) -> None:
+    run, rep = qat_run
+    rec = checkpoint.load(run.qat_ckpt, checkpoint.QAT_FORMAT)
+    assert rec.format == "edgekit-qat/1"
+    assert set(rec.extra) >= {"folded", "act_ranges", "calibration"}
+    a = rep["accuracy"]
+    for k in ("float", "ptq", "qat"):
+        assert 0.0 <= a[k]["test"] <= 1.0
+    assert a["float"]["test"] > 0.9  # the data is separable: the fixture really trained
+    assert a["qat"]["val"] >= a["ptq"]["val"]  # selection on val keeps PTQ as a candidate
+    assert rep["folded_vs_qat_float_max_abs_diff"] < 1e-3
+    assert run.report_path("quantize").exists()
+    # the record builds into the plain architecture and is close to the QAT network
+    model = rec.build()
+    fr = quantize.load_frames(run.frames)
+    acc = quantize.accuracy(quantize.logits_of(model, fr.x_test).argmax(1), fr.y_test)
+    assert abs(acc - a["qat"]["test"]) < 0.1
+
+
+def test_folded_weights_sit_on_int8_grid(qat_run: tuple[runs.Run, dict]) -> None:
+    run, _ = qat_run
+    rec = checkpoint.load(run.qat_ckpt, checkpoint.QAT_FORMAT)
+    for key, t in rec.extra["folded"].items():
+        w = t["weight"]
+        s = w.abs().reshape(w.shape[0], -1).amax(1) / 127
+        s = torch.where(s > 0, s, torch.ones_like(s)).reshape(-1, *([1] * (w.dim() - 1)))
+        q = w / s
+        assert torch.allclose(q, torch.round(q), atol=1e-3), key
+        assert q.abs().max() <= 127.001
+
+
+def test_act_qparams_match_tflite_rule() -> None:
+    # range widened to include 0; zero point nudged; ReLU6-style range gives zp -128
+    s, zp = quantize.act_qparams(0.0, 6.0)
+    assert zp == -128 and abs(s - 6.0 / 255) < 1e-9
+    s, zp = quantize.act_qparams(-1.0, 1.0)
+    assert zp in (0, -1) and abs(s - 2.0 / 255) < 1e-9
+    s, zp = quantize.act_qparams(0.5, 2.0)  # min raised to 0
+    assert zp == -128 and abs(s - 2.0 / 255) < 1e-9
+    assert quantize.round_half_away(torch.tensor([0.5, -0.5, 1.5, 2.5])).tolist() == [1, -1, 2, 3]
+
+
+def test_quantize_without_float_model_is_clear(tmp_path: Path) -> None:
+    with pytest.raises(EdgekitError, match="float model"):
+        quantize.run_quantize(runs.Run(tmp_path), epochs=1, seed=0, progress=False)
+    assert not runs.Run(tmp_path).qat_ckpt.exists()
+
+
+def test_quantize_bad_frames_is_clear(tmp_path: Path) -> None:
+    run = make_run(tmp_path, n_per_class=8, epochs=1)
+    runs.save_npz(run.frames, x_train=np.zeros((4, 1, 8, 20), np.float32))
+    with pytest.raises(EdgekitError, match="frames.npz"):
+        quantize.run_quantize(run, epochs=1, seed=0, progress=False)
+    assert not run.qat_ckpt.exists()
+
+
+@pytest.mark.parametrize("arch", ["mbv2-seed"])
+def test_quantize_seed_arch(tmp_path: Path, arch: str) -> None:
+    run = make_run(tmp_path, arch=arch, n_per_class=20, epochs=2)
+    rep = quantize.run_quantize(run, epochs=1, seed=1, progress=False)
+    assert rep["folded_vs_qat_float_max_abs_diff"] < 1e-3
+    assert "layers.1.add" in rep["activation_ranges"]

@@ -1,0 +1,10 @@
+"""`edgekit bench`: drive a board (or QEMU) over the serial protocol and check it against the host.
+
+protocol.py  framing and reply parsing (pure)      link.py    DeviceLink over any pyserial URL
+qemu.py      boot an ELF in qemu-system-arm         harness.py run_bench (the measurements)
+report.py    bench.json / bench.md / bench.png
+"""
+
+from .harness import run_bench
+
+__all__ = ["run_bench"]

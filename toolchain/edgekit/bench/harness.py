@@ -1,0 +1,430 @@
+"""run_bench: check the exported int8 model on a board (or QEMU) against the host reference.
+
+For each test sample the device gets the exact int8 input the host reference used and must return
+the same raw int8 output bytes (tflite_micro's kernels on the host, edgekit-rt or TFLM on the device).
+Latency comes from the device's own timer (ek-run ticks) and from the MLPerf-style `infer N W`
+m-lap-us path on a few samples.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from .. import runs
+from ..boards import Board
+from ..errors import EdgekitError
+from ..progress import progress_bar
+from . import protocol
+from .link import DeviceError, DeviceLink, DeviceReset, LinkError, LinkTimeout
+from .protocol import EkInfo, ProtocolError
+
+BuildFn = Callable[[], "Path | str | dict[str, Any]"]
+MODES = ("ek-run", "db")
+
+
+@dataclass
+class Reference:
+    x: np.ndarray            # (N, H, W, C) int8, the model's input tensor
+    y: np.ndarray            # (N, C) int8, tflite_micro's output
+    labels: np.ndarray       # (N,) int64
+    label_names: list[str]
+    model_hash: str
+    tflite: Path
+    export: dict[str, Any]
+
+
+def model_hash(tflite: Path) -> str:
+    """EK_MODEL_HASH: the first 16 hex digits of the SHA-256 of the .tflite."""
+    return hashlib.sha256(Path(tflite).read_bytes()).hexdigest()[:16]
+
+
+def load_reference(run: runs.Run) -> Reference:
+    ref_path = run.require(run.export_dir / "reference.npz", "host reference",
+                           "run `edgekit export` first")
+    tfl = run.require(run.export_dir / "model_int8.tflite", "int8 model", "run `edgekit export` first")
+    z = runs.load_npz(ref_path)
+    for key in ("x_int8", "y_int8", "labels", "label_names"):
+        if key not in z:
+            raise EdgekitError(f"{ref_path}: missing array '{key}' (re-run `edgekit export`)")
+    x, y, labels = z["x_int8"], z["y_int8"], z["labels"]
+    if x.dtype != np.int8 or y.dtype != np.int8:
+        raise EdgekitError(f"{ref_path}: x_int8/y_int8 should be int8, got {x.dtype}/{y.dtype}")
+    if not (len(x) == len(y) == len(labels)) or len(x) == 0 or y.ndim != 2:
+        raise EdgekitError(f"{ref_path}: x_int8 {x.shape}, y_int8 {y.shape}, labels {labels.shape} "
+                           "should be (N,H,W,C), (N,C), (N,) with the same N > 0")
+    c = y.shape[1]
+    if labels.min() < 0 or labels.max() >= c or len(z["label_names"]) != c:
+        raise EdgekitError(f"{ref_path}: labels should be in 0..{c - 1} with {c} label_names "
+                           f"(got {labels.min()}..{labels.max()}, {len(z['label_names'])} names)")
+    exp_path = run.export_dir / "export.json"
+    export = runs.read_json(exp_path) if exp_path.exists() else {}
+    return Reference(x, y, labels.astype(np.int64), [str(s) for s in z["label_names"]],
+                     model_hash(tfl), tfl, export)
+
+
+def pick_samples(n_total: int, samples: int, seed: int = 0) -> np.ndarray:
+    """A fixed, seeded subset (sorted), so class-ordered references are sampled evenly."""
+    if samples <= 0:
+        raise EdgekitError(f"--samples: must be >= 1, got {samples}")
+    if samples >= n_total:
+        return np.arange(n_total)
+    return np.sort(np.random.default_rng(seed).choice(n_total, samples, replace=False))
+
+
+# ------------------------------------------------------------------------ device session
+
+
+class _Session:
+    """One board conversation with bounded retries: a sample that hits a reset or a timeout is
+    re-synchronised and redone, at most `retries` times each and `max_resets` resets in all."""
+
+    def __init__(self, link: DeviceLink, ref: Reference, retries: int, max_resets: int,
+                 fw_hint: str):
+        self.link, self.ref = link, ref
+        self.retries, self.max_resets = retries, max_resets
+        self.fw_hint = fw_hint
+        self.rebuild_hint = ""
+        self.n_in = int(np.prod(ref.x.shape[1:]))
+        self.n_out = int(ref.y.shape[1])
+        self.cmd_timeout = 30.0     # until one inference has been timed
+        self.info: EkInfo | None = None
+        self.name = ""
+        self.profile = ""
+        self.retried: list[dict[str, Any]] = []
+
+    # identification -----------------------------------------------------------------------
+
+    def start(self, boot_timeout: float) -> None:
+        try:  # a board that resets on open (DTR) prints its banner now; silence is fine too
+            self.link.wait_ready(boot_timeout)
+        except LinkTimeout:
+            pass
+        self.link.sync()
+        self.identify()
+
+    def identify(self) -> None:
+        self.name = self.link.expect("name", "name").value
+        replies = self.link.command("profile", check=False)
+        self.profile = next((r.value for r in replies if r.kind == "profile"), "")
+        prof_hash = next((r.value for r in replies if r.kind == "model"), None)
+        try:
+            self.info = protocol.parse_ek_info(self.link.expect("ek-info", "ek_info"))
+            dev_hash = self.info.hash
+        except DeviceError as e:
+            if not e.device_message.startswith("unknown command"):
+                raise EdgekitError(f"{self.link.url}: the firmware cannot run its model "
+                                   f"({e.device_message}); re-export and flash the firmware from "
+                                   f"{self.fw_hint}") from None
+            self.info = None   # MLPerf Tiny firmware without the ek- extensions
+            dev_hash = prof_hash
+        if dev_hash is None:
+            raise EdgekitError(f"{self.link.url}: the device ({self.name or 'unnamed'}) reports no "
+                               "model hash (neither ek-info% nor profile% m-model-[...]), so its "
+                               "model cannot be checked against this run; flash edgekit firmware "
+                               f"from {self.fw_hint}")
+        if dev_hash != self.ref.model_hash:
+            raise EdgekitError(f"device runs model {dev_hash}, this run exported {self.ref.model_hash} "
+                               f"({self.ref.tflite}): flash the firmware from {self.fw_hint}"
+                               + (f" (rebuild it first: {self.rebuild_hint})" if self.rebuild_hint else ""))
+        if self.info is not None and (self.info.inputs, self.info.outputs) != (self.n_in, self.n_out):
+            raise EdgekitError(f"device model takes {self.info.inputs} inputs / {self.info.outputs} "
+                               f"outputs, reference.npz has {self.n_in} / {self.n_out}: re-export "
+                               f"and flash the firmware from {self.fw_hint}")
+
+    # retries ------------------------------------------------------------------------------
+
+    def retry(self, what: str, fn: Callable[[], Any]) -> Any:
+        last: Exception | None = None
+        for attempt in range(self.retries + 1):
+            try:
+                return fn()
+            except DeviceReset as e:
+                last = e
+                self.retried.append({"what": what, "why": "reset", "attempt": attempt})
+                if self.link.stats.resets > self.max_resets:
+                    raise EdgekitError(f"the device reset {self.link.stats.resets} times during the "
+                                       f"bench (last during {what}); check its power supply and "
+                                       "cable, and for stack or arena overflow in the firmware") from e
+                self._recover(after_reset=True)
+            except (LinkTimeout, ProtocolError, DeviceError) as e:
+                # a well-formed command answered e-[...] or a mangled reply: noise on the line
+                # is the likely cause, so redo it (a deterministic failure still ends below)
+                last = e
+                self.retried.append({"what": what, "why": type(e).__name__, "attempt": attempt})
+                self._recover(after_reset=False)
+        raise EdgekitError(f"{what}: failed {self.retries + 1} times; last error: {last}")
+
+    def _recover(self, after_reset: bool) -> None:
+        if after_reset:
+            try:
+                self.link.wait_ready(15.0)   # let the rebooted firmware finish model init
+            except LinkTimeout:
+                pass
+        self.link.sync()
+        if after_reset:
+            self.identify()      # the same model must come back after a reset
+
+    # measurements -------------------------------------------------------------------------
+
+    def _timeout_after(self, wall: float) -> None:
+        # once one inference has been timed, a hang is detected in ~20x its time (>= 5 s)
+        self.cmd_timeout = max(5.0, 20.0 * wall)
+
+    def ek_run(self, x: np.ndarray) -> tuple[np.ndarray, int]:
+        t = time.monotonic()
+        r = self.link.expect(protocol.cmd_ek_run(x), "ek_run", timeout=self.cmd_timeout)
+        res = protocol.parse_ek_run(r, self.n_out)
+        self._timeout_after(time.monotonic() - t)
+        return res.output, res.ticks
+
+    def db_load(self, x: np.ndarray) -> None:
+        data = np.ascontiguousarray(x, dtype=np.int8).tobytes()
+        self.link.expect(protocol.cmd_db_load(len(data)), "load_expecting")
+        chunks = protocol.cmds_db_data(data)
+        for i, c in enumerate(chunks):
+            replies = self.link.command(c)
+            if i == len(chunks) - 1 and not any(r.kind == "load_done" for r in replies):
+                raise ProtocolError(f"db: no m-load-done after {len(data)} bytes")
+
+    def infer(self, n: int, warmup: int) -> list[protocol.Reply]:
+        t = time.monotonic()
+        replies = self.link.command(protocol.cmd_infer(n, warmup),
+                                    timeout=self.cmd_timeout * (n + warmup) + 5.0)
+        self._timeout_after((time.monotonic() - t) / max(1, n + warmup))
+        return replies
+
+    def out_and_ticks(self) -> tuple[np.ndarray, int, int]:
+        out = protocol.parse_ek_out(self.link.expect("ek-out", "ek_out"), self.n_out)
+        ticks, n = protocol.parse_ek_ticks(self.link.expect("ek-ticks", "ek_ticks"))
+        return out, ticks, n
+
+    def db_run(self, x: np.ndarray) -> tuple[np.ndarray, int]:
+        self.db_load(x)
+        self.infer(1, 0)
+        out, ticks, n = self.out_and_ticks()
+        return out, ticks // max(1, n)
+
+    def lap(self, x: np.ndarray, n: int, warmup: int) -> dict[str, Any]:
+        """MLPerf-style timing: infer N W, (t1 - t0) / N from the m-lap-us lines."""
+        self.db_load(x)
+        replies = self.infer(n, warmup)
+        laps = [protocol.parse_lap_us(r) for r in replies if r.kind == "lap_us"]
+        if len(laps) != 2:
+            raise ProtocolError(f"infer {n} {warmup}: expected 2 m-lap-us lines, got {len(laps)}")
+        rec: dict[str, Any] = {"n": n, "warmup": warmup, "us_per_inference": (laps[1] - laps[0]) / n}
+        res = [protocol.parse_results(r) for r in replies if r.kind == "results"]
+        rec["results"] = res[-1] if res else None
+        if self.info is not None:
+            out, ticks, tn = self.out_and_ticks()
+            rec["ticks_per_inference"] = ticks / max(1, tn)
+            rec["output"] = out
+        return rec
+
+
+# ------------------------------------------------------------------------ connection
+
+
+def _elf_from(built: "Path | str | dict[str, Any]") -> tuple[Path, dict[str, Any]]:
+    if isinstance(built, dict):
+        if "elf" not in built:
+            raise EdgekitError(f"firmware build returned no 'elf' path ({sorted(built)})")
+        return Path(built["elf"]), built
+    return Path(built), {}
+
+
+def _find_elf(run: runs.Run, board: Board) -> Path:
+    elfs = sorted(run.firmware_dir(board.name).rglob("*.elf"), key=lambda p: p.stat().st_mtime)
+    if not elfs:
+        raise EdgekitError(f"{run.firmware_dir(board.name)}: no firmware ELF; build it with "
+                           f"`edgekit export --board {board.name} --build`")
+    return elfs[-1]
+
+
+@contextlib.contextmanager
+def open_device(run: runs.Run, board: Board, port: str | None, baud: int | None,
+                build_fn: BuildFn | None, build_info: dict[str, Any]) -> Iterator[tuple[DeviceLink, str]]:
+    """Yield (link, where) for a real port, or for QEMU booting the run's firmware."""
+    baud = baud or board.baud
+    if port is not None:
+        hint = (f"for board {board.name}: --baud {board.baud} is its rate; a board that resets on "
+                "open needs a few seconds")
+        with DeviceLink(port, baud, hint=hint) as link:
+            yield link, port
+        return
+    if not board.emulated:
+        raise EdgekitError(f"--port: board {board.name} is real hardware; give its serial port, "
+                           "e.g. --port /dev/ttyUSB0 (or any pyserial URL)")
+    from .qemu import run_qemu
+
+    if build_fn is not None:
+        elf, info = _elf_from(build_fn())
+        build_info.update(info)
+    else:
+        elf = _find_elf(run, board)
+    with run_qemu(board, elf) as q:
+        hint = f"QEMU {q.machine} running {elf}"
+        try:
+            with DeviceLink(q.url, baud, hint=hint) as link:
+                yield link, f"qemu:{q.machine}"
+        except LinkError as e:
+            log = q.log().strip()
+            if log:
+                raise LinkError(f"{e}\nQEMU output:\n{log}") from None
+            raise
+
+
+# ------------------------------------------------------------------------ statistics
+
+
+def _stats(v: np.ndarray) -> dict[str, float]:
+    return {"median": float(np.median(v)), "p90": float(np.percentile(v, 90)),
+            "max": float(np.max(v)), "min": float(np.min(v)), "mean": float(np.mean(v))}
+
+
+def _find_key(d: Any, keys: tuple[str, ...]) -> Any:
+    """First value under any of `keys`, searching nested dicts (export.json layouts vary)."""
+    if isinstance(d, dict):
+        for k in keys:
+            if k in d and isinstance(d[k], (int, float)) and not isinstance(d[k], bool):
+                return d[k]
+        for v in d.values():
+            found = _find_key(v, keys)
+            if found is not None:
+                return found
+    return None
+
+
+def confusion(labels: np.ndarray, pred: np.ndarray, c: int) -> np.ndarray:
+    m = np.zeros((c, c), dtype=np.int64)
+    np.add.at(m, (labels, pred), 1)
+    return m
+
+
+def qemu_note(hz: int) -> str:
+    ipt = 1e9 / hz
+    return (f"QEMU -icount shift=0: each guest instruction takes 1 ns of virtual time, so a tick "
+            f"at {hz:,} Hz is an instruction-count proxy (1 tick = {ipt:g} instructions, +-1 tick "
+            "of phase), not Cortex-M4 cycles; µs are QEMU virtual time, not Cortex-M4 time")
+
+
+# ------------------------------------------------------------------------ run_bench
+
+
+def run_bench(run: runs.Run, board: Board, port: str | None, samples: int = 200, warmup: int = 1,
+              progress: bool = True, build_fn: BuildFn | None = None, *, baud: int | None = None,
+              mode: str = "ek-run", latency_samples: int = 3, latency_n: int = 10,
+              retries: int = 3, max_resets: int = 5, seed: int = 0, write: bool = True,
+              on_sample: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Bench the run's exported model on `board` (via `port`, or QEMU when port is None and the
+    board is emulated; build_fn() then returns the ELF path or a build-info dict with 'elf',
+    'flash_bytes', 'ram_bytes'). Writes bench.json/.md/.png into run.bench_dir(board) and returns
+    the record (its 'summary' is the human text). on_sample(j) is called before sample j
+    (progress reporting for callers that show their own)."""
+    if mode not in MODES:
+        raise EdgekitError(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
+    ref = load_reference(run)
+    idx = pick_samples(len(ref.x), samples, seed)
+    fw_hint = str(run.firmware_dir(board.name))
+    build_info: dict[str, Any] = {}
+    outs = np.zeros((len(idx), ref.y.shape[1]), dtype=np.int8)
+    ticks = np.zeros(len(idx), dtype=np.int64)
+    laps: list[dict[str, Any]] = []
+    t_start = time.monotonic()
+
+    with open_device(run, board, port, baud, build_fn, build_info) as (link, where):
+        s = _Session(link, ref, retries, max_resets, fw_hint)
+        s.rebuild_hint = f"edgekit export --board {board.name} --build"
+        # QEMU holds the guest until we connect, so its banner comes; a real board may have
+        # booted long ago (its banner is gone) or reset on open (sync() retries cover its boot)
+        s.start(boot_timeout=20.0 if port is None else 1.5)
+        if s.info is None:  # plain MLPerf Tiny firmware: m-results are rounded, not exact
+            raise EdgekitError(f"{where}: the device lacks the ek- commands (ek-info%), so its raw "
+                               "int8 outputs cannot be compared exactly; flash edgekit firmware "
+                               f"from {fw_hint}")
+        one = s.ek_run if mode == "ek-run" else s.db_run
+        for _ in range(max(0, warmup)):  # first-call effects (caches, lazy init) stay out of stats
+            s.retry("warmup", lambda: one(ref.x[idx[0]]))
+        for j in progress_bar(range(len(idx)), f"bench {board.name}", progress):
+            if on_sample is not None:
+                on_sample(j)
+            x = ref.x[idx[j]]
+            outs[j], ticks[j] = s.retry(f"sample {int(idx[j])}", lambda: one(x))
+        for j in range(min(latency_samples, len(idx))):
+            x = ref.x[idx[j]]
+            laps.append(s.retry(f"infer {latency_n} {warmup} on sample {int(idx[j])}",
+                                lambda: s.lap(x, latency_n, warmup)))
+        info, name, profile, stats = s.info, s.name, s.profile, link.stats
+        retried = s.retried
+    wall = time.monotonic() - t_start
+
+    # ------------------------------------------------------------- metrics
+    y_ref, labels = ref.y[idx], ref.labels[idx]
+    c = ref.y.shape[1]
+    exact = np.all(outs == y_ref, axis=1)
+    dev_pred, host_pred = outs.argmax(1), y_ref.argmax(1)
+    hz = info.tick_hz
+    emulated = port is None   # we booted QEMU ourselves, with -icount shift=0
+    us = ticks * 1e6 / hz
+    lat = {
+        "ticks": _stats(ticks), "us": _stats(us),
+        "median_us": float(np.median(us)), "p90_us": float(np.percentile(us, 90)),
+        "max_us": float(np.max(us)), "median_ticks": float(np.median(ticks)),
+        "p90_ticks": float(np.percentile(ticks, 90)), "max_ticks": float(np.max(ticks)),
+        "tick_unit": info.tick_unit, "tick_hz": hz,
+        "note": qemu_note(hz) if emulated else f"{info.tick_unit} at {hz:,} Hz on the device",
+    }
+    lap_rec = []
+    for j, l in enumerate(laps):
+        same = None if "output" not in l else bool(np.array_equal(l["output"], outs[j]))
+        lap_rec.append({"sample": int(idx[j]), "n": l["n"], "warmup": l["warmup"],
+                        "us_per_inference": l["us_per_inference"],
+                        "ticks_per_inference": l.get("ticks_per_inference"),
+                        "output_matches_ek_run": same})
+    macs = _find_key(ref.export, ("macs", "total_macs", "MACs"))
+    flash = build_info.get("flash_bytes", _find_key(ref.export.get("firmware", {}), ("flash_bytes",)))
+    ram = build_info.get("ram_bytes", _find_key(ref.export.get("firmware", {}), ("ram_bytes",)))
+    med_ticks = float(np.median(ticks))
+    rec: dict[str, Any] = {
+        "stage": "bench", "board": board.name, "where": where, "emulated": emulated, "mode": mode,
+        "run": str(run.root),
+        "device": {"name": name, "profile": profile, "runtime": info.runtime,
+                   "model_hash": info.hash, "arena_bytes": info.arena, "arena_used": info.used,
+                   "inputs": info.inputs, "outputs": info.outputs,
+                   "tick_unit": info.tick_unit, "tick_hz": hz},
+        "model": {"hash": ref.model_hash, "tflite": str(ref.tflite), "macs": macs,
+                  "num_classes": c, "label_names": ref.label_names},
+        "samples": int(len(idx)), "sample_seed": seed, "reference_size": int(len(ref.x)),
+        "exact_matches": int(exact.sum()), "exact_match_rate": float(exact.mean()),
+        "max_abs_diff": int(np.max(np.abs(outs.astype(np.int16) - y_ref.astype(np.int16)))),
+        "top1_agreement": float(np.mean(dev_pred == host_pred)),
+        "device_accuracy": float(np.mean(dev_pred == labels)),
+        "host_accuracy": float(np.mean(host_pred == labels)),
+        "latency": lat, "lap_us": lap_rec,
+        "arena_used": info.used, "arena_bytes": info.arena,
+        "flash_bytes": flash, "ram_bytes": ram, "build": build_info or None,
+        "macs": macs, "macs_per_tick": (macs / med_ticks) if macs and med_ticks else None,
+        "confusion": confusion(labels, dev_pred, c),
+        "per_sample": {"index": idx, "ticks": ticks, "device_pred": dev_pred,
+                       "host_pred": host_pred, "label": labels, "exact": exact},
+        "link": {"resyncs": stats.resyncs, "resets": stats.resets, "timeouts": stats.timeouts,
+                 "garbage_lines": stats.garbage_lines, "retried": retried},
+        "wall_s": round(wall, 2),
+    }
+    if emulated:
+        ipt = 1e9 / hz
+        rec["qemu"] = {"machine": board.qemu_machine, "icount_shift": 0, "instructions_per_tick": ipt,
+                       "instructions_per_inference": med_ticks * ipt,
+                       "macs_per_instruction": (macs / (med_ticks * ipt)) if macs and med_ticks else None}
+    from .report import summary, write_bench
+
+    rec["summary"] = summary(rec)
+    if write:
+        rec["files"] = write_bench(run, board.name, rec)
+    return rec

@@ -1,0 +1,232 @@
+"""DeviceLink: one serial conversation with a board (any pyserial URL), esptool style.
+
+Explicit framing (commands end '%', replies are lines, every command ends with m-ready), a deadline
+on every read, resynchronisation after garbage or a cut line, detection of an unexpected reset
+(m-boot mid-command), and errors that say what to check next.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import serial
+
+from ..errors import EdgekitError
+from . import protocol
+from .protocol import Reply
+
+MAX_LINE = 8192          # a reply longer than this is noise: drop it (bounded buffer)
+READ_SLICE_S = 0.05      # pyserial read timeout; our own deadlines sit on top
+
+
+class LinkError(EdgekitError):
+    """The link failed (closed, timed out, out of step)."""
+
+
+class LinkTimeout(LinkError):
+    pass
+
+
+class DeviceReset(LinkError):
+    """The device printed m-boot while we waited for a reply: it reset under us."""
+
+    def __init__(self, msg: str, replies: list[Reply]):
+        super().__init__(msg)
+        self.replies = replies
+
+
+class DeviceError(EdgekitError):
+    """The device answered a command with e-[...]."""
+
+    def __init__(self, cmd: str, message: str):
+        super().__init__(f"device rejected '{_short(cmd)}': {message}")
+        self.cmd = cmd
+        self.device_message = message
+
+
+def _short(cmd: str, n: int = 40) -> str:
+    return cmd if len(cmd) <= n else cmd[:n] + f"...({len(cmd)} chars)"
+
+
+@dataclass
+class LinkStats:
+    resyncs: int = 0
+    resets: int = 0
+    timeouts: int = 0
+    garbage_lines: int = 0
+    dropped_bytes: int = 0
+
+
+@dataclass
+class DeviceLink:
+    """A line-oriented conversation over pyserial. Use as a context manager (closes the port)."""
+
+    url: str
+    baud: int = 115200
+    timeout: float = 10.0          # default seconds to wait for a command's m-ready
+    hint: str = ""                 # board-specific advice appended to timeout errors
+    stats: LinkStats = field(default_factory=LinkStats)
+    on_line: Callable[[str], None] | None = None   # transcript hook (debugging)
+
+    def __post_init__(self) -> None:
+        self._buf = bytearray()
+        self._recent: collections.deque[str] = collections.deque(maxlen=6)
+        try:
+            self._ser = serial.serial_for_url(self.url, baudrate=self.baud, timeout=READ_SLICE_S,
+                                              write_timeout=self.timeout)
+        except (serial.SerialException, ValueError, OSError) as e:
+            raise LinkError(f"--port {self.url}: cannot open ({e}); check the device path or URL "
+                            "(e.g. /dev/ttyUSB0, socket://host:port), that the board is plugged "
+                            "in and that no other program (a serial monitor) holds the port") from None
+
+    # ------------------------------------------------------------------ plumbing
+
+    def close(self) -> None:
+        try:
+            self._ser.close()
+        except Exception:  # closing a dead link must not hide the real error
+            pass
+
+    def __enter__(self) -> "DeviceLink":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _advice(self) -> str:
+        seen = "; last lines received: " + " | ".join(repr(s) for s in self._recent) if self._recent \
+            else "; nothing was received"
+        return (f"check the port ({self.url}), the baud rate ({self.baud}), that the board is "
+                f"powered and out of reset, and that the edgekit firmware is flashed"
+                f"{'; ' + self.hint if self.hint else ''}{seen}")
+
+    def _read_some(self) -> bytes:
+        try:
+            n = self._ser.in_waiting
+            return self._ser.read(max(1, n))
+        except (serial.SerialException, OSError) as e:
+            raise LinkError(f"--port {self.url}: link lost ({e}); the board was unplugged or the "
+                            f"emulator exited. {self._advice()}") from None
+
+    def write(self, data: bytes) -> None:
+        try:
+            self._ser.write(data)
+            self._ser.flush()
+        except serial.SerialTimeoutException:
+            raise LinkTimeout(f"--port {self.url}: write timed out after {self.timeout:g} s "
+                              f"(flow control?); {self._advice()}") from None
+        except (serial.SerialException, OSError) as e:
+            raise LinkError(f"--port {self.url}: write failed ({e}); {self._advice()}") from None
+
+    def readline(self, timeout: float) -> str | None:
+        """The next complete line (without \\r\\n), or None if none completes within timeout.
+        A partial line stays buffered; an overlong one is dropped."""
+        deadline = time.monotonic() + timeout
+        while True:
+            nl = self._buf.find(b"\n")
+            if nl >= 0:
+                raw = bytes(self._buf[:nl])
+                del self._buf[:nl + 1]
+                line = raw.decode("ascii", errors="replace").rstrip("\r")
+                self._recent.append(line[:80])
+                if self.on_line:
+                    self.on_line(line)
+                return line
+            if len(self._buf) > MAX_LINE:
+                self.stats.dropped_bytes += len(self._buf)
+                self._buf.clear()
+            if time.monotonic() >= deadline:
+                return None
+            self._buf += self._read_some()
+
+    def drain(self, quiet: float = 0.1, limit: float = 2.0) -> int:
+        """Discard input until the line has been quiet for `quiet` s (at most `limit` s)."""
+        n = len(self._buf)
+        self._buf.clear()
+        end = time.monotonic() + limit
+        last = time.monotonic()
+        while time.monotonic() < end and time.monotonic() - last < quiet:
+            chunk = self._read_some()
+            if chunk:
+                n += len(chunk)
+                last = time.monotonic()
+        self.stats.dropped_bytes += n
+        return n
+
+    # ------------------------------------------------------------------ protocol
+
+    def read_until_ready(self, timeout: float, what: str, allow_boot: bool = False) -> list[Reply]:
+        """Collect reply lines until m-ready. Raises DeviceReset on an m-boot (unless allow_boot)
+        and LinkTimeout when m-ready does not come within `timeout` s."""
+        deadline = time.monotonic() + timeout
+        got: list[Reply] = []
+        while True:
+            line = self.readline(max(0.0, deadline - time.monotonic()))
+            if line is None:
+                self.stats.timeouts += 1
+                partial = f" (a partial line {bytes(self._buf[:60])!r} is pending)" if self._buf else ""
+                raise LinkTimeout(f"no m-ready after '{what}' within {timeout:g} s{partial}: "
+                                  f"{self._advice()}")
+            if not line.strip():
+                continue
+            r = protocol.parse_line(line)
+            if r.kind == "garbage":
+                self.stats.garbage_lines += 1
+                continue
+            if r.kind == "boot" and not allow_boot:
+                self.stats.resets += 1
+                raise DeviceReset(f"the device reset (printed {r.text!r}) while answering "
+                                  f"'{what}'; check power, the reset line (DTR/RTS) and stack/arena "
+                                  "overflows if this repeats", got + [r])
+            if r.kind == "ready":
+                return got
+            got.append(r)
+
+    def command(self, cmd: str, timeout: float | None = None, check: bool = True) -> list[Reply]:
+        """Send `cmd%` and return the reply lines before m-ready. With check, an e-[...] reply
+        raises DeviceError (after m-ready has been read, so the link stays in step)."""
+        self.write(protocol.frame(cmd))
+        replies = self.read_until_ready(self.timeout if timeout is None else timeout, _short(cmd))
+        if check:
+            for r in replies:
+                if r.is_error:
+                    raise DeviceError(cmd, r.value)
+        return replies
+
+    def expect(self, cmd: str, kind: str, timeout: float | None = None) -> Reply:
+        """Send `cmd` and return its (last) reply of `kind`; a missing one is a ProtocolError."""
+        replies = self.command(cmd, timeout)
+        found = [r for r in replies if r.kind == kind]
+        if not found:
+            raise protocol.ProtocolError(
+                f"'{_short(cmd)}': expected an m-{kind.replace('_', '-')} reply, got "
+                f"{[r.text for r in replies]!r}; is this edgekit (or MLPerf Tiny) firmware?")
+        return found[-1]
+
+    def wait_ready(self, timeout: float) -> list[Reply]:
+        """After a (re)boot: read until the firmware's first m-ready (m-boot allowed)."""
+        return self.read_until_ready(timeout, "boot", allow_boot=True)
+
+    def sync(self, attempts: int = 3, timeout: float = 3.0) -> None:
+        """Get back in step: drop pending input, end whatever partial command the device holds
+        with a bare '%', wait for its m-ready, then prove alignment with name% -> m-name."""
+        last: Exception | None = None
+        for _ in range(attempts):
+            self.stats.resyncs += 1
+            self.drain()
+            try:
+                self.write(b"\r\n%")
+                self.read_until_ready(timeout, "%", allow_boot=True)
+                self.drain(quiet=0.05, limit=0.5)  # a second m-ready if '%' ended two fragments
+                self.write(protocol.frame("name"))
+                replies = self.read_until_ready(timeout, "name", allow_boot=True)
+                if any(r.kind == "name" for r in replies):
+                    return
+                last = LinkError(f"name% answered {[r.text for r in replies]!r}")
+            except (LinkTimeout, LinkError) as e:
+                last = e
+        raise LinkError(f"--port {self.url}: cannot get in step with the device after {attempts} "
+                        f"attempts ({last}); {self._advice()}")

@@ -1,0 +1,131 @@
+"""bench.json, bench.md and bench.png for one board, written together (all or nothing)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import runs
+
+
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None else f"{100 * v:.2f}%"
+
+
+def _num(v: Any, fmt: str = ",.0f") -> str:
+    return "n/a" if v is None else format(v, fmt)
+
+
+def summary(rec: dict[str, Any]) -> str:
+    """A few lines for the terminal."""
+    lat, dev = rec["latency"], rec["device"]
+    lines = [
+        f"bench {rec['model']['hash']} on {rec['board']} ({rec['where']}, {dev['runtime']}): "
+        f"{rec['samples']} samples",
+        f"exact int8 match {rec['exact_matches']}/{rec['samples']} ({_pct(rec['exact_match_rate'])}), "
+        f"top-1 agreement {_pct(rec['top1_agreement'])}",
+        f"accuracy device {_pct(rec['device_accuracy'])}, host int8 {_pct(rec['host_accuracy'])}",
+        f"latency median {lat['median_ticks']:,.0f} {lat['tick_unit']} ticks = {lat['median_us']:,.1f} µs "
+        f"(p90 {lat['p90_us']:,.1f}, max {lat['max_us']:,.1f} µs)",
+        f"arena used {_num(rec['arena_used'])} of {_num(rec['arena_bytes'])} bytes; "
+        f"flash {_num(rec['flash_bytes'])} bytes, RAM {_num(rec['ram_bytes'])} bytes",
+    ]
+    if rec.get("qemu"):
+        q = rec["qemu"]
+        mpi = q.get("macs_per_instruction")
+        lines.append(f"QEMU: {q['instructions_per_inference']:,.0f} instructions per inference"
+                     + (f", {mpi:.3f} MACs per instruction" if mpi else ""))
+        lines.append(f"note: {lat['note']}")
+    if rec["exact_match_rate"] < 1.0:
+        lines.append("WARNING: the device output differs from the host reference on "
+                     f"{rec['samples'] - rec['exact_matches']} samples (max |diff| "
+                     f"{rec['max_abs_diff']}); the runtime is not bit-exact with tflite_micro")
+    if rec["link"]["resets"] or rec["link"]["timeouts"]:
+        lines.append(f"link: {rec['link']['resets']} resets, {rec['link']['timeouts']} timeouts "
+                     "recovered by re-synchronising")
+    return "\n".join(lines)
+
+
+def markdown(rec: dict[str, Any]) -> str:
+    lat, dev = rec["latency"], rec["device"]
+    rows = [
+        ("board", f"{rec['board']} ({rec['where']})"),
+        ("runtime", dev["runtime"]),
+        ("model hash", f"`{rec['model']['hash']}`"),
+        ("samples", str(rec["samples"])),
+        ("exact int8 output match", f"{rec['exact_matches']}/{rec['samples']} ({_pct(rec['exact_match_rate'])})"),
+        ("max abs int8 difference", str(rec["max_abs_diff"])),
+        ("top-1 agreement with host", _pct(rec["top1_agreement"])),
+        ("device accuracy", _pct(rec["device_accuracy"])),
+        ("host int8 accuracy (same samples)", _pct(rec["host_accuracy"])),
+        (f"latency median / p90 / max ({lat['tick_unit']} ticks)",
+         f"{lat['median_ticks']:,.0f} / {lat['p90_ticks']:,.0f} / {lat['max_ticks']:,.0f}"),
+        ("latency median / p90 / max (µs)",
+         f"{lat['median_us']:,.1f} / {lat['p90_us']:,.1f} / {lat['max_us']:,.1f}"),
+        ("tick", f"{lat['tick_unit']} at {lat['tick_hz']:,} Hz"),
+        ("arena used / compiled (bytes)", f"{_num(rec['arena_used'])} / {_num(rec['arena_bytes'])}"),
+        ("flash / RAM (bytes)", f"{_num(rec['flash_bytes'])} / {_num(rec['ram_bytes'])}"),
+        ("MACs per inference", _num(rec["macs"])),
+        ("MACs per tick", _num(rec["macs_per_tick"], ".3f")),
+    ]
+    for l in rec["lap_us"]:
+        rows.append((f"infer {l['n']} {l['warmup']} on sample {l['sample']} (m-lap-us)",
+                     f"{l['us_per_inference']:,.1f} µs/inference"
+                     + (f", {l['ticks_per_inference']:,.0f} ticks" if l.get("ticks_per_inference") else "")
+                     + ("" if l.get("output_matches_ek_run") in (None, True) else ", OUTPUT DIFFERS")))
+    if rec.get("qemu"):
+        q = rec["qemu"]
+        rows.append(("QEMU instructions per inference", _num(q["instructions_per_inference"])))
+        rows.append(("MACs per instruction", _num(q.get("macs_per_instruction"), ".4f")))
+    out = [f"# edgekit bench: {rec['board']}", "", "| | |", "|---|---|"]
+    out += [f"| {k} | {v} |" for k, v in rows]
+    out += ["", f"Timing: {lat['note']}.", ""]
+    names = rec["model"]["label_names"]
+    cm = np.asarray(rec["confusion"])
+    out += ["Confusion (rows: true label, columns: device prediction):", "",
+            "| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    out += [f"| {names[i]} | " + " | ".join(str(v) for v in cm[i]) + " |" for i in range(len(names))]
+    return "\n".join(out) + "\n"
+
+
+def plot(rec: dict[str, Any], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lat = rec["latency"]
+    ticks = np.asarray(rec["per_sample"]["ticks"], dtype=float)
+    cm = np.asarray(rec["confusion"])
+    names = rec["model"]["label_names"]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.5))
+    a.hist(ticks * 1e6 / lat["tick_hz"], bins=min(40, max(5, len(set(ticks.tolist())))))
+    a.set_xlabel("latency (µs" + (", QEMU virtual time)" if rec.get("qemu") else ")"))
+    a.set_ylabel("samples")
+    a.set_title(f"{rec['board']}: median {lat['median_us']:,.1f} µs")
+    b.imshow(cm, cmap="Blues")
+    b.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    b.set_yticks(range(len(names)), names)
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            if cm[i, j]:
+                b.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8)
+    b.set_xlabel("device prediction")
+    b.set_ylabel("true label")
+    b.set_title(f"device accuracy {_pct(rec['device_accuracy'])}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_bench(run: runs.Run, board: str, rec: dict[str, Any]) -> dict[str, str]:
+    """Write the three files into run.bench_dir(board) as one atomic directory swap."""
+    final = run.bench_dir(board)
+    rep = dict(rec)
+    rep["provenance"] = runs.provenance()
+    with runs.atomic_dir(final) as tmp:
+        runs.write_json(tmp / "bench.json", rep)
+        runs.write_text(tmp / "bench.md", markdown(rec))
+        plot(rec, tmp / "bench.png")
+    return {k: str(final / f"bench.{k}") for k in ("json", "md", "png")}

@@ -1,0 +1,282 @@
+"""Export: QAT network -> ONNX -> int8 .tflite (onnx2tf) -> host reference -> C array, fit check.
+
+Everything is built in a temp directory and renamed to <run>/export only when every check passed
+(including the fit check for the board), so a failed export leaves the previous one untouched.
+Firmware rendering is not done here (firmware.py does it afterwards).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import checkpoint, quantize, runs
+from ..boards import Board
+from ..errors import EdgekitError
+from ..progress import progress_bar
+from . import carray, fit, reference, tflite
+from .onnx import export_onnx
+
+__all__ = ["run_export", "calibration_check", "macs_params"]
+
+
+def macs_params(model: torch.nn.Module) -> tuple[int, int]:
+    """Per-layer MACs (conv: out_elems * cin/groups * k * k; linear: in * out) and parameters."""
+    total = 0
+    hooks = []
+
+    def hook(mod: torch.nn.Module, inp: Any, out: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(mod, torch.nn.Conv2d):
+            kh, kw = mod.kernel_size
+            total += out.numel() * (mod.in_channels // mod.groups) * kh * kw
+        else:
+            total += mod.in_features * mod.out_features
+
+    for m in model.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+            hooks.append(m.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, 1, 8, 24))
+    finally:
+        for h in hooks:
+            h.remove()
+    return int(total), int(sum(p.numel() for p in model.parameters()))
+
+
+def _int8_weights(info: tflite.TfliteInfo, tensor: int, kind: str) -> np.ndarray:
+    """TFLite weight tensor as (out_channels, -1) int8 rows."""
+    t = info.tensors[tensor]
+    w = np.frombuffer(info.tensor_data(tensor), dtype=np.int8).reshape(t.shape)
+    if kind == "depthwise":  # [1, kh, kw, out]
+        return w.reshape(-1, w.shape[-1]).T
+    return w.reshape(w.shape[0], -1)
+
+
+def calibration_check(info: tflite.TfliteInfo, rec: checkpoint.ModelRecord,
+                      x_cal: np.ndarray) -> dict[str, Any]:
+    """Did onnx2tf calibrate on our frames, and do its parameters equal the QAT simulation's?
+
+    - input scale/zero-point vs the range of the calibration frames (TFLite's rule);
+    - per weight layer (matched by per-channel scale vectors): int8 weights equal to QAT's, and the
+      output tensor's scale/zero-point vs the QAT observer of that output; ADD and MEAN outputs too.
+    """
+    ranges = rec.extra["act_ranges"]
+    folded = rec.extra["folded"]
+    s_exp, zp_exp = quantize.act_qparams(float(x_cal.min()), float(x_cal.max()))
+    inp = info.input
+    res: dict[str, Any] = {
+        "calibration_frames": int(len(x_cal)),
+        "calibration_range": [float(x_cal.min()), float(x_cal.max())],
+        "input_expected": {"scale": s_exp, "zero_point": zp_exp},
+        "input_tflite": {"scale": inp.scales[0], "zero_point": inp.zero_points[0]},
+        "input_scale_rel_diff": abs(inp.scales[0] - s_exp) / s_exp,
+        "input_zero_point_diff": abs(inp.zero_points[0] - zp_exp),
+    }
+    kinds = {"conv": "CONV_2D", "depthwise": "DEPTHWISE_CONV_2D", "fc": "FULLY_CONNECTED"}
+    producer = {o: i for i, op in enumerate(info.ops) for o in op.outputs}
+    used: set[int] = set()
+    matched: dict[str, int] = {}
+    rows = []
+    w_mismatch = 0
+    for layer in rec.extra["layers"]:
+        kind = layer["kind"]
+        if kind in kinds:
+            w = folded[layer["key"]]["weight"]
+            sq = quantize.weight_scales(w).numpy()
+            q_qat = torch.clamp(quantize.round_half_away(
+                w / quantize.weight_scales(w).reshape(-1, *([1] * (w.dim() - 1)))), -127, 127)
+            q_qat = np.sort(q_qat.reshape(w.shape[0], -1).numpy().astype(np.int8), axis=1)
+            best, best_d = None, np.inf
+            for i, op in enumerate(info.ops):
+                if op.op != kinds[kind] or i in used:
+                    continue
+                st = np.array(info.tensors[op.inputs[1]].scales)
+                if st.shape != sq.shape:
+                    continue
+                d = float(np.max(np.abs(st - sq) / np.maximum(sq, 1e-30)))
+                if d < best_d:
+                    best, best_d = i, d
+            if best is None:
+                rows.append({"layer": layer["key"], "matched": False})
+                continue
+            used.add(best)
+            matched[layer["key"]] = best
+            q_tfl = np.sort(_int8_weights(info, info.ops[best].inputs[1], kind), axis=1)
+            if q_tfl.shape == q_qat.shape:
+                w_mismatch += int(np.count_nonzero(q_tfl != q_qat))
+            else:
+                w_mismatch += int(q_qat.size)
+            op_i = best
+        elif kind == "add":
+            proj = matched.get(layer["projection"])
+            op_i = next((i for i, op in enumerate(info.ops) if op.op == "ADD" and proj is not None
+                         and any(producer.get(t) == proj for t in op.inputs)), None)
+            best_d = 0.0
+        elif kind == "mean":
+            op_i = next((i for i, op in enumerate(info.ops) if op.op == "MEAN"), None)
+            best_d = 0.0
+        else:
+            continue
+        if op_i is None:
+            rows.append({"layer": layer["key"], "matched": False})
+            continue
+        t = info.tensors[info.ops[op_i].outputs[0]]
+        r = ranges[layer["out_q"]]
+        rows.append({"layer": layer["key"], "op": info.ops[op_i].op, "matched": True,
+                     "weight_scale_rel_diff": best_d,
+                     "qat_scale": r["scale"], "tflite_scale": t.scales[0],
+                     "scale_rel_diff": abs(t.scales[0] - r["scale"]) / max(r["scale"], 1e-30),
+                     "qat_zero_point": r["zero_point"], "tflite_zero_point": t.zero_points[0],
+                     "zero_point_diff": abs(t.zero_points[0] - r["zero_point"])})
+    ok = [r for r in rows if r.get("matched")]
+    rel = [r["scale_rel_diff"] for r in ok]
+    worst = max(ok, key=lambda r: r["scale_rel_diff"]) if ok else None
+    res.update({
+        "layers_compared": len(ok), "layers_unmatched": [r["layer"] for r in rows if not r.get("matched")],
+        "act_scale_rel_diff_max": max(rel) if rel else None,
+        "act_scale_rel_diff_median": float(np.median(rel)) if rel else None,
+        "act_zero_point_diff_max": max(r["zero_point_diff"] for r in ok) if ok else None,
+        "worst_layer": worst["layer"] if worst else None,
+        "weight_scale_rel_diff_max": max((r["weight_scale_rel_diff"] for r in ok), default=None),
+        "weight_int8_mismatches": w_mismatch,
+        "layers": rows,
+    })
+    # the input range is the evidence that our frames (mean 0 / std 1, not ImageNet) were used
+    if res["input_scale_rel_diff"] > 1e-3 or res["input_zero_point_diff"] > 1:
+        raise EdgekitError(
+            f"onnx2tf calibration: input scale/zero-point {inp.scales[0]:.6g}/{inp.zero_points[0]} "
+            f"do not match the calibration frames' range ({s_exp:.6g}/{zp_exp}); onnx2tf did not "
+            f"calibrate on our data (check -cind mean/std handling)")
+    return res
+
+
+def run_export(run: runs.Run, board: Board, seed: int, progress: bool = True) -> dict[str, Any]:
+    t0 = time.time()
+    run.require(run.qat_ckpt, "QAT model", "run `edgekit quantize` first")
+    run.require(run.frames, "frames", "run `edgekit train` first (it writes frames.npz)")
+    rec = checkpoint.load(run.qat_ckpt, checkpoint.QAT_FORMAT)
+    for k in ("folded", "act_ranges", "layers", "calibration"):
+        if k not in rec.extra:
+            raise EdgekitError(f"{run.qat_ckpt}: field extra[{k!r}] missing; re-run `edgekit quantize`")
+    fr = quantize.load_frames(run.frames, rec.num_classes)
+    idx = np.asarray(rec.extra["calibration"]["indices"], dtype=np.int64)
+    if len(idx) == 0 or idx.max() >= len(fr.x_train):
+        raise EdgekitError(f"{run.qat_ckpt}: calibration indices do not fit {run.frames} "
+                           f"({len(fr.x_train)} training frames); re-run `edgekit quantize`")
+    x_cal = fr.x_train[idx]
+    torch.manual_seed(seed)
+    steps = progress_bar(range(6), "export", progress)
+    step = iter(steps)
+
+    folded_model = quantize.apply_folded(rec.build(), rec.arch, rec.extra["folded"])
+    macs, params = macs_params(folded_model)
+    with runs.atomic_dir(run.export_dir) as tmp:
+        next(step)
+        onnx_rep = export_onnx(folded_model, tmp / "model.onnx", fr.x_test[:32])
+        next(step)
+        calib_nhwc = np.ascontiguousarray(np.transpose(x_cal, (0, 2, 3, 1))).astype(np.float32)
+        conv = tflite.convert(tmp / "model.onnx", calib_nhwc, tmp / "model_int8.tflite",
+                              tmp / "onnx2tf.log")
+        conv["log"] = str(run.export_dir / "onnx2tf.log")
+        data = (tmp / "model_int8.tflite").read_bytes()
+        info = tflite.inspect_tflite(data, str(run.export_dir / "model_int8.tflite"))
+        tflite.validate_tflm_int8(info, str(run.export_dir / "model_int8.tflite"))
+        cal = calibration_check(info, rec, x_cal)
+        next(step)
+        in_s, in_zp = info.input.scales[0], info.input.zero_points[0]
+        out_s, out_zp = info.output.scales[0], info.output.zero_points[0]
+        x_int8 = reference.quantize_input(fr.x_test, in_s, in_zp)
+        arena_need = reference.find_arena(data, x_int8[:1])
+        arena_size = reference.arena_with_margin(arena_need)
+        next(step)
+        y_int8 = reference.run_reference(data, x_int8, arena_size)
+        int8_pred = y_int8.argmax(1)
+        qnet = quantize.load_qnet(rec)
+        qat_pred = quantize.logits_of(qnet, fr.x_test).argmax(1)
+        float_acc = None
+        if run.float_ckpt.exists():
+            frec = checkpoint.load(run.float_ckpt, checkpoint.FLOAT_FORMAT)
+            float_pred = quantize.logits_of(frec.build(), fr.x_test).argmax(1)
+            float_acc = quantize.accuracy(float_pred, fr.y_test)
+        # logits: dequantized int8 output vs the QAT simulation
+        qat_logits = quantize.logits_of(qnet, fr.x_test)
+        deq = reference.dequantize(y_int8, out_s, out_zp)
+        next(step)
+        fit_rep = fit.check_fit(board, len(data), arena_size)
+        resolver = tflite.resolver_ops(info)
+        files = carray.write_all(tmp, rec, data, {"shape": info.input.shape, "scale": in_s,
+                                                  "zero_point": in_zp},
+                                 {"shape": info.output.shape, "scale": out_s, "zero_point": out_zp},
+                                 arena_size, resolver)
+        runs.save_npz(tmp / "reference.npz", x_int8=x_int8, y_int8=y_int8,
+                      labels=fr.y_test.astype(np.int64),
+                      label_names=np.array(rec.label_names, dtype=str))
+        next(step)
+        steps.close()
+        acc = {"float": float_acc,
+               "qat": quantize.accuracy(qat_pred, fr.y_test),
+               "int8_host": quantize.accuracy(int8_pred, fr.y_test),
+               "qat_int8_agreement": float((qat_pred == int8_pred).mean()),
+               "quantize_report": rec.extra.get("accuracy"),
+               "n_test": int(len(fr.y_test)),
+               "int8_vs_qat_logit_max_abs_diff": float(np.abs(deq - qat_logits).max()),
+               "int8_output_step": out_s}
+        names = ["model.onnx", "model_int8.tflite", "onnx2tf.log", "model_data.cc", "model_data.h",
+                 "model_data.c", "model_meta.h", "reference.npz"]
+        artifacts = {n: {"path": str(run.export_dir / n), "bytes": (tmp / n).stat().st_size}
+                     for n in names}
+        report: dict[str, Any] = {
+            "stage": "export", "arch": rec.arch, "width": rec.width, "board": board.name,
+            "seed": seed, "params": params, "macs": macs,
+            "model_hash": carray.model_hash(data), "model_bytes": len(data),
+            "ops": info.op_names, "op_counts": info.op_counts(), "resolver_ops": resolver,
+            "input": {"shape": info.input.shape, "scale": in_s, "zero_point": in_zp},
+            "output": {"shape": info.output.shape, "scale": out_s, "zero_point": out_zp},
+            "arena": {"tflm_need_host": arena_need, "ek_arena_size": arena_size},
+            "fit": fit_rep, "accuracy": acc, "onnx": onnx_rep, "onnx2tf": conv,
+            "calibration_check": cal, "artifacts": artifacts,
+            "wall_s": round(time.time() - t0, 1),
+        }
+        report["table"] = table(report)
+        runs.write_json(tmp / "export.json", {**report, "provenance": runs.provenance()})
+    report["artifacts"]["export.json"] = {"path": str(run.export_dir / "export.json"),
+                                          "bytes": (run.export_dir / "export.json").stat().st_size}
+    return report
+
+
+def _pct(v: float | None) -> str:
+    return "   n/a" if v is None else f"{100 * v:6.2f}%"
+
+
+def table(r: dict[str, Any]) -> str:
+    a, f, c = r["accuracy"], r["fit"], r["calibration_check"]
+    rows = [f"export {r['arch']} w{r['width']:g} for {r['board']}: {r['params']:,} params, "
+            f"{r['macs']:,} MACs, model {r['model_bytes']:,} B, hash {r['model_hash']}",
+            f"ops: {', '.join(f'{k} x{v}' for k, v in r['op_counts'].items())}",
+            "",
+            f"{'artifact':20s} {'bytes':>10s}  path"]
+    for name, d in r["artifacts"].items():
+        rows.append(f"{name:20s} {d['bytes']:>10,d}  {d['path']}")
+    rows += ["",
+             f"{'memory':8s} {'need':>10s} {'budget':>10s} {'free':>10s}",
+             f"{'flash':8s} {f['flash']['need']:>10,d} {f['flash']['budget']:>10,d} "
+             f"{f['flash']['free']:>10,d}" + ("  (shared with RAM)" if f["shared_code_ram"] else ""),
+             f"{'RAM':8s} {f['ram']['need']:>10,d} {f['ram']['budget']:>10,d} {f['ram']['free']:>10,d}"
+             f"  (arena {r['arena']['ek_arena_size']:,}; TFLM host need {r['arena']['tflm_need_host']:,})",
+             "",
+             f"test accuracy (n={a['n_test']}): float {_pct(a['float'])}  QAT {_pct(a['qat'])}  "
+             f"int8 host (tflite_micro) {_pct(a['int8_host'])}",
+             f"QAT vs int8 top-1 agreement {_pct(a['qat_int8_agreement'])};  ONNX vs PyTorch max abs "
+             f"diff {r['onnx']['ort_max_abs_diff']:.2e}",
+             f"calibration: input scale {c['input_tflite']['scale']:.6g} zp "
+             f"{c['input_tflite']['zero_point']} (expected {c['input_expected']['scale']:.6g} / "
+             f"{c['input_expected']['zero_point']}); activation scales vs QAT: max rel diff "
+             f"{c['act_scale_rel_diff_max'] or 0:.2e} over {c['layers_compared']} tensors, "
+             f"int8 weight mismatches {c['weight_int8_mismatches']}"]
+    return "\n".join(rows)

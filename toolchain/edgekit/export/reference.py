@@ -1,0 +1,105 @@
+"""Host reference: the int8 model in the tflite_micro Python interpreter (TFLM's own kernels).
+
+Input quantization mirrors TFLite's reference Quantize (AffineQuantize):
+    q = clamp(int(std::round(x / scale)) + zero_point, -128, 127)
+with x / scale in float32 and std::round rounding half away from zero (not numpy's half-to-even).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+from typing import Any
+
+import numpy as np
+
+from ..errors import EdgekitError
+
+
+def quantize_input(x_nchw: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """(N, 1, 8, 24) float -> (N, 8, 24, 1) int8 exactly as the int8 model's input expects."""
+    x = np.ascontiguousarray(np.transpose(x_nchw.astype(np.float32), (0, 2, 3, 1)))
+    v = x / np.float32(scale)                              # float32 division, as in C++
+    r = np.sign(v) * np.floor(np.abs(v).astype(np.float64) + 0.5)  # std::round, exact for float32
+    return np.clip(r + zero_point, -128, 127).astype(np.int8)
+
+
+def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    return (q.astype(np.float32) - zero_point) * np.float32(scale)
+
+
+def _interpreter(model: bytes, arena: int) -> Any:
+    from tflite_micro.python.tflite_micro import runtime
+
+    return runtime.Interpreter.from_bytes(model, arena_size=int(arena))
+
+
+def allocates(model: bytes, arena: int, x0: np.ndarray) -> bool:
+    """Whether TFLM allocates and runs the model in `arena` bytes. Only call with arenas at or above
+    the recorded need: TFLM can abort the whole process on some too-small arenas."""
+    try:
+        it = _interpreter(model, arena)
+        it.set_input(x0, 0)
+        it.invoke()
+        return True
+    except (RuntimeError, ValueError):
+        return False
+
+
+def _captured_fd2(fn: Any) -> str:
+    """Run fn() with the C-level stderr (fd 2) sent to a temp file; return what it wrote."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as f:
+        os.dup2(f.fileno(), 2)
+        try:
+            fn()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        f.seek(0)
+        return f.read().decode(errors="replace")
+
+
+def find_arena(model: bytes, x0: np.ndarray) -> int:
+    """TFLM's arena need: RecordingMicroAllocator's 'Arena allocation total' after one invoke
+    (print_allocations), confirmed by allocating and running in exactly that many bytes.
+    (A binary search is not safe: TFLM aborts the process on some too-small arenas.)"""
+    big = max(1 << 20, len(model) * 10)
+    it = _interpreter(model, big)
+    it.set_input(x0, 0)
+    it.invoke()
+    text = _captured_fd2(it.print_allocations)
+    m = re.search(r"Arena allocation total (\d+) bytes", text)
+    if not m:
+        raise EdgekitError(f"tflite_micro: print_allocations() gave no arena total:\n{text[:400]}")
+    need = int(m.group(1))
+    if not allocates(model, need, x0):
+        raise EdgekitError(f"tflite_micro: the model does not run in its recorded arena need "
+                           f"({need} bytes)")
+    return need
+
+
+def arena_with_margin(need: int) -> int:
+    """EK_ARENA_SIZE: TFLM's need on the host + 10% (min 1 KB), 16-byte aligned."""
+    return int(-(-(need + max(1024, need // 10)) // 16) * 16)
+
+
+def run_reference(model: bytes, x_int8: np.ndarray, arena: int) -> np.ndarray:
+    """(N, 8, 24, 1) int8 -> (N, C) int8 outputs of the tflite_micro interpreter."""
+    it = _interpreter(model, arena)
+    outs = []
+    for i in range(len(x_int8)):
+        it.set_input(x_int8[i:i + 1], 0)
+        it.invoke()
+        outs.append(np.array(it.get_output(0)).reshape(-1).astype(np.int8))
+    return np.stack(outs) if outs else np.zeros((0, 0), np.int8)
+
+
+def io_details(model: bytes, arena: int) -> dict[str, Any]:
+    it = _interpreter(model, arena)
+    return {"input": it.get_input_details(0), "output": it.get_output_details(0)}
+
+

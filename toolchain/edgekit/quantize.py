@@ -1,0 +1,616 @@
+"""Quantization-aware training that simulates what the int8 TFLite model computes.
+
+Why our own fake-quant layers and not torch.ao.quantization: torch 2.13 still ships
+torch.ao.quantization, but every entry point is marked deprecated ("will be removed", migrate to
+torchao), and its observers / fusion rules model PyTorch's backends (fbgemm/qnnpack), not the TFLite
+converter. What we must reproduce is narrow and known, so we lower each architecture explicitly
+(module surgery on mbv2's ConvBNAct and mbv2-seed's conv/bn attributes + functional ReLU) into a
+small network of folded units:
+
+- BatchNorm folded into the preceding conv (BN frozen; the folded weight/bias are trained).
+- Weights: per-output-channel symmetric int8, scale = max|w| / 127, values in [-127, 127], rounding
+  half away from zero (TFLite's quantizer). Conv, depthwise conv and fully-connected alike (the
+  converter writes per-channel FC weights too).
+- Bias: int32 with scale s_in * s_w[c] (TFLite's bias rule).
+- Activations: per-tensor asymmetric int8 whose range is the global min/max over the calibration
+  frames of the *float* activations, widened to include 0, with TF's zero-point nudging
+  (scale = (max-min)/255, zp = round(-128 - min/scale)). This is the estimator the TFLite calibrator
+  uses, and the ranges are recomputed the same way (float pass, global min/max, same frames) after
+  every fine-tuning epoch, so the final QAT ranges are the ones onnx2tf's calibration will find.
+- ReLU / ReLU6 are fused: the range is observed after the clamp (TFLite quantizes the fused output).
+- Residual ADD: its output is quantized; the converter gives the main-branch projection conv that
+  feeds the ADD the ADD's own output parameters (observed: CONV_2D output scale/zp == ADD output
+  scale/zp), so the projection output is fake-quantized with the ADD's quantizer too.
+- Global mean (MEAN) and the logits (FULLY_CONNECTED) have their own ranges; reshape/flatten/pad
+  keep their input's parameters.
+Gradients use the straight-through estimator (clipped to the range for activations).
+
+Reported on the same test split: float, PTQ (calibration only) and QAT accuracy. Model selection
+(which epoch) uses the validation split only.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import checkpoint, runs
+from .errors import EdgekitError
+from .progress import progress_bar
+
+CALIB_MAX = 512  # calibration frames from the training split (QAT observers and onnx2tf share them)
+
+# ------------------------------------------------------------------------ int8 arithmetic
+
+
+def round_half_away(x: torch.Tensor) -> torch.Tensor:
+    """std::round semantics (TFLite's quantizer), not torch.round's half-to-even."""
+    return torch.sign(x) * torch.floor(torch.abs(x) + 0.5)
+
+
+class _RoundSTE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return round_half_away(x)
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return g
+
+
+def act_qparams(lo: float, hi: float) -> tuple[float, int]:
+    """(scale, zero_point) TFLite derives from a calibrated float range (int8, narrow_range off)."""
+    lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
+    if hi - lo < 1e-30:
+        return 1.0, 0  # an all-zero tensor: any scale represents it exactly
+    scale = (hi - lo) / 255.0
+    zp_from_min = -128.0 - lo / scale
+    if zp_from_min < -128:
+        zp = -128
+    elif zp_from_min > 127:
+        zp = 127
+    else:
+        zp = int(np.sign(zp_from_min) * np.floor(abs(zp_from_min) + 0.5))
+    return float(np.float32(scale)), zp
+
+
+def weight_scales(w: torch.Tensor) -> torch.Tensor:
+    """Per-output-channel symmetric scales max|w|/127 (dim 0 is the output channel)."""
+    m = w.detach().abs().reshape(w.shape[0], -1).amax(1)
+    return torch.where(m > 0, m / 127.0, torch.ones_like(m))
+
+
+def fake_quant_weight(w: torch.Tensor) -> torch.Tensor:
+    s = weight_scales(w).reshape(-1, *([1] * (w.dim() - 1)))
+    return torch.clamp(_RoundSTE.apply(w / s), -127, 127) * s
+
+
+def fake_quant_bias(b: torch.Tensor, s_in: float | None, w: torch.Tensor) -> torch.Tensor:
+    if s_in is None:
+        return b
+    s = weight_scales(w) * s_in
+    return _RoundSTE.apply(b / s) * s
+
+
+class ActQ(nn.Module):
+    """One int8 activation tensor: a global min/max observer and a fake quantizer.
+
+    mode "float": identity; "observe": identity, widens [lo, hi]; "quant": fake-quantize.
+    """
+
+    def __init__(self, name: str):
+        super().__init__()
+        self.name = name
+        self.register_buffer("lo", torch.tensor(float("inf")))
+        self.register_buffer("hi", torch.tensor(float("-inf")))
+        self.mode = "float"
+
+    def reset(self) -> None:
+        self.lo.fill_(float("inf"))
+        self.hi.fill_(float("-inf"))
+
+    def qparams(self) -> tuple[float, int]:
+        if not torch.isfinite(self.lo) or not torch.isfinite(self.hi):
+            raise EdgekitError(f"quantize: activation {self.name} was never calibrated")
+        return act_qparams(self.lo.item(), self.hi.item())
+
+    @property
+    def scale(self) -> float | None:
+        """The input scale for the next layer's int32 bias; None while observing ("float" mode
+        keeps biases on their int32 grid, so it equals the exported float graph)."""
+        if self.mode == "observe" or not torch.isfinite(self.lo):
+            return None
+        return self.qparams()[0]
+
+    def forward(self, x: torch.Tensor, observe: bool = True) -> torch.Tensor:
+        if self.mode == "observe":
+            if observe:
+                self.lo.fill_(min(self.lo.item(), x.detach().min().item()))
+                self.hi.fill_(max(self.hi.item(), x.detach().max().item()))
+            return x
+        if self.mode != "quant":
+            return x
+        scale, zp = self.qparams()
+        q = torch.clamp(_RoundSTE.apply(x / scale) + zp, -128, 127)
+        return (q - zp) * scale
+
+
+# ---------------------------------------------------------------------------- folded units
+
+
+def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> tuple[torch.Tensor, torch.Tensor]:
+    w = conv.weight.detach().clone()
+    b = conv.bias.detach().clone() if conv.bias is not None else torch.zeros(w.shape[0])
+    if bn is None:
+        return w, b
+    inv = bn.weight.detach() / torch.sqrt(bn.running_var.detach() + bn.eps)
+    return w * inv.reshape(-1, 1, 1, 1), bn.bias.detach() + (b - bn.running_mean.detach()) * inv
+
+
+class QConv(nn.Module):
+    """conv (+ folded BN) (+ fused ReLU / ReLU6) with int8 weights and int32 bias."""
+
+    def __init__(self, conv: nn.Conv2d, bn: nn.BatchNorm2d | None, act: str | None,
+                 conv_key: str, bn_key: str | None):
+        super().__init__()
+        w, b = fold_bn(conv, bn)
+        self.weight = nn.Parameter(w)
+        self.bias = nn.Parameter(b)
+        self.stride, self.padding, self.groups = conv.stride, conv.padding, conv.groups
+        self.act = act
+        self.conv_key, self.bn_key = conv_key, bn_key
+
+    def forward(self, x: torch.Tensor, s_in: float | None) -> torch.Tensor:
+        w = fake_quant_weight(self.weight)
+        b = fake_quant_bias(self.bias, s_in, self.weight)
+        y = F.conv2d(x, w, b, self.stride, self.padding, 1, self.groups)
+        if self.act == "relu6":
+            y = torch.clamp(y, 0.0, 6.0)
+        elif self.act == "relu":
+            y = torch.relu(y)
+        return y
+
+
+class QLinear(nn.Module):
+    def __init__(self, lin: nn.Linear, key: str):
+        super().__init__()
+        self.weight = nn.Parameter(lin.weight.detach().clone())
+        self.bias = nn.Parameter(lin.bias.detach().clone())
+        self.key = key
+
+    def forward(self, x: torch.Tensor, s_in: float | None) -> torch.Tensor:
+        return F.linear(x, fake_quant_weight(self.weight),
+                        fake_quant_bias(self.bias, s_in, self.weight))
+
+
+class QBlock(nn.Module):
+    """Units in sequence, each with its output quantizer; optional residual ADD.
+
+    shortcut: None (no add), "identity" (add the block input), or a QConv (1x1 conv+BN shortcut).
+    With an add, the last unit (the projection) is quantized with the ADD's quantizer.
+    """
+
+    def __init__(self, units: list[QConv], name: str, shortcut: str | QConv | None):
+        super().__init__()
+        self.units = nn.ModuleList(units)
+        self.shortcut_kind = "identity" if shortcut == "identity" else (
+            "conv" if isinstance(shortcut, QConv) else None)
+        self.shortcut = shortcut if isinstance(shortcut, QConv) else None
+        n_q = len(units) if self.shortcut_kind is None else len(units) - 1
+        self.qs = nn.ModuleList(ActQ(f"{name}.unit{i}") for i in range(n_q))
+        self.sc_q = ActQ(f"{name}.shortcut") if self.shortcut is not None else None
+        self.add_q = ActQ(f"{name}.add") if self.shortcut_kind is not None else None
+
+    def forward(self, x: torch.Tensor, s_in: float | None) -> tuple[torch.Tensor, float | None]:
+        inp, s_inp = x, s_in
+        for i, unit in enumerate(self.units):
+            x = unit(x, s_in)
+            if i < len(self.qs):
+                x = self.qs[i](x)
+                s_in = self.qs[i].scale
+        if self.add_q is None:
+            return x, s_in
+        x = self.add_q(x, observe=False)  # projection output shares the ADD's parameters
+        if self.shortcut is not None:
+            r = self.sc_q(self.shortcut(inp, s_inp))
+        else:
+            r = inp
+        y = self.add_q(x + r)
+        return y, self.add_q.scale
+
+
+class QNet(nn.Module):
+    """The int8 simulation of one network: input quantizer, blocks, pooling/flatten, classifier."""
+
+    def __init__(self, arch: str, blocks: list[QBlock], fc: QLinear, dropout: float):
+        super().__init__()
+        self.arch = arch
+        self.in_q = ActQ("input")
+        self.blocks = nn.ModuleList(blocks)
+        self.pool_q = ActQ("mean") if arch == "mbv2" else None
+        self.dropout = nn.Dropout(dropout)
+        self.fc = fc
+        self.out_q = ActQ("logits")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.in_q(x)
+        s = self.in_q.scale
+        for blk in self.blocks:
+            x, s = blk(x, s)
+        if self.pool_q is not None:
+            x = self.pool_q(x.mean(dim=(2, 3)))
+            s = self.pool_q.scale
+        else:
+            x = x.flatten(1)  # reshape keeps its input's quantization parameters
+        return self.out_q(self.fc(self.dropout(x), s))
+
+    def quantizers(self) -> list[ActQ]:
+        return [m for m in self.modules() if isinstance(m, ActQ)]
+
+    def set_mode(self, mode: str) -> None:
+        for q in self.quantizers():
+            q.mode = mode
+
+    def convs(self) -> list[QConv]:
+        return [m for m in self.modules() if isinstance(m, QConv)]
+
+
+def lower(model: nn.Module, arch: str) -> QNet:
+    """Module surgery: the float network as folded int8 units (explicit per architecture)."""
+    model = model.eval()
+    blocks: list[QBlock] = []
+    if arch == "mbv2":
+        def cba(seq: nn.Sequential, key: str) -> QConv:
+            act = "relu6" if len(seq) > 2 else None
+            return QConv(seq[0], seq[1], act, f"{key}.0", f"{key}.1")
+
+        for i, f in enumerate(model.features):
+            key = f"features.{i}"
+            if hasattr(f, "use_res"):
+                units = [cba(s, f"{key}.conv.{j}") for j, s in enumerate(f.conv)]
+                blocks.append(QBlock(units, key, "identity" if f.use_res else None))
+            else:
+                blocks.append(QBlock([cba(f, key)], key, None))
+        lin = model.classifier[1]
+        return QNet(arch, blocks, QLinear(lin, "classifier.1"), model.classifier[0].p)
+    if arch == "mbv2-seed":
+        blocks.append(QBlock([QConv(model.conv1, model.bn1, "relu", "conv1", "bn1")], "stem", None))
+        for i, b in enumerate(model.layers):
+            k = f"layers.{i}"
+            units = [QConv(b.conv1, b.bn1, "relu", f"{k}.conv1", f"{k}.bn1"),
+                     QConv(b.conv2, b.bn2, "relu", f"{k}.conv2", f"{k}.bn2"),
+                     QConv(b.conv3, b.bn3, None, f"{k}.conv3", f"{k}.bn3")]
+            shortcut: str | QConv | None = None
+            if b.stride == 1:
+                shortcut = (QConv(b.shortcut[0], b.shortcut[1], None, f"{k}.shortcut.0",
+                                  f"{k}.shortcut.1") if len(b.shortcut) else "identity")
+            blocks.append(QBlock(units, k, shortcut))
+        blocks.append(QBlock([QConv(model.conv2, model.bn2, "relu", "conv2", "bn2")], "head", None))
+        return QNet(arch, blocks, QLinear(model.linear, "linear"), 0.0)
+    raise EdgekitError(f"quantize: no int8 lowering for architecture {arch!r}")
+
+
+# ------------------------------------------------------------------ folded weights <-> record
+
+
+def folded_tensors(qnet: QNet) -> dict[str, dict[str, torch.Tensor]]:
+    """Weights on the int8 grid and biases on the int32 grid, keyed by the float conv/linear name.
+
+    Call with quantizers in "quant" mode so biases use the final input scales.
+    """
+    out: dict[str, dict[str, torch.Tensor]] = {}
+    with torch.no_grad():
+        def visit(unit: QConv | QLinear, s_in: float | None) -> None:
+            key = unit.conv_key if isinstance(unit, QConv) else unit.key
+            out[key] = {"weight": fake_quant_weight(unit.weight).detach().clone(),
+                        "bias": fake_quant_bias(unit.bias, s_in, unit.weight).detach().clone()}
+        s = qnet.in_q.scale
+        for blk in qnet.blocks:
+            s_blk = s
+            for i, u in enumerate(blk.units):
+                visit(u, s)
+                if i < len(blk.qs):
+                    s = blk.qs[i].scale
+            if blk.shortcut is not None:
+                visit(blk.shortcut, s_blk)
+            if blk.add_q is not None:
+                s = blk.add_q.scale
+        if qnet.pool_q is not None:
+            s = qnet.pool_q.scale
+        visit(qnet.fc, s)
+    return out
+
+
+def apply_folded(model: nn.Module, arch: str, folded: dict[str, dict[str, torch.Tensor]]) -> nn.Module:
+    """The float network with BN removed (Identity) and the folded int8-grid weights loaded."""
+    model = copy.deepcopy(model).eval()
+    pairs = _conv_bn_pairs(model, arch)
+    for conv_key, bn_key in pairs:
+        f = folded.get(conv_key)
+        if f is None:
+            raise EdgekitError(f"qat checkpoint: extra['folded'] lacks {conv_key!r}")
+        conv = model.get_submodule(conv_key)
+        conv.weight = nn.Parameter(f["weight"].clone())
+        conv.bias = nn.Parameter(f["bias"].clone())
+        _set_submodule(model, bn_key, nn.Identity())
+    lin_key = "classifier.1" if arch == "mbv2" else "linear"
+    lin = model.get_submodule(lin_key)
+    lin.weight = nn.Parameter(folded[lin_key]["weight"].clone())
+    lin.bias = nn.Parameter(folded[lin_key]["bias"].clone())
+    return model
+
+
+def _conv_bn_pairs(model: nn.Module, arch: str) -> list[tuple[str, str]]:
+    qnet = lower(model, arch)
+    return [(c.conv_key, c.bn_key) for c in qnet.convs() if c.bn_key is not None]
+
+
+def _set_submodule(root: nn.Module, key: str, mod: nn.Module) -> None:
+    parent_key, _, name = key.rpartition(".")
+    parent = root.get_submodule(parent_key) if parent_key else root
+    setattr(parent, name, mod)
+
+
+def identity_bn_state(model: nn.Module, arch: str,
+                      folded: dict[str, dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """A state dict for the unmodified architecture that computes (up to BN's eps) the folded net:
+    conv weight = folded weight, BN = identity scale with the folded bias as beta."""
+    sd = {k: v.clone() for k, v in model.state_dict().items()}
+    for conv_key, bn_key in _conv_bn_pairs(model, arch):
+        bn = model.get_submodule(bn_key)
+        sd[f"{conv_key}.weight"] = folded[conv_key]["weight"].clone()
+        sd[f"{bn_key}.weight"] = torch.ones_like(bn.weight)
+        sd[f"{bn_key}.bias"] = folded[conv_key]["bias"].clone()
+        sd[f"{bn_key}.running_mean"] = torch.zeros_like(bn.running_mean)
+        sd[f"{bn_key}.running_var"] = torch.full_like(bn.running_var, 1.0 - bn.eps)
+    lin_key = "classifier.1" if arch == "mbv2" else "linear"
+    sd[f"{lin_key}.weight"] = folded[lin_key]["weight"].clone()
+    sd[f"{lin_key}.bias"] = folded[lin_key]["bias"].clone()
+    return sd
+
+
+def layer_map(qnet: QNet) -> list[dict[str, Any]]:
+    """Each weight layer with the quantizer of its output, and each ADD (for export's checks)."""
+    rows: list[dict[str, Any]] = []
+
+    def conv_kind(u: QConv) -> str:
+        return "depthwise" if u.groups > 1 and u.groups == u.weight.shape[0] else "conv"
+
+    for blk in qnet.blocks:
+        for i, u in enumerate(blk.units):
+            out_q = blk.qs[i].name if i < len(blk.qs) else blk.add_q.name  # type: ignore[union-attr]
+            rows.append({"key": u.conv_key, "kind": conv_kind(u), "out_q": out_q})
+        if blk.shortcut is not None:
+            rows.append({"key": blk.shortcut.conv_key, "kind": "conv",
+                         "out_q": blk.sc_q.name})  # type: ignore[union-attr]
+        if blk.add_q is not None:
+            rows.append({"key": blk.add_q.name, "kind": "add", "out_q": blk.add_q.name,
+                         "projection": blk.units[-1].conv_key})
+    if qnet.pool_q is not None:
+        rows.append({"key": "mean", "kind": "mean", "out_q": qnet.pool_q.name})
+    rows.append({"key": qnet.fc.key, "kind": "fc", "out_q": qnet.out_q.name})
+    return rows
+
+
+def load_qnet(rec: "checkpoint.ModelRecord") -> QNet:
+    """The QAT int8 simulation from a qat.pt record (folded weights + calibrated ranges)."""
+    try:
+        folded, ranges = rec.extra["folded"], rec.extra["act_ranges"]
+    except KeyError as e:
+        raise EdgekitError(f"qat checkpoint: field extra[{e.args[0]!r}] missing; re-run "
+                           f"`edgekit quantize`") from None
+    qnet = lower(rec.build(), rec.arch)
+    with torch.no_grad():
+        for u in [*qnet.convs(), qnet.fc]:
+            key = u.conv_key if isinstance(u, QConv) else u.key
+            u.weight.copy_(folded[key]["weight"])
+            u.bias.copy_(folded[key]["bias"])
+        for q in qnet.quantizers():
+            if q.name not in ranges:
+                raise EdgekitError(f"qat checkpoint: no calibrated range for {q.name!r}")
+            q.lo.fill_(ranges[q.name]["min"])
+            q.hi.fill_(ranges[q.name]["max"])
+    qnet.set_mode("quant")
+    return qnet.eval()
+
+
+# --------------------------------------------------------------------------- data & eval
+
+
+@dataclass
+class Frames:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    label_names: list[str]
+
+
+def load_frames(path: Any, num_classes: int | None = None) -> Frames:
+    d = runs.load_npz(path)
+    need = ["x_train", "y_train", "x_val", "y_val", "x_test", "y_test"]
+    missing = [k for k in need if k not in d]
+    if missing:
+        raise EdgekitError(f"{path}: frames archive lacks arrays {missing}; re-run `edgekit train`")
+    for part in ("train", "val", "test"):
+        x, y = d[f"x_{part}"], d[f"y_{part}"]
+        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 8, 24):
+            raise EdgekitError(f"{path}: field 'x_{part}' has shape {x.shape}, expected (N, 1, 8, 24)")
+        if len(y) != len(x):
+            raise EdgekitError(f"{path}: 'y_{part}' has {len(y)} labels for {len(x)} frames")
+        if num_classes is not None and len(y) and (y.min() < 0 or y.max() >= num_classes):
+            raise EdgekitError(f"{path}: 'y_{part}' has labels outside 0..{num_classes - 1}")
+    if len(d["x_train"]) == 0 or len(d["x_val"]) == 0 or len(d["x_test"]) == 0:
+        raise EdgekitError(f"{path}: empty train/val/test split "
+                           f"({len(d['x_train'])}/{len(d['x_val'])}/{len(d['x_test'])} frames)")
+    names = [str(s) for s in d["label_names"]] if "label_names" in d else []
+    return Frames(d["x_train"].astype(np.float32), d["y_train"].astype(np.int64),
+                  d["x_val"].astype(np.float32), d["y_val"].astype(np.int64),
+                  d["x_test"].astype(np.float32), d["y_test"].astype(np.int64), names)
+
+
+def calibration_indices(n_train: int, seed: int, n: int = CALIB_MAX) -> np.ndarray:
+    """Which training frames calibrate (QAT observers and onnx2tf use the same ones)."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.permutation(n_train)[:min(n, n_train)])
+
+
+@torch.no_grad()
+def logits_of(model: Callable[[torch.Tensor], torch.Tensor], x: np.ndarray,
+              batch: int = 512) -> np.ndarray:
+    outs = [model(torch.from_numpy(x[i:i + batch])).numpy() for i in range(0, len(x), batch)]
+    return np.concatenate(outs) if outs else np.zeros((0, 0), np.float32)
+
+
+def accuracy(pred: np.ndarray, y: np.ndarray) -> float:
+    return float((pred == y).mean()) if len(y) else 0.0
+
+
+@torch.no_grad()
+def calibrate(qnet: QNet, x: np.ndarray) -> None:
+    """TFLite's calibrator: float activations, global min/max over all calibration frames."""
+    qnet.eval()
+    for q in qnet.quantizers():
+        q.reset()
+    qnet.set_mode("observe")
+    for i in range(0, len(x), 256):
+        qnet(torch.from_numpy(x[i:i + 256]))
+    qnet.set_mode("quant")
+
+
+def act_ranges(qnet: QNet) -> dict[str, dict[str, float]]:
+    out = {}
+    for q in qnet.quantizers():
+        s, zp = q.qparams()
+        out[q.name] = {"min": q.lo.item(), "max": q.hi.item(), "scale": s, "zero_point": zp}
+    return out
+
+
+# ---------------------------------------------------------------------------------- stage
+
+
+def run_quantize(run: runs.Run, epochs: int, seed: int, lr: float | None = None,
+                 progress: bool = True) -> dict[str, Any]:
+    """Float -> PTQ -> QAT; writes run.qat_ckpt ("edgekit-qat/1") and quantize.json."""
+    t0 = time.time()
+    run.require(run.float_ckpt, "float model", "run `edgekit train` (or `edgekit ingest`) first")
+    run.require(run.frames, "frames", "run `edgekit train` first (it writes frames.npz)")
+    if epochs < 0:
+        raise EdgekitError(f"--epochs: must be >= 0, got {epochs}")
+    rec = checkpoint.load(run.float_ckpt, checkpoint.FLOAT_FORMAT)
+    fr = load_frames(run.frames, rec.num_classes)
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+
+    model = rec.build()
+    float_val = accuracy(logits_of(model, fr.x_val).argmax(1), fr.y_val)
+    float_test_logits = logits_of(model, fr.x_test)
+    float_test = accuracy(float_test_logits.argmax(1), fr.y_test)
+
+    calib_idx = calibration_indices(len(fr.x_train), seed)
+    x_cal = fr.x_train[calib_idx]
+
+    qnet = lower(model, rec.arch)
+    calibrate(qnet, x_cal)
+    qnet.eval()
+    ptq_val = accuracy(logits_of(qnet, fr.x_val).argmax(1), fr.y_val)
+    ptq_test = accuracy(logits_of(qnet, fr.x_test).argmax(1), fr.y_test)
+
+    # fine-tune with fake quant; the epoch-0 (PTQ) state is a candidate too, selection on val
+    lr = lr if lr is not None else 3e-4
+    best = (ptq_val, 0, copy.deepcopy(qnet.state_dict()))
+    history = [{"epoch": 0, "val_accuracy": ptq_val}]
+    if epochs > 0:
+        opt = torch.optim.AdamW([p for p in qnet.parameters()], lr=lr, weight_decay=0.0)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+        gen = torch.Generator().manual_seed(seed)
+        xt, yt = torch.from_numpy(fr.x_train), torch.from_numpy(fr.y_train)
+        bs = 64
+        for ep in progress_bar(range(1, epochs + 1), "qat", progress):
+            qnet.train()
+            qnet.set_mode("quant")
+            perm = torch.randperm(len(xt), generator=gen)
+            loss_sum = 0.0
+            for i in range(0, len(perm), bs):
+                idx = perm[i:i + bs]
+                if len(idx) < 2:
+                    continue
+                loss = F.cross_entropy(qnet(xt[idx]), yt[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                loss_sum += loss.item() * len(idx)
+            sched.step()
+            calibrate(qnet, x_cal)  # ranges TFLite would compute for the new weights
+            val = accuracy(logits_of(qnet, fr.x_val).argmax(1), fr.y_val)
+            history.append({"epoch": ep, "val_accuracy": val, "train_loss": loss_sum / len(perm)})
+            if val > best[0]:
+                best = (val, ep, copy.deepcopy(qnet.state_dict()))
+    qnet.load_state_dict(best[2])
+    qnet.eval()
+    qnet.set_mode("quant")
+    qat_test_logits = logits_of(qnet, fr.x_test)
+    qat_test = accuracy(qat_test_logits.argmax(1), fr.y_test)
+
+    folded = folded_tensors(qnet)
+    ranges = act_ranges(qnet)
+    # the exported float graph (BN removed, folded weights) must equal the QAT network in float
+    check_model = apply_folded(model, rec.arch, folded)
+    qnet.set_mode("float")  # int8-grid weights, int32-grid biases, float activations
+    diff = float(np.abs(logits_of(check_model, x_cal[:64]) - logits_of(qnet, x_cal[:64])).max())
+    qnet.set_mode("quant")
+
+    report = {
+        "arch": rec.arch, "width": rec.width, "epochs": epochs, "lr": lr, "seed": seed,
+        "calibration_frames": int(len(calib_idx)),
+        "accuracy": {
+            "float": {"test": float_test, "val": float_val},
+            "ptq": {"test": ptq_test, "val": ptq_val},
+            "qat": {"test": qat_test, "val": best[0]},
+        },
+        "qat_float_agreement_test": float((qat_test_logits.argmax(1)
+                                           == float_test_logits.argmax(1)).mean()),
+        "best_epoch": best[1],
+        "history": history,
+        "folded_vs_qat_float_max_abs_diff": diff,
+        "activation_ranges": ranges,
+        "n_test": int(len(fr.y_test)),
+        "wall_s": round(time.time() - t0, 1),
+    }
+    qrec = checkpoint.ModelRecord(
+        arch=rec.arch, width=rec.width, num_classes=rec.num_classes, label_names=rec.label_names,
+        features=rec.features, norm_mean=rec.norm_mean, norm_std=rec.norm_std,
+        channel_mask=rec.channel_mask, layout=rec.layout,
+        state_dict=identity_bn_state(model, rec.arch, folded),
+        source={**rec.source, "float_ckpt": str(run.float_ckpt)},
+        extra={"folded": folded, "act_ranges": ranges, "layers": layer_map(qnet),
+               "calibration": {"split": "train", "seed": seed,
+                               "indices": [int(i) for i in calib_idx]},
+               "accuracy": report["accuracy"],
+               "scheme": "int8 per-channel symmetric weights, per-tensor asymmetric activations, "
+                         "BN folded, ReLU/ReLU6 fused (TFLite int8 spec)"},
+        format=checkpoint.QAT_FORMAT,
+    )
+    checkpoint.save(run.qat_ckpt, qrec)
+    run.write_report("quantize", report)
+    return report
+
+
+def summary(report: dict[str, Any]) -> str:
+    a = report["accuracy"]
+    return "\n".join([
+        f"{report['arch']} w{report['width']:g}: QAT {report['epochs']} epochs "
+        f"(best epoch {report['best_epoch']} on val), {report['calibration_frames']} calibration frames",
+        f"test accuracy  float {a['float']['test']:.4f}  PTQ {a['ptq']['test']:.4f}  "
+        f"QAT {a['qat']['test']:.4f}  (n={report['n_test']})",
+        f"wall time {report['wall_s']} s",
+    ])
