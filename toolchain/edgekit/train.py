@@ -202,7 +202,7 @@ def fit(model: nn.Module, p: Prepared, opts: TrainOptions, progress: bool = True
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         val_acc = float((predict(model, xva) == yva).mean())
         history.append({"epoch": epoch + 1, "loss": total / len(xtr), "val_acc": val_acc})
         bar.set_postfix(loss=f"{total / len(xtr):.3f}", val=f"{val_acc:.3f}")

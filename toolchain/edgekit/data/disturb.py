@@ -283,6 +283,8 @@ def parse_disturbances(spec: str | Sequence[str]) -> list[Disturbance]:
     """"ca,lc" (or ["ca", "lc"]) -> the registry entries, in order. Unknown names -> EdgekitError."""
     names = [s.strip().lower() for s in (spec.split(",") if isinstance(spec, str) else spec)]
     names = [s for s in names if s]
+    if not names:
+        raise EdgekitError(f"--disturb: no disturbance named; known: {', '.join(DISTURBANCES)}")
     unknown = [s for s in names if s not in DISTURBANCES]
     if unknown:
         raise EdgekitError(f"--disturb: unknown disturbance(s) {', '.join(map(repr, unknown))}; "

@@ -49,4 +49,7 @@ def check_fit(board: Board, model_bytes: int, arena_bytes: int) -> dict[str, Any
                      + ("" if rep["ram"]["ok"] else "  <- too big"))
     lines.append("  what to do: train a smaller model (a lower --width, e.g. 0.2) or pick a board "
                  "with more memory (--board; see boards/*.toml)")
+    hint = board.raw.get("fit", {}).get("hint")
+    if hint:
+        lines.append(f"  {hint}")
     raise EdgekitError("\n".join(lines))

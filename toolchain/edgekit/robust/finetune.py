@@ -1,0 +1,163 @@
+"""Fine-tune a float model on a mix of real clean frames and GAN-generated disturbed frames.
+
+mix_ratio is the fraction of generated frames in each epoch's training set: with n clean frames,
+n * r / (1 - r) generated frames are added (drawn from the pool, with replacement if the pool is
+smaller). r = 0 is plain fine-tuning on clean data; r = 0.5 is one generated frame per clean one.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..checkpoint import ModelRecord
+from ..errors import EdgekitError
+from .gan import Generator, sample
+
+
+@dataclass
+class FinetuneConfig:
+    epochs: int = 5
+    batch_size: int = 64
+    lr: float = 5e-4
+    weight_decay: float = 1e-2
+    label_smoothing: float = 0.1
+    mix_ratio: float = 0.5
+
+
+def mix_frames(x_clean: np.ndarray, y_clean: np.ndarray, x_gen: np.ndarray, y_gen: np.ndarray,
+               mix_ratio: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Clean frames plus n_clean * r / (1 - r) generated ones (see module doc)."""
+    if not 0.0 <= mix_ratio < 1.0:
+        raise EdgekitError(f"finetune.mix_ratio: expected 0 <= r < 1, got {mix_ratio}")
+    n_gen = int(round(len(x_clean) * mix_ratio / (1.0 - mix_ratio)))
+    if n_gen == 0:
+        return x_clean.astype(np.float32), y_clean.astype(np.int64)
+    if len(x_gen) == 0:
+        raise EdgekitError(f"finetune: mix_ratio {mix_ratio} needs generated frames, got none")
+    idx = rng.choice(len(x_gen), n_gen, replace=n_gen > len(x_gen))
+    return (np.concatenate([x_clean, x_gen[idx]]).astype(np.float32),
+            np.concatenate([y_clean, y_gen[idx]]).astype(np.int64))
+
+
+def generate_like(generator: Generator, y: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """n generated frames with labels drawn from the class frequencies of y."""
+    rng = np.random.default_rng(seed)
+    labels = rng.choice(np.asarray(y, np.int64), n, replace=True)
+    return sample(generator, labels, seed=seed), labels
+
+
+def recalibrate_bn(model: nn.Module, x: np.ndarray, batch: int = 256) -> None:
+    """Set every BatchNorm's running mean/var to the exact statistics of x (cumulative average).
+
+    Why: a clean + disturbed mix gives batches with very different statistics (a peeled row sits
+    many standard deviations off), so the exponential running averages after a short fine-tune
+    are noisy and the network in eval mode can collapse to one class.
+    """
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None                     # cumulative moving average over all batches
+    was_training = model.training
+    model.train()
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            model(torch.from_numpy(np.asarray(x[i:i + batch], np.float32)))
+    for m, mom in zip(bns, saved):
+        m.momentum = mom
+    model.train(was_training)
+
+
+def _accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray, batch: int = 512) -> float:
+    model.eval()
+    with torch.no_grad():
+        pred = np.concatenate([model(torch.from_numpy(x[i:i + batch])).argmax(1).numpy()
+                               for i in range(0, len(x), batch)])
+    return float((pred == y).mean())
+
+
+def finetune(rec: ModelRecord, x_clean: np.ndarray, y_clean: np.ndarray,
+             x_gen: np.ndarray, y_gen: np.ndarray, cfg: FinetuneConfig | None = None,
+             seed: int = 0, x_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
+             progress: bool = False) -> tuple[ModelRecord, dict[str, Any]]:
+    """Fine-tune rec's network on clean + generated frames (all (N, 1, 8, 24) normalised).
+
+    With a validation set the weights of the best validation epoch are kept (else the last).
+    Returns a new ModelRecord (same metadata, new weights, extra["robust_finetune"]) and the
+    history: per-epoch train loss and, with validation data, validation accuracy.
+    """
+    cfg = cfg or FinetuneConfig()
+    for name, y in (("y_clean", y_clean), ("y_gen", y_gen)):
+        if len(y) and (np.min(y) < 0 or np.max(y) >= rec.num_classes):
+            raise EdgekitError(f"finetune: {name} labels must be in 0..{rec.num_classes - 1} "
+                               f"(the model has {rec.num_classes} classes), got {np.min(y)}..{np.max(y)}")
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    x, y = mix_frames(np.asarray(x_clean), np.asarray(y_clean), np.asarray(x_gen), np.asarray(y_gen),
+                      cfg.mix_ratio, rng)
+    model = rec.build()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs))
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    hist: dict[str, Any] = {"train_loss": [], "val_accuracy": []}
+    best_acc, best_state = -1.0, None
+    epochs: Any = range(cfg.epochs)
+    if progress:
+        from ..progress import progress_bar
+        epochs = progress_bar(epochs, "finetune", total=cfg.epochs)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    for _ in epochs:
+        model.train()
+        order = torch.from_numpy(rng.permutation(len(x)))
+        total = 0.0
+        for i in range(0, len(x), cfg.batch_size):
+            idx = order[i:i + cfg.batch_size]
+            if len(idx) < 2:       # batch norm needs more than one sample
+                continue
+            loss = loss_fn(model(xt[idx]), yt[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+        sched.step()
+        hist["train_loss"].append(total / len(x))
+        recalibrate_bn(model, x)
+        if x_val is not None and y_val is not None:
+            acc = _accuracy(model, x_val, y_val)
+            hist["val_accuracy"].append(acc)
+            if acc > best_acc:
+                best_acc, best_state = acc, copy.deepcopy(model.state_dict())
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    extra = dict(rec.extra)
+    extra["robust_finetune"] = {**dataclasses.asdict(cfg), "seed": seed, "n_clean": int(len(x_clean)),
+                                "n_generated": int(len(x) - len(x_clean)),
+                                "best_val_accuracy": best_acc if best_state is not None else None}
+    new = dataclasses.replace(rec, state_dict={k: v.detach().clone() for k, v in model.state_dict().items()},
+                              extra=extra)
+    return new, hist
+
+
+def finetune_with_gan(rec: ModelRecord, x_clean: np.ndarray, y_clean: np.ndarray,
+                      generator: Generator, cfg: FinetuneConfig | None = None, seed: int = 0,
+                      x_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
+                      progress: bool = False) -> tuple[ModelRecord, dict[str, Any]]:
+    """finetune() with a pool of generated frames as large as the clean set needs."""
+    cfg = cfg or FinetuneConfig()
+    if generator.num_classes != rec.num_classes:
+        raise EdgekitError(f"finetune: the GAN generates {generator.num_classes} classes but the "
+                           f"model has {rec.num_classes}")
+    if not 0.0 <= cfg.mix_ratio < 1.0:
+        raise EdgekitError(f"finetune.mix_ratio: expected 0 <= r < 1, got {cfg.mix_ratio}")
+    n = int(round(len(x_clean) * cfg.mix_ratio / (1.0 - cfg.mix_ratio)))
+    x_gen, y_gen = generate_like(generator, y_clean, n, seed)
+    return finetune(rec, x_clean, y_clean, x_gen, y_gen, cfg, seed, x_val, y_val, progress)
