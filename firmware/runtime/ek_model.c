@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "ek_model.h"
-#include "ekrt.h"
+#include "ekrt_internal.h"
 
 #ifndef EKRT_ARENA_SIZE
 #include "model_meta.h"
@@ -54,7 +54,12 @@ int ek_model_init(char *err, size_t err_len)
     (void)ekrt_input(&s_rt, 0, &in_bytes);
     (void)ekrt_output(&s_rt, 0, &out_bytes);
     /* the app moves raw int8 bytes: both ends must be int8 (1 byte per element) */
-    if (s_rt.tensors == NULL || ekrt_input_quant(&s_rt, 0, &scale, &zp) != 0 ||
+    if (s_rt.tensors[s_rt.inputs[0]].type != EKRT_T_INT8 ||
+        s_rt.tensors[s_rt.outputs[0]].type != EKRT_T_INT8) {
+        set_err(err, err_len, "model input and output must be int8 (export with int8 I/O)");
+        return -1;
+    }
+    if (ekrt_input_quant(&s_rt, 0, &scale, &zp) != 0 ||
         ekrt_output_quant(&s_rt, 0, &scale, &zp) != 0) {
         set_err(err, err_len, "model input/output quantization missing");
         return -1;

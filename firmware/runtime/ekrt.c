@@ -11,6 +11,7 @@ enum {
     OPT_DWCONV = 2,
     OPT_POOL = 5,
     OPT_FC = 8,
+    OPT_SOFTMAX = 9,
     OPT_ADD = 11,
     OPT_REDUCER = 27
 };
@@ -714,6 +715,48 @@ static int prep_transpose(ctx_t *c, ekrt_op_t *op)
     return 0;
 }
 
+/* SoftmaxPrepare for int8: PreprocessSoftmaxScaling with 5 integer bits, CalculateInputRadius */
+static int prep_softmax(ctx_t *c, ekrt_op_t *op, uint32_t ot)
+{
+    ekrt_softmax_params_t *p = &op->p.sm;
+    const ekrt_tinfo_t *in, *out;
+    uint32_t o, fpos;
+    float beta = 0.0f;
+    double real, radius;
+    int32_t shift;
+    if (want(c, op->in[0], "input", EKRT_T_INT8, -1) || want(c, op->out, "output", EKRT_T_INT8, -1)) {
+        return -1;
+    }
+    in = tensor(c, op->in[0]);
+    out = tensor(c, op->out);
+    if (in->ndim < 1 || elem_count(in) != elem_count(out)) {
+        return fail_op(c, "input and output shapes differ");
+    }
+    if (out->zero_point != -128 || out->scale != 1.0f / 256.0f) {
+        return fail_op(c, "int8 output must have scale 1/256 and zero point -128");
+    }
+    o = opts_table(c, ot, OPT_SOFTMAX);
+    fpos = ekrt_fb_field(&c->fb, o, 0, 4);
+    if (fpos) {
+        beta = ekrt_fb_f32(&c->fb, fpos);
+    }
+    if (!(beta > 0.0f && beta < 1.0e6f)) {
+        return fail_op(c, "beta must be positive");
+    }
+    real = (double)beta * (double)in->scale * (double)(1 << (31 - 5));
+    if (real > 2147483647.0) {
+        real = 2147483647.0;
+    }
+    ekrt_quantize_multiplier(real, &p->mult, &shift);
+    if (shift < 0 || shift > 30) {
+        return fail_op(c, "input scale too small for int8 softmax");
+    }
+    p->left_shift = shift;
+    radius = 31.0 * (double)((int64_t)1 << 26) / (double)((int64_t)1 << shift);
+    p->diff_min = -(int32_t)radius; /* floor of a positive value */
+    return 0;
+}
+
 static int prep_quantize(ctx_t *c, ekrt_op_t *op)
 {
     ekrt_qnt_params_t *p = &op->p.qnt;
@@ -796,6 +839,11 @@ static int prep_op(ctx_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in)
         }
         return 0;
     }
+    case EKRT_OP_SOFTMAX:
+        if (n_in != 1) {
+            return fail_op(c, "expected 1 input, got %u", (unsigned)n_in);
+        }
+        return prep_softmax(c, op, ot);
     case EKRT_OP_TRANSPOSE:
         if (n_in != 2) {
             return fail_op(c, "expected 2 inputs, got %u", (unsigned)n_in);
@@ -1122,6 +1170,12 @@ int ekrt_invoke(ekrt_t *rt, char *err, size_t err_len)
             ekrt_pad_s8(&op->p.pad, in->ndim, in->dims, out->dims, (const int8_t *)in->data,
                         (int8_t *)out->data);
             break;
+        case EKRT_OP_SOFTMAX: {
+            const uint32_t depth = (uint32_t)in->dims[in->ndim - 1];
+            ekrt_softmax_s8(&op->p.sm, in->bytes / depth, depth, (const int8_t *)in->data,
+                            (int8_t *)out->data);
+            break;
+        }
         case EKRT_OP_TRANSPOSE:
             ekrt_transpose_s8(op->p.tr.perm, in->ndim, in->dims, (const int8_t *)in->data,
                               (int8_t *)out->data);

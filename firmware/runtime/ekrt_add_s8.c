@@ -9,8 +9,8 @@ static int8_t add_one(const ekrt_add_params_t *p, int32_t a, int32_t b)
     const int32_t sb = (b + p->in2_offset) * (1 << p->left_shift);
     const int32_t ra = ekrt_mbqm(sa, p->in1_mult, p->in1_shift);
     const int32_t rb = ekrt_mbqm(sb, p->in2_mult, p->in2_shift);
-    const int32_t r = ekrt_mbqm(ra + rb, p->out_mult, p->out_shift) + p->out_offset;
-    return (int8_t)ekrt_clamp(r, p->act_min, p->act_max);
+    return ekrt_requant_s8(ekrt_wadd(ra, rb), p->out_mult, p->out_shift, p->out_offset,
+                           p->act_min, p->act_max);
 }
 
 void ekrt_add_s8(const ekrt_add_params_t *p, uint32_t ndim, const int32_t *out_dims,

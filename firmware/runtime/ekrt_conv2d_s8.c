@@ -15,7 +15,7 @@ void ekrt_conv2d_s8(const ekrt_conv_params_t *p, const int8_t *in, const int8_t 
                 const int32_t ix0 = ox * p->stride_w - p->pad_w;
                 for (oc = 0; oc < p->out_c; ++oc) {
                     const int32_t ic0 = (oc / per_group) * p->filter_in_c;
-                    int32_t acc = 0;
+                    uint32_t acc = 0; /* wrapping sum, see ekrt_wadd */
                     for (ky = 0; ky < p->k_h; ++ky) {
                         const int32_t iy = iy0 + p->dil_h * ky;
                         if (iy < 0 || iy >= p->in_h) {
@@ -30,16 +30,16 @@ void ekrt_conv2d_s8(const ekrt_conv_params_t *p, const int8_t *in, const int8_t 
                             ip = in + (((int32_t)b * p->in_h + iy) * p->in_w + ix) * p->in_c + ic0;
                             fp = filter + ((oc * p->k_h + ky) * p->k_w + kx) * p->filter_in_c;
                             for (ic = 0; ic < p->filter_in_c; ++ic) {
-                                acc += (int32_t)fp[ic] * ((int32_t)ip[ic] + p->input_offset);
+                                acc += (uint32_t)((int32_t)fp[ic] * ((int32_t)ip[ic] + p->input_offset));
                             }
                         }
                     }
                     if (bias) {
-                        acc += bias[oc];
+                        acc += (uint32_t)bias[oc];
                     }
-                    acc = ekrt_mbqm(acc, p->mult[oc], p->shift[oc]) + p->output_offset;
                     out[((b * p->out_h + oy) * p->out_w + ox) * p->out_c + oc] =
-                        (int8_t)ekrt_clamp(acc, p->act_min, p->act_max);
+                        ekrt_requant_s8((int32_t)acc, p->mult[oc], p->shift[oc], p->output_offset,
+                                        p->act_min, p->act_max);
                 }
             }
         }

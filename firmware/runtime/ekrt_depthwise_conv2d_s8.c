@@ -15,7 +15,7 @@ void ekrt_depthwise_conv2d_s8(const ekrt_conv_params_t *p, const int8_t *in,
                 for (ic = 0; ic < p->in_c; ++ic) {
                     for (m = 0; m < p->depth_mult; ++m) {
                         const int32_t oc = ic * p->depth_mult + m;
-                        int32_t acc = 0;
+                        uint32_t acc = 0; /* wrapping sum, see ekrt_wadd */
                         for (ky = 0; ky < p->k_h; ++ky) {
                             const int32_t iy = iy0 + p->dil_h * ky;
                             if (iy < 0 || iy >= p->in_h) {
@@ -29,15 +29,15 @@ void ekrt_depthwise_conv2d_s8(const ekrt_conv_params_t *p, const int8_t *in,
                                 }
                                 iv = in[((b * p->in_h + iy) * p->in_w + ix) * p->in_c + ic];
                                 fv = filter[(ky * p->k_w + kx) * p->out_c + oc];
-                                acc += fv * (iv + p->input_offset);
+                                acc += (uint32_t)(fv * (iv + p->input_offset));
                             }
                         }
                         if (bias) {
-                            acc += bias[oc];
+                            acc += (uint32_t)bias[oc];
                         }
-                        acc = ekrt_mbqm(acc, p->mult[oc], p->shift[oc]) + p->output_offset;
                         out[((b * p->out_h + oy) * p->out_w + ox) * p->out_c + oc] =
-                            (int8_t)ekrt_clamp(acc, p->act_min, p->act_max);
+                            ekrt_requant_s8((int32_t)acc, p->mult[oc], p->shift[oc],
+                                            p->output_offset, p->act_min, p->act_max);
                     }
                 }
             }

@@ -10,27 +10,26 @@ void ekrt_fully_connected_s8(const ekrt_fc_params_t *p, const int8_t *in, const 
         const int8_t *x = in + b * p->accum_depth;
         for (o = 0; o < p->out_depth; ++o) {
             const int8_t *w = filter + o * p->accum_depth;
-            int32_t acc = 0;
+            uint32_t acc = 0; /* wrapping sum, see ekrt_wadd */
             if (p->pc_mult) {
                 /* per-channel variant has no filter offset (weights are symmetric) */
                 for (d = 0; d < p->accum_depth; ++d) {
-                    acc += (int32_t)w[d] * ((int32_t)x[d] + p->input_offset);
+                    acc += (uint32_t)((int32_t)w[d] * ((int32_t)x[d] + p->input_offset));
                 }
             } else {
                 for (d = 0; d < p->accum_depth; ++d) {
-                    acc += ((int32_t)w[d] + p->filter_offset) * ((int32_t)x[d] + p->input_offset);
+                    acc += (uint32_t)(((int32_t)w[d] + p->filter_offset) *
+                                      ((int32_t)x[d] + p->input_offset));
                 }
             }
             if (bias) {
-                acc += bias[o];
+                acc += (uint32_t)bias[o];
             }
-            if (p->pc_mult) {
-                acc = ekrt_mbqm(acc, p->pc_mult[o], p->pc_shift[o]);
-            } else {
-                acc = ekrt_mbqm(acc, p->mult, p->shift);
-            }
-            acc += p->output_offset;
-            out[b * p->out_depth + o] = (int8_t)ekrt_clamp(acc, p->act_min, p->act_max);
+            out[b * p->out_depth + o] =
+                p->pc_mult ? ekrt_requant_s8((int32_t)acc, p->pc_mult[o], p->pc_shift[o],
+                                             p->output_offset, p->act_min, p->act_max)
+                           : ekrt_requant_s8((int32_t)acc, p->mult, p->shift, p->output_offset,
+                                             p->act_min, p->act_max);
         }
     }
 }

@@ -32,6 +32,7 @@ enum {
     EKRT_OP_DEQUANTIZE = 6,
     EKRT_OP_FULLY_CONNECTED = 9,
     EKRT_OP_RESHAPE = 22,
+    EKRT_OP_SOFTMAX = 25,
     EKRT_OP_PAD = 34,
     EKRT_OP_MEAN = 40,
     EKRT_OP_TRANSPOSE = 39,
@@ -121,6 +122,10 @@ typedef struct {
 } ekrt_transpose_params_t;
 
 typedef struct {
+    int32_t mult, left_shift, diff_min;
+} ekrt_softmax_params_t;
+
+typedef struct {
     float scale;          /* QUANTIZE f32->s8: output scale; DEQUANTIZE: input scale */
     int32_t zero_point;
     int32_t in_zp, mult, shift; /* QUANTIZE s8->s8 */
@@ -139,6 +144,7 @@ typedef struct ekrt_op {
         ekrt_pad_params_t pad;
         ekrt_qnt_params_t qnt;
         ekrt_transpose_params_t tr;
+        ekrt_softmax_params_t sm;
     } p;
 } ekrt_op_t;
 
@@ -199,6 +205,23 @@ static inline int32_t ekrt_clamp(int32_t v, int32_t lo, int32_t hi)
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
+/* Requantize an accumulator, add the output zero point and clamp to [lo, hi] (both within
+ * int8). Pre-clamping to [-256, 255] gives the same result as TFLM for every input and keeps
+ * the zero-point addition free of overflow even for a corrupt multiplier. */
+static inline int8_t ekrt_requant_s8(int32_t acc, int32_t qm, int32_t shift, int32_t zp,
+                                     int32_t lo, int32_t hi)
+{
+    const int32_t v = ekrt_clamp(ekrt_mbqm(acc, qm, shift), -256, 255) + zp;
+    return (int8_t)ekrt_clamp(v, lo, hi);
+}
+
+/* Wrapping int32 addition (TFLM's int32 accumulators never overflow for valid models; this
+ * keeps a corrupt model's overflow defined instead of undefined behaviour). */
+static inline int32_t ekrt_wadd(int32_t a, int32_t b)
+{
+    return (int32_t)((uint32_t)a + (uint32_t)b);
+}
+
 /* --- kernels (one per file) ------------------------------------------------------------- */
 void ekrt_conv2d_s8(const ekrt_conv_params_t *p, const int8_t *in, const int8_t *filter,
                     const int32_t *bias, int8_t *out);
@@ -218,6 +241,8 @@ void ekrt_pad_s8(const ekrt_pad_params_t *p, uint32_t ndim, const int32_t *in_di
                  const int32_t *out_dims, const int8_t *in, int8_t *out);
 void ekrt_transpose_s8(const int32_t *perm, uint32_t ndim, const int32_t *in_dims,
                        const int8_t *in, int8_t *out);
+void ekrt_softmax_s8(const ekrt_softmax_params_t *p, uint32_t rows, uint32_t depth,
+                     const int8_t *in, int8_t *out);
 void ekrt_quantize_f32_s8(const ekrt_qnt_params_t *p, uint32_t n, const float *in, int8_t *out);
 void ekrt_requantize_s8(const ekrt_qnt_params_t *p, uint32_t n, const int8_t *in, int8_t *out);
 void ekrt_dequantize_s8_f32(const ekrt_qnt_params_t *p, uint32_t n, const int8_t *in,

@@ -24,7 +24,8 @@ void ekrt_mean_s8(const ekrt_mean_params_t *p, uint32_t ndim, const int32_t *in_
         }
     }
     for (o = 0; o < n_out; ++o) {
-        int32_t base = 0, rem = o, sum = 0, off;
+        int32_t base = 0, rem = o, off;
+        uint32_t sum = 0; /* wrapping, see ekrt_wadd */
         /* row-major decomposition of o over the kept dims */
         for (k = n_kept; k-- > 0;) {
             const int32_t dd = kept[k];
@@ -36,7 +37,7 @@ void ekrt_mean_s8(const ekrt_mean_params_t *p, uint32_t ndim, const int32_t *in_
         }
         off = base;
         for (;;) {
-            sum += in[off];
+            sum += (uint32_t)(int32_t)in[off];
             for (k = n_red; k-- > 0;) {
                 const int32_t dd = red[k];
                 idx[k]++;
@@ -51,7 +52,7 @@ void ekrt_mean_s8(const ekrt_mean_params_t *p, uint32_t ndim, const int32_t *in_
                 break; /* odometer wrapped: every reduced index visited */
             }
         }
-        sum -= p->input_zp * p->num_elements;
-        out[o] = (int8_t)ekrt_clamp(ekrt_mbqm(sum, p->mult, p->shift) + p->output_zp, -128, 127);
+        sum -= (uint32_t)p->input_zp * (uint32_t)p->num_elements;
+        out[o] = ekrt_requant_s8((int32_t)sum, p->mult, p->shift, p->output_zp, -128, 127);
     }
 }

@@ -17,8 +17,8 @@ void ekrt_requantize_s8(const ekrt_qnt_params_t *p, uint32_t n, const int8_t *in
 {
     uint32_t i;
     for (i = 0; i < n; ++i) {
-        const int32_t v = ekrt_mbqm((int32_t)in[i] - p->in_zp, p->mult, p->shift) + p->zero_point;
-        out[i] = (int8_t)ekrt_clamp(v, -128, 127);
+        out[i] = ekrt_requant_s8((int32_t)in[i] - p->in_zp, p->mult, p->shift, p->zero_point,
+                                 -128, 127);
     }
 }
 

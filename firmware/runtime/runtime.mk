@@ -21,6 +21,7 @@ EKRT_SRCS := \
 	$(EKRT_DIR)/ekrt_mean_s8.c \
 	$(EKRT_DIR)/ekrt_pad_s8.c \
 	$(EKRT_DIR)/ekrt_transpose_s8.c \
+	$(EKRT_DIR)/ekrt_softmax_s8.c \
 	$(EKRT_DIR)/ekrt_quantize_s8.c
 EKRT_MODEL_SRCS := $(EKRT_DIR)/ek_model.c
 EKRT_CFLAGS := -I$(EKRT_DIR)

@@ -1,0 +1,374 @@
+"""Random single-op (and small multi-op) int8 TFLite models for the edgekit-rt tests.
+
+Each ModelSpec is a seeded recipe: Keras layer(s) with random shapes, strides, paddings,
+channel counts and weight/data ranges -> tf.lite.TFLiteConverter (full int8, int8 in/out).
+Models are cached on disk by a hash of the recipe and the TensorFlow version, so a second
+test session skips TensorFlow entirely when nothing changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+RECIPE_VERSION = 3  # bump when build() changes so cached models are rebuilt
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    kind: str
+    seed: int
+    params: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    float_io: bool = False
+
+    def key(self) -> str:
+        blob = json.dumps({"v": RECIPE_VERSION, "name": self.name, "kind": self.kind,
+                           "seed": self.seed, "params": self.params, "float_io": self.float_io},
+                          sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _rand_range(rng: np.random.Generator) -> tuple[float, float]:
+    """A random float data range (asymmetric, scale anywhere from ~0.01 to ~10)."""
+    span = float(10 ** rng.uniform(-1.0, 1.3))
+    lo = -span * float(rng.uniform(0.0, 1.0))
+    return lo, lo + span
+
+
+def conv_specs(seed0: int = 100) -> list[ModelSpec]:
+    fixed = [  # (kernel, stride, padding, activation, dilation, groups)
+        (1, 1, "valid", None, 1, 1),
+        (1, 1, "same", "relu6", 1, 1),
+        (3, 1, "same", None, 1, 1),
+        (3, 1, "valid", "relu6", 1, 1),
+        (3, 2, "same", "relu6", 1, 1),
+        (3, 2, "valid", None, 1, 1),
+        (3, 1, "same", "relu", 2, 1),
+        ((2, 5), (1, 2), "same", None, 1, 1),
+        (3, 1, "same", "relu6", 1, 2),
+        (3, 2, "same", "relu6", 1, 1),  # per-tensor weights (see per_tensor below)
+    ]
+    out = []
+    for i, (k, s, pad, act, dil, groups) in enumerate(fixed):
+        rng = np.random.default_rng(seed0 + i)
+        cin = int(rng.integers(1, 7)) * groups
+        cout = int(rng.integers(1, 9)) * groups
+        h, w = int(rng.integers(4, 11)), int(rng.integers(4, 14))
+        out.append(ModelSpec(f"conv{i}", "conv", seed0 + i, dict(
+            h=h, w=w, cin=cin, cout=cout, k=k, s=s, pad=pad, act=act, dil=dil, groups=groups,
+            wstd=float(10 ** rng.uniform(-1.5, 0.3)), range=_rand_range(rng),
+            per_tensor=i == len(fixed) - 1)))
+    return out
+
+
+def dw_specs(seed0: int = 200) -> list[ModelSpec]:
+    fixed = [  # (kernel, stride, padding, activation, depth_multiplier, dilation)
+        (3, 1, "same", "relu6", 1, 1),
+        (3, 2, "same", None, 1, 1),
+        (3, 2, "valid", "relu6", 2, 1),
+        (5, 1, "valid", None, 3, 1),
+        (3, 1, "same", "relu", 1, 2),
+    ]
+    out = []
+    for i, (k, s, pad, act, dm, dil) in enumerate(fixed):
+        rng = np.random.default_rng(seed0 + i)
+        out.append(ModelSpec(f"dw{i}", "dw", seed0 + i, dict(
+            h=int(rng.integers(5, 12)), w=int(rng.integers(5, 14)), cin=int(rng.integers(1, 9)),
+            k=k, s=s, pad=pad, act=act, dm=dm, dil=dil,
+            wstd=float(10 ** rng.uniform(-1.5, 0.3)), range=_rand_range(rng))))
+    return out
+
+
+def fc_specs(seed0: int = 300) -> list[ModelSpec]:
+    out = []
+    for i, (act, rank3, per_tensor) in enumerate([(None, False, False), ("relu", False, False),
+                                                  (None, True, False), ("relu6", False, True)]):
+        rng = np.random.default_rng(seed0 + i)
+        out.append(ModelSpec(f"fc{i}", "fc", seed0 + i, dict(
+            n=int(rng.integers(3, 64)), units=int(rng.integers(1, 20)), act=act, rank3=rank3,
+            rows=int(rng.integers(2, 5)), wstd=float(10 ** rng.uniform(-1.5, 0.3)),
+            range=_rand_range(rng), per_tensor=per_tensor)))
+    return out
+
+
+def add_specs(seed0: int = 400) -> list[ModelSpec]:
+    out = []
+    for i, (bcast, act) in enumerate([(False, None), (False, None), (True, None),
+                                      (False, "relu6"), (True, "relu")]):
+        rng = np.random.default_rng(seed0 + i)
+        out.append(ModelSpec(f"add{i}", "add", seed0 + i, dict(
+            h=int(rng.integers(2, 9)), w=int(rng.integers(2, 9)), c=int(rng.integers(1, 9)),
+            bcast=bcast, act=act, gain_a=float(10 ** rng.uniform(-1, 1)),
+            gain_b=float(10 ** rng.uniform(-1, 1)), range=_rand_range(rng))))
+    return out
+
+
+def mean_specs(seed0: int = 500) -> list[ModelSpec]:
+    out = []
+    for i, keep in enumerate([False, True, False]):
+        rng = np.random.default_rng(seed0 + i)
+        out.append(ModelSpec(f"mean{i}", "mean", seed0 + i, dict(
+            h=int(rng.integers(1, 12)), w=int(rng.integers(2, 30)), c=int(rng.integers(1, 17)),
+            keep=keep, gain=float(10 ** rng.uniform(-1, 1)), range=_rand_range(rng))))
+    for i, (axes, keep) in enumerate([((3,), True), ((2,), False), ((1, 3), False)], start=3):
+        rng = np.random.default_rng(seed0 + i)
+        out.append(ModelSpec(f"mean{i}", "mean", seed0 + i, dict(
+            h=int(rng.integers(2, 9)), w=int(rng.integers(2, 12)), c=int(rng.integers(2, 17)),
+            keep=keep, axes=axes, range=_rand_range(rng))))
+    return out
+
+
+def pool_specs(seed0: int = 600) -> list[ModelSpec]:
+    out = []
+    for i, (k, s, pad) in enumerate([(2, 2, "valid"), (3, 1, "same"), (3, 2, "same"),
+                                     ((2, 3), (1, 2), "valid")]):
+        rng = np.random.default_rng(seed0 + i)
+        out.append(ModelSpec(f"avgpool{i}", "avgpool", seed0 + i, dict(
+            h=int(rng.integers(4, 12)), w=int(rng.integers(4, 14)), c=int(rng.integers(1, 9)),
+            k=k, s=s, pad=pad, range=_rand_range(rng))))
+    return out
+
+
+def pad_specs(seed0: int = 700) -> list[ModelSpec]:
+    out = []
+    for i in range(3):
+        rng = np.random.default_rng(seed0 + i)
+        p = [int(v) for v in rng.integers(0, 3, size=4)]
+        if sum(p) == 0:
+            p[0] = 1
+        out.append(ModelSpec(f"pad{i}", "pad", seed0 + i, dict(
+            h=int(rng.integers(2, 9)), w=int(rng.integers(2, 12)), c=int(rng.integers(1, 6)),
+            pads=p, range=_rand_range(rng))))
+    return out
+
+
+def misc_specs() -> list[ModelSpec]:
+    return [
+        ModelSpec("reshape0", "reshape", 800, dict(h=4, w=6, c=3, units=7,
+                                                   range=(-1.5, 2.5))),
+        ModelSpec("mbv2", "mbv2", 900, dict(range=(-3.0, 3.0))),
+        ModelSpec("mbv2_b", "mbv2", 901, dict(range=(-0.5, 4.0))),
+        ModelSpec("qdq", "mbv2", 902, dict(range=(-2.0, 2.0)), float_io=True),
+        ModelSpec("softmax0", "softmax", 1200, dict(n=12, units=10, wstd=0.5, range=(-2.0, 2.0))),
+        ModelSpec("softmax1", "softmax", 1201, dict(n=20, units=5, wstd=3.0, range=(-1.0, 3.0))),
+        ModelSpec("softmax2", "softmax", 1202, dict(n=7, units=33, wstd=0.05, range=(-2.0, 2.0))),
+        ModelSpec("transpose0", "transpose", 1100, dict(h=3, w=5, c=4, perm=(3, 1, 2),
+                                                        range=(-1.0, 3.0))),
+        ModelSpec("transpose1", "transpose", 1101, dict(h=2, w=7, c=3, perm=(2, 3, 1),
+                                                        range=(-4.0, 1.0))),
+    ]
+
+
+def all_specs() -> list[ModelSpec]:
+    return (conv_specs() + dw_specs() + fc_specs() + add_specs() + mean_specs() +
+            pool_specs() + pad_specs() + misc_specs())
+
+
+def tanh_spec() -> ModelSpec:
+    return ModelSpec("tanh", "tanh", 1000, dict(range=(-2.0, 2.0)))
+
+
+# --- building ----------------------------------------------------------------------------
+
+def _act(name: str | None) -> str | None:
+    return name
+
+
+def _build_keras(spec: ModelSpec):  # -> (keras.Model, input shape without batch)
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(spec.seed)
+    L = tf.keras.layers
+    p = spec.params
+    init = lambda std: tf.keras.initializers.RandomNormal(stddev=std, seed=spec.seed)  # noqa: E731
+    binit = tf.keras.initializers.RandomNormal(stddev=0.5, seed=spec.seed + 1)
+    k = spec.kind
+    if k == "conv":
+        shape = (p["h"], p["w"], p["cin"])
+        inp = tf.keras.Input(shape, batch_size=1)
+        x = L.Conv2D(p["cout"], p["k"], strides=p["s"], padding=p["pad"], activation=p["act"],
+                     dilation_rate=p["dil"], groups=p["groups"],
+                     kernel_initializer=init(p["wstd"]), bias_initializer=binit)(inp)
+    elif k == "dw":
+        shape = (p["h"], p["w"], p["cin"])
+        inp = tf.keras.Input(shape, batch_size=1)
+        x = L.DepthwiseConv2D(p["k"], strides=p["s"], padding=p["pad"], activation=p["act"],
+                              depth_multiplier=p["dm"], dilation_rate=p["dil"],
+                              depthwise_initializer=init(p["wstd"]),
+                              bias_initializer=binit)(inp)
+    elif k == "fc":
+        shape = (p["rows"], p["n"]) if p["rank3"] else (p["n"],)
+        inp = tf.keras.Input(shape, batch_size=1)
+        x = L.Dense(p["units"], activation=p["act"], kernel_initializer=init(p["wstd"]),
+                    bias_initializer=binit)(inp)
+    elif k == "add":
+        shape = (p["h"], p["w"], p["c"])
+        inp = tf.keras.Input(shape, batch_size=1)
+        # two branches of the same input with different scales
+        a = L.DepthwiseConv2D(1, depthwise_initializer=tf.keras.initializers.Constant(p["gain_a"]),
+                              use_bias=False)(inp)
+        if p["bcast"]:
+            b = L.GlobalAveragePooling2D(keepdims=True)(inp)
+            b = L.Conv2D(p["c"], 1, kernel_initializer=init(p["gain_b"]))(b)
+        else:
+            b = L.DepthwiseConv2D(1, depthwise_initializer=tf.keras.initializers.Constant(
+                -p["gain_b"]), use_bias=False)(inp)
+        x = L.Add()([a, b])
+        if p.get("act") == "relu6":
+            x = L.ReLU(max_value=6.0)(x)  # fused into ADD by the converter
+        elif p.get("act") == "relu":
+            x = L.ReLU()(x)
+    elif k == "mean":
+        shape = (p["h"], p["w"], p["c"])
+        inp = tf.keras.Input(shape, batch_size=1)
+        if p.get("axes"):
+            axes, keep = list(p["axes"]), p["keep"]
+            x = L.Lambda(lambda t: tf.reduce_mean(t, axis=axes, keepdims=keep))(inp)
+        else:
+            x = L.GlobalAveragePooling2D(keepdims=p["keep"])(inp)
+    elif k == "avgpool":
+        shape = (p["h"], p["w"], p["c"])
+        inp = tf.keras.Input(shape, batch_size=1)
+        x = L.AveragePooling2D(p["k"], strides=p["s"], padding=p["pad"])(inp)
+    elif k == "pad":
+        shape = (p["h"], p["w"], p["c"])
+        inp = tf.keras.Input(shape, batch_size=1)
+        t, b_, l_, r = p["pads"]
+        x = L.ZeroPadding2D(((t, b_), (l_, r)))(inp)
+    elif k == "reshape":
+        shape = (p["h"], p["w"], p["c"])
+        inp = tf.keras.Input(shape, batch_size=1)
+        x = L.Reshape((p["h"] * p["w"] * p["c"],))(inp)
+        x = L.Dense(p["units"])(x)
+    elif k == "mbv2":
+        shape = (8, 24, 1)
+        inp = tf.keras.Input(shape, batch_size=1)
+        x = L.Conv2D(8, 3, padding="same", activation="relu6")(inp)
+        y = L.Conv2D(16, 1, activation="relu6")(x)
+        y = L.DepthwiseConv2D(3, padding="same", activation="relu6")(y)
+        y = L.Conv2D(8, 1)(y)
+        x = L.Add()([x, y])
+        x = L.ZeroPadding2D(((1, 1), (1, 1)))(x)
+        x = L.DepthwiseConv2D(3, strides=2, padding="valid", activation="relu6")(x)
+        x = L.Conv2D(12, 1, activation="relu6")(x)
+        x = L.GlobalAveragePooling2D()(x)
+        x = L.Dense(5)(x)
+    elif k == "transpose":
+        # NCHW-style flatten as onnx2tf emits it: TRANSPOSE -> RESHAPE -> FULLY_CONNECTED
+        shape = (p["h"], p["w"], p["c"])
+        inp = tf.keras.Input(shape, batch_size=1)
+        x = L.Permute(p["perm"])(inp)
+        x = L.Flatten()(x)
+        x = L.Dense(6)(x)
+    elif k == "softmax":
+        shape = (p["n"],)
+        inp = tf.keras.Input(shape, batch_size=1)
+        x = L.Dense(p["units"], kernel_initializer=init(p["wstd"]))(inp)
+        x = L.Softmax()(x)
+    elif k == "tanh":
+        shape = (4, 6, 2)
+        inp = tf.keras.Input(shape, batch_size=1)
+        x = L.Conv2D(3, 1)(inp)
+        x = L.Activation("tanh")(x)
+    else:
+        raise ValueError(f"unknown model kind {k!r}")
+    return tf.keras.Model(inp, x), shape
+
+
+def convert(spec: ModelSpec) -> bytes:
+    import tensorflow as tf
+
+    model, shape = _build_keras(spec)
+    lo, hi = spec.params["range"]
+    rng = np.random.default_rng(spec.seed + 7)
+
+    def rep():
+        for _ in range(24):
+            yield [rng.uniform(lo, hi, size=(1, *shape)).astype(np.float32)]
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = rep
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if spec.params.get("per_tensor"):
+        # per-tensor weight scales (older converters / explicit choice) exercise the
+        # single-multiplier paths of CONV_2D and FULLY_CONNECTED
+        conv._experimental_disable_per_channel = True
+        conv._experimental_disable_per_channel_quantization_for_dense_layers = True
+    if not spec.float_io:
+        conv.inference_input_type = tf.int8
+        conv.inference_output_type = tf.int8
+    return conv.convert()
+
+
+def schema():
+    # tflite_micro ships the TFLite flatbuffer schema; importing it does not load TensorFlow
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated
+
+    return schema_py_generated
+
+
+def cache_dir() -> Path:
+    from importlib.metadata import version
+
+    d = Path(tempfile.gettempdir()) / f"edgekit-rt-models-tf{version('tensorflow')}"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def build(spec: ModelSpec, directory: Path) -> Path:
+    """Path of the cached .tflite for spec, converting (and atomically writing) if missing."""
+    path = directory / f"{spec.name}-{spec.key()}.tflite"
+    if not path.exists():
+        data = convert(spec)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    return path
+
+
+def build_all(specs: list[ModelSpec], directory: Path,
+              progress: Callable[[str], None] | None = None) -> dict[str, Path]:
+    out = {}
+    for s in specs:
+        if progress:
+            progress(s.name)
+        out[s.name] = build(s, directory)
+    return out
+
+
+def op_names(tflite: bytes) -> list[str]:
+    """Builtin operator names of subgraph 0, in order (for asserting what a model contains)."""
+    sch = schema()
+    names = {v: k for k, v in vars(sch.BuiltinOperator).items() if not k.startswith("_")}
+    m = sch.Model.GetRootAsModel(tflite, 0)
+    g = m.Subgraphs(0)
+    res = []
+    for i in range(g.OperatorsLength()):
+        oc = m.OperatorCodes(g.Operators(i).OpcodeIndex())
+        res.append(names[max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())])
+    return res
+
+
+def weight_scale_counts(tflite: bytes) -> list[int]:
+    """Number of quantization scales of the weights (input 1) of each CONV/DW/FC operator."""
+    sch = schema()
+    m = sch.Model.GetRootAsModel(tflite, 0)
+    g = m.Subgraphs(0)
+    wanted = {sch.BuiltinOperator.CONV_2D, sch.BuiltinOperator.DEPTHWISE_CONV_2D,
+              sch.BuiltinOperator.FULLY_CONNECTED}
+    res = []
+    for i in range(g.OperatorsLength()):
+        op = g.Operators(i)
+        oc = m.OperatorCodes(op.OpcodeIndex())
+        if max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode()) in wanted:
+            res.append(g.Tensors(op.Inputs(1)).Quantization().ScaleLength())
+    return res
