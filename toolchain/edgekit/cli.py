@@ -25,7 +25,7 @@ def _train_options(args: argparse.Namespace):
 
     over = {k: getattr(args, k, None) for k in (
         "arch", "width", "data", "format", "split", "test_session", "folds", "epochs",
-        "batch_size", "lr", "seed", "window_ms", "hop_ms", "feature")}
+        "batch_size", "lr", "seed", "window_ms", "hop_ms", "feature", "augment")}
     if over.get("data") is not None:
         over["data"] = Path(over["data"])
     if getattr(args, "recipe", None):
@@ -64,22 +64,13 @@ def _ensure_float(run: runs.Run, args: argparse.Namespace) -> str:
 
 
 def cmd_quantize(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
-    from .quantize import run_quantize
+    from .quantize import run_quantize, summary
 
     _check_width(args.width)
     run = _run_for(args)
     pre = _ensure_float(run, argparse.Namespace(**{**vars(args), "epochs": args.float_epochs}))
     rep = run_quantize(run, epochs=args.epochs, seed=args.seed or 0, progress=args.progress)
-    return rep, pre + _quantize_summary(rep)
-
-
-def _quantize_summary(rep: dict[str, Any]) -> str:
-    """Float vs post-training vs quantization-aware accuracy on the same test split."""
-    def acc(key: str) -> str:
-        v = rep.get(key, {}).get("accuracy") if isinstance(rep.get(key), dict) else rep.get(key)
-        return "n/a" if v is None else f"{v:.4f}"
-    return (f"test accuracy: float {acc('float')}  PTQ (calibration only) {acc('ptq')}  "
-            f"QAT {acc('qat')}\nwrote {rep.get('qat_ckpt', 'qat.pt')}")
+    return rep, pre + summary(rep)
 
 
 def cmd_export(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
@@ -179,6 +170,35 @@ def cmd_synth(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     return {"out": str(out), "config": asdict(cfg)}, f"wrote a synthetic CSL-layout dataset to {out}"
 
 
+def cmd_robust_gan(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from .robust.stages import gan_summary, parse_items, run_gan
+
+    parse_items(args.disturb)          # a bad name fails before any work
+    rep = run_gan(_run_for(args), disturb=args.disturb, steps=args.steps, seed=args.seed or 0,
+                  progress=args.progress)
+    return rep, gan_summary(rep)
+
+
+def cmd_robust_finetune(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from .robust.stages import finetune_summary, run_finetune
+
+    rep = run_finetune(_run_for(args), runs.Run(Path(args.out)), mix=args.mix, epochs=args.epochs,
+                       seed=args.seed or 0, progress=args.progress, lr=args.lr)
+    return rep, finetune_summary(rep)
+
+
+def cmd_robust_eval(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from .robust.stages import run_eval
+
+    named = {"standard": _run_for(args)}
+    for name in ("robust", "augmented"):
+        if getattr(args, name) is not None:
+            named[name] = runs.Run(Path(getattr(args, name)))
+    rep = run_eval(named, seed=args.seed or 0, progress=args.progress,
+                   out_dir=Path(args.out) if args.out else None)
+    return rep, rep["table"] + f"\nwrote {rep['files']['md']}, {rep['files']['png']}"
+
+
 # ------------------------------------------------------------------------------ parser
 
 
@@ -208,6 +228,10 @@ def _add_data(p: argparse.ArgumentParser) -> None:
     g.add_argument("--recipe", metavar="TOML", help="training settings from a models/*.toml recipe")
     g.add_argument("--batch-size", type=int, default=None)
     g.add_argument("--lr", type=float, default=None)
+    g.add_argument("--augment", metavar="LIST", default=None,
+                   help="add disturbed copies of the training frames to float training, one per "
+                        "item: ca,lc (see data/disturb.py; 'ca+lc' = both in one copy). quantize: "
+                        "applies only when it trains the float model first")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -272,6 +296,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_boards, run=None)
 
+    p = sub.add_parser("robust", help="robustness to bad electrode contacts: GAN, fine-tuning, evaluation")
+    rsub = p.add_subparsers(dest="robust_command", required=True, metavar="STEP")
+    r = rsub.add_parser("gan", help="train a conditional WGAN-GP on disturbed training frames (gan.pt)")
+    _add_common(r)
+    r.add_argument("--disturb", default="ca,lc",
+                   help="disturbances, one disturbed copy each: ca,lc (default); known: "
+                        "ca, lc, dead, saturated, noise; 'ca+lc' = both in one copy")
+    r.add_argument("--steps", type=int, default=2000, help="generator steps (default 2000)")
+    r.set_defaults(func=cmd_robust_gan)
+    r = rsub.add_parser("finetune", help="fine-tune on clean + generated disturbed frames into a new run")
+    _add_common(r)
+    r.add_argument("--out", required=True, metavar="DIR", help="run directory for the robust model")
+    r.add_argument("--mix", type=float, default=0.5,
+                   help="fraction of generated frames in the training mix, 0 <= r < 1 (default 0.5)")
+    r.add_argument("--epochs", type=int, default=5)
+    r.add_argument("--lr", type=float, default=None, help="learning rate (default 5e-4)")
+    r.set_defaults(func=cmd_robust_finetune)
+    r = rsub.add_parser("eval", help="accuracy on clean/CA/LC test trials with voting, float and int8")
+    _add_common(r)
+    r.add_argument("--robust", metavar="DIR", default=None, help="run of the robust (fine-tuned) model")
+    r.add_argument("--augmented", metavar="DIR", default=None,
+                   help="run of a model trained with `edgekit train --augment`")
+    r.add_argument("--out", metavar="DIR", default=None,
+                   help="where robust_eval.json/.md/.png go (default: the --run directory)")
+    r.set_defaults(func=cmd_robust_eval)
+
     p = sub.add_parser("synth", help="write the synthetic HD-sEMG dataset (CSL layout) to a folder")
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=0)
@@ -297,9 +347,20 @@ def _resolve_defaults(args: argparse.Namespace) -> None:
     args.width = 0.2 if args.width is None else args.width
 
 
+def _limit_threads() -> None:
+    """One intra-op thread unless EDGEKIT_THREADS says otherwise: these networks are too small to
+    gain from more, and on a busy 2-core machine torch's spinning pool was 7x slower (measured)."""
+    import os
+    n = int(os.environ.get("EDGEKIT_THREADS", "1"))
+    import torch
+    torch.set_num_threads(max(1, n))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _resolve_defaults(args)
+    if args.command not in ("boards", "synth"):
+        _limit_threads()
     run_root = None
     if getattr(args, "run", None) is not None:
         run_root = Path(args.run)

@@ -68,9 +68,11 @@ def run_demo(run: runs.Run, opts: TrainOptions, board: str = "mps2-an386", qat_e
     rec = {
         "run": str(run.root), "board": b.name, "arch": opts.arch, "width": opts.width,
         "float_acc": tr["cnn"]["accuracy"], "lda_acc": tr["lda"]["accuracy"],
-        "qat_acc": q.get("qat", {}).get("accuracy"), "ptq_acc": q.get("ptq", {}).get("accuracy"),
+        "qat_acc": q["accuracy"]["qat"]["test"], "ptq_acc": q["accuracy"]["ptq"]["test"],
+        "qat_int8_agreement": ex["accuracy"].get("qat_int8_agreement"),
         "int8_host_acc": ex.get("accuracy", {}).get("int8_host"),
-        "device_acc": be.get("device_accuracy"), "exact_match": be.get("exact_match_rate"),
+        "device_acc": be.get("device_accuracy"), "device_samples": be.get("samples"),
+        "host_acc_same_samples": be.get("host_accuracy"), "exact_match": be.get("exact_match_rate"),
         "top1_agreement": be.get("top1_agreement"), "latency": be.get("latency"),
         "flash_bytes": be.get("flash_bytes"), "ram_bytes": be.get("ram_bytes"),
         "arena_used": be.get("arena_used"), "stage_seconds": times,
@@ -90,11 +92,17 @@ def demo_table(r: dict[str, Any]) -> str:
         ("model", f"{r['arch']} w{r['width']:g} on {r['board']}"),
         ("float accuracy (LDA baseline)", f"{_pct(r['float_acc'])} ({_pct(r['lda_acc'])})"),
         ("PTQ / QAT accuracy", f"{_pct(r['ptq_acc'])} / {_pct(r['qat_acc'])}"),
-        ("int8 host (tflite_micro)", _pct(r["int8_host_acc"])),
-        ("device accuracy", _pct(r["device_acc"])),
+        ("int8 host (tflite_micro)", f"{_pct(r['int8_host_acc'])} (QAT agreement "
+                                     f"{_pct(r['qat_int8_agreement'])})"),
+        (f"device accuracy ({r.get('device_samples')} samples)",
+         f"{_pct(r['device_acc'])} (host int8 on the same samples {_pct(r.get('host_acc_same_samples'))})"),
         ("exact int8 match vs host", _pct(r["exact_match"])),
-        ("latency median / p90 (µs)", f"{lat.get('median_us', 'n/a')} / {lat.get('p90_us', 'n/a')}"),
-        ("flash / RAM (bytes)", f"{r.get('flash_bytes')} / {r.get('ram_bytes')}"),
+        ("latency median / p90", f"{lat.get('median_us', 0):,.0f} / {lat.get('p90_us', 0):,.0f} µs, "
+                                 f"{lat.get('median_ticks', 0):,.0f} {lat.get('tick_unit', 'ticks')} ticks"
+                                 + (" (QEMU: instruction-count proxy, 1 tick = 40 instructions)"
+                                    if r["board"] == "mps2-an386" else "")),
+        ("flash / RAM (ELF)", f"{r.get('flash_bytes') or 0:,} / {r.get('ram_bytes') or 0:,} bytes "
+                              f"(edgekit-rt arena used {r.get('arena_used') or 0:,})"),
         ("run", r["run"]),
         ("wall time", f"{r['wall_s']} s  " + ", ".join(f"{k} {v}s" for k, v in r["stage_seconds"].items())),
     ]

@@ -507,6 +507,10 @@ def run_quantize(run: runs.Run, epochs: int, seed: int, lr: float | None = None,
     if epochs < 0:
         raise EdgekitError(f"--epochs: must be >= 0, got {epochs}")
     rec = checkpoint.load(run.float_ckpt, checkpoint.FLOAT_FORMAT)
+    if rec.arch == "onnx":
+        raise EdgekitError(f"{run.float_ckpt}: this run's model is an ingested ONNX file, which can "
+                           "only be quantized post-training, at export: run `edgekit export "
+                           f"--run {run.root} --board B` (no QAT)")
     fr = load_frames(run.frames, rec.num_classes)
     torch.manual_seed(seed)
     np.random.seed(seed)

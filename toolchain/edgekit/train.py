@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from . import checkpoint, runs
-from .data import channel_mask, load_recording
+from .data import Recording, channel_mask, load_recording
 from .data.features import FeatureConfig, Frames, Normalizer, extract, to_images
 from .data.splits import Split, check_no_leak, kfold_splits, make_split
 from .data.synth import SynthConfig, default_dataset
@@ -50,6 +50,7 @@ class TrainOptions:
     window_ms: float = 150.0
     hop_ms: float = 50.0
     feature: str = "rms"
+    augment: str | None = None        # "ca,lc": add disturbed copies of the training frames
 
     @classmethod
     def from_recipe(cls, path: Path, **overrides: Any) -> "TrainOptions":
@@ -85,6 +86,8 @@ class Prepared:
     split: Split
     images: np.ndarray                 # (N, 1, 8, 24) float32, normalised
     source: dict[str, Any] = field(default_factory=dict)
+    # --augment: disturbed copies of the training frames (images, labels), appended by fit()
+    augment: tuple[np.ndarray, np.ndarray] | None = None
 
     def part(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         idx = getattr(self.split, name)
@@ -124,7 +127,31 @@ def prepare(opts: TrainOptions, split: Split | None = None) -> Prepared:
     mask = channel_mask(rec.layout)
     norm = Normalizer.fit(frames.x[split.train], mask)
     images = to_images(norm.apply(frames.x), rec.layout)
-    return Prepared(rec.label_names, rec.layout, fcfg, norm, mask, frames, split, images, source)
+    aug = augmented_train(rec, opts.augment, fcfg, norm, frames, split, opts.seed) \
+        if opts.augment else None
+    if aug is not None:
+        source["augment"] = opts.augment
+    return Prepared(rec.label_names, rec.layout, fcfg, norm, mask, frames, split, images, source,
+                    aug)
+
+
+def augmented_train(rec: Recording, spec: str, fcfg: FeatureConfig, norm: Normalizer,
+                    frames: Frames, split: Split, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Plain augmentation (the baseline the GAN must beat): one disturbed copy of the training
+    frames per comma-separated item of spec ("ca,lc" -> a CA copy and an LC copy; "ca+lc" -> one
+    copy with both). Only the training sessions are disturbed; the same trials give the same frame
+    order, so the split's train indices pick the disturbed twins of the training frames. The
+    disturbed signals are the ones `edgekit robust gan` trains its generator on (same seeds)."""
+    from .robust.stages import disturbed_copies
+
+    sessions = sorted(int(s) for s in np.unique(frames.session[split.train]))
+    xs, ys = [], []
+    for item, f in disturbed_copies(rec, spec, fcfg, seed, sessions):
+        if len(f) != len(frames) or not np.array_equal(f.trial_key, frames.trial_key):
+            raise EdgekitError(f"--augment {item}: disturbed frames do not line up with the clean ones")
+        xs.append(to_images(norm.apply(f.x[split.train]), rec.layout))
+        ys.append(f.y[split.train])
+    return np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.int64)
 
 
 # ------------------------------------------------------------------------------ metrics
@@ -181,6 +208,10 @@ def fit(model: nn.Module, p: Prepared, opts: TrainOptions, progress: bool = True
     if len(xtr) == 0 or len(xva) == 0:
         raise EdgekitError(f"split {p.split.kind}: empty train or validation part "
                            f"({len(xtr)} / {len(xva)} frames); use more trials or another --split")
+    n_aug = 0
+    if p.augment is not None:          # --augment: disturbed twins of the training frames
+        n_aug = len(p.augment[1])
+        xtr, ytr = np.concatenate([xtr, p.augment[0]]), np.concatenate([ytr, p.augment[1]])
     opt = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
     steps = max(1, opts.epochs * int(np.ceil(len(xtr) / opts.batch_size)))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
@@ -212,7 +243,7 @@ def fit(model: nn.Module, p: Prepared, opts: TrainOptions, progress: bool = True
             break
     model.load_state_dict(best[2])
     return {"best_val_acc": best[0], "best_epoch": best[1], "epochs_run": len(history),
-            "history": history}
+            "train_frames": int(len(xtr)), "augmented_frames": n_aug, "history": history}
 
 
 def model_record(model: nn.Module, opts: TrainOptions, p: Prepared, source: dict[str, Any],

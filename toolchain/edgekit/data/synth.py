@@ -54,15 +54,15 @@ class SynthConfig:
     fs: float = 2048.0
     n_sources: int = 12
     group_size: int = 2              # related gestures per group (share `overlap` of their pattern)
-    overlap: float = 0.55            # 0 = unrelated patterns, 1 = identical within a group
-    shift_std: float = 0.2           # session rotation around the forearm, in columns (std)
+    overlap: float = 0.65            # 0 = unrelated patterns, 1 = identical within a group
+    shift_std: float = 0.3           # session rotation around the forearm, in columns (std)
     axial_shift_std: float = 0.05    # session shift along the forearm, in rows (std)
-    force_var: float = 0.3           # log-normal sigma of the per-trial force
-    pattern_jitter: float = 0.15     # log-normal sigma of each source's per-trial share
+    force_var: float = 0.4           # log-normal sigma of the per-trial force
+    pattern_jitter: float = 0.25     # log-normal sigma of each source's per-trial share
     gain_var: float = 0.05           # log-normal sigma of per-session electrode gains
     signal_uv: float = 250.0         # source amplitude at full activation (microvolts)
     idle_level: float = 0.06         # resting tone relative to full activation
-    noise_uv: float = 3.0            # sensor noise RMS (microvolts)
+    noise_uv: float = 6.0            # sensor noise RMS (microvolts)
     hum_uv: float = 2.0              # powerline RMS per channel (microvolts, before random spread)
     hum_hz: float = 50.0
     onset_s: float = 0.08            # mean activity onset after trial start (s)

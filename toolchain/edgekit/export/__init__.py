@@ -8,8 +8,9 @@ Firmware rendering is not done here (firmware.py does it afterwards).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -19,9 +20,9 @@ from ..boards import Board
 from ..errors import EdgekitError
 from ..progress import progress_bar
 from . import carray, fit, reference, tflite
-from .onnx import export_onnx
+from .onnx import INPUT_NAME, export_onnx
 
-__all__ = ["run_export", "calibration_check", "macs_params"]
+__all__ = ["run_export", "calibration_check", "input_check", "macs_params"]
 
 
 def macs_params(model: torch.nn.Module) -> tuple[int, int]:
@@ -58,16 +59,8 @@ def _int8_weights(info: tflite.TfliteInfo, tensor: int, kind: str) -> np.ndarray
     return w.reshape(w.shape[0], -1)
 
 
-def calibration_check(info: tflite.TfliteInfo, rec: checkpoint.ModelRecord,
-                      x_cal: np.ndarray) -> dict[str, Any]:
-    """Did onnx2tf calibrate on our frames, and do its parameters equal the QAT simulation's?
-
-    - input scale/zero-point vs the range of the calibration frames (TFLite's rule);
-    - per weight layer (matched by per-channel scale vectors): int8 weights equal to QAT's, and the
-      output tensor's scale/zero-point vs the QAT observer of that output; ADD and MEAN outputs too.
-    """
-    ranges = rec.extra["act_ranges"]
-    folded = rec.extra["folded"]
+def input_check(info: tflite.TfliteInfo, x_cal: np.ndarray) -> dict[str, Any]:
+    """The int8 input scale/zero-point must be what TFLite's rule gives for our frames' range."""
     s_exp, zp_exp = quantize.act_qparams(float(x_cal.min()), float(x_cal.max()))
     inp = info.input
     res: dict[str, Any] = {
@@ -78,6 +71,26 @@ def calibration_check(info: tflite.TfliteInfo, rec: checkpoint.ModelRecord,
         "input_scale_rel_diff": abs(inp.scales[0] - s_exp) / s_exp,
         "input_zero_point_diff": abs(inp.zero_points[0] - zp_exp),
     }
+    # the input range is the evidence that our frames (mean 0 / std 1, not ImageNet) were used
+    if res["input_scale_rel_diff"] > 1e-3 or res["input_zero_point_diff"] > 1:
+        raise EdgekitError(
+            f"onnx2tf calibration: input scale/zero-point {inp.scales[0]:.6g}/{inp.zero_points[0]} "
+            f"do not match the calibration frames' range ({s_exp:.6g}/{zp_exp}); onnx2tf did not "
+            f"calibrate on our data (check -cind mean/std handling)")
+    return res
+
+
+def calibration_check(info: tflite.TfliteInfo, rec: checkpoint.ModelRecord,
+                      x_cal: np.ndarray) -> dict[str, Any]:
+    """Did onnx2tf calibrate on our frames, and do its parameters equal the QAT simulation's?
+
+    - input scale/zero-point vs the range of the calibration frames (TFLite's rule);
+    - per weight layer (matched by per-channel scale vectors): int8 weights equal to QAT's, and the
+      output tensor's scale/zero-point vs the QAT observer of that output; ADD and MEAN outputs too.
+    """
+    ranges = rec.extra["act_ranges"]
+    folded = rec.extra["folded"]
+    res = input_check(info, x_cal)
     kinds = {"conv": "CONV_2D", "depthwise": "DEPTHWISE_CONV_2D", "fc": "FULLY_CONNECTED"}
     producer = {o: i for i, op in enumerate(info.ops) for o in op.outputs}
     used: set[int] = set()
@@ -147,38 +160,102 @@ def calibration_check(info: tflite.TfliteInfo, rec: checkpoint.ModelRecord,
         "weight_int8_mismatches": w_mismatch,
         "layers": rows,
     })
-    # the input range is the evidence that our frames (mean 0 / std 1, not ImageNet) were used
-    if res["input_scale_rel_diff"] > 1e-3 or res["input_zero_point_diff"] > 1:
-        raise EdgekitError(
-            f"onnx2tf calibration: input scale/zero-point {inp.scales[0]:.6g}/{inp.zero_points[0]} "
-            f"do not match the calibration frames' range ({s_exp:.6g}/{zp_exp}); onnx2tf did not "
-            f"calibrate on our data (check -cind mean/std handling)")
     return res
 
 
-def run_export(run: runs.Run, board: Board, seed: int, progress: bool = True) -> dict[str, Any]:
-    t0 = time.time()
-    run.require(run.qat_ckpt, "QAT model", "run `edgekit quantize` first")
-    run.require(run.frames, "frames", "run `edgekit train` first (it writes frames.npz)")
+@dataclass
+class _Source:
+    """The model being exported, as the shared export path needs it."""
+    rec: checkpoint.ModelRecord                  # labels, features, normalisation for model_meta.h
+    kind: str                                    # "qat" or "onnx-ptq"
+    x_cal: np.ndarray                            # calibration frames (NCHW, normalised)
+    write_onnx: Callable[[Path], dict[str, Any]]  # writes model.onnx, returns its checks
+    predict: Callable[[np.ndarray], np.ndarray]  # logits of the model int8 is compared with
+    float_acc: float | None
+    macs: int | None
+    params: int
+
+
+def _qat_source(run: runs.Run, fr: quantize.Frames) -> _Source:
     rec = checkpoint.load(run.qat_ckpt, checkpoint.QAT_FORMAT)
     for k in ("folded", "act_ranges", "layers", "calibration"):
         if k not in rec.extra:
             raise EdgekitError(f"{run.qat_ckpt}: field extra[{k!r}] missing; re-run `edgekit quantize`")
-    fr = quantize.load_frames(run.frames, rec.num_classes)
     idx = np.asarray(rec.extra["calibration"]["indices"], dtype=np.int64)
     if len(idx) == 0 or idx.max() >= len(fr.x_train):
         raise EdgekitError(f"{run.qat_ckpt}: calibration indices do not fit {run.frames} "
                            f"({len(fr.x_train)} training frames); re-run `edgekit quantize`")
-    x_cal = fr.x_train[idx]
+    float_acc = None
+    if run.float_ckpt.exists():
+        frec = checkpoint.load(run.float_ckpt, checkpoint.FLOAT_FORMAT)
+        float_acc = quantize.accuracy(quantize.logits_of(frec.build(), fr.x_test).argmax(1), fr.y_test)
+    folded_model = quantize.apply_folded(rec.build(), rec.arch, rec.extra["folded"])
+    macs, params = macs_params(folded_model)
+    qnet = quantize.load_qnet(rec)
+    return _Source(rec, "qat", fr.x_train[idx],
+                   lambda path: export_onnx(folded_model, path, fr.x_test[:32]),
+                   lambda x: quantize.logits_of(qnet, x), float_acc, macs, params)
+
+
+def _onnx_source(run: runs.Run, fr: quantize.Frames, rec: checkpoint.ModelRecord,
+                 seed: int) -> _Source:
+    """An ingested ONNX model: no PyTorch graph to fine-tune, so post-training quantization only."""
+    import onnx
+    import onnxruntime as ort
+
+    src = run.root / rec.extra.get("onnx", "float.onnx")
+    run.require(src, "ingested ONNX model", "re-run `edgekit ingest MODEL.onnx`")
+    sess = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        return np.concatenate([sess.run(None, {name: x[i:i + 1].astype(np.float32)})[0]
+                               for i in range(len(x))])
+
+    def write_onnx(path: Path) -> dict[str, Any]:
+        m = onnx.load(str(src))
+        # onnx2tf's calibration is keyed by input name, and TFLM wants a static batch of 1
+        old = m.graph.input[0].name
+        if old != INPUT_NAME:
+            m.graph.input[0].name = INPUT_NAME
+            for node in m.graph.node:
+                for i, name_i in enumerate(node.input):
+                    if name_i == old:
+                        node.input[i] = INPUT_NAME
+        m.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
+        onnx.checker.check_model(m)
+        onnx.save(m, str(path))
+        return {"path": str(path), "source": str(src), "ops": sorted({n.op_type for n in m.graph.node}),
+                "ort_max_abs_diff": None, "note": "ingested ONNX: exported as given"}
+
+    params = int(sum(np.prod(t.dims) for t in onnx.load(str(src)).graph.initializer))
+    acc = quantize.accuracy(predict(fr.x_test).argmax(1), fr.y_test)
+    idx = quantize.calibration_indices(len(fr.x_train), seed)
+    return _Source(rec, "onnx-ptq", fr.x_train[idx], write_onnx, predict, acc, None, params)
+
+
+def run_export(run: runs.Run, board: Board, seed: int, progress: bool = True) -> dict[str, Any]:
+    t0 = time.time()
+    frec = checkpoint.load(run.float_ckpt, checkpoint.FLOAT_FORMAT) if run.float_ckpt.exists() else None
+    if frec is not None and frec.arch == "onnx" and not run.qat_ckpt.exists():
+        run.require(run.frames, "frames", "re-run `edgekit ingest` (it writes frames.npz)")
+        fr = quantize.load_frames(run.frames, frec.num_classes)
+        src = _onnx_source(run, fr, frec, seed)
+    else:
+        run.require(run.qat_ckpt, "QAT model", "run `edgekit quantize` first")
+        run.require(run.frames, "frames", "run `edgekit train` first (it writes frames.npz)")
+        fr = quantize.load_frames(run.frames, checkpoint.load(run.qat_ckpt).num_classes)
+        src = _qat_source(run, fr)
+    rec, x_cal = src.rec, src.x_cal
     torch.manual_seed(seed)
     steps = progress_bar(range(6), "export", progress)
     step = iter(steps)
 
-    folded_model = quantize.apply_folded(rec.build(), rec.arch, rec.extra["folded"])
-    macs, params = macs_params(folded_model)
     with runs.atomic_dir(run.export_dir) as tmp:
         next(step)
-        onnx_rep = export_onnx(folded_model, tmp / "model.onnx", fr.x_test[:32])
+        if src.kind == "onnx-ptq":
+            tflite.check_onnx_ops(run.root / rec.extra.get("onnx", "float.onnx"))
+        onnx_rep = src.write_onnx(tmp / "model.onnx")
         next(step)
         calib_nhwc = np.ascontiguousarray(np.transpose(x_cal, (0, 2, 3, 1))).astype(np.float32)
         conv = tflite.convert(tmp / "model.onnx", calib_nhwc, tmp / "model_int8.tflite",
@@ -187,7 +264,7 @@ def run_export(run: runs.Run, board: Board, seed: int, progress: bool = True) ->
         data = (tmp / "model_int8.tflite").read_bytes()
         info = tflite.inspect_tflite(data, str(run.export_dir / "model_int8.tflite"))
         tflite.validate_tflm_int8(info, str(run.export_dir / "model_int8.tflite"))
-        cal = calibration_check(info, rec, x_cal)
+        cal = calibration_check(info, rec, x_cal) if src.kind == "qat" else input_check(info, x_cal)
         next(step)
         in_s, in_zp = info.input.scales[0], info.input.zero_points[0]
         out_s, out_zp = info.output.scales[0], info.output.zero_points[0]
@@ -197,15 +274,9 @@ def run_export(run: runs.Run, board: Board, seed: int, progress: bool = True) ->
         next(step)
         y_int8 = reference.run_reference(data, x_int8, arena_size)
         int8_pred = y_int8.argmax(1)
-        qnet = quantize.load_qnet(rec)
-        qat_pred = quantize.logits_of(qnet, fr.x_test).argmax(1)
-        float_acc = None
-        if run.float_ckpt.exists():
-            frec = checkpoint.load(run.float_ckpt, checkpoint.FLOAT_FORMAT)
-            float_pred = quantize.logits_of(frec.build(), fr.x_test).argmax(1)
-            float_acc = quantize.accuracy(float_pred, fr.y_test)
-        # logits: dequantized int8 output vs the QAT simulation
-        qat_logits = quantize.logits_of(qnet, fr.x_test)
+        # logits: dequantized int8 output vs the model it came from (QAT simulation or float ONNX)
+        ref_logits = src.predict(fr.x_test)
+        ref_pred = ref_logits.argmax(1)
         deq = reference.dequantize(y_int8, out_s, out_zp)
         next(step)
         fit_rep = fit.check_fit(board, len(data), arena_size)
@@ -219,13 +290,15 @@ def run_export(run: runs.Run, board: Board, seed: int, progress: bool = True) ->
                       label_names=np.array(rec.label_names, dtype=str))
         next(step)
         steps.close()
-        acc = {"float": float_acc,
-               "qat": quantize.accuracy(qat_pred, fr.y_test),
+        qat = src.kind == "qat"
+        acc = {"float": src.float_acc,
+               "qat": quantize.accuracy(ref_pred, fr.y_test) if qat else None,
                "int8_host": quantize.accuracy(int8_pred, fr.y_test),
-               "qat_int8_agreement": float((qat_pred == int8_pred).mean()),
+               "qat_int8_agreement": float((ref_pred == int8_pred).mean()) if qat else None,
+               "float_int8_agreement": None if qat else float((ref_pred == int8_pred).mean()),
                "quantize_report": rec.extra.get("accuracy"),
                "n_test": int(len(fr.y_test)),
-               "int8_vs_qat_logit_max_abs_diff": float(np.abs(deq - qat_logits).max()),
+               "int8_vs_reference_logit_max_abs_diff": float(np.abs(deq - ref_logits).max()),
                "int8_output_step": out_s}
         names = ["model.onnx", "model_int8.tflite", "onnx2tf.log", "model_data.cc", "model_data.h",
                  "model_data.c", "model_meta.h", "reference.npz"]
@@ -233,7 +306,8 @@ def run_export(run: runs.Run, board: Board, seed: int, progress: bool = True) ->
                      for n in names}
         report: dict[str, Any] = {
             "stage": "export", "arch": rec.arch, "width": rec.width, "board": board.name,
-            "seed": seed, "params": params, "macs": macs,
+            "quantization": "QAT" if qat else "post-training (ingested ONNX: no QAT possible)",
+            "seed": seed, "params": src.params, "macs": src.macs,
             "model_hash": carray.model_hash(data), "model_bytes": len(data),
             "ops": info.op_names, "op_counts": info.op_counts(), "resolver_ops": resolver,
             "input": {"shape": info.input.shape, "scale": in_s, "zero_point": in_zp},
@@ -256,8 +330,10 @@ def _pct(v: float | None) -> str:
 
 def table(r: dict[str, Any]) -> str:
     a, f, c = r["accuracy"], r["fit"], r["calibration_check"]
+    macs = "n/a" if r["macs"] is None else f"{r['macs']:,}"
     rows = [f"export {r['arch']} w{r['width']:g} for {r['board']}: {r['params']:,} params, "
-            f"{r['macs']:,} MACs, model {r['model_bytes']:,} B, hash {r['model_hash']}",
+            f"{macs} MACs, model {r['model_bytes']:,} B, hash {r['model_hash']}",
+            f"quantization: {r['quantization']}",
             f"ops: {', '.join(f'{k} x{v}' for k, v in r['op_counts'].items())}",
             "",
             f"{'artifact':20s} {'bytes':>10s}  path"]
@@ -271,12 +347,17 @@ def table(r: dict[str, Any]) -> str:
              f"  (arena {r['arena']['ek_arena_size']:,}; TFLM host need {r['arena']['tflm_need_host']:,})",
              "",
              f"test accuracy (n={a['n_test']}): float {_pct(a['float'])}  QAT {_pct(a['qat'])}  "
-             f"int8 host (tflite_micro) {_pct(a['int8_host'])}",
-             f"QAT vs int8 top-1 agreement {_pct(a['qat_int8_agreement'])};  ONNX vs PyTorch max abs "
-             f"diff {r['onnx']['ort_max_abs_diff']:.2e}",
-             f"calibration: input scale {c['input_tflite']['scale']:.6g} zp "
-             f"{c['input_tflite']['zero_point']} (expected {c['input_expected']['scale']:.6g} / "
-             f"{c['input_expected']['zero_point']}); activation scales vs QAT: max rel diff "
-             f"{c['act_scale_rel_diff_max'] or 0:.2e} over {c['layers_compared']} tensors, "
-             f"int8 weight mismatches {c['weight_int8_mismatches']}"]
+             f"int8 host (tflite_micro) {_pct(a['int8_host'])}"]
+    if a["qat_int8_agreement"] is not None:
+        rows.append(f"QAT vs int8 top-1 agreement {_pct(a['qat_int8_agreement'])};  ONNX vs PyTorch "
+                    f"max abs diff {r['onnx']['ort_max_abs_diff']:.2e}")
+    else:
+        rows.append(f"float ONNX vs int8 top-1 agreement {_pct(a['float_int8_agreement'])}")
+    rows.append(f"calibration: input scale {c['input_tflite']['scale']:.6g} zp "
+                f"{c['input_tflite']['zero_point']} (expected {c['input_expected']['scale']:.6g} / "
+                f"{c['input_expected']['zero_point']})")
+    if "layers_compared" in c:
+        rows[-1] += (f"; activation scales vs QAT: max rel diff {c['act_scale_rel_diff_max'] or 0:.2e} "
+                     f"over {c['layers_compared']} tensors, int8 weight mismatches "
+                     f"{c['weight_int8_mismatches']}")
     return "\n".join(rows)
