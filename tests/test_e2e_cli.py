@@ -89,6 +89,7 @@ def test_ingested_onnx_is_quantized_post_training_at_export(tmp_path, capsys, ti
     trained = tmp_path / "t"
     assert main(["train", "--data", str(tiny_csl), "--epochs", "2", "--run", str(trained),
                  "--no-progress"]) == 0
+    capsys.readouterr()
     model = checkpoint.load(trained / "float.pt").build()
     onnx_path = tmp_path / "user.onnx"
     torch.onnx.export(model, (torch.zeros(1, 1, 8, 24),), str(onnx_path), dynamo=False,

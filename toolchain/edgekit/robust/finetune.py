@@ -53,6 +53,15 @@ def generate_like(generator: Generator, y: np.ndarray, n: int, seed: int) -> tup
     return sample(generator, labels, seed=seed), labels
 
 
+def mask_frames(x: np.ndarray, channel_mask: list[bool] | np.ndarray, layout: str) -> np.ndarray:
+    """Zero the pixels of channels that carry no signal (csl's bipolar gap row), as the
+    normaliser does for real frames: the generator has no reason to leave them exactly zero."""
+    from ..data.features import to_images
+
+    m = to_images(np.asarray(channel_mask, np.float32)[None], layout)   # (1, 1, 8, 24)
+    return (np.asarray(x, np.float32) * m).astype(np.float32)
+
+
 def recalibrate_bn(model: nn.Module, x: np.ndarray, batch: int = 256) -> None:
     """Set every BatchNorm's running mean/var to the exact statistics of x (cumulative average).
 
@@ -160,4 +169,5 @@ def finetune_with_gan(rec: ModelRecord, x_clean: np.ndarray, y_clean: np.ndarray
         raise EdgekitError(f"finetune.mix_ratio: expected 0 <= r < 1, got {cfg.mix_ratio}")
     n = int(round(len(x_clean) * cfg.mix_ratio / (1.0 - cfg.mix_ratio)))
     x_gen, y_gen = generate_like(generator, y_clean, n, seed)
+    x_gen = mask_frames(x_gen, rec.channel_mask, rec.layout)
     return finetune(rec, x_clean, y_clean, x_gen, y_gen, cfg, seed, x_val, y_val, progress)

@@ -149,6 +149,7 @@ def run_gan(run: runs.Run, disturb: str = "ca,lc", steps: int = 2000, seed: int 
             progress: bool = True, gan_config: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train the conditional WGAN-GP on disturbed frames of the run's training trials.
     Writes gan.pt, gan.json and gan.png into the run directory."""
+    from .finetune import mask_frames
     from .gan import GanConfig, quality, sample, save_gan, save_grid_png, train_gan
 
     t0 = time.perf_counter()
@@ -182,7 +183,7 @@ def run_gan(run: runs.Run, disturb: str = "ca,lc", steps: int = 2000, seed: int 
     rng = np.random.default_rng(seed + 1)
     n_fake = max(len(y_va), 64 * rec.num_classes)
     fake_y = rng.choice(y_tr, n_fake, replace=True)
-    fake_x = sample(G, fake_y, seed=seed + 1)
+    fake_x = mask_frames(sample(G, fake_y, seed=seed + 1), rec.channel_mask, rec.layout)
     q = quality(fake_x, fake_y, x_va, y_va, rec.num_classes)
     # The level real data reaches: real disturbed training frames against the same held-out ones.
     q_real = quality(x_tr, y_tr, x_va, y_va, rec.num_classes)
@@ -231,7 +232,8 @@ def run_finetune(run: runs.Run, out_run: runs.Run, mix: float = 0.5, epochs: int
                  seed: int = 0, progress: bool = True, lr: float | None = None) -> dict[str, Any]:
     """Fine-tune run's float model on clean training frames + GAN frames; write it as out_run."""
     from ..quantize import load_frames
-    from .finetune import FinetuneConfig, _accuracy, finetune_with_gan, generate_like
+    from .finetune import (FinetuneConfig, _accuracy, finetune_with_gan, generate_like,
+                           mask_frames)
     from .gan import load_gan
 
     t0 = time.perf_counter()
@@ -262,6 +264,7 @@ def run_finetune(run: runs.Run, out_run: runs.Run, mix: float = 0.5, epochs: int
     # in the same ratio as training (no real disturbed frame is used).
     n_gen_val = int(round(len(fr.y_val) * mix / (1.0 - mix)))
     gx, gy = generate_like(G, fr.y_val, n_gen_val, seed + 1)
+    gx = mask_frames(gx, rec.channel_mask, rec.layout)
     x_sel, y_sel = np.concatenate([fr.x_val, gx]), np.concatenate([fr.y_val, gy])
     new, hist = finetune_with_gan(rec, fr.x_train, fr.y_train, G, cfg, seed, x_sel, y_sel, progress)
     model = new.build()
@@ -350,7 +353,7 @@ def run_eval(runs_by_name: dict[str, runs.Run], seed: int = 0, progress: bool = 
              out_dir: Path | None = None, votes: Sequence[int] | None = None) -> dict[str, Any]:
     """Float and int8 accuracy of each model on clean, CA and LC test trials with majority voting.
     Writes robust_eval.json / .md / .png into out_dir (default: the first run's directory)."""
-    from .evaluate import VOTES, evaluate, torch_predictor
+    from .evaluate import VOTES, evaluate, torch_predictor, vote_latency_ms
 
     t0 = time.perf_counter()
     if not runs_by_name:
@@ -390,7 +393,6 @@ def run_eval(runs_by_name: dict[str, runs.Run], seed: int = 0, progress: bool = 
                             for prec in ("float", "int8") if (acc := res[prec]) is not None}
         models[name] = res
         n = {s: int(len(v.y)) for s, v in sets.items()}
-    from .evaluate import vote_latency_ms
     result: dict[str, Any] = {
         "votes": votes, "latency_ms": [vote_latency_ms(timing[0], timing[1], k) for k in votes],
         "window_ms": timing[0], "hop_ms": timing[1], "sets": list(EVAL_SETS), "n": n,
