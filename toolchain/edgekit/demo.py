@@ -28,7 +28,10 @@ def bench_on_board(run: runs.Run, board: Board, port: str | None, samples: int,
 
     def build_fn():
         fw_dir = run.firmware_dir(board.name)
-        if not (fw_dir / "Makefile").exists():
+        rendered = fw_dir / "firmware.json"
+        # re-render when the project is missing or holds an older export of this run
+        if not rendered.exists() or runs.read_json(rendered).get("model_hash") != \
+                firmware.model_hash(run.export_dir / "model_meta.h"):
             fw_dir = firmware.render(run, board)
         build_info.update(firmware.build(fw_dir, board))
         return build_info

@@ -47,7 +47,7 @@ def _runtime_src(runtime: str, root: Path) -> Path:
     return src
 
 
-def _model_hash(meta: Path) -> str:
+def model_hash(meta: Path) -> str:
     m = re.search(r'#define\s+EK_MODEL_HASH\s+"([^"]*)"', meta.read_text(errors="replace"))
     if not m:
         raise EdgekitError(f"{meta}: no EK_MODEL_HASH define; re-run `edgekit export`")
@@ -73,7 +73,7 @@ def render(run: Run, board: Board, runtime: str | None = None,
         model.append(p)
     rt_src = _runtime_src(runtime, firmware_root)
     record = {"board": board.name, "port": board.port, "runtime": runtime,
-              "model_hash": _model_hash(run.export_dir / "model_meta.h")}
+              "model_hash": model_hash(run.export_dir / "model_meta.h")}
 
     dest = run.firmware_dir(board.name)
     with atomic_dir(dest) as tmp:
