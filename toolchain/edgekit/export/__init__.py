@@ -20,34 +20,10 @@ from ..boards import Board
 from ..errors import EdgekitError
 from ..progress import progress_bar
 from . import carray, fit, reference, tflite
+from ..nn.profile import profile_model
 from .onnx import INPUT_NAME, export_onnx
 
-__all__ = ["run_export", "calibration_check", "input_check", "macs_params"]
-
-
-def macs_params(model: torch.nn.Module) -> tuple[int, int]:
-    """Per-layer MACs (conv: out_elems * cin/groups * k * k; linear: in * out) and parameters."""
-    total = 0
-    hooks = []
-
-    def hook(mod: torch.nn.Module, inp: Any, out: torch.Tensor) -> None:
-        nonlocal total
-        if isinstance(mod, torch.nn.Conv2d):
-            kh, kw = mod.kernel_size
-            total += out.numel() * (mod.in_channels // mod.groups) * kh * kw
-        else:
-            total += mod.in_features * mod.out_features
-
-    for m in model.modules():
-        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
-            hooks.append(m.register_forward_hook(hook))
-    try:
-        with torch.no_grad():
-            model.eval()(torch.zeros(1, 1, 8, 24))
-    finally:
-        for h in hooks:
-            h.remove()
-    return int(total), int(sum(p.numel() for p in model.parameters()))
+__all__ = ["run_export", "calibration_check", "input_check"]
 
 
 def _int8_weights(info: tflite.TfliteInfo, tensor: int, kind: str) -> np.ndarray:
@@ -190,11 +166,12 @@ def _qat_source(run: runs.Run, fr: quantize.Frames) -> _Source:
         frec = checkpoint.load(run.float_ckpt, checkpoint.FLOAT_FORMAT)
         float_acc = quantize.accuracy(quantize.logits_of(frec.build(), fr.x_test).argmax(1), fr.y_test)
     folded_model = quantize.apply_folded(rec.build(), rec.arch, rec.extra["folded"])
-    macs, params = macs_params(folded_model)
+    prof = profile_model(folded_model)
     qnet = quantize.load_qnet(rec)
     return _Source(rec, "qat", fr.x_train[idx],
                    lambda path: export_onnx(folded_model, path, fr.x_test[:32]),
-                   lambda x: quantize.logits_of(qnet, x), float_acc, macs, params)
+                   lambda x: quantize.logits_of(qnet, x), float_acc, prof.total_macs,
+                   prof.total_params)
 
 
 def _onnx_source(run: runs.Run, fr: quantize.Frames, rec: checkpoint.ModelRecord,
