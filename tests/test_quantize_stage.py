@@ -85,14 +85,19 @@ def test_quantize_writes_qat_checkpoint_and_report(qat_run: tuple[runs.Run, dict
     for k in ("float", "ptq", "qat"):
         assert 0.0 <= a[k]["test"] <= 1.0
     assert a["float"]["test"] > 0.9  # the data is separable: the fixture really trained
-    assert a["qat"]["val"] >= a["ptq"]["val"]  # selection on val keeps PTQ as a candidate
+    # QAT replaces PTQ only on significant validation evidence; the kept weights are reported
+    assert rep["selected"] in ("qat", "ptq") and rec.extra["selected"] == rep["selected"]
+    kept = a["qat"] if rep["selected"] == "qat" else a["ptq"]
+    assert a["selected"]["test"] == kept["test"]
+    z = rep["selection"]["mcnemar_z_vs_ptq_val"]
+    assert (z >= quantize.SELECT_Z) == (rep["selected"] == "qat")
     assert rep["folded_vs_qat_float_max_abs_diff"] < 1e-3
     assert run.report_path("quantize").exists()
     # the record builds into the plain architecture and is close to the QAT network
     model = rec.build()
     fr = quantize.load_frames(run.frames)
     acc = quantize.accuracy(quantize.logits_of(model, fr.x_test).argmax(1), fr.y_test)
-    assert abs(acc - a["qat"]["test"]) < 0.1
+    assert abs(acc - a["selected"]["test"]) < 0.1
 
 
 def test_folded_weights_sit_on_int8_grid(qat_run: tuple[runs.Run, dict]) -> None:
@@ -138,3 +143,14 @@ def test_quantize_seed_arch(tmp_path: Path, arch: str) -> None:
     rep = quantize.run_quantize(run, epochs=1, seed=1, progress=False)
     assert rep["folded_vs_qat_float_max_abs_diff"] < 1e-3
     assert "layers.1.add" in rep["activation_ranges"]
+
+
+def test_mcnemar_z_counts_only_discordant_windows() -> None:
+    y = np.array([0, 1, 2, 3, 0, 1, 2, 3])
+    a = np.array([0, 1, 2, 3, 1, 1, 2, 0])      # wrong at 4 and 7
+    b = np.array([0, 1, 2, 0, 0, 2, 2, 3])      # wrong at 3 and 5: fixes 4, 7, breaks 3, 5
+    assert quantize.mcnemar_z(a, b, y) == 0.0
+    b2 = np.array([0, 1, 2, 3, 0, 1, 2, 3])     # fixes both, breaks none
+    assert quantize.mcnemar_z(a, b2, y) == pytest.approx(2 / np.sqrt(2))
+    assert quantize.mcnemar_z(b2, a, y) == pytest.approx(-2 / np.sqrt(2))
+    assert quantize.mcnemar_z(a, a, y) == 0.0

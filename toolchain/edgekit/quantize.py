@@ -25,8 +25,15 @@ small network of folded units:
   keep their input's parameters.
 Gradients use the straight-through estimator (clipped to the range for activations).
 
-Reported on the same test split: float, PTQ (calibration only) and QAT accuracy. Model selection
-(which epoch) uses the validation split only.
+Fine-tuning loss: distillation from the float model (KL divergence to its softened outputs), not
+the labels. QAT's job is to recover the float model's function under quantization; refitting the
+labels of the training sessions made the quantized model drift from the float one and lose up to
+0.8 pt on an unseen session (mbv2-seed w0.2: QAT 96.67% vs PTQ 97.49% with label loss).
+
+Reported on the same test split: float, PTQ (calibration only) and QAT accuracy. Selection uses the
+validation split only: the best fine-tuned epoch (validation accuracy, ties broken by agreement
+with the float model) replaces the PTQ state only if a paired McNemar test on validation says it is
+better (z >= SELECT_Z); otherwise qat.pt holds the PTQ weights and ranges, and the report says so.
 """
 
 from __future__ import annotations
@@ -46,6 +53,11 @@ from . import checkpoint, runs
 from .errors import EdgekitError
 from .progress import progress_bar
 
+# The fine-tuned model replaces the PTQ one only when validation says it is better beyond noise
+# (one-sided 5% McNemar test). On the default data the validation trials are 99%+ accurate, and
+# picking QAT on a 2-in-736 margin cost 0.8 pt on the unseen session (mbv2-seed w0.2).
+SELECT_Z = 1.645
+DISTILL_T = 2.0  # distillation temperature: softened float outputs carry the class similarities
 CALIB_MAX = 512  # calibration frames from the training split (QAT observers and onnx2tf share them)
 
 # ------------------------------------------------------------------------ int8 arithmetic
@@ -530,6 +542,13 @@ def load_frames(path: Any, num_classes: int | None = None) -> Frames:
                   d["x_test"].astype(np.float32), d["y_test"].astype(np.int64), names)
 
 
+def mcnemar_z(pred_a: np.ndarray, pred_b: np.ndarray, y: np.ndarray) -> float:
+    """Paired evidence that b beats a: (b right & a wrong - a right & b wrong) / sqrt(discordant)."""
+    ok_a, ok_b = pred_a == y, pred_b == y
+    wins, losses = int((ok_b & ~ok_a).sum()), int((ok_a & ~ok_b).sum())
+    return (wins - losses) / math.sqrt(wins + losses) if wins + losses else 0.0
+
+
 def calibration_indices(n_train: int, seed: int, n: int = CALIB_MAX) -> np.ndarray:
     """Which training frames calibrate (QAT observers and onnx2tf use the same ones)."""
     rng = np.random.default_rng(seed)
@@ -601,15 +620,24 @@ def run_quantize(run: runs.Run, epochs: int, seed: int, lr: float | None = None,
     ptq_val = accuracy(logits_of(qnet, fr.x_val).argmax(1), fr.y_val)
     ptq_test = accuracy(logits_of(qnet, fr.x_test).argmax(1), fr.y_test)
 
-    # fine-tune with fake quant; the epoch-0 (PTQ) state is a candidate too, selection on val
+    # Fine-tune with fake quant, then choose between the best fine-tuned epoch and the PTQ state.
     lr = lr if lr is not None else 3e-4
-    best = (ptq_val, 0, copy.deepcopy(qnet.state_dict()))
-    history = [{"epoch": 0, "val_accuracy": ptq_val}]
+    float_val_pred = logits_of(model, fr.x_val).argmax(1)
+
+    def val_pred(net: QNet) -> tuple[np.ndarray, tuple[float, float]]:
+        pred = logits_of(net, fr.x_val).argmax(1)
+        return pred, (accuracy(pred, fr.y_val), accuracy(pred, float_val_pred))
+
+    ptq_pred, ptq_score = val_pred(qnet)
+    ptq_state = copy.deepcopy(qnet.state_dict())
+    history = [{"epoch": 0, "val_accuracy": ptq_score[0], "val_float_agreement": ptq_score[1]}]
+    best: tuple[tuple[float, float], int, dict, np.ndarray] | None = None
     if epochs > 0:
         opt = torch.optim.AdamW([p for p in qnet.parameters()], lr=lr, weight_decay=0.0)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
         gen = torch.Generator().manual_seed(seed)
-        xt, yt = torch.from_numpy(fr.x_train), torch.from_numpy(fr.y_train)
+        xt = torch.from_numpy(fr.x_train)
+        teacher = torch.from_numpy(logits_of(model, fr.x_train) / DISTILL_T)
         bs = 64
         for ep in progress_bar(range(1, epochs + 1), "qat", progress):
             qnet.train()
@@ -620,22 +648,32 @@ def run_quantize(run: runs.Run, epochs: int, seed: int, lr: float | None = None,
                 idx = perm[i:i + bs]
                 if len(idx) < 2:
                     continue
-                loss = F.cross_entropy(qnet(xt[idx]), yt[idx])
+                student = F.log_softmax(qnet(xt[idx]) / DISTILL_T, dim=1)
+                loss = F.kl_div(student, F.log_softmax(teacher[idx], dim=1), log_target=True,
+                                reduction="batchmean") * DISTILL_T ** 2
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
                 loss_sum += loss.item() * len(idx)
             sched.step()
             calibrate(qnet, x_cal)  # ranges TFLite would compute for the new weights
-            val = accuracy(logits_of(qnet, fr.x_val).argmax(1), fr.y_val)
-            history.append({"epoch": ep, "val_accuracy": val, "train_loss": loss_sum / len(perm)})
-            if val > best[0]:
-                best = (val, ep, copy.deepcopy(qnet.state_dict()))
-    qnet.load_state_dict(best[2])
+            pred, score = val_pred(qnet)
+            history.append({"epoch": ep, "val_accuracy": score[0], "val_float_agreement": score[1],
+                            "train_loss": loss_sum / len(perm)})
+            if best is None or score > best[0]:
+                best = (score, ep, copy.deepcopy(qnet.state_dict()), pred)
     qnet.eval()
     qnet.set_mode("quant")
-    qat_test_logits = logits_of(qnet, fr.x_test)
-    qat_test = accuracy(qat_test_logits.argmax(1), fr.y_test)
+    qat_val = qat_test = z = None
+    if best is not None:
+        qnet.load_state_dict(best[2])
+        qat_val = best[0][0]
+        qat_test = accuracy(logits_of(qnet, fr.x_test).argmax(1), fr.y_test)
+        z = mcnemar_z(ptq_pred, best[3], fr.y_val)
+    selected = "qat" if z is not None and z >= SELECT_Z else "ptq"
+    if selected == "ptq":
+        qnet.load_state_dict(ptq_state)
+    sel_test_logits = logits_of(qnet, fr.x_test)
 
     folded = folded_tensors(qnet)
     ranges = act_ranges(qnet)
@@ -647,15 +685,20 @@ def run_quantize(run: runs.Run, epochs: int, seed: int, lr: float | None = None,
 
     report = {
         "arch": rec.arch, "width": rec.width, "epochs": epochs, "lr": lr, "seed": seed,
+        "loss": f"distillation from the float model, T={DISTILL_T:g}",
         "calibration_frames": int(len(calib_idx)),
         "accuracy": {
             "float": {"test": float_test, "val": float_val},
             "ptq": {"test": ptq_test, "val": ptq_val},
-            "qat": {"test": qat_test, "val": best[0]},
+            "qat": {"test": qat_test, "val": qat_val},
+            "selected": {"test": accuracy(sel_test_logits.argmax(1), fr.y_test),
+                         "val": qat_val if selected == "qat" else ptq_score[0]},
         },
-        "qat_float_agreement_test": float((qat_test_logits.argmax(1)
-                                           == float_test_logits.argmax(1)).mean()),
-        "best_epoch": best[1],
+        "selected": selected,
+        "selection": {"best_qat_epoch": None if best is None else best[1],
+                      "mcnemar_z_vs_ptq_val": z, "threshold_z": SELECT_Z},
+        "selected_float_agreement_test": float((sel_test_logits.argmax(1)
+                                                == float_test_logits.argmax(1)).mean()),
         "history": history,
         "folded_vs_qat_float_max_abs_diff": diff,
         "activation_ranges": ranges,
@@ -671,7 +714,7 @@ def run_quantize(run: runs.Run, epochs: int, seed: int, lr: float | None = None,
         extra={"folded": folded, "act_ranges": ranges, "layers": layer_map(qnet),
                "calibration": {"split": "train", "seed": seed,
                                "indices": [int(i) for i in calib_idx]},
-               "accuracy": report["accuracy"],
+               "accuracy": report["accuracy"], "selected": selected,
                "scheme": "int8 per-channel symmetric weights, per-tensor asymmetric activations, "
                          "BN folded, ReLU/ReLU6 fused (TFLite int8 spec)"},
         format=checkpoint.QAT_FORMAT,
@@ -682,11 +725,16 @@ def run_quantize(run: runs.Run, epochs: int, seed: int, lr: float | None = None,
 
 
 def summary(report: dict[str, Any]) -> str:
-    a = report["accuracy"]
+    a, sel = report["accuracy"], report["selection"]
+    qat = "QAT -" if a["qat"]["test"] is None else \
+        f"QAT {a['qat']['test']:.4f} (epoch {sel['best_qat_epoch']})"
+    why = "" if sel["mcnemar_z_vs_ptq_val"] is None else \
+        f" (McNemar z on val {sel['mcnemar_z_vs_ptq_val']:+.2f}, needs >= {sel['threshold_z']})"
     return "\n".join([
-        f"{report['arch']} w{report['width']:g}: QAT {report['epochs']} epochs "
-        f"(best epoch {report['best_epoch']} on val), {report['calibration_frames']} calibration frames",
-        f"test accuracy  float {a['float']['test']:.4f}  PTQ {a['ptq']['test']:.4f}  "
-        f"QAT {a['qat']['test']:.4f}  (n={report['n_test']})",
+        f"{report['arch']} w{report['width']:g}: QAT {report['epochs']} epochs, "
+        f"{report['calibration_frames']} calibration frames",
+        f"test accuracy  float {a['float']['test']:.4f}  PTQ {a['ptq']['test']:.4f}  {qat}  "
+        f"(n={report['n_test']})",
+        f"kept: {report['selected'].upper()} weights{why}, test {a['selected']['test']:.4f}",
         f"wall time {report['wall_s']} s",
     ])

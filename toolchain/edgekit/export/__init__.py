@@ -283,7 +283,10 @@ def run_export(run: runs.Run, board: Board, seed: int, progress: bool = True) ->
                      for n in names}
         report: dict[str, Any] = {
             "stage": "export", "arch": rec.arch, "width": rec.width, "board": board.name,
-            "quantization": "QAT" if qat else "post-training (ingested ONNX: no QAT possible)",
+            "quantization": ("QAT, fine-tuned weights" if rec.extra.get("selected", "qat") == "qat"
+                             else "QAT stage kept the calibration-only (PTQ) weights: fine-tuning "
+                                  "was not better on validation (quantize.json)")
+            if qat else "post-training (ingested ONNX: no QAT possible)",
             "seed": seed, "params": src.params, "macs": src.macs,
             "model_hash": carray.model_hash(data), "model_bytes": len(data),
             "ops": info.op_names, "op_counts": info.op_counts(), "resolver_ops": resolver,
@@ -323,6 +326,7 @@ def table(r: dict[str, Any]) -> str:
              f"{'RAM':8s} {f['ram']['need']:>10,d} {f['ram']['budget']:>10,d} {f['ram']['free']:>10,d}"
              f"  (arena {r['arena']['ek_arena_size']:,}; TFLM host need {r['arena']['tflm_need_host']:,})",
              "",
+             f"quantization: {r['quantization']}",
              f"test accuracy (n={a['n_test']}): float {_pct(a['float'])}  QAT {_pct(a['qat'])}  "
              f"int8 host (tflite_micro) {_pct(a['int8_host'])}"]
     if a["qat_int8_agreement"] is not None:
