@@ -63,8 +63,10 @@ def test_contact_artifact_signature():
     assert len(set(sets)) >= len(sets) // 2, "strikes should touch varying electrodes"
     assert any(len(s) > 1 for s in sets), "strikes should spread to neighbours"
 
-    # Low-frequency: the artifact's power sits below 20 Hz; the clean EMG's does not.
-    assert power_fraction(diff, 0, 20) > 0.8
+    # Mostly low-frequency: the artifact's power sits below 20 Hz (the clean EMG's does not), but
+    # the sharp onset leaves a share inside the 20-450 Hz feature band, so it survives filtering.
+    assert power_fraction(diff, 0, 20) > 0.7
+    assert 0.05 < power_fraction(diff, 20, 450) < 0.3
     assert power_fraction(x, 0, 20) < 0.05
     # High amplitude: the artifact dwarfs the EMG on the touched channels.
     assert np.abs(diff).max() > 10 * x[touched].std()
@@ -86,7 +88,7 @@ def test_contact_artifact_spatial_decay():
         for j in hit:
             if d[i] < d[j] - 1e-9:
                 assert first[i] >= first[j] * (1 - 1e-4)
-    assert first[hit].min() < 0.5 * first[c]
+    assert first[hit].min() < 0.7 * first[c]   # Gaussian of sigma = radius: exp(-1/2) at the edge
     assert np.all(d[hit] <= 2.5 + 1e-9)
 
 
