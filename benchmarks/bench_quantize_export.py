@@ -17,13 +17,14 @@ from pathlib import Path
 
 from edgekit import checkpoint, quantize, runs
 from edgekit.boards import get_board
+from edgekit.cli import QAT_EPOCHS
 from edgekit.export import run_export
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run_dir", type=Path)
-    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=QAT_EPOCHS)
     ap.add_argument("--board", default="mps2-an386")
     args = ap.parse_args(argv)
     src = runs.Run(args.run_dir)

@@ -11,6 +11,8 @@ from typing import Any, Callable
 from . import __version__, runs
 from .errors import EdgekitError
 
+QAT_EPOCHS = 8  # default QAT fine-tuning epochs (quantize --epochs, demo --qat-epochs)
+
 Handler = Callable[[argparse.Namespace], tuple[dict[str, Any], str]]
 
 
@@ -251,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("quantize", help="quantization-aware training to int8 (trains first if needed)")
     _add_common(p)
     _add_data(p)
-    p.add_argument("--epochs", type=int, default=8, help="QAT fine-tuning epochs")
+    p.add_argument("--epochs", type=int, default=QAT_EPOCHS, help="QAT fine-tuning epochs")
     p.add_argument("--float-epochs", type=int, default=None, help="epochs if the float model is trained first")
     p.set_defaults(func=cmd_quantize)
 
@@ -276,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data(p)
     p.add_argument("--board", default="mps2-an386")
     p.add_argument("--epochs", type=int, default=None, help="float training epochs")
-    p.add_argument("--qat-epochs", type=int, default=8)
+    p.add_argument("--qat-epochs", type=int, default=QAT_EPOCHS)
     p.add_argument("--samples", type=int, default=200)
     p.set_defaults(func=cmd_demo)
 

@@ -43,7 +43,7 @@ def bench_on_board(run: runs.Run, board: Board, port: str | None, samples: int,
                      build_fn=build_fn if port is None else None, baud=baud)
 
 
-def run_demo(run: runs.Run, opts: TrainOptions, board: str = "mps2-an386", qat_epochs: int = 8,
+def run_demo(run: runs.Run, opts: TrainOptions, board: str = "mps2-an386", *, qat_epochs: int,
              samples: int = 200, progress: bool = True) -> tuple[dict[str, Any], str]:
     from . import firmware
     from .export import run_export
