@@ -45,8 +45,10 @@ def test_mix_ratio_counts():
     assert len(x) == 50
     x, _ = mix_frames(xc, yc, xg[:0], yg[:0], 0.0, rng)
     assert len(x) == 40
-    with pytest.raises(EdgekitError):
-        mix_frames(xc, yc, xg, yg, 1.0, rng)
+    x, y = mix_frames(xc, yc, xg, yg, 1.0, rng)          # the seed's recipe: generated only
+    assert len(x) == 40 and all(any(np.array_equal(r, g) for g in xg) for r in x)
+    with pytest.raises(EdgekitError, match="mix_ratio"):
+        mix_frames(xc, yc, xg, yg, 1.5, rng)
 
 
 def test_finetune_on_mix_learns_disturbed_frames():

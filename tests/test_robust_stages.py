@@ -67,11 +67,19 @@ def test_gan_finetune_eval_pipeline(tmp_path, capsys, tiny_csl, trained):
     assert any(not np.array_equal(srec.state_dict[k].numpy(), v.numpy())
                for k, v in rrec.state_dict.items() if v.dtype.is_floating_point)
 
+    # the seed's recipe: generated frames only
+    gen_only = tmp_path / "gen-only"
+    code, ft1, err = run_cli(capsys, "robust", "finetune", "--run", str(std), "--out", str(gen_only),
+                             "--epochs", "1", "--mix", "1", "--json", "--no-progress")
+    assert code == 0, err
+    assert ft1["frames"]["clean"] == 0 and ft1["frames"]["generated"] == n_train
+
     code, ev, err = run_cli(capsys, "robust", "eval", "--run", str(std), "--robust", str(rob),
-                            "--json", "--no-progress")
+                            "--model", f"gen-only={gen_only}", "--json", "--no-progress")
     assert code == 0, err
     assert ev["votes"] == [1, 3, 5, 10] and ev["latency_ms"] == [150, 250, 350, 600]
-    assert ev["sets"] == ["clean", "ca", "lc"] and list(ev["models"]) == ["standard", "robust"]
+    assert ev["sets"] == ["clean", "ca", "lc"]
+    assert list(ev["models"]) == ["standard", "robust", "gen-only"]
     for m in ev["models"].values():
         assert set(m["float"]) == {"clean", "ca", "lc"}
         assert all(len(a) == 4 and all(0.0 <= v <= 1.0 for v in a) for a in m["float"].values())
@@ -83,7 +91,9 @@ def test_gan_finetune_eval_pipeline(tmp_path, capsys, tiny_csl, trained):
     assert ev["models"]["standard"]["float"]["clean"][0] == pytest.approx(acc)
     table = (std / "robust_eval.md").read_text()
     assert "k=10 (600 ms)" in table and "| robust | float | lc |" in table
-    assert table.count("| standard | float |") == 3 and "standard int8: not exported" in table
+    assert "| gen-only | float | ca |" in table and "LC kept, k=1/3/5/10" in table
+    assert table.count("| standard | float |") == 3 + 1    # 3 sets + 1 retention row
+    assert "standard int8: not exported" in table
     assert (std / "robust_eval.png").stat().st_size > 1000
     assert json.loads((std / "robust_eval.json").read_text())["models"]["robust"]["run"] == str(rob)
 
@@ -144,11 +154,15 @@ def test_bad_finetune_and_eval_inputs(tmp_path, capsys, trained):
                            str(trained), "--no-progress")
     assert code == 2 and "--out" in err
     code, _, err = run_cli(capsys, "robust", "finetune", "--run", str(trained), "--out",
-                           str(tmp_path / "r"), "--mix", "1.0", "--no-progress")
+                           str(tmp_path / "r"), "--mix", "1.5", "--no-progress")
     assert code == 2 and "--mix" in err
     code, _, err = run_cli(capsys, "robust", "eval", "--run", str(trained), "--robust",
                            str(tmp_path / "missing"), "--no-progress")
     assert code == 2 and "float.pt" in err and "edgekit train" in err
+    for bad, why in (("nodir", "NAME=DIR"), ("standard=" + str(trained), "already used")):
+        code, _, err = run_cli(capsys, "robust", "eval", "--run", str(trained), "--model", bad,
+                               "--no-progress")
+        assert code == 2 and "--model" in err and why in err
 
 
 @pytest.mark.slow

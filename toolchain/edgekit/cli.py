@@ -196,6 +196,13 @@ def cmd_robust_eval(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     for name in ("robust", "augmented"):
         if getattr(args, name) is not None:
             named[name] = runs.Run(Path(getattr(args, name)))
+    for item in args.model or []:
+        name, sep, where = item.partition("=")
+        if not sep or not name or not where:
+            raise EdgekitError(f"--model: expected NAME=DIR, got {item!r}")
+        if name in named:
+            raise EdgekitError(f"--model: the name {name!r} is already used by another row")
+        named[name] = runs.Run(Path(where))
     rep = run_eval(named, seed=args.seed or 0, progress=args.progress,
                    out_dir=Path(args.out) if args.out else None)
     return rep, rep["table"] + f"\nwrote {rep['files']['md']}, {rep['files']['png']}"
@@ -311,7 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(r)
     r.add_argument("--out", required=True, metavar="DIR", help="run directory for the robust model")
     r.add_argument("--mix", type=float, default=0.5,
-                   help="fraction of generated frames in the training mix, 0 <= r < 1 (default 0.5)")
+                   help="fraction of generated frames in the training mix, 0 <= r <= 1 "
+                        "(default 0.5; 1 = generated frames only, the seed's recipe)")
     r.add_argument("--epochs", type=int, default=5)
     r.add_argument("--lr", type=float, default=None, help="learning rate (default 5e-4)")
     r.set_defaults(func=cmd_robust_finetune)
@@ -320,6 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--robust", metavar="DIR", default=None, help="run of the robust (fine-tuned) model")
     r.add_argument("--augmented", metavar="DIR", default=None,
                    help="run of a model trained with `edgekit train --augment`")
+    r.add_argument("--model", metavar="NAME=DIR", action="append",
+                   help="one more row: any run, e.g. robust-gen-only=runs/rg (repeatable)")
     r.add_argument("--out", metavar="DIR", default=None,
                    help="where robust_eval.json/.md/.png go (default: the --run directory)")
     r.set_defaults(func=cmd_robust_eval)

@@ -2,7 +2,8 @@
 
 mix_ratio is the fraction of generated frames in each epoch's training set: with n clean frames,
 n * r / (1 - r) generated frames are added (drawn from the pool, with replacement if the pool is
-smaller). r = 0 is plain fine-tuning on clean data; r = 0.5 is one generated frame per clean one.
+smaller). r = 0 is plain fine-tuning on clean data; r = 0.5 is one generated frame per clean one;
+r = 1 is the seed's recipe: n generated frames and no clean ones (it risks forgetting clean data).
 """
 
 from __future__ import annotations
@@ -31,19 +32,27 @@ class FinetuneConfig:
     mix_ratio: float = 0.5
 
 
+def n_generated(n_clean: int, mix_ratio: float) -> int:
+    """How many generated frames go with n_clean clean ones (see module doc)."""
+    if not 0.0 <= mix_ratio <= 1.0:
+        raise EdgekitError(f"finetune.mix_ratio: expected 0 <= r <= 1, got {mix_ratio}")
+    if mix_ratio == 1.0:
+        return n_clean
+    return int(round(n_clean * mix_ratio / (1.0 - mix_ratio)))
+
+
 def mix_frames(x_clean: np.ndarray, y_clean: np.ndarray, x_gen: np.ndarray, y_gen: np.ndarray,
                mix_ratio: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Clean frames plus n_clean * r / (1 - r) generated ones (see module doc)."""
-    if not 0.0 <= mix_ratio < 1.0:
-        raise EdgekitError(f"finetune.mix_ratio: expected 0 <= r < 1, got {mix_ratio}")
-    n_gen = int(round(len(x_clean) * mix_ratio / (1.0 - mix_ratio)))
+    """Clean frames plus n_generated(...) generated ones; r = 1: the generated ones only."""
+    n_gen = n_generated(len(x_clean), mix_ratio)
     if n_gen == 0:
         return x_clean.astype(np.float32), y_clean.astype(np.int64)
     if len(x_gen) == 0:
         raise EdgekitError(f"finetune: mix_ratio {mix_ratio} needs generated frames, got none")
     idx = rng.choice(len(x_gen), n_gen, replace=n_gen > len(x_gen))
-    return (np.concatenate([x_clean, x_gen[idx]]).astype(np.float32),
-            np.concatenate([y_clean, y_gen[idx]]).astype(np.int64))
+    keep = 0 if mix_ratio == 1.0 else len(x_clean)
+    return (np.concatenate([x_clean[:keep], x_gen[idx]]).astype(np.float32),
+            np.concatenate([y_clean[:keep], y_gen[idx]]).astype(np.int64))
 
 
 def generate_like(generator: Generator, y: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -148,8 +157,9 @@ def finetune(rec: ModelRecord, x_clean: np.ndarray, y_clean: np.ndarray,
     if best_state is not None:
         model.load_state_dict(best_state)
     extra = dict(rec.extra)
-    extra["robust_finetune"] = {**dataclasses.asdict(cfg), "seed": seed, "n_clean": int(len(x_clean)),
-                                "n_generated": int(len(x) - len(x_clean)),
+    n_gen = n_generated(len(x_clean), cfg.mix_ratio)
+    extra["robust_finetune"] = {**dataclasses.asdict(cfg), "seed": seed,
+                                "n_clean": int(len(x) - n_gen), "n_generated": int(n_gen),
                                 "best_val_accuracy": best_acc if best_state is not None else None}
     new = dataclasses.replace(rec, state_dict={k: v.detach().clone() for k, v in model.state_dict().items()},
                               extra=extra)
@@ -165,9 +175,7 @@ def finetune_with_gan(rec: ModelRecord, x_clean: np.ndarray, y_clean: np.ndarray
     if generator.num_classes != rec.num_classes:
         raise EdgekitError(f"finetune: the GAN generates {generator.num_classes} classes but the "
                            f"model has {rec.num_classes}")
-    if not 0.0 <= cfg.mix_ratio < 1.0:
-        raise EdgekitError(f"finetune.mix_ratio: expected 0 <= r < 1, got {cfg.mix_ratio}")
-    n = int(round(len(x_clean) * cfg.mix_ratio / (1.0 - cfg.mix_ratio)))
+    n = n_generated(len(x_clean), cfg.mix_ratio)
     x_gen, y_gen = generate_like(generator, y_clean, n, seed)
     x_gen = mask_frames(x_gen, rec.channel_mask, rec.layout)
     return finetune(rec, x_clean, y_clean, x_gen, y_gen, cfg, seed, x_val, y_val, progress)

@@ -233,15 +233,15 @@ def run_finetune(run: runs.Run, out_run: runs.Run, mix: float = 0.5, epochs: int
     """Fine-tune run's float model on clean training frames + GAN frames; write it as out_run."""
     from ..quantize import load_frames
     from .finetune import (FinetuneConfig, _accuracy, finetune_with_gan, generate_like,
-                           mask_frames)
+                           mask_frames, mix_frames, n_generated)
     from .gan import load_gan
 
     t0 = time.perf_counter()
     if out_run.root.resolve() == run.root.resolve():
         raise EdgekitError(f"--out: {out_run.root} is the source run; the robust model goes into a "
                            "new run directory (e.g. --out runs/robust)")
-    if not 0.0 <= mix < 1.0:
-        raise EdgekitError(f"--mix: fraction of generated frames must be in [0, 1), got {mix}")
+    if not 0.0 <= mix <= 1.0:
+        raise EdgekitError(f"--mix: fraction of generated frames must be in [0, 1], got {mix}")
     if epochs < 1:
         raise EdgekitError(f"--epochs: must be >= 1, got {epochs}")
     stale = [p.name for p in (out_run.qat_ckpt, out_run.export_dir) if p.exists()]
@@ -262,10 +262,10 @@ def run_finetune(run: runs.Run, out_run: runs.Run, mix: float = 0.5, epochs: int
     before = {"test": _accuracy(model, fr.x_test, fr.y_test), "val": _accuracy(model, fr.x_val, fr.y_val)}
     # Model selection on the validation trials: their clean frames plus generated disturbed frames
     # in the same ratio as training (no real disturbed frame is used).
-    n_gen_val = int(round(len(fr.y_val) * mix / (1.0 - mix)))
+    n_gen_val = n_generated(len(fr.y_val), mix)
     gx, gy = generate_like(G, fr.y_val, n_gen_val, seed + 1)
     gx = mask_frames(gx, rec.channel_mask, rec.layout)
-    x_sel, y_sel = np.concatenate([fr.x_val, gx]), np.concatenate([fr.y_val, gy])
+    x_sel, y_sel = mix_frames(fr.x_val, fr.y_val, gx, gy, mix, np.random.default_rng(seed + 1))
     new, hist = finetune_with_gan(rec, fr.x_train, fr.y_train, G, cfg, seed, x_sel, y_sel, progress)
     model = new.build()
     after = {"test": _accuracy(model, fr.x_test, fr.y_test), "val": _accuracy(model, fr.x_val, fr.y_val)}
@@ -423,6 +423,16 @@ def eval_table(r: dict[str, Any]) -> str:
             for s in r["sets"]:
                 rows.append(f"| {name} | {prec} | {s} | "
                             + " | ".join(f"{100 * a:.1f}%" for a in acc[s]) + " |")
+    # Retention: each model's disturbed accuracy as a share of its own clean accuracy, per vote.
+    disturbed = [s for s in r["sets"] if s != "clean"]
+    rows += ["", "| model | precision | " + " | ".join(
+        f"{s.upper()} kept, k={'/'.join(map(str, r['votes']))}" for s in disturbed) + " |",
+        "|---|---|" + "---|" * len(disturbed)]
+    for name, m in r["models"].items():
+        for prec, ret in m.get("retention", {}).items():
+            rows.append(f"| {name} | {prec} | " + " | ".join(
+                " / ".join("-" if v is None else f"{100 * v:.0f}%" for v in ret[s])
+                for s in disturbed) + " |")
     text = "\n".join(rows)
     n = r.get("n", {})
     text += (f"\n\nTest trials: {r.get('test_trials')}, frames per set: {n.get('clean')}; "
