@@ -106,3 +106,34 @@ def test_generate_refuses_foreign_folder_and_bad_config(tmp_path: Path) -> None:
         SynthConfig(n_classes=1)
     with pytest.raises(EdgekitError, match="unknown config fields \\['classes'\\]"):
         SynthConfig.from_dict({"classes": 3})
+
+
+def test_disturbed_session(tiny: Path, tmp_path: Path) -> None:
+    """`disturb`/`disturb_sessions` emit a session recorded with a loose contact: its peeled row
+    carries strong 50 Hz hum, everything else is the clean dataset sample for sample."""
+    from dataclasses import replace
+    cfg = replace(SynthConfig.tiny(seed=3), disturb="lc", disturb_sessions=(2,))
+    out = generate(tmp_path / "lc", cfg)
+    assert SynthConfig.from_dict(json.loads((out / CONFIG_FILE).read_text())["config"]) == cfg
+    assert cfg.digest() != SynthConfig.tiny(seed=3).digest()
+    clean, bad = load_recording(tiny, "csl"), load_recording(out, "csl")
+    peeled = np.arange(192) % 8 == 6                  # row 6 (row 7 is csl's gap row)
+    for a, b in zip(clean.trials, bad.trials):
+        assert (a.session, a.label, a.trial) == (b.session, b.label, b.trial)
+        if a.session == 1:
+            assert np.array_equal(a.signal, b.signal)
+            continue
+        assert np.array_equal(a.signal[~peeled & (np.arange(192) % 8 != 7)],
+                              b.signal[~peeled & (np.arange(192) % 8 != 7)])
+        f, p_clean = sps.periodogram(a.signal[peeled], fs=cfg.fs, axis=1)
+        _, p_bad = sps.periodogram(b.signal[peeled], fs=cfg.fs, axis=1)
+        k = np.argmin(np.abs(f - 50.0))
+        assert np.median(p_bad[:, k] / np.maximum(p_clean[:, k], 1e-12)) > 20
+
+
+@pytest.mark.parametrize("kw, msg", [({"disturb": "wobble"}, "known: ca, lc"),
+                                     ({"disturb": "lc", "disturb_sessions": (4,)}, "not sessions 1..3"),
+                                     ({"disturb_sessions": (1,)}, "without disturb")])
+def test_disturb_config_errors(kw: dict, msg: str) -> None:
+    with pytest.raises(EdgekitError, match=msg):
+        SynthConfig(**kw)

@@ -167,7 +167,12 @@ def cmd_synth(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from dataclasses import asdict
     from .data.synth import SynthConfig, generate
 
-    cfg = SynthConfig(seed=args.seed or 0)
+    sessions = [s for s in (args.disturb_sessions or "").split(",") if s.strip()]
+    if not all(s.strip().isdigit() for s in sessions):
+        raise EdgekitError(f"--disturb-sessions: expected session numbers like 3 or 2,3, got "
+                           f"{args.disturb_sessions!r}")
+    cfg = SynthConfig(seed=args.seed or 0, disturb=args.disturb or "",
+                      disturb_sessions=tuple(int(s) for s in sessions))
     out = generate(Path(args.out), cfg)
     return {"out": str(out), "config": asdict(cfg)}, f"wrote a synthetic CSL-layout dataset to {out}"
 
@@ -337,6 +342,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("synth", help="write the synthetic HD-sEMG dataset (CSL layout) to a folder")
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--disturb", metavar="LIST", default=None,
+                   help="disturb the raw trials: ca, lc, dead, saturated, noise (comma-separated, "
+                        "applied together)")
+    p.add_argument("--disturb-sessions", metavar="N[,N]", default=None,
+                   help="sessions to disturb (default: all), e.g. 3 for a disturbed test session")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_synth, run=None)
     return ap

@@ -18,6 +18,9 @@ Model (per subject, deterministic by seed):
   * default difficulty: on the cross-session split (sessions 1-2 -> 3) mbv2 w0.2 reached 97.7%
     and LDA 70.4% (`edgekit train --width 0.2`), so int8 losses stay visible; the knobs
     `shift_std`, `overlap`, `force_var`, `pattern_jitter`, `noise_uv`, `hum_uv`, `gain_var` set it;
+  * optionally, disturbed sessions (`disturb`, `disturb_sessions`): the simulators of
+    data/disturb.py applied to every raw trial of those sessions before it is stored, e.g. a test
+    session recorded with a loose contact;
   * samples are stored as int16 ADC counts (`uv_per_count` microvolts per count) to keep the
     dataset small, or as float32 (`store_dtype`); the loader accepts any real numeric type.
 """
@@ -40,6 +43,7 @@ from scipy import signal as sps
 from .. import runs
 from ..errors import EdgekitError
 from .csl import label_name
+from .disturb import apply_disturbances, parse_disturbances
 from .recording import GRID_COLS, GRID_ROWS, N_CHANNELS
 
 GENERATOR_VERSION = 1  # bump when the generated signals change, so cached datasets are rebuilt
@@ -73,6 +77,8 @@ class SynthConfig:
     store_dtype: str = "int16"       # "int16" (ADC counts) | "float32"
     uv_per_count: float = 0.1
     seed: int = 0
+    disturb: str = ""                # e.g. "lc" or "ca,lc" (applied together); "" = clean
+    disturb_sessions: tuple[int, ...] = ()   # sessions that get `disturb`; () = all
 
     def __post_init__(self) -> None:
         if self.n_classes < 2:
@@ -85,6 +91,14 @@ class SynthConfig:
                                f"{self.trial_seconds} s / {self.fs} Hz")
         if not 0.0 <= self.overlap <= 1.0:
             raise EdgekitError(f"synth: overlap must be in [0, 1], got {self.overlap}")
+        self.disturb_sessions = tuple(int(v) for v in self.disturb_sessions)
+        if self.disturb:
+            parse_disturbances(self.disturb)
+            bad = [v for v in self.disturb_sessions if not 1 <= v <= self.sessions]
+            if bad:
+                raise EdgekitError(f"synth: disturb_sessions {bad} are not sessions 1..{self.sessions}")
+        elif self.disturb_sessions:
+            raise EdgekitError("synth: disturb_sessions given without disturb (which disturbances?)")
         if self.store_dtype not in ("int16", "float32"):
             raise EdgekitError(f"synth: store_dtype must be 'int16' or 'float32', got {self.store_dtype!r}")
 
@@ -103,7 +117,10 @@ class SynthConfig:
         return cls(**d)
 
     def digest(self) -> str:
-        blob = json.dumps({"v": GENERATOR_VERSION, **asdict(self)}, sort_keys=True)
+        d = asdict(self)
+        if not self.disturb:        # clean data keeps the digest (and cache) it always had
+            del d["disturb"], d["disturb_sessions"]
+        blob = json.dumps({"v": GENERATOR_VERSION, **d}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -223,6 +240,10 @@ def _trial(cfg: SynthConfig, an: _Anatomy, st: dict[str, np.ndarray], cls: int,
     return x
 
 
+def disturbed(cfg: SynthConfig, session: int) -> bool:
+    return bool(cfg.disturb) and (not cfg.disturb_sessions or session in cfg.disturb_sessions)
+
+
 def _store(cfg: SynthConfig, x: np.ndarray) -> np.ndarray:
     if cfg.store_dtype == "float32":
         return x.astype(np.float32)
@@ -250,7 +271,11 @@ def _write_files(out: Path, cfg: SynthConfig) -> None:
                 n_trials = cfg.idle_trials if cls == 0 else cfg.trials_per_gesture
                 cell = np.empty((n_trials, 1), dtype=object)   # MATLAB cell array, one trial per row
                 for i in range(n_trials):
-                    cell[i, 0] = _store(cfg, _trial(cfg, an, st, cls, r, sos))
+                    x = _trial(cfg, an, st, cls, r, sos)
+                    if disturbed(cfg, session):
+                        x = apply_disturbances(x, cfg.fs, "csl", cfg.disturb,
+                                               _rng(cfg, 5, subject, session, cls, i))
+                    cell[i, 0] = _store(cfg, x)
                 scipy.io.savemat(str(d / f"gest{cls}.mat"), {"gestures": cell}, do_compression=False)
     meta = {"generator": "edgekit.data.synth", "version": GENERATOR_VERSION, "config": asdict(cfg),
             "label_names": [label_name(c) for c in range(cfg.n_classes)],
