@@ -72,6 +72,7 @@ def run_demo(run: runs.Run, opts: TrainOptions, board: str = "mps2-an386", *, qa
         "run": str(run.root), "board": b.name, "arch": opts.arch, "width": opts.width,
         "float_acc": tr["cnn"]["accuracy"], "lda_acc": tr["lda"]["accuracy"],
         "qat_acc": q["accuracy"]["qat"]["test"], "ptq_acc": q["accuracy"]["ptq"]["test"],
+        "quantized_kept": q["selected"],
         "qat_int8_agreement": ex["accuracy"].get("qat_int8_agreement"),
         "int8_host_acc": ex.get("accuracy", {}).get("int8_host"),
         "device_acc": be.get("device_accuracy"), "device_samples": be.get("samples"),
@@ -94,9 +95,10 @@ def demo_table(r: dict[str, Any]) -> str:
     rows = [
         ("model", f"{r['arch']} w{r['width']:g} on {r['board']}"),
         ("float accuracy (LDA baseline)", f"{_pct(r['float_acc'])} ({_pct(r['lda_acc'])})"),
-        ("PTQ / QAT accuracy", f"{_pct(r['ptq_acc'])} / {_pct(r['qat_acc'])}"),
-        ("int8 host (tflite_micro)", f"{_pct(r['int8_host_acc'])} (QAT agreement "
-                                     f"{_pct(r['qat_int8_agreement'])})"),
+        ("PTQ / QAT accuracy", f"{_pct(r['ptq_acc'])} / {_pct(r['qat_acc'])} "
+                               f"(kept: {r['quantized_kept'].upper()}, see quantize.json)"),
+        ("int8 host (tflite_micro)", f"{_pct(r['int8_host_acc'])} (agreement with the "
+                                     f"PyTorch int8 simulation {_pct(r['qat_int8_agreement'])})"),
         (f"device accuracy ({r.get('device_samples')} samples)",
          f"{_pct(r['device_acc'])} (host int8 on the same samples {_pct(r.get('host_acc_same_samples'))})"),
         ("exact int8 match vs host", _pct(r["exact_match"])),
