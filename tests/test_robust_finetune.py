@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -51,9 +53,28 @@ def test_mix_ratio_counts():
         mix_frames(xc, yc, xg, yg, 1.5, rng)
 
 
+def trained_record() -> ModelRecord:
+    """A model trained on clean frames, as robust fine-tuning starts from (its BatchNorm
+    statistics are the clean ones that fine-tuning keeps)."""
+    rec = record()
+    model = rec.build()
+    x, y = frames(96, 5, False)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(6):
+        for i in range(0, 96, 16):
+            loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(x[i:i + 16])),
+                                                     torch.from_numpy(y[i:i + 16]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    model.eval()
+    return dataclasses.replace(rec, state_dict=model.state_dict())
+
+
 def test_finetune_on_mix_learns_disturbed_frames():
     torch.set_num_threads(1)
-    rec = record()
+    rec = trained_record()
     xc, yc = frames(96, 0, False)
     xg, yg = frames(96, 1, True)         # stands in for GAN output
     xt, yt = frames(96, 2, True)         # held-out "real" disturbed frames
@@ -66,6 +87,9 @@ def test_finetune_on_mix_learns_disturbed_frames():
     assert new.extra["robust_finetune"]["n_generated"] == 96
     assert new.meta()["label_names"] == rec.label_names and new.format == rec.format
     assert any(not torch.equal(rec.state_dict[k], v) for k, v in new.state_dict.items())
+    # BatchNorm keeps the clean model's statistics (disturbed batches would skew them)
+    stats = [k for k in rec.state_dict if k.endswith(("running_mean", "running_var"))]
+    assert stats and all(torch.equal(rec.state_dict[k], new.state_dict[k]) for k in stats)
     m = new.build()
     with torch.no_grad():
         acc = (m(torch.from_numpy(xt)).argmax(1).numpy() == yt).mean()

@@ -71,28 +71,19 @@ def mask_frames(x: np.ndarray, channel_mask: list[bool] | np.ndarray, layout: st
     return (np.asarray(x, np.float32) * m).astype(np.float32)
 
 
-def recalibrate_bn(model: nn.Module, x: np.ndarray, batch: int = 256) -> None:
-    """Set every BatchNorm's running mean/var to the exact statistics of x (cumulative average).
+def train_with_frozen_bn(model: nn.Module) -> None:
+    """Train mode for everything but BatchNorm, which keeps the clean model's statistics.
 
-    Why: a clean + disturbed mix gives batches with very different statistics (a peeled row sits
-    many standard deviations off), so the exponential running averages after a short fine-tune
-    are noisy and the network in eval mode can collapse to one class.
+    Why: a disturbed frame sits many standard deviations off (a peeled row carries 50 Hz hum at
+    ~5x the EMG), so batch statistics of a clean + generated mix are heavy-tailed and batch to
+    batch different. Normalising with them, then evaluating with their average, cost 17 points of
+    clean accuracy on the unseen session (97.7% -> 80.9%, mix 0.5); with the clean statistics
+    frozen the weights learn to discount the disturbed electrodes instead.
     """
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not bns:
-        return
-    saved = [m.momentum for m in bns]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None                     # cumulative moving average over all batches
-    was_training = model.training
     model.train()
-    with torch.no_grad():
-        for i in range(0, len(x), batch):
-            model(torch.from_numpy(np.asarray(x[i:i + batch], np.float32)))
-    for m, mom in zip(bns, saved):
-        m.momentum = mom
-    model.train(was_training)
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()
 
 
 def _accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray, batch: int = 512) -> float:
@@ -134,13 +125,11 @@ def finetune(rec: ModelRecord, x_clean: np.ndarray, y_clean: np.ndarray,
         epochs = progress_bar(epochs, "finetune", total=cfg.epochs)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     for _ in epochs:
-        model.train()
+        train_with_frozen_bn(model)
         order = torch.from_numpy(rng.permutation(len(x)))
         total = 0.0
         for i in range(0, len(x), cfg.batch_size):
             idx = order[i:i + cfg.batch_size]
-            if len(idx) < 2:       # batch norm needs more than one sample
-                continue
             loss = loss_fn(model(xt[idx]), yt[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -148,7 +137,6 @@ def finetune(rec: ModelRecord, x_clean: np.ndarray, y_clean: np.ndarray,
             total += loss.item() * len(idx)
         sched.step()
         hist["train_loss"].append(total / len(x))
-        recalibrate_bn(model, x)
         if x_val is not None and y_val is not None:
             acc = _accuracy(model, x_val, y_val)
             hist["val_accuracy"].append(acc)
