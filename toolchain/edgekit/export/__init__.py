@@ -326,7 +326,6 @@ def table(r: dict[str, Any]) -> str:
              f"{'RAM':8s} {f['ram']['need']:>10,d} {f['ram']['budget']:>10,d} {f['ram']['free']:>10,d}"
              f"  (arena {r['arena']['ek_arena_size']:,}; TFLM host need {r['arena']['tflm_need_host']:,})",
              "",
-             f"quantization: {r['quantization']}",
              f"test accuracy (n={a['n_test']}): float {_pct(a['float'])}  QAT {_pct(a['qat'])}  "
              f"int8 host (tflite_micro) {_pct(a['int8_host'])}"]
     if a["qat_int8_agreement"] is not None:
