@@ -154,3 +154,27 @@ def test_mcnemar_z_counts_only_discordant_windows() -> None:
     assert quantize.mcnemar_z(a, b2, y) == pytest.approx(2 / np.sqrt(2))
     assert quantize.mcnemar_z(b2, a, y) == pytest.approx(-2 / np.sqrt(2))
     assert quantize.mcnemar_z(a, a, y) == 0.0
+
+
+@pytest.mark.parametrize("arch", ["mbv2", "mbv2-seed"])
+def test_qat_checkpoint_rebuilds_the_same_network(tmp_path: Path, arch: str) -> None:
+    """What quantize evaluates in memory and what export rebuilds from qat.pt must be the same
+    integer network, also after fine-tuning moved the weights off any grid."""
+    import dataclasses
+    run = make_run(tmp_path, arch=arch, n_per_class=8)
+    rec = checkpoint.load(run.float_ckpt)
+    fr = quantize.load_frames(run.frames)
+    qnet = quantize.lower(rec.build(), rec.arch)
+    quantize.calibrate(qnet, fr.x_train)
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():                      # what QAT steps do: arbitrary float weights/biases
+        for u in [*qnet.convs(), qnet.fc]:
+            u.weight.mul_(1 + 0.05 * torch.randn(u.weight.shape, generator=gen))
+            u.bias.add_(0.05 * torch.randn(u.bias.shape, generator=gen))
+    quantize.calibrate(qnet, fr.x_train)
+    qnet.eval()
+    folded = quantize.folded_tensors(qnet)
+    again = quantize.load_qnet(dataclasses.replace(
+        rec, extra={"folded": folded, "act_ranges": quantize.act_ranges(qnet)}))
+    x = np.concatenate([fr.x_test, fr.x_val])
+    assert np.array_equal(quantize.logits_of(qnet, x), quantize.logits_of(again, x))

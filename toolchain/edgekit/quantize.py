@@ -112,6 +112,18 @@ def fake_quant_bias(b: torch.Tensor, s_in: float | None, w: torch.Tensor) -> tor
     return _RoundSTE.apply(b / s) * s
 
 
+def integer_params(w: torch.Tensor, b: torch.Tensor, s_in: float
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """int8 weights, int32 bias and per-channel weight scales, in double as TFLite rounds them
+    (half away from zero). Inference and the saved folded tensors both use this, so a network
+    rebuilt from qat.pt computes exactly what the in-memory one did."""
+    sw = weight_scales(w).double()
+    view = (-1,) + (1,) * (w.dim() - 1)
+    w_int = torch.clamp(round_half_away(w.detach().double() / sw.view(view)), -127, 127)
+    b_int = round_half_away(b.detach().double() / (sw * s_in))
+    return w_int, b_int, sw
+
+
 def quantize_multiplier(real: float) -> tuple[int, int]:
     """TFLite's QuantizeMultiplier: real = q * 2^(shift - 31) with q a 31-bit integer."""
     if real == 0.0:
@@ -237,9 +249,7 @@ class QConv(nn.Module):
 
     def exact(self, x: torch.Tensor, s_in: float, q: "ActQ") -> torch.Tensor:
         """Inference only: int32 accumulation and TFLite requantization into q's parameters."""
-        sw = weight_scales(self.weight).double()
-        w_int = torch.clamp(round_half_away(self.weight.double() / sw.view(-1, 1, 1, 1)), -127, 127)
-        b_int = round_half_away(self.bias.double() / (sw * s_in))
+        w_int, b_int, sw = integer_params(self.weight, self.bias, s_in)
         acc = torch.round(F.conv2d(x.double() / s_in, w_int, b_int, self.stride, self.padding, 1,
                                    self.groups)).long()
         return exact_output(acc, s_in, sw, q, self.act)
@@ -257,9 +267,7 @@ class QLinear(nn.Module):
                         fake_quant_bias(self.bias, s_in, self.weight))
 
     def exact(self, x: torch.Tensor, s_in: float, q: "ActQ") -> torch.Tensor:
-        sw = weight_scales(self.weight).double()
-        w_int = torch.clamp(round_half_away(self.weight.double() / sw.view(-1, 1)), -127, 127)
-        b_int = round_half_away(self.bias.double() / (sw * s_in))
+        w_int, b_int, sw = integer_params(self.weight, self.bias, s_in)
         acc = torch.round(F.linear(x.double() / s_in, w_int, b_int)).long()
         return exact_output(acc, s_in, sw, q, None)
 
@@ -393,8 +401,12 @@ def folded_tensors(qnet: QNet) -> dict[str, dict[str, torch.Tensor]]:
     with torch.no_grad():
         def visit(unit: QConv | QLinear, s_in: float | None) -> None:
             key = unit.conv_key if isinstance(unit, QConv) else unit.key
-            out[key] = {"weight": fake_quant_weight(unit.weight).detach().clone(),
-                        "bias": fake_quant_bias(unit.bias, s_in, unit.weight).detach().clone()}
+            if s_in is None:
+                raise EdgekitError(f"folded_tensors: no input scale for {key}; calibrate first")
+            w_int, b_int, sw = integer_params(unit.weight, unit.bias, s_in)
+            view = (-1,) + (1,) * (w_int.dim() - 1)
+            out[key] = {"weight": (w_int * sw.view(view)).float(),
+                        "bias": (b_int * (sw * s_in)).float()}
         s = qnet.in_q.scale
         for blk in qnet.blocks:
             s_blk = s
