@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EdgekitError
+from .grids import Grid, csl, otb_3x8x8
 
 N_CHANNELS = 192
 GRID_ROWS = 8
@@ -41,6 +42,12 @@ class Recording:
     layout: str               # "csl" | "otb"
     source: str
     extra: dict = field(default_factory=dict)   # provenance added by later steps (e.g. disturb)
+    grid: Grid | None = None  # electrode geometry; None: the fixed 8 x 24 geometry of `layout`
+
+    def __post_init__(self) -> None:
+        if self.grid is None:
+            _check_layout(self.layout)
+            self.grid = csl() if self.layout == "csl" else otb_3x8x8()
 
 
 def _check_layout(layout: str) -> None:
