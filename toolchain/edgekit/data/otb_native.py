@@ -30,7 +30,7 @@ import numpy as np
 from ..errors import EdgekitError
 from ._matio import as_signal
 from .electrodes import ELECTRODES, known_codes
-from .otb import Column, OtbFile, _report, grid_from_columns
+from .otb import Column, OtbFile, column_report, grid_from_columns
 
 _NAME_RE = re.compile(r"^(?P<code>[A-Za-z0-9]+?)(?:_(?P<i>\d+))?$")
 EXPORT_HINT = ("or export the recording from OTBiolab+ to MATLAB (.mat), which edgekit reads "
@@ -90,4 +90,4 @@ def read_native(path: Path) -> OtbFile:
     kept, grid = grid_from_columns(cols, path, "channel names")
     sig = as_signal(np.asarray(data)[[c.index for c in kept]] * 1e6, path, "EMG channels",
                     grid.n_channels)
-    return OtbFile(sig, float(raw.info["sfreq"]), grid, _report(cols, kept))
+    return OtbFile(sig, float(raw.info["sfreq"]), grid, column_report(cols, kept))
