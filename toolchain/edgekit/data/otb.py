@@ -77,7 +77,7 @@ def label_name(gesture: int) -> str:
 class Column:
     index: int
     description: str
-    kind: str                 # "emg" | "dropped" | "unclassified"
+    kind: str                 # "emg" | "dropped" | "unknown-code" | "unclassified"
     why: str = ""
     code: str = ""
     k: int = 0
