@@ -110,7 +110,8 @@ def write_hyser(root: Path, subject: int, session: int, labels: list[int], n_sig
     d = root / "pr_dataset" / f"subject{subject:02d}_session{session}"
     d.mkdir(parents=True, exist_ok=True)
     (d / "label_dynamic.txt").write_text(",".join(str(x) for x in labels) + "\n")
-    hea, dat = wfdb_record(n_sig, n, fs, root)
+    (root / "template").mkdir(exist_ok=True)
+    hea, dat = wfdb_record(n_sig, n, fs, root / "template")
     for k in range(1, len(labels) + 1):
         name = f"dynamic_{kind}_sample{k}"    # the same record under each published name
         (d / f"{name}.hea").write_text(hea.replace("tmpl", name))
