@@ -232,7 +232,7 @@ def _add_common(p: argparse.ArgumentParser, arch_width: bool = True) -> None:
 def _add_data(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
     g.add_argument("--data", metavar="DIR", help="dataset root (default: generated synthetic data)")
-    g.add_argument("--format", default=None, help="dataset format: csl (default) | otb")
+    g.add_argument("--format", default=None, help="dataset format: csl (default) | otb | capgmyo | hyser")
     g.add_argument("--split", default=None, help="session (default) | trial | kfold")
     g.add_argument("--test-session", type=int, default=None, help="session split: test session")
     g.add_argument("--folds", type=int, default=None, help="kfold split: number of folds")

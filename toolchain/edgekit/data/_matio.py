@@ -9,7 +9,6 @@ import numpy as np
 import scipy.io
 
 from ..errors import EdgekitError
-from .recording import N_CHANNELS
 
 
 def read_mat(path: Path, required: tuple[str, ...]) -> dict[str, Any]:
@@ -33,16 +32,17 @@ def read_mat(path: Path, required: tuple[str, ...]) -> dict[str, Any]:
     return mat
 
 
-def as_signal(arr: Any, path: Path, what: str) -> np.ndarray:
-    """A (192, n) float32 trial from a numeric MATLAB array, checked for shape and finiteness."""
+def as_signal(arr: Any, path: Path, what: str, n_channels: int) -> np.ndarray:
+    """A (n_channels, n) float32 trial from a numeric MATLAB array, checked for shape and
+    finiteness."""
     a = np.asarray(arr)
     if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool) \
             or np.iscomplexobj(a):
         raise EdgekitError(f"{path}: {what}: expected a real numeric array (channels x samples), "
                            f"got dtype {a.dtype}")
-    if a.ndim != 2 or a.shape[0] != N_CHANNELS:
-        hint = " (transposed? expected channels x samples)" if a.ndim == 2 and a.shape[1] == N_CHANNELS else ""
-        raise EdgekitError(f"{path}: {what}: expected {N_CHANNELS} channels x samples, "
+    if a.ndim != 2 or a.shape[0] != n_channels:
+        hint = " (transposed? expected channels x samples)" if a.ndim == 2 and a.shape[1] == n_channels else ""
+        raise EdgekitError(f"{path}: {what}: expected {n_channels} channels x samples, "
                            f"got shape {a.shape}{hint}")
     sig = np.ascontiguousarray(a, dtype=np.float32)
     if not np.isfinite(sig).all():
@@ -63,3 +63,25 @@ def text_cells(arr: Any) -> list[str]:
             out.append(" ".join(str(x) for x in c.ravel()).strip() if c.size else "")
         return out
     raise ValueError(f"expected strings, got dtype {a.dtype}")
+
+
+def unwrap_cell(arr: Any, path: Path, field: str) -> np.ndarray:
+    """The array inside a 1 x 1 MATLAB cell (OTBiolab+ wraps Data and Time that way), or `arr`."""
+    a = np.asarray(arr)
+    while a.dtype == object:
+        if a.size != 1:
+            raise EdgekitError(f"{path}: field {field!r}: expected a numeric matrix or a 1 x 1 cell "
+                               f"holding one, got a cell array of shape {a.shape}")
+        a = np.asarray(a.flat[0])
+    return a
+
+
+def scalar(arr: Any, path: Path, field: str) -> float:
+    """A positive finite number from a MATLAB scalar (any numeric class, possibly in a 1 x 1 cell)."""
+    try:
+        v = float(np.asarray(unwrap_cell(arr, path, field), dtype=np.float64).ravel()[0])
+    except (TypeError, ValueError, IndexError):
+        raise EdgekitError(f"{path}: field {field!r}: expected a positive number") from None
+    if not np.isfinite(v) or v <= 0:
+        raise EdgekitError(f"{path}: field {field!r}: expected a positive number, got {v}")
+    return v

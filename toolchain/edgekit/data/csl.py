@@ -28,6 +28,7 @@ from ._matio import as_signal, read_mat
 from .recording import Recording, Trial
 
 FS_HZ = 2048.0
+N_CHANNELS = 192
 _GEST_RE = re.compile(r"^gest(\d+)\.mat$", re.IGNORECASE)
 _SUBJ_RE = re.compile(r"^subject[_-]?(\d+)$", re.IGNORECASE)
 _SESS_RE = re.compile(r"^session[_-]?(\d+)$", re.IGNORECASE)
@@ -85,7 +86,7 @@ def load_csl(root: Path) -> Recording:
         if not arrays:
             raise EdgekitError(f"{f}: variable 'gestures' is an empty cell array; expected trials")
         for i, a in enumerate(arrays):
-            sig = as_signal(a, f, f"gestures{{{i + 1}}}")
+            sig = as_signal(a, f, f"gestures{{{i + 1}}}", N_CHANNELS)
             trials.append(Trial(signal=sig, label=class_of[gesture], subject=subject,
                                 session=session, trial=i, source=str(f)))
     return Recording(trials=trials, fs=FS_HZ, label_names=[label_name(g) for g in gestures],

@@ -1,0 +1,145 @@
+"""Which file is which recording: the SSS-GGG-RRR naming rule or a small manifest.
+
+Naming rule: SSS-GGG-RRR.<ext> = subject, gesture, repetition (any number of digits); a parent
+folder named session<M> sets the session (else 1).
+
+Manifest, for files named otherwise: `manifest.csv` or `manifest.toml` in the dataset root (or
+--data pointing at the manifest file). Paths are relative to the manifest.
+  manifest.csv    header  file,subject,session,gesture,repetition  (session, repetition optional)
+  manifest.toml   [[recording]]
+                  file = "emg/biceps_fist_1.mat"
+                  subject = 1
+                  session = 1        # optional, default 1
+                  gesture = 3
+                  repetition = 1     # optional, default: file order
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..errors import EdgekitError
+
+NAMES = ("manifest.csv", "manifest.toml")
+FIELDS = ("file", "subject", "session", "gesture", "repetition")
+_SESS_RE = re.compile(r"^session[_-]?(\d+)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Entry:
+    path: Path
+    subject: int
+    session: int
+    gesture: int
+    repetition: int
+
+
+def _name_re(extensions: Sequence[str]) -> re.Pattern[str]:
+    ext = "|".join(re.escape(e) for e in extensions)
+    return re.compile(rf"^(\d+)-(\d+)-(\d+)({ext})$", re.IGNORECASE)
+
+
+def how_to_name(extensions: Sequence[str]) -> str:
+    return (f"name each file SSS-GGG-RRR{extensions[0]} (subject-gesture-repetition; also "
+            f"{', '.join(extensions[1:]) or 'no other extension'}), optionally under session<M>/ "
+            "folders, or list the files in a manifest.csv (header "
+            "file,subject,session,gesture,repetition) or manifest.toml ([[recording]] tables with "
+            "those keys) in the dataset root")
+
+
+def _session_of(path: Path) -> int:
+    for part in reversed(path.parent.parts):
+        m = _SESS_RE.match(part)
+        if m:
+            return int(m.group(1))
+    return 1
+
+
+def _int(value: Any, where: str, key: str, default: int | None) -> int:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if default is None:
+            raise EdgekitError(f"{where}: field {key!r} missing; expected an integer")
+        return default
+    try:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError
+        return int(str(value).strip()) if isinstance(value, str) else int(value)
+    except (TypeError, ValueError):
+        raise EdgekitError(f"{where}: field {key!r} is {value!r}; expected an integer") from None
+
+
+def read_manifest(path: Path, extensions: Sequence[str]) -> list[Entry]:
+    rows: list[tuple[str, dict[str, Any]]] = []
+    if path.suffix.lower() == ".toml":
+        try:
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise EdgekitError(f"{path}: not a readable TOML manifest ({e})") from None
+        recs = doc.get("recording")
+        if not isinstance(recs, list) or not recs:
+            raise EdgekitError(f"{path}: expected [[recording]] tables with keys {list(FIELDS)}, "
+                               f"found keys {sorted(doc)}")
+        rows = [(f"{path}: recording {i + 1}", r) for i, r in enumerate(recs)]
+    else:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            header = [h.strip().lower() for h in (reader.fieldnames or [])]
+            missing = [k for k in ("file", "subject", "gesture") if k not in header]
+            if missing:
+                raise EdgekitError(f"{path}: header {header} lacks {missing}; expected columns "
+                                   f"{','.join(FIELDS)} (session, repetition optional)")
+            for i, r in enumerate(reader):
+                rows.append((f"{path}: line {i + 2}",
+                             {k.strip().lower(): v for k, v in r.items() if k is not None}))
+    entries = []
+    for n, (where, r) in enumerate(rows):
+        f = r.get("file")
+        if not isinstance(f, str) or not f.strip():
+            raise EdgekitError(f"{where}: field 'file' missing; expected a path relative to the manifest")
+        p = (path.parent / f.strip()).resolve()
+        if not p.is_file():
+            raise EdgekitError(f"{where}: field 'file': {p} not found")
+        if not any(p.name.lower().endswith(e) for e in extensions):
+            raise EdgekitError(f"{where}: field 'file': {p.name} is not one of {', '.join(extensions)}")
+        entries.append(Entry(p, _int(r.get("subject"), where, "subject", None),
+                             _int(r.get("session"), where, "session", 1),
+                             _int(r.get("gesture"), where, "gesture", None),
+                             _int(r.get("repetition"), where, "repetition", n + 1)))
+    if not entries:
+        raise EdgekitError(f"{path}: the manifest lists no recordings")
+    return entries
+
+
+def find_entries(root: Path, extensions: Sequence[str], dataset: str) -> list[Entry]:
+    """The recordings under `root` (a folder, one file or a manifest)."""
+    name_re = _name_re(extensions)
+    if root.is_file():
+        if root.suffix.lower() in (".csv", ".toml"):
+            return read_manifest(root, extensions)
+        m = name_re.match(root.name)
+        if not m:
+            raise EdgekitError(f"{root}: file name not recognised; {how_to_name(extensions)}")
+        return [Entry(root, int(m.group(1)), _session_of(root), int(m.group(2)), int(m.group(3)))]
+    manifests = [root / n for n in NAMES if (root / n).is_file()]
+    if len(manifests) > 1:
+        raise EdgekitError(f"{root}: both manifest.csv and manifest.toml found; expected one")
+    if manifests:
+        return read_manifest(manifests[0], extensions)
+    entries = []
+    for p in sorted(root.rglob("*")):
+        m = name_re.match(p.name)
+        if m and p.is_file():
+            entries.append(Entry(p, int(m.group(1)), _session_of(p), int(m.group(2)), int(m.group(3))))
+    if not entries:
+        others = sorted(p.name for p in root.rglob("*")
+                        if any(p.name.lower().endswith(e) for e in extensions))
+        seen = f" (found {len(others)} with other names, e.g. {others[:3]})" if others else ""
+        raise EdgekitError(f"{root}: no {dataset} files found; expected files named "
+                           f"SSS-GGG-RRR{extensions[0]} under it{seen}. To use them, "
+                           f"{how_to_name(extensions)}")
+    return entries
