@@ -9,6 +9,8 @@ import numpy as np
 
 from .. import runs
 
+MAX_CONFUSION = 32  # outputs beyond which the confusion matrix is left out (it would be unreadable)
+
 
 def _pct(v: float | None) -> str:
     return "n/a" if v is None else f"{100 * v:.2f}%"
@@ -94,6 +96,8 @@ def markdown(rec: dict[str, Any]) -> str:
     out += _per_op_markdown(rec)
     names = rec["model"]["label_names"]
     cm = np.asarray(rec["confusion"])
+    if len(names) > MAX_CONFUSION:
+        return "\n".join(out + [f"({len(names)} outputs: no confusion matrix)"]) + "\n"
     out += ["Confusion (rows: true label, columns: device prediction):", "",
             "| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     out += [f"| {names[i]} | " + " | ".join(str(v) for v in cm[i]) + " |" for i in range(len(names))]
@@ -134,6 +138,13 @@ def plot(rec: dict[str, Any], path: Path) -> None:
     a.set_xlabel("latency (µs" + (", QEMU virtual time)" if rec.get("qemu") else ")"))
     a.set_ylabel("samples")
     a.set_title(f"{rec['board']}: median {lat['median_us']:,.1f} µs")
+    if len(names) > MAX_CONFUSION:   # a user's --tflite model with many outputs
+        b.axis("off")
+        b.text(0.5, 0.5, f"{len(names)} outputs: no confusion matrix", ha="center")
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        return
     b.imshow(cm, cmap="Blues")
     b.set_xticks(range(len(names)), names, rotation=45, ha="right")
     b.set_yticks(range(len(names)), names)
