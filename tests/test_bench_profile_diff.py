@@ -102,7 +102,7 @@ def test_profile_rows_check_the_device_against_the_model(mbv2: bytes) -> None:
     assert "| 2 | DEPTHWISE_CONV_2D | 1×8×24×16 | 20 | 102 | 4,080 | 0.005 |" in md
     ops[4] = layers.OpProfile(4, 0, "CONV_2D", 0, 1, 1)        # device disagrees with the model
     with pytest.raises(EdgekitError, match="device op 4 is CONV_2D, the model's is ADD"):
-        layers.profile_rows(ops, tot, info, None)
+        layers.profile_rows(ops, info, None)
 
 
 def test_protocol_parses_profile_and_layer_replies() -> None:
@@ -116,6 +116,49 @@ def test_protocol_parses_profile_and_layer_replies() -> None:
     with pytest.raises(protocol.ProtocolError, match="do not fit"):
         protocol.parse_ek_layer(protocol.parse_line("m-ek-layer-[9]-at[4]-of[5]-[80ff]"))
     assert protocol.cmd_ek_layer(3) == "ek-layer 3" and protocol.cmd_ek_layer(3, 2048) == "ek-layer 3 2048"
+
+
+# ------------------------------------------------------------------ the firmware commands (host port)
+
+
+def test_firmware_profile_and_layer_commands(mbv2: bytes, tmp_path: Path) -> None:
+    from edgekit import firmware
+    from firmware_util import Link, host_board
+    from bench_util import make_run
+
+    run = make_run(tmp_path / "run", mbv2, n=2)
+    elf = firmware.build(firmware.render(run, host_board()), host_board())["elf"]
+    info = inspect_tflite(mbv2)
+    x = _x()
+    host = layers.host_layer_outputs(mbv2, info, x)
+    link = Link.spawn([elf])
+    try:
+        link.read_until_ready()
+        assert link.cmd("ek-profile")[0] == "e-[ek-profile: no complete input (db load N, then db HEX)]"
+        assert link.cmd("ek-layer 0")[0] == "e-[ek-layer: no complete input (db load N, then db HEX)]"
+        link.cmd("db load 192")
+        assert link.cmd("db " + x.tobytes().hex())[0] == "m-load-done"
+        prof = [protocol.parse_line(ln) for ln in link.cmd("ek-profile")[:-1]]
+        ops = [protocol.parse_ek_profile_op(r) for r in prof[:-1]]
+        assert [o[2] for o in ops] == [o.op for o in info.ops]
+        assert [o[5] for o in ops] == [h.size for h in host]
+        n, s_ticks, whole, same = protocol.parse_ek_profile(prof[-1])
+        assert n == 10 and same and s_ticks == sum(o[4] for o in ops)
+        # op 1 (3,072 bytes) comes in two chunks; each equals tflite_micro's tensor
+        r0 = protocol.parse_ek_layer(protocol.parse_line(link.cmd("ek-layer 1")[0]))
+        r1 = protocol.parse_ek_layer(protocol.parse_line(link.cmd("ek-layer 1 2048")[0]))
+        assert (r0[1], r0[2], r0[3].size, r1[1], r1[3].size) == (0, 3072, 2048, 2048, 1024)
+        assert np.array_equal(np.concatenate([r0[3], r1[3]]), host[1])
+        last = protocol.parse_ek_layer(protocol.parse_line(link.cmd("ek-layer 9")[0]))[3]
+        out = protocol.parse_ek_out(protocol.parse_line(link.cmd("ek-out")[0]))
+        assert np.array_equal(last, host[9]) and np.array_equal(out, host[9])
+        assert link.cmd("ek-layer 10")[0] == "e-[ek-layer: op 10 out of range (the model has ops 0..9)]"
+        assert link.cmd("ek-layer 1 3073")[0] == "e-[ek-layer: offset past the end of the 3072-byte tensor]"
+        assert link.cmd("ek-layer -1")[0].startswith("e-[ek-layer: usage")
+        assert link.cmd("ek-layer 1 2 3")[0].startswith("e-[ek-layer: usage")
+    finally:
+        rc, err = link.close()
+    assert rc == 0, err
 
 
 # ------------------------------------------------------------------ edgekit-rt's host planner

@@ -92,7 +92,7 @@ def diff_summary(diff: dict[str, Any]) -> str:
             f"bytes differ, max |diff| {mad}")
 
 
-def profile_rows(ops: list[OpProfile], totals: ProfileTotals, info: TfliteInfo,
+def profile_rows(ops: list[OpProfile], info: TfliteInfo,
                  instr_per_tick: float | None) -> list[dict[str, Any]]:
     """One row per op: shapes from the .tflite, MACs and ticks from the device; instructions
     (ticks x instructions-per-tick) only under QEMU -icount."""
@@ -117,7 +117,7 @@ def profile_rows(ops: list[OpProfile], totals: ProfileTotals, info: TfliteInfo,
 
 def profile_record(ops: list[OpProfile], totals: ProfileTotals, info: TfliteInfo,
                    instr_per_tick: float | None) -> dict[str, Any]:
-    rows = profile_rows(ops, totals, info, instr_per_tick)
+    rows = profile_rows(ops, info, instr_per_tick)
     by_op: dict[str, dict[str, float]] = {}
     for r in rows:
         agg = by_op.setdefault(r["name"], {"count": 0, "macs": 0, "ticks": 0})
