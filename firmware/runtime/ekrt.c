@@ -1255,7 +1255,10 @@ static void tensor_quant(const ekrt_t *rt, int32_t t, float *scale, int32_t *zp)
         *scale = ekrt_fb_f32(&fb, sc);
     }
     if (!fb.bad && nz > 0) {
-        *zp = (int32_t)(int64_t)ekrt_fb_u64(&fb, zv);
+        uint64_t z = ekrt_fb_u64(&fb, zv);
+        int64_t zs;
+        memcpy(&zs, &z, sizeof zs);
+        *zp = (int32_t)zs;
     }
 }
 
