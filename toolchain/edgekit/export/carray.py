@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..checkpoint import ModelRecord
 from ..errors import EdgekitError
 
@@ -87,8 +89,10 @@ def model_meta_h(rec: ModelRecord, data: bytes, inp: dict[str, Any], out: dict[s
     if len(rec.norm_mean) != 192 or len(rec.norm_std) != 192:
         raise EdgekitError(f"checkpoint: norm_mean/norm_std have {len(rec.norm_mean)}/"
                            f"{len(rec.norm_std)} values, expected 192 each")
-    h, w, c = (int(v) for v in inp["shape"][1:4])
-    n_out = int(out["shape"][-1])
+    shape = [int(v) for v in inp["shape"]]
+    # NHWC images give H, W, C; any other input (a user's --tflite model) is 1 x 1 x elements
+    h, w, c = shape[1:4] if len(shape) == 4 else (1, 1, int(np.prod(shape[1:])))
+    n_out = int(np.prod([int(v) for v in out["shape"][1:]]))
     if n_out != rec.num_classes or len(rec.label_names) != rec.num_classes:
         raise EdgekitError(f"checkpoint: num_classes {rec.num_classes}, {len(rec.label_names)} "
                            f"label_names, model output {n_out}: they must agree")

@@ -212,8 +212,10 @@ def inspect_tflite(data: bytes, what: str = "model") -> TfliteInfo:
         raise EdgekitError(f"{what}: corrupt TFLite flatbuffer ({type(e).__name__}: {e})") from None
 
 
-def validate_tflm_int8(info: TfliteInfo, what: str = "model") -> None:
-    """Only TFLM builtin ops, int8 input and output, no uint8/float activations."""
+def validate_tflm_int8(info: TfliteInfo, what: str = "model",
+                       input_shape: tuple[int, ...] | None = (1, 8, 24, 1)) -> None:
+    """Only TFLM builtin ops, int8 input and output, no uint8/float activations; input_shape
+    (None: any) is what the HD-sEMG pipeline feeds."""
     bad_ops = [o for o in info.op_names if o not in TFLM_RESOLVER]
     if bad_ops:
         raise EdgekitError(f"{what}: ops {bad_ops} are not TFLite Micro builtins (Flex/custom ops "
@@ -234,8 +236,9 @@ def validate_tflm_int8(info: TfliteInfo, what: str = "model") -> None:
     if act_float:
         raise EdgekitError(f"{what}: non-int8 activations {sorted(act_float)[:4]}; expected a "
                            f"full-integer model")
-    if info.input.shape != [1, 8, 24, 1]:
-        raise EdgekitError(f"{what}: input shape {info.input.shape}, expected [1, 8, 24, 1] (NHWC)")
+    if input_shape is not None and info.input.shape != list(input_shape):
+        raise EdgekitError(f"{what}: input shape {info.input.shape}, expected "
+                           f"{list(input_shape)} (NHWC)")
 
 
 def resolver_ops(info: TfliteInfo) -> list[str]:
