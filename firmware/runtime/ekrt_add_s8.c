@@ -39,3 +39,52 @@ void ekrt_add_s8(const ekrt_add_params_t *p, uint32_t ndim, const int32_t *out_d
         }
     }
 }
+
+int ekrt_prepare_add(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in)
+{
+    ekrt_add_params_t *p = &op->p.add;
+    const ekrt_tinfo_t *a, *b, *out;
+    int32_t s[EKRT_MAX_DIMS], act;
+    double twice_max;
+    float smax;
+    if (ekrt_want_inputs(c, n_in, 2, 2)) {
+        return -1;
+    }
+    if (ekrt_want(c, op->in[0], "input", EKRT_T_INT8, -1) || ekrt_want(c, op->in[1], "input", EKRT_T_INT8, -1) ||
+        ekrt_want(c, op->out, "output", EKRT_T_INT8, -1)) {
+        return -1;
+    }
+    a = ekrt_tinfo(c, op->in[0]);
+    b = ekrt_tinfo(c, op->in[1]);
+    out = ekrt_tinfo(c, op->out);
+    if (ekrt_bcast_strides(a->ndim, a->dims, out->ndim, out->dims, s) ||
+        ekrt_bcast_strides(b->ndim, b->dims, out->ndim, out->dims, s)) {
+        return ekrt_fail_op(c, "input shapes do not broadcast to the output shape");
+    }
+    act = ekrt_fb_get_i8(&c->fb, ekrt_opts_table(c, ot, EKRT_OPT_ADD), 0, 0);
+    if (ekrt_act_range(c, act, out, &p->act_min, &p->act_max)) {
+        return -1;
+    }
+    p->in1_offset = -a->zero_point;
+    p->in2_offset = -b->zero_point;
+    p->out_offset = out->zero_point;
+    p->left_shift = 20;
+    smax = a->scale > b->scale ? a->scale : b->scale;
+    twice_max = 2.0 * (double)smax;
+    ekrt_quantize_multiplier((double)a->scale / twice_max, &p->in1_mult, &p->in1_shift);
+    ekrt_quantize_multiplier((double)b->scale / twice_max, &p->in2_mult, &p->in2_shift);
+    ekrt_quantize_multiplier(twice_max / ((double)(1 << p->left_shift) * (double)out->scale),
+                             &p->out_mult, &p->out_shift);
+    return 0;
+}
+
+void ekrt_eval_add(const ekrt_t *rt, const ekrt_op_t *op)
+{
+    const ekrt_tensor_t *a = &rt->tensors[op->in[0]], *b = &rt->tensors[op->in[1]];
+    const ekrt_tensor_t *out = &rt->tensors[op->out];
+    int32_t s1[EKRT_MAX_DIMS], s2[EKRT_MAX_DIMS];
+    (void)ekrt_bcast_strides(a->ndim, a->dims, out->ndim, out->dims, s1);
+    (void)ekrt_bcast_strides(b->ndim, b->dims, out->ndim, out->dims, s2);
+    ekrt_add_s8(&op->p.add, out->ndim, out->dims, s1, s2, EKRT_IN(rt, op, 0), EKRT_IN(rt, op, 1),
+                EKRT_OUT(rt, op));
+}

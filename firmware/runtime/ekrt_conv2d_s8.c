@@ -45,3 +45,24 @@ void ekrt_conv2d_s8(const ekrt_conv_params_t *p, const int8_t *in, const int8_t 
         }
     }
 }
+
+int ekrt_prepare_conv2d(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in)
+{
+    if (ekrt_want_inputs(c, n_in, 2, 3) || ekrt_conv_prepare(c, op, ot, 0)) {
+        return -1;
+    }
+    op->eval = ekrt_conv2d_select(&op->p.conv);
+    return 0;
+}
+
+void ekrt_eval_conv2d(const ekrt_t *rt, const ekrt_op_t *op)
+{
+    ekrt_conv2d_s8(&op->p.conv, EKRT_IN(rt, op, 0), EKRT_IN(rt, op, 1), EKRT_BIAS(rt, op),
+                   EKRT_OUT(rt, op));
+}
+
+ekrt_eval_fn ekrt_conv2d_select(const ekrt_conv_params_t *p)
+{
+    (void)p;
+    return ekrt_eval_conv2d;
+}

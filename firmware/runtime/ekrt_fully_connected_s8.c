@@ -33,3 +33,65 @@ void ekrt_fully_connected_s8(const ekrt_fc_params_t *p, const int8_t *in, const 
         }
     }
 }
+
+int ekrt_prepare_fully_connected(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in)
+{
+    ekrt_fc_params_t *p = &op->p.fc;
+    const ekrt_tinfo_t *in, *f, *out;
+    uint32_t o, n_elems;
+    int32_t act;
+    if (ekrt_want_inputs(c, n_in, 2, 3)) {
+        return -1;
+    }
+    if (ekrt_want(c, op->in[0], "input", EKRT_T_INT8, -1) || ekrt_want(c, op->in[1], "filter", EKRT_T_INT8, 2) ||
+        ekrt_want(c, op->out, "output", EKRT_T_INT8, -1)) {
+        return -1;
+    }
+    in = ekrt_tinfo(c, op->in[0]);
+    f = ekrt_tinfo(c, op->in[1]);
+    out = ekrt_tinfo(c, op->out);
+    o = ekrt_opts_table(c, ot, EKRT_OPT_FC);
+    act = ekrt_fb_get_i8(&c->fb, o, 0, 0);
+    if (ekrt_fb_get_i8(&c->fb, o, 1, 0) != 0) {
+        return ekrt_fail_op(c, "shuffled weights format is not supported");
+    }
+    p->out_depth = f->dims[0];
+    p->accum_depth = f->dims[1];
+    n_elems = ekrt_elem_count(in);
+    if (n_elems % (uint32_t)p->accum_depth != 0) {
+        return ekrt_fail_op(c, "input size %u is not a multiple of %d", (unsigned)n_elems,
+                       (int)p->accum_depth);
+    }
+    p->batches = (int32_t)(n_elems / (uint32_t)p->accum_depth);
+    if (out->ndim < 1 || out->dims[out->ndim - 1] != p->out_depth ||
+        ekrt_elem_count(out) != (uint32_t)(p->batches * p->out_depth)) {
+        return ekrt_fail_op(c, "output shape does not match filter");
+    }
+    if (ekrt_bias_ok(c, op->in[2], p->out_depth) || ekrt_act_range(c, act, out, &p->act_min, &p->act_max)) {
+        return -1;
+    }
+    if (f->qcount > 1) {
+        if (ekrt_conv_per_channel(c, in, f, out, p->out_depth, &p->pc_mult, &p->pc_shift)) {
+            return -1;
+        }
+    } else {
+        /* GetQuantizedConvolutionMultipler: (in * filter) / out in double */
+        const double prod = (double)in->scale * (double)f->scale;
+        if (!(f->scale >= 0.0f && f->scale < 3.0e38f)) {
+            return ekrt_fail_op(c, "filter scale is invalid");
+        }
+        ekrt_quantize_multiplier(prod / (double)out->scale, &p->mult, &p->shift);
+        p->pc_mult = NULL;
+        p->pc_shift = NULL;
+    }
+    p->input_offset = -in->zero_point;
+    p->filter_offset = -f->zero_point;
+    p->output_offset = out->zero_point;
+    return 0;
+}
+
+void ekrt_eval_fully_connected(const ekrt_t *rt, const ekrt_op_t *op)
+{
+    ekrt_fully_connected_s8(&op->p.fc, EKRT_IN(rt, op, 0), EKRT_IN(rt, op, 1), EKRT_BIAS(rt, op),
+                            EKRT_OUT(rt, op));
+}

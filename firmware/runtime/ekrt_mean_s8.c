@@ -56,3 +56,73 @@ void ekrt_mean_s8(const ekrt_mean_params_t *p, uint32_t ndim, const int32_t *in_
         out[o] = ekrt_requant_s8((int32_t)sum, p->mult, p->shift, p->output_zp, -128, 127);
     }
 }
+
+int ekrt_prepare_mean(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in)
+{
+    ekrt_mean_params_t *p = &op->p.mean;
+    const ekrt_tinfo_t *in, *ax, *out;
+    uint32_t i, n_ax, kept = 1;
+    int32_t mult, shift, sh;
+    uint64_t n;
+    (void)ot;
+    if (ekrt_want_inputs(c, n_in, 2, 2)) {
+        return -1;
+    }
+    if (ekrt_want(c, op->in[0], "input", EKRT_T_INT8, -1) || ekrt_want(c, op->in[1], "axis", EKRT_T_INT32, -1) ||
+        ekrt_want_const(c, op->in[1], "axis") || ekrt_want(c, op->out, "output", EKRT_T_INT8, -1)) {
+        return -1;
+    }
+    in = ekrt_tinfo(c, op->in[0]);
+    ax = ekrt_tinfo(c, op->in[1]);
+    out = ekrt_tinfo(c, op->out);
+    n_ax = ekrt_elem_count(ax);
+    p->reduce_mask = 0;
+    for (i = 0; i < n_ax; ++i) {
+        int32_t a = ekrt_fb_i32(&c->fb, (uint32_t)(ax->data - c->fb.buf) + 4u * i);
+        if (a < 0) {
+            a += in->ndim;
+        }
+        if (a < 0 || a >= in->ndim) {
+            return ekrt_fail_op(c, "axis %d out of range", (int)a);
+        }
+        p->reduce_mask |= (uint8_t)(1u << a);
+    }
+    n = 1;
+    for (i = 0; i < in->ndim; ++i) {
+        if (p->reduce_mask & (1u << i)) {
+            n *= (uint64_t)in->dims[i];
+        } else {
+            kept *= (uint32_t)in->dims[i];
+        }
+    }
+    if (kept != ekrt_elem_count(out)) {
+        return ekrt_fail_op(c, "output size does not match the reduced input");
+    }
+    p->num_elements = (int32_t)n;
+    p->input_zp = in->zero_point;
+    p->output_zp = out->zero_point;
+    ekrt_quantize_multiplier((double)in->scale / (double)out->scale, &mult, &shift);
+    /* QuantizedMeanOrSum folds 1/n into the multiplier: shift = floor(log2 n), clamped */
+    sh = 0;
+    while ((n >> (sh + 1)) != 0) {
+        sh++;
+    }
+    if (sh > 32) {
+        sh = 32;
+    }
+    if (sh > 31 + shift) {
+        sh = 31 + shift;
+    }
+    if (sh < 0) {
+        sh = 0;
+    }
+    p->mult = (int32_t)(((int64_t)mult * ((int64_t)1 << sh)) / (int64_t)n);
+    p->shift = shift - sh;
+    return 0;
+}
+
+void ekrt_eval_mean(const ekrt_t *rt, const ekrt_op_t *op)
+{
+    const ekrt_tensor_t *in = &rt->tensors[op->in[0]];
+    ekrt_mean_s8(&op->p.mean, in->ndim, in->dims, EKRT_IN(rt, op, 0), EKRT_OUT(rt, op));
+}
