@@ -230,7 +230,10 @@ static int fold_pads(ekrt_prep_t *c)
         if (readers == 1) {
             ekrt_op_t *conv = &rt->ops[reader];
             ekrt_conv_params_t *p = &conv->p.conv;
-            if (conv->code != EKRT_OP_CONV_2D && conv->code != EKRT_OP_DEPTHWISE_CONV_2D) {
+            /* the 1x1 variant needs no padding; a conv with a larger filter already has
+             * the im2col scratch (or runs the reference), which any padding suits */
+            if ((conv->code != EKRT_OP_CONV_2D && conv->code != EKRT_OP_DEPTHWISE_CONV_2D) ||
+                conv->eval == ekrt_eval_conv2d_1x1) {
                 continue;
             }
             p->pad_h += pad->p.pad.before[1];

@@ -1,6 +1,7 @@
 /* ADD int8 with broadcasting (TFLM reference_integer_ops AddElementwise/BroadcastAdd6DSlow):
  * both inputs are shifted left by left_shift (20), scaled to a common scale, summed and
  * requantized to the output scale. */
+#include "ekrt_dsp.h" /* first: kernel optimisation level */
 #include "ekrt_internal.h"
 
 static int8_t add_one(const ekrt_add_params_t *p, int32_t a, int32_t b)
@@ -75,6 +76,11 @@ int ekrt_prepare_add(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in)
     ekrt_quantize_multiplier((double)b->scale / twice_max, &p->in2_mult, &p->in2_shift);
     ekrt_quantize_multiplier(twice_max / ((double)(1 << p->left_shift) * (double)out->scale),
                              &p->out_mult, &p->out_shift);
+    if (ekrt_elem_count(a) == ekrt_elem_count(out) && ekrt_elem_count(b) == ekrt_elem_count(out) &&
+        p->in1_shift >= -31 && p->in1_shift <= 0 && p->in2_shift >= -31 && p->in2_shift <= 0 &&
+        p->out_shift >= -31 && p->out_shift <= 31) {
+        op->eval = ekrt_eval_add_elementwise;
+    }
     return 0;
 }
 
@@ -87,4 +93,24 @@ void ekrt_eval_add(const ekrt_t *rt, const ekrt_op_t *op)
     (void)ekrt_bcast_strides(b->ndim, b->dims, out->ndim, out->dims, s2);
     ekrt_add_s8(&op->p.add, out->ndim, out->dims, s1, s2, EKRT_IN(rt, op, 0), EKRT_IN(rt, op, 1),
                 EKRT_OUT(rt, op));
+}
+
+/* Variant: no broadcasting (both inputs have the output's element count) and shifts the fast
+ * requantization handles (input shifts in [-31, 0] as 2 * max scale makes them, output shift
+ * in [-31, 31]); a flat loop, same arithmetic as add_one. */
+void ekrt_eval_add_elementwise(const ekrt_t *rt, const ekrt_op_t *op)
+{
+    const ekrt_add_params_t *p = &op->p.add;
+    const int8_t *a = EKRT_IN(rt, op, 0), *b = EKRT_IN(rt, op, 1);
+    int8_t *out = EKRT_OUT(rt, op);
+    const uint32_t n = rt->tensors[op->out].bytes;
+    uint32_t i;
+    for (i = 0; i < n; ++i) {
+        const int32_t sa = (int32_t)((uint32_t)(a[i] + p->in1_offset) << 20);
+        const int32_t sb = (int32_t)((uint32_t)(b[i] + p->in2_offset) << 20);
+        const int32_t sum = ekrt_wadd(ekrt_mbqm_fast(sa, p->in1_mult, p->in1_shift),
+                                      ekrt_mbqm_fast(sb, p->in2_mult, p->in2_shift));
+        out[i] = ekrt_requant_fast(sum, p->out_mult, p->out_shift, p->out_offset, p->act_min,
+                                   p->act_max);
+    }
 }

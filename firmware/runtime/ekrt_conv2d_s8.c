@@ -52,6 +52,9 @@ int ekrt_prepare_conv2d(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_i
         return -1;
     }
     op->eval = ekrt_conv2d_select(&op->p.conv);
+    if (op->eval == ekrt_eval_conv2d_im2col) {
+        return ekrt_request_scratch(c, op, ekrt_conv2d_im2col_scratch(&op->p.conv));
+    }
     return 0;
 }
 
@@ -61,8 +64,14 @@ void ekrt_eval_conv2d(const ekrt_t *rt, const ekrt_op_t *op)
                    EKRT_OUT(rt, op));
 }
 
+/* Variants, fastest first; this reference kernel is the fallback for every other shape. */
 ekrt_eval_fn ekrt_conv2d_select(const ekrt_conv_params_t *p)
 {
-    (void)p;
-    return ekrt_eval_conv2d;
+    if (p->filter_in_c != p->in_c || !ekrt_shifts_fast(p->shift, p->out_c)) {
+        return ekrt_eval_conv2d;
+    }
+    if (p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0) {
+        return ekrt_eval_conv2d_1x1;
+    }
+    return ekrt_eval_conv2d_im2col;
 }

@@ -171,3 +171,14 @@ int ekrt_bcast_strides(uint32_t in_nd, const int32_t *in_dims, uint32_t out_nd,
     }
     return 0;
 }
+
+int ekrt_shifts_fast(const int8_t *shift, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        if (shift[i] < -31 || shift[i] > 31) {
+            return 0;
+        }
+    }
+    return 1;
+}

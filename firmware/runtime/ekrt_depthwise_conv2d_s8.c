@@ -60,8 +60,12 @@ void ekrt_eval_depthwise_conv2d(const ekrt_t *rt, const ekrt_op_t *op)
                              EKRT_BIAS(rt, op), EKRT_OUT(rt, op));
 }
 
+/* Variants, fastest first; this reference kernel is the fallback for every other shape. */
 ekrt_eval_fn ekrt_depthwise_conv2d_select(const ekrt_conv_params_t *p)
 {
-    (void)p;
+    if (p->depth_mult == 1 && p->dil_h == 1 && p->dil_w == 1 &&
+        ekrt_shifts_fast(p->shift, p->out_c)) {
+        return ekrt_eval_depthwise_conv2d_mult1;
+    }
     return ekrt_eval_depthwise_conv2d;
 }

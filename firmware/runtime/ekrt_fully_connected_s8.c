@@ -1,5 +1,6 @@
 /* FULLY_CONNECTED int8 (TFLM reference_integer_ops::FullyConnected and
  * FullyConnectedPerChannel). Filter [out_depth][accum_depth]. */
+#include "ekrt_dsp.h" /* first: kernel optimisation level */
 #include "ekrt_internal.h"
 
 void ekrt_fully_connected_s8(const ekrt_fc_params_t *p, const int8_t *in, const int8_t *filter,
@@ -87,6 +88,11 @@ int ekrt_prepare_fully_connected(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uin
     p->input_offset = -in->zero_point;
     p->filter_offset = -f->zero_point;
     p->output_offset = out->zero_point;
+    if (p->filter_offset == 0 &&
+        (p->pc_mult ? ekrt_shifts_fast(p->pc_shift, p->out_depth)
+                    : (p->shift >= -31 && p->shift <= 31))) {
+        op->eval = ekrt_eval_fully_connected_mat;
+    }
     return 0;
 }
 
@@ -94,4 +100,32 @@ void ekrt_eval_fully_connected(const ekrt_t *rt, const ekrt_op_t *op)
 {
     ekrt_fully_connected_s8(&op->p.fc, EKRT_IN(rt, op, 0), EKRT_IN(rt, op, 1), EKRT_BIAS(rt, op),
                             EKRT_OUT(rt, op));
+}
+
+/* Variant: symmetric weights (filter zero point 0) and shifts in [-31, 31]: the batches are
+ * the columns of the int8 matrix product (ekrt_mat_s8), two at a time. */
+void ekrt_eval_fully_connected_mat(const ekrt_t *rt, const ekrt_op_t *op)
+{
+    const ekrt_fc_params_t *p = &op->p.fc;
+    const int8_t *in = EKRT_IN(rt, op, 0), *filter = EKRT_IN(rt, op, 1);
+    const int32_t *bias = EKRT_BIAS(rt, op);
+    int8_t *out = EKRT_OUT(rt, op);
+    const int32_t k = p->accum_depth, rows = p->out_depth;
+    ekrt_mat_q_t q;
+    int32_t b;
+    q.input_offset = p->input_offset;
+    q.output_offset = p->output_offset;
+    q.act_min = p->act_min;
+    q.act_max = p->act_max;
+    q.mult = p->pc_mult;
+    q.shift = p->pc_shift;
+    q.mult_pt = p->mult;
+    q.shift_pt = p->shift;
+    for (b = 0; b + 1 < p->batches; b += 2) {
+        ekrt_mat_s8(&q, in + b * k, in + (b + 1) * k, k, filter, rows, bias, out + b * rows,
+                    out + (b + 1) * rows);
+    }
+    if (b < p->batches) {
+        ekrt_mat_s8(&q, in + b * k, NULL, k, filter, rows, bias, out + b * rows, NULL);
+    }
 }

@@ -257,6 +257,25 @@ void ekrt_requantize_s8(const ekrt_qnt_params_t *p, uint32_t n, const int8_t *in
 void ekrt_dequantize_s8_f32(const ekrt_qnt_params_t *p, uint32_t n, const int8_t *in,
                             float *out);
 
+/* --- optimised kernels (variants beside the reference of the same op) -------------------- */
+
+/* Requantization of one matrix product: per row (mult/shift arrays) or per tensor (mult NULL:
+ * mult_pt/shift_pt). Multipliers from ekrt_quantize_multiplier, shifts within [-31, 31]. */
+typedef struct {
+    int32_t input_offset, output_offset, act_min, act_max;
+    const int32_t *mult;
+    const int8_t *shift;
+    int32_t mult_pt, shift_pt;
+} ekrt_mat_q_t;
+
+/* out_a[r] (and out_b[r] when b != NULL) for r < rows: columns a, b of k int8 against the
+ * filter rows w[r * k .. r * k + k) (ekrt_mat_s8.c). Any k, any rows, any alignment. */
+void ekrt_mat_s8(const ekrt_mat_q_t *q, const int8_t *a, const int8_t *b, int32_t k,
+                 const int8_t *w, int32_t rows, const int32_t *bias, int8_t *out_a,
+                 int8_t *out_b);
+/* 1 if every shift lies in [-31, 31] (the range the fast requantization handles) */
+int ekrt_shifts_fast(const int8_t *shift, int32_t n);
+
 /* --- flatbuffer reader (ekrt_fb.c) ------------------------------------------------------ */
 typedef struct {
     const uint8_t *buf;
@@ -380,6 +399,14 @@ EKRT_DECLARE_OP(conv2d);
 /* the fastest eval whose preconditions the (final) conv parameters meet */
 ekrt_eval_fn ekrt_conv2d_select(const ekrt_conv_params_t *p);
 ekrt_eval_fn ekrt_depthwise_conv2d_select(const ekrt_conv_params_t *p);
+void ekrt_eval_conv2d_1x1(const ekrt_t *rt, const struct ekrt_op *op);
+void ekrt_eval_conv2d_im2col(const ekrt_t *rt, const struct ekrt_op *op);
+void ekrt_eval_depthwise_conv2d_mult1(const ekrt_t *rt, const struct ekrt_op *op);
+void ekrt_eval_add_elementwise(const ekrt_t *rt, const struct ekrt_op *op);
+void ekrt_eval_mean_hw(const ekrt_t *rt, const struct ekrt_op *op);
+void ekrt_eval_fully_connected_mat(const ekrt_t *rt, const struct ekrt_op *op);
+/* scratch bytes ekrt_eval_conv2d_im2col needs (two im2col columns) */
+uint32_t ekrt_conv2d_im2col_scratch(const ekrt_conv_params_t *p);
 EKRT_DECLARE_OP(depthwise_conv2d);
 EKRT_DECLARE_OP(fully_connected);
 EKRT_DECLARE_OP(add);

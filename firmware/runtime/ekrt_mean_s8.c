@@ -1,6 +1,7 @@
 /* MEAN int8 (TFLM reference_ops::QuantizedMeanOrSum, compute_sum = false): sum the raw
  * int8 values over the reduced dims, subtract zero_point * count, then one requantization
  * whose multiplier already folds in 1/count (computed at init, see ekrt.c). */
+#include "ekrt_dsp.h" /* first: kernel optimisation level */
 #include "ekrt_internal.h"
 
 void ekrt_mean_s8(const ekrt_mean_params_t *p, uint32_t ndim, const int32_t *in_dims,
@@ -118,6 +119,9 @@ int ekrt_prepare_mean(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in)
     }
     p->mult = (int32_t)(((int64_t)mult * ((int64_t)1 << sh)) / (int64_t)n);
     p->shift = shift - sh;
+    if (in->ndim == 4 && p->reduce_mask == 0x6) {
+        op->eval = ekrt_eval_mean_hw;
+    }
     return 0;
 }
 
@@ -125,4 +129,30 @@ void ekrt_eval_mean(const ekrt_t *rt, const ekrt_op_t *op)
 {
     const ekrt_tensor_t *in = &rt->tensors[op->in[0]];
     ekrt_mean_s8(&op->p.mean, in->ndim, in->dims, EKRT_IN(rt, op, 0), EKRT_OUT(rt, op));
+}
+
+/* Variant: NHWC input reduced over H and W (global average pooling): per batch and channel a
+ * strided sum, then the same requantization as ekrt_mean_s8. */
+void ekrt_eval_mean_hw(const ekrt_t *rt, const ekrt_op_t *op)
+{
+    const ekrt_mean_params_t *p = &op->p.mean;
+    const ekrt_tensor_t *t = &rt->tensors[op->in[0]];
+    const int8_t *in = EKRT_IN(rt, op, 0);
+    int8_t *out = EKRT_OUT(rt, op);
+    const int32_t ch = t->dims[3], hw = t->dims[1] * t->dims[2];
+    const uint32_t zp_sum = (uint32_t)p->input_zp * (uint32_t)p->num_elements;
+    int32_t b, c, i;
+    for (b = 0; b < t->dims[0]; ++b) {
+        for (c = 0; c < ch; ++c) {
+            const int8_t *ip = in + c;
+            uint32_t sum = 0; /* wrapping, see ekrt_wadd */
+            for (i = 0; i < hw; ++i) {
+                sum += (uint32_t)(int32_t)*ip;
+                ip += ch;
+            }
+            *out++ = ekrt_requant_s8((int32_t)(sum - zp_sum), p->mult, p->shift, p->output_zp,
+                                     -128, 127);
+        }
+        in += hw * ch;
+    }
 }
