@@ -78,7 +78,7 @@ int ekrt_prepare_add(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in)
                              &p->out_mult, &p->out_shift);
     if (ekrt_elem_count(a) == ekrt_elem_count(out) && ekrt_elem_count(b) == ekrt_elem_count(out) &&
         p->in1_shift >= -31 && p->in1_shift <= 0 && p->in2_shift >= -31 && p->in2_shift <= 0 &&
-        p->out_shift >= -31 && p->out_shift <= 31) {
+        p->out_shift >= -22 && p->out_shift <= 31) {
         op->eval = ekrt_eval_add_elementwise;
     }
     return 0;
@@ -97,7 +97,7 @@ void ekrt_eval_add(const ekrt_t *rt, const ekrt_op_t *op)
 
 /* Variant: no broadcasting (both inputs have the output's element count) and shifts the fast
  * requantization handles (input shifts in [-31, 0] as 2 * max scale makes them, output shift
- * in [-31, 31]); a flat loop, same arithmetic as add_one. */
+ * in [-22, 31]); a flat loop, same arithmetic as add_one. */
 void ekrt_eval_add_elementwise(const ekrt_t *rt, const ekrt_op_t *op)
 {
     const ekrt_add_params_t *p = &op->p.add;

@@ -1,7 +1,7 @@
 /* CONV_2D int8, 1x1 filter: a matrix product of pixels x input channels by the filter rows
  * (ekrt_mat_s8), two pixels and two output channels at a time.
  * Preconditions (ekrt_conv2d_select): k_h = k_w = 1, no padding, one group, every shift in
- * [-31, 31]. Any stride, any channel count. */
+ * [-22, 31]. Any stride, any channel count. */
 #include "ekrt_dsp.h" /* first: kernel optimisation level */
 #include "ekrt_internal.h"
 
@@ -20,28 +20,24 @@ void ekrt_eval_conv2d_1x1(const ekrt_t *rt, const ekrt_op_t *op)
     q.act_max = p->act_max;
     q.mult = p->mult;
     q.shift = p->shift;
-    q.mult_pt = q.shift_pt = 0;
+    q.right_only = p->right_only;
     if (p->stride_h == 1 && p->stride_w == 1) {
         /* input pixels are the contiguous columns of the matrix */
         for (i = 0; i + 1 < n; i += 2) {
-            ekrt_mat_s8(&q, in + i * p->in_c, in + (i + 1) * p->in_c, p->in_c, filter, p->out_c,
-                        bias, out + i * p->out_c, out + (i + 1) * p->out_c);
+            ekrt_mat_s8(&q, in + i * p->in_c, 2, p->in_c, filter, p->out_c, bias,
+                        out + i * p->out_c);
         }
         if (i < n) {
-            ekrt_mat_s8(&q, in + i * p->in_c, NULL, p->in_c, filter, p->out_c, bias,
-                        out + i * p->out_c, NULL);
+            ekrt_mat_s8(&q, in + i * p->in_c, 1, p->in_c, filter, p->out_c, bias,
+                        out + i * p->out_c);
         }
         return;
     }
-    for (i = 0; i < n; i += 2) {
-        const int8_t *col[2] = {NULL, NULL};
-        int32_t j;
-        for (j = 0; j < 2 && i + j < n; ++j) {
-            const int32_t pix = i + j, row = pix / per_row, ox = pix % per_row;
-            const int32_t b = row / p->out_h, oy = row % p->out_h;
-            col[j] = in + ((b * p->in_h + oy * p->stride_h) * p->in_w + ox * p->stride_w) * p->in_c;
-        }
-        ekrt_mat_s8(&q, col[0], col[1], p->in_c, filter, p->out_c, bias, out + i * p->out_c,
-                    col[1] ? out + (i + 1) * p->out_c : NULL);
+    for (i = 0; i < n; ++i) {
+        /* strided: pixels are not adjacent, one column at a time */
+        const int32_t row = i / per_row, ox = i % per_row;
+        const int32_t b = row / p->out_h, oy = row % p->out_h;
+        ekrt_mat_s8(&q, in + ((b * p->in_h + oy * p->stride_h) * p->in_w + ox * p->stride_w) * p->in_c,
+                    1, p->in_c, filter, p->out_c, bias, out + i * p->out_c);
     }
 }

@@ -2,7 +2,7 @@
  * scratch column (im2col, k_h * k_w * in_c int8; taps outside the image are filled with the
  * input zero point, which contributes 0 exactly as TFLM's skipped taps do), then two columns
  * at a time go through the matrix product (ekrt_mat_s8).
- * Preconditions (ekrt_conv2d_select): one group, every shift in [-31, 31], scratch of
+ * Preconditions (ekrt_conv2d_select): one group, every shift in [-22, 31], scratch of
  * ekrt_conv2d_im2col_scratch() bytes. Any stride, dilation, padding, channel count. */
 #include "ekrt_dsp.h" /* first: kernel optimisation level */
 #include <string.h>
@@ -51,14 +51,13 @@ void ekrt_eval_conv2d_im2col(const ekrt_t *rt, const ekrt_op_t *op)
     q.act_max = p->act_max;
     q.mult = p->mult;
     q.shift = p->shift;
-    q.mult_pt = q.shift_pt = 0;
+    q.right_only = p->right_only;
     for (i = 0; i < n; i += 2) {
         const int two = i + 1 < n;
         fill_column(p, in, i, col_a);
         if (two) {
             fill_column(p, in, i + 1, col_b);
         }
-        ekrt_mat_s8(&q, col_a, two ? col_b : NULL, k, filter, p->out_c, bias, out + i * p->out_c,
-                    two ? out + (i + 1) * p->out_c : NULL);
+        ekrt_mat_s8(&q, col_a, two ? 2 : 1, k, filter, p->out_c, bias, out + i * p->out_c);
     }
 }

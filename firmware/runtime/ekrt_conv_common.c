@@ -1,6 +1,7 @@
 /* Conv arithmetic shared by CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED and the pools:
  * TFLM's padding rule, per-channel multipliers (PopulateConvolutionQuantizationParams), the
  * fused activation range and the bias check. */
+#include "ekrt_dsp.h"
 #include "ekrt_internal.h"
 
 int ekrt_conv_padding(ekrt_prep_t *c, int32_t padding, int32_t stride, int32_t dil, int32_t in,
@@ -176,7 +177,20 @@ int ekrt_shifts_fast(const int8_t *shift, int32_t n)
 {
     int32_t i;
     for (i = 0; i < n; ++i) {
-        if (shift[i] < -31 || shift[i] > 31) {
+        if (shift[i] < -22 || shift[i] > 31) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int ekrt_requant_mode(const int8_t *shift, int32_t n, const int32_t *bias, int32_t k)
+{
+    int64_t worst = (int64_t)k * 128 * 255;
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        const int64_t b = bias ? (int64_t)bias[i] : 0;
+        if (shift[i] < -31 || shift[i] > -1 || worst + (b < 0 ? -b : b) >= EKRT_ACC_LIMIT) {
             return 0;
         }
     }

@@ -2,11 +2,29 @@
  * output pixel only the taps inside the image are visited (the clipped window replaces the
  * per-tap bounds test); each tap is one input word and one filter word, split into int16
  * lanes (input offset added by SXTAB16) and multiplied lane by lane (SMLABB / SMLATT).
+ * A 3x3 window wholly inside the image (every output pixel but the border) runs a fully
+ * unrolled body.
  * Preconditions (ekrt_depthwise_conv2d_select): depth_mult = 1, dil_h = dil_w = 1, every
- * shift in [-31, 31]. Any filter size, stride, padding and channel count (the last
+ * shift in [-22, 31]. Any filter size, stride, padding and channel count (the last
  * channels % 4 run one at a time). */
 #include "ekrt_dsp.h" /* first: kernel optimisation level */
 #include "ekrt_internal.h"
+
+#define REQ(acc, c)                                                                             \
+    (right_only ? ekrt_requant_r((acc), mult[c], -shift[c], zp, lo, hi)                         \
+                : ekrt_requant_fast((acc), mult[c], shift[c], zp, lo, hi))
+
+/* one tap of four channels: input word at ip, filter word at fp */
+#define TAP4(ip, fp)                                                                            \
+    do {                                                                                        \
+        const uint32_t x_ = ekrt_load4(ip), f_ = ekrt_load4(fp);                                \
+        const uint32_t x02_ = ekrt_sxtab16(off2, x_), x13_ = ekrt_sxtab16_hi(off2, x_);         \
+        const uint32_t f02_ = ekrt_sxtb16(f_), f13_ = ekrt_sxtb16_hi(f_);                       \
+        a0 = ekrt_smlabb(x02_, f02_, a0);                                                       \
+        a2 = ekrt_smlatt(x02_, f02_, a2);                                                       \
+        a1 = ekrt_smlabb(x13_, f13_, a1);                                                       \
+        a3 = ekrt_smlatt(x13_, f13_, a3);                                                       \
+    } while (0)
 
 void ekrt_eval_depthwise_conv2d_mult1(const ekrt_t *rt, const ekrt_op_t *op)
 {
@@ -16,6 +34,10 @@ void ekrt_eval_depthwise_conv2d_mult1(const ekrt_t *rt, const ekrt_op_t *op)
     int8_t *out = EKRT_OUT(rt, op);
     const int32_t ch = p->in_c, c4 = ch & ~3, row_stride = p->in_w * ch;
     const uint32_t off2 = ekrt_dup16(p->input_offset);
+    const int32_t *const mult = p->mult;
+    const int8_t *const shift = p->shift;
+    const int32_t zp = p->output_offset, lo = p->act_min, hi = p->act_max;
+    const int32_t right_only = p->right_only, full3 = p->k_h == 3 && p->k_w == 3;
     int32_t b, oy, ox, c;
     for (b = 0; b < p->batches; ++b) {
         const int8_t *in_b = in + b * p->in_h * row_stride;
@@ -29,31 +51,44 @@ void ekrt_eval_depthwise_conv2d_mult1(const ekrt_t *rt, const ekrt_op_t *op)
                 const int32_t kx1 = p->in_w - ix0 < p->k_w ? p->in_w - ix0 : p->k_w;
                 const int8_t *base = in_b + iy0 * row_stride + ix0 * ch;
                 int32_t ky, kx;
-                for (c = 0; c < c4; c += 4) {
+                if (full3 && ky0 == 0 && ky1 == 3 && kx0 == 0 && kx1 == 3) {
+                    const int8_t *ip = base, *fp = filter;
+                    for (c = 0; c < c4; c += 4) {
+                        int32_t a0 = bias ? bias[c] : 0, a1 = bias ? bias[c + 1] : 0;
+                        int32_t a2 = bias ? bias[c + 2] : 0, a3 = bias ? bias[c + 3] : 0;
+                        TAP4(ip, fp);
+                        TAP4(ip + ch, fp + ch);
+                        TAP4(ip + 2 * ch, fp + 2 * ch);
+                        TAP4(ip + row_stride, fp + 3 * ch);
+                        TAP4(ip + row_stride + ch, fp + 4 * ch);
+                        TAP4(ip + row_stride + 2 * ch, fp + 5 * ch);
+                        TAP4(ip + 2 * row_stride, fp + 6 * ch);
+                        TAP4(ip + 2 * row_stride + ch, fp + 7 * ch);
+                        TAP4(ip + 2 * row_stride + 2 * ch, fp + 8 * ch);
+                        out[c] = REQ(a0, c);
+                        out[c + 1] = REQ(a1, c + 1);
+                        out[c + 2] = REQ(a2, c + 2);
+                        out[c + 3] = REQ(a3, c + 3);
+                        ip += 4;
+                        fp += 4;
+                    }
+                } else {
+                    c = 0;
+                }
+                for (; c < c4; c += 4) {
                     int32_t a0 = bias ? bias[c] : 0, a1 = bias ? bias[c + 1] : 0;
                     int32_t a2 = bias ? bias[c + 2] : 0, a3 = bias ? bias[c + 3] : 0;
                     for (ky = ky0; ky < ky1; ++ky) {
                         const int8_t *ip = base + ky * row_stride + c;
                         const int8_t *fp = filter + ky * p->k_w * ch + c;
                         for (kx = kx0; kx < kx1; ++kx) {
-                            const uint32_t x = ekrt_load4(ip + kx * ch);
-                            const uint32_t f = ekrt_load4(fp + kx * ch);
-                            const uint32_t x02 = ekrt_sxtab16(off2, x), x13 = ekrt_sxtab16_hi(off2, x);
-                            const uint32_t f02 = ekrt_sxtb16(f), f13 = ekrt_sxtb16_hi(f);
-                            a0 = ekrt_smlabb(x02, f02, a0);
-                            a2 = ekrt_smlatt(x02, f02, a2);
-                            a1 = ekrt_smlabb(x13, f13, a1);
-                            a3 = ekrt_smlatt(x13, f13, a3);
+                            TAP4(ip + kx * ch, fp + kx * ch);
                         }
                     }
-                    out[c] = ekrt_requant_fast(a0, p->mult[c], p->shift[c], p->output_offset,
-                                               p->act_min, p->act_max);
-                    out[c + 1] = ekrt_requant_fast(a1, p->mult[c + 1], p->shift[c + 1],
-                                                   p->output_offset, p->act_min, p->act_max);
-                    out[c + 2] = ekrt_requant_fast(a2, p->mult[c + 2], p->shift[c + 2],
-                                                   p->output_offset, p->act_min, p->act_max);
-                    out[c + 3] = ekrt_requant_fast(a3, p->mult[c + 3], p->shift[c + 3],
-                                                   p->output_offset, p->act_min, p->act_max);
+                    out[c] = REQ(a0, c);
+                    out[c + 1] = REQ(a1, c + 1);
+                    out[c + 2] = REQ(a2, c + 2);
+                    out[c + 3] = REQ(a3, c + 3);
                 }
                 for (; c < ch; ++c) {
                     int32_t acc = bias ? bias[c] : 0;
@@ -64,8 +99,7 @@ void ekrt_eval_depthwise_conv2d_mult1(const ekrt_t *rt, const ekrt_op_t *op)
                             acc = ekrt_wadd(acc, f * (x + p->input_offset));
                         }
                     }
-                    out[c] = ekrt_requant_fast(acc, p->mult[c], p->shift[c], p->output_offset,
-                                               p->act_min, p->act_max);
+                    out[c] = REQ(acc, c);
                 }
                 out += ch;
             }

@@ -47,6 +47,15 @@ static inline int32_t ekrt_smlabb(uint32_t a, uint32_t b, int32_t acc)
 {
     return __smlabb((int32_t)a, (int32_t)b, acc);
 }
+static inline int32_t ekrt_qadd(int32_t a, int32_t b) { return __qadd(a, b); }
+/* (a * b + 2^31) >> 32, the rounded high word */
+static inline int32_t ekrt_smmulr(int32_t a, int32_t b)
+{
+    int32_t r;
+    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+#define ekrt_ssat9(v) __ssat((v), 9)
 static inline int32_t ekrt_smlatt(uint32_t a, uint32_t b, int32_t acc)
 {
     return __smlatt((int32_t)a, (int32_t)b, acc);
@@ -87,6 +96,16 @@ static inline int32_t ekrt_smlatt(uint32_t a, uint32_t b, int32_t acc)
 {
     return (int32_t)((uint32_t)acc + (uint32_t)(ekrt_hi16(a) * ekrt_hi16(b)));
 }
+static inline int32_t ekrt_qadd(int32_t a, int32_t b)
+{
+    const int64_t s = (int64_t)a + (int64_t)b;
+    return s > INT32_MAX ? INT32_MAX : (s < INT32_MIN ? INT32_MIN : (int32_t)s);
+}
+static inline int32_t ekrt_ssat9(int32_t v) { return v < -256 ? -256 : (v > 255 ? 255 : v); }
+static inline int32_t ekrt_smmulr(int32_t a, int32_t b)
+{
+    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 31)) >> 32);
+}
 #endif
 
 /* 4 int8 from any address (one LDR on Cortex-M3 and later: unaligned word loads are legal) */
@@ -119,13 +138,49 @@ static inline int32_t ekrt_mbqm_fast(int32_t acc, int32_t qm, int32_t shift)
     return q + ((x & mask) > ((mask >> 1) + (q < 0 ? 1 : 0)) ? 1 : 0);
 }
 
-/* ekrt_requant_s8 (requantize, add the zero point, clamp) with ekrt_mbqm_fast's conditions */
+/* ekrt_requant_s8 (requantize, add the zero point, clamp) for shifts in [-22, 31] and
+ * multipliers from ekrt_quantize_multiplier. For a right shift r in [1, 22]
+ * RoundingDivideByPOT (round half away from zero) is (x + 2^(r-1) - (x < 0)) >> r; the
+ * saturating add only saturates when x >= 2^31 - 2^(r-1), where the exact quotient
+ * (>= 2^(31-r) - 1 >= 511) and the computed one both clamp to 255 below. */
 static inline int8_t ekrt_requant_fast(int32_t acc, int32_t qm, int32_t shift, int32_t zp,
                                        int32_t lo, int32_t hi)
 {
-    int32_t v = ekrt_mbqm_fast(acc, qm, shift);
-    v = (v < -256 ? -256 : (v > 255 ? 255 : v)) + zp;
+    int32_t v;
+    if (shift < 0) {
+        const int32_t r = -shift;
+        const int64_t ab = (int64_t)acc * (int64_t)qm + ((int64_t)1 << 30);
+        const int32_t x = (int32_t)(ab >> 31);
+        v = (ekrt_qadd(x, (int32_t)(1u << (r - 1))) + (x >> 31)) >> r;
+    } else {
+        v = ekrt_mbqm_fast(acc, qm, shift);
+    }
+    v = ekrt_ssat9(v) + zp;
     return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
 }
+
+/* MultiplyByQuantizedMultiplier for the common case, in 6 instructions: |acc| < 2^30,
+ * qm in [0, 2^31) (from ekrt_quantize_multiplier), right shift r in [1, 31].
+ * SaturatingRoundingDoublingHighMul(acc, qm) = floor((acc * qm + 2^30) / 2^31) (shown above)
+ * = floor((2 acc * qm + 2^31) / 2^32) = SMMULR(2 acc, qm), and 2 acc fits int32. Then
+ * |x| <= |acc| < 2^30, so RoundingDivideByPOT = (x + 2^(r-1) - (x < 0)) >> r cannot overflow. */
+static inline int32_t ekrt_mbqm_r(int32_t acc, int32_t qm, int32_t r)
+{
+    const int32_t x = ekrt_smmulr(acc * 2, qm);
+    return (x + (int32_t)(1u << (r - 1)) + (x >> 31)) >> r;
+}
+
+/* ekrt_requant_s8 under ekrt_mbqm_r's conditions: the result is within int32 comfortably, so
+ * the [-256, 255] pre-clamp changes nothing and the zero point is added directly. */
+static inline int8_t ekrt_requant_r(int32_t acc, int32_t qm, int32_t r, int32_t zp, int32_t lo,
+                                    int32_t hi)
+{
+    const int32_t v = ekrt_mbqm_r(acc, qm, r) + zp;
+    return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+}
+
+/* Largest |accumulator| a product of k int8 weights with k offset int8 inputs (|x + offset|
+ * <= 255) plus a bias can reach, checked against ekrt_mbqm_r's 2^30 at prepare. */
+#define EKRT_ACC_LIMIT ((int64_t)1 << 30)
 
 #endif /* EKRT_DSP_H */

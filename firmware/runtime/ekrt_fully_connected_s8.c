@@ -88,10 +88,27 @@ int ekrt_prepare_fully_connected(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uin
     p->input_offset = -in->zero_point;
     p->filter_offset = -f->zero_point;
     p->output_offset = out->zero_point;
-    if (p->filter_offset == 0 &&
-        (p->pc_mult ? ekrt_shifts_fast(p->pc_shift, p->out_depth)
-                    : (p->shift >= -31 && p->shift <= 31))) {
+    if (p->pc_mult == NULL && p->filter_offset == 0 && p->shift >= -22 && p->shift <= 31) {
+        /* the matrix product takes per-row arrays: spell the one multiplier out per row */
+        int32_t *m = (int32_t *)ekrt_palloc(c, 4u * (uint32_t)p->out_depth);
+        int8_t *s = (int8_t *)ekrt_palloc(c, (uint32_t)p->out_depth);
+        int32_t r;
+        if (m == NULL || s == NULL) {
+            return ekrt_fail_op(c, "arena too small for the multipliers");
+        }
+        for (r = 0; r < p->out_depth; ++r) {
+            m[r] = p->mult;
+            s[r] = (int8_t)p->shift;
+        }
+        p->pc_mult = m;
+        p->pc_shift = s;
+    }
+    if (p->filter_offset == 0 && p->pc_mult != NULL &&
+        ekrt_shifts_fast(p->pc_shift, p->out_depth)) {
         op->eval = ekrt_eval_fully_connected_mat;
+        p->right_only = ekrt_requant_mode(p->pc_shift, p->out_depth,
+                                          (const int32_t *)(const void *)(op->in[2] >= 0 ? ekrt_tinfo(c, op->in[2])->data : NULL),
+                                          p->accum_depth);
     }
     return 0;
 }
@@ -102,7 +119,7 @@ void ekrt_eval_fully_connected(const ekrt_t *rt, const ekrt_op_t *op)
                             EKRT_OUT(rt, op));
 }
 
-/* Variant: symmetric weights (filter zero point 0) and shifts in [-31, 31]: the batches are
+/* Variant: symmetric weights (filter zero point 0) and shifts in [-22, 31]: the batches are
  * the columns of the int8 matrix product (ekrt_mat_s8), two at a time. */
 void ekrt_eval_fully_connected_mat(const ekrt_t *rt, const ekrt_op_t *op)
 {
@@ -119,13 +136,11 @@ void ekrt_eval_fully_connected_mat(const ekrt_t *rt, const ekrt_op_t *op)
     q.act_max = p->act_max;
     q.mult = p->pc_mult;
     q.shift = p->pc_shift;
-    q.mult_pt = p->mult;
-    q.shift_pt = p->shift;
+    q.right_only = p->right_only;
     for (b = 0; b + 1 < p->batches; b += 2) {
-        ekrt_mat_s8(&q, in + b * k, in + (b + 1) * k, k, filter, rows, bias, out + b * rows,
-                    out + (b + 1) * rows);
+        ekrt_mat_s8(&q, in + b * k, 2, k, filter, rows, bias, out + b * rows);
     }
     if (b < p->batches) {
-        ekrt_mat_s8(&q, in + b * k, NULL, k, filter, rows, bias, out + b * rows, NULL);
+        ekrt_mat_s8(&q, in + b * k, 1, k, filter, rows, bias, out + b * rows);
     }
 }

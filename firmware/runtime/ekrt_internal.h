@@ -83,6 +83,7 @@ typedef struct {
     int32_t act_min, act_max;
     const int32_t *mult;           /* per output channel */
     const int8_t *shift;
+    int32_t right_only;            /* see ekrt_requant_mode (set by the variants' select) */
 } ekrt_conv_params_t;
 
 typedef struct {
@@ -92,6 +93,7 @@ typedef struct {
     int32_t mult, shift;                      /* per-tensor */
     const int32_t *pc_mult;                   /* per-channel (NULL when per-tensor) */
     const int8_t *pc_shift;
+    int32_t right_only;                       /* see ekrt_requant_mode */
 } ekrt_fc_params_t;
 
 typedef struct {
@@ -259,22 +261,25 @@ void ekrt_dequantize_s8_f32(const ekrt_qnt_params_t *p, uint32_t n, const int8_t
 
 /* --- optimised kernels (variants beside the reference of the same op) -------------------- */
 
-/* Requantization of one matrix product: per row (mult/shift arrays) or per tensor (mult NULL:
- * mult_pt/shift_pt). Multipliers from ekrt_quantize_multiplier, shifts within [-31, 31]. */
+/* Requantization of one matrix product, per row: multipliers from ekrt_quantize_multiplier,
+ * shifts within [-22, 31]. */
 typedef struct {
     int32_t input_offset, output_offset, act_min, act_max;
     const int32_t *mult;
     const int8_t *shift;
-    int32_t mult_pt, shift_pt;
+    int32_t right_only; /* ekrt_requant_mode() == 1: every shift < 0, accumulators < 2^30 */
 } ekrt_mat_q_t;
 
-/* out_a[r] (and out_b[r] when b != NULL) for r < rows: columns a, b of k int8 against the
- * filter rows w[r * k .. r * k + k) (ekrt_mat_s8.c). Any k, any rows, any alignment. */
-void ekrt_mat_s8(const ekrt_mat_q_t *q, const int8_t *a, const int8_t *b, int32_t k,
-                 const int8_t *w, int32_t rows, const int32_t *bias, int8_t *out_a,
-                 int8_t *out_b);
-/* 1 if every shift lies in [-31, 31] (the range the fast requantization handles) */
+/* n_cols (1 or 2) columns of k int8, column c at a + c * k, against the filter rows
+ * w[r * k .. r * k + k) for r < rows, into out[c * rows + r] (ekrt_mat_s8.c). Any k, any
+ * rows, any alignment. */
+void ekrt_mat_s8(const ekrt_mat_q_t *q, const int8_t *a, int32_t n_cols, int32_t k,
+                 const int8_t *w, int32_t rows, const int32_t *bias, int8_t *out);
+/* 1 if every shift lies in [-22, 31] (the range ekrt_requant_fast handles) */
 int ekrt_shifts_fast(const int8_t *shift, int32_t n);
+/* 1 if ekrt_requant_r applies to all n channels: shifts in [-31, -1] and |bias| + k * 128 *
+ * 255 < 2^30 (bias may be NULL); 0 otherwise (ekrt_requant_fast, or the reference). */
+int ekrt_requant_mode(const int8_t *shift, int32_t n, const int32_t *bias, int32_t k);
 
 /* --- flatbuffer reader (ekrt_fb.c) ------------------------------------------------------ */
 typedef struct {
