@@ -78,7 +78,7 @@ int ekrt_prepare_add(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in)
                              &p->out_mult, &p->out_shift);
     if (ekrt_elem_count(a) == ekrt_elem_count(out) && ekrt_elem_count(b) == ekrt_elem_count(out) &&
         p->in1_shift >= -31 && p->in1_shift <= 0 && p->in2_shift >= -31 && p->in2_shift <= 0 &&
-        p->out_shift >= -22 && p->out_shift <= 31) {
+        p->out_shift >= -31 && p->out_shift <= -1) {
         op->eval = ekrt_eval_add_elementwise;
     }
     return 0;
@@ -95,22 +95,34 @@ void ekrt_eval_add(const ekrt_t *rt, const ekrt_op_t *op)
                 EKRT_OUT(rt, op));
 }
 
-/* Variant: no broadcasting (both inputs have the output's element count) and shifts the fast
- * requantization handles (input shifts in [-31, 0] as 2 * max scale makes them, output shift
- * in [-22, 31]); a flat loop, same arithmetic as add_one. */
+/* rounding right shift by r in [0, 31] spelled with per-op constants (see ekrt_mbqm_r) */
+static inline int32_t shift_round(int32_t x, int32_t half, int32_t negmask, int32_t r)
+{
+    return (x + half + ((x >> 31) & negmask)) >> r;
+}
+
+/* Variant: no broadcasting (both inputs have the output's element count), input shifts in
+ * [-31, 0] (2 * max scale makes them so) and output shift in [-31, -1]. A flat loop with
+ * the arithmetic of ekrt_mbqm_r: the scaled inputs (a + offset) << 20 stay below 2^28 and
+ * their sum below 2^29, so every SaturatingRoundingDoublingHighMul is one SMMULR. */
 void ekrt_eval_add_elementwise(const ekrt_t *rt, const ekrt_op_t *op)
 {
     const ekrt_add_params_t *p = &op->p.add;
     const int8_t *a = EKRT_IN(rt, op, 0), *b = EKRT_IN(rt, op, 1);
     int8_t *out = EKRT_OUT(rt, op);
     const uint32_t n = rt->tensors[op->out].bytes;
+    const int32_t off1 = p->in1_offset, off2 = p->in2_offset, m1 = p->in1_mult, m2 = p->in2_mult;
+    const int32_t r1 = -p->in1_shift, r2 = -p->in2_shift, mo = p->out_mult, ro = -p->out_shift;
+    const int32_t h1 = r1 > 0 ? (int32_t)(1u << (r1 - 1)) : 0, n1 = r1 > 0 ? -1 : 0;
+    const int32_t h2 = r2 > 0 ? (int32_t)(1u << (r2 - 1)) : 0, n2 = r2 > 0 ? -1 : 0;
+    const int32_t zp = p->out_offset, lo = p->act_min, hi = p->act_max;
     uint32_t i;
     for (i = 0; i < n; ++i) {
-        const int32_t sa = (int32_t)((uint32_t)(a[i] + p->in1_offset) << 20);
-        const int32_t sb = (int32_t)((uint32_t)(b[i] + p->in2_offset) << 20);
-        const int32_t sum = ekrt_wadd(ekrt_mbqm_fast(sa, p->in1_mult, p->in1_shift),
-                                      ekrt_mbqm_fast(sb, p->in2_mult, p->in2_shift));
-        out[i] = ekrt_requant_fast(sum, p->out_mult, p->out_shift, p->out_offset, p->act_min,
-                                   p->act_max);
+        /* (x + offset) << 20, doubled for SMMULR */
+        const int32_t xa = ekrt_smmulr((a[i] + off1) * (1 << 21), m1);
+        const int32_t xb = ekrt_smmulr((b[i] + off2) * (1 << 21), m2);
+        const int32_t sum = shift_round(xa, h1, n1, r1) + shift_round(xb, h2, n2, r2);
+        const int32_t v = ekrt_mbqm_r(sum, mo, ro) + zp;
+        out[i] = (int8_t)(v < lo ? lo : (v > hi ? hi : v));
     }
 }

@@ -14,24 +14,50 @@ uint32_t ekrt_conv2d_im2col_scratch(const ekrt_conv_params_t *p)
     return 2u * (uint32_t)(p->k_h * p->k_w * p->in_c);
 }
 
+/* short copies inline: the stem has in_c = 1, where a memcpy call per tap costs more than
+ * the multiply-accumulates */
+static inline void copy_bytes(int8_t *dst, const int8_t *src, int32_t n)
+{
+    if (n >= 16) {
+        memcpy(dst, src, (size_t)n);
+        return;
+    }
+    while (n-- > 0) {
+        *dst++ = *src++;
+    }
+}
+
 static void fill_column(const ekrt_conv_params_t *p, const int8_t *in, int32_t pix, int8_t *col)
 {
     const int32_t row = pix / p->out_w, ox = pix % p->out_w;
     const int32_t b = row / p->out_h, oy = row % p->out_h;
     const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
+    const int32_t span = p->k_w * p->in_c;
     const int8_t zp = (int8_t)(-p->input_offset);
-    int32_t ky, kx;
+    int32_t ky, kx, i;
+    const int whole_rows = p->dil_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w;
     for (ky = 0; ky < p->k_h; ++ky) {
         const int32_t iy = iy0 + ky * p->dil_h;
-        for (kx = 0; kx < p->k_w; ++kx) {
-            const int32_t ix = ix0 + kx * p->dil_w;
-            if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
-                memset(col, zp, (size_t)p->in_c);
-            } else {
-                memcpy(col, in + ((b * p->in_h + iy) * p->in_w + ix) * p->in_c, (size_t)p->in_c);
+        const int8_t *src = in + ((b * p->in_h + iy) * p->in_w + ix0) * p->in_c;
+        if (iy < 0 || iy >= p->in_h) {
+            for (i = 0; i < span; ++i) {
+                col[i] = zp;
             }
-            col += p->in_c;
+        } else if (whole_rows) {
+            copy_bytes(col, src, span); /* the window's row is contiguous in NHWC */
+        } else {
+            for (kx = 0; kx < p->k_w; ++kx) {
+                const int32_t ix = ix0 + kx * p->dil_w;
+                if (ix < 0 || ix >= p->in_w) {
+                    for (i = 0; i < p->in_c; ++i) {
+                        col[kx * p->in_c + i] = zp;
+                    }
+                } else {
+                    copy_bytes(col + kx * p->in_c, src + kx * p->dil_w * p->in_c, p->in_c);
+                }
+            }
         }
+        col += span;
     }
 }
 
