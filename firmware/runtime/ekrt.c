@@ -112,14 +112,29 @@ static int parse_tensors(ekrt_prep_t *c, uint32_t tvec, uint32_t n_tensors, uint
 }
 static int prepare_op(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in)
 {
-    uint32_t i;
-    for (i = 0; i < ekrt_op_table_len; ++i) {
-        if (ekrt_op_table[i].code == op->code) {
-            op->eval = ekrt_op_table[i].eval;
-            return ekrt_op_table[i].prepare(c, op, ot, n_in);
-        }
+    const ekrt_op_reg_t *reg = ekrt_op_find(op->code);
+    if (reg == NULL) {
+        return ekrt_fail_op(c, "operator is not supported by edgekit-rt");
     }
-    return ekrt_fail_op(c, "operator is not supported by edgekit-rt");
+    op->eval = reg->eval;
+    return reg->prepare(c, op, ot, n_in);
+}
+
+/* The code of operator i (0 if unreadable: parse_ops reports it). */
+static int32_t op_code_at(ekrt_fb_t *fb, uint32_t ovec, uint32_t n_ops, uint32_t cvec,
+                          uint32_t n_codes, uint32_t i)
+{
+    const uint32_t ot = ekrt_fb_vec_table(fb, ovec, n_ops, i);
+    const uint32_t opcode = ekrt_fb_get_u32(fb, ot, 0, 0);
+    uint32_t ct;
+    int32_t dep, code;
+    if (fb->bad || opcode >= n_codes) {
+        return 0;
+    }
+    ct = ekrt_fb_vec_table(fb, cvec, n_codes, opcode);
+    dep = ekrt_fb_get_i8(fb, ct, 0, 0);
+    code = ekrt_fb_get_i32(fb, ct, 3, 0);
+    return code > dep ? code : dep; /* schema v3a: the real code is the larger field */
 }
 
 static int parse_ops(ekrt_prep_t *c, uint32_t ovec, uint32_t n_ops, uint32_t cvec, uint32_t n_codes)
@@ -131,8 +146,8 @@ static int parse_ops(ekrt_prep_t *c, uint32_t ovec, uint32_t n_ops, uint32_t cve
         ekrt_op_t *op = &rt->ops[i];
         uint32_t ot = ekrt_fb_vec_table(fb, ovec, n_ops, i);
         uint32_t opcode = ekrt_fb_get_u32(fb, ot, 0, 0);
-        uint32_t ct, iv, ov, n_in, n_out;
-        int32_t dep, code;
+        uint32_t iv, ov, n_in, n_out;
+        int32_t code;
         memset(op, 0, sizeof *op);
         c->op_index = i;
         c->op_code = -1;
@@ -140,23 +155,19 @@ static int parse_ops(ekrt_prep_t *c, uint32_t ovec, uint32_t n_ops, uint32_t cve
             return ekrt_fail(c, "malformed model: operator %u has opcode index %u of %u", (unsigned)i,
                         (unsigned)opcode, (unsigned)n_codes);
         }
-        ct = ekrt_fb_vec_table(fb, cvec, n_codes, opcode);
-        dep = ekrt_fb_get_i8(fb, ct, 0, 0);
-        code = ekrt_fb_get_i32(fb, ct, 3, 0);
-        /* schema v3a: the real code is the larger of the two fields */
-        op->code = code > dep ? code : dep;
-        c->op_code = op->code;
-        if (op->code == 32) { /* CUSTOM */
-            return ekrt_fail_op(c, "custom operators are not supported");
+        code = op_code_at(fb, ovec, n_ops, cvec, n_codes, i);
+        c->op_code = code;
+        if (ekrt_op_find(code) == NULL) {
+            return ekrt_fail_op(c, code == 32 ? "custom operators are not supported"
+                                              : "operator is not supported by edgekit-rt");
         }
+        op->code = (int16_t)code;
         iv = ekrt_fb_get_vec(fb, ot, 1, 4, &n_in);
         ov = ekrt_fb_get_vec(fb, ot, 2, 4, &n_out);
         if (fb->bad) {
             return ekrt_fail(c, "malformed model: operator %u", (unsigned)i);
         }
         op->in[0] = op->in[1] = op->in[2] = -1;
-        op->scratch_entry = -1;
-        op->folded_into = -1;
         for (k = 0; k < n_in && k < 3; ++k) {
             int32_t t = ekrt_fb_i32(fb, iv + 4u * k);
             if (t < -1 || t >= (int32_t)rt->n_tensors) {
@@ -244,7 +255,6 @@ static int fold_pads(ekrt_prep_t *c)
             conv->eval = conv->code == EKRT_OP_CONV_2D ? ekrt_conv2d_select(p)
                                                        : ekrt_depthwise_conv2d_select(p);
             pad->eval = NULL;
-            pad->folded_into = (int16_t)reader;
         }
     }
     return 0;
@@ -322,9 +332,9 @@ static int plan(ekrt_prep_t *c)
         t->type = ts[i].type;
         t->ndim = ts[i].ndim;
     }
-    for (i = 0; i < rt->n_ops; ++i) {
-        ekrt_op_t *op = &rt->ops[i];
-        op->scratch = op->scratch_entry >= 0 ? rt->arena + ts[op->scratch_entry].offset : NULL;
+    for (i = 0; i < c->n_scratch; ++i) {
+        const ekrt_tinfo_t *s = &ts[rt->n_tensors + i];
+        rt->ops[s->first].scratch = rt->arena + s->offset;
     }
     for (i = 0; i < rt->n_inputs; ++i) {
         rt->in_scale[i] = ts[rt->inputs[i]].scale;
@@ -374,7 +384,7 @@ int ekrt_init(ekrt_t *rt, const uint8_t *model, size_t model_len, uint8_t *arena
 {
     ekrt_prep_t c;
     uint32_t root, sg, subgraphs, n_sg, cvec, n_codes, bvec, n_buffers, tvec, ovec;
-    uint32_t n_tensors, n_ops;
+    uint32_t n_tensors, n_ops, i;
     size_t skip;
     if (err != NULL && err_len > 0) {
         err[0] = '\0';
@@ -435,9 +445,14 @@ int ekrt_init(ekrt_t *rt, const uint8_t *model, size_t model_len, uint8_t *arena
     }
     rt->n_tensors = n_tensors;
     rt->n_ops = n_ops;
-    /* one planner entry per tensor plus room for one scratch buffer per op */
-    c.max_scratch = n_ops;
-    c.ti = (ekrt_tinfo_t *)ekrt_init_alloc(&c, (uint32_t)(sizeof(ekrt_tinfo_t) * (n_tensors + n_ops)));
+    /* one planner entry per tensor plus one per op that may ask for scratch */
+    c.max_scratch = 0;
+    for (i = 0; i < n_ops; ++i) {
+        const ekrt_op_reg_t *reg = ekrt_op_find(op_code_at(&c.fb, ovec, n_ops, cvec, n_codes, i));
+        c.max_scratch += (reg != NULL && reg->may_scratch) ? 1u : 0u;
+    }
+    c.ti = (ekrt_tinfo_t *)ekrt_init_alloc(
+        &c, (uint32_t)(sizeof(ekrt_tinfo_t) * (n_tensors + c.max_scratch)));
     rt->ops = (ekrt_op_t *)ekrt_palloc(&c, (uint32_t)(sizeof(ekrt_op_t) * (n_ops ? n_ops : 1u)));
     if (c.ti == NULL || rt->ops == NULL) {
         return ekrt_fail(&c, "arena too small: %lu bytes cannot hold the tables of %u tensors and %u operators",

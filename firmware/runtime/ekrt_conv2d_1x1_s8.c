@@ -20,7 +20,7 @@ void ekrt_eval_conv2d_1x1(const ekrt_t *rt, const ekrt_op_t *op)
     q.act_max = p->act_max;
     q.mult = p->mult;
     q.shift = p->shift;
-    q.right_only = p->right_only;
+    q.right_only = op->right_only;
     if (p->stride_h == 1 && p->stride_w == 1) {
         /* input pixels are the contiguous columns of the matrix */
         for (i = 0; i + 1 < n; i += 2) {

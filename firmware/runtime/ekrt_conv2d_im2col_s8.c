@@ -77,7 +77,7 @@ void ekrt_eval_conv2d_im2col(const ekrt_t *rt, const ekrt_op_t *op)
     q.act_max = p->act_max;
     q.mult = p->mult;
     q.shift = p->shift;
-    q.right_only = p->right_only;
+    q.right_only = op->right_only;
     for (i = 0; i < n; i += 2) {
         const int two = i + 1 < n;
         fill_column(p, in, i, col_a);

@@ -37,7 +37,7 @@ void ekrt_eval_depthwise_conv2d_mult1(const ekrt_t *rt, const ekrt_op_t *op)
     const int32_t *const mult = p->mult;
     const int8_t *const shift = p->shift;
     const int32_t zp = p->output_offset, lo = p->act_min, hi = p->act_max;
-    const int32_t right_only = p->right_only, full3 = p->k_h == 3 && p->k_w == 3;
+    const int32_t right_only = op->right_only, full3 = p->k_h == 3 && p->k_w == 3;
     int32_t b, oy, ox, c;
     for (b = 0; b < p->batches; ++b) {
         const int8_t *in_b = in + b * p->in_h * row_stride;

@@ -51,7 +51,7 @@ int ekrt_prepare_depthwise_conv2d(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, ui
         return -1;
     }
     op->eval = ekrt_depthwise_conv2d_select(&op->p.conv);
-    op->p.conv.right_only = ekrt_requant_mode(
+    op->right_only = (uint8_t)ekrt_requant_mode(
         op->p.conv.shift, op->p.conv.out_c,
         op->in[2] >= 0 ? (const int32_t *)(const void *)ekrt_tinfo(c, op->in[2])->data : NULL,
         op->p.conv.k_h * op->p.conv.k_w);

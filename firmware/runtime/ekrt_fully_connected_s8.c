@@ -106,7 +106,7 @@ int ekrt_prepare_fully_connected(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uin
     if (p->filter_offset == 0 && p->pc_mult != NULL &&
         ekrt_shifts_fast(p->pc_shift, p->out_depth)) {
         op->eval = ekrt_eval_fully_connected_mat;
-        p->right_only = ekrt_requant_mode(p->pc_shift, p->out_depth,
+        op->right_only = (uint8_t)ekrt_requant_mode(p->pc_shift, p->out_depth,
                                           (const int32_t *)(const void *)(op->in[2] >= 0 ? ekrt_tinfo(c, op->in[2])->data : NULL),
                                           p->accum_depth);
     }
@@ -136,7 +136,7 @@ void ekrt_eval_fully_connected_mat(const ekrt_t *rt, const ekrt_op_t *op)
     q.act_max = p->act_max;
     q.mult = p->pc_mult;
     q.shift = p->pc_shift;
-    q.right_only = p->right_only;
+    q.right_only = op->right_only;
     for (b = 0; b + 1 < p->batches; b += 2) {
         ekrt_mat_s8(&q, in + b * k, 2, k, filter, rows, bias, out + b * rows);
     }

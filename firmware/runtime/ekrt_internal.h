@@ -83,7 +83,6 @@ typedef struct {
     int32_t act_min, act_max;
     const int32_t *mult;           /* per output channel */
     const int8_t *shift;
-    int32_t right_only;            /* see ekrt_requant_mode (set by the variants' select) */
 } ekrt_conv_params_t;
 
 typedef struct {
@@ -93,7 +92,6 @@ typedef struct {
     int32_t mult, shift;                      /* per-tensor */
     const int32_t *pc_mult;                   /* per-channel (NULL when per-tensor) */
     const int8_t *pc_shift;
-    int32_t right_only;                       /* see ekrt_requant_mode */
 } ekrt_fc_params_t;
 
 typedef struct {
@@ -141,11 +139,10 @@ typedef void (*ekrt_eval_fn)(const ekrt_t *rt, const struct ekrt_op *op);
 typedef struct ekrt_op {
     ekrt_eval_fn eval; /* chosen in prepare (a variant or the reference); NULL: folded away */
     uint8_t *scratch;  /* this op's scratch buffer in the arena (NULL if none) */
-    int32_t code;      /* BuiltinOperator */
+    int16_t code;      /* BuiltinOperator (only codes of ekrt_op_table get this far) */
     int16_t in[3];     /* tensor indices, -1 = absent */
     int16_t out;
-    int16_t scratch_entry; /* init only: planner entry of the scratch buffer, -1 = none */
-    int16_t folded_into; /* PAD folded into a later conv: that op's index, else -1 */
+    uint8_t right_only; /* variants: ekrt_requant_mode() of the op's channels */
     union {
         ekrt_conv_params_t conv;
         ekrt_fc_params_t fc;
@@ -355,6 +352,7 @@ typedef struct {
     int32_t code;
     ekrt_prepare_fn prepare;
     ekrt_eval_fn eval; /* the reference eval; prepare may replace it with a variant */
+    int32_t may_scratch; /* prepare may call ekrt_request_scratch (sizes the planner's table) */
 } ekrt_op_reg_t;
 
 extern const ekrt_op_reg_t ekrt_op_table[];
@@ -376,6 +374,8 @@ int ekrt_want_inputs(ekrt_prep_t *c, uint32_t n_in, uint32_t lo, uint32_t hi);
 /* Ask for `bytes` of scratch during this op's eval (one buffer per op); the planner places it
  * with the tensors, lifetime [this op, this op]; eval finds it in op->scratch. */
 int ekrt_request_scratch(ekrt_prep_t *c, ekrt_op_t *op, uint32_t bytes);
+/* the registration of a BuiltinOperator code (NULL if edgekit-rt lacks the op) */
+const ekrt_op_reg_t *ekrt_op_find(int32_t code);
 
 /* shared conv arithmetic (ekrt_conv_common.c) */
 int ekrt_conv_padding(ekrt_prep_t *c, int32_t padding, int32_t stride, int32_t dil, int32_t in,

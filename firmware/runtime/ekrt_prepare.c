@@ -154,8 +154,9 @@ int ekrt_request_scratch(ekrt_prep_t *c, ekrt_op_t *op, uint32_t bytes)
     if (bytes == 0) {
         return 0;
     }
-    if (op->scratch_entry >= 0 || c->n_scratch >= c->max_scratch) {
-        return ekrt_fail_op(c, "more than one scratch buffer requested");
+    if (c->n_scratch >= c->max_scratch ||
+        (c->n_scratch > 0 && c->ti[c->rt->n_tensors + c->n_scratch - 1].first == (int32_t)c->op_index)) {
+        return ekrt_fail_op(c, "scratch requested beyond the planner's table (one per op)");
     }
     s = &c->ti[c->rt->n_tensors + c->n_scratch];
     memset(s, 0, sizeof *s);
@@ -164,7 +165,7 @@ int ekrt_request_scratch(ekrt_prep_t *c, ekrt_op_t *op, uint32_t bytes)
     s->type = EKRT_T_INT8;
     s->ndim = 1;
     s->dims[0] = (int32_t)bytes;
-    op->scratch_entry = (int16_t)(c->rt->n_tensors + c->n_scratch);
+    (void)op; /* found again after planning by its lifetime (first == this op) */
     c->n_scratch++;
     return 0;
 }
