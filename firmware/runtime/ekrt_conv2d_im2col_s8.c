@@ -84,6 +84,6 @@ void ekrt_eval_conv2d_im2col(const ekrt_t *rt, const ekrt_op_t *op)
         if (two) {
             fill_column(p, in, i + 1, col_b);
         }
-        ekrt_mat_s8(&q, col_a, two ? 2 : 1, k, filter, p->out_c, bias, out + i * p->out_c);
+        ekrt_mat_s8(&q, col_a, two ? 2 : 1, k, filter, p->out_c, bias, out + i * p->out_c, NULL);
     }
 }

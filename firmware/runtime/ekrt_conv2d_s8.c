@@ -59,6 +59,10 @@ int ekrt_prepare_conv2d(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_i
     if (op->eval == ekrt_eval_conv2d_im2col) {
         return ekrt_request_scratch(c, op, ekrt_conv2d_im2col_scratch(&op->p.conv));
     }
+    if (op->eval == ekrt_eval_conv2d_1x1 && op->p.conv.stride_h == 1 &&
+        op->p.conv.stride_w == 1 && op->p.conv.out_c > 2) {
+        return ekrt_request_scratch(c, op, ekrt_mat_q15_bytes(op->p.conv.in_c));
+    }
     return 0;
 }
 

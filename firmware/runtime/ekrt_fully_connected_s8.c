@@ -138,9 +138,9 @@ void ekrt_eval_fully_connected_mat(const ekrt_t *rt, const ekrt_op_t *op)
     q.shift = p->pc_shift;
     q.right_only = op->right_only;
     for (b = 0; b + 1 < p->batches; b += 2) {
-        ekrt_mat_s8(&q, in + b * k, 2, k, filter, rows, bias, out + b * rows);
+        ekrt_mat_s8(&q, in + b * k, 2, k, filter, rows, bias, out + b * rows, NULL);
     }
     if (b < p->batches) {
-        ekrt_mat_s8(&q, in + b * k, 1, k, filter, rows, bias, out + b * rows);
+        ekrt_mat_s8(&q, in + b * k, 1, k, filter, rows, bias, out + b * rows, NULL);
     }
 }

@@ -269,9 +269,11 @@ typedef struct {
 
 /* n_cols (1 or 2) columns of k int8, column c at a + c * k, against the filter rows
  * w[r * k .. r * k + k) for r < rows, into out[c * rows + r] (ekrt_mat_s8.c). Any k, any
- * rows, any alignment. */
+ * rows, any alignment. q15: NULL, or ekrt_mat_q15_bytes(k) bytes of 4-byte aligned scratch
+ * where two columns are widened to int16 once for all rows (faster when rows > 2). */
 void ekrt_mat_s8(const ekrt_mat_q_t *q, const int8_t *a, int32_t n_cols, int32_t k,
-                 const int8_t *w, int32_t rows, const int32_t *bias, int8_t *out);
+                 const int8_t *w, int32_t rows, const int32_t *bias, int8_t *out, void *q15);
+uint32_t ekrt_mat_q15_bytes(int32_t k);
 /* 1 if every shift lies in [-22, 31] (the range ekrt_requant_fast handles) */
 int ekrt_shifts_fast(const int8_t *shift, int32_t n);
 /* 1 if ekrt_requant_r applies to all n channels: shifts in [-31, -1] and |bias| + k * 128 *
