@@ -99,6 +99,7 @@ EXPECTED_OPS = {
     "transpose": {"TRANSPOSE", "RESHAPE", "FULLY_CONNECTED"},
     "softmax": {"FULLY_CONNECTED", "SOFTMAX"},
     "mbv2": {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "PAD", "MEAN", "FULLY_CONNECTED"},
+    "padconv": {"PAD"},
 }
 
 

@@ -52,43 +52,63 @@ void ekrt_eval_depthwise_conv2d_mult1(const ekrt_t *rt, const ekrt_op_t *op)
                 const int8_t *base = in_b + iy0 * row_stride + ix0 * ch;
                 int32_t ky, kx;
                 if (full3 && ky0 == 0 && ky1 == 3 && kx0 == 0 && kx1 == 3) {
-                    const int8_t *ip = base, *fp = filter;
+                    /* pointers walk tap by tap: constant offsets would each need a register */
+                    const int32_t next_row = row_stride - 3 * ch;
                     for (c = 0; c < c4; c += 4) {
+                        const int8_t *ip = base + c, *fp = filter + c;
                         int32_t a0 = bias ? bias[c] : 0, a1 = bias ? bias[c + 1] : 0;
                         int32_t a2 = bias ? bias[c + 2] : 0, a3 = bias ? bias[c + 3] : 0;
-                        TAP4(ip, fp);
-                        TAP4(ip + ch, fp + ch);
-                        TAP4(ip + 2 * ch, fp + 2 * ch);
-                        TAP4(ip + row_stride, fp + 3 * ch);
-                        TAP4(ip + row_stride + ch, fp + 4 * ch);
-                        TAP4(ip + row_stride + 2 * ch, fp + 5 * ch);
-                        TAP4(ip + 2 * row_stride, fp + 6 * ch);
-                        TAP4(ip + 2 * row_stride + ch, fp + 7 * ch);
-                        TAP4(ip + 2 * row_stride + 2 * ch, fp + 8 * ch);
-                        out[c] = REQ(a0, c);
-                        out[c + 1] = REQ(a1, c + 1);
-                        out[c + 2] = REQ(a2, c + 2);
-                        out[c + 3] = REQ(a3, c + 3);
-                        ip += 4;
-                        fp += 4;
+                        for (ky = 0; ky < 3; ++ky) {
+                            TAP4(ip, fp);
+                            ip += ch;
+                            fp += ch;
+                            TAP4(ip, fp);
+                            ip += ch;
+                            fp += ch;
+                            TAP4(ip, fp);
+                            ip += ch + next_row;
+                            fp += ch;
+                        }
+                        {
+                            const int8_t o0 = REQ(a0, c), o1 = REQ(a1, c + 1);
+                            const int8_t o2 = REQ(a2, c + 2), o3 = REQ(a3, c + 3);
+                            out[c] = o0;
+                            out[c + 1] = o1;
+                            out[c + 2] = o2;
+                            out[c + 3] = o3;
+                        }
                     }
                 } else {
                     c = 0;
                 }
-                for (; c < c4; c += 4) {
-                    int32_t a0 = bias ? bias[c] : 0, a1 = bias ? bias[c + 1] : 0;
-                    int32_t a2 = bias ? bias[c + 2] : 0, a3 = bias ? bias[c + 3] : 0;
-                    for (ky = ky0; ky < ky1; ++ky) {
-                        const int8_t *ip = base + ky * row_stride + c;
-                        const int8_t *fp = filter + ky * p->k_w * ch + c;
-                        for (kx = kx0; kx < kx1; ++kx) {
-                            TAP4(ip + kx * ch, fp + kx * ch);
+                if (c < c4) {
+                    /* clipped window (image border, small images): walk the valid taps */
+                    const int32_t n_ky = ky1 - ky0, n_kx = kx1 - kx0;
+                    const int32_t in_skip = row_stride - n_kx * ch, f_skip = (p->k_w - n_kx) * ch;
+                    const int8_t *ip0 = base + ky0 * row_stride + kx0 * ch;
+                    const int8_t *fp0 = filter + (ky0 * p->k_w + kx0) * ch;
+                    for (; c < c4; c += 4) {
+                        const int8_t *ip = ip0 + c, *fp = fp0 + c;
+                        int32_t a0 = bias ? bias[c] : 0, a1 = bias ? bias[c + 1] : 0;
+                        int32_t a2 = bias ? bias[c + 2] : 0, a3 = bias ? bias[c + 3] : 0;
+                        for (ky = n_ky; ky > 0; --ky) {
+                            for (kx = n_kx; kx > 0; --kx) {
+                                TAP4(ip, fp);
+                                ip += ch;
+                                fp += ch;
+                            }
+                            ip += in_skip;
+                            fp += f_skip;
+                        }
+                        {
+                            const int8_t o0 = REQ(a0, c), o1 = REQ(a1, c + 1);
+                            const int8_t o2 = REQ(a2, c + 2), o3 = REQ(a3, c + 3);
+                            out[c] = o0;
+                            out[c + 1] = o1;
+                            out[c + 2] = o2;
+                            out[c + 3] = o3;
                         }
                     }
-                    out[c] = REQ(a0, c);
-                    out[c + 1] = REQ(a1, c + 1);
-                    out[c + 2] = REQ(a2, c + 2);
-                    out[c + 3] = REQ(a3, c + 3);
                 }
                 for (; c < ch; ++c) {
                     int32_t acc = bias ? bias[c] : 0;
