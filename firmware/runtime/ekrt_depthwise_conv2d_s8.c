@@ -68,6 +68,7 @@ void ekrt_eval_depthwise_conv2d(const ekrt_t *rt, const ekrt_op_t *op)
 ekrt_eval_fn ekrt_depthwise_conv2d_select(const ekrt_conv_params_t *p)
 {
     if (p->depth_mult == 1 && p->dil_h == 1 && p->dil_w == 1 &&
+        p->k_h * p->k_w <= EKRT_DW_MAX_TAPS &&
         ekrt_shifts_fast(p->shift, p->out_c)) {
         return ekrt_eval_depthwise_conv2d_mult1;
     }
