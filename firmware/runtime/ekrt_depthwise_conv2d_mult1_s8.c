@@ -87,11 +87,11 @@ void ekrt_eval_depthwise_conv2d_mult1(const ekrt_t *rt, const ekrt_op_t *op)
                         int32_t ky, kx;
                         for (ky = ky0; ky < ky1; ++ky) {
                             const int8_t *rp = ip + ky * row_stride + kx0 * ch;
-                            const uint32_t(*fp)[2] = &fl[ky * p->k_w + kx0];
+                            const uint32_t *fp = fl[ky * p->k_w + kx0];
                             for (kx = kx1 - kx0; kx > 0; --kx) {
-                                TAP4(rp, *fp);
+                                TAP4(rp, fp);
                                 rp += ch;
-                                fp++;
+                                fp += 2;
                             }
                         }
                     }
