@@ -167,9 +167,48 @@ def misc_specs() -> list[ModelSpec]:
     ]
 
 
+def variant_specs(seed0: int = 1300) -> list[ModelSpec]:
+    """Shapes at the edges of edgekit-rt's optimised kernels: channel counts that are not a
+    multiple of 4 (1, 3, 5, 17), odd output-channel counts, strides, explicit asymmetric
+    PAD before a convolution (folded into it), weights large enough that multipliers exceed 1
+    (shift >= 0: the general requantization), activation clamps."""
+    conv = [  # name, h, w, cin, cout, k, s, pad, act, wstd, range
+        ("v_conv1x1_c17", 5, 7, 17, 5, 1, 1, "valid", None, 0.3, (-2.0, 2.0)),
+        ("v_conv1x1_c3", 4, 9, 3, 8, 1, 1, "valid", "relu6", 0.5, (-1.0, 3.0)),
+        ("v_conv1x1_s2", 6, 7, 8, 7, 1, 2, "valid", None, 0.3, (-2.0, 2.0)),
+        ("v_conv3x3_c5_s2", 7, 9, 5, 17, 3, 2, "same", "relu", 0.2, (-3.0, 1.0)),
+        ("v_conv_bigw", 5, 6, 4, 6, 1, 1, "valid", None, 4.0, (-0.05, 0.05)),
+    ]
+    dw = [  # name, h, w, cin, k, s, pad, act
+        ("v_dw_c17", 6, 8, 17, 3, 1, "same", "relu6"),
+        ("v_dw_c5_s2", 7, 10, 5, 3, 2, "same", None),
+        ("v_dw_c1", 5, 6, 1, 3, 1, "same", None),
+        ("v_dw_c8_small", 2, 3, 8, 3, 1, "same", "relu6"),
+    ]
+    out = []
+    for i, (name, h, w, cin, cout, k, st, pad, act, wstd, rng_) in enumerate(conv):
+        out.append(ModelSpec(name, "conv", seed0 + i, dict(
+            h=h, w=w, cin=cin, cout=cout, k=k, s=st, pad=pad, act=act, dil=1, groups=1,
+            wstd=wstd, range=rng_)))
+    for i, (name, h, w, cin, k, st, pad, act) in enumerate(dw, start=20):
+        out.append(ModelSpec(name, "dw", seed0 + i, dict(
+            h=h, w=w, cin=cin, cout=cin, k=k, s=st, pad=pad, act=act, dm=1, dil=1, wstd=0.5,
+            range=(-2.0, 2.0))))
+    for i, (layer, cin, pads, st) in enumerate([("conv", 5, (0, 1, 1, 0), 2),
+                                                ("dw", 17, (1, 1, 1, 1), 2),
+                                                ("dw", 3, (2, 0, 0, 1), 1)], start=40):
+        out.append(ModelSpec(f"v_pad_{layer}{i - 40}", "padconv", seed0 + i, dict(
+            h=7, w=8, cin=cin, cout=6, layer=layer, pads=pads, s=st, wstd=0.4,
+            range=(-1.0, 2.0))))
+    out.append(ModelSpec("v_fc_17", "fc", seed0 + 50, dict(
+        n=37, units=17, act="relu", rank3=False, rows=1, wstd=0.2, range=(-2.0, 2.0),
+        per_tensor=False)))
+    return out
+
+
 def all_specs() -> list[ModelSpec]:
     return (conv_specs() + dw_specs() + fc_specs() + add_specs() + mean_specs() +
-            pool_specs() + pad_specs() + misc_specs())
+            pool_specs() + pad_specs() + misc_specs() + variant_specs())
 
 
 def tanh_spec() -> ModelSpec:
@@ -234,6 +273,19 @@ def _build_keras(spec: ModelSpec):  # -> (keras.Model, input shape without batch
             x = L.Lambda(lambda t: tf.reduce_mean(t, axis=axes, keepdims=keep))(inp)
         else:
             x = L.GlobalAveragePooling2D(keepdims=p["keep"])(inp)
+    elif k == "padconv":
+        # explicit zero-point PAD (asymmetric) before a VALID conv: edgekit-rt folds it
+        shape = (p["h"], p["w"], p["cin"])
+        inp = tf.keras.Input(shape, batch_size=1)
+        t, b_, l_, r = p["pads"]
+        x = L.ZeroPadding2D(((t, b_), (l_, r)))(inp)
+        if p["layer"] == "dw":
+            x = L.DepthwiseConv2D(3, strides=p["s"], padding="valid", activation="relu6",
+                                  depthwise_initializer=init(p["wstd"]),
+                                  bias_initializer=binit)(x)
+        else:
+            x = L.Conv2D(p["cout"], 3, strides=p["s"], padding="valid",
+                         kernel_initializer=init(p["wstd"]), bias_initializer=binit)(x)
     elif k == "avgpool":
         shape = (p["h"], p["w"], p["c"])
         inp = tf.keras.Input(shape, batch_size=1)

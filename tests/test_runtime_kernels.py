@@ -99,6 +99,7 @@ EXPECTED_OPS = {
     "transpose": {"TRANSPOSE", "RESHAPE", "FULLY_CONNECTED"},
     "softmax": {"FULLY_CONNECTED", "SOFTMAX"},
     "mbv2": {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "PAD", "MEAN", "FULLY_CONNECTED"},
+    "padconv": {"PAD"},
 }
 
 
@@ -225,3 +226,28 @@ def test_not_a_tflite(ekrt_run: Path, tmp_path: Path):
 def test_partial_input_record(models: dict[str, Path], ekrt_run: Path):
     res = run_ekrt(ekrt_run, models["mbv2"], b"\x01\x02\x03")
     assert res.returncode == 2 and b"partial input record" in res.stderr
+
+
+def test_per_op_api(models: dict[str, Path], ekrt_run: Path):
+    """ekrt_invoke_ops one op at a time gives exactly ekrt_invoke's outputs; ekrt_op_info
+    lists every operator with its name, MACs and output, and a PAD folded into the following
+    depthwise convolution reports no materialised output."""
+    model = models["mbv2"]
+    x = random_inputs(model, 3)[:4].tobytes()
+    whole = run_ekrt(ekrt_run, model, x)
+    step = run_ekrt(ekrt_run, model, x, extra=("--stepwise", "--layers"))
+    assert whole.returncode == 0 and step.returncode == 0, step.stderr.decode()[-2000:]
+    assert step.stdout == whole.stdout
+    layers = [ln.split() for ln in step.stderr.decode().splitlines() if ln.startswith("layer ")]
+    assert [ln[2] for ln in layers] == rt_models.op_names(model.read_bytes())
+    fields = [dict(kv.split("=") for kv in ln[3:]) for ln in layers]
+    pad = [f for ln, f in zip(layers, fields) if ln[2] == "PAD"]
+    assert pad and all(f["bytes"] == "0" for f in pad)
+    others = [f for ln, f in zip(layers, fields) if ln[2] != "PAD"]
+    for f in others:
+        dims = [int(d) for d in f["dims"].split("x")]
+        assert int(f["bytes"]) == int(np.prod(dims)) > 0
+    macs = {ln[2]: 0 for ln in layers}
+    for ln, f in zip(layers, fields):
+        macs[ln[2]] += int(f["macs"])
+    assert macs["CONV_2D"] > 0 and macs["DEPTHWISE_CONV_2D"] > 0 and macs["ADD"] == 0

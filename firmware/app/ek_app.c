@@ -493,10 +493,13 @@ static void cmd_ek_layer(char **tok, int ntok) {
     }
     load_input();
     if (invoke_ops(0, idx + 1u) != 0) return;
-    if (ek_model_op_info(idx, &op) != 0 || op.out_data == 0) {
+    if (ek_model_op_info(idx, &op) != 0) {
         err_line("ek-layer: op info failed", 0);
         return;
     }
+    /* A PAD folded into the convolution that reads it has no tensor of its own: it answers
+     * with an empty tensor (of[0]), and the convolution's output is where it shows. */
+    if (op.out_data == 0) op.out_bytes = 0;
     if (off > op.out_bytes) {
         out_str("e-[ek-layer: offset past the end of the ");
         out_u64(op.out_bytes);
@@ -513,7 +516,7 @@ static void cmd_ek_layer(char **tok, int ntok) {
     out_str("]-of[");
     out_u64(op.out_bytes);
     out_str("]-[");
-    out_hex(op.out_data + off, len);
+    if (len > 0) out_hex(op.out_data + off, len);
     out_ch(']');
     out_end();
 }

@@ -66,16 +66,15 @@ const void *ekrt_output(const ekrt_t *rt, uint32_t index, size_t *bytes);
 int ekrt_input_quant(const ekrt_t *rt, uint32_t index, float *scale, int32_t *zero_point);
 int ekrt_output_quant(const ekrt_t *rt, uint32_t index, float *scale, int32_t *zero_point);
 
-/* Bytes of the arena the model uses (after a successful init). */
-size_t ekrt_arena_used(const ekrt_t *rt);
-
-/* ---- per-op stepping and inspection (profiling, per-layer diff) ------------------------ *
- * Minimal version from branch i9-tools; the i9-rt runtime rewrite provides the same API.   */
+/* --- per-operator access (profiling, per-layer diff) ----------------------------------- */
 typedef struct {
     int32_t opcode;          /* TFLite BuiltinOperator code */
     const char *name;        /* op name ("" when built with EKRT_NO_OP_NAMES) */
     uint64_t macs;           /* multiply-accumulates of one eval (0 for non-MAC ops) */
-    const int8_t *out_data;  /* the op's (first) output tensor in the arena; valid right after the op ran */
+    const int8_t *out_data;  /* the op's (first) output tensor in the arena; valid right after
+                              * the op ran. NULL (out_bytes 0) for a PAD folded into the
+                              * convolution that reads it: that PAD's output is never
+                              * materialised, the convolution reads the PAD's input. */
     size_t out_bytes;
     int32_t out_tensor;      /* tensor index in the model's subgraph */
     float out_scale;
@@ -84,14 +83,17 @@ typedef struct {
     int32_t out_dims[6];
 } ekrt_op_info_t;
 
-/* Number of operators (0 if not initialised). */
+/* Number of operators (as in the model's subgraph, folded ones included). */
 uint32_t ekrt_op_count(const ekrt_t *rt);
-/* Facts about operator `op`. 0 ok, -1 out of range (or not initialised). */
+/* Describe operator `op`: 0 ok, -1 out of range (or not initialised). */
 int ekrt_op_info(const ekrt_t *rt, uint32_t op, ekrt_op_info_t *info);
-/* Run operators first .. first+count-1 in order (ekrt_invoke runs 0 .. n_ops-1). The caller
- * runs them from 0 so their inputs are current. 0 ok, else -1 and a message. */
+/* Run operators [first, first + count) on the current arena contents (ekrt_invoke == all
+ * ops). A folded PAD runs as a no-op; the convolution it was folded into reads the PAD's
+ * input, so running any prefix of ops in order still produces every later output exactly. */
 int ekrt_invoke_ops(ekrt_t *rt, uint32_t first, uint32_t count, char *err, size_t err_len);
-/* ---- end of per-op block --------------------------------------------------------------- */
+
+/* Bytes of the arena the model uses (after a successful init). */
+size_t ekrt_arena_used(const ekrt_t *rt);
 
 #ifdef __cplusplus
 }

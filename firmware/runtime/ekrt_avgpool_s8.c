@@ -32,3 +32,50 @@ void ekrt_avgpool_s8(const ekrt_pool_params_t *p, const int8_t *in, int8_t *out)
         }
     }
 }
+
+int ekrt_prepare_avgpool(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in)
+{
+    ekrt_pool_params_t *p = &op->p.pool;
+    const ekrt_tinfo_t *in, *out;
+    uint32_t o;
+    int32_t padding, act;
+    if (ekrt_want_inputs(c, n_in, 1, 1)) {
+        return -1;
+    }
+    if (ekrt_want(c, op->in[0], "input", EKRT_T_INT8, 4) || ekrt_want(c, op->out, "output", EKRT_T_INT8, 4)) {
+        return -1;
+    }
+    in = ekrt_tinfo(c, op->in[0]);
+    out = ekrt_tinfo(c, op->out);
+    o = ekrt_opts_table(c, ot, EKRT_OPT_POOL);
+    padding = ekrt_fb_get_i8(&c->fb, o, 0, 0);
+    p->stride_w = ekrt_fb_get_i32(&c->fb, o, 1, 0);
+    p->stride_h = ekrt_fb_get_i32(&c->fb, o, 2, 0);
+    p->k_w = ekrt_fb_get_i32(&c->fb, o, 3, 0);
+    p->k_h = ekrt_fb_get_i32(&c->fb, o, 4, 0);
+    act = ekrt_fb_get_i8(&c->fb, o, 5, 0);
+    if (p->stride_w < 1 || p->stride_h < 1 || p->k_w < 1 || p->k_h < 1 || p->stride_w > 1024 ||
+        p->stride_h > 1024 || p->k_w > 4096 || p->k_h > 4096) {
+        return ekrt_fail_op(c, "invalid pool size/stride");
+    }
+    p->batches = in->dims[0];
+    p->in_h = in->dims[1];
+    p->in_w = in->dims[2];
+    p->channels = in->dims[3];
+    p->out_h = out->dims[1];
+    p->out_w = out->dims[2];
+    if (out->dims[0] != p->batches || out->dims[3] != p->channels) {
+        return ekrt_fail_op(c, "output shape does not match input");
+    }
+    if (ekrt_conv_padding(c, padding, p->stride_h, 1, p->in_h, p->k_h, p->out_h, &p->pad_h) ||
+        ekrt_conv_padding(c, padding, p->stride_w, 1, p->in_w, p->k_w, p->out_w, &p->pad_w) ||
+        ekrt_act_range(c, act, out, &p->act_min, &p->act_max)) {
+        return -1;
+    }
+    return 0;
+}
+
+void ekrt_eval_avgpool(const ekrt_t *rt, const ekrt_op_t *op)
+{
+    ekrt_avgpool_s8(&op->p.pool, EKRT_IN(rt, op, 0), EKRT_OUT(rt, op));
+}

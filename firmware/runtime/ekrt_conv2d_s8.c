@@ -45,3 +45,41 @@ void ekrt_conv2d_s8(const ekrt_conv_params_t *p, const int8_t *in, const int8_t 
         }
     }
 }
+
+int ekrt_prepare_conv2d(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in)
+{
+    if (ekrt_want_inputs(c, n_in, 2, 3) || ekrt_conv_prepare(c, op, ot, 0)) {
+        return -1;
+    }
+    op->eval = ekrt_conv2d_select(&op->p.conv);
+    op->right_only = (uint8_t)ekrt_requant_mode(
+        op->p.conv.shift, op->p.conv.out_c,
+        op->in[2] >= 0 ? (const int32_t *)(const void *)ekrt_tinfo(c, op->in[2])->data : NULL,
+        op->p.conv.k_h * op->p.conv.k_w * op->p.conv.filter_in_c);
+    if (op->eval == ekrt_eval_conv2d_im2col) {
+        return ekrt_request_scratch(c, op, ekrt_conv2d_im2col_scratch(&op->p.conv));
+    }
+    if (op->eval == ekrt_eval_conv2d_1x1 && op->p.conv.stride_h == 1 &&
+        op->p.conv.stride_w == 1 && op->p.conv.out_c > 2) {
+        return ekrt_request_scratch(c, op, ekrt_mat_q15_bytes(op->p.conv.in_c));
+    }
+    return 0;
+}
+
+void ekrt_eval_conv2d(const ekrt_t *rt, const ekrt_op_t *op)
+{
+    ekrt_conv2d_s8(&op->p.conv, EKRT_IN(rt, op, 0), EKRT_IN(rt, op, 1), EKRT_BIAS(rt, op),
+                   EKRT_OUT(rt, op));
+}
+
+/* Variants, fastest first; this reference kernel is the fallback for every other shape. */
+ekrt_eval_fn ekrt_conv2d_select(const ekrt_conv_params_t *p)
+{
+    if (p->filter_in_c != p->in_c || !ekrt_shifts_fast(p->shift, p->out_c)) {
+        return ekrt_eval_conv2d;
+    }
+    if (p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0) {
+        return ekrt_eval_conv2d_1x1;
+    }
+    return ekrt_eval_conv2d_im2col;
+}

@@ -44,3 +44,33 @@ void ekrt_depthwise_conv2d_s8(const ekrt_conv_params_t *p, const int8_t *in,
         }
     }
 }
+
+int ekrt_prepare_depthwise_conv2d(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in)
+{
+    if (ekrt_want_inputs(c, n_in, 2, 3) || ekrt_conv_prepare(c, op, ot, 1)) {
+        return -1;
+    }
+    op->eval = ekrt_depthwise_conv2d_select(&op->p.conv);
+    op->right_only = (uint8_t)ekrt_requant_mode(
+        op->p.conv.shift, op->p.conv.out_c,
+        op->in[2] >= 0 ? (const int32_t *)(const void *)ekrt_tinfo(c, op->in[2])->data : NULL,
+        op->p.conv.k_h * op->p.conv.k_w);
+    return 0;
+}
+
+void ekrt_eval_depthwise_conv2d(const ekrt_t *rt, const ekrt_op_t *op)
+{
+    ekrt_depthwise_conv2d_s8(&op->p.conv, EKRT_IN(rt, op, 0), EKRT_IN(rt, op, 1),
+                             EKRT_BIAS(rt, op), EKRT_OUT(rt, op));
+}
+
+/* Variants, fastest first; this reference kernel is the fallback for every other shape. */
+ekrt_eval_fn ekrt_depthwise_conv2d_select(const ekrt_conv_params_t *p)
+{
+    if (p->depth_mult == 1 && p->dil_h == 1 && p->dil_w == 1 &&
+        p->k_h * p->k_w <= EKRT_DW_MAX_TAPS &&
+        ekrt_shifts_fast(p->shift, p->out_c)) {
+        return ekrt_eval_depthwise_conv2d_mult1;
+    }
+    return ekrt_eval_depthwise_conv2d;
+}

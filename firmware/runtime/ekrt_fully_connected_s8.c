@@ -1,5 +1,6 @@
 /* FULLY_CONNECTED int8 (TFLM reference_integer_ops::FullyConnected and
  * FullyConnectedPerChannel). Filter [out_depth][accum_depth]. */
+#include "ekrt_dsp.h" /* first: kernel optimisation level */
 #include "ekrt_internal.h"
 
 void ekrt_fully_connected_s8(const ekrt_fc_params_t *p, const int8_t *in, const int8_t *filter,
@@ -31,5 +32,115 @@ void ekrt_fully_connected_s8(const ekrt_fc_params_t *p, const int8_t *in, const 
                            : ekrt_requant_s8((int32_t)acc, p->mult, p->shift, p->output_offset,
                                              p->act_min, p->act_max);
         }
+    }
+}
+
+int ekrt_prepare_fully_connected(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in)
+{
+    ekrt_fc_params_t *p = &op->p.fc;
+    const ekrt_tinfo_t *in, *f, *out;
+    uint32_t o, n_elems;
+    int32_t act;
+    if (ekrt_want_inputs(c, n_in, 2, 3)) {
+        return -1;
+    }
+    if (ekrt_want(c, op->in[0], "input", EKRT_T_INT8, -1) || ekrt_want(c, op->in[1], "filter", EKRT_T_INT8, 2) ||
+        ekrt_want(c, op->out, "output", EKRT_T_INT8, -1)) {
+        return -1;
+    }
+    in = ekrt_tinfo(c, op->in[0]);
+    f = ekrt_tinfo(c, op->in[1]);
+    out = ekrt_tinfo(c, op->out);
+    o = ekrt_opts_table(c, ot, EKRT_OPT_FC);
+    act = ekrt_fb_get_i8(&c->fb, o, 0, 0);
+    if (ekrt_fb_get_i8(&c->fb, o, 1, 0) != 0) {
+        return ekrt_fail_op(c, "shuffled weights format is not supported");
+    }
+    p->out_depth = f->dims[0];
+    p->accum_depth = f->dims[1];
+    n_elems = ekrt_elem_count(in);
+    if (n_elems % (uint32_t)p->accum_depth != 0) {
+        return ekrt_fail_op(c, "input size %u is not a multiple of %d", (unsigned)n_elems,
+                       (int)p->accum_depth);
+    }
+    p->batches = (int32_t)(n_elems / (uint32_t)p->accum_depth);
+    if (out->ndim < 1 || out->dims[out->ndim - 1] != p->out_depth ||
+        ekrt_elem_count(out) != (uint32_t)(p->batches * p->out_depth)) {
+        return ekrt_fail_op(c, "output shape does not match filter");
+    }
+    if (ekrt_bias_ok(c, op->in[2], p->out_depth) || ekrt_act_range(c, act, out, &p->act_min, &p->act_max)) {
+        return -1;
+    }
+    if (f->qcount > 1) {
+        if (ekrt_conv_per_channel(c, in, f, out, p->out_depth, &p->pc_mult, &p->pc_shift)) {
+            return -1;
+        }
+    } else {
+        /* GetQuantizedConvolutionMultipler: (in * filter) / out in double */
+        const double prod = (double)in->scale * (double)f->scale;
+        if (!(f->scale >= 0.0f && f->scale < 3.0e38f)) {
+            return ekrt_fail_op(c, "filter scale is invalid");
+        }
+        ekrt_quantize_multiplier(prod / (double)out->scale, &p->mult, &p->shift);
+        p->pc_mult = NULL;
+        p->pc_shift = NULL;
+    }
+    p->input_offset = -in->zero_point;
+    p->filter_offset = -f->zero_point;
+    p->output_offset = out->zero_point;
+    if (p->pc_mult == NULL && p->filter_offset == 0 && p->shift >= -22 && p->shift <= 31) {
+        /* the matrix product takes per-row arrays: spell the one multiplier out per row */
+        int32_t *m = (int32_t *)ekrt_palloc(c, 4u * (uint32_t)p->out_depth);
+        int8_t *s = (int8_t *)ekrt_palloc(c, (uint32_t)p->out_depth);
+        int32_t r;
+        if (m == NULL || s == NULL) {
+            return ekrt_fail_op(c, "arena too small for the multipliers");
+        }
+        for (r = 0; r < p->out_depth; ++r) {
+            m[r] = p->mult;
+            s[r] = (int8_t)p->shift;
+        }
+        p->pc_mult = m;
+        p->pc_shift = s;
+    }
+    if (p->filter_offset == 0 && p->pc_mult != NULL &&
+        ekrt_shifts_fast(p->pc_shift, p->out_depth)) {
+        op->eval = ekrt_eval_fully_connected_mat;
+        op->right_only = (uint8_t)ekrt_requant_mode(p->pc_shift, p->out_depth,
+                                          (const int32_t *)(const void *)(op->in[2] >= 0 ? ekrt_tinfo(c, op->in[2])->data : NULL),
+                                          p->accum_depth);
+    }
+    return 0;
+}
+
+void ekrt_eval_fully_connected(const ekrt_t *rt, const ekrt_op_t *op)
+{
+    ekrt_fully_connected_s8(&op->p.fc, EKRT_IN(rt, op, 0), EKRT_IN(rt, op, 1), EKRT_BIAS(rt, op),
+                            EKRT_OUT(rt, op));
+}
+
+/* Variant: symmetric weights (filter zero point 0) and shifts in [-22, 31]: the batches are
+ * the columns of the int8 matrix product (ekrt_mat_s8), two at a time. */
+void ekrt_eval_fully_connected_mat(const ekrt_t *rt, const ekrt_op_t *op)
+{
+    const ekrt_fc_params_t *p = &op->p.fc;
+    const int8_t *in = EKRT_IN(rt, op, 0), *filter = EKRT_IN(rt, op, 1);
+    const int32_t *bias = EKRT_BIAS(rt, op);
+    int8_t *out = EKRT_OUT(rt, op);
+    const int32_t k = p->accum_depth, rows = p->out_depth;
+    ekrt_mat_q_t q;
+    int32_t b;
+    q.input_offset = p->input_offset;
+    q.output_offset = p->output_offset;
+    q.act_min = p->act_min;
+    q.act_max = p->act_max;
+    q.mult = p->pc_mult;
+    q.shift = p->pc_shift;
+    q.right_only = op->right_only;
+    for (b = 0; b + 1 < p->batches; b += 2) {
+        ekrt_mat_s8(&q, in + b * k, 2, k, filter, rows, bias, out + b * rows, NULL);
+    }
+    if (b < p->batches) {
+        ekrt_mat_s8(&q, in + b * k, 1, k, filter, rows, bias, out + b * rows, NULL);
     }
 }

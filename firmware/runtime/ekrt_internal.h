@@ -131,10 +131,18 @@ typedef struct {
     int32_t in_zp, mult, shift; /* QUANTIZE s8->s8 */
 } ekrt_qnt_params_t;
 
+struct ekrt_op;
+/* An op's eval: reads its inputs and writes its output in the arena (shapes were checked in
+ * prepare, so eval cannot fail). */
+typedef void (*ekrt_eval_fn)(const ekrt_t *rt, const struct ekrt_op *op);
+
 typedef struct ekrt_op {
-    int32_t code;   /* BuiltinOperator */
-    int32_t in[3];  /* tensor indices, -1 = absent */
-    int32_t out;
+    ekrt_eval_fn eval; /* chosen in prepare (a variant or the reference); NULL: folded away */
+    uint8_t *scratch;  /* this op's scratch buffer in the arena (NULL if none) */
+    int16_t code;      /* BuiltinOperator (only codes of ekrt_op_table get this far) */
+    int16_t in[3];     /* tensor indices, -1 = absent */
+    int16_t out;
+    uint8_t right_only; /* variants: ekrt_requant_mode() of the op's channels */
     union {
         ekrt_conv_params_t conv;
         ekrt_fc_params_t fc;
@@ -248,6 +256,30 @@ void ekrt_requantize_s8(const ekrt_qnt_params_t *p, uint32_t n, const int8_t *in
 void ekrt_dequantize_s8_f32(const ekrt_qnt_params_t *p, uint32_t n, const int8_t *in,
                             float *out);
 
+/* --- optimised kernels (variants beside the reference of the same op) -------------------- */
+
+/* Requantization of one matrix product, per row: multipliers from ekrt_quantize_multiplier,
+ * shifts within [-22, 31]. */
+typedef struct {
+    int32_t input_offset, output_offset, act_min, act_max;
+    const int32_t *mult;
+    const int8_t *shift;
+    int32_t right_only; /* ekrt_requant_mode() == 1: every shift < 0, accumulators < 2^30 */
+} ekrt_mat_q_t;
+
+/* n_cols (1 or 2) columns of k int8, column c at a + c * k, against the filter rows
+ * w[r * k .. r * k + k) for r < rows, into out[c * rows + r] (ekrt_mat_s8.c). Any k, any
+ * rows, any alignment. q15: NULL, or ekrt_mat_q15_bytes(k) bytes of 4-byte aligned scratch
+ * where two columns are widened to int16 once for all rows (faster when rows > 2). */
+void ekrt_mat_s8(const ekrt_mat_q_t *q, const int8_t *a, int32_t n_cols, int32_t k,
+                 const int8_t *w, int32_t rows, const int32_t *bias, int8_t *out, void *q15);
+uint32_t ekrt_mat_q15_bytes(int32_t k);
+/* 1 if every shift lies in [-22, 31] (the range ekrt_requant_fast handles) */
+int ekrt_shifts_fast(const int8_t *shift, int32_t n);
+/* 1 if ekrt_requant_r applies to all n channels: shifts in [-31, -1] and |bias| + k * 128 *
+ * 255 < 2^30 (bias may be NULL); 0 otherwise (ekrt_requant_fast, or the reference). */
+int ekrt_requant_mode(const int8_t *shift, int32_t n, const int32_t *bias, int32_t k);
+
 /* --- flatbuffer reader (ekrt_fb.c) ------------------------------------------------------ */
 typedef struct {
     const uint8_t *buf;
@@ -286,8 +318,117 @@ void ekrt_vfmt(char *buf, size_t n, const char *fmt, va_list ap);
 const char *ekrt_op_name(int32_t code);
 const char *ekrt_type_name(uint32_t type);
 
-/* Greedy first-fit planner (ekrt_plan.c). Places every tensor with first >= 0 and not
- * is_const; returns the bytes needed (16-byte aligned blocks). */
+
+/* --- op preparation (ekrt_prepare.c, ekrt_conv_common.c, one prepare per op file) ------- */
+
+/* BuiltinOptions union types we read (schema.fbs). */
+enum {
+    EKRT_OPT_CONV = 1,
+    EKRT_OPT_DWCONV = 2,
+    EKRT_OPT_POOL = 5,
+    EKRT_OPT_FC = 8,
+    EKRT_OPT_SOFTMAX = 9,
+    EKRT_OPT_ADD = 11,
+    EKRT_OPT_REDUCER = 27
+};
+
+/* Init-time context handed to every prepare. */
+typedef struct ekrt_prep {
+    ekrt_t *rt;
+    ekrt_fb_t fb;
+    char *err;
+    size_t err_len;
+    uint32_t tail;     /* persistent allocations grow down from here (offset in rt->arena) */
+    uint32_t head;     /* init-only allocations grow up from the arena start */
+    ekrt_tinfo_t *ti;  /* init-time tensor info (at the arena start), then scratch entries */
+    uint32_t n_scratch, max_scratch;
+    uint32_t op_index; /* operator being prepared, for messages */
+    int32_t op_code;
+} ekrt_prep_t;
+
+/* prepare(c, op, options table, number of inputs): check the op, fill op->p, maybe pick a
+ * faster eval (op->eval) and request scratch. 0 ok, else -1 with a message in c->err. */
+typedef int (*ekrt_prepare_fn)(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in);
+
+typedef struct {
+    int32_t code;
+    ekrt_prepare_fn prepare;
+    ekrt_eval_fn eval; /* the reference eval; prepare may replace it with a variant */
+    int32_t may_scratch; /* prepare may call ekrt_request_scratch (sizes the planner's table) */
+} ekrt_op_reg_t;
+
+extern const ekrt_op_reg_t ekrt_op_table[];
+extern const uint32_t ekrt_op_table_len;
+
+int ekrt_fail(ekrt_prep_t *c, const char *fmt, ...);
+int ekrt_fail_op(ekrt_prep_t *c, const char *fmt, ...); /* "operator <i> (<NAME>): ..." */
+void *ekrt_palloc(ekrt_prep_t *c, uint32_t bytes);    /* persistent, end of the arena */
+void *ekrt_init_alloc(ekrt_prep_t *c, uint32_t bytes); /* init only, start of the arena */
+uint32_t ekrt_type_size(uint32_t type);
+int ekrt_valid_scale(float s);
+uint32_t ekrt_count_of(uint32_t ndim, const int32_t *dims);
+#define ekrt_elem_count(t) ekrt_count_of((t)->ndim, (t)->dims)
+ekrt_tinfo_t *ekrt_tinfo(ekrt_prep_t *c, int32_t idx);
+int ekrt_want(ekrt_prep_t *c, int32_t idx, const char *role, uint32_t type, int32_t ndim);
+int ekrt_want_const(ekrt_prep_t *c, int32_t idx, const char *role);
+uint32_t ekrt_opts_table(ekrt_prep_t *c, uint32_t ot, uint8_t expect);
+int ekrt_want_inputs(ekrt_prep_t *c, uint32_t n_in, uint32_t lo, uint32_t hi);
+/* Ask for `bytes` of scratch during this op's eval (one buffer per op); the planner places it
+ * with the tensors, lifetime [this op, this op]; eval finds it in op->scratch. */
+int ekrt_request_scratch(ekrt_prep_t *c, ekrt_op_t *op, uint32_t bytes);
+/* the registration of a BuiltinOperator code (NULL if edgekit-rt lacks the op) */
+const ekrt_op_reg_t *ekrt_op_find(int32_t code);
+
+/* shared conv arithmetic (ekrt_conv_common.c) */
+int ekrt_conv_padding(ekrt_prep_t *c, int32_t padding, int32_t stride, int32_t dil, int32_t in,
+                      int32_t k, int32_t out, int32_t *pad);
+int ekrt_conv_per_channel(ekrt_prep_t *c, const ekrt_tinfo_t *in, const ekrt_tinfo_t *f,
+                          const ekrt_tinfo_t *out, int32_t n_ch, const int32_t **mult,
+                          const int8_t **shift);
+int ekrt_act_range(ekrt_prep_t *c, int32_t act, const ekrt_tinfo_t *out, int32_t *mn,
+                   int32_t *mx);
+int ekrt_bias_ok(ekrt_prep_t *c, int32_t idx, int32_t n);
+/* CONV_2D / DEPTHWISE_CONV_2D checks and parameters (TFLM conv Prepare) into op->p.conv */
+int ekrt_conv_prepare(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, int depthwise);
+int ekrt_bcast_strides(uint32_t in_nd, const int32_t *in_dims, uint32_t out_nd,
+                       const int32_t *out_dims, int32_t *s);
+
+/* tensor data of an op's operand at eval time */
+#define EKRT_IN(rt, op, k) ((const int8_t *)(rt)->tensors[(op)->in[k]].data)
+#define EKRT_OUT(rt, op) ((int8_t *)(rt)->tensors[(op)->out].data)
+#define EKRT_BIAS(rt, op)                                                                       \
+    ((op)->in[2] >= 0 ? (const int32_t *)(const void *)(rt)->tensors[(op)->in[2]].data : NULL)
+
+#define EKRT_DECLARE_OP(name)                                                                   \
+    int ekrt_prepare_##name(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in);        \
+    void ekrt_eval_##name(const ekrt_t *rt, const ekrt_op_t *op)
+EKRT_DECLARE_OP(conv2d);
+/* the fastest eval whose preconditions the (final) conv parameters meet */
+ekrt_eval_fn ekrt_conv2d_select(const ekrt_conv_params_t *p);
+ekrt_eval_fn ekrt_depthwise_conv2d_select(const ekrt_conv_params_t *p);
+void ekrt_eval_conv2d_1x1(const ekrt_t *rt, const struct ekrt_op *op);
+void ekrt_eval_conv2d_im2col(const ekrt_t *rt, const struct ekrt_op *op);
+void ekrt_eval_depthwise_conv2d_mult1(const ekrt_t *rt, const struct ekrt_op *op);
+#define EKRT_DW_MAX_TAPS 25 /* ekrt_eval_depthwise_conv2d_mult1: filters up to 5x5 */
+void ekrt_eval_add_elementwise(const ekrt_t *rt, const struct ekrt_op *op);
+void ekrt_eval_mean_hw(const ekrt_t *rt, const struct ekrt_op *op);
+void ekrt_eval_fully_connected_mat(const ekrt_t *rt, const struct ekrt_op *op);
+/* scratch bytes ekrt_eval_conv2d_im2col needs (two im2col columns) */
+uint32_t ekrt_conv2d_im2col_scratch(const ekrt_conv_params_t *p);
+EKRT_DECLARE_OP(depthwise_conv2d);
+EKRT_DECLARE_OP(fully_connected);
+EKRT_DECLARE_OP(add);
+EKRT_DECLARE_OP(avgpool);
+EKRT_DECLARE_OP(mean);
+EKRT_DECLARE_OP(pad);
+EKRT_DECLARE_OP(reshape);
+EKRT_DECLARE_OP(transpose);
+EKRT_DECLARE_OP(softmax);
+EKRT_DECLARE_OP(quantize);
+EKRT_DECLARE_OP(dequantize);
+
+/* Greedy first-fit planner (ekrt_plan.c). Places every entry (tensor or scratch buffer) with
+ * first >= 0 and not is_const; returns the bytes needed (16-byte aligned blocks). */
 size_t ekrt_plan(ekrt_tinfo_t *t, uint32_t n);
 
 #endif /* EKRT_INTERNAL_H */

@@ -1,6 +1,7 @@
 /* MEAN int8 (TFLM reference_ops::QuantizedMeanOrSum, compute_sum = false): sum the raw
  * int8 values over the reduced dims, subtract zero_point * count, then one requantization
  * whose multiplier already folds in 1/count (computed at init, see ekrt.c). */
+#include "ekrt_dsp.h" /* first: kernel optimisation level */
 #include "ekrt_internal.h"
 
 void ekrt_mean_s8(const ekrt_mean_params_t *p, uint32_t ndim, const int32_t *in_dims,
@@ -54,5 +55,104 @@ void ekrt_mean_s8(const ekrt_mean_params_t *p, uint32_t ndim, const int32_t *in_
         }
         sum -= (uint32_t)p->input_zp * (uint32_t)p->num_elements;
         out[o] = ekrt_requant_s8((int32_t)sum, p->mult, p->shift, p->output_zp, -128, 127);
+    }
+}
+
+int ekrt_prepare_mean(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in)
+{
+    ekrt_mean_params_t *p = &op->p.mean;
+    const ekrt_tinfo_t *in, *ax, *out;
+    uint32_t i, n_ax, kept = 1;
+    int32_t mult, shift, sh;
+    uint64_t n;
+    (void)ot;
+    if (ekrt_want_inputs(c, n_in, 2, 2)) {
+        return -1;
+    }
+    if (ekrt_want(c, op->in[0], "input", EKRT_T_INT8, -1) || ekrt_want(c, op->in[1], "axis", EKRT_T_INT32, -1) ||
+        ekrt_want_const(c, op->in[1], "axis") || ekrt_want(c, op->out, "output", EKRT_T_INT8, -1)) {
+        return -1;
+    }
+    in = ekrt_tinfo(c, op->in[0]);
+    ax = ekrt_tinfo(c, op->in[1]);
+    out = ekrt_tinfo(c, op->out);
+    n_ax = ekrt_elem_count(ax);
+    p->reduce_mask = 0;
+    for (i = 0; i < n_ax; ++i) {
+        int32_t a = ekrt_fb_i32(&c->fb, (uint32_t)(ax->data - c->fb.buf) + 4u * i);
+        if (a < 0) {
+            a += in->ndim;
+        }
+        if (a < 0 || a >= in->ndim) {
+            return ekrt_fail_op(c, "axis %d out of range", (int)a);
+        }
+        p->reduce_mask |= (uint8_t)(1u << a);
+    }
+    n = 1;
+    for (i = 0; i < in->ndim; ++i) {
+        if (p->reduce_mask & (1u << i)) {
+            n *= (uint64_t)in->dims[i];
+        } else {
+            kept *= (uint32_t)in->dims[i];
+        }
+    }
+    if (kept != ekrt_elem_count(out)) {
+        return ekrt_fail_op(c, "output size does not match the reduced input");
+    }
+    p->num_elements = (int32_t)n;
+    p->input_zp = in->zero_point;
+    p->output_zp = out->zero_point;
+    ekrt_quantize_multiplier((double)in->scale / (double)out->scale, &mult, &shift);
+    /* QuantizedMeanOrSum folds 1/n into the multiplier: shift = floor(log2 n), clamped */
+    sh = 0;
+    while ((n >> (sh + 1)) != 0) {
+        sh++;
+    }
+    if (sh > 32) {
+        sh = 32;
+    }
+    if (sh > 31 + shift) {
+        sh = 31 + shift;
+    }
+    if (sh < 0) {
+        sh = 0;
+    }
+    p->mult = (int32_t)(((int64_t)mult * ((int64_t)1 << sh)) / (int64_t)n);
+    p->shift = shift - sh;
+    if (in->ndim == 4 && p->reduce_mask == 0x6) {
+        op->eval = ekrt_eval_mean_hw;
+    }
+    return 0;
+}
+
+void ekrt_eval_mean(const ekrt_t *rt, const ekrt_op_t *op)
+{
+    const ekrt_tensor_t *in = &rt->tensors[op->in[0]];
+    ekrt_mean_s8(&op->p.mean, in->ndim, in->dims, EKRT_IN(rt, op, 0), EKRT_OUT(rt, op));
+}
+
+/* Variant: NHWC input reduced over H and W (global average pooling): per batch and channel a
+ * strided sum, then the same requantization as ekrt_mean_s8. */
+void ekrt_eval_mean_hw(const ekrt_t *rt, const ekrt_op_t *op)
+{
+    const ekrt_mean_params_t *p = &op->p.mean;
+    const ekrt_tensor_t *t = &rt->tensors[op->in[0]];
+    const int8_t *in = EKRT_IN(rt, op, 0);
+    int8_t *out = EKRT_OUT(rt, op);
+    const int32_t ch = t->dims[3], hw = t->dims[1] * t->dims[2];
+    const uint32_t zp_sum = (uint32_t)p->input_zp * (uint32_t)p->num_elements;
+    int32_t b, c, i;
+    for (b = 0; b < t->dims[0]; ++b) {
+        for (c = 0; c < ch; ++c) {
+            const int8_t *ip = in + c;
+            uint32_t sum = 0; /* wrapping, see ekrt_wadd */
+            for (i = 0; i < hw; ++i) {
+                sum += (uint32_t)(int32_t)*ip;
+                ip += ch;
+            }
+            *out++ = ekrt_requant_s8((int32_t)(sum - zp_sum), p->mult, p->shift, p->output_zp,
+                                     -128, 127);
+        }
+        in += hw * ch;
     }
 }

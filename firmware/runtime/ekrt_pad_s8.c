@@ -34,3 +34,61 @@ void ekrt_pad_s8(const ekrt_pad_params_t *p, uint32_t ndim, const int32_t *in_di
         }
     }
 }
+
+int ekrt_prepare_pad(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in)
+{
+    ekrt_pad_params_t *p = &op->p.pad;
+    const ekrt_tinfo_t *in, *pd, *out;
+    uint32_t d;
+    uint32_t pos;
+    int wide;
+    (void)ot;
+    if (ekrt_want_inputs(c, n_in, 2, 3)) {
+        return -1;
+    }
+    if (ekrt_want(c, op->in[0], "input", EKRT_T_INT8, -1) || ekrt_want(c, op->out, "output", EKRT_T_INT8, -1)) {
+        return -1;
+    }
+    in = ekrt_tinfo(c, op->in[0]);
+    pd = ekrt_tinfo(c, op->in[1]);
+    out = ekrt_tinfo(c, op->out);
+    if (pd == NULL || (pd->type != EKRT_T_INT32 && pd->type != EKRT_T_INT64) || !pd->is_const) {
+        return ekrt_fail_op(c, "paddings must be a constant INT32/INT64 tensor");
+    }
+    wide = pd->type == EKRT_T_INT64;
+    if (pd->ndim != 2 || pd->dims[0] != in->ndim || pd->dims[1] != 2 || out->ndim != in->ndim) {
+        return ekrt_fail_op(c, "paddings shape does not match the input rank");
+    }
+    pos = (uint32_t)(pd->data - c->fb.buf);
+    for (d = 0; d < in->ndim; ++d) {
+        int32_t before, after;
+        if (wide) {
+            before = (int32_t)ekrt_fb_u64(&c->fb, pos + 16u * d);
+            after = (int32_t)ekrt_fb_u64(&c->fb, pos + 16u * d + 8u);
+        } else {
+            before = ekrt_fb_i32(&c->fb, pos + 8u * d);
+            after = ekrt_fb_i32(&c->fb, pos + 8u * d + 4u);
+        }
+        if (before < 0 || after < 0 || before > 0xFFFF || after > 0xFFFF ||
+            out->dims[d] != in->dims[d] + before + after) {
+            return ekrt_fail_op(c, "paddings do not match the output shape");
+        }
+        p->before[d] = before;
+    }
+    p->pad_value = (int8_t)out->zero_point;
+    if (op->code == EKRT_OP_PADV2 && op->in[2] >= 0) {
+        const ekrt_tinfo_t *cv = ekrt_tinfo(c, op->in[2]);
+        if (ekrt_want(c, op->in[2], "constant", EKRT_T_INT8, -1) || !cv->is_const || cv->bytes != 1) {
+            return ekrt_fail_op(c, "constant value must be a constant INT8 scalar");
+        }
+        p->pad_value = (int8_t)cv->data[0];
+    }
+    return 0;
+}
+
+void ekrt_eval_pad(const ekrt_t *rt, const ekrt_op_t *op)
+{
+    const ekrt_tensor_t *in = &rt->tensors[op->in[0]];
+    ekrt_pad_s8(&op->p.pad, in->ndim, in->dims, rt->tensors[op->out].dims, EKRT_IN(rt, op, 0),
+                EKRT_OUT(rt, op));
+}

@@ -117,3 +117,55 @@ void ekrt_softmax_s8(const ekrt_softmax_params_t *p, uint32_t rows, uint32_t dep
         }
     }
 }
+
+/* SoftmaxPrepare for int8: PreprocessSoftmaxScaling with 5 integer bits, CalculateInputRadius */
+int ekrt_prepare_softmax(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in)
+{
+    ekrt_softmax_params_t *p = &op->p.sm;
+    const ekrt_tinfo_t *in, *out;
+    uint32_t o, fpos;
+    float beta = 0.0f;
+    double real, radius;
+    int32_t shift;
+    if (ekrt_want_inputs(c, n_in, 1, 1)) {
+        return -1;
+    }
+    if (ekrt_want(c, op->in[0], "input", EKRT_T_INT8, -1) || ekrt_want(c, op->out, "output", EKRT_T_INT8, -1)) {
+        return -1;
+    }
+    in = ekrt_tinfo(c, op->in[0]);
+    out = ekrt_tinfo(c, op->out);
+    if (in->ndim < 1 || ekrt_elem_count(in) != ekrt_elem_count(out)) {
+        return ekrt_fail_op(c, "input and output shapes differ");
+    }
+    if (out->zero_point != -128 || out->scale != 1.0f / 256.0f) {
+        return ekrt_fail_op(c, "int8 output must have scale 1/256 and zero point -128");
+    }
+    o = ekrt_opts_table(c, ot, EKRT_OPT_SOFTMAX);
+    fpos = ekrt_fb_field(&c->fb, o, 0, 4);
+    if (fpos) {
+        beta = ekrt_fb_f32(&c->fb, fpos);
+    }
+    if (!(beta > 0.0f && beta < 1.0e6f)) {
+        return ekrt_fail_op(c, "beta must be positive");
+    }
+    real = (double)beta * (double)in->scale * (double)(1 << (31 - 5));
+    if (real > 2147483647.0) {
+        real = 2147483647.0;
+    }
+    ekrt_quantize_multiplier(real, &p->mult, &shift);
+    if (shift < 0 || shift > 30) {
+        return ekrt_fail_op(c, "input scale too small for int8 softmax");
+    }
+    p->left_shift = shift;
+    radius = 31.0 * (double)((int64_t)1 << 26) / (double)((int64_t)1 << shift);
+    p->diff_min = -(int32_t)radius; /* floor of a positive value */
+    return 0;
+}
+
+void ekrt_eval_softmax(const ekrt_t *rt, const ekrt_op_t *op)
+{
+    const ekrt_tensor_t *in = &rt->tensors[op->in[0]];
+    const uint32_t depth = (uint32_t)in->dims[in->ndim - 1];
+    ekrt_softmax_s8(&op->p.sm, in->bytes / depth, depth, EKRT_IN(rt, op, 0), EKRT_OUT(rt, op));
+}

@@ -8,18 +8,26 @@
 EKRT_DIR ?= $(dir $(lastword $(MAKEFILE_LIST)))
 EKRT_SRCS := \
 	$(EKRT_DIR)/ekrt.c \
+	$(EKRT_DIR)/ekrt_ops.c \
+	$(EKRT_DIR)/ekrt_prepare.c \
+	$(EKRT_DIR)/ekrt_conv_common.c \
 	$(EKRT_DIR)/ekrt_fb.c \
 	$(EKRT_DIR)/ekrt_plan.c \
 	$(EKRT_DIR)/ekrt_quant.c \
 	$(EKRT_DIR)/ekrt_fmt.c \
 	$(EKRT_DIR)/ekrt_opnames.c \
 	$(EKRT_DIR)/ekrt_conv2d_s8.c \
+	$(EKRT_DIR)/ekrt_mat_s8.c \
+	$(EKRT_DIR)/ekrt_conv2d_1x1_s8.c \
+	$(EKRT_DIR)/ekrt_conv2d_im2col_s8.c \
 	$(EKRT_DIR)/ekrt_depthwise_conv2d_s8.c \
+	$(EKRT_DIR)/ekrt_depthwise_conv2d_mult1_s8.c \
 	$(EKRT_DIR)/ekrt_fully_connected_s8.c \
 	$(EKRT_DIR)/ekrt_add_s8.c \
 	$(EKRT_DIR)/ekrt_avgpool_s8.c \
 	$(EKRT_DIR)/ekrt_mean_s8.c \
 	$(EKRT_DIR)/ekrt_pad_s8.c \
+	$(EKRT_DIR)/ekrt_reshape.c \
 	$(EKRT_DIR)/ekrt_transpose_s8.c \
 	$(EKRT_DIR)/ekrt_softmax_s8.c \
 	$(EKRT_DIR)/ekrt_quantize_s8.c

@@ -1,8 +1,11 @@
 /* Host runner for edgekit-rt (POSIX; not for firmware).
- *   ekrt_run MODEL.tflite [--arena BYTES] [--out FILE] [--info]
+ *   ekrt_run MODEL.tflite [--arena BYTES] [--out FILE] [--info] [--stepwise] [--layers]
  * Reads N input records (raw bytes, input-tensor size each) from stdin until EOF, runs the
  * model on each and writes N raw output records to stdout (or FILE). --info prints
  * "arena_used=<n> planned=<n> persistent=<n> in=<n> out=<n>" to stderr after init.
+ * --stepwise runs every record one operator at a time (ekrt_invoke_ops); --layers prints
+ * one line per operator to stderr after the last record:
+ * "layer <i> <name> macs=<n> tensor=<t> bytes=<n> dims=<d0>x<d1>... zp=<z> sum=<byte sum>".
  * Exit: 0 ok, 1 model/init/invoke error, 2 usage or I/O error. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +15,8 @@
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: ekrt_run MODEL.tflite [--arena BYTES] [--out FILE] [--info]\n");
+    fprintf(stderr, "usage: ekrt_run MODEL.tflite [--arena BYTES] [--out FILE] [--info] "
+                    "[--stepwise] [--layers]\n");
     return 2;
 }
 
@@ -41,7 +45,8 @@ int main(int argc, char **argv)
 {
     const char *model_path = NULL, *out_path = NULL;
     size_t arena_len = 1u << 20, model_len = 0, in_bytes = 0, out_bytes = 0;
-    int info = 0, i, rc = 0;
+    int info = 0, stepwise = 0, layers = 0, i, rc = 0;
+    uint32_t op;
     unsigned char *model, *arena;
     FILE *out = stdout;
     ekrt_t rt;
@@ -53,6 +58,10 @@ int main(int argc, char **argv)
             out_path = argv[++i];
         } else if (strcmp(argv[i], "--info") == 0) {
             info = 1;
+        } else if (strcmp(argv[i], "--stepwise") == 0) {
+            stepwise = 1;
+        } else if (strcmp(argv[i], "--layers") == 0) {
+            layers = 1;
         } else if (argv[i][0] == '-' || model_path != NULL) {
             return usage();
         } else {
@@ -108,7 +117,17 @@ int main(int argc, char **argv)
             rc = 2;
             break;
         }
-        if (ekrt_invoke(&rt, err, sizeof err) != 0) {
+        if (stepwise) {
+            for (op = 0; op < ekrt_op_count(&rt) && rc == 0; ++op) {
+                if (ekrt_invoke_ops(&rt, op, 1, err, sizeof err) != 0) {
+                    fprintf(stderr, "ekrt_run: %s\n", err);
+                    rc = 1;
+                }
+            }
+            if (rc != 0) {
+                break;
+            }
+        } else if (ekrt_invoke(&rt, err, sizeof err) != 0) {
             fprintf(stderr, "ekrt_run: %s\n", err);
             rc = 1;
             break;
@@ -118,6 +137,30 @@ int main(int argc, char **argv)
             rc = 2;
             break;
         }
+    }
+    for (op = 0; layers && op < ekrt_op_count(&rt); ++op) {
+        ekrt_op_info_t li;
+        unsigned long sum = 0;
+        size_t k;
+        uint32_t d;
+        if (ekrt_op_info(&rt, op, &li) != 0) {
+            fprintf(stderr, "ekrt_run: no info for operator %u\n", (unsigned)op);
+            rc = 1;
+            break;
+        }
+        for (k = 0; k < li.out_bytes; ++k) {
+            sum += (unsigned char)li.out_data[k];
+        }
+        fprintf(stderr, "layer %u %s macs=%lu tensor=%d bytes=%lu dims=", (unsigned)op, li.name,
+                (unsigned long)li.macs, (int)li.out_tensor, (unsigned long)li.out_bytes);
+        for (d = 0; d < li.out_rank; ++d) {
+            fprintf(stderr, d ? "x%d" : "%d", (int)li.out_dims[d]);
+        }
+        fprintf(stderr, " zp=%d sum=%lu\n", (int)li.out_zero_point, sum);
+    }
+    if (ekrt_op_info(&rt, ekrt_op_count(&rt), NULL) != -1) {
+        fprintf(stderr, "ekrt_run: ekrt_op_info accepted an index out of range\n");
+        rc = 1;
     }
     if (out != stdout) {
         fclose(out);

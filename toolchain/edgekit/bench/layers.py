@@ -67,7 +67,11 @@ def compare_layers(device: list[np.ndarray], host: list[np.ndarray], info: Tflit
         t = info.tensors[op.outputs[0]]
         row: dict[str, Any] = {"op": i, "name": op.op, "tensor": op.outputs[0],
                                "tensor_name": t.name, "shape": t.shape, "bytes": int(h.size)}
-        if d.size != h.size:
+        if d.size == 0 and op.op in ("PAD", "PADV2"):
+            # edgekit-rt folds a zero-point PAD into the convolution that reads it: no tensor
+            # exists on the device; that convolution's output (compared next) covers it.
+            row.update(differing=0, max_abs_diff=None, note="folded into the next convolution")
+        elif d.size != h.size:
             row.update(differing=int(max(d.size, h.size)), max_abs_diff=None,
                        note=f"device sent {d.size} bytes, tflite_micro has {h.size}")
         else:

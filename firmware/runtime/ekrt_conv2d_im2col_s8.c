@@ -1,0 +1,89 @@
+/* CONV_2D int8, any filter size: each output pixel's receptive field is copied into a
+ * scratch column (im2col, k_h * k_w * in_c int8; taps outside the image are filled with the
+ * input zero point, which contributes 0 exactly as TFLM's skipped taps do), then two columns
+ * at a time go through the matrix product (ekrt_mat_s8).
+ * Preconditions (ekrt_conv2d_select): one group, every shift in [-22, 31], scratch of
+ * ekrt_conv2d_im2col_scratch() bytes. Any stride, dilation, padding, channel count. */
+#include "ekrt_dsp.h" /* first: kernel optimisation level */
+#include <string.h>
+
+#include "ekrt_internal.h"
+
+uint32_t ekrt_conv2d_im2col_scratch(const ekrt_conv_params_t *p)
+{
+    return 2u * (uint32_t)(p->k_h * p->k_w * p->in_c);
+}
+
+/* short copies inline: the stem has in_c = 1, where a memcpy call per tap costs more than
+ * the multiply-accumulates */
+static inline void copy_bytes(int8_t *dst, const int8_t *src, int32_t n)
+{
+    if (n >= 16) {
+        memcpy(dst, src, (size_t)n);
+        return;
+    }
+    while (n-- > 0) {
+        *dst++ = *src++;
+    }
+}
+
+static void fill_column(const ekrt_conv_params_t *p, const int8_t *in, int32_t pix, int8_t *col)
+{
+    const int32_t row = pix / p->out_w, ox = pix % p->out_w;
+    const int32_t b = row / p->out_h, oy = row % p->out_h;
+    const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
+    const int32_t span = p->k_w * p->in_c;
+    const int8_t zp = (int8_t)(-p->input_offset);
+    int32_t ky, kx, i;
+    const int whole_rows = p->dil_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w;
+    for (ky = 0; ky < p->k_h; ++ky) {
+        const int32_t iy = iy0 + ky * p->dil_h;
+        const int8_t *src = in + ((b * p->in_h + iy) * p->in_w + ix0) * p->in_c;
+        if (iy < 0 || iy >= p->in_h) {
+            for (i = 0; i < span; ++i) {
+                col[i] = zp;
+            }
+        } else if (whole_rows) {
+            copy_bytes(col, src, span); /* the window's row is contiguous in NHWC */
+        } else {
+            for (kx = 0; kx < p->k_w; ++kx) {
+                const int32_t ix = ix0 + kx * p->dil_w;
+                if (ix < 0 || ix >= p->in_w) {
+                    for (i = 0; i < p->in_c; ++i) {
+                        col[kx * p->in_c + i] = zp;
+                    }
+                } else {
+                    copy_bytes(col + kx * p->in_c, src + kx * p->dil_w * p->in_c, p->in_c);
+                }
+            }
+        }
+        col += span;
+    }
+}
+
+void ekrt_eval_conv2d_im2col(const ekrt_t *rt, const ekrt_op_t *op)
+{
+    const ekrt_conv_params_t *p = &op->p.conv;
+    const int8_t *in = EKRT_IN(rt, op, 0), *filter = EKRT_IN(rt, op, 1);
+    const int32_t *bias = EKRT_BIAS(rt, op);
+    int8_t *out = EKRT_OUT(rt, op);
+    const int32_t k = p->k_h * p->k_w * p->in_c, n = p->batches * p->out_h * p->out_w;
+    int8_t *col_a = (int8_t *)op->scratch, *col_b = col_a + k;
+    ekrt_mat_q_t q;
+    int32_t i;
+    q.input_offset = p->input_offset;
+    q.output_offset = p->output_offset;
+    q.act_min = p->act_min;
+    q.act_max = p->act_max;
+    q.mult = p->mult;
+    q.shift = p->shift;
+    q.right_only = op->right_only;
+    for (i = 0; i < n; i += 2) {
+        const int two = i + 1 < n;
+        fill_column(p, in, i, col_a);
+        if (two) {
+            fill_column(p, in, i + 1, col_b);
+        }
+        ekrt_mat_s8(&q, col_a, two ? 2 : 1, k, filter, p->out_c, bias, out + i * p->out_c, NULL);
+    }
+}

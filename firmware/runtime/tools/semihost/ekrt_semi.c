@@ -1,0 +1,285 @@
+/* edgekit-rt on an emulated Cortex-M4 (QEMU -M mps2-an386 -semihosting), for tests and
+ * benchmarks of the DSP kernels: one firmware image, any number of models, files through
+ * semihosting (no serial protocol, no model compiled in).
+ *
+ *   qemu-system-arm -M mps2-an386 -nographic -icount shift=0 \
+ *     -semihosting-config enable=on,target=native -kernel ekrt_semi.elf -append "JOBS"
+ *
+ * JOBS is a text file, one job per line: "MODEL.tflite INPUTS.bin OUTPUTS.bin [profile]".
+ * INPUTS holds N records of the input tensor's size; OUTPUTS receives N output records.
+ * For every job it prints one line
+ *   job <i> ok arena=<bytes> records=<n> ticks=<SysTick ticks of the last invoke>
+ * (or "job <i> error <message>"). With "profile" every invoke runs op by op
+ * (ekrt_invoke_ops), each op timed, and one line per operator of the last record follows:
+ * "op <i> <code> <name> macs=<n> ticks=<n>". Under -icount shift=0 one SysTick tick is 40
+ * instructions. Exit code: 0 all jobs ok, 1 otherwise. */
+#include <stdint.h>
+#include <string.h>
+
+#include "cm.h"
+#include "ekrt.h"
+
+#define MODEL_MAX (1u << 20)
+#define ARENA_MAX (1u << 20)
+#define IO_MAX (64u * 1024u)
+#define JOBS_MAX (16u * 1024u)
+#define OPS_MAX 1024u
+
+static uint8_t s_model[MODEL_MAX] __attribute__((aligned(16)));
+static uint8_t s_arena[ARENA_MAX] __attribute__((aligned(16)));
+static uint8_t s_out[IO_MAX];
+static char s_jobs[JOBS_MAX];
+static uint32_t s_op_ticks[OPS_MAX];
+
+/* --- ARM semihosting (BKPT 0xAB) --------------------------------------------------------- */
+static int32_t semi(uint32_t op, const void *arg)
+{
+    register uint32_t r0 __asm__("r0") = op;
+    register const void *r1 __asm__("r1") = arg;
+    __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
+    return (int32_t)r0;
+}
+
+static int32_t sh_open(const char *path, uint32_t mode) /* mode 0 = "rb", 4 = "wb" */
+{
+    uint32_t a[3];
+    a[0] = (uint32_t)(uintptr_t)path;
+    a[1] = mode;
+    a[2] = (uint32_t)strlen(path);
+    return semi(0x01u, a);
+}
+
+static void sh_close(int32_t fd)
+{
+    uint32_t a[1];
+    a[0] = (uint32_t)fd;
+    (void)semi(0x02u, a);
+}
+
+/* bytes NOT transferred (semihosting convention) */
+static int32_t sh_rw(uint32_t op, int32_t fd, const void *buf, uint32_t n)
+{
+    uint32_t a[3];
+    a[0] = (uint32_t)fd;
+    a[1] = (uint32_t)(uintptr_t)buf;
+    a[2] = n;
+    return semi(op, a);
+}
+
+static void out_str(const char *s) { (void)semi(0x04u, s); } /* SYS_WRITE0 */
+
+static void out_u(uint32_t v)
+{
+    char buf[12];
+    int i = 11;
+    buf[i] = '\0';
+    do {
+        buf[--i] = (char)('0' + v % 10u);
+        v /= 10u;
+    } while (v != 0);
+    out_str(&buf[i]);
+}
+
+static void sh_exit(int code)
+{
+    uint32_t a[2];
+    a[0] = 0x20026u; /* ADP_Stopped_ApplicationExit */
+    a[1] = (uint32_t)code;
+    (void)semi(0x20u, a); /* SYS_EXIT_EXTENDED: the exit code reaches QEMU's exit status */
+    for (;;) {
+    }
+}
+
+/* whole file into buf (at most cap bytes); -1 if it cannot be read or is larger */
+static int32_t read_file(const char *path, uint8_t *buf, uint32_t cap)
+{
+    int32_t fd = sh_open(path, 0), len;
+    uint32_t a[1];
+    if (fd < 0) {
+        return -1;
+    }
+    a[0] = (uint32_t)fd;
+    len = semi(0x0Cu, a); /* SYS_FLEN */
+    if (len < 0 || (uint32_t)len > cap || sh_rw(0x06u, fd, buf, (uint32_t)len) != 0) {
+        sh_close(fd);
+        return -1;
+    }
+    sh_close(fd);
+    return len;
+}
+
+/* --- board glue for the shared Cortex-M startup ------------------------------------------ */
+void cm_board_init(void) {}
+void ek_port_write(const char *buf, size_t len);
+void ek_port_write(const char *buf, size_t len)
+{
+    (void)len;
+    out_str(buf);
+    sh_exit(3);
+}
+
+/* --- jobs --------------------------------------------------------------------------------- */
+static char *next_word(char **p)
+{
+    char *s = *p, *w;
+    while (*s == ' ' || *s == '\t') {
+        s++;
+    }
+    if (*s == '\0' || *s == '\n') {
+        *p = s;
+        return NULL;
+    }
+    w = s;
+    while (*s != '\0' && *s != ' ' && *s != '\t' && *s != '\n') {
+        s++;
+    }
+    if (*s == ' ' || *s == '\t') {
+        *s++ = '\0';
+    }
+    *p = s;
+    return w;
+}
+
+static int job_error(uint32_t i, const char *msg)
+{
+    out_str("job ");
+    out_u(i);
+    out_str(" error ");
+    out_str(msg);
+    out_str("\n");
+    return -1;
+}
+
+static int run_job(uint32_t index, const char *model_path, const char *in_path,
+                   const char *out_path, int profile)
+{
+    static ekrt_t rt;
+    char err[160];
+    int32_t model_len, in_fd, out_fd;
+    size_t in_bytes = 0, out_bytes = 0;
+    uint32_t records = 0, ticks = 0, op;
+    model_len = read_file(model_path, s_model, MODEL_MAX);
+    if (model_len < 0) {
+        return job_error(index, "cannot read the model");
+    }
+    if (ekrt_init(&rt, s_model, (size_t)model_len, s_arena, ARENA_MAX, err, sizeof err) != 0) {
+        return job_error(index, err);
+    }
+    (void)ekrt_input(&rt, 0, &in_bytes);
+    (void)ekrt_output(&rt, 0, &out_bytes);
+    if (out_bytes > IO_MAX) {
+        return job_error(index, "output too large");
+    }
+    in_fd = sh_open(in_path, 0);
+    out_fd = sh_open(out_path, 4);
+    if (in_fd < 0 || out_fd < 0) {
+        return job_error(index, "cannot open the input or output file");
+    }
+    for (;;) {
+        uint8_t *in = (uint8_t *)ekrt_input(&rt, 0, NULL);
+        uint32_t t0;
+        if (sh_rw(0x06u, in_fd, in, (uint32_t)in_bytes) != 0) {
+            break; /* end of the inputs */
+        }
+        t0 = cm_systick_ticks();
+        if (!profile) {
+            if (ekrt_invoke(&rt, err, sizeof err) != 0) {
+                return job_error(index, err);
+            }
+        } else {
+            /* the same ops in the same order, one at a time, each timed */
+            for (op = 0; op < ekrt_op_count(&rt) && op < OPS_MAX; ++op) {
+                const uint32_t s0 = cm_systick_ticks();
+                if (ekrt_invoke_ops(&rt, op, 1, err, sizeof err) != 0) {
+                    return job_error(index, err);
+                }
+                s_op_ticks[op] = cm_systick_ticks() - s0;
+            }
+        }
+        ticks = cm_systick_ticks() - t0;
+        memcpy(s_out, ekrt_output(&rt, 0, NULL), out_bytes);
+        if (sh_rw(0x05u, out_fd, s_out, (uint32_t)out_bytes) != 0) {
+            return job_error(index, "write failed");
+        }
+        records++;
+    }
+    sh_close(in_fd);
+    sh_close(out_fd);
+    out_str("job ");
+    out_u(index);
+    out_str(" ok arena=");
+    out_u((uint32_t)ekrt_arena_used(&rt));
+    out_str(" records=");
+    out_u(records);
+    out_str(" ticks=");
+    out_u(ticks);
+    out_str("\n");
+    if (profile && records > 0) {
+        for (op = 0; op < ekrt_op_count(&rt) && op < OPS_MAX; ++op) {
+            ekrt_op_info_t info;
+            (void)ekrt_op_info(&rt, op, &info);
+            out_str("op ");
+            out_u(op);
+            out_str(" ");
+            out_u((uint32_t)info.opcode);
+            out_str(" ");
+            out_str(info.name[0] ? info.name : "?");
+            out_str(" macs=");
+            out_u((uint32_t)info.macs);
+            out_str(" ticks=");
+            out_u(s_op_ticks[op]);
+            out_str("\n");
+        }
+    }
+    return 0;
+}
+
+int main(void)
+{
+    char cmdline[256];
+    uint32_t a[2], index = 0;
+    int32_t len;
+    int failed = 0;
+    char *p;
+    a[0] = (uint32_t)(uintptr_t)cmdline;
+    a[1] = sizeof cmdline;
+    if (semi(0x15u, a) != 0) { /* SYS_GET_CMDLINE */
+        out_str("ekrt_semi: no command line\n");
+        sh_exit(2);
+    }
+    cmdline[sizeof cmdline - 1] = '\0';
+    p = cmdline;
+    (void)next_word(&p); /* QEMU passes "<kernel> <-append text>" */
+    p = next_word(&p);
+    if (p == NULL || (len = read_file(p, (uint8_t *)s_jobs, JOBS_MAX - 1)) < 0) {
+        out_str("ekrt_semi: cannot read the jobs file\n");
+        sh_exit(2);
+    }
+    s_jobs[len] = '\0';
+    cm_systick_start();
+    p = s_jobs;
+    while (*p != '\0') {
+        char *line = p, *m, *in, *out, *flag;
+        while (*p != '\0' && *p != '\n') {
+            p++;
+        }
+        if (*p == '\n') {
+            *p++ = '\0';
+        }
+        m = next_word(&line);
+        if (m == NULL) {
+            continue;
+        }
+        in = next_word(&line);
+        out = next_word(&line);
+        flag = next_word(&line);
+        if (in == NULL || out == NULL) {
+            failed |= job_error(index, "expected: MODEL INPUTS OUTPUTS [profile]") != 0;
+        } else if (run_job(index, m, in, out, flag != NULL && strcmp(flag, "profile") == 0) != 0) {
+            failed = 1;
+        }
+        index++;
+    }
+    sh_exit(failed ? 1 : 0);
+    return 0;
+}
