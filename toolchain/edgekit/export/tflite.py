@@ -9,7 +9,7 @@ Invocation (onnx2tf 1.28.8):
         -cind input calib.npy "[[[[0.0]]]]" "[[[[1.0]]]]"
         -qnm "[[[[0.0]]]]" -qns "[[[[1.0]]]]"
 
--cind: calibration frames (N, 8, 24, 1) NHWC, already normalised (what the network eats); onnx2tf
+-cind: calibration frames (N, H, W, 1) NHWC, already normalised (what the network eats); onnx2tf
 feeds (calib - mean) / std to TFLiteConverter's representative_dataset, so mean 0 / std 1 keep them
 unchanged (the CLI parses the strings with ast.literal_eval into float32 arrays). -qnm/-qns only
 feed onnx2tf's built-in MS-COCO calibration (unused with -cind), but they are also what it prints as
@@ -81,8 +81,8 @@ def convert(onnx_path: Path, calib_nhwc: np.ndarray, out_path: Path, log_path: P
             timeout_s: float = 900.0) -> dict[str, Any]:
     """Run onnx2tf; copy its *_full_integer_quant.tflite to out_path; log to log_path."""
     check_onnx_ops(onnx_path)
-    if calib_nhwc.ndim != 4 or calib_nhwc.shape[1:] != (8, 24, 1) or calib_nhwc.dtype != np.float32:
-        raise EdgekitError(f"calibration data: expected float32 (N, 8, 24, 1), got "
+    if calib_nhwc.ndim != 4 or calib_nhwc.shape[3] != 1 or calib_nhwc.dtype != np.float32:
+        raise EdgekitError(f"calibration data: expected float32 (N, H, W, 1), got "
                            f"{calib_nhwc.dtype} {calib_nhwc.shape}")
     with tempfile.TemporaryDirectory(prefix="edgekit-onnx2tf-") as td:
         tmp = Path(td)
@@ -212,8 +212,10 @@ def inspect_tflite(data: bytes, what: str = "model") -> TfliteInfo:
         raise EdgekitError(f"{what}: corrupt TFLite flatbuffer ({type(e).__name__}: {e})") from None
 
 
-def validate_tflm_int8(info: TfliteInfo, what: str = "model") -> None:
-    """Only TFLM builtin ops, int8 input and output, no uint8/float activations."""
+def validate_tflm_int8(info: TfliteInfo, what: str = "model",
+                       input_hw: tuple[int, int] = (8, 24)) -> None:
+    """Only TFLM builtin ops, int8 input and output, no uint8/float activations, and the input
+    image of the data's grid (input_hw, NHWC with one channel)."""
     bad_ops = [o for o in info.op_names if o not in TFLM_RESOLVER]
     if bad_ops:
         raise EdgekitError(f"{what}: ops {bad_ops} are not TFLite Micro builtins (Flex/custom ops "
@@ -234,8 +236,10 @@ def validate_tflm_int8(info: TfliteInfo, what: str = "model") -> None:
     if act_float:
         raise EdgekitError(f"{what}: non-int8 activations {sorted(act_float)[:4]}; expected a "
                            f"full-integer model")
-    if info.input.shape != [1, 8, 24, 1]:
-        raise EdgekitError(f"{what}: input shape {info.input.shape}, expected [1, 8, 24, 1] (NHWC)")
+    want = [1, int(input_hw[0]), int(input_hw[1]), 1]
+    if list(info.input.shape) != want:
+        raise EdgekitError(f"{what}: input shape {info.input.shape}, expected {want} (NHWC, the "
+                           f"data's {input_hw[0]} x {input_hw[1]} grid)")
 
 
 def resolver_ops(info: TfliteInfo) -> list[str]:
