@@ -11,6 +11,11 @@ instructions (+-1 tick of phase), not Cortex-M4 cycles.
 
     PYTHONPATH=toolchain .venv/bin/python benchmarks/bench_device.py runs/mbv2-w0.2 runs/mbv2-w0.5 \
         runs/mbv2-w1 runs/mbv2-seed-w0.2 [--samples 20]
+
+Any int8 .tflite works too (exported into runs/tflite-<name>, host reference computed by
+tflite_micro on --samples seeded random inputs, or on --inputs X.npy):
+
+    PYTHONPATH=toolchain .venv/bin/python benchmarks/bench_device.py --tflite my_model.tflite
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ def model_macs(run: runs.Run, rec: dict[str, Any]) -> int | None:
     return profile_model(build_model(m.arch, m.width, m.num_classes, m.geometry().shape)).total_macs
 
 
-def bench_one(root: Path, samples: int, rebuild: bool) -> dict[str, Any]:
+def bench_one(root: Path, samples: int, rebuild: bool, profile: bool = False) -> dict[str, Any]:
     board = get_board("mps2-an386")
     run = runs.Run(root)
 
@@ -51,14 +56,15 @@ def bench_one(root: Path, samples: int, rebuild: bool) -> dict[str, Any]:
         return firmware.build(fw, board)
 
     rec = run_bench(run, board, None, samples=samples, progress=False, build_fn=build,
-                    latency_samples=1, latency_n=3)
+                    latency_samples=1, latency_n=3, profile=profile)
     macs = model_macs(run, rec)
     ticks = rec["latency"]["median_ticks"]
     instr = rec["qemu"]["instructions_per_inference"]
     return {"run": str(root), "macs": macs, "flash": rec["flash_bytes"], "ram": rec["ram_bytes"],
             "arena": rec["arena_used"], "ticks": ticks, "instr": instr,
             "macs_per_instr": (macs / instr) if macs and instr else None,
-            "exact": rec["exact_match_rate"], "samples": rec["samples"]}
+            "exact": rec["exact_match_rate"], "samples": rec["samples"],
+            "profile": rec.get("profile")}
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -80,18 +86,45 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("runs", nargs="+", type=Path, help="exported run directories")
+    ap.add_argument("runs", nargs="*", type=Path, help="exported run directories")
+    ap.add_argument("--tflite", action="append", type=Path, default=[], metavar="FILE",
+                    help="an int8 .tflite to bench as well (repeatable)")
+    ap.add_argument("--inputs", type=Path, default=None, metavar="NPY",
+                    help="int8 inputs for --tflite (default: seeded random)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--profile", action="store_true", help="also print each model's per-op table")
     ap.add_argument("--samples", type=int, default=20)
     ap.add_argument("--rebuild", action="store_true", help="re-render the firmware project first")
     args = ap.parse_args(argv)
+    if not args.runs and not args.tflite:
+        ap.error("give run directories and/or --tflite FILE")
     rows = []
-    for root in args.runs:
+    roots = list(args.runs)
+    fresh: set[Path] = set()
+    for model in args.tflite:
+        from edgekit.export.from_tflite import export_tflite
+
+        root = runs.DEFAULT_RUNS_ROOT / f"tflite-{model.stem}"
+        print(f"bench_device: exporting {model} into {root} ...", file=sys.stderr, flush=True)
+        try:
+            export_tflite(runs.Run(root), get_board("mps2-an386"), model, args.inputs,
+                          n=args.samples, seed=args.seed)
+            roots.append(root)
+            fresh.add(root)   # a new export: its firmware project must be rendered again
+        except EdgekitError as e:
+            rows.append({"run": str(model), "error": str(e).splitlines()[0]})
+    for root in roots:
         print(f"bench_device: {root} ...", file=sys.stderr, flush=True)
         try:
-            rows.append(bench_one(root, args.samples, args.rebuild))
+            rows.append(bench_one(root, args.samples, args.rebuild or root in fresh, args.profile))
         except EdgekitError as e:
             rows.append({"run": str(root), "error": str(e).splitlines()[0]})
     print(table(rows))
+    for r in rows:
+        if r.get("profile"):
+            from edgekit.bench.layers import profile_markdown
+            print(f"\n{r['run']}: per-op profile\n")
+            print("\n".join(profile_markdown(r["profile"], "systick")))
     return 0 if all("error" not in r for r in rows) else 1
 
 

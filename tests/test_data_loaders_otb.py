@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
+import scipy.signal
 
 from edgekit.data import load_recording
 from edgekit.data.electrodes import ELECTRODES, grid_for, known_codes
+from edgekit.data.grids import column_major
 from edgekit.data.otb_write import write_otb_mat
 from edgekit.errors import EdgekitError
 
@@ -242,6 +244,19 @@ def test_real_otbiolab_export(tmp_path: Path) -> None:
     assert rec.grid.name == "GR08MM1305" and rec.trials[0].signal.shape[0] == 64
     assert len(rec.extra["columns"]["kept"]) == 64
     assert all("GR08MM1305" in d and d.endswith("[uV]") for d in rec.extra["columns"]["kept"])
+    # the table's channel order puts correlated (adjacent) electrodes next to each other: the
+    # mean correlation of horizontally adjacent pixels beats a plain column-major reading
+    b, a = scipy.signal.butter(4, [20 / (rec.fs / 2), 450 / (rec.fs / 2)], "band")
+    corr = np.corrcoef(scipy.signal.filtfilt(b, a, rec.trials[0].signal.astype(np.float64), axis=1))
+
+    def adjacent(gi: np.ndarray) -> float:
+        pairs = [(gi[r, c], gi[r, c + 1]) for r in range(gi.shape[0]) for c in range(gi.shape[1] - 1)
+                 if gi[r, c] >= 0 and gi[r, c + 1] >= 0]
+        return float(np.mean([corr[p, q] for p, q in pairs]))
+
+    table, plain = adjacent(rec.grid.index()), adjacent(column_major(13, 5, empty=[(0, 0)]).index())
+    print(f"adjacent-electrode correlation: table order {table:.3f}, plain column-major {plain:.3f}")
+    assert table > plain + 0.1
 
 
 def test_known_codes_sorted() -> None:

@@ -14,6 +14,7 @@
 #define EK_INFER_MAX 100000u /* bound for N and W of "infer N W" */
 #define EK_ECHO_MAX 32       /* chars of an unknown command echoed back */
 #define EK_ERR_MAX 96
+#define EK_LAYER_CHUNK 2048u /* bytes of a tensor per ek-layer reply (4096 hex digits) */
 
 /* ------------------------------------------------------------------ state */
 
@@ -376,6 +377,147 @@ static int no_result(void) {
     return 1;
 }
 
+/* ------------------------------------------------------------------ op by op (ek-profile, ek-layer) */
+
+static int need_input(const char *cmd) {
+    if (s_db_expect != 0 && s_db_have == s_db_expect) return 1;
+    out_str("e-[");
+    out_str(cmd);
+    out_str(": no complete input (db load N, then db HEX)]");
+    out_end();
+    return 0;
+}
+
+/* The runtime must step one operator at a time (edgekit-rt can, the TFLM glue cannot). */
+static int need_steps(const char *cmd) {
+    ek_model_info_t info;
+    if (ek_model_op_count() > 0) return 1;
+    memset(&info, 0, sizeof info);
+    ek_model_get_info(&info);
+    out_str("e-[");
+    out_str(cmd);
+    out_str(": not supported by the ");
+    out_clean(info.runtime ? info.runtime : "?", 32);
+    out_str(" runtime]");
+    out_end();
+    return 0;
+}
+
+static int invoke_ops(uint32_t first, uint32_t count) {
+    char err[EK_ERR_MAX];
+    err[0] = 0;
+    if (ek_model_invoke_ops(first, count, err, sizeof err) != 0) {
+        err[sizeof err - 1] = 0;
+        err_line("model: ", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* ek-profile: on the loaded input, one whole inference (timed as ek-run times it), then the
+ * same input op by op with a timer reading between ops. One line per op, then the totals:
+ *   m-ek-profile-op[i]-code[c]-name[NAME]-macs[M]-ticks[T]-bytes[B]
+ *   m-ek-profile-ops[N]-sum[S]-whole[W]-same[1|0]
+ * The sum includes one timer read per op, so it is a little above the whole inference;
+ * same[1]: the op-by-op run produced the whole run's output bytes. */
+static void cmd_ek_profile(void) {
+    uint32_t n, i;
+    uint64_t t0, t1, sum = 0;
+    ek_model_op_t op;
+    if (!need_model() || !need_input("ek-profile") || !need_steps("ek-profile")) return;
+    n = ek_model_op_count();
+    load_input();
+    t0 = now64();
+    if (invoke_once() != 0) return;
+    t1 = now64();
+    keep_result(t1 - t0, 1);
+    load_input();
+    for (i = 0; i < n; i++) {
+        t0 = now64();
+        if (invoke_ops(i, 1) != 0) return;
+        t1 = now64();
+        sum += t1 - t0;
+        if (ek_model_op_info(i, &op) != 0) {
+            err_line("ek-profile: op info failed", 0);
+            return;
+        }
+        out_str("m-ek-profile-op[");
+        out_u64(i);
+        out_str("]-code[");
+        out_u64((uint64_t)(uint32_t)op.opcode);
+        out_str("]-name[");
+        out_clean(op.name ? op.name : "", 40);
+        out_str("]-macs[");
+        out_u64(op.macs);
+        out_str("]-ticks[");
+        out_u64(t1 - t0);
+        out_str("]-bytes[");
+        out_u64(op.out_bytes);
+        out_ch(']');
+        out_end();
+    }
+    out_str("m-ek-profile-ops[");
+    out_u64(n);
+    out_str("]-sum[");
+    out_u64(sum);
+    out_str("]-whole[");
+    out_u64(s_last_ticks);
+    out_str("]-same[");
+    out_ch(memcmp(ek_model_output(), s_last_out, EK_OUTPUT_SIZE) == 0 ? '1' : '0');
+    out_ch(']');
+    out_end();
+}
+
+/* ek-layer I [OFF]: run the loaded input through ops 0..I and return op I's output tensor,
+ * at most EK_LAYER_CHUNK bytes from byte OFF (default 0):
+ *   m-ek-layer-[I]-at[OFF]-of[TOTAL]-[HEX] */
+static void cmd_ek_layer(char **tok, int ntok) {
+    uint32_t idx, off = 0, n;
+    ek_model_op_t op;
+    size_t len;
+    if (ntok < 2 || ntok > 3 || parse_u32(tok[1], 0xFFFFu, &idx) != 0 ||
+        (ntok == 3 && parse_u32(tok[2], 0x7FFFFFFFu, &off) != 0)) {
+        err_line("ek-layer: usage ek-layer I [OFFSET] (op index, byte offset)", 0);
+        return;
+    }
+    if (!need_model() || !need_input("ek-layer") || !need_steps("ek-layer")) return;
+    n = ek_model_op_count();
+    if (idx >= n) {
+        out_str("e-[ek-layer: op ");
+        out_u64(idx);
+        out_str(" out of range (the model has ops 0..");
+        out_u64(n - 1u);
+        out_str(")]");
+        out_end();
+        return;
+    }
+    load_input();
+    if (invoke_ops(0, idx + 1u) != 0) return;
+    if (ek_model_op_info(idx, &op) != 0 || op.out_data == 0) {
+        err_line("ek-layer: op info failed", 0);
+        return;
+    }
+    if (off > op.out_bytes) {
+        out_str("e-[ek-layer: offset past the end of the ");
+        out_u64(op.out_bytes);
+        out_str("-byte tensor]");
+        out_end();
+        return;
+    }
+    len = op.out_bytes - off;
+    if (len > EK_LAYER_CHUNK) len = EK_LAYER_CHUNK;
+    out_str("m-ek-layer-[");
+    out_u64(idx);
+    out_str("]-at[");
+    out_u64(off);
+    out_str("]-of[");
+    out_u64(op.out_bytes);
+    out_str("]-[");
+    out_hex(op.out_data + off, len);
+    out_ch(']');
+    out_end();
+}
+
 /* Split in place on spaces; at most 4 tokens (more -> 5, which every command rejects). */
 static int tokenize(char *s, char **tok) {
     int n = 0;
@@ -437,6 +579,10 @@ static void dispatch(void) {
         }
     } else if (strcmp(tok[0], "ek-run") == 0) {
         cmd_ek_run(tok, ntok);
+    } else if (strcmp(tok[0], "ek-profile") == 0 && ntok == 1) {
+        cmd_ek_profile();
+    } else if (strcmp(tok[0], "ek-layer") == 0) {
+        cmd_ek_layer(tok, ntok);
     } else {
         err_line("unknown command: ", echo);
     }

@@ -31,6 +31,22 @@ int ek_model_invoke(char *err, size_t err_len);
 
 void ek_model_get_info(ek_model_info_t *info);
 
+/* Op-by-op access for ek-profile and ek-layer. A runtime that cannot step one operator at a
+ * time returns 0 from ek_model_op_count() (the app then says so instead of answering). */
+typedef struct {
+    int32_t opcode;          /* TFLite BuiltinOperator code */
+    const char *name;        /* op name, "" if the runtime was built without names */
+    uint64_t macs;           /* multiply-accumulates of one eval (0 for non-MAC ops) */
+    const int8_t *out_data;  /* the op's output tensor; valid right after the op ran */
+    size_t out_bytes;
+} ek_model_op_t;
+
+uint32_t ek_model_op_count(void);
+/* 0 ok, -1 if op is out of range. */
+int ek_model_op_info(uint32_t op, ek_model_op_t *info);
+/* Run operators first .. first+count-1 (callers start at 0 so every input is current). */
+int ek_model_invoke_ops(uint32_t first, uint32_t count, char *err, size_t err_len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -115,3 +115,31 @@ void ek_model_get_info(ek_model_info_t *info)
         info->arena_used = ekrt_arena_used(&s_rt);
     }
 }
+
+uint32_t ek_model_op_count(void)
+{
+    return s_ready ? ekrt_op_count(&s_rt) : 0;
+}
+
+int ek_model_op_info(uint32_t op, ek_model_op_t *info)
+{
+    ekrt_op_info_t oi;
+    if (!s_ready || info == NULL || ekrt_op_info(&s_rt, op, &oi) != 0) {
+        return -1;
+    }
+    info->opcode = oi.opcode;
+    info->name = oi.name;
+    info->macs = oi.macs;
+    info->out_data = oi.out_data;
+    info->out_bytes = oi.out_bytes;
+    return 0;
+}
+
+int ek_model_invoke_ops(uint32_t first, uint32_t count, char *err, size_t err_len)
+{
+    if (!s_ready) {
+        set_err(err, err_len, "model not initialised");
+        return -1;
+    }
+    return ekrt_invoke_ops(&s_rt, first, count, err, err_len);
+}

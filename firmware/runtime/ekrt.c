@@ -1121,7 +1121,7 @@ int ekrt_init(ekrt_t *rt, const uint8_t *model, size_t model_len, uint8_t *arena
     return 0;
 }
 
-int ekrt_invoke(ekrt_t *rt, char *err, size_t err_len)
+int ekrt_invoke_ops(ekrt_t *rt, uint32_t first, uint32_t count, char *err, size_t err_len)
 {
     uint32_t i;
     if (err != NULL && err_len > 0) {
@@ -1131,7 +1131,12 @@ int ekrt_invoke(ekrt_t *rt, char *err, size_t err_len)
         ekrt_fmt(err, err_len, "edgekit-rt is not initialised");
         return -1;
     }
-    for (i = 0; i < rt->n_ops; ++i) {
+    if (first > rt->n_ops || count > rt->n_ops - first) {
+        ekrt_fmt(err, err_len, "operators %u..+%u out of range (model has %u)", (unsigned)first,
+                 (unsigned)count, (unsigned)rt->n_ops);
+        return -1;
+    }
+    for (i = first; i < first + count; ++i) {
         const ekrt_op_t *op = &rt->ops[i];
         const ekrt_tensor_t *in = &rt->tensors[op->in[0]];
         ekrt_tensor_t *out = &rt->tensors[op->out];
@@ -1205,6 +1210,101 @@ int ekrt_invoke(ekrt_t *rt, char *err, size_t err_len)
     }
     return 0;
 }
+
+/* ---- per-op stepping and inspection (minimal version from branch i9-tools) ------------- */
+
+int ekrt_invoke(ekrt_t *rt, char *err, size_t err_len)
+{
+    return ekrt_invoke_ops(rt, 0, rt != NULL ? rt->n_ops : 0, err, err_len);
+}
+
+uint32_t ekrt_op_count(const ekrt_t *rt)
+{
+    return (rt != NULL && rt->ready) ? rt->n_ops : 0;
+}
+
+/* Quantization of tensor `t` read back from the flatbuffer (the runtime keeps no per-tensor
+ * scale after init; this is only called by tools, never during an inference). */
+static void tensor_quant(const ekrt_t *rt, int32_t t, float *scale, int32_t *zp)
+{
+    ekrt_fb_t fb;
+    uint32_t root, sgs, n_sg, sg, tvec, n_t, tt, q, sc, zv, ns, nz;
+    *scale = 0.0f;
+    *zp = 0;
+    fb.buf = rt->model;
+    fb.len = (uint32_t)rt->model_len;
+    fb.bad = 0;
+    root = ekrt_fb_table_at(&fb, 0);
+    sgs = ekrt_fb_get_vec(&fb, root, 2, 4, &n_sg);
+    if (fb.bad || n_sg < 1) {
+        return;
+    }
+    sg = ekrt_fb_vec_table(&fb, sgs, n_sg, 0);
+    tvec = ekrt_fb_get_vec(&fb, sg, 0, 4, &n_t);
+    if (fb.bad || t < 0 || (uint32_t)t >= n_t) {
+        return;
+    }
+    tt = ekrt_fb_vec_table(&fb, tvec, n_t, (uint32_t)t);
+    q = ekrt_fb_get_table(&fb, tt, 4);
+    if (fb.bad || q == 0) {
+        return;
+    }
+    sc = ekrt_fb_get_vec(&fb, q, 2, 4, &ns);
+    zv = ekrt_fb_get_vec(&fb, q, 3, 8, &nz);
+    if (!fb.bad && ns > 0) {
+        *scale = ekrt_fb_f32(&fb, sc);
+    }
+    if (!fb.bad && nz > 0) {
+        uint64_t z = ekrt_fb_u64(&fb, zv);
+        int64_t zs;
+        memcpy(&zs, &z, sizeof zs);
+        *zp = (int32_t)zs;
+    }
+}
+
+static uint64_t op_macs(const ekrt_op_t *op)
+{
+    const ekrt_conv_params_t *c = &op->p.conv;
+    const ekrt_fc_params_t *f = &op->p.fc;
+    switch (op->code) {
+    case EKRT_OP_CONV_2D:
+        return (uint64_t)c->batches * (uint64_t)c->out_h * (uint64_t)c->out_w *
+               (uint64_t)c->out_c * (uint64_t)c->k_h * (uint64_t)c->k_w * (uint64_t)c->filter_in_c;
+    case EKRT_OP_DEPTHWISE_CONV_2D:
+        return (uint64_t)c->batches * (uint64_t)c->out_h * (uint64_t)c->out_w *
+               (uint64_t)c->out_c * (uint64_t)c->k_h * (uint64_t)c->k_w;
+    case EKRT_OP_FULLY_CONNECTED:
+        return (uint64_t)f->batches * (uint64_t)f->accum_depth * (uint64_t)f->out_depth;
+    default:
+        return 0;
+    }
+}
+
+int ekrt_op_info(const ekrt_t *rt, uint32_t op, ekrt_op_info_t *info)
+{
+    const ekrt_op_t *o;
+    const ekrt_tensor_t *t;
+    uint32_t d;
+    if (rt == NULL || !rt->ready || op >= rt->n_ops || info == NULL) {
+        return -1;
+    }
+    o = &rt->ops[op];
+    t = &rt->tensors[o->out];
+    memset(info, 0, sizeof *info);
+    info->opcode = o->code;
+    info->name = ekrt_op_name(o->code);
+    info->macs = op_macs(o);
+    info->out_data = (const int8_t *)t->data;
+    info->out_bytes = t->bytes;
+    info->out_tensor = o->out;
+    tensor_quant(rt, o->out, &info->out_scale, &info->out_zero_point);
+    info->out_rank = t->ndim;
+    for (d = 0; d < t->ndim && d < 6u; ++d) {
+        info->out_dims[d] = t->dims[d];
+    }
+    return 0;
+}
+/* ---- end of per-op block --------------------------------------------------------------- */
 
 void *ekrt_input(ekrt_t *rt, uint32_t index, size_t *bytes)
 {

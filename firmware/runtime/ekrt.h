@@ -69,6 +69,30 @@ int ekrt_output_quant(const ekrt_t *rt, uint32_t index, float *scale, int32_t *z
 /* Bytes of the arena the model uses (after a successful init). */
 size_t ekrt_arena_used(const ekrt_t *rt);
 
+/* ---- per-op stepping and inspection (profiling, per-layer diff) ------------------------ *
+ * Minimal version from branch i9-tools; the i9-rt runtime rewrite provides the same API.   */
+typedef struct {
+    int32_t opcode;          /* TFLite BuiltinOperator code */
+    const char *name;        /* op name ("" when built with EKRT_NO_OP_NAMES) */
+    uint64_t macs;           /* multiply-accumulates of one eval (0 for non-MAC ops) */
+    const int8_t *out_data;  /* the op's (first) output tensor in the arena; valid right after the op ran */
+    size_t out_bytes;
+    int32_t out_tensor;      /* tensor index in the model's subgraph */
+    float out_scale;
+    int32_t out_zero_point;
+    uint32_t out_rank;
+    int32_t out_dims[6];
+} ekrt_op_info_t;
+
+/* Number of operators (0 if not initialised). */
+uint32_t ekrt_op_count(const ekrt_t *rt);
+/* Facts about operator `op`. 0 ok, -1 out of range (or not initialised). */
+int ekrt_op_info(const ekrt_t *rt, uint32_t op, ekrt_op_info_t *info);
+/* Run operators first .. first+count-1 in order (ekrt_invoke runs 0 .. n_ops-1). The caller
+ * runs them from 0 so their inputs are current. 0 ok, else -1 and a message. */
+int ekrt_invoke_ops(ekrt_t *rt, uint32_t first, uint32_t count, char *err, size_t err_len);
+/* ---- end of per-op block --------------------------------------------------------------- */
+
 #ifdef __cplusplus
 }
 #endif

@@ -80,3 +80,14 @@ extern "C" void ek_model_get_info(ek_model_info_t *info) {
   info->arena_bytes = sizeof g_arena;
   info->arena_used = g_interp ? g_interp->arena_used_bytes() : 0;
 }
+
+// Op-by-op stepping (ek-profile, ek-layer) is not implemented over TFLM: MicroInterpreter runs
+// the whole graph in Invoke(). ek_model_op_count() == 0 makes the app answer
+// e-[ek-profile: not supported by the tflm runtime] rather than a misleading profile.
+extern "C" uint32_t ek_model_op_count(void) { return 0; }
+
+extern "C" int ek_model_op_info(uint32_t, ek_model_op_t *) { return -1; }
+
+extern "C" int ek_model_invoke_ops(uint32_t, uint32_t, char *err, size_t err_len) {
+  return fail(err, err_len, "op-by-op invoke is not supported by the tflm runtime");
+}

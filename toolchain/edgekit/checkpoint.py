@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from . import runs
-from .data.grids import Grid, resolve
+from .data.grids import LEGACY_LAYOUTS, Grid, resolve
 from .errors import EdgekitError
 
 FLOAT_FORMAT = "edgekit-float/1"
@@ -50,6 +50,8 @@ class ModelRecord:
     grid: dict[str, Any] | None = None       # None: the legacy geometry of `layout`
 
     def __post_init__(self) -> None:
+        if self.grid is None and self.layout not in LEGACY_LAYOUTS:
+            return      # a model from outside (bench --tflite): no electrode grid to speak of
         g = self.geometry()
         self.grid = g.to_dict()
         if len(self.norm_mean) != g.n_channels or len(self.norm_std) != g.n_channels \

@@ -84,7 +84,7 @@ def cmd_export(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     run = _run_for(args)
     run.require(run.float_ckpt, "float model",
                 "run `edgekit train` (or `edgekit ingest`) and `edgekit quantize` first")
-    rep = run_export(run, board, seed=args.seed or 0, progress=args.progress)
+    rep = run_export(run, board, seed=args.seed or 0, progress=args.progress, runtime=args.runtime)
     fw_dir = firmware.render(run, board, runtime=args.runtime)
     rep["firmware"] = {"dir": str(fw_dir), "runtime": args.runtime or board.runtime}
     text = rep.get("table", "") + f"\nfirmware project: {fw_dir}"
@@ -107,7 +107,19 @@ def cmd_bench(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from .demo import bench_on_board
 
     board = get_board(args.board)
-    rep = bench_on_board(_run_for(args), board, args.port, args.samples, args.baud, args.progress)
+    if args.tflite is not None:   # any int8 .tflite: exported into a run directory of its own
+        from .export.from_tflite import export_tflite
+
+        model = Path(args.tflite)
+        run = runs.Run(Path(args.run) if args.run else runs.DEFAULT_RUNS_ROOT / f"tflite-{model.stem}")
+        export_tflite(run, board, model, Path(args.inputs) if args.inputs else None,
+                      n=args.samples, seed=args.seed or 0)
+    elif args.inputs is not None:
+        raise EdgekitError("--inputs: only with --tflite FILE (a run's export has its own inputs)")
+    else:
+        run = _run_for(args)
+    rep = bench_on_board(run, board, args.port, args.samples, args.baud, args.progress,
+                         profile=args.profile, diff=args.diff)
     return rep, rep.get("summary", "")
 
 
@@ -235,7 +247,7 @@ def _add_common(p: argparse.ArgumentParser, arch_width: bool = True) -> None:
 def _add_data(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
     g.add_argument("--data", metavar="DIR", help="dataset root (default: generated synthetic data)")
-    g.add_argument("--format", default=None, help="dataset format: csl (default) | otb")
+    g.add_argument("--format", default=None, help="dataset format: csl (default) | otb | capgmyo | hyser")
     g.add_argument("--split", default=None, help="session (default) | trial | kfold")
     g.add_argument("--test-session", type=int, default=None, help="session split: test session")
     g.add_argument("--folds", type=int, default=None, help="kfold split: number of folds")
@@ -286,6 +298,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", default=None, help="serial port or pyserial URL (omit for QEMU boards)")
     p.add_argument("--baud", type=int, default=None)
     p.add_argument("--samples", type=int, default=200)
+    p.add_argument("--profile", action="store_true",
+                   help="per-op ticks (ek-profile) of one inference: table + bar chart in the report")
+    p.add_argument("--diff", action="store_true",
+                   help="compare every layer's output with tflite_micro; name the first that differs")
+    p.add_argument("--tflite", metavar="FILE", default=None,
+                   help="bench any int8 .tflite instead of a run's export (host reference computed "
+                        "now; --samples random inputs, seeded by --seed, unless --inputs)")
+    p.add_argument("--inputs", metavar="NPY", default=None,
+                   help="with --tflite: int8 inputs, shape (N, *input shape without batch)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("demo", help="the whole path on the default data, ending in QEMU")

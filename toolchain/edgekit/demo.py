@@ -17,7 +17,8 @@ def _say(msg: str) -> None:
 
 
 def bench_on_board(run: runs.Run, board: Board, port: str | None, samples: int,
-                   baud: int | None, progress: bool) -> dict[str, Any]:
+                   baud: int | None, progress: bool, profile: bool = False,
+                   diff: bool = False) -> dict[str, Any]:
     """Bench the run's exported model; for an emulated board with no --port, build and boot QEMU."""
     from . import firmware
     from .bench.harness import run_bench
@@ -40,7 +41,8 @@ def bench_on_board(run: runs.Run, board: Board, port: str | None, samples: int,
         raise EdgekitError(f"--port: board {board.name} is real hardware; give its serial port, "
                            "e.g. --port /dev/ttyUSB0 (or any pyserial URL)")
     return run_bench(run, board, port, samples=samples, progress=progress,
-                     build_fn=build_fn if port is None else None, baud=baud)
+                     build_fn=build_fn if port is None else None, baud=baud, profile=profile,
+                     diff=diff)
 
 
 def run_demo(run: runs.Run, opts: TrainOptions, board: str = "mps2-an386", *, qat_epochs: int,

@@ -72,6 +72,7 @@ def render(run: Run, board: Board, runtime: str | None = None,
                                f"`edgekit export --board {board.name}` first")
         model.append(p)
     rt_src = _runtime_src(runtime, firmware_root)
+    _check_arena_runtime(run, board, runtime)
     record = {"board": board.name, "port": board.port, "runtime": runtime,
               "model_hash": model_hash(run.export_dir / "model_meta.h")}
 
@@ -94,6 +95,18 @@ def render(run: Run, board: Board, runtime: str | None = None,
             write_text(tmp / "Makefile", _makefile(board, runtime))
         write_json(tmp / "firmware.json", record)
     return dest
+
+
+def _check_arena_runtime(run: Run, board: Board, runtime: str) -> None:
+    """EK_ARENA_SIZE is sized for one runtime (edgekit-rt's planner needs less than TFLM)."""
+    from .runs import read_json
+
+    exp = run.export_dir / "export.json"
+    sized = (read_json(exp).get("arena") or {}).get("sized_for") if exp.is_file() else None
+    if sized is not None and sized != runtime:
+        raise EdgekitError(f"{exp}: the arena was sized for {sized}, the firmware is rendered for "
+                           f"{runtime}: re-export with `edgekit export --board {board.name} "
+                           f"--runtime {runtime}`")
 
 
 def _makefile(board: Board, runtime: str) -> str:

@@ -21,7 +21,7 @@ from .. import runs
 from ..boards import Board
 from ..errors import EdgekitError
 from ..progress import progress_bar
-from . import protocol
+from . import layers, protocol
 from .link import DeviceError, DeviceLink, DeviceReset, LinkError, LinkTimeout
 from .protocol import EkInfo, ProtocolError
 
@@ -227,6 +227,40 @@ class _Session:
             rec["output"] = out
         return rec
 
+    # per-op views (ek-profile, ek-layer) ------------------------------------------------------
+
+    def ek_profile(self, x: np.ndarray) -> tuple[list[layers.OpProfile], layers.ProfileTotals]:
+        """Per-op ticks of one inference on x (the firmware runs the ops one at a time)."""
+        self.db_load(x)
+        replies = self.link.command("ek-profile", timeout=self.cmd_timeout * 3 + 10.0)
+        ops = [layers.OpProfile(*protocol.parse_ek_profile_op(r))
+               for r in replies if r.kind == "ek_profile_op"]
+        tot = [protocol.parse_ek_profile(r) for r in replies if r.kind == "ek_profile"]
+        if len(tot) != 1 or tot[0][0] != len(ops) or [o.index for o in ops] != list(range(len(ops))):
+            raise ProtocolError(f"ek-profile: expected ops 0..N-1 then one m-ek-profile-ops line, "
+                                f"got {len(ops)} op lines and {len(tot)} totals")
+        return ops, layers.ProfileTotals(*tot[0])
+
+    def ek_layers(self, x: np.ndarray, n_ops: int) -> list[np.ndarray]:
+        """Output tensor of every op on input x (ek-layer I OFF, chunk by chunk)."""
+        self.db_load(x)
+        outs = []
+        for i in range(n_ops):
+            parts: list[np.ndarray] = []
+            off, total = 0, None
+            while total is None or off < total:
+                r = self.link.expect(protocol.cmd_ek_layer(i, off), "ek_layer",
+                                     timeout=self.cmd_timeout + 5.0)
+                op, at, total, chunk = protocol.parse_ek_layer(r)
+                if op != i or at != off:
+                    raise ProtocolError(f"ek-layer {i} {off}: device answered op {op} at {at}")
+                if chunk.size == 0:
+                    break
+                parts.append(chunk)
+                off += chunk.size
+            outs.append(np.concatenate(parts) if parts else np.zeros(0, np.int8))
+        return outs
+
 
 # ------------------------------------------------------------------------ connection
 
@@ -321,12 +355,15 @@ def run_bench(run: runs.Run, board: Board, port: str | None, samples: int = 200,
               progress: bool = True, build_fn: BuildFn | None = None, *, baud: int | None = None,
               mode: str = "ek-run", latency_samples: int = 3, latency_n: int = 10,
               retries: int = 3, max_resets: int = 5, seed: int = 0, write: bool = True,
-              on_sample: Callable[[int], None] | None = None) -> dict[str, Any]:
+              on_sample: Callable[[int], None] | None = None, profile: bool = False,
+              diff: bool = False) -> dict[str, Any]:
     """Bench the run's exported model on `board` (via `port`, or QEMU when port is None and the
     board is emulated; build_fn() then returns the ELF path or a build-info dict with 'elf',
     'flash_bytes', 'ram_bytes'). Writes bench.json/.md/.png into run.bench_dir(board) and returns
     the record (its 'summary' is the human text). on_sample(j) is called before sample j
-    (progress reporting for callers that show their own)."""
+    (progress reporting for callers that show their own). profile: add the per-op profile
+    (ek-profile) of the first sample; diff: compare every layer's output on the first sample with
+    tflite_micro's (ek-layer) and name the first that differs."""
     if mode not in MODES:
         raise EdgekitError(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
     ref = load_reference(run)
@@ -360,6 +397,7 @@ def run_bench(run: runs.Run, board: Board, port: str | None, samples: int = 200,
             x = ref.x[idx[j]]
             laps.append(s.retry(f"infer {latency_n} {warmup} on sample {int(idx[j])}",
                                 lambda: s.lap(x, latency_n, warmup)))
+        per_op = _per_op(s, ref, int(idx[0]), profile, diff) if (profile or diff) else {}
         info, name, profile, stats = s.info, s.name, s.profile, link.stats
         retried = s.retried
     wall = time.monotonic() - t_start
@@ -422,9 +460,36 @@ def run_bench(run: runs.Run, board: Board, port: str | None, samples: int = 200,
         rec["qemu"] = {"machine": board.qemu_machine, "icount_shift": 0, "instructions_per_tick": ipt,
                        "instructions_per_inference": med_ticks * ipt,
                        "macs_per_instruction": (macs / (med_ticks * ipt)) if macs and med_ticks else None}
+    rec["instructions_per_inference"] = rec["qemu"]["instructions_per_inference"] if emulated else None
+    if "profile" in per_op:
+        ops, totals = per_op["profile"]
+        rec["profile"] = {"sample": int(idx[0]), **layers.profile_record(
+            ops, totals, per_op["info"], (1e9 / hz) if emulated else None)}
+    if "diff" in per_op:
+        rec["diff"] = {"sample": int(idx[0]), **per_op["diff"]}
     from .report import summary, write_bench
 
     rec["summary"] = summary(rec)
     if write:
         rec["files"] = write_bench(run, board.name, rec)
     return rec
+
+
+def _per_op(s: _Session, ref: Reference, sample: int, profile: bool, diff: bool) -> dict[str, Any]:
+    """ek-profile and/or ek-layer on one sample; the device must step its ops one at a time."""
+    from ..export.tflite import inspect_tflite
+
+    model = Path(ref.tflite).read_bytes()
+    info = inspect_tflite(model, str(ref.tflite))
+    x = ref.x[sample]
+    out: dict[str, Any] = {"info": info}
+    try:
+        if profile:
+            out["profile"] = s.ek_profile(x)
+        if diff:
+            dev = s.ek_layers(x, len(info.ops))
+            out["diff"] = layers.compare_layers(dev, layers.host_layer_outputs(model, info, x), info)
+    except DeviceError as e:
+        raise EdgekitError(f"--{'profile' if profile else 'diff'}: the device answered "
+                           f"'{e.device_message}'") from None
+    return out

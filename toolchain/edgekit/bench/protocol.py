@@ -27,6 +27,9 @@ _PATTERNS: list[tuple[str, str]] = [
     ("ek_out", r"m-ek-out-\[(?P<v>[0-9a-fA-F]*)\]"),
     ("ek_run", r"m-ek-run-\[(?P<v>[0-9a-fA-F]*)\]-ticks\[(?P<t>\d+)\]"),
     ("ek_ticks", r"m-ek-ticks-\[(?P<v>\d+)\]-n\[(?P<t>\d+)\]"),
+    ("ek_profile_op", r"m-ek-profile-op\[(?P<v>\d+)\]-(?P<t>(?:[a-z]+\[[^\]]*\]-?)+)"),
+    ("ek_profile", r"m-ek-profile-(?P<v>ops\[\d+\](?:-[a-z]+\[[^\]]*\])+)"),
+    ("ek_layer", r"m-ek-layer-\[(?P<v>\d+)\]-(?P<t>at\[\d+\]-of\[\d+\]-\[[0-9a-fA-F]*\])"),
     ("name", r"m-name-\[(?P<v>[^\]]*)\]"),
     ("profile", r"m-profile-\[(?P<v>[^\]]*)\]"),
     ("model", r"m-model-\[(?P<v>[^\]]*)\]"),
@@ -197,3 +200,52 @@ def parse_ek_info(r: Reply) -> EkInfo:
                       int(f["out"]), f["tick"], int(f["hz"]))
     except ValueError:
         raise ProtocolError(f"m-ek-info: a numeric field is not an integer in {r.text!r}") from None
+
+
+# ---------------------------------------------------------------- per-op replies (ek-profile, ek-layer)
+
+
+def cmd_ek_layer(op: int, offset: int = 0) -> str:
+    return f"ek-layer {op}" + (f" {offset}" if offset else "")
+
+
+def _fields(r: Reply, text: str, need: tuple[str, ...]) -> dict[str, str]:
+    f = dict(_FIELD.findall(text))
+    missing = [k for k in need if k not in f]
+    if missing:
+        raise ProtocolError(f"{r.text[:60]!r}: missing field(s) {', '.join(missing)}")
+    return f
+
+
+def parse_ek_profile_op(r: Reply) -> tuple[int, int, str, int, int, int]:
+    """(op index, op code, name, MACs, ticks, output bytes) of one m-ek-profile-op line."""
+    _need(r, "ek_profile_op")
+    f = _fields(r, r.extra, ("code", "name", "macs", "ticks", "bytes"))
+    try:
+        return (int(r.value), int(f["code"]), f["name"], int(f["macs"]), int(f["ticks"]),
+                int(f["bytes"]))
+    except ValueError:
+        raise ProtocolError(f"m-ek-profile-op: a numeric field is not an integer in {r.text!r}") from None
+
+
+def parse_ek_profile(r: Reply) -> tuple[int, int, int, bool]:
+    """(ops, sum of per-op ticks, whole-inference ticks, op-by-op output == whole output)."""
+    _need(r, "ek_profile")
+    f = _fields(r, r.value, ("ops", "sum", "whole", "same"))
+    try:
+        return int(f["ops"]), int(f["sum"]), int(f["whole"]), f["same"] == "1"
+    except ValueError:
+        raise ProtocolError(f"m-ek-profile: a numeric field is not an integer in {r.text!r}") from None
+
+
+def parse_ek_layer(r: Reply) -> tuple[int, int, int, np.ndarray]:
+    """(op index, byte offset, tensor bytes, the chunk as int8) of one m-ek-layer reply."""
+    _need(r, "ek_layer")
+    m = re.fullmatch(r"at\[(\d+)\]-of\[(\d+)\]-\[([0-9a-fA-F]*)\]", r.extra)
+    if m is None:
+        raise ProtocolError(f"m-ek-layer: malformed reply {r.text[:60]!r}")
+    off, total = int(m.group(1)), int(m.group(2))
+    chunk = decode_int8(m.group(3), what=f"ek-layer {r.value}")
+    if off + chunk.size > total or (chunk.size == 0 and off < total):
+        raise ProtocolError(f"m-ek-layer: {chunk.size} bytes at {off} do not fit a {total}-byte tensor")
+    return int(r.value), off, total, chunk

@@ -9,6 +9,8 @@ import numpy as np
 
 from .. import runs
 
+MAX_CONFUSION = 32  # outputs beyond which the confusion matrix is left out (it would be unreadable)
+
 
 def _pct(v: float | None) -> str:
     return "n/a" if v is None else f"{100 * v:.2f}%"
@@ -42,6 +44,15 @@ def summary(rec: dict[str, Any]) -> str:
         lines.append("WARNING: the device output differs from the host reference on "
                      f"{rec['samples'] - rec['exact_matches']} samples (max |diff| "
                      f"{rec['max_abs_diff']}); the runtime is not bit-exact with tflite_micro")
+    if rec.get("profile"):
+        pr = rec["profile"]
+        top = max(pr["layers"], key=lambda r: r["ticks"])
+        lines.append(f"profile ({pr['ops']} ops, sample {pr['sample']}): per-op ticks sum "
+                     f"{pr['sum_ticks']:,} vs whole inference {pr['whole_ticks']:,}; largest op "
+                     f"{top['op']} {top['name']} {100 * top['share']:.1f}%")
+    if rec.get("diff"):
+        from .layers import diff_summary
+        lines.append(diff_summary(rec["diff"]) + f" (sample {rec['diff']['sample']})")
     if rec["link"]["resets"] or rec["link"]["timeouts"]:
         lines.append(f"link: {rec['link']['resets']} resets, {rec['link']['timeouts']} timeouts "
                      "recovered by re-synchronising")
@@ -82,12 +93,35 @@ def markdown(rec: dict[str, Any]) -> str:
     out = [f"# edgekit bench: {rec['board']}", "", "| | |", "|---|---|"]
     out += [f"| {k} | {v} |" for k, v in rows]
     out += ["", f"Timing: {lat['note']}.", ""]
+    out += _per_op_markdown(rec)
     names = rec["model"]["label_names"]
     cm = np.asarray(rec["confusion"])
+    if len(names) > MAX_CONFUSION:
+        return "\n".join(out + [f"({len(names)} outputs: no confusion matrix)"]) + "\n"
     out += ["Confusion (rows: true label, columns: device prediction):", "",
             "| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     out += [f"| {names[i]} | " + " | ".join(str(v) for v in cm[i]) + " |" for i in range(len(names))]
     return "\n".join(out) + "\n"
+
+
+def _per_op_markdown(rec: dict[str, Any]) -> list[str]:
+    from .layers import diff_summary, profile_markdown
+
+    out: list[str] = []
+    if rec.get("profile"):
+        out += [f"## Per-op profile (sample {rec['profile']['sample']})", ""]
+        out += profile_markdown(rec["profile"], rec["latency"]["tick_unit"]) + [""]
+    if rec.get("diff"):
+        d = rec["diff"]
+        out += [f"## Per-layer diff vs tflite_micro (sample {d['sample']})", "",
+                diff_summary(d) + ".", "",
+                "| # | op | tensor | shape | bytes | differing | max abs diff |",
+                "|---|---|---|---|---|---|---|"]
+        out += [f"| {r['op']} | {r['name']} | {r['tensor']} | {'×'.join(map(str, r['shape']))} | "
+                f"{r['bytes']} | {r['differing']} | {'n/a' if r['max_abs_diff'] is None else r['max_abs_diff']} |"
+                for r in d["layers"]]
+        out.append("")
+    return out
 
 
 def plot(rec: dict[str, Any], path: Path) -> None:
@@ -104,6 +138,13 @@ def plot(rec: dict[str, Any], path: Path) -> None:
     a.set_xlabel("latency (µs" + (", QEMU virtual time)" if rec.get("qemu") else ")"))
     a.set_ylabel("samples")
     a.set_title(f"{rec['board']}: median {lat['median_us']:,.1f} µs")
+    if len(names) > MAX_CONFUSION:   # a user's --tflite model with many outputs
+        b.axis("off")
+        b.text(0.5, 0.5, f"{len(names)} outputs: no confusion matrix", ha="center")
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        return
     b.imshow(cm, cmap="Blues")
     b.set_xticks(range(len(names)), names, rotation=45, ha="right")
     b.set_yticks(range(len(names)), names)
@@ -128,4 +169,11 @@ def write_bench(run: runs.Run, board: str, rec: dict[str, Any]) -> dict[str, str
         runs.write_json(tmp / "bench.json", rep)
         runs.write_text(tmp / "bench.md", markdown(rec))
         plot(rec, tmp / "bench.png")
-    return {k: str(final / f"bench.{k}") for k in ("json", "md", "png")}
+        if rec.get("profile"):
+            from .layers import plot_profile
+            plot_profile(rec["profile"], f"{rec['board']}: per-op cost, model {rec['model']['hash']}",
+                         tmp / "bench_profile.png")
+    files = {k: str(final / f"bench.{k}") for k in ("json", "md", "png")}
+    if rec.get("profile"):
+        files["profile_png"] = str(final / "bench_profile.png")
+    return files

@@ -1,4 +1,4 @@
-"""HD-sEMG data: loaders (CSL-HDEMG, OT Bioelettronica), synthetic data, features, splits."""
+"""HD-sEMG data: loaders (CSL-HDEMG, OT Bioelettronica, CapgMyo, Hyser), synthetic data, features, splits."""
 
 from .recording import (FORMATS, LAYOUTS, N_CHANNELS, Recording, Trial, channel_mask, grid_index,
                         load_recording)

@@ -17,7 +17,8 @@ Sources (public):
     (connector towards the user). This module uses that view.
   - openhdemg's bundled OTBiolab+ export `otb_testfile.mat` (one GR08MM1305, 64 EMG columns plus
     decomposition and reference columns): the column description format parsed in otb.py.
-  - MNE-Python `mne/io/otb/otb.py` (development branch): how native .otb+/.otb4 files name their
+  - MNE-Python `mne/io/otb/otb.py` (pull request mne-tools/mne-python#13303): how native
+    .otb+/.otb4 files name their
     channels (the electrode code as the channel ID); see otb_native.py.
 
 Assumptions (also listed in the README): the HD* codes (HD04MM1305, HD08MM1305, HD10MM0808,

@@ -77,7 +77,7 @@ def label_name(gesture: int) -> str:
 class Column:
     index: int
     description: str
-    kind: str                 # "emg" | "dropped" | "unclassified"
+    kind: str                 # "emg" | "dropped" | "unknown-code" | "unclassified"
     why: str = ""
     code: str = ""
     k: int = 0
@@ -134,7 +134,7 @@ class OtbFile:
     columns: dict[str, Any] = field(default_factory=dict)   # {"kept": [...], "dropped": [...]}
 
 
-def _report(cols: list[Column], kept: list[Column]) -> dict[str, Any]:
+def column_report(cols: list[Column], kept: list[Column]) -> dict[str, Any]:
     keep = {c.index for c in kept}
     return {"kept": [c.description for c in kept],
             "dropped": [{"index": c.index, "description": c.description,
@@ -184,7 +184,7 @@ def select_columns(desc: list[str], path: Path) -> tuple[list[Column], Grid, dic
             "one, append an Electrode(...) line to ELECTRODES in toolchain/edgekit/data/electrodes.py")
     if any(c.kind == "emg" for c in cols):
         kept, grid = grid_from_columns(cols, path)
-        return kept, grid, _report(cols, kept)
+        return kept, grid, column_report(cols, kept)
     kept = [c for c in cols if c.kind == "unclassified"]
     if not kept:
         raise EdgekitError(
@@ -198,7 +198,7 @@ def select_columns(desc: list[str], path: Path) -> tuple[list[Column], Grid, dic
             f"layout applies: expected {LEGACY_CHANNELS} EMG columns after dropping auxiliary "
             f"ones, found {len(kept)} of {len(desc)} columns ({len(aux)} auxiliary, e.g. {aux[:3]}). "
             "Name the electrode in each EMG column as OTBiolab+ does ('... - GR08MM1305 (k)[uV]')")
-    return kept, otb_3x8x8(), _report(cols, kept)
+    return kept, otb_3x8x8(), column_report(cols, kept)
 
 
 def read_mat_export(path: Path) -> OtbFile:
@@ -233,7 +233,7 @@ def read_mat_export(path: Path) -> OtbFile:
 
 
 def read_file(path: Path) -> OtbFile:
-    if path.suffix.lower() in NATIVE or path.name.lower().endswith(".otb+"):
+    if path.suffix.lower() in NATIVE:
         from .otb_native import read_native
         return read_native(path)
     return read_mat_export(path)

@@ -21,7 +21,7 @@ N_CHANNELS = 192
 GRID_ROWS = 8
 GRID_COLS = 24
 LAYOUTS = ("csl", "otb")
-FORMATS = ("csl", "otb")
+FORMATS = ("csl", "otb", "capgmyo", "hyser")
 
 
 @dataclass
@@ -64,7 +64,8 @@ def channel_mask(grid: Grid | dict | str) -> np.ndarray:
 
 
 def load_recording(path: Path, fmt: str) -> Recording:
-    """Load a dataset root (or a single file) in the given format: "csl" or "otb"."""
+    """Load a dataset root (or a single file / manifest) in the given format (one of FORMATS);
+    the Recording's grid comes from the format and the files."""
     if fmt not in FORMATS:
         raise EdgekitError(f"--format: unknown data format {fmt!r}; known formats: {', '.join(FORMATS)}")
     path = Path(path)
@@ -73,5 +74,11 @@ def load_recording(path: Path, fmt: str) -> Recording:
     if fmt == "csl":
         from .csl import load_csl
         return load_csl(path)
+    if fmt == "capgmyo":
+        from .capgmyo import load_capgmyo
+        return load_capgmyo(path)
+    if fmt == "hyser":
+        from .hyser import load_hyser
+        return load_hyser(path)
     from .otb import load_otb
     return load_otb(path)

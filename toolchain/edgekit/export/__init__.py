@@ -19,7 +19,7 @@ from .. import checkpoint, quantize, runs
 from ..boards import Board
 from ..errors import EdgekitError
 from ..progress import progress_bar
-from . import carray, fit, reference, tflite
+from . import carray, fit, reference, rt_host, tflite
 from ..nn.profile import profile_model
 from .onnx import INPUT_NAME, export_onnx
 
@@ -211,7 +211,26 @@ def _onnx_source(run: runs.Run, fr: quantize.Frames, rec: checkpoint.ModelRecord
     return _Source(rec, "onnx-ptq", fr.x_train[idx], write_onnx, predict, acc, None, params)
 
 
-def run_export(run: runs.Run, board: Board, seed: int, progress: bool = True) -> dict[str, Any]:
+def size_arena(data: bytes, x_int8: np.ndarray, y_int8: np.ndarray, tflm_need: int,
+               runtime: str, what: str) -> dict[str, Any]:
+    """EK_ARENA_SIZE from the runtime the board runs: edgekit-rt's own planner (host build, with
+    its outputs checked byte for byte against tflite_micro's y_int8), or TFLM's recorded need +
+    margin. Without a host C compiler edgekit-rt falls back to TFLM's figure (said in the report)."""
+    rep: dict[str, Any] = {"tflm_need_host": tflm_need, "sized_for": runtime}
+    size = reference.arena_with_margin(tflm_need)
+    if runtime == "edgekit-rt":
+        try:
+            rep.update(rt_host.size_and_check(data, x_int8, y_int8, what))
+            size = rt_host.arena_size(rep["ekrt_need_host"])
+        except rt_host.NoHostCompiler as e:
+            rep["note"] = f"{e}; sized from TFLM's need instead (larger than edgekit-rt's)"
+    rep["ek_arena_size"] = size
+    return rep
+
+
+def run_export(run: runs.Run, board: Board, seed: int, progress: bool = True,
+               runtime: str | None = None) -> dict[str, Any]:
+    """runtime: the firmware runtime the arena is sized for (default: the board's)."""
     t0 = time.time()
     frec = checkpoint.load(run.float_ckpt, checkpoint.FLOAT_FORMAT) if run.float_ckpt.exists() else None
     if frec is not None and frec.arch == "onnx" and not run.qat_ckpt.exists():
@@ -242,16 +261,19 @@ def run_export(run: runs.Run, board: Board, seed: int, progress: bool = True) ->
         conv["log"] = str(run.export_dir / "onnx2tf.log")
         data = (tmp / "model_int8.tflite").read_bytes()
         info = tflite.inspect_tflite(data, str(run.export_dir / "model_int8.tflite"))
-        tflite.validate_tflm_int8(info, str(run.export_dir / "model_int8.tflite"), grid.shape)
+        tflite.validate_tflm_int8(info, str(run.export_dir / "model_int8.tflite"),
+                                  (1, *grid.shape, 1))
         cal = calibration_check(info, rec, x_cal) if src.kind == "qat" else input_check(info, x_cal)
         next(step)
         in_s, in_zp = info.input.scales[0], info.input.zero_points[0]
         out_s, out_zp = info.output.scales[0], info.output.zero_points[0]
         x_int8 = reference.quantize_input(fr.x_test, in_s, in_zp)
         arena_need = reference.find_arena(data, x_int8[:1])
-        arena_size = reference.arena_with_margin(arena_need)
         next(step)
-        y_int8 = reference.run_reference(data, x_int8, arena_size)
+        y_int8 = reference.run_reference(data, x_int8, reference.arena_with_margin(arena_need))
+        arena_rep = size_arena(data, x_int8, y_int8, arena_need, runtime or board.runtime,
+                               str(run.export_dir / "model_int8.tflite"))
+        arena_size = arena_rep["ek_arena_size"]
         int8_pred = y_int8.argmax(1)
         # logits: dequantized int8 output vs the model it came from (QAT simulation or float ONNX)
         ref_logits = src.predict(fr.x_test)
@@ -295,7 +317,7 @@ def run_export(run: runs.Run, board: Board, seed: int, progress: bool = True) ->
             "grid": grid.to_dict(),
             "input": {"shape": info.input.shape, "scale": in_s, "zero_point": in_zp},
             "output": {"shape": info.output.shape, "scale": out_s, "zero_point": out_zp},
-            "arena": {"tflm_need_host": arena_need, "ek_arena_size": arena_size},
+            "arena": arena_rep,
             "fit": fit_rep, "accuracy": acc, "onnx": onnx_rep, "onnx2tf": conv,
             "calibration_check": cal, "artifacts": artifacts,
             "wall_s": round(time.time() - t0, 1),
@@ -327,7 +349,10 @@ def table(r: dict[str, Any]) -> str:
              f"{'flash':8s} {f['flash']['need']:>10,d} {f['flash']['budget']:>10,d} "
              f"{f['flash']['free']:>10,d}" + ("  (shared with RAM)" if f["shared_code_ram"] else ""),
              f"{'RAM':8s} {f['ram']['need']:>10,d} {f['ram']['budget']:>10,d} {f['ram']['free']:>10,d}"
-             f"  (arena {r['arena']['ek_arena_size']:,}; TFLM host need {r['arena']['tflm_need_host']:,})",
+             f"  (arena {r['arena']['ek_arena_size']:,} for {r['arena'].get('sized_for', 'tflm')}; "
+             f"TFLM host need {r['arena']['tflm_need_host']:,}"
+             + (f", edgekit-rt host need {r['arena']['ekrt_need_host']:,}"
+                if r['arena'].get('ekrt_need_host') else "") + ")",
              "",
              f"test accuracy (n={a['n_test']}): float {_pct(a['float'])}  QAT {_pct(a['qat'])}  "
              f"int8 host (tflite_micro) {_pct(a['int8_host'])}"]

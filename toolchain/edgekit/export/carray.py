@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..checkpoint import ModelRecord
 from ..data.grids import Grid
 from ..errors import EdgekitError
@@ -98,13 +100,16 @@ def grid_defines(grid: Grid) -> list[str]:
 
 def model_meta_h(rec: ModelRecord, data: bytes, inp: dict[str, Any], out: dict[str, Any],
                  arena_size: int, resolver_ops: list[str]) -> str:
-    grid = rec.geometry()
-    if len(rec.norm_mean) != grid.n_channels or len(rec.norm_std) != grid.n_channels:
+    grid = rec.geometry() if rec.grid is not None else None      # None: a foreign .tflite
+    if grid is not None and (len(rec.norm_mean) != grid.n_channels
+                             or len(rec.norm_std) != grid.n_channels):
         raise EdgekitError(f"checkpoint: norm_mean/norm_std have {len(rec.norm_mean)}/"
                            f"{len(rec.norm_std)} values, expected {grid.n_channels} each (grid "
                            f"{grid.name})")
-    h, w, c = (int(v) for v in inp["shape"][1:4])
-    n_out = int(out["shape"][-1])
+    shape = [int(v) for v in inp["shape"]]
+    # NHWC images give H, W, C; any other input (a user's --tflite model) is 1 x 1 x elements
+    h, w, c = shape[1:4] if len(shape) == 4 else (1, 1, int(np.prod(shape[1:])))
+    n_out = int(np.prod([int(v) for v in out["shape"][1:]]))
     if n_out != rec.num_classes or len(rec.label_names) != rec.num_classes:
         raise EdgekitError(f"checkpoint: num_classes {rec.num_classes}, {len(rec.label_names)} "
                            f"label_names, model output {n_out}: they must agree")
@@ -132,7 +137,7 @@ def model_meta_h(rec: ModelRecord, data: bytes, inp: dict[str, Any], out: dict[s
         f"#define EK_FS_HZ {_c_float(sample_rate(rec))}",
         "#define EK_NORM_MEAN {" + ", ".join(_c_float(v) for v in rec.norm_mean) + "}",
         "#define EK_NORM_STD {" + ", ".join(_c_float(v) for v in rec.norm_std) + "}",
-        *grid_defines(grid),
+        *(grid_defines(grid) if grid is not None else []),
         "", "#endif  // EK_MODEL_META_H_", "",
     ]
     return "\n".join(lines)

@@ -75,11 +75,15 @@ def find_arena(model: bytes, x0: np.ndarray) -> int:
     m = re.search(r"Arena allocation total (\d+) bytes", text)
     if not m:
         raise EdgekitError(f"tflite_micro: print_allocations() gave no arena total:\n{text[:400]}")
-    need = int(m.group(1))
-    if not allocates(model, need, x0):
-        raise EdgekitError(f"tflite_micro: the model does not run in its recorded arena need "
-                           f"({need} bytes)")
-    return need
+    recorded = int(m.group(1))
+    # The recording misses some temporary allocations made during Prepare (seen on small conv
+    # models: "Failed to allocate temp memory ... missing: 24"), so step up until it runs.
+    step = max(64, -(-recorded // 16 // 16) * 16)
+    for need in [recorded] + [recorded + k * step for k in range(1, 9)]:
+        if allocates(model, need, x0):
+            return need
+    raise EdgekitError(f"tflite_micro: the model does not run in its recorded arena need "
+                       f"({recorded} bytes) nor in up to {recorded + 8 * step} bytes")
 
 
 def arena_with_margin(need: int) -> int:

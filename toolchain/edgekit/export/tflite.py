@@ -213,9 +213,9 @@ def inspect_tflite(data: bytes, what: str = "model") -> TfliteInfo:
 
 
 def validate_tflm_int8(info: TfliteInfo, what: str = "model",
-                       input_hw: tuple[int, int] = (8, 24)) -> None:
-    """Only TFLM builtin ops, int8 input and output, no uint8/float activations, and the input
-    image of the data's grid (input_hw, NHWC with one channel)."""
+                       input_shape: tuple[int, ...] | None = (1, 8, 24, 1)) -> None:
+    """Only TFLM builtin ops, int8 input and output, no uint8/float activations; input_shape
+    (None: any) is what the HD-sEMG pipeline feeds."""
     bad_ops = [o for o in info.op_names if o not in TFLM_RESOLVER]
     if bad_ops:
         raise EdgekitError(f"{what}: ops {bad_ops} are not TFLite Micro builtins (Flex/custom ops "
@@ -236,10 +236,9 @@ def validate_tflm_int8(info: TfliteInfo, what: str = "model",
     if act_float:
         raise EdgekitError(f"{what}: non-int8 activations {sorted(act_float)[:4]}; expected a "
                            f"full-integer model")
-    want = [1, int(input_hw[0]), int(input_hw[1]), 1]
-    if list(info.input.shape) != want:
-        raise EdgekitError(f"{what}: input shape {info.input.shape}, expected {want} (NHWC, the "
-                           f"data's {input_hw[0]} x {input_hw[1]} grid)")
+    if input_shape is not None and info.input.shape != list(input_shape):
+        raise EdgekitError(f"{what}: input shape {info.input.shape}, expected "
+                           f"{list(input_shape)} (NHWC)")
 
 
 def resolver_ops(info: TfliteInfo) -> list[str]:

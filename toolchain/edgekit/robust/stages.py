@@ -314,7 +314,9 @@ def _int8_predictor(run: runs.Run) -> tuple[Callable[[np.ndarray], np.ndarray] |
     info = runs.read_json(meta)
     try:
         scale, zp = float(info["input"]["scale"]), int(info["input"]["zero_point"])
-        arena = int(info["arena"]["ek_arena_size"])
+        # the host reference is TFLM: its own need (EK_ARENA_SIZE may be edgekit-rt's, smaller)
+        arena = (reference.arena_with_margin(int(info["arena"]["tflm_need_host"]))
+                 if info["arena"].get("tflm_need_host") else int(info["arena"]["ek_arena_size"]))
     except (KeyError, TypeError, ValueError):
         raise EdgekitError(f"{meta}: lacks input.scale / input.zero_point / arena.ek_arena_size; "
                            "re-run `edgekit export`") from None
