@@ -12,7 +12,7 @@ from edgekit.train import TrainOptions, run_train
 
 
 def _train(root: Path, data: Path, seed: int) -> tuple[dict[str, torch.Tensor], dict]:
-    opts = TrainOptions(data=data, format="csl", epochs=2, seed=seed, augment="lc")
+    opts = TrainOptions(data=data, format="csl", epochs=1, seed=seed, augment="lc")
     run = runs.Run(root)
     run_train(run, opts, progress=False)
     rec = checkpoint.load(run.float_ckpt)
