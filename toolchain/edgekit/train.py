@@ -287,7 +287,8 @@ def run_train(run: runs.Run, opts: TrainOptions, progress: bool = True) -> dict[
     t0 = time.perf_counter()
     p = prepare(opts)
     n = len(p.label_names)
-    build_model(opts.arch, opts.width, n, p.grid.shape)  # validate arch/width before any work is written
+    # validate arch/width against the grid before any work is written
+    build_model(opts.arch, opts.width, n, p.grid.shape)
     folds: list[dict[str, Any]] = []
     if opts.split == "kfold":
         # Every fold gets fresh weights and a fresh optimizer; the run keeps fold 1's model.
