@@ -68,3 +68,22 @@ def test_bench_in_qemu_matches_host_reference_exactly(grid_run: tuple[str, Path]
     rec = json.loads(out)
     assert rec["samples"] == 24 and rec["exact_match_rate"] == 1.0
     assert rec["device_accuracy"] == rec["host_accuracy"]
+
+
+def test_robust_stages_on_the_grid(grid_run: tuple[str, Path], capsys) -> None:
+    """GAN (frames of the grid's size), fine-tuning and clean/CA/LC evaluation, float and int8."""
+    code, run = grid_run
+    rows, cols = GRIDS[code]
+    rob = run.parent / "robust"
+    for argv in (["robust", "gan", "--run", str(run), "--steps", "3"],
+                 ["robust", "finetune", "--run", str(run), "--out", str(rob), "--epochs", "1"],
+                 ["robust", "eval", "--run", str(run), "--robust", str(rob), "--json"]):
+        capsys.readouterr()
+        assert main([*argv, "--no-progress"]) == 0, (argv, capsys.readouterr().err)
+    ev = json.loads(capsys.readouterr().out)
+    from edgekit.robust.gan import load_gan
+    G, _ = load_gan(run / "gan.pt")
+    assert G.frame_hw == (rows, cols)
+    assert ev["sets"] == ["clean", "ca", "lc"]
+    std = ev["models"]["standard"]
+    assert set(std["float"]) == {"clean", "ca", "lc"} and std["int8"] is not None
