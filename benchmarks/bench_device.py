@@ -42,7 +42,7 @@ def model_macs(run: runs.Run, rec: dict[str, Any]) -> int | None:
     from edgekit.nn.profile import profile_model
 
     m = load(run.float_ckpt)
-    return profile_model(build_model(m.arch, m.width, m.num_classes)).total_macs
+    return profile_model(build_model(m.arch, m.width, m.num_classes, m.geometry().shape)).total_macs
 
 
 def bench_one(root: Path, samples: int, rebuild: bool, profile: bool = False) -> dict[str, Any]:

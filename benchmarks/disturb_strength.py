@@ -17,16 +17,16 @@ import dataclasses
 import numpy as np
 
 from edgekit.data import load_recording
-from edgekit.data.disturb import DISTURBANCES, ContactArtifactConfig, peeled_channels
+from edgekit.data.disturb import DISTURBANCES, ContactArtifactConfig, ca_region, peeled_channels
 from edgekit.data.features import FeatureConfig, extract
-from edgekit.data.recording import N_CHANNELS, channel_mask
+from edgekit.data.recording import channel_mask
 from edgekit.data.synth import SynthConfig, default_dataset
 
 
-def affected(name: str, layout: str, clean: np.ndarray, dist: np.ndarray) -> np.ndarray:
+def affected(name: str, layout, clean: np.ndarray, dist: np.ndarray) -> np.ndarray:
     """Channels the simulator touched in one trial (raw signals (192, n))."""
     if name == "ca":
-        return np.arange(N_CHANNELS - ContactArtifactConfig().region_channels, N_CHANNELS)
+        return ca_region(layout, ContactArtifactConfig())
     if name == "lc":
         return peeled_channels(layout)
     return np.flatnonzero(np.abs(dist - clean).max(axis=1) > 0)
@@ -43,7 +43,7 @@ def main() -> None:
     sub = dataclasses.replace(rec, trials=trials)
     fc = FeatureConfig()
     clean = extract(sub, fc).x
-    live = channel_mask(rec.layout)
+    live = channel_mask(rec.grid)
     print(f"{len(trials)} trials of session {args.session}, {len(clean)} RMS frames, "
           f"{fc.band_hz[0]:g}-{fc.band_hz[1]:g} Hz band-pass")
     print(f"| disturbance | affected electrodes per trial | median growth | p90 growth | others, median |")
@@ -53,11 +53,11 @@ def main() -> None:
         for i, t in enumerate(trials):
             rng = np.random.default_rng(np.random.SeedSequence([7, i]))
             one = dataclasses.replace(rec, trials=[t])
-            bad = dataclasses.replace(t, signal=d.apply(t.signal, rec.fs, rec.layout, rng))
+            bad = dataclasses.replace(t, signal=d.apply(t.signal, rec.fs, rec.grid, rng))
             ratio = (extract(dataclasses.replace(rec, trials=[bad]), fc).x
                      / np.maximum(extract(one, fc).x, 1e-12))
-            ch = np.zeros(N_CHANNELS, bool)
-            ch[affected(name, rec.layout, t.signal, bad.signal)] = True
+            ch = np.zeros(rec.grid.n_channels, bool)
+            ch[affected(name, rec.grid, t.signal, bad.signal)] = True
             hit.append(ratio[:, ch & live].ravel())
             miss.append(ratio[:, ~ch & live].ravel())
         h, m = np.concatenate(hit), np.concatenate(miss)

@@ -114,8 +114,10 @@ def test_normalizer_train_only_and_mask() -> None:
     # The checkpoint path: mean/std as lists, plus the layout's mask.
     again = Normalizer(norm.mean.tolist(), norm.std.tolist(), mask)
     np.testing.assert_array_equal(again.apply(other), norm.apply(other))
-    with pytest.raises(EdgekitError, match="expected 192"):
-        Normalizer(np.zeros(10), np.ones(10))
+    with pytest.raises(EdgekitError, match="one mean and one std per channel"):
+        Normalizer(np.zeros(10), np.ones(9))      # any channel count, but one of each per channel
+    with pytest.raises(EdgekitError, match="expected frames"):
+        again.apply(np.zeros((3, 64)))            # frames of another grid
 
 
 def test_to_images() -> None:

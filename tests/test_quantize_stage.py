@@ -16,9 +16,12 @@ LABELS = ["idle", "fist", "open", "point"]
 
 
 def make_run(root: Path, arch: str = "mbv2", width: float = 0.2, n_per_class: int = 60,
-             epochs: int = 4, seed: int = 0) -> runs.Run:
+             epochs: int = 8, seed: int = 0) -> runs.Run:
     """frames.npz with 4 separable classes (a spatial pattern per class + noise) and a briefly
-    trained float.pt: a stand-in for `edgekit train` that exercises the same files."""
+    trained float.pt: a stand-in for `edgekit train` that exercises the same files.
+    8 epochs: with 4, the float test accuracy over seeds 0-4 was 0.875-0.95 (seed 0: 0.875 with
+    1 thread, 0.9125 with 2: the reduction order decided whether `> 0.9` held); with 8 it is
+    0.9375-1.0."""
     rng = np.random.default_rng(seed)
     protos = rng.normal(0, 1, size=(len(LABELS), 1, 8, 24)).astype(np.float32)
 

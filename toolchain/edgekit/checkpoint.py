@@ -5,9 +5,12 @@ A checkpoint is a torch.save()d dict:
     arch, width   e.g. "mbv2", 0.2
     num_classes, label_names
     features      FeatureConfig as a dict (window_ms, hop_ms, kind, band_hz, ...)
-    norm_mean, norm_std   per-channel normalisation (192 floats each), fitted on the train split
-    channel_mask  192 bools, False for channels that carry no signal (zeroed in the image)
-    layout        "csl" or "otb": how 192 channels map onto the 8x24 image
+    norm_mean, norm_std   per-channel normalisation (one float per channel), fitted on the train split
+    channel_mask  one bool per channel, False for channels that carry no signal (zeroed in the image)
+    layout        the data format's name ("csl", "otb", ...)
+    grid          the electrode grid (data/grids.Grid.to_dict()): image size, the channel at each
+                  pixel, masked channels, blocks. Checkpoints written before grids were recorded
+                  lack it: their `layout` ("csl" / "otb") then names the fixed 8 x 24 geometry.
     state_dict    the network's weights
     source        where the model came from (training data, an ingested file, ...)
     extra         stage-specific data (e.g. QAT observer ranges)
@@ -22,6 +25,7 @@ from typing import Any
 import torch
 
 from . import runs
+from .data.grids import LEGACY_LAYOUTS, Grid, resolve
 from .errors import EdgekitError
 
 FLOAT_FORMAT = "edgekit-float/1"
@@ -43,12 +47,28 @@ class ModelRecord:
     source: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     format: str = FLOAT_FORMAT
+    grid: dict[str, Any] | None = None       # None: the legacy geometry of `layout`
+
+    def __post_init__(self) -> None:
+        if self.grid is None and self.layout not in LEGACY_LAYOUTS:
+            return      # a model from outside (bench --tflite): no electrode grid to speak of
+        g = self.geometry()
+        self.grid = g.to_dict()
+        if len(self.norm_mean) != g.n_channels or len(self.norm_std) != g.n_channels \
+                or len(self.channel_mask) != g.n_channels:
+            raise EdgekitError(f"checkpoint: norm_mean/norm_std/channel_mask have "
+                               f"{len(self.norm_mean)}/{len(self.norm_std)}/{len(self.channel_mask)} "
+                               f"values, grid {g.name} has {g.n_channels} channels")
+
+    def geometry(self) -> Grid:
+        """The electrode grid the model's input image is laid out on."""
+        return resolve(self.grid if self.grid is not None else self.layout, "checkpoint grid")
 
     def build(self) -> torch.nn.Module:
         """The network with these weights loaded, in eval mode."""
         from .nn import build_model, load_state_dict_checked
 
-        model = build_model(self.arch, self.width, self.num_classes)
+        model = build_model(self.arch, self.width, self.num_classes, self.geometry().shape)
         load_state_dict_checked(model, self.state_dict, what=f"{self.arch} w{self.width:g}")
         return model.eval()
 

@@ -154,7 +154,7 @@ def cmd_profile(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from .nn.profile import profile_model
 
     _check_width(args.width)
-    prof = profile_model(build_model(args.arch, args.width, args.classes))
+    prof = profile_model(build_model(args.arch, args.width, args.classes, (args.rows, args.cols)))
     rep = {"arch": args.arch, "width": args.width, "classes": args.classes,
            "params": prof.total_params, "macs": prof.total_macs,
            "layers": [asdict(l) for l in prof.layers]}
@@ -184,9 +184,12 @@ def cmd_synth(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         raise EdgekitError(f"--disturb-sessions: expected session numbers like 3 or 2,3, got "
                            f"{args.disturb_sessions!r}")
     cfg = SynthConfig(seed=args.seed or 0, disturb=args.disturb or "",
-                      disturb_sessions=tuple(int(s) for s in sessions))
+                      disturb_sessions=tuple(int(s) for s in sessions), grid=args.grid)
     out = generate(Path(args.out), cfg)
-    return {"out": str(out), "config": asdict(cfg)}, f"wrote a synthetic CSL-layout dataset to {out}"
+    g = cfg.geometry()
+    return ({"out": str(out), "config": asdict(cfg), "format": cfg.format, "grid": g.to_dict()},
+            f"wrote a synthetic dataset ({g.name}, {g.rows}x{g.cols}, {g.n_channels} channels) to "
+            f"{out}; train on it with --data {out} --format {cfg.format}")
 
 
 def cmd_robust_gan(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
@@ -325,6 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("profile", help="parameters and MACs per layer")
     _add_common(p)
     p.add_argument("--classes", type=int, default=8)
+    p.add_argument("--rows", type=int, default=8, help="input grid rows (default 8)")
+    p.add_argument("--cols", type=int, default=24, help="input grid columns (default 24)")
     p.set_defaults(func=cmd_profile)
 
     p = sub.add_parser("boards", help="list the boards and their budgets")
@@ -360,8 +365,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where robust_eval.json/.md/.png go (default: the --run directory)")
     r.set_defaults(func=cmd_robust_eval)
 
-    p = sub.add_parser("synth", help="write the synthetic HD-sEMG dataset (CSL layout) to a folder")
+    p = sub.add_parser("synth", help="write the synthetic HD-sEMG dataset to a folder (CSL layout, "
+                                     "or OTBiolab+ exports for --grid CODE)")
     p.add_argument("--out", required=True)
+    p.add_argument("--grid", default="csl",
+                   help="csl (8x24, default) or OT Bioelettronica electrode codes joined by '+', "
+                        "e.g. GR10MM0808 (8x8), GR08MM1305 (13x5), GR10MM0808+GR10MM0808 (8x16)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--disturb", metavar="LIST", default=None,
                    help="disturb the raw trials: ca, lc, dead, saturated, noise (comma-separated, "

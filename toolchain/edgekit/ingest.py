@@ -44,11 +44,16 @@ def _load_torch(path: Path) -> dict[str, Any]:
 
 def _with_norm(p: Prepared, rec: checkpoint.ModelRecord) -> Prepared:
     """Re-normalise the frames with the statistics the ingested model was trained with."""
+    g = rec.geometry()
+    if g.to_dict() != p.grid.to_dict():
+        raise EdgekitError(f"checkpoint grid {g.name} ({g.rows}x{g.cols}, {g.n_channels} channels) "
+                           f"is not the data's grid {p.grid.name} ({p.grid.rows}x{p.grid.cols}, "
+                           f"{p.grid.n_channels} channels); ingest it with the data it was trained on")
     norm = Normalizer(np.asarray(rec.norm_mean, np.float32), np.asarray(rec.norm_std, np.float32),
                       p.mask)
     from .data.features import to_images
     p.norm = norm
-    p.images = to_images(norm.apply(p.frames.x), p.layout)
+    p.images = to_images(norm.apply(p.frames.x), p.grid)
     return p
 
 
@@ -80,9 +85,9 @@ def run_ingest(run: runs.Run, path: Path, opts: TrainOptions, width: float | Non
             raise EdgekitError(f"{path}: --width {width:g} gives expansion {int(6 * width)}, "
                                f"but the checkpoint's tensors have expansion {int(6 * w_inferred)}")
         w = width if width is not None else w_inferred
-        model = build_model("mbv2-seed", w, n_cls)
-        load_state_dict_checked(model, sd, what=f"{path} as mbv2-seed w{w:g}")
         p = prepare(opts)
+        model = build_model("mbv2-seed", w, n_cls, p.grid.shape)
+        load_state_dict_checked(model, sd, what=f"{path} as mbv2-seed w{w:g}")
         if len(p.label_names) != n_cls:
             raise EdgekitError(f"{path}: checkpoint has {n_cls} classes (linear.weight), "
                                f"the data has {len(p.label_names)}: {p.label_names}")
@@ -110,10 +115,10 @@ def _ingest_onnx(run: runs.Run, path: Path, opts: TrainOptions) -> dict[str, Any
     except Exception as e:
         raise EdgekitError(f"{path}: not a valid ONNX model ({e})") from None
     dims = [d.dim_value for d in m.graph.input[0].type.tensor_type.shape.dim]
-    if dims[1:] != [1, 8, 24]:
-        raise EdgekitError(f"{path}: input '{m.graph.input[0].name}' has shape {dims}, "
-                           "expected (N, 1, 8, 24)")
     p = prepare(opts)
+    if dims[1:] != [1, *p.grid.shape]:
+        raise EdgekitError(f"{path}: input '{m.graph.input[0].name}' has shape {dims}, expected "
+                           f"(N, 1, {p.grid.rows}, {p.grid.cols}) for the data's grid {p.grid.name}")
     rec = model_record(torch.nn.Identity(), opts, p, {"kind": "onnx", "file": str(path)},
                        arch="onnx", width=0.0)
     rec.state_dict = {}

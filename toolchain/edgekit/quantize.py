@@ -39,6 +39,7 @@ better (z >= SELECT_Z); otherwise qat.pt holds the PTQ weights and ranges, and t
 from __future__ import annotations
 
 import copy
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -50,8 +51,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import checkpoint, runs
+from .data.grids import Grid
 from .errors import EdgekitError
 from .progress import progress_bar
+from .seeding import deterministic
 
 # The fine-tuned model replaces the PTQ one only when validation says it is better beyond noise
 # (one-sided 5% McNemar test). On the default data the validation trials are 99%+ accurate, and
@@ -529,18 +532,34 @@ class Frames:
     x_test: np.ndarray
     y_test: np.ndarray
     label_names: list[str]
+    grid: Grid | None = None      # None: frames written before grids were recorded (8 x 24)
 
 
-def load_frames(path: Any, num_classes: int | None = None) -> Frames:
+def load_frames(path: Any, num_classes: int | None = None,
+                grid: Grid | None = None) -> Frames:
+    """frames.npz of a run; its images must be laid out on `grid` (the checkpoint's) if given,
+    else on the grid the archive records (the legacy 8 x 24 if it records none)."""
     d = runs.load_npz(path)
     need = ["x_train", "y_train", "x_val", "y_val", "x_test", "y_test"]
     missing = [k for k in need if k not in d]
     if missing:
         raise EdgekitError(f"{path}: frames archive lacks arrays {missing}; re-run `edgekit train`")
+    saved = None
+    if "grid" in d:
+        try:
+            saved = Grid.from_dict(json.loads(str(d["grid"])), f"{path}: field 'grid'")
+        except json.JSONDecodeError as e:
+            raise EdgekitError(f"{path}: field 'grid' is not a JSON grid record ({e})") from None
+    if grid is not None and saved is not None and saved.to_dict() != grid.to_dict():
+        raise EdgekitError(f"{path}: field 'grid' is {saved.name} {saved.rows}x{saved.cols}, but the "
+                           f"model expects {grid.name} {grid.rows}x{grid.cols}; re-run `edgekit train`")
+    g = grid or saved
+    hw = g.shape if g is not None else (8, 24)
     for part in ("train", "val", "test"):
         x, y = d[f"x_{part}"], d[f"y_{part}"]
-        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 8, 24):
-            raise EdgekitError(f"{path}: field 'x_{part}' has shape {x.shape}, expected (N, 1, 8, 24)")
+        if x.ndim != 4 or tuple(x.shape[1:]) != (1, *hw):
+            raise EdgekitError(f"{path}: field 'x_{part}' has shape {x.shape}, expected "
+                               f"(N, 1, {hw[0]}, {hw[1]})")
         if len(y) != len(x):
             raise EdgekitError(f"{path}: 'y_{part}' has {len(y)} labels for {len(x)} frames")
         if num_classes is not None and len(y) and (y.min() < 0 or y.max() >= num_classes):
@@ -551,7 +570,7 @@ def load_frames(path: Any, num_classes: int | None = None) -> Frames:
     names = [str(s) for s in d["label_names"]] if "label_names" in d else []
     return Frames(d["x_train"].astype(np.float32), d["y_train"].astype(np.int64),
                   d["x_val"].astype(np.float32), d["y_val"].astype(np.int64),
-                  d["x_test"].astype(np.float32), d["y_test"].astype(np.int64), names)
+                  d["x_test"].astype(np.float32), d["y_test"].astype(np.int64), names, g)
 
 
 def mcnemar_z(pred_a: np.ndarray, pred_b: np.ndarray, y: np.ndarray) -> float:
@@ -603,7 +622,14 @@ def act_ranges(qnet: QNet) -> dict[str, dict[str, float]]:
 
 def run_quantize(run: runs.Run, epochs: int, seed: int, lr: float | None = None,
                  progress: bool = True) -> dict[str, Any]:
-    """Float -> PTQ -> QAT; writes run.qat_ckpt ("edgekit-qat/1") and quantize.json."""
+    """Float -> PTQ -> QAT; writes run.qat_ckpt ("edgekit-qat/1") and quantize.json.
+    Deterministic for a given seed (seeding.deterministic: dropout, shuffles, calibration picks)."""
+    with deterministic(seed):
+        return _run_quantize(run, epochs, seed, lr, progress)
+
+
+def _run_quantize(run: runs.Run, epochs: int, seed: int, lr: float | None,
+                  progress: bool) -> dict[str, Any]:
     t0 = time.time()
     run.require(run.float_ckpt, "float model", "run `edgekit train` (or `edgekit ingest`) first")
     run.require(run.frames, "frames", "run `edgekit train` first (it writes frames.npz)")
@@ -614,9 +640,7 @@ def run_quantize(run: runs.Run, epochs: int, seed: int, lr: float | None = None,
         raise EdgekitError(f"{run.float_ckpt}: this run's model is an ingested ONNX file, which can "
                            "only be quantized post-training, at export: run `edgekit export "
                            f"--run {run.root} --board B` (no QAT)")
-    fr = load_frames(run.frames, rec.num_classes)
-    torch.manual_seed(seed)
-    np.random.seed(seed)
+    fr = load_frames(run.frames, rec.num_classes, rec.geometry())
 
     model = rec.build()
     float_val = accuracy(logits_of(model, fr.x_val).argmax(1), fr.y_val)
@@ -720,7 +744,7 @@ def run_quantize(run: runs.Run, epochs: int, seed: int, lr: float | None = None,
     qrec = checkpoint.ModelRecord(
         arch=rec.arch, width=rec.width, num_classes=rec.num_classes, label_names=rec.label_names,
         features=rec.features, norm_mean=rec.norm_mean, norm_std=rec.norm_std,
-        channel_mask=rec.channel_mask, layout=rec.layout,
+        channel_mask=rec.channel_mask, layout=rec.layout, grid=rec.grid,
         state_dict=identity_bn_state(model, rec.arch, folded),
         source={**rec.source, "float_ckpt": str(run.float_ckpt)},
         extra={"folded": folded, "act_ranges": ranges, "layers": layer_map(qnet),

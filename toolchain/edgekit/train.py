@@ -8,6 +8,7 @@ the validation split; the test split is touched once, at the end.
 from __future__ import annotations
 
 import copy
+import json
 import time
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
@@ -19,7 +20,8 @@ import torch
 from torch import nn
 
 from . import checkpoint, runs
-from .data import Recording, channel_mask, load_recording
+from .data import Recording, load_recording
+from .data.grids import Grid
 from .data.features import FeatureConfig, Frames, Normalizer, extract, to_images
 from .data.splits import Split, check_no_leak, kfold_splits, make_split
 from .data.synth import SynthConfig, default_dataset
@@ -27,6 +29,7 @@ from .errors import EdgekitError
 from .nn import build_model
 from .nn.profile import profile_model
 from .progress import progress_bar
+from .seeding import deterministic
 
 SPLITS = ("session", "trial", "kfold")
 
@@ -79,12 +82,13 @@ class Prepared:
     """A dataset cut into a split and normalised: what training and ingest need."""
     label_names: list[str]
     layout: str
+    grid: Grid
     features: FeatureConfig
     norm: Normalizer
     mask: np.ndarray
     frames: Frames
     split: Split
-    images: np.ndarray                 # (N, 1, 8, 24) float32, normalised
+    images: np.ndarray                 # (N, 1, grid rows, grid cols) float32, normalised
     source: dict[str, Any] = field(default_factory=dict)
     # --augment: disturbed copies of the training frames (images, labels), appended by fit()
     augment: tuple[np.ndarray, np.ndarray] | None = None
@@ -102,19 +106,22 @@ class Prepared:
             arrays[f"trial_{name}"] = self.frames.trial_key[getattr(self.split, name)]
             arrays[f"session_{name}"] = self.frames.session[getattr(self.split, name)]
         arrays["label_names"] = np.array(self.label_names)
+        arrays["grid"] = np.array(json.dumps(self.grid.to_dict()))
         runs.save_npz(path, **arrays)
 
 
 def prepare(opts: TrainOptions, split: Split | None = None) -> Prepared:
     fcfg = opts.feature_config()
     if opts.data is None:
-        root = default_dataset(SynthConfig())
-        rec = load_recording(root, "csl")
-        source = {"kind": "synthetic", "root": str(root), "config": asdict(SynthConfig())}
+        cfg = SynthConfig()
+        root = default_dataset(cfg)
+        rec = load_recording(root, cfg.format)
+        source = {"kind": "synthetic", "root": str(root), "config": asdict(cfg)}
     else:
         rec = load_recording(Path(opts.data), opts.format)
         source = {"kind": opts.format, "root": str(opts.data)}
     source["fs"] = rec.fs
+    source["grid"] = rec.grid.name
     frames = extract(rec, fcfg)
     if split is None:
         if opts.split not in SPLITS:
@@ -124,15 +131,15 @@ def prepare(opts: TrainOptions, split: Split | None = None) -> Prepared:
         else:
             split = make_split(frames, opts.split, seed=opts.seed, test_session=opts.test_session)
     check_no_leak(split, frames)
-    mask = channel_mask(rec.layout)
+    mask = rec.grid.channel_mask()
     norm = Normalizer.fit(frames.x[split.train], mask)
-    images = to_images(norm.apply(frames.x), rec.layout)
+    images = to_images(norm.apply(frames.x), rec.grid)
     aug = augmented_train(rec, opts.augment, fcfg, norm, frames, split, opts.seed) \
         if opts.augment else None
     if aug is not None:
         source["augment"] = opts.augment
-    return Prepared(rec.label_names, rec.layout, fcfg, norm, mask, frames, split, images, source,
-                    aug)
+    return Prepared(rec.label_names, rec.layout, rec.grid, fcfg, norm, mask, frames, split, images,
+                    source, aug)
 
 
 def augmented_train(rec: Recording, spec: str, fcfg: FeatureConfig, norm: Normalizer,
@@ -149,7 +156,7 @@ def augmented_train(rec: Recording, spec: str, fcfg: FeatureConfig, norm: Normal
     for item, f in disturbed_copies(rec, spec, fcfg, seed, sessions):
         if len(f) != len(frames) or not np.array_equal(f.trial_key, frames.trial_key):
             raise EdgekitError(f"--augment {item}: disturbed frames do not line up with the clean ones")
-        xs.append(to_images(norm.apply(f.x[split.train]), rec.layout))
+        xs.append(to_images(norm.apply(f.x[split.train]), rec.grid))
         ys.append(f.y[split.train])
     return np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.int64)
 
@@ -200,8 +207,21 @@ def lda_baseline(p: Prepared) -> dict[str, Any]:
 
 def fit(model: nn.Module, p: Prepared, opts: TrainOptions, progress: bool = True,
         desc: str = "train") -> dict[str, Any]:
-    """Train in place; keep the weights of the best validation epoch. Returns the history."""
-    torch.manual_seed(opts.seed)
+    """Train in place; keep the weights of the best validation epoch. Returns the history.
+    Deterministic for a given opts.seed (dropout from a seeded torch generator, the epoch
+    shuffles from a seeded numpy generator; see seeding.py)."""
+    with deterministic(opts.seed):
+        return _fit(model, p, opts, progress, desc)
+
+
+def fresh_model(opts: TrainOptions, num_classes: int, grid: Grid, fold: int = 0) -> nn.Module:
+    """The untrained network, its initial weights drawn from opts.seed (and the fold)."""
+    with deterministic(opts.seed + 1000 * fold):
+        return build_model(opts.arch, opts.width, num_classes, grid.shape)
+
+
+def _fit(model: nn.Module, p: Prepared, opts: TrainOptions, progress: bool,
+         desc: str) -> dict[str, Any]:
     rng = np.random.default_rng(opts.seed)
     xtr, ytr = p.part("train")
     xva, yva = p.part("val")
@@ -252,7 +272,7 @@ def model_record(model: nn.Module, opts: TrainOptions, p: Prepared, source: dict
         arch=arch or opts.arch, width=width if width is not None else opts.width,
         num_classes=len(p.label_names), label_names=list(p.label_names),
         features=p.features.to_dict(), norm_mean=p.norm.mean.tolist(), norm_std=p.norm.std.tolist(),
-        channel_mask=[bool(m) for m in p.mask], layout=p.layout,
+        channel_mask=[bool(m) for m in p.mask], layout=p.layout, grid=p.grid.to_dict(),
         state_dict=model.state_dict(), source=source)
 
 
@@ -267,14 +287,15 @@ def run_train(run: runs.Run, opts: TrainOptions, progress: bool = True) -> dict[
     t0 = time.perf_counter()
     p = prepare(opts)
     n = len(p.label_names)
-    build_model(opts.arch, opts.width, n)  # validate arch/width before any work is written
+    # validate arch/width against the grid before any work is written
+    build_model(opts.arch, opts.width, n, p.grid.shape)
     folds: list[dict[str, Any]] = []
     if opts.split == "kfold":
         # Every fold gets fresh weights and a fresh optimizer; the run keeps fold 1's model.
         all_splits = kfold_splits(p.frames, opts.folds, opts.seed)
         for k, sp in enumerate(all_splits):
             pk = prepare(opts, split=sp) if k else p
-            m = build_model(opts.arch, opts.width, n)
+            m = fresh_model(opts, n, p.grid, fold=k)
             fit(m, pk, opts, progress, desc=f"fold {k + 1}/{len(all_splits)}")
             xte, yte = pk.part("test")
             folds.append({"fold": k + 1, "cnn": scores(yte, predict(m, xte), n)["accuracy"],
@@ -282,7 +303,7 @@ def run_train(run: runs.Run, opts: TrainOptions, progress: bool = True) -> dict[
             if k == 0:
                 model = m
     else:
-        model = build_model(opts.arch, opts.width, n)
+        model = fresh_model(opts, n, p.grid)
         fit_info = fit(model, p, opts, progress)
     if opts.split == "kfold":
         fit_info = {"folds": folds}
@@ -296,7 +317,8 @@ def run_train(run: runs.Run, opts: TrainOptions, progress: bool = True) -> dict[
     p.save_frames(run.frames)
     report: dict[str, Any] = {
         "arch": opts.arch, "width": opts.width, "classes": p.label_names,
-        "data": p.source, "features": p.features.to_dict(), "split": split_record(p),
+        "data": p.source, "grid": p.grid.to_dict(), "features": p.features.to_dict(),
+        "split": split_record(p),
         "cnn": cnn, "lda": lda, "training": fit_info, "options": asdict(opts),
         "params": prof.total_params, "macs": prof.total_macs,
         "layers": [asdict(l) for l in prof.layers], "wall_s": round(time.perf_counter() - t0, 1),

@@ -1,16 +1,17 @@
 """Electrode-contact disturbances applied to raw HD-sEMG before feature extraction (RoHDE, NER 2023).
 
-Every simulator takes a raw multichannel signal x (192, n) float32, the sampling rate fs, the image
-layout ("csl" | "otb"), a config dataclass and a np.random.Generator, and returns a *new* float32
+Every simulator takes a raw multichannel signal x (n_channels, n) float32, the sampling rate fs, the
+electrode grid (a grids.Grid, its dict, or a legacy layout name "csl" | "otb"), a config dataclass
+and a np.random.Generator, and returns a *new* float32
 array (the input is never modified). Amplitudes are given relative to the signal's own scale
 (median RMS of the channels that carry signal), so the same config works for volts, microvolts or
 the synthetic generator's units.
 
-Geometry: channel ch sits at image row ch % 8 (0 proximal .. 7 distal) and column ch // 8 for both
-layouts (see recording.grid_index); distances below are Euclidean in electrode pitches on that grid.
+Geometry: each channel sits at its pixel of the grid (Grid.positions(); for csl/otb channel ch at
+row ch % 8, column ch // 8); distances below are Euclidean in electrode pitches on that grid.
 
-  ca         contact artifact: a pen tapped on the skin at 4-5 Hz over the last ~36 electrodes
-             (channel indices 156..191). Each strike has its own centre electrode and radius, so the
+  ca         contact artifact: a pen tapped on the skin at 4-5 Hz over the last 3/16 of the channel
+             indices (36 of 192: 156..191; 12 of a 64-channel grid). Each strike has its own centre electrode and radius, so the
              set of touched electrodes varies strike to strike; a strike adds a high-amplitude
              transient (1 ms rise, 20 ms exponential decay: most of its power sits below 20 Hz,
              but the sharp onset leaks through the 20-450 Hz band-pass) whose amplitude decays with
@@ -20,10 +21,11 @@ layouts (see recording.grid_index); distances below are Euclidean in electrode p
              all of it (RMS frames of the struck electrodes grew by 1.3x at the 90th percentile,
              and a standard model lost 1 pt); now the median struck frame grows 1.3x and the 90th
              percentile 6.7x (benchmarks/disturb_strength.py prints these).
-  lc         loose contact: the last two rows of each 8x8 grid peeled back. The issue says
-             "channels 8, 16, 24 ... of each grid" for the last row (1-based, column-major within a
-             grid); in 0-based indices that is ch % 8 == 7, so the last two rows are ch % 8 in {6, 7},
-             i.e. image rows 6 and 7 of all three 8-column grids (48 channels; `grids` picks fewer).
+  lc         loose contact: the last two rows of each physical grid (Grid.blocks) peeled back. The
+             issue says "channels 8, 16, 24 ... of each grid" for the last row (1-based, column-major
+             within an 8x8 grid); in 0-based indices that is ch % 8 == 7, so the last two rows are
+             ch % 8 in {6, 7}, i.e. image rows 6 and 7 of all three 8-column grids of csl/otb (48
+             channels; `grids` picks fewer blocks); rows 11-12 of a 13x5 grid.
              On csl the row-7 channels are the masked inter-column channels, so in the image only
              row 6 shows it. The peeled channels get reduced EMG coupling, strong 50 Hz hum plus
              harmonics, slow baseline wander and occasional amplifier saturation (clipped at the rail).
@@ -41,17 +43,25 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..errors import EdgekitError
-from .recording import N_CHANNELS, Recording, Trial, channel_mask, grid_index
+from .grids import Grid, resolve
+from .recording import Recording, Trial
+
+GridLike = Grid | dict | str
 
 
 # ------------------------------------------------------------------------------ helpers
 
 
-def _check_signal(x: np.ndarray) -> np.ndarray:
+def _check_signal(x: np.ndarray, grid: GridLike) -> np.ndarray:
     x = np.asarray(x)
-    if x.ndim != 2 or x.shape[0] != N_CHANNELS:
-        raise EdgekitError(f"signal: expected shape ({N_CHANNELS}, n_samples), got {x.shape}")
+    n = resolve(grid).n_channels
+    if x.ndim != 2 or x.shape[0] != n:
+        raise EdgekitError(f"signal: expected shape ({n}, n_samples), got {x.shape}")
     return x.astype(np.float32, copy=True)
+
+
+def _scale(x: np.ndarray, grid: GridLike) -> float:
+    return signal_scale(x, resolve(grid).channel_mask())
 
 
 def signal_scale(x: np.ndarray, mask: np.ndarray | None = None) -> float:
@@ -63,24 +73,20 @@ def signal_scale(x: np.ndarray, mask: np.ndarray | None = None) -> float:
     return float(np.median(rms)) if rms.size else 1.0
 
 
-def grid_positions(layout: str) -> np.ndarray:
-    """(192, 2) float: (row, column) of each channel on the 8x24 image."""
-    gi = grid_index(layout)
-    pos = np.zeros((N_CHANNELS, 2))
-    rows, cols = np.indices(gi.shape)
-    pos[gi.ravel(), 0] = rows.ravel()
-    pos[gi.ravel(), 1] = cols.ravel()
-    return pos
+def grid_positions(grid: GridLike) -> np.ndarray:
+    """(n_channels, 2) float: (row, column) of each channel on the image."""
+    return resolve(grid).positions()
 
 
-def _pick_channels(explicit: Sequence[int] | None, count: int, layout: str,
+def _pick_channels(explicit: Sequence[int] | None, count: int, grid: GridLike,
                    rng: np.random.Generator, what: str) -> np.ndarray:
+    g = resolve(grid)
     if explicit is not None:
         ch = np.asarray(list(explicit), dtype=np.int64)
-        if ch.size and (ch.min() < 0 or ch.max() >= N_CHANNELS):
-            raise EdgekitError(f"{what}.channels: indices must be in 0..{N_CHANNELS - 1}, got {list(explicit)}")
+        if ch.size and (ch.min() < 0 or ch.max() >= g.n_channels):
+            raise EdgekitError(f"{what}.channels: indices must be in 0..{g.n_channels - 1}, got {list(explicit)}")
         return ch
-    active = np.flatnonzero(channel_mask(layout))
+    active = np.flatnonzero(g.channel_mask())
     if not 0 <= count <= active.size:
         raise EdgekitError(f"{what}.count: expected 0..{active.size}, got {count}")
     return np.sort(rng.choice(active, size=count, replace=False))
@@ -92,7 +98,8 @@ def _pick_channels(explicit: Sequence[int] | None, count: int, layout: str,
 @dataclass
 class ContactArtifactConfig:
     rate_hz: tuple[float, float] = (4.0, 5.0)   # strike rate range; intervals drawn from 1/rate
-    region_channels: int = 36                   # strikes land on the last this-many channel indices
+    region_channels: int | None = None          # strikes land on the last this-many channel
+                                                # indices; None: 3/16 of the grid's (36 of 192)
     radius: tuple[float, float] = (2.5, 4.5)    # per-strike spread radius, electrode pitches
     amplitude: tuple[float, float] = (30.0, 60.0)  # peak, in units of the signal scale
     rise_ms: float = 1.0                        # rise time constant: an impact is a ~1 ms step
@@ -107,11 +114,20 @@ class Strike:
     gains: np.ndarray          # amplitude per touched channel (signal units, signed)
 
 
-def contact_strikes(n: int, fs: float, layout: str, cfg: ContactArtifactConfig,
+def ca_region(grid: GridLike, cfg: ContactArtifactConfig) -> np.ndarray:
+    """The channel indices strikes land on: the last region_channels (default 3/16) of the grid."""
+    n = resolve(grid).n_channels
+    k = cfg.region_channels if cfg.region_channels is not None else max(1, round(n * 3 / 16))
+    if not 1 <= k <= n:
+        raise EdgekitError(f"ca.region_channels: expected 1..{n}, got {k}")
+    return np.arange(n - k, n)
+
+
+def contact_strikes(n: int, fs: float, grid: GridLike, cfg: ContactArtifactConfig,
                     rng: np.random.Generator, scale: float = 1.0) -> list[Strike]:
     """Draw the strikes of a contact-artifact episode of n samples."""
-    pos = grid_positions(layout)
-    region = np.arange(N_CHANNELS - cfg.region_channels, N_CHANNELS)
+    pos = grid_positions(grid)
+    region = ca_region(grid, cfg)
     rpos = pos[region]
     strikes: list[Strike] = []
     t = rng.uniform(0.0, 1.0 / cfg.rate_hz[1])          # first strike somewhere in the first period
@@ -138,14 +154,14 @@ def strike_waveform(n: int, fs: float, rise_ms: float, decay_ms: float) -> np.nd
     return w / max(w.max(), 1e-12)
 
 
-def contact_artifact(x: np.ndarray, fs: float, layout: str, cfg: ContactArtifactConfig,
+def contact_artifact(x: np.ndarray, fs: float, grid: GridLike, cfg: ContactArtifactConfig,
                      rng: np.random.Generator) -> np.ndarray:
-    out = _check_signal(x)
+    out = _check_signal(x, grid)
     n = out.shape[1]
-    scale = signal_scale(out, channel_mask(layout))
+    scale = _scale(out, grid)
     # 10 decay constants long: the tail is < 5e-5 of the peak when it is cut.
     wave = strike_waveform(int(fs * 10 * cfg.decay_ms / 1e3), fs, cfg.rise_ms, cfg.decay_ms)
-    for s in contact_strikes(n, fs, layout, cfg, rng, scale):
+    for s in contact_strikes(n, fs, grid, cfg, rng, scale):
         m = min(wave.size, n - s.start)
         out[s.channels, s.start:s.start + m] += (s.gains[:, None] * wave[None, :m]).astype(np.float32)
     return out
@@ -156,8 +172,9 @@ def contact_artifact(x: np.ndarray, fs: float, layout: str, cfg: ContactArtifact
 
 @dataclass
 class LooseContactConfig:
-    rows: tuple[int, ...] = (6, 7)              # peeled image rows (ch % 8)
-    grids: tuple[int, ...] = (0, 1, 2)          # which 8-column grids are peeled
+    rows: tuple[int, ...] | None = None         # peeled rows within each block; None: the last
+                                                # two (rows 6, 7 of an 8-row grid: ch % 8 on csl)
+    grids: tuple[int, ...] | None = None        # which blocks (physical grids) peel; None: all
     coupling: float = 0.2                       # remaining EMG gain on peeled channels
     mains_hz: float = 50.0
     hum: float = 5.0                            # fundamental amplitude, signal-scale units
@@ -169,19 +186,34 @@ class LooseContactConfig:
     saturation_ms: tuple[float, float] = (20.0, 100.0)
 
 
-def peeled_channels(layout: str, rows: Sequence[int] = (6, 7),
-                    grids: Sequence[int] = (0, 1, 2)) -> np.ndarray:
-    gi = grid_index(layout)
-    cols = [c for g in grids for c in range(8 * g, 8 * g + 8)]
-    return np.sort(gi[np.ix_(list(rows), cols)].ravel())
+def peeled_channels(grid: GridLike, rows: Sequence[int] | None = None,
+                    grids: Sequence[int] | None = None) -> np.ndarray:
+    """Channels of the given rows (within each block; default its last two) of the given blocks
+    (default all), sorted; pixels without an electrode are skipped."""
+    g = resolve(grid)
+    gi = g.index()
+    blocks = g.blocks or ((0, 0, g.rows, g.cols),)
+    picked = range(len(blocks)) if grids is None else grids
+    out: list[int] = []
+    for k in picked:
+        if not 0 <= k < len(blocks):
+            raise EdgekitError(f"lc.grids: block {k} does not exist; grid {g.name} has blocks "
+                               f"0..{len(blocks) - 1}")
+        r0, c0, h, w = blocks[k]
+        rr = list(range(max(0, h - 2), h)) if rows is None else list(rows)
+        if any(not 0 <= r < h for r in rr):
+            raise EdgekitError(f"lc.rows: {rr} outside the block's rows 0..{h - 1}")
+        sub = gi[r0:r0 + h, c0:c0 + w][rr]
+        out += [int(c) for c in sub.ravel() if c >= 0]
+    return np.sort(np.asarray(out, dtype=np.int64))
 
 
-def loose_contact(x: np.ndarray, fs: float, layout: str, cfg: LooseContactConfig,
+def loose_contact(x: np.ndarray, fs: float, grid: GridLike, cfg: LooseContactConfig,
                   rng: np.random.Generator) -> np.ndarray:
-    out = _check_signal(x)
+    out = _check_signal(x, grid)
     n = out.shape[1]
-    scale = signal_scale(out, channel_mask(layout))
-    ch = peeled_channels(layout, cfg.rows, cfg.grids)
+    scale = _scale(out, grid)
+    ch = peeled_channels(grid, cfg.rows, cfg.grids)
     t = np.arange(n) / fs
     rail = cfg.rail * scale
     for c in ch:
@@ -214,11 +246,11 @@ class DeadChannelConfig:
     residual: float = 0.0                       # residual noise RMS, signal-scale units
 
 
-def dead_channels(x: np.ndarray, fs: float, layout: str, cfg: DeadChannelConfig,
+def dead_channels(x: np.ndarray, fs: float, grid: GridLike, cfg: DeadChannelConfig,
                   rng: np.random.Generator) -> np.ndarray:
-    out = _check_signal(x)
-    scale = signal_scale(out, channel_mask(layout))
-    ch = _pick_channels(cfg.channels, cfg.count, layout, rng, "dead")
+    out = _check_signal(x, grid)
+    scale = _scale(out, grid)
+    ch = _pick_channels(cfg.channels, cfg.count, grid, rng, "dead")
     out[ch] = 0.0
     if cfg.residual > 0:
         out[ch] = (rng.standard_normal((ch.size, out.shape[1])) * cfg.residual * scale).astype(np.float32)
@@ -233,11 +265,11 @@ class SaturatedChannelConfig:
     offset: float = 3.0                         # DC offset, in rails (> 1: pinned at the rail)
 
 
-def saturated_channels(x: np.ndarray, fs: float, layout: str, cfg: SaturatedChannelConfig,
+def saturated_channels(x: np.ndarray, fs: float, grid: GridLike, cfg: SaturatedChannelConfig,
                        rng: np.random.Generator) -> np.ndarray:
-    out = _check_signal(x)
-    scale = signal_scale(out, channel_mask(layout))
-    ch = _pick_channels(cfg.channels, cfg.count, layout, rng, "saturated")
+    out = _check_signal(x, grid)
+    scale = _scale(out, grid)
+    ch = _pick_channels(cfg.channels, cfg.count, grid, rng, "saturated")
     rail = cfg.rail * scale
     sign = rng.choice([-1.0, 1.0], size=(ch.size, 1))
     out[ch] = np.clip(out[ch] + sign * cfg.offset * rail, -rail, rail).astype(np.float32)
@@ -249,9 +281,9 @@ class NoiseConfig:
     snr_db: float = 10.0                        # per-channel signal-to-noise ratio
 
 
-def broadband_noise(x: np.ndarray, fs: float, layout: str, cfg: NoiseConfig,
+def broadband_noise(x: np.ndarray, fs: float, grid: GridLike, cfg: NoiseConfig,
                     rng: np.random.Generator) -> np.ndarray:
-    out = _check_signal(x)
+    out = _check_signal(x, grid)
     p = np.mean(np.square(out.astype(np.float64)), axis=1, keepdims=True)
     std = np.sqrt(p / 10 ** (cfg.snr_db / 10))   # zero-power (dead/masked) channels stay zero
     out += (rng.standard_normal(out.shape) * std).astype(np.float32)
@@ -268,9 +300,9 @@ class Disturbance:
     config: type
     fn: Callable[..., np.ndarray]
 
-    def apply(self, x: np.ndarray, fs: float, layout: str, rng: np.random.Generator,
+    def apply(self, x: np.ndarray, fs: float, grid: GridLike, rng: np.random.Generator,
               cfg: Any | None = None) -> np.ndarray:
-        return self.fn(x, fs, layout, cfg if cfg is not None else self.config(), rng)
+        return self.fn(x, fs, grid, cfg if cfg is not None else self.config(), rng)
 
 
 DISTURBANCES: dict[str, Disturbance] = {
@@ -298,13 +330,14 @@ def parse_disturbances(spec: str | Sequence[str]) -> list[Disturbance]:
     return [DISTURBANCES[s] for s in names]
 
 
-def apply_disturbances(x: np.ndarray, fs: float, layout: str, spec: str | Sequence[str],
+def apply_disturbances(x: np.ndarray, fs: float, grid: GridLike, spec: str | Sequence[str],
                        rng: np.random.Generator,
                        configs: dict[str, Any] | None = None) -> np.ndarray:
     """Apply the named disturbances in order (configs: name -> config overriding the defaults)."""
-    out = _check_signal(x)
+    grid = resolve(grid)
+    out = _check_signal(x, grid)
     for d in parse_disturbances(spec):
-        out = d.apply(out, fs, layout, rng, (configs or {}).get(d.name))
+        out = d.apply(out, fs, grid, rng, (configs or {}).get(d.name))
     return out
 
 
@@ -324,7 +357,7 @@ def apply_to_recording(rec: Recording, names: str | Sequence[str], seed: int,
             trials.append(dataclasses.replace(tr, signal=tr.signal.copy()))
             continue
         rng = np.random.default_rng(np.random.SeedSequence([seed, i]))
-        sig = apply_disturbances(tr.signal, rec.fs, rec.layout, [d.name for d in ds], rng, configs)
+        sig = apply_disturbances(tr.signal, rec.fs, rec.grid, [d.name for d in ds], rng, configs)
         trials.append(dataclasses.replace(tr, signal=sig, source=f"{tr.source} [disturb:{tag}]"))
     info = {"names": [d.name for d in ds], "seed": seed,
             "sessions": None if sessions is None else list(sessions)}

@@ -1,4 +1,4 @@
-"""Per-channel feature frames from recordings, normalisation, and the 8 x 24 image.
+"""Per-channel feature frames from recordings, normalisation, and the grid image.
 
 Per trial: band-pass (Butterworth, zero-phase sosfiltfilt; optional powerline notch at notch_hz
 and its harmonics inside the band), then frames every hop_ms:
@@ -17,7 +17,8 @@ import numpy as np
 from scipy import signal as sps
 
 from ..errors import EdgekitError
-from .recording import N_CHANNELS, Recording, grid_index
+from .grids import Grid, resolve
+from .recording import Recording
 
 KINDS = ("rms", "raw")
 
@@ -62,7 +63,7 @@ class FeatureConfig:
 
 @dataclass
 class Frames:
-    x: np.ndarray           # float32 (N, 192) per-channel values
+    x: np.ndarray           # float32 (N, n_channels) per-channel values
     y: np.ndarray           # int64 (N,)
     trial_key: np.ndarray   # int64 (N,), unique per (subject, session, label, trial)
     session: np.ndarray     # int64 (N,)
@@ -101,13 +102,15 @@ def extract(rec: Recording, cfg: FeatureConfig | None = None) -> Frames:
     sos_list = _filters(cfg, rec.fs, rec.source)
     if not rec.trials:
         raise EdgekitError(f"{rec.source}: the recording has no trials")
+    n_ch = rec.grid.n_channels
     xs, ys, keys, sess, subj = [], [], [], [], []
     seen: dict[int, str] = {}
     for t in rec.trials:
         where = f"{t.source}: trial {t.trial} (label {t.label}, session {t.session})"
         s = np.asarray(t.signal)
-        if s.ndim != 2 or s.shape[0] != N_CHANNELS:
-            raise EdgekitError(f"{where}: expected {N_CHANNELS} channels x samples, got shape {s.shape}")
+        if s.ndim != 2 or s.shape[0] != n_ch:
+            raise EdgekitError(f"{where}: expected {n_ch} channels x samples (grid "
+                               f"{rec.grid.name or rec.layout}), got shape {s.shape}")
         n = s.shape[1]
         if n < win:
             raise EdgekitError(f"{where}: {n} samples ({1000.0 * n / rec.fs:.1f} ms) is shorter than one "
@@ -125,7 +128,7 @@ def extract(rec: Recording, cfg: FeatureConfig | None = None) -> Frames:
             z = sps.sosfiltfilt(sos, z, axis=1, padlen=min(n - 1, 3 * (2 * len(sos) + 1)))
         ends = np.arange(win, n + 1, hop)              # exclusive end of each window
         if cfg.kind == "rms":
-            cs = np.concatenate([np.zeros((N_CHANNELS, 1)), np.cumsum(z * z, axis=1)], axis=1)
+            cs = np.concatenate([np.zeros((n_ch, 1)), np.cumsum(z * z, axis=1)], axis=1)
             f = np.sqrt(np.maximum(cs[:, ends] - cs[:, ends - win], 0.0) / win).T
         else:
             f = z[:, ends - 1].T
@@ -141,26 +144,30 @@ def extract(rec: Recording, cfg: FeatureConfig | None = None) -> Frames:
 
 @dataclass
 class Normalizer:
-    mean: np.ndarray                  # (192,) float32
-    std: np.ndarray                   # (192,) float32
-    mask: np.ndarray | None = None    # (192,) bool; None = every channel carries signal
+    mean: np.ndarray                  # (n_channels,) float32
+    std: np.ndarray                   # (n_channels,) float32
+    mask: np.ndarray | None = None    # (n_channels,) bool; None = every channel carries signal
 
     def __post_init__(self) -> None:
         self.mean = np.asarray(self.mean, np.float32).reshape(-1)
         self.std = np.asarray(self.std, np.float32).reshape(-1)
-        if self.mean.shape != (N_CHANNELS,) or self.std.shape != (N_CHANNELS,):
-            raise EdgekitError(f"normalizer: expected {N_CHANNELS} means and stds, got "
+        if self.mean.size == 0 or self.mean.shape != self.std.shape:
+            raise EdgekitError(f"normalizer: expected one mean and one std per channel, got "
                                f"{self.mean.shape} / {self.std.shape}")
         if self.mask is not None:
             self.mask = np.asarray(self.mask, bool).reshape(-1)
+            if self.mask.shape != self.mean.shape:
+                raise EdgekitError(f"normalizer: channel mask has {self.mask.size} entries for "
+                                   f"{self.mean.size} channels")
 
     @classmethod
     def fit(cls, x_train: np.ndarray, mask: np.ndarray | None = None) -> "Normalizer":
         """Per-channel mean/std of the training frames only; masked channels get mean 0, std 1."""
         x = np.asarray(x_train, np.float64)
-        if x.ndim != 2 or x.shape[1] != N_CHANNELS or len(x) == 0:
-            raise EdgekitError(f"normalizer: expected training frames (N>0, {N_CHANNELS}), got {x.shape}")
-        m = np.ones(N_CHANNELS, bool) if mask is None else np.asarray(mask, bool)
+        if x.ndim != 2 or len(x) == 0 or (mask is not None and x.shape[1] != len(mask)):
+            n = "n_channels" if mask is None else len(mask)
+            raise EdgekitError(f"normalizer: expected training frames (N>0, {n}), got {x.shape}")
+        m = np.ones(x.shape[1], bool) if mask is None else np.asarray(mask, bool)
         mean, std = x.mean(axis=0), x.std(axis=0)
         std = np.where(std > 0, std, 1.0)  # a dead (constant) channel: no scaling
         mean = np.where(m, mean, 0.0)
@@ -168,16 +175,17 @@ class Normalizer:
         return cls(mean.astype(np.float32), std.astype(np.float32), m.copy())
 
     def apply(self, x: np.ndarray) -> np.ndarray:
-        """(N, 192) -> normalised float32; masked channels set to 0."""
+        """(N, n_channels) -> normalised float32; masked channels set to 0."""
+        x = np.asarray(x)
+        if x.ndim != 2 or x.shape[1] != self.mean.size:
+            raise EdgekitError(f"normalizer: expected frames (N, {self.mean.size}), got {x.shape}")
         out = ((np.asarray(x, np.float32) - self.mean) / self.std).astype(np.float32)
         if self.mask is not None:
             out[:, ~self.mask] = 0.0
         return out
 
 
-def to_images(x: np.ndarray, layout: str) -> np.ndarray:
-    """(N, 192) per-channel values -> (N, 1, 8, 24) float32 images via grid_index(layout)."""
-    x = np.asarray(x)
-    if x.ndim != 2 or x.shape[1] != N_CHANNELS:
-        raise EdgekitError(f"to_images: expected (N, {N_CHANNELS}) frames, got {x.shape}")
-    return np.ascontiguousarray(x[:, grid_index(layout)][:, None], dtype=np.float32)
+def to_images(x: np.ndarray, grid: Grid | dict | str) -> np.ndarray:
+    """(N, n_channels) per-channel values -> (N, 1, rows, cols) float32 images on the grid (a Grid,
+    its dict, or a legacy layout name); pixels without an electrode are 0."""
+    return np.ascontiguousarray(resolve(grid).to_images(x), dtype=np.float32)

@@ -177,3 +177,27 @@ def otb_3x8x8() -> Grid:
     the other, each column-major; all channels carry signal."""
     one = column_major(8, 8, name="8x8")
     return side_by_side([one, one, one], name="otb-3x8x8")
+
+
+# ---- the geometry of a layout name, and of a run's records ---------------------------------------
+
+LEGACY_LAYOUTS = {"csl": csl, "otb": otb_3x8x8}
+
+
+def for_layout(layout: str, where: str = "layout") -> Grid:
+    """The fixed 8 x 24 geometry that a bare layout name meant before grids were recorded:
+    "csl" -> csl(), "otb" -> otb_3x8x8(). Old checkpoints and frames carry only this name."""
+    make = LEGACY_LAYOUTS.get(layout)
+    if make is None:
+        raise EdgekitError(f"{where}: unknown layout {layout!r} and no grid recorded; known "
+                           f"layouts: {', '.join(LEGACY_LAYOUTS)}")
+    return make()
+
+
+def resolve(grid: "Grid | dict[str, Any] | str", where: str = "grid") -> Grid:
+    """A Grid from a Grid, its to_dict() record, or a legacy layout name."""
+    if isinstance(grid, Grid):
+        return grid
+    if isinstance(grid, str):
+        return for_layout(grid, where)
+    return Grid.from_dict(grid, where)

@@ -1,10 +1,10 @@
-"""In-memory records of an HD-sEMG dataset and the channel -> image geometry.
+"""In-memory records of an HD-sEMG dataset.
 
-Both supported layouts put the 192 channels on an 8 x 24 image (rows along the forearm,
-columns around it) with the same rule, channel index ch (0-based) -> row ch % 8, column ch // 8:
-  csl: 24 bipolar columns of 8 electrodes each (see csl.py); row 0 proximal .. 7 distal.
-  otb: three 8x8 grids side by side, grid g in columns 8g..8g+7, channel k of a grid (column-major
-       export order) at row k % 8, column k // 8 (see otb.py).
+The channel -> image geometry of a recording is its `grid` (grids.Grid), set by the loader from the
+data (electrode codes, the format). A Recording made with only a legacy `layout` name gets that
+name's fixed 8 x 24 geometry (grids.for_layout): "csl" (24 bipolar columns of 8, channel ch at
+row ch % 8, column ch // 8) or "otb" (three 8x8 grids side by side, each column-major).
+N_CHANNELS / GRID_ROWS / GRID_COLS are those legacy layouts' sizes, not a limit of edgekit.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EdgekitError
-from .grids import Grid, csl, otb_3x8x8
+from .grids import Grid, for_layout, resolve
 
 N_CHANNELS = 192
 GRID_ROWS = 8
@@ -26,7 +26,7 @@ FORMATS = ("csl", "otb", "capgmyo", "hyser")
 
 @dataclass
 class Trial:
-    signal: np.ndarray        # float32 (192, n_samples)
+    signal: np.ndarray        # float32 (grid.n_channels, n_samples)
     label: int                # contiguous class id (index into Recording.label_names)
     subject: int
     session: int
@@ -39,43 +39,28 @@ class Recording:
     trials: list[Trial]
     fs: float
     label_names: list[str]
-    layout: str               # "csl" | "otb"
+    layout: str               # the format's name ("csl", "otb", ...)
     source: str
     extra: dict = field(default_factory=dict)   # provenance added by later steps (e.g. disturb)
-    grid: Grid | None = None  # electrode geometry; None: the fixed 8 x 24 geometry of `layout`
+    grid: Grid = None  # type: ignore[assignment]  # None: the fixed geometry of `layout`
 
     def __post_init__(self) -> None:
         if self.grid is None:
-            _check_layout(self.layout)
-            self.grid = csl() if self.layout == "csl" else otb_3x8x8()
+            self.grid = for_layout(self.layout)
 
 
-def _check_layout(layout: str) -> None:
-    if layout not in LAYOUTS:
-        raise EdgekitError(f"layout: unknown layout {layout!r}; known: {', '.join(LAYOUTS)}")
+def grid_index(grid: Grid | dict | str) -> np.ndarray:
+    """(rows, cols) int array: the 0-based channel index shown at each image pixel (-1: none)."""
+    return resolve(grid).index()
 
 
-def grid_index(layout: str) -> np.ndarray:
-    """(8, 24) int array: the 0-based channel index shown at each image pixel."""
-    _check_layout(layout)
-    rows = np.arange(GRID_ROWS)[:, None]
-    cols = np.arange(GRID_COLS)[None, :]
-    # Same rule for both layouts (see module docstring): ch = 8 * column + row.
-    return (cols * GRID_ROWS + rows).astype(np.int64)
-
-
-def channel_mask(layout: str) -> np.ndarray:
-    """(192,) bool, True where the channel carries signal.
+def channel_mask(grid: Grid | dict | str) -> np.ndarray:
+    """(n_channels,) bool, True where the channel carries signal.
 
     csl: every 8th channel (1-based 8, 16, ..., 192) is the bipolar difference across the gap
     between two electrode columns and is masked out (its pixel stays, zeroed after normalisation).
-    otb: all 192 monopolar channels carry signal.
     """
-    _check_layout(layout)
-    mask = np.ones(N_CHANNELS, dtype=bool)
-    if layout == "csl":
-        mask[GRID_ROWS - 1::GRID_ROWS] = False
-    return mask
+    return resolve(grid).channel_mask()
 
 
 def load_recording(path: Path, fmt: str) -> Recording:

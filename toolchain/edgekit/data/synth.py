@@ -1,9 +1,21 @@
-"""Synthetic HD-sEMG, written to disk in the CSL-HDEMG layout so the real CSL loader reads it.
+"""Synthetic HD-sEMG, written to disk in a layout a real loader reads.
+
+`grid` chooses the electrodes:
+  "csl" (default)   the CSL-HDEMG array (8 x 24, bipolar, every 8th channel across the gap), written
+                    as subject<S>/session<M>/gest<G>.mat and read by the CSL loader;
+  electrode codes   one or more OT Bioelettronica grids side by side, e.g. "GR10MM0808" (8 x 8, 64
+                    channels), "GR08MM1305" (13 x 5, 64 channels, one corner empty),
+                    "GR10MM0808+GR10MM0808" (8 x 16): monopolar channels in the electrode table's
+                    export order (electrodes.py), written as OTBiolab+ exports
+                    session<M>/SSS-GGG-RRR.mat (otb_write.py) and read by the OTB loader.
 
 Model (per subject, deterministic by seed):
-  * a forearm as a cylinder: 24 electrode columns around it, 8 rows along it (row 0 proximal);
-    n_sources muscle sources at random angular (column, wrapping around) and axial (row)
-    positions, each with its own spatial spread;
+  * a forearm as a cylinder, 24 electrode pitches around, with the grid's electrodes at their
+    pixels (row along the forearm, row 0 proximal; column around it): the CSL array wraps all the
+    way round; narrower grids cover part of it. n_sources muscle sources at random angular
+    (column, wrapping around) and axial (row) positions, each with its own spatial spread; under a
+    grid narrower than the forearm they lie beneath its columns (+-2 pitches), so every gesture
+    is seen;
   * each gesture activates the sources with its own weights; gestures come in related groups
     that share a fraction `overlap` of their pattern (so related gestures are confusable);
   * per trial: every active source emits band-limited (20-450 Hz) stochastic activity under an
@@ -12,9 +24,9 @@ Model (per subject, deterministic by seed):
   * per session: the electrode array sits rotated around the forearm by a fraction of a column
     (normal, `shift_std` columns) and shifted slightly along it; electrode gains change
     (`gain_var`); the powerline hum (50 Hz + harmonics) has new per-channel amplitudes/phases;
-  * sensor noise on every channel; bipolar channels are differences of neighbouring electrodes
-    along a column; every 8th channel (the bipolar pair across the gap between columns) is
-    meaningless: noise, drift and hum only;
+  * sensor noise on every channel; csl: bipolar channels are differences of neighbouring
+    electrodes along a column; every 8th channel (the bipolar pair across the gap between columns)
+    is meaningless: noise, drift and hum only; OTB grids: monopolar electrodes;
   * default difficulty: on the cross-session split (sessions 1-2 -> 3) mbv2 w0.2 reached 97.7%
     and LDA 70.4% (`edgekit train --width 0.2`), so int8 losses stay visible; the knobs
     `shift_std`, `overlap`, `force_var`, `pattern_jitter`, `noise_uv`, `hum_uv`, `gain_var` set it;
@@ -44,7 +56,10 @@ from .. import runs
 from ..errors import EdgekitError
 from .csl import label_name
 from .disturb import apply_disturbances, parse_disturbances
-from .recording import GRID_COLS, GRID_ROWS, N_CHANNELS
+from .grids import Grid, csl, side_by_side
+from .recording import GRID_COLS, GRID_ROWS, N_CHANNELS, Recording
+
+CIRCUMFERENCE = 24    # electrode pitches around the forearm (the CSL array closes the circle)
 
 GENERATOR_VERSION = 1  # bump when the generated signals change, so cached datasets are rebuilt
 CONFIG_FILE = "synth.json"
@@ -79,6 +94,7 @@ class SynthConfig:
     seed: int = 0
     disturb: str = ""                # e.g. "lc" or "ca,lc" (applied together); "" = clean
     disturb_sessions: tuple[int, ...] = ()   # sessions that get `disturb`; () = all
+    grid: str = "csl"                # "csl" or OTB electrode codes joined by "+" (see module doc)
 
     def __post_init__(self) -> None:
         if self.n_classes < 2:
@@ -99,6 +115,7 @@ class SynthConfig:
                 raise EdgekitError(f"synth: disturb_sessions {bad} are not sessions 1..{self.sessions}")
         elif self.disturb_sessions:
             raise EdgekitError("synth: disturb_sessions given without disturb (which disturbances?)")
+        self.geometry()     # an unknown electrode code fails here, naming the known ones
         if self.store_dtype not in ("int16", "float32"):
             raise EdgekitError(f"synth: store_dtype must be 'int16' or 'float32', got {self.store_dtype!r}")
 
@@ -116,10 +133,28 @@ class SynthConfig:
             raise EdgekitError(f"synth: unknown config fields {unknown}; known: {sorted(known)}")
         return cls(**d)
 
+    def geometry(self) -> Grid:
+        """The electrode grid this config generates."""
+        if self.grid == "csl":
+            return csl()
+        from .electrodes import grid_for
+        codes = [c.strip() for c in self.grid.split("+") if c.strip()]
+        if not codes:
+            raise EdgekitError("synth.grid: expected 'csl' or electrode codes joined by '+', got ''")
+        grids = [grid_for(c, "synth.grid") for c in codes]
+        return grids[0] if len(grids) == 1 else side_by_side(grids, "+".join(codes))
+
+    @property
+    def format(self) -> str:
+        """The loader that reads what this config writes."""
+        return "csl" if self.grid == "csl" else "otb"
+
     def digest(self) -> str:
         d = asdict(self)
         if not self.disturb:        # clean data keeps the digest (and cache) it always had
             del d["disturb"], d["disturb_sessions"]
+        if self.grid == "csl":
+            del d["grid"]
         blob = json.dumps({"v": GENERATOR_VERSION, **d}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -138,13 +173,15 @@ def _rng(cfg: SynthConfig, *key: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([cfg.seed, *key]))
 
 
-def _anatomy(cfg: SynthConfig, subject: int) -> _Anatomy:
+def _anatomy(cfg: SynthConfig, subject: int, grid: Grid) -> _Anatomy:
     r = _rng(cfg, 1, subject)
     S = cfg.n_sources
-    # Sources spread around the forearm (stratified so they do not all bunch up).
-    theta = (np.arange(S) + r.uniform(0, 1, S)) * (GRID_COLS / S) + r.uniform(0, GRID_COLS)
-    theta = np.mod(theta, GRID_COLS)
-    z = r.uniform(-1.0, GRID_ROWS, S)
+    # Sources spread around the forearm (stratified so they do not all bunch up), or under a grid
+    # that covers only part of it.
+    lo, span = (0.0, CIRCUMFERENCE) if grid.cols >= CIRCUMFERENCE else (-2.0, grid.cols + 4.0)
+    theta = (np.arange(S) + r.uniform(0, 1, S)) * (span / S) + r.uniform(0, span)
+    theta = np.mod(np.mod(theta, span) + lo, max(CIRCUMFERENCE, grid.cols))
+    z = r.uniform(-1.0, grid.rows, S)
     s_theta = r.uniform(1.2, 2.8, S)
     s_z = r.uniform(2.0, 4.5, S)
     amp = r.uniform(0.6, 1.4, S)
@@ -186,6 +223,15 @@ def _bipolar_mixing(an: _Anatomy, rot: float, axial: float) -> np.ndarray:
     return bip.transpose(1, 0, 2).reshape(N_CHANNELS, -1) * 2.5  # bipolar pickup is small; rescale
 
 
+def _monopolar_mixing(an: _Anatomy, grid: Grid, rot: float, axial: float) -> np.ndarray:
+    """(n_channels, S) gain of each source at each electrode of an OTB grid (monopolar)."""
+    pos = grid.positions()
+    circ = max(CIRCUMFERENCE, grid.cols)
+    rows = pos[:, 0:1] + axial
+    d_theta = np.mod(pos[:, 1:2] + rot - an.theta + circ / 2, circ) - circ / 2
+    return an.amp * np.exp(-0.5 * (d_theta / an.s_theta) ** 2 - 0.5 * ((rows - an.z) / an.s_z) ** 2)
+
+
 def _envelope(cfg: SynthConfig, n: int, r: np.random.Generator) -> np.ndarray:
     fs, T = cfg.fs, n / cfg.fs
     ramp = max(cfg.ramp_s * r.uniform(0.7, 1.3), 1.0 / fs)
@@ -200,13 +246,17 @@ def _envelope(cfg: SynthConfig, n: int, r: np.random.Generator) -> np.ndarray:
     return env
 
 
-def _session_state(cfg: SynthConfig, an: _Anatomy, subject: int, session: int) -> dict[str, np.ndarray]:
+def _session_state(cfg: SynthConfig, an: _Anatomy, subject: int, session: int,
+                   grid: Grid) -> dict[str, np.ndarray]:
     r = _rng(cfg, 2, subject, session)
     rot = r.normal(0.0, cfg.shift_std)
     axial = r.normal(0.0, cfg.axial_shift_std)
-    mix = _bipolar_mixing(an, rot, axial) * np.exp(r.normal(0, cfg.gain_var, N_CHANNELS))[:, None]
-    hum_amp = cfg.hum_uv * np.sqrt(2) * np.exp(r.normal(0, 0.5, (3, N_CHANNELS))) * np.array([[1.0], [0.4], [0.2]])
-    hum_phase = r.uniform(0, 2 * np.pi, (3, N_CHANNELS))
+    n_ch = grid.n_channels
+    fields = _bipolar_mixing(an, rot, axial) if cfg.grid == "csl" \
+        else _monopolar_mixing(an, grid, rot, axial)
+    mix = fields * np.exp(r.normal(0, cfg.gain_var, n_ch))[:, None]
+    hum_amp = cfg.hum_uv * np.sqrt(2) * np.exp(r.normal(0, 0.5, (3, n_ch))) * np.array([[1.0], [0.4], [0.2]])
+    hum_phase = r.uniform(0, 2 * np.pi, (3, n_ch))
     return {"mix": mix, "hum_amp": hum_amp, "hum_phase": hum_phase, "rot": np.array(rot)}
 
 
@@ -231,7 +281,9 @@ def _trial(cfg: SynthConfig, an: _Anatomy, st: dict[str, np.ndarray], cls: int,
     amp, ph = st["hum_amp"], st["hum_phase"]
     coef = np.concatenate([cfg.signal_uv * st["mix"] * act, (amp * np.cos(ph)).T, (amp * np.sin(ph)).T], axis=1)
     x = (coef @ basis).astype(np.float32)
-    x += r.standard_normal((N_CHANNELS, n), dtype=np.float32) * np.float32(cfg.noise_uv)
+    x += r.standard_normal(x.shape, dtype=np.float32) * np.float32(cfg.noise_uv)
+    if cfg.grid != "csl":
+        return x
     gap = np.arange(GRID_ROWS - 1, N_CHANNELS, GRID_ROWS)
     # Across-the-gap channels: meaningless large noise plus a slow random drift.
     drift = np.cumsum(r.standard_normal((len(gap), n), dtype=np.float32), axis=1)
@@ -258,26 +310,45 @@ def _write(out: Path, cfg: SynthConfig) -> None:
         _write_files(out, cfg)
 
 
-def _write_files(out: Path, cfg: SynthConfig) -> None:
+def _trials(cfg: SynthConfig, grid: Grid):
+    """(subject, session, class, repetition index, signal in microvolts) of every trial, in order."""
     sos = sps.butter(4, [20.0, 450.0], btype="bandpass", fs=cfg.fs, output="sos")
     for subject in range(1, cfg.subjects + 1):
-        an = _anatomy(cfg, subject)
+        an = _anatomy(cfg, subject, grid)
         for session in range(1, cfg.sessions + 1):
-            st = _session_state(cfg, an, subject, session)
-            d = out / f"subject{subject}" / f"session{session}"
-            d.mkdir(parents=True, exist_ok=True)
+            st = _session_state(cfg, an, subject, session, grid)
             for cls in range(cfg.n_classes):
                 r = _rng(cfg, 3, subject, session, cls)
                 n_trials = cfg.idle_trials if cls == 0 else cfg.trials_per_gesture
-                cell = np.empty((n_trials, 1), dtype=object)   # MATLAB cell array, one trial per row
                 for i in range(n_trials):
                     x = _trial(cfg, an, st, cls, r, sos)
                     if disturbed(cfg, session):
-                        x = apply_disturbances(x, cfg.fs, "csl", cfg.disturb,
+                        x = apply_disturbances(x, cfg.fs, grid, cfg.disturb,
                                                _rng(cfg, 5, subject, session, cls, i))
-                    cell[i, 0] = _store(cfg, x)
-                scipy.io.savemat(str(d / f"gest{cls}.mat"), {"gestures": cell}, do_compression=False)
+                    yield subject, session, cls, i, n_trials, x
+
+
+def _write_files(out: Path, cfg: SynthConfig) -> None:
+    grid = cfg.geometry()
+    cell = None
+    for subject, session, cls, i, n_trials, x in _trials(cfg, grid):
+        d = out / f"subject{subject}" / f"session{session}"
+        if cfg.grid != "csl":       # one OTBiolab+ export per trial: SSS-GGG-RRR.mat
+            from .otb_write import write_otb_mat
+            emg = _store(cfg, x).astype(np.float64)
+            if cfg.store_dtype == "int16":
+                emg *= cfg.uv_per_count
+            write_otb_mat(d / f"{subject:03d}-{cls:03d}-{i + 1:03d}.mat", emg, cfg.fs,
+                          cfg.grid.split("+"), seed=i)
+            continue
+        if i == 0:
+            d.mkdir(parents=True, exist_ok=True)
+            cell = np.empty((n_trials, 1), dtype=object)   # MATLAB cell array, one trial per row
+        cell[i, 0] = _store(cfg, x)
+        if i == n_trials - 1:
+            scipy.io.savemat(str(d / f"gest{cls}.mat"), {"gestures": cell}, do_compression=False)
     meta = {"generator": "edgekit.data.synth", "version": GENERATOR_VERSION, "config": asdict(cfg),
+            "format": cfg.format, "grid_name": grid.name,
             "label_names": [label_name(c) for c in range(cfg.n_classes)],
             "units": f"{cfg.uv_per_count} uV per count" if cfg.store_dtype == "int16" else "uV"}
     (out / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n")
@@ -295,6 +366,14 @@ def generate(out_dir: Path, cfg: SynthConfig | None = None) -> Path:
         tmp.chmod(0o755)  # mkdtemp makes it private; a dataset folder is ordinary data
         _write(tmp, cfg)
     return out_dir
+
+
+def load_synthetic(cfg: SynthConfig | None = None) -> Recording:
+    """The (cached) synthetic dataset of cfg, read back by the loader of its format."""
+    from .recording import load_recording
+
+    cfg = cfg or SynthConfig()
+    return load_recording(default_dataset(cfg), cfg.format)
 
 
 def default_dataset(cfg: SynthConfig | None = None) -> Path:

@@ -235,14 +235,16 @@ def run_export(run: runs.Run, board: Board, seed: int, progress: bool = True,
     frec = checkpoint.load(run.float_ckpt, checkpoint.FLOAT_FORMAT) if run.float_ckpt.exists() else None
     if frec is not None and frec.arch == "onnx" and not run.qat_ckpt.exists():
         run.require(run.frames, "frames", "re-run `edgekit ingest` (it writes frames.npz)")
-        fr = quantize.load_frames(run.frames, frec.num_classes)
+        fr = quantize.load_frames(run.frames, frec.num_classes, frec.geometry())
         src = _onnx_source(run, fr, frec, seed)
     else:
         run.require(run.qat_ckpt, "QAT model", "run `edgekit quantize` first")
         run.require(run.frames, "frames", "run `edgekit train` first (it writes frames.npz)")
-        fr = quantize.load_frames(run.frames, checkpoint.load(run.qat_ckpt).num_classes)
+        qrec = checkpoint.load(run.qat_ckpt)
+        fr = quantize.load_frames(run.frames, qrec.num_classes, qrec.geometry())
         src = _qat_source(run, fr)
     rec, x_cal = src.rec, src.x_cal
+    grid = rec.geometry()
     torch.manual_seed(seed)
     steps = progress_bar(range(6), "export", progress)
     step = iter(steps)
@@ -259,7 +261,8 @@ def run_export(run: runs.Run, board: Board, seed: int, progress: bool = True,
         conv["log"] = str(run.export_dir / "onnx2tf.log")
         data = (tmp / "model_int8.tflite").read_bytes()
         info = tflite.inspect_tflite(data, str(run.export_dir / "model_int8.tflite"))
-        tflite.validate_tflm_int8(info, str(run.export_dir / "model_int8.tflite"))
+        tflite.validate_tflm_int8(info, str(run.export_dir / "model_int8.tflite"),
+                                  (1, *grid.shape, 1))
         cal = calibration_check(info, rec, x_cal) if src.kind == "qat" else input_check(info, x_cal)
         next(step)
         in_s, in_zp = info.input.scales[0], info.input.zero_points[0]
@@ -311,6 +314,7 @@ def run_export(run: runs.Run, board: Board, seed: int, progress: bool = True,
             "seed": seed, "params": src.params, "macs": src.macs,
             "model_hash": carray.model_hash(data), "model_bytes": len(data),
             "ops": info.op_names, "op_counts": info.op_counts(), "resolver_ops": resolver,
+            "grid": grid.to_dict(),
             "input": {"shape": info.input.shape, "scale": in_s, "zero_point": in_zp},
             "output": {"shape": info.output.shape, "scale": out_s, "zero_point": out_zp},
             "arena": arena_rep,

@@ -17,7 +17,7 @@ OUTPUT_NAME = "logits"
 
 
 def export_onnx(model: nn.Module, path: Path, samples: np.ndarray) -> dict[str, Any]:
-    """Write `model` (eval mode, batch 1, NCHW (1,1,8,24)) to `path`; return checks and op list."""
+    """Write `model` (eval mode, batch 1, NCHW (1, 1, H, W)) to `path`; return checks and op list."""
     import onnx
     import onnxruntime as ort
     import onnxslim

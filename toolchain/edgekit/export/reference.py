@@ -19,7 +19,7 @@ from ..errors import EdgekitError
 
 
 def quantize_input(x_nchw: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    """(N, 1, 8, 24) float -> (N, 8, 24, 1) int8 exactly as the int8 model's input expects."""
+    """(N, 1, H, W) float -> (N, H, W, 1) int8 exactly as the int8 model's input expects."""
     x = np.ascontiguousarray(np.transpose(x_nchw.astype(np.float32), (0, 2, 3, 1)))
     v = x / np.float32(scale)                              # float32 division, as in C++
     r = np.sign(v) * np.floor(np.abs(v).astype(np.float64) + 0.5)  # std::round, exact for float32
@@ -92,7 +92,7 @@ def arena_with_margin(need: int) -> int:
 
 
 def run_reference(model: bytes, x_int8: np.ndarray, arena: int) -> np.ndarray:
-    """(N, 8, 24, 1) int8 -> (N, C) int8 outputs of the tflite_micro interpreter."""
+    """(N, H, W, 1) int8 -> (N, C) int8 outputs of the tflite_micro interpreter."""
     it = _interpreter(model, arena)
     outs = []
     for i in range(len(x_int8)):

@@ -9,7 +9,7 @@ Invocation (onnx2tf 1.28.8):
         -cind input calib.npy "[[[[0.0]]]]" "[[[[1.0]]]]"
         -qnm "[[[[0.0]]]]" -qns "[[[[1.0]]]]"
 
--cind: calibration frames (N, 8, 24, 1) NHWC, already normalised (what the network eats); onnx2tf
+-cind: calibration frames (N, H, W, 1) NHWC, already normalised (what the network eats); onnx2tf
 feeds (calib - mean) / std to TFLiteConverter's representative_dataset, so mean 0 / std 1 keep them
 unchanged (the CLI parses the strings with ast.literal_eval into float32 arrays). -qnm/-qns only
 feed onnx2tf's built-in MS-COCO calibration (unused with -cind), but they are also what it prints as
@@ -81,8 +81,8 @@ def convert(onnx_path: Path, calib_nhwc: np.ndarray, out_path: Path, log_path: P
             timeout_s: float = 900.0) -> dict[str, Any]:
     """Run onnx2tf; copy its *_full_integer_quant.tflite to out_path; log to log_path."""
     check_onnx_ops(onnx_path)
-    if calib_nhwc.ndim != 4 or calib_nhwc.shape[1:] != (8, 24, 1) or calib_nhwc.dtype != np.float32:
-        raise EdgekitError(f"calibration data: expected float32 (N, 8, 24, 1), got "
+    if calib_nhwc.ndim != 4 or calib_nhwc.shape[3] != 1 or calib_nhwc.dtype != np.float32:
+        raise EdgekitError(f"calibration data: expected float32 (N, H, W, 1), got "
                            f"{calib_nhwc.dtype} {calib_nhwc.shape}")
     with tempfile.TemporaryDirectory(prefix="edgekit-onnx2tf-") as td:
         tmp = Path(td)

@@ -1,8 +1,14 @@
-"""The MobileNetV2 family for 8x24x1 HD-sEMG images.
+"""The MobileNetV2 family for HD-sEMG images (1 channel, H x W = the electrode grid).
 
 `mbv2`      standard channel width multiplier (channels rounded to multiples of 8), ReLU6, global
-            average pooling; first conv stride 1 and only two stride-2 stages so the 8x24 map ends
-            at 2x6 instead of collapsing.
+            average pooling, for any grid. The stride plan is chosen from the input size so the
+            map never collapses below 2 x 2 (see stride_plan): the stem stays at stride 1, and the
+            stages where ImageNet's MobileNetV2 downsamples after its first two (3rd, 4th, 6th)
+            take stride 2 in turn only while both sides stay >= 2 afterwards (a 3x3 / pad 1 /
+            stride 2 conv maps n to ceil(n / 2)). 8 x 24 -> 2 x 6 (two stride-2 stages, the
+            network edgekit always had), 8 x 8 -> 2 x 2, 13 x 5 -> 4 x 2, 8 x 16 -> 2 x 4,
+            16 x 16 -> 2 x 2 (three). Strides hold no weights: the parameters depend only on width
+            and classes.
 `mbv2-seed` the seed project's CIFAR-style network, reproduced layer for layer (state-dict keys
             included) so its checkpoints load: `width` scales only the expansion factor.
 """
@@ -13,7 +19,9 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-INPUT_SHAPE = (1, 8, 24)  # C, H, W
+INPUT_SHAPE = (1, 8, 24)  # C, H, W: the default grid (CSL-HDEMG, three 8x8 OTB grids)
+SEED_INPUT_HW = (8, 24)   # the only input the seed network's Linear(3840, ...) accepts
+MIN_MAP = 2               # mbv2 never downsamples a side below this
 
 
 def make_divisible(v: float, divisor: int = 8) -> int:
@@ -55,20 +63,36 @@ class InvertedResidual(nn.Module):
         return x + out if self.use_res else out
 
 
-# (expansion t, channels c, repeats n, first stride s); strides adapted to the 8x24 input.
-MBV2_STAGES = [(1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2),
-               (6, 96, 3, 1), (6, 160, 3, 1), (6, 320, 1, 1)]
+# (expansion t, channels c, repeats n); the first stride of each stage comes from stride_plan.
+MBV2_STAGES = [(1, 16, 1), (6, 24, 2), (6, 32, 3), (6, 64, 4), (6, 96, 3), (6, 160, 3), (6, 320, 1)]
+STRIDE_CANDIDATES = (2, 3, 5)   # stage indices that may downsample, in order
+
+
+def stride_plan(input_hw: tuple[int, int]) -> tuple[list[int], tuple[int, int]]:
+    """(first stride of each MBV2_STAGES stage, final map size) for an H x W input."""
+    h, w = (int(v) for v in input_hw)
+    if h < 1 or w < 1:
+        raise ValueError(f"mbv2: input size must be at least 1 x 1, got {h} x {w}")
+    strides = [1] * len(MBV2_STAGES)
+    for i in STRIDE_CANDIDATES:
+        nh, nw = -(-h // 2), -(-w // 2)
+        if min(nh, nw) < MIN_MAP:
+            break
+        strides[i], h, w = 2, nh, nw
+    return strides, (h, w)
 
 
 class MobileNetV2(nn.Module):
     def __init__(self, width: float = 1.0, num_classes: int = 8, in_ch: int = 1,
-                 dropout: float = 0.2):
+                 dropout: float = 0.2, input_hw: tuple[int, int] = INPUT_SHAPE[1:]):
         super().__init__()
         check_width(width, "mbv2")
+        self.input_hw = tuple(int(v) for v in input_hw)
+        strides, self.map_hw = stride_plan(self.input_hw)
         cin = make_divisible(32 * width)
         last = make_divisible(1280 * max(1.0, width))
         feats: list[nn.Module] = [ConvBNAct(in_ch, cin, 3, stride=1)]
-        for t, c, n, s in MBV2_STAGES:
+        for (t, c, n), s in zip(MBV2_STAGES, strides):
             cout = make_divisible(c * width)
             for i in range(n):
                 feats.append(InvertedResidual(cin, cout, s if i == 0 else 1, t))

@@ -34,8 +34,11 @@ class ModelProfile:
         return "\n".join(rows)
 
 
-def profile_model(model: nn.Module, input_shape: tuple[int, ...] = INPUT_SHAPE) -> ModelProfile:
-    """Run one forward pass and count MACs of every conv and linear layer (BN is folded on device)."""
+def profile_model(model: nn.Module, input_shape: tuple[int, ...] | None = None) -> ModelProfile:
+    """Run one forward pass and count MACs of every conv and linear layer (BN is folded on device).
+    input_shape (C, H, W) defaults to the grid the model was built for (8 x 24 if it does not say)."""
+    if input_shape is None:
+        input_shape = (1, *getattr(model, "input_hw", INPUT_SHAPE[1:]))
     prof = ModelProfile(total_params=sum(p.numel() for p in model.parameters()))
     hooks = []
 

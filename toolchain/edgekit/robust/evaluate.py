@@ -22,12 +22,12 @@ from ..data.recording import Recording
 from ..errors import EdgekitError
 
 VOTES = (1, 3, 5, 10)
-Predictor = Callable[[np.ndarray], np.ndarray]     # (N, 1, 8, 24) frames -> (N,) class ids
+Predictor = Callable[[np.ndarray], np.ndarray]     # (N, 1, H, W) frames -> (N,) class ids
 
 
 @dataclass
 class EvalSet:
-    x: np.ndarray            # (N, 1, 8, 24) float32 normalised frames
+    x: np.ndarray            # (N, 1, H, W) float32 normalised frames
     y: np.ndarray            # (N,) int64
     trial_key: np.ndarray    # (N,) int64: which trial each frame belongs to (time-ordered within)
 
@@ -106,5 +106,5 @@ def disturbed_sets(rec: Recording, fcfg: FeatureConfig, norm: Normalizer, sessio
     for name in names:
         r = test if name == "clean" else apply_to_recording(test, name, seed)
         f = extract(r, fcfg)
-        out[name] = EvalSet(to_images(norm.apply(f.x), rec.layout), f.y, f.trial_key)
+        out[name] = EvalSet(to_images(norm.apply(f.x), rec.grid), f.y, f.trial_key)
     return out

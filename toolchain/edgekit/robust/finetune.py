@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ..checkpoint import ModelRecord
+from ..data.grids import Grid
 from ..errors import EdgekitError
 from .gan import Generator, sample
 
@@ -62,12 +63,13 @@ def generate_like(generator: Generator, y: np.ndarray, n: int, seed: int) -> tup
     return sample(generator, labels, seed=seed), labels
 
 
-def mask_frames(x: np.ndarray, channel_mask: list[bool] | np.ndarray, layout: str) -> np.ndarray:
+def mask_frames(x: np.ndarray, channel_mask: list[bool] | np.ndarray,
+                grid: "Grid | dict | str") -> np.ndarray:
     """Zero the pixels of channels that carry no signal (csl's bipolar gap row), as the
     normaliser does for real frames: the generator has no reason to leave them exactly zero."""
     from ..data.features import to_images
 
-    m = to_images(np.asarray(channel_mask, np.float32)[None], layout)   # (1, 1, 8, 24)
+    m = to_images(np.asarray(channel_mask, np.float32)[None], grid)   # (1, 1, H, W)
     return (np.asarray(x, np.float32) * m).astype(np.float32)
 
 
@@ -98,7 +100,7 @@ def finetune(rec: ModelRecord, x_clean: np.ndarray, y_clean: np.ndarray,
              x_gen: np.ndarray, y_gen: np.ndarray, cfg: FinetuneConfig | None = None,
              seed: int = 0, x_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
              progress: bool = False) -> tuple[ModelRecord, dict[str, Any]]:
-    """Fine-tune rec's network on clean + generated frames (all (N, 1, 8, 24) normalised).
+    """Fine-tune rec's network on clean + generated frames (all (N, 1, H, W) normalised).
 
     With a validation set the weights of the best validation epoch are kept (else the last).
     Returns a new ModelRecord (same metadata, new weights, extra["robust_finetune"]) and the
@@ -165,5 +167,5 @@ def finetune_with_gan(rec: ModelRecord, x_clean: np.ndarray, y_clean: np.ndarray
                            f"model has {rec.num_classes}")
     n = n_generated(len(x_clean), cfg.mix_ratio)
     x_gen, y_gen = generate_like(generator, y_clean, n, seed)
-    x_gen = mask_frames(x_gen, rec.channel_mask, rec.layout)
+    x_gen = mask_frames(x_gen, rec.channel_mask, rec.geometry())
     return finetune(rec, x_clean, y_clean, x_gen, y_gen, cfg, seed, x_val, y_val, progress)

@@ -1,9 +1,14 @@
-"""Conditional WGAN-GP that generates disturbed 1x8x24 feature frames per class (RoHDE, NER 2023).
+"""Conditional WGAN-GP that generates disturbed 1 x H x W feature frames per class (RoHDE, NER 2023).
 
+The frame size is the data's electrode grid (default 8 x 24).
 Generator: z (latent_dim = 100) concatenated with a learned class embedding -> (C, 1, 1) ->
-transposed convolutions with batch norm + ReLU -> (2, 3) -> (4, 6) -> (8, 12) -> (1, 8, 24), tanh.
-Critic: the frame plus a class label map (an embedding of 192 values reshaped to an 8x24 plane) as
-two input channels -> convolutions with instance norm + LeakyReLU(0.2) -> one score (no sigmoid).
+transposed convolutions with batch norm + ReLU. 8 x 24 (the network of the published results, kept
+so its checkpoints load): (2, 3) -> (4, 6) -> (8, 12) -> (1, 8, 24), tanh. Any other H x W:
+(ceil(H/4), ceil(W/4)) -> x2 -> x2 -> a 3x3 transposed conv to one channel, cropped to H x W, tanh.
+Critic: the frame plus a class label map (an embedding of H*W values reshaped to an H x W plane) as
+two input channels -> convolutions with instance norm + LeakyReLU(0.2) -> one score (no sigmoid);
+its two downsampling convs are 4 x 4 / stride 2 along every side of at least 2 pixels (8 x 24 ->
+4 x 12 -> 2 x 6; 13 x 5 -> 6 x 2 -> 3 x 1), 1 x 1 / stride 1 along a side of 1.
 Training: Wasserstein loss with gradient penalty (lambda = 10), 5 critic steps per generator step,
 Adam(lr 1e-4, betas (0, 0.9)) for both.
 
@@ -30,7 +35,13 @@ from .. import runs
 from ..errors import EdgekitError
 
 GAN_FORMAT = "edgekit-gan/1"
-FRAME_SHAPE = (1, 8, 24)
+FRAME_SHAPE = (1, 8, 24)      # the default frame (C, H, W)
+LEGACY_HW = (8, 24)           # the generator layout of the published GAN results
+
+
+def _down(n: int) -> tuple[int, int, int, int]:
+    """(kernel, stride, padding, output) of one critic downsampling along a side of n pixels."""
+    return (4, 2, 1, n // 2) if n >= 2 else (1, 1, 0, n)
 
 
 @dataclass
@@ -61,50 +72,62 @@ class GanConfig:
 
 
 class Generator(nn.Module):
-    def __init__(self, num_classes: int, cfg: GanConfig) -> None:
+    def __init__(self, num_classes: int, cfg: GanConfig,
+                 frame_hw: tuple[int, int] = LEGACY_HW) -> None:
         super().__init__()
         self.num_classes = num_classes
         self.latent_dim = cfg.latent_dim
+        self.frame_hw = (int(frame_hw[0]), int(frame_hw[1]))
+        h, wd = self.frame_hw
         w = cfg.g_width
         self.embed = nn.Embedding(num_classes, cfg.embed_dim)
+        if self.frame_hw == LEGACY_HW:
+            first, last = (2, 3), nn.ConvTranspose2d(w, 1, (3, 4), (1, 2), (1, 1))   # 8x12 -> 8x24
+        else:
+            first, last = (-(-h // 4), -(-wd // 4)), nn.ConvTranspose2d(w, 1, 3, 1, 1)
         self.net = nn.Sequential(
-            nn.ConvTranspose2d(cfg.latent_dim + cfg.embed_dim, 4 * w, (2, 3), bias=False),  # 2x3
+            nn.ConvTranspose2d(cfg.latent_dim + cfg.embed_dim, 4 * w, first, bias=False),  # 2x3
             nn.BatchNorm2d(4 * w), nn.ReLU(inplace=True),
             nn.ConvTranspose2d(4 * w, 2 * w, 4, 2, 1, bias=False),                           # 4x6
             nn.BatchNorm2d(2 * w), nn.ReLU(inplace=True),
             nn.ConvTranspose2d(2 * w, w, 4, 2, 1, bias=False),                               # 8x12
             nn.BatchNorm2d(w), nn.ReLU(inplace=True),
-            nn.ConvTranspose2d(w, 1, (3, 4), (1, 2), (1, 1)),                                # 8x24
+            last,                                                                            # 8x24
             nn.Tanh(),
         )
         # Per-pixel scale from tanh units back to normalised feature units (see module doc).
-        self.register_buffer("scale", torch.ones(1, *FRAME_SHAPE))
+        self.register_buffer("scale", torch.ones(1, 1, h, wd))
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Frames in tanh units (-1, 1); multiply by .scale for normalised units."""
         h = torch.cat([z, self.embed(labels)], dim=1)[:, :, None, None]
-        return self.net(h)
+        return self.net(h)[:, :, :self.frame_hw[0], :self.frame_hw[1]]
 
 
 class Critic(nn.Module):
-    def __init__(self, num_classes: int, cfg: GanConfig) -> None:
+    def __init__(self, num_classes: int, cfg: GanConfig,
+                 frame_hw: tuple[int, int] = LEGACY_HW) -> None:
         super().__init__()
         self.num_classes = num_classes
+        self.frame_hw = (int(frame_hw[0]), int(frame_hw[1]))
+        h, wd = self.frame_hw
         w = cfg.d_width
-        self.label_map = nn.Embedding(num_classes, FRAME_SHAPE[1] * FRAME_SHAPE[2])
+        (kh1, sh1, ph1, h1), (kw1, sw1, pw1, w1) = _down(h), _down(wd)
+        (kh2, sh2, ph2, h2), (kw2, sw2, pw2, w2) = _down(h1), _down(w1)
+        self.label_map = nn.Embedding(num_classes, h * wd)
         self.net = nn.Sequential(
             nn.Conv2d(2, w, 3, 1, 1),                                                        # 8x24
             nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(w, 2 * w, 4, 2, 1),                                                    # 4x12
+            nn.Conv2d(w, 2 * w, (kh1, kw1), (sh1, sw1), (ph1, pw1)),                         # 4x12
             nn.InstanceNorm2d(2 * w, affine=True), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(2 * w, 4 * w, 4, 2, 1),                                                # 2x6
+            nn.Conv2d(2 * w, 4 * w, (kh2, kw2), (sh2, sw2), (ph2, pw2)),                     # 2x6
             nn.InstanceNorm2d(4 * w, affine=True), nn.LeakyReLU(0.2, inplace=True),
             nn.Flatten(),
-            nn.Linear(4 * w * 2 * 6, 1),
+            nn.Linear(4 * w * h2 * w2, 1),
         )
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        plane = self.label_map(labels).view(-1, *FRAME_SHAPE)
+        plane = self.label_map(labels).view(-1, 1, *self.frame_hw)
         return self.net(torch.cat([x, plane], dim=1)).view(-1)
 
 
@@ -146,13 +169,13 @@ def generator_step(G: Generator, D: Critic, opt_g: torch.optim.Optimizer, labels
 
 
 def fit_scale(x: np.ndarray, q: float) -> np.ndarray:
-    """Per-pixel scale (1, 8, 24): max(quantile_q |x|, 1)."""
+    """Per-pixel scale (1, H, W): max(quantile_q |x|, 1)."""
     return np.maximum(np.quantile(np.abs(x), q, axis=0), 1.0).astype(np.float32)
 
 
 def _check_frames(x: np.ndarray, y: np.ndarray, num_classes: int) -> None:
-    if x.ndim != 4 or tuple(x.shape[1:]) != FRAME_SHAPE:
-        raise EdgekitError(f"gan: frames must have shape (N, 1, 8, 24), got {tuple(x.shape)}")
+    if x.ndim != 4 or x.shape[1] != 1 or min(x.shape[2:]) < 1:
+        raise EdgekitError(f"gan: frames must have shape (N, 1, H, W), got {tuple(x.shape)}")
     if y.shape != (len(x),):
         raise EdgekitError(f"gan: labels must have shape ({len(x)},), got {tuple(y.shape)}")
     if len(x) < 2:
@@ -164,7 +187,7 @@ def _check_frames(x: np.ndarray, y: np.ndarray, num_classes: int) -> None:
 def train_gan(x: np.ndarray, y: np.ndarray, num_classes: int, cfg: GanConfig | None = None,
               seed: int = 0, progress: bool | Callable[[int, dict[str, float]], None] = False
               ) -> tuple[Generator, dict[str, list[float]]]:
-    """Train on normalised disturbed frames x (N, 1, 8, 24) with labels y. Returns the generator
+    """Train on normalised disturbed frames x (N, 1, H, W) with labels y. Returns the generator
     (eval mode, scale buffer set) and the loss history logged every cfg.log_every steps:
     step, d_loss, g_loss, gp, w_dist (critic's real - fake score: the Wasserstein estimate).
 
@@ -178,7 +201,8 @@ def train_gan(x: np.ndarray, y: np.ndarray, num_classes: int, cfg: GanConfig | N
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
 
-    G, D = Generator(num_classes, cfg), Critic(num_classes, cfg)
+    hw = (x.shape[2], x.shape[3])
+    G, D = Generator(num_classes, cfg, hw), Critic(num_classes, cfg, hw)
     scale = fit_scale(x, cfg.scale_quantile)
     G.scale.copy_(torch.from_numpy(scale)[None])
     data = torch.from_numpy(np.clip(x / scale, -1.0, 1.0))
@@ -211,7 +235,7 @@ def train_gan(x: np.ndarray, y: np.ndarray, num_classes: int, cfg: GanConfig | N
 
 def sample(generator: Generator, labels: np.ndarray | list[int], seed: int = 0,
            batch: int = 1024) -> np.ndarray:
-    """Generated frames (N, 1, 8, 24) float32 in normalised feature units, one per label."""
+    """Generated frames (N, 1, H, W) float32 in normalised feature units, one per label."""
     labels = np.asarray(labels, np.int64).reshape(-1)
     if labels.size and (labels.min() < 0 or labels.max() >= generator.num_classes):
         raise EdgekitError(f"gan sample: labels must be in 0..{generator.num_classes - 1}")
@@ -225,7 +249,8 @@ def sample(generator: Generator, labels: np.ndarray | list[int], seed: int = 0,
             z = torch.randn(lab.numel(), generator.latent_dim, generator=gen)
             out.append((generator(z, lab) * generator.scale).numpy())
     generator.train(was_training)
-    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, *FRAME_SHAPE), np.float32)
+    return (np.concatenate(out).astype(np.float32) if out
+            else np.zeros((0, 1, *generator.frame_hw), np.float32))
 
 
 # ------------------------------------------------------------------------------ checkpoints
@@ -234,6 +259,7 @@ def sample(generator: Generator, labels: np.ndarray | list[int], seed: int = 0,
 def save_gan(path: Path, generator: Generator, cfg: GanConfig,
              label_names: list[str] | None = None, extra: dict[str, Any] | None = None) -> None:
     d = {"format": GAN_FORMAT, "num_classes": generator.num_classes, "config": asdict(cfg),
+         "frame_hw": list(generator.frame_hw),
          "label_names": list(label_names) if label_names is not None else None,
          "state_dict": {k: v.detach().cpu() for k, v in generator.state_dict().items()},
          "extra": extra or {}}
@@ -260,7 +286,7 @@ def load_gan(path: Path, num_classes: int | None = None) -> tuple[Generator, dic
         raise EdgekitError(f"{path}: GAN checkpoint was trained for {d['num_classes']} classes, "
                            f"but the data has {num_classes} classes")
     cfg = GanConfig.from_dict(d["config"])
-    G = Generator(int(d["num_classes"]), cfg)
+    G = Generator(int(d["num_classes"]), cfg, tuple(d.get("frame_hw", LEGACY_HW)))
     try:
         G.load_state_dict(d["state_dict"])
     except RuntimeError as e:
@@ -274,7 +300,7 @@ def load_gan(path: Path, num_classes: int | None = None) -> tuple[Generator, dic
 
 
 def spatial_spectrum(x: np.ndarray) -> np.ndarray:
-    """Mean 2-D spatial power spectrum |FFT2|^2 over frames (8, 24)."""
+    """Mean 2-D spatial power spectrum |FFT2|^2 over frames (H, W)."""
     return np.mean(np.abs(np.fft.fft2(x[:, 0].astype(np.float64))) ** 2, axis=0)
 
 

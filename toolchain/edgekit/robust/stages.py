@@ -72,9 +72,9 @@ def load_source_recording(rec: checkpoint.ModelRecord, where: Path) -> Recording
                            "which data it was trained on; re-train it with `edgekit train`")
     kind = data["kind"]
     if kind == "synthetic":
-        from ..data.synth import SynthConfig, default_dataset
+        from ..data.synth import SynthConfig, load_synthetic
         cfg = SynthConfig.from_dict(data["config"]) if "config" in data else SynthConfig()
-        return load_recording(default_dataset(cfg), "csl")
+        return load_synthetic(cfg)
     if kind in FORMATS:
         root = Path(data.get("root", ""))
         if not root.exists():
@@ -116,7 +116,7 @@ def _normalizer(rec: checkpoint.ModelRecord) -> Normalizer:
 
 def _images(f: Frames, rec: checkpoint.ModelRecord, idx: np.ndarray | None = None) -> np.ndarray:
     x = f.x if idx is None else f.x[idx]
-    return to_images(_normalizer(rec).apply(x), rec.layout)
+    return to_images(_normalizer(rec).apply(x), rec.geometry())
 
 
 def _recording_keys(rec: Recording) -> np.ndarray:
@@ -183,7 +183,7 @@ def run_gan(run: runs.Run, disturb: str = "ca,lc", steps: int = 2000, seed: int 
     rng = np.random.default_rng(seed + 1)
     n_fake = max(len(y_va), 64 * rec.num_classes)
     fake_y = rng.choice(y_tr, n_fake, replace=True)
-    fake_x = mask_frames(sample(G, fake_y, seed=seed + 1), rec.channel_mask, rec.layout)
+    fake_x = mask_frames(sample(G, fake_y, seed=seed + 1), rec.channel_mask, rec.geometry())
     q = quality(fake_x, fake_y, x_va, y_va, rec.num_classes)
     # The level real data reaches: real disturbed training frames against the same held-out ones.
     q_real = quality(x_tr, y_tr, x_va, y_va, rec.num_classes)
@@ -264,7 +264,7 @@ def run_finetune(run: runs.Run, out_run: runs.Run, mix: float = 0.5, epochs: int
     # in the same ratio as training (no real disturbed frame is used).
     n_gen_val = n_generated(len(fr.y_val), mix)
     gx, gy = generate_like(G, fr.y_val, n_gen_val, seed + 1)
-    gx = mask_frames(gx, rec.channel_mask, rec.layout)
+    gx = mask_frames(gx, rec.channel_mask, rec.geometry())
     x_sel, y_sel = mix_frames(fr.x_val, fr.y_val, gx, gy, mix, np.random.default_rng(seed + 1))
     new, hist = finetune_with_gan(rec, fr.x_train, fr.y_train, G, cfg, seed, x_sel, y_sel, progress)
     model = new.build()
