@@ -18,14 +18,19 @@ def _num(v: Any, fmt: str = ",.0f") -> str:
     return "n/a" if v is None else format(v, fmt)
 
 
+def _exact_line(rec: dict[str, Any]) -> str:
+    if rec["exact_matches"] is None:   # a plain EEMBC device: no raw int8 outputs to compare
+        return "exact int8 match not checked (plain EEMBC device)"
+    return f"exact int8 match {rec['exact_matches']}/{rec['samples']} ({_pct(rec['exact_match_rate'])})"
+
+
 def summary(rec: dict[str, Any]) -> str:
     """A few lines for the terminal."""
     lat, dev = rec["latency"], rec["device"]
     lines = [
         f"bench {rec['model']['hash']} on {rec['board']} ({rec['where']}, {dev['runtime']}): "
         f"{rec['samples']} samples",
-        f"exact int8 match {rec['exact_matches']}/{rec['samples']} ({_pct(rec['exact_match_rate'])}), "
-        f"top-1 agreement {_pct(rec['top1_agreement'])}",
+        _exact_line(rec) + f", top-1 agreement {_pct(rec['top1_agreement'])}",
         f"accuracy device {_pct(rec['device_accuracy'])}, host int8 {_pct(rec['host_accuracy'])}",
         f"latency median {lat['median_ticks']:,.0f} {lat['tick_unit']} ticks = {lat['median_us']:,.1f} µs "
         f"(p90 {lat['p90_us']:,.1f}, max {lat['max_us']:,.1f} µs)",
@@ -38,7 +43,10 @@ def summary(rec: dict[str, Any]) -> str:
         lines.append(f"QEMU: {q['instructions_per_inference']:,.0f} instructions per inference"
                      + (f", {mpi:.3f} MACs per instruction" if mpi else ""))
         lines.append(f"note: {lat['note']}")
-    if rec["exact_match_rate"] < 1.0:
+    for key in ("exact_unchecked_reason", "model_unchecked_reason"):
+        if rec.get(key):
+            lines.append(f"note: {rec[key]}")
+    if rec["exact_match_rate"] is not None and rec["exact_match_rate"] < 1.0:
         lines.append("WARNING: the device output differs from the host reference on "
                      f"{rec['samples'] - rec['exact_matches']} samples (max |diff| "
                      f"{rec['max_abs_diff']}); the runtime is not bit-exact with tflite_micro")
@@ -55,8 +63,8 @@ def markdown(rec: dict[str, Any]) -> str:
         ("runtime", dev["runtime"]),
         ("model hash", f"`{rec['model']['hash']}`"),
         ("samples", str(rec["samples"])),
-        ("exact int8 output match", f"{rec['exact_matches']}/{rec['samples']} ({_pct(rec['exact_match_rate'])})"),
-        ("max abs int8 difference", str(rec["max_abs_diff"])),
+        ("exact int8 output match", _exact_line(rec).removeprefix("exact int8 match ")),
+        ("max abs int8 difference", _num(rec["max_abs_diff"], "d")),
         ("top-1 agreement with host", _pct(rec["top1_agreement"])),
         ("device accuracy", _pct(rec["device_accuracy"])),
         ("host int8 accuracy (same samples)", _pct(rec["host_accuracy"])),
@@ -82,6 +90,8 @@ def markdown(rec: dict[str, Any]) -> str:
     out = [f"# edgekit bench: {rec['board']}", "", "| | |", "|---|---|"]
     out += [f"| {k} | {v} |" for k, v in rows]
     out += ["", f"Timing: {lat['note']}.", ""]
+    out += [f"Note: {rec[k]}." for k in ("exact_unchecked_reason", "model_unchecked_reason")
+            if rec.get(k)] + ([""] if rec.get("exact_unchecked_reason") else [])
     names = rec["model"]["label_names"]
     cm = np.asarray(rec["confusion"])
     out += ["Confusion (rows: true label, columns: device prediction):", "",
