@@ -345,12 +345,14 @@ def run_bench(run: runs.Run, board: Board, port: str | None, samples: int = 200,
               progress: bool = True, build_fn: BuildFn | None = None, *, baud: int | None = None,
               mode: str = "ek-run", latency_samples: int = 3, latency_n: int = 10,
               retries: int = 3, max_resets: int = 5, seed: int = 0, write: bool = True,
-              on_sample: Callable[[int], None] | None = None) -> dict[str, Any]:
+              on_sample: Callable[[int], None] | None = None,
+              bench_name: str | None = None) -> dict[str, Any]:
     """Bench the run's exported model on `board` (via `port`, or QEMU when port is None and the
     board is emulated; build_fn() then returns the ELF path or a build-info dict with 'elf',
     'flash_bytes', 'ram_bytes'). Writes bench.json/.md/.png into run.bench_dir(board) and returns
     the record (its 'summary' is the human text). on_sample(j) is called before sample j
-    (progress reporting for callers that show their own)."""
+    (progress reporting for callers that show their own). bench_name: the bench/ subdirectory
+    (default the board's name; firmware.project_name() for a second runtime)."""
     if mode not in MODES:
         raise EdgekitError(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
     ref = load_reference(run)
@@ -372,7 +374,7 @@ def run_bench(run: runs.Run, board: Board, port: str | None, samples: int = 200,
             return _bench_plain(s, run, board, ref, idx, where, port is None, warmup=warmup,
                                 progress=progress, latency_samples=latency_samples,
                                 latency_n=latency_n, seed=seed, write=write,
-                                on_sample=on_sample, t_start=t_start)
+                                on_sample=on_sample, t_start=t_start, bench_name=bench_name)
         one = s.ek_run if mode == "ek-run" else s.db_run
         for _ in range(max(0, warmup)):  # first-call effects (caches, lazy init) stay out of stats
             s.retry("warmup", lambda: one(ref.x[idx[0]]))
@@ -451,14 +453,14 @@ def run_bench(run: runs.Run, board: Board, port: str | None, samples: int = 200,
 
     rec["summary"] = summary(rec)
     if write:
-        rec["files"] = write_bench(run, board.name, rec)
+        rec["files"] = write_bench(run, bench_name or board.name, rec)
     return rec
 
 
 def _bench_plain(s: _Session, run: runs.Run, board: Board, ref: Reference, idx: np.ndarray,
                  where: str, emulated: bool, *, warmup: int, progress: bool, latency_samples: int,
                  latency_n: int, seed: int, write: bool, on_sample: Callable[[int], None] | None,
-                 t_start: float) -> dict[str, Any]:
+                 t_start: float, bench_name: str | None = None) -> dict[str, Any]:
     """Bench a device that speaks only EEMBC's commands (name, profile, db, infer, results).
 
     Its outputs come as m-results (dequantized, rounded floats), so accuracy and agreement with
@@ -523,5 +525,5 @@ def _bench_plain(s: _Session, run: runs.Run, board: Board, ref: Reference, idx: 
 
     rec["summary"] = summary(rec)
     if write:
-        rec["files"] = write_bench(run, board.name, rec)
+        rec["files"] = write_bench(run, bench_name or board.name, rec)
     return rec

@@ -139,3 +139,44 @@ def write_bench(run: runs.Run, board: str, rec: dict[str, Any]) -> dict[str, str
         runs.write_text(tmp / "bench.md", markdown(rec))
         plot(rec, tmp / "bench.png")
     return {k: str(final / f"bench.{k}") for k in ("json", "md", "png")}
+
+
+def runtime_comparison(recs: list[dict[str, Any]]) -> str:
+    """One markdown table: the same model benched with each runtime on one board. Arena figures
+    are the device's own (ek-info: what the runtime's planner used on the target), not a host
+    interpreter's."""
+    head = ("| runtime | kernels | exact | instructions / inference | ticks / inference | "
+            "arena used / compiled (device, B) | flash B | RAM B |")
+    out = [head, "|---|---|---|---|---|---|---|---|"]
+    for r in recs:
+        build = r.get("build") or {}
+        kernels = (build.get("tflm") or {}).get("kernels", "edgekit-rt" if r["device"]["runtime"]
+                                                == "edgekit-rt" else "n/a")
+        ins = (r.get("qemu") or {}).get("instructions_per_inference")
+        out.append(f"| {r['device']['runtime']} | {kernels} | {_exact_line(r).removeprefix('exact int8 match ')} "
+                   f"| {_num(ins)} | {_num(r['latency']['median_ticks'])} "
+                   f"| {_num(r['arena_used'])} / {_num(r['arena_bytes'])} "
+                   f"| {_num(r['flash_bytes'])} | {_num(r['ram_bytes'])} |")
+    return "\n".join(out)
+
+
+def write_runtime_comparison(run: runs.Run, board: str, recs: list[dict[str, Any]]) -> dict[str, Any]:
+    """bench/<board>-runtimes/runtimes.{json,md}: the side-by-side table of several bench runs."""
+    table = runtime_comparison(recs)
+    keep = ("board", "where", "samples", "exact_matches", "exact_match_rate", "device_accuracy",
+            "arena_used", "arena_bytes", "flash_bytes", "ram_bytes", "files")
+    rows = []
+    for r in recs:
+        row = {k: r.get(k) for k in keep}
+        row.update(runtime=r["device"]["runtime"], median_ticks=r["latency"]["median_ticks"],
+                   instructions_per_inference=(r.get("qemu") or {}).get("instructions_per_inference"),
+                   tflm=(r.get("build") or {}).get("tflm"))
+        rows.append(row)
+    rep = {"stage": "bench-runtimes", "board": board, "runtimes": rows, "table": table}
+    final = run.root / "bench" / f"{board}-runtimes"
+    with runs.atomic_dir(final) as tmp:
+        runs.write_json(tmp / "runtimes.json", {**rep, "provenance": runs.provenance()})
+        runs.write_text(tmp / "runtimes.md", f"# {board}: runtimes side by side\n\n{table}\n\n"
+                        "Arena: the device's own figures (ek-info), not the host interpreter's.\n")
+    rep["files"] = {"json": str(final / "runtimes.json"), "md": str(final / "runtimes.md")}
+    return rep
