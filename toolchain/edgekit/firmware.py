@@ -173,7 +173,7 @@ def _read_record(fw_dir: Path) -> dict[str, Any]:
 
 
 def build(fw_dir: Path, board: Board, make_vars: dict[str, str] | None = None,
-          timeout_s: float = 900.0) -> dict[str, Any]:
+          timeout_s: float | None = None) -> dict[str, Any]:
     """Compile a rendered project; return the ELF path and its flash/RAM use vs the budgets.
 
     make_vars are passed to make (e.g. {"TFLM_DIR": ...}, or {"SANITIZE": "1"} on the host port).
@@ -202,9 +202,15 @@ def build(fw_dir: Path, board: Board, make_vars: dict[str, str] | None = None,
             tflm["kernel_files"] = len(kernels)
     args = [f"{k}={v}" for k, v in sorted(make_vars.items())]
     jobs = f"-j{min(2, os.cpu_count() or 1)}"
+    # the first build against a TFLM tree compiles the tree: allow it an hour on a slow machine
+    timeout_s = timeout_s or (3600.0 if tflm else 900.0)
     t0 = time.monotonic()
-    proc = subprocess.run(["make", "-C", str(fw_dir), jobs, *args], capture_output=True,
-                          text=True, timeout=timeout_s)
+    try:
+        proc = subprocess.run(["make", "-C", str(fw_dir), jobs, *args], capture_output=True,
+                              text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise EdgekitError(f"{fw_dir}: firmware build did not finish in {timeout_s:.0f} s; objects "
+                           "compiled so far are kept, so running it again continues") from None
     build_s = round(time.monotonic() - t0, 1)
     log = proc.stdout + proc.stderr
     if proc.returncode != 0:
