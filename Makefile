@@ -7,7 +7,8 @@
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.edgekit-installed
-APT_PKGS := gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm
+APT_PKGS := gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm \
+            arduino-builder arduino-ctags
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup sysdeps demo test test-quick clean
@@ -24,8 +25,9 @@ $(STAMP): constraints.txt requirements.txt pyproject.toml
 
 sysdeps:
 	@if command -v arm-none-eabi-gcc >/dev/null && command -v qemu-system-arm >/dev/null \
+	    && command -v arduino-builder >/dev/null && command -v arduino-ctags >/dev/null \
 	    && [ -f /usr/lib/arm-none-eabi/newlib/libc.a -o -d /usr/lib/arm-none-eabi/newlib ]; then \
-	  echo "sysdeps: arm-none-eabi-gcc and qemu-system-arm present"; \
+	  echo "sysdeps: arm-none-eabi-gcc, qemu-system-arm and arduino-builder present"; \
 	else \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PKGS); \
 	fi

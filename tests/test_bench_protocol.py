@@ -27,6 +27,14 @@ from edgekit.bench.protocol import ProtocolError, parse_line
     ("m-infer-done", "infer_done", "", ""),
     ("e-[unknown command: foo]", "error", "unknown command: foo", ""),
     ("m-timestamp-1234", "other", "", ""),   # other MLPerf firmware's lines are kept, not fatal
+    # EEMBC framework shapes (mlcommons/tiny api/internally_implemented.cpp), which edgekit speaks
+    ("m-name-dut-[edgekit-host]", "name", "edgekit-host", ""),
+    ("m-lap-us-53802", "lap_us", "53802", ""),
+    ("m-[Expecting 192 bytes]", "load_expecting", "192", ""),
+    ("m-warmup-start-10", "warmup_start", "10", ""),
+    ("m-infer-start-5", "infer_start", "5", ""),
+    ("m-init-done", "other", "", ""),
+    ("e-[Unknown command: ek-info]", "error", "Unknown command: ek-info", ""),
 ])
 def test_parse_kinds(line: str, kind: str, value: str, extra: str) -> None:
     r = parse_line(line)

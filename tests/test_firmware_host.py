@@ -72,7 +72,7 @@ def _is_err(reply: list[str]) -> bool:
 
 
 def test_name_profile_info(link, tiny_run):
-    assert link.cmd("name") == ["m-name-[edgekit-host]", "m-ready"]
+    assert link.cmd("name") == ["m-name-dut-[edgekit-host]", "m-ready"]
     digest = _meta(tiny_run)["EK_MODEL_HASH"].strip('"')
     assert link.cmd("profile") == ["m-profile-[edgekit 0.1.0]", f"m-model-[{digest}]", "m-ready"]
     info = link.cmd("ek-info")
@@ -84,9 +84,9 @@ def test_name_profile_info(link, tiny_run):
 
 
 def test_whitespace_empty_and_line_endings(link, host_build):
-    assert link.cmd("\r\n  \n name") == ["m-name-[edgekit-host]", "m-ready"]
-    assert link.cmd("name   ") == ["m-name-[edgekit-host]", "m-ready"]
-    assert link.cmd("name\r\n") == ["m-name-[edgekit-host]", "m-ready"]
+    assert link.cmd("\r\n  \n name") == ["m-name-dut-[edgekit-host]", "m-ready"]
+    assert link.cmd("name   ") == ["m-name-dut-[edgekit-host]", "m-ready"]
+    assert link.cmd("name\r\n") == ["m-name-dut-[edgekit-host]", "m-ready"]
     assert link.cmd("db\tload\n7")[0] == "m-load-expecting-[7]"
     assert _is_err(link.cmd("%")) and link.cmd("") [0] == "e-[empty command]"
     # raw bytes: every line ends \r\n
@@ -134,7 +134,7 @@ def test_infer_exact_against_tflm(link, tiny_run, tiny_tflite):
     assert link.cmd("db " + raw[128:].hex()) == ["m-load-done", "m-ready"]
     r = link.cmd("infer 3 2")
     assert r[:3] == ["m-warmup-start-[2]", "m-warmup-done", "m-infer-start-[3]"]
-    t0, t1 = (int(re.fullmatch(r"m-lap-us-\[(\d+)\]", s).group(1)) for s in r[3:5])
+    t0, t1 = (int(re.fullmatch(r"m-lap-us-(\d+)", s).group(1)) for s in r[3:5])
     assert t1 >= t0
     assert r[5] == "m-infer-done" and r[7] == "m-ready"
     vals = np.array([float(v) for v in re.fullmatch(r"m-results-\[(.*)\]", r[6]).group(1).split(",")])
@@ -193,7 +193,7 @@ def test_unknown_long_and_bad_bytes(link):
     assert link.cmd(b"na\x00me")[0] == "e-[command has a control or non-ASCII byte]"
     assert link.cmd(b"\xff\xfe[]")[0].startswith("e-[")
     assert link.cmd("[x]")[0] == "e-[unknown command: ?x?]"
-    assert link.cmd("name") == ["m-name-[edgekit-host]", "m-ready"]
+    assert link.cmd("name") == ["m-name-dut-[edgekit-host]", "m-ready"]
 
 
 def test_model_init_failure_is_reported(tmp_path_factory):
@@ -208,7 +208,7 @@ def test_model_init_failure_is_reported(tmp_path_factory):
     assert "model not initialised" in lk.cmd("ek-run " + "00" * 192)[0]
     _load(lk, bytes(192))
     assert "model not initialised" in lk.cmd("infer 1 0")[0]
-    assert lk.cmd("name") == ["m-name-[edgekit-host]", "m-ready"]
+    assert lk.cmd("name") == ["m-name-dut-[edgekit-host]", "m-ready"]
     assert lk.close()[0] == 0
 
 
@@ -251,7 +251,7 @@ def test_fuzz_command_loop_under_sanitizers(asan_build):
     # exactly one m-ready per '%' received, plus the boot one
     assert lines.count("m-ready") == data.count(b"%") + 1
     assert all(ln[:2] in ("m-", "e-") for ln in lines), [ln for ln in lines if ln[:2] not in ("m-", "e-")][:5]
-    assert lines[-2:] == ["m-name-[edgekit-host]", "m-ready"]
+    assert lines[-2:] == ["m-name-dut-[edgekit-host]", "m-ready"]
     # the fuzz reached the deep paths too, not only the parser's error replies
     assert lines.count("m-load-done") > 50 and lines.count("m-infer-done") > 50
     assert sum(ln.startswith("e-[command too long]") for ln in lines) > 10

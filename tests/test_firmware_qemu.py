@@ -44,7 +44,7 @@ def test_firmware_in_qemu(tiny_run, board_name):
     link = fu.Link.spawn(fu.qemu_argv(board.qemu_machine, info["elf"]))
     try:
         assert link.read_until_ready(30) == ["m-boot-[edgekit]", "m-ready"]
-        assert link.cmd("name") == [f"m-name-[edgekit-{port}]", "m-ready"]
+        assert link.cmd("name") == [f"m-name-dut-[edgekit-{port}]", "m-ready"]
         r = link.cmd("ek-info")[0]
         assert re.fullmatch(rf"m-ek-info-runtime\[edgekit-rt\]-hash\[{info['model_hash']}\]"
                             rf"-arena\[65536\]-used\[\d+\]-in\[192\]-out\[5\]-tick\[systick\]"
@@ -66,7 +66,7 @@ def test_firmware_in_qemu(tiny_run, board_name):
         assert r[0] == "m-warmup-start-[1]" and r[5] == "m-infer-done", r
         assert link.cmd("ek-out")[0] == f"m-ek-out-[{ref[0].tobytes().hex()}]"
         assert re.fullmatch(r"m-ek-ticks-\[\d+\]-n\[2\]", link.cmd("ek-ticks")[0])
-        assert link.cmd("name") == [f"m-name-[edgekit-{port}]", "m-ready"]
+        assert link.cmd("name") == [f"m-name-dut-[edgekit-{port}]", "m-ready"]
     finally:
         link.proc.kill()
         link.proc.wait()

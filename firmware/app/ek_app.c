@@ -311,13 +311,13 @@ static void cmd_infer(char **tok, int ntok) {
         (void)now64(); /* keeps the 64-bit extension valid over long loops */
     }
     t1 = now64();
-    out_str("m-lap-us-[");
+    /* EEMBC's th_timestamp() format, number bare: the MLPerf Tiny runner matches
+     * ^m-lap-us-([0-9]+)$ */
+    out_str("m-lap-us-");
     out_u64(ticks_to_us(t0));
-    out_ch(']');
     out_end();
-    out_str("m-lap-us-[");
+    out_str("m-lap-us-");
     out_u64(ticks_to_us(t1));
-    out_ch(']');
     out_end();
     keep_result(t1 - t0, n);
     line("m-infer-done");
@@ -549,7 +549,8 @@ static void dispatch(void) {
     if (ntok == 0) {
         err_line("empty command", 0);
     } else if (strcmp(tok[0], "name") == 0 && ntok == 1) {
-        out_str("m-name-[edgekit-");
+        /* EEMBC's m-name-<role>-[<name>]; the MLPerf Tiny runner matches ^m-name-dut-\[([^]]+)]$ */
+        out_str("m-name-dut-[edgekit-");
         out_clean(ek_port_name(), 32);
         out_ch(']');
         out_end();

@@ -16,7 +16,10 @@ namespace {
 
 using Resolver = tflite::MicroMutableOpResolver<EK_OP_COUNT>;
 
-alignas(16) uint8_t g_arena[EK_ARENA_SIZE];
+#ifndef EK_ARENA_SIZE_TFLM  /* exports before edgekit-rt sized the arena: one figure */
+#define EK_ARENA_SIZE_TFLM EK_ARENA_SIZE
+#endif
+alignas(16) uint8_t g_arena[EK_ARENA_SIZE_TFLM];
 // Constructed in place by ek_model_init(): no static constructors, no heap.
 alignas(Resolver) uint8_t g_resolver_mem[sizeof(Resolver)];
 alignas(tflite::MicroInterpreter) uint8_t g_interp_mem[sizeof(tflite::MicroInterpreter)];

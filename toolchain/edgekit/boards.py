@@ -30,6 +30,8 @@ class Board:
     runtime_flash_bytes: int
     runtime_ram_bytes: int
     qemu_machine: str | None = None
+    fqbn: str | None = None          # Arduino boards: [arduino] fqbn, the builders' board name
+    heap_reserve_bytes: int = 0      # [estimate]: memory left free for the OS heap (stacks, drivers)
     shared_code_ram: bool = False
     path: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -69,6 +71,8 @@ def load_board_file(path: Path) -> Board:
         runtime_flash_bytes=_field(est, "runtime_flash_bytes", int, path),
         runtime_ram_bytes=_field(est, "runtime_ram_bytes", int, path),
         qemu_machine=d.get("qemu", {}).get("machine"),
+        fqbn=d.get("arduino", {}).get("fqbn"),
+        heap_reserve_bytes=int(est.get("heap_reserve_bytes", 0)),
         shared_code_ram=bool(d.get("shared_code_ram", False)),
         path=path,
         raw=d,

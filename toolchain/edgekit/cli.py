@@ -81,6 +81,7 @@ def cmd_export(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from . import firmware
 
     board = get_board(args.board)
+    firmware.check_runtime(board, args.runtime)   # before the slow conversion
     run = _run_for(args)
     run.require(run.float_ckpt, "float model",
                 "run `edgekit train` (or `edgekit ingest`) and `edgekit quantize` first")
@@ -107,6 +108,8 @@ def cmd_bench(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from .demo import bench_on_board
 
     board = get_board(args.board)
+    runtimes = _runtimes(args.runtime, board)
+    make_vars = {"TFLM_DIR": args.tflm_dir} if args.tflm_dir else None
     if args.tflite is not None:   # any int8 .tflite: exported into a run directory of its own
         from .export.from_tflite import export_tflite
 
@@ -118,9 +121,28 @@ def cmd_bench(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         raise EdgekitError("--inputs: only with --tflite FILE (a run's export has its own inputs)")
     else:
         run = _run_for(args)
-    rep = bench_on_board(run, board, args.port, args.samples, args.baud, args.progress,
-                         profile=args.profile, diff=args.diff)
-    return rep, rep.get("summary", "")
+    recs = [bench_on_board(run, board, args.port, args.samples, args.baud, args.progress,
+                           runtime=rt, make_vars=make_vars, profile=args.profile, diff=args.diff)
+            for rt in runtimes]
+    if len(recs) == 1:
+        return recs[0], recs[0].get("summary", "")
+    from .bench.report import write_runtime_comparison
+
+    rep = write_runtime_comparison(run, board.name, recs)
+    return rep, "\n\n".join(r.get("summary", "") for r in recs) + "\n\n" + rep["table"]
+
+
+def _runtimes(arg: str | None, board) -> list[str]:
+    from .firmware import RUNTIMES
+
+    if not arg:
+        return [board.runtime]
+    rts = [r.strip() for r in arg.split(",") if r.strip()]
+    bad = [r for r in rts if r not in RUNTIMES]
+    if bad or not rts or len(set(rts)) != len(rts):
+        raise EdgekitError(f"--runtime: expected one or more of {', '.join(RUNTIMES)} separated by "
+                           f"commas, each once (e.g. edgekit-rt,tflm), got {arg!r}")
+    return rts
 
 
 def cmd_demo(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
@@ -307,6 +329,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "now; --samples random inputs, seeded by --seed, unless --inputs)")
     p.add_argument("--inputs", metavar="NPY", default=None,
                    help="with --tflite: int8 inputs, shape (N, *input shape without batch)")
+    p.add_argument("--runtime", default=None,
+                   help="edgekit-rt, tflm, or both side by side: edgekit-rt,tflm (default: the board's)")
+    p.add_argument("--tflm-dir", default=None,
+                   help="TensorFlow Lite Micro tree for --runtime tflm (default: $TFLM_DIR)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("demo", help="the whole path on the default data, ending in QEMU")

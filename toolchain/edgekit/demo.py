@@ -17,32 +17,38 @@ def _say(msg: str) -> None:
 
 
 def bench_on_board(run: runs.Run, board: Board, port: str | None, samples: int,
-                   baud: int | None, progress: bool, profile: bool = False,
+                   baud: int | None, progress: bool, runtime: str | None = None,
+                   make_vars: dict[str, str] | None = None, profile: bool = False,
                    diff: bool = False) -> dict[str, Any]:
-    """Bench the run's exported model; for an emulated board with no --port, build and boot QEMU."""
+    """Bench the run's exported model; for an emulated board with no --port, build and boot QEMU.
+    runtime: edgekit-rt or tflm (default the board's); another runtime than the board's is built
+    in firmware/<board>-<runtime> and reported in bench/<board>-<runtime>."""
     from . import firmware
     from .bench.harness import run_bench
 
     run.require(run.export_dir / "reference.npz", "exported model",
                 f"run `edgekit export --board {board.name}` first")
     build_info: dict[str, Any] = {}
+    runtime = runtime or board.runtime
+    name = firmware.project_name(board, runtime)
 
     def build_fn():
-        fw_dir = run.firmware_dir(board.name)
+        fw_dir = run.firmware_dir(name)
         rendered = fw_dir / "firmware.json"
-        # re-render when the project is missing or holds an older export of this run
-        if not rendered.exists() or runs.read_json(rendered).get("model_hash") != \
-                firmware.model_hash(run.export_dir / "model_meta.h"):
-            fw_dir = firmware.render(run, board)
-        build_info.update(firmware.build(fw_dir, board))
+        # re-render when the project is missing or holds an older export or another runtime
+        old = runs.read_json(rendered) if rendered.exists() else {}
+        if old.get("model_hash") != firmware.model_hash(run.export_dir / "model_meta.h") \
+                or old.get("runtime", board.runtime) != runtime:
+            fw_dir = firmware.render(run, board, runtime=runtime, dest=fw_dir)
+        build_info.update(firmware.build(fw_dir, board, make_vars=make_vars))
         return build_info
 
     if port is None and not board.emulated:
         raise EdgekitError(f"--port: board {board.name} is real hardware; give its serial port, "
                            "e.g. --port /dev/ttyUSB0 (or any pyserial URL)")
     return run_bench(run, board, port, samples=samples, progress=progress,
-                     build_fn=build_fn if port is None else None, baud=baud, profile=profile,
-                     diff=diff)
+                     build_fn=build_fn if port is None else None, baud=baud, bench_name=name,
+                     profile=profile, diff=diff)
 
 
 def run_demo(run: runs.Run, opts: TrainOptions, board: str = "mps2-an386", *, qat_epochs: int,

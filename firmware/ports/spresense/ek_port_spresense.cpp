@@ -1,5 +1,7 @@
-/* Spresense port: Arduino Serial at 115200 baud; timing from the Cortex-M4 DWT cycle counter
- * (156 MHz core clock), or micros() when the counter does not run (e.g. a debugger owns DWT). */
+/* Spresense port: Arduino Serial at 115200 baud; timing from the Cortex-M4 DWT cycle counter at
+ * the core clock the Arduino core reports (clockCyclesPerMicrosecond(): 156 MHz at the default
+ * clock mode, less when a sketch lowers it), or micros() when the counter does not run (e.g. a
+ * debugger owns DWT). */
 #include <Arduino.h>
 
 #include "ek_port.h"
@@ -7,7 +9,6 @@
 #define DEMCR (*(volatile uint32_t *)0xE000EDFCu)
 #define DWT_CTRL (*(volatile uint32_t *)0xE0001000u)
 #define DWT_CYCCNT (*(volatile uint32_t *)0xE0001004u)
-#define EK_CORE_HZ 156000000u
 
 static bool s_dwt;
 
@@ -33,6 +34,8 @@ extern "C" void ek_port_write(const char *buf, size_t len) {
 }
 
 extern "C" uint32_t ek_port_ticks(void) { return s_dwt ? DWT_CYCCNT : (uint32_t)micros(); }
-extern "C" uint32_t ek_port_tick_hz(void) { return s_dwt ? EK_CORE_HZ : 1000000u; }
+extern "C" uint32_t ek_port_tick_hz(void) {
+  return s_dwt ? (uint32_t)clockCyclesPerMicrosecond() * 1000000u : 1000000u;
+}
 extern "C" const char *ek_port_tick_unit(void) { return s_dwt ? "cycles" : "us"; }
 extern "C" const char *ek_port_name(void) { return "spresense"; }

@@ -4,7 +4,7 @@ CC     := $(CROSS)gcc
 CXX    := $(CROSS)g++
 SIZE   := $(CROSS)size
 TARGET := edgekit-stm32f4.elf
-PORT_SRCS := port/ek_port_stm32f4.c port/cm_startup.c port/cm_systick.c
+PORT_SRCS := port/ek_port_stm32f4.c port/cm_startup.c port/cm_systick.c port/cm_syscalls.c
 ARCH_FLAGS := -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16
 OPT    := -Os
 LDSCRIPT := port/stm32f405.ld

@@ -98,6 +98,7 @@ class _Session:
         self.name = ""
         self.profile = ""
         self.retried: list[dict[str, Any]] = []
+        self.model_unchecked: str | None = None   # plain EEMBC device: what m-model-[...] said
 
     # identification -----------------------------------------------------------------------
 
@@ -118,12 +119,17 @@ class _Session:
             self.info = protocol.parse_ek_info(self.link.expect("ek-info", "ek_info"))
             dev_hash = self.info.hash
         except DeviceError as e:
-            if not e.device_message.startswith("unknown command"):
+            if not e.device_message.lower().startswith("unknown command"):
                 raise EdgekitError(f"{self.link.url}: the firmware cannot run its model "
                                    f"({e.device_message}); re-export and flash the firmware from "
                                    f"{self.fw_hint}") from None
             self.info = None   # MLPerf Tiny firmware without the ek- extensions
             dev_hash = prof_hash
+        if self.info is None and not _looks_like_hash(dev_hash):
+            # plain EEMBC firmware names its model (m-model-[ic01]) instead of hashing it: the
+            # model cannot be identified, so the bench checks the output size and says so
+            self.model_unchecked = dev_hash or "(none)"
+            return
         if dev_hash is None:
             raise EdgekitError(f"{self.link.url}: the device ({self.name or 'unnamed'}) reports no "
                                "model hash (neither ek-info% nor profile% m-model-[...]), so its "
@@ -211,6 +217,20 @@ class _Session:
         out, ticks, n = self.out_and_ticks()
         return out, ticks // max(1, n)
 
+    def plain_run(self, x: np.ndarray, n: int = 1, warmup: int = 0) -> tuple[list[float], float]:
+        """Plain EEMBC: db load + infer N W; (m-results vector, µs per inference from m-lap-us)."""
+        self.db_load(x)
+        replies = self.infer(n, warmup)
+        laps = [protocol.parse_lap_us(r) for r in replies if r.kind == "lap_us"]
+        res = [protocol.parse_results(r) for r in replies if r.kind == "results"]
+        if len(laps) != 2 or not res:
+            raise ProtocolError(f"infer {n} {warmup}: expected 2 m-lap-us lines and m-results, got "
+                                f"{len(laps)} and {len(res)}")
+        if len(res[-1]) != self.n_out:
+            raise EdgekitError(f"{self.link.url}: m-results has {len(res[-1])} values, the exported "
+                               f"model has {self.n_out} outputs: the device runs another model")
+        return res[-1], (laps[1] - laps[0]) / n
+
     def lap(self, x: np.ndarray, n: int, warmup: int) -> dict[str, Any]:
         """MLPerf-style timing: infer N W, (t1 - t0) / N from the m-lap-us lines."""
         self.db_load(x)
@@ -260,6 +280,10 @@ class _Session:
                 off += chunk.size
             outs.append(np.concatenate(parts) if parts else np.zeros(0, np.int8))
         return outs
+
+
+def _looks_like_hash(v: str | None) -> bool:
+    return v is not None and len(v) == 16 and all(c in "0123456789abcdef" for c in v)
 
 
 # ------------------------------------------------------------------------ connection
@@ -355,15 +379,17 @@ def run_bench(run: runs.Run, board: Board, port: str | None, samples: int = 200,
               progress: bool = True, build_fn: BuildFn | None = None, *, baud: int | None = None,
               mode: str = "ek-run", latency_samples: int = 3, latency_n: int = 10,
               retries: int = 3, max_resets: int = 5, seed: int = 0, write: bool = True,
-              on_sample: Callable[[int], None] | None = None, profile: bool = False,
+              on_sample: Callable[[int], None] | None = None,
+              bench_name: str | None = None, profile: bool = False,
               diff: bool = False) -> dict[str, Any]:
     """Bench the run's exported model on `board` (via `port`, or QEMU when port is None and the
     board is emulated; build_fn() then returns the ELF path or a build-info dict with 'elf',
     'flash_bytes', 'ram_bytes'). Writes bench.json/.md/.png into run.bench_dir(board) and returns
     the record (its 'summary' is the human text). on_sample(j) is called before sample j
-    (progress reporting for callers that show their own). profile: add the per-op profile
-    (ek-profile) of the first sample; diff: compare every layer's output on the first sample with
-    tflite_micro's (ek-layer) and name the first that differs."""
+    (progress reporting for callers that show their own). bench_name: the bench/ subdirectory
+    (default the board's name; firmware.project_name() for a second runtime). profile: add the
+    per-op profile (ek-profile) of the first sample; diff: compare every layer's output on the
+    first sample with tflite_micro's (ek-layer) and name the first that differs."""
     if mode not in MODES:
         raise EdgekitError(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
     ref = load_reference(run)
@@ -381,10 +407,11 @@ def run_bench(run: runs.Run, board: Board, port: str | None, samples: int = 200,
         # QEMU holds the guest until we connect, so its banner comes; a real board may have
         # booted long ago (its banner is gone) or reset on open (sync() retries cover its boot)
         s.start(boot_timeout=20.0 if port is None else 1.5)
-        if s.info is None:  # plain MLPerf Tiny firmware: m-results are rounded, not exact
-            raise EdgekitError(f"{where}: the device lacks the ek- commands (ek-info%), so its raw "
-                               "int8 outputs cannot be compared exactly; flash edgekit firmware "
-                               f"from {fw_hint}")
+        if s.info is None:  # plain EEMBC / MLPerf Tiny firmware: no raw int8 outputs
+            return _bench_plain(s, run, board, ref, idx, where, port is None, warmup=warmup,
+                                progress=progress, latency_samples=latency_samples,
+                                latency_n=latency_n, seed=seed, write=write,
+                                on_sample=on_sample, t_start=t_start, bench_name=bench_name)
         one = s.ek_run if mode == "ek-run" else s.db_run
         for _ in range(max(0, warmup)):  # first-call effects (caches, lazy init) stay out of stats
             s.retry("warmup", lambda: one(ref.x[idx[0]]))
@@ -471,7 +498,79 @@ def run_bench(run: runs.Run, board: Board, port: str | None, samples: int = 200,
 
     rec["summary"] = summary(rec)
     if write:
-        rec["files"] = write_bench(run, board.name, rec)
+        rec["files"] = write_bench(run, bench_name or board.name, rec)
+    return rec
+
+
+def _bench_plain(s: _Session, run: runs.Run, board: Board, ref: Reference, idx: np.ndarray,
+                 where: str, emulated: bool, *, warmup: int, progress: bool, latency_samples: int,
+                 latency_n: int, seed: int, write: bool, on_sample: Callable[[int], None] | None,
+                 t_start: float, bench_name: str | None = None) -> dict[str, Any]:
+    """Bench a device that speaks only EEMBC's commands (name, profile, db, infer, results).
+
+    Its outputs come as m-results (dequantized, rounded floats), so accuracy and agreement with
+    the host are measured, but byte-exactness cannot be checked; latency is m-lap-us (µs)."""
+    n = len(idx)
+    res = np.zeros((n, ref.y.shape[1]), dtype=np.float64)
+    us = np.zeros(n, dtype=np.float64)
+    for j in progress_bar(range(n), f"bench {board.name} (plain EEMBC)", progress):
+        if on_sample is not None:
+            on_sample(j)
+        x = ref.x[idx[j]]
+        r, us[j] = s.retry(f"sample {int(idx[j])}", lambda: s.plain_run(x))
+        res[j] = r
+    laps = []
+    for j in range(min(latency_samples, n)):
+        x = ref.x[idx[j]]
+        r, per = s.retry(f"infer {latency_n} {warmup} on sample {int(idx[j])}",
+                         lambda: s.plain_run(x, latency_n, warmup))
+        laps.append({"sample": int(idx[j]), "n": latency_n, "warmup": warmup,
+                     "us_per_inference": per, "ticks_per_inference": None,
+                     "output_matches_ek_run": None})
+    stats = s.link.stats
+    labels, c = ref.labels[idx], ref.y.shape[1]
+    dev_pred, host_pred = res.argmax(1), ref.y[idx].argmax(1)
+    why = ("the device speaks plain EEMBC (no ek- commands): it reports dequantized, rounded "
+           "m-results, not raw int8 outputs, so exactness against the host reference could not "
+           "be checked")
+    model_note = (f"the device names its model {s.model_unchecked!r} instead of a model hash, so "
+                  "which model it runs could not be checked (only its number of outputs)")
+    lat = {"ticks": _stats(us), "us": _stats(us), "median_us": float(np.median(us)),
+           "p90_us": float(np.percentile(us, 90)), "max_us": float(np.max(us)),
+           "median_ticks": float(np.median(us)), "p90_ticks": float(np.percentile(us, 90)),
+           "max_ticks": float(np.max(us)), "tick_unit": "m-lap-us", "tick_hz": 1_000_000,
+           "note": ("m-lap-us from `infer 1 0` per sample, the device's own microseconds"
+                    + ("; under QEMU -icount shift=0 these are virtual time" if emulated else ""))}
+    macs = _find_key(ref.export, ("macs", "total_macs", "MACs"))
+    rec: dict[str, Any] = {
+        "stage": "bench", "board": board.name, "where": where, "emulated": emulated,
+        "mode": "eembc", "run": str(run.root), "protocol": "eembc",
+        "device": {"name": s.name, "profile": s.profile, "runtime": "unknown (plain EEMBC)",
+                   "model_hash": None, "model": s.model_unchecked, "arena_bytes": None,
+                   "arena_used": None, "inputs": s.n_in, "outputs": s.n_out,
+                   "tick_unit": "m-lap-us", "tick_hz": 1_000_000},
+        "model": {"hash": ref.model_hash, "tflite": str(ref.tflite), "macs": macs,
+                  "num_classes": c, "label_names": ref.label_names},
+        "samples": int(n), "sample_seed": seed, "reference_size": int(len(ref.x)),
+        "exact_checked": False, "exact_unchecked_reason": why, "model_unchecked_reason": model_note,
+        "exact_matches": None, "exact_match_rate": None, "max_abs_diff": None,
+        "top1_agreement": float(np.mean(dev_pred == host_pred)),
+        "device_accuracy": float(np.mean(dev_pred == labels)),
+        "host_accuracy": float(np.mean(host_pred == labels)),
+        "latency": lat, "lap_us": laps, "arena_used": None, "arena_bytes": None,
+        "flash_bytes": None, "ram_bytes": None, "build": None, "macs": macs,
+        "macs_per_tick": None, "confusion": confusion(labels, dev_pred, c),
+        "per_sample": {"index": idx, "ticks": us, "device_pred": dev_pred, "host_pred": host_pred,
+                       "label": labels, "results": res},
+        "link": {"resyncs": stats.resyncs, "resets": stats.resets, "timeouts": stats.timeouts,
+                 "garbage_lines": stats.garbage_lines, "retried": s.retried},
+        "wall_s": round(time.monotonic() - t_start, 2),
+    }
+    from .report import summary, write_bench
+
+    rec["summary"] = summary(rec)
+    if write:
+        rec["files"] = write_bench(run, bench_name or board.name, rec)
     return rec
 
 

@@ -18,10 +18,13 @@ MAX_COMMAND = 1024  # bytes before the '%' the firmware accepts
 
 # Kinds of reply line, most specific first. Each pattern must match from the reply's start to the
 # end of the line; a line may carry garbage before the reply (a partial line, a reset's noise).
+# Where EEMBC's framework (internally_implemented.cpp, as in mlcommons/tiny) prints a different
+# shape than edgekit firmware before 0.2 did, both are accepted: the EEMBC form first.
 _PATTERNS: list[tuple[str, str]] = [
     ("ready", r"m-ready"),
     ("boot", r"m-boot-\[(?P<v>[^\]]*)\]"),
-    ("lap_us", r"m-lap-us-\[(?P<v>-?\d+)\]"),
+    ("lap_us", r"m-lap-us-(?P<v>\d+)"),                         # EEMBC th_timestamp(): bare
+    ("lap_us", r"m-lap-us-\[(?P<v>-?\d+)\]"),                   # older edgekit firmware
     ("results", r"m-results-\[(?P<v>[^\]]*)\]"),
     ("ek_info", r"m-ek-info-(?P<v>(?:[a-z]+\[[^\]]*\]-?)+)"),
     ("ek_out", r"m-ek-out-\[(?P<v>[0-9a-fA-F]*)\]"),
@@ -30,14 +33,15 @@ _PATTERNS: list[tuple[str, str]] = [
     ("ek_profile_op", r"m-ek-profile-op\[(?P<v>\d+)\]-(?P<t>(?:[a-z]+\[[^\]]*\]-?)+)"),
     ("ek_profile", r"m-ek-profile-(?P<v>ops\[\d+\](?:-[a-z]+\[[^\]]*\])+)"),
     ("ek_layer", r"m-ek-layer-\[(?P<v>\d+)\]-(?P<t>at\[\d+\]-of\[\d+\]-\[[0-9a-fA-F]*\])"),
-    ("name", r"m-name-\[(?P<v>[^\]]*)\]"),
+    ("name", r"m-name-(?:[A-Za-z0-9_]+-)?\[(?P<v>[^\]]*)\]"),  # EEMBC m-name-dut-[x]; older m-name-[x]
     ("profile", r"m-profile-\[(?P<v>[^\]]*)\]"),
     ("model", r"m-model-\[(?P<v>[^\]]*)\]"),
-    ("load_expecting", r"m-load-expecting-\[(?P<v>\d+)\]"),
+    ("load_expecting", r"m-\[Expecting (?P<v>\d+) bytes\]"),   # EEMBC db load
+    ("load_expecting", r"m-load-expecting-\[(?P<v>\d+)\]"),    # edgekit db load
     ("load_done", r"m-load-done"),
-    ("warmup_start", r"m-warmup-start-\[(?P<v>\d+)\]"),
+    ("warmup_start", r"m-warmup-start-\[?(?P<v>\d+)\]?"),      # EEMBC prints the count bare
     ("warmup_done", r"m-warmup-done"),
-    ("infer_start", r"m-infer-start-\[(?P<v>\d+)\]"),
+    ("infer_start", r"m-infer-start-\[?(?P<v>\d+)\]?"),
     ("infer_done", r"m-infer-done"),
     ("error", r"e-\[(?P<v>.*)\]"),
     ("other", r"m-[A-Za-z0-9][^\s]*"),  # an m- line we do not interpret (other MLPerf firmware)

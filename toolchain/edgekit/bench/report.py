@@ -20,14 +20,19 @@ def _num(v: Any, fmt: str = ",.0f") -> str:
     return "n/a" if v is None else format(v, fmt)
 
 
+def _exact_line(rec: dict[str, Any]) -> str:
+    if rec["exact_matches"] is None:   # a plain EEMBC device: no raw int8 outputs to compare
+        return "exact int8 match not checked (plain EEMBC device)"
+    return f"exact int8 match {rec['exact_matches']}/{rec['samples']} ({_pct(rec['exact_match_rate'])})"
+
+
 def summary(rec: dict[str, Any]) -> str:
     """A few lines for the terminal."""
     lat, dev = rec["latency"], rec["device"]
     lines = [
         f"bench {rec['model']['hash']} on {rec['board']} ({rec['where']}, {dev['runtime']}): "
         f"{rec['samples']} samples",
-        f"exact int8 match {rec['exact_matches']}/{rec['samples']} ({_pct(rec['exact_match_rate'])}), "
-        f"top-1 agreement {_pct(rec['top1_agreement'])}",
+        _exact_line(rec) + f", top-1 agreement {_pct(rec['top1_agreement'])}",
         f"accuracy device {_pct(rec['device_accuracy'])}, host int8 {_pct(rec['host_accuracy'])}",
         f"latency median {lat['median_ticks']:,.0f} {lat['tick_unit']} ticks = {lat['median_us']:,.1f} µs "
         f"(p90 {lat['p90_us']:,.1f}, max {lat['max_us']:,.1f} µs)",
@@ -40,7 +45,10 @@ def summary(rec: dict[str, Any]) -> str:
         lines.append(f"QEMU: {q['instructions_per_inference']:,.0f} instructions per inference"
                      + (f", {mpi:.3f} MACs per instruction" if mpi else ""))
         lines.append(f"note: {lat['note']}")
-    if rec["exact_match_rate"] < 1.0:
+    for key in ("exact_unchecked_reason", "model_unchecked_reason"):
+        if rec.get(key):
+            lines.append(f"note: {rec[key]}")
+    if rec["exact_match_rate"] is not None and rec["exact_match_rate"] < 1.0:
         lines.append("WARNING: the device output differs from the host reference on "
                      f"{rec['samples'] - rec['exact_matches']} samples (max |diff| "
                      f"{rec['max_abs_diff']}); the runtime is not bit-exact with tflite_micro")
@@ -66,8 +74,8 @@ def markdown(rec: dict[str, Any]) -> str:
         ("runtime", dev["runtime"]),
         ("model hash", f"`{rec['model']['hash']}`"),
         ("samples", str(rec["samples"])),
-        ("exact int8 output match", f"{rec['exact_matches']}/{rec['samples']} ({_pct(rec['exact_match_rate'])})"),
-        ("max abs int8 difference", str(rec["max_abs_diff"])),
+        ("exact int8 output match", _exact_line(rec).removeprefix("exact int8 match ")),
+        ("max abs int8 difference", _num(rec["max_abs_diff"], "d")),
         ("top-1 agreement with host", _pct(rec["top1_agreement"])),
         ("device accuracy", _pct(rec["device_accuracy"])),
         ("host int8 accuracy (same samples)", _pct(rec["host_accuracy"])),
@@ -93,6 +101,8 @@ def markdown(rec: dict[str, Any]) -> str:
     out = [f"# edgekit bench: {rec['board']}", "", "| | |", "|---|---|"]
     out += [f"| {k} | {v} |" for k, v in rows]
     out += ["", f"Timing: {lat['note']}.", ""]
+    out += [f"Note: {rec[k]}." for k in ("exact_unchecked_reason", "model_unchecked_reason")
+            if rec.get(k)] + ([""] if rec.get("exact_unchecked_reason") else [])
     out += _per_op_markdown(rec)
     names = rec["model"]["label_names"]
     cm = np.asarray(rec["confusion"])
@@ -177,3 +187,44 @@ def write_bench(run: runs.Run, board: str, rec: dict[str, Any]) -> dict[str, str
     if rec.get("profile"):
         files["profile_png"] = str(final / "bench_profile.png")
     return files
+
+
+def runtime_comparison(recs: list[dict[str, Any]]) -> str:
+    """One markdown table: the same model benched with each runtime on one board. Arena figures
+    are the device's own (ek-info: what the runtime's planner used on the target), not a host
+    interpreter's."""
+    head = ("| runtime | kernels | exact | instructions / inference | ticks / inference | "
+            "arena used / compiled (device, B) | flash B | RAM B |")
+    out = [head, "|---|---|---|---|---|---|---|---|"]
+    for r in recs:
+        build = r.get("build") or {}
+        kernels = (build.get("tflm") or {}).get("kernels", "edgekit-rt" if r["device"]["runtime"]
+                                                == "edgekit-rt" else "n/a")
+        ins = (r.get("qemu") or {}).get("instructions_per_inference")
+        out.append(f"| {r['device']['runtime']} | {kernels} | {_exact_line(r).removeprefix('exact int8 match ')} "
+                   f"| {_num(ins)} | {_num(r['latency']['median_ticks'])} "
+                   f"| {_num(r['arena_used'])} / {_num(r['arena_bytes'])} "
+                   f"| {_num(r['flash_bytes'])} | {_num(r['ram_bytes'])} |")
+    return "\n".join(out)
+
+
+def write_runtime_comparison(run: runs.Run, board: str, recs: list[dict[str, Any]]) -> dict[str, Any]:
+    """bench/<board>-runtimes/runtimes.{json,md}: the side-by-side table of several bench runs."""
+    table = runtime_comparison(recs)
+    keep = ("board", "where", "samples", "exact_matches", "exact_match_rate", "device_accuracy",
+            "arena_used", "arena_bytes", "flash_bytes", "ram_bytes", "files")
+    rows = []
+    for r in recs:
+        row = {k: r.get(k) for k in keep}
+        row.update(runtime=r["device"]["runtime"], median_ticks=r["latency"]["median_ticks"],
+                   instructions_per_inference=(r.get("qemu") or {}).get("instructions_per_inference"),
+                   tflm=(r.get("build") or {}).get("tflm"))
+        rows.append(row)
+    rep = {"stage": "bench-runtimes", "board": board, "runtimes": rows, "table": table}
+    final = run.root / "bench" / f"{board}-runtimes"
+    with runs.atomic_dir(final) as tmp:
+        runs.write_json(tmp / "runtimes.json", {**rep, "provenance": runs.provenance()})
+        runs.write_text(tmp / "runtimes.md", f"# {board}: runtimes side by side\n\n{table}\n\n"
+                        "Arena: the device's own figures (ek-info), not the host interpreter's.\n")
+    rep["files"] = {"json": str(final / "runtimes.json"), "md": str(final / "runtimes.md")}
+    return rep

@@ -225,6 +225,8 @@ def size_arena(data: bytes, x_int8: np.ndarray, y_int8: np.ndarray, tflm_need: i
         except rt_host.NoHostCompiler as e:
             rep["note"] = f"{e}; sized from TFLM's need instead (larger than edgekit-rt's)"
     rep["ek_arena_size"] = size
+    # TFLM's own figure too, so the same export also renders for --runtime tflm (EK_ARENA_SIZE_TFLM)
+    rep["tflm_arena_size"] = reference.arena_with_margin(tflm_need)
     return rep
 
 
@@ -285,7 +287,7 @@ def run_export(run: runs.Run, board: Board, seed: int, progress: bool = True,
         files = carray.write_all(tmp, rec, data, {"shape": info.input.shape, "scale": in_s,
                                                   "zero_point": in_zp},
                                  {"shape": info.output.shape, "scale": out_s, "zero_point": out_zp},
-                                 arena_size, resolver)
+                                 arena_size, resolver, arena_rep.get("tflm_arena_size"))
         runs.save_npz(tmp / "reference.npz", x_int8=x_int8, y_int8=y_int8,
                       labels=fr.y_test.astype(np.int64),
                       label_names=np.array(rec.label_names, dtype=str))

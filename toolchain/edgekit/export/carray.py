@@ -99,7 +99,7 @@ def grid_defines(grid: Grid) -> list[str]:
 
 
 def model_meta_h(rec: ModelRecord, data: bytes, inp: dict[str, Any], out: dict[str, Any],
-                 arena_size: int, resolver_ops: list[str]) -> str:
+                 arena_size: int, resolver_ops: list[str], tflm_arena_size: int | None = None) -> str:
     grid = rec.geometry() if rec.grid is not None else None      # None: a foreign .tflite
     if grid is not None and (len(rec.norm_mean) != grid.n_channels
                              or len(rec.norm_std) != grid.n_channels):
@@ -129,6 +129,8 @@ def model_meta_h(rec: ModelRecord, data: bytes, inp: dict[str, Any], out: dict[s
         f"#define EK_NUM_CLASSES {rec.num_classes}",
         "#define EK_LABELS {" + ", ".join(_c_str(s) for s in rec.label_names) + "}",
         f"#define EK_ARENA_SIZE {int(arena_size)}",
+        # TFLM plans more than edgekit-rt: its glue takes its own figure when the export has one
+        *([f"#define EK_ARENA_SIZE_TFLM {int(tflm_arena_size)}"] if tflm_arena_size else []),
         f"#define EK_OP_COUNT {len(resolver_ops)}",
         "#define EK_OPS(X) " + " ".join(f"X({o})" for o in resolver_ops),
         f"#define EK_FEATURE_KIND {_c_str(str(f.get('kind', 'rms')))}",
@@ -144,11 +146,13 @@ def model_meta_h(rec: ModelRecord, data: bytes, inp: dict[str, Any], out: dict[s
 
 
 def write_all(out_dir: Path, rec: ModelRecord, data: bytes, inp: dict[str, Any],
-              out: dict[str, Any], arena_size: int, resolver_ops: list[str]) -> dict[str, str]:
+              out: dict[str, Any], arena_size: int, resolver_ops: list[str],
+              tflm_arena_size: int | None = None) -> dict[str, str]:
     """Write the four files into out_dir (a temp dir the caller renames); check the round trip."""
     files = {"model_data.h": model_data_h(), "model_data.cc": model_data_cc(data),
              "model_data.c": model_data_c(data),
-             "model_meta.h": model_meta_h(rec, data, inp, out, arena_size, resolver_ops)}
+             "model_meta.h": model_meta_h(rec, data, inp, out, arena_size, resolver_ops,
+                                          tflm_arena_size)}
     for name, text in files.items():
         (out_dir / name).write_text(text)
     for name in ("model_data.cc", "model_data.c"):

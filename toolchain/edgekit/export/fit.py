@@ -12,14 +12,18 @@ def fit_report(board: Board, model_bytes: int, arena_bytes: int) -> dict[str, An
     """Budget vs need. Boards with shared_code_ram run code from RAM: model, runtime code, arena and
     runtime data all count against the one RAM budget."""
     if board.shared_code_ram:
-        ram_need = model_bytes + board.runtime_flash_bytes + arena_bytes + board.runtime_ram_bytes
+        # image = what the linker places (code, model, data, arena); the OS heap must stay free
+        image = model_bytes + board.runtime_flash_bytes + arena_bytes + board.runtime_ram_bytes
+        ram_need = image + board.heap_reserve_bytes
         flash_need = ram_need
     else:
         flash_need = model_bytes + board.runtime_flash_bytes
         ram_need = arena_bytes + board.runtime_ram_bytes
+        image = flash_need
     return {
         "board": board.name, "shared_code_ram": board.shared_code_ram,
         "model_bytes": int(model_bytes), "arena_bytes": int(arena_bytes),
+        "image_bytes_estimate": int(image), "heap_reserve_bytes": int(board.heap_reserve_bytes),
         "flash": {"budget": board.flash_bytes, "need": int(flash_need),
                   "free": int(board.flash_bytes - flash_need), "ok": flash_need <= board.flash_bytes},
         "ram": {"budget": board.ram_bytes, "need": int(ram_need),
@@ -38,8 +42,9 @@ def check_fit(board: Board, model_bytes: int, arena_bytes: int) -> dict[str, Any
     if board.shared_code_ram:
         lines.append(f"  RAM (code, model and arena share it): need {rep['ram']['need']:,} B = model "
                      f"{model_bytes:,} + runtime code {board.runtime_flash_bytes:,} + arena "
-                     f"{arena_bytes:,} + runtime data {board.runtime_ram_bytes:,}; budget "
-                     f"ram_bytes = {board.ram_bytes:,} B")
+                     f"{arena_bytes:,} + runtime data {board.runtime_ram_bytes:,}"
+                     + (f" + OS heap reserve {board.heap_reserve_bytes:,}" if board.heap_reserve_bytes
+                        else "") + f"; budget ram_bytes = {board.ram_bytes:,} B")
     else:
         lines.append(f"  flash: need {rep['flash']['need']:,} B = model {model_bytes:,} + runtime "
                      f"{board.runtime_flash_bytes:,}; budget flash_bytes = {board.flash_bytes:,} B"

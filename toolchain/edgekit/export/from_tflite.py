@@ -108,7 +108,8 @@ def export_tflite(run: runs.Run, board: Board, model_path: Path, inputs: Path | 
     }
     with runs.atomic_dir(run.export_dir) as tmp:
         (tmp / "model_int8.tflite").write_bytes(data)
-        carray.write_all(tmp, rec, data, inp, out, arena["ek_arena_size"], resolver)
+        carray.write_all(tmp, rec, data, inp, out, arena["ek_arena_size"], resolver,
+                         arena.get("tflm_arena_size"))
         runs.save_npz(tmp / "reference.npz", x_int8=x, y_int8=y,
                       labels=y.argmax(1).astype(np.int64),
                       label_names=np.array(rec.label_names, dtype=str))
