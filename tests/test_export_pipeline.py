@@ -168,7 +168,8 @@ def test_check_fit_numbers() -> None:
     spr = boards.get_board("spresense")
     assert spr.shared_code_ram
     r = fit.fit_report(spr, 400_000, 200_000)
-    assert r["ram"]["need"] == 400_000 + 200_000 + spr.runtime_flash_bytes + spr.runtime_ram_bytes
+    assert r["ram"]["need"] == (400_000 + 200_000 + spr.runtime_flash_bytes + spr.runtime_ram_bytes
+                                + spr.heap_reserve_bytes)
     with pytest.raises(EdgekitError, match="share"):
         fit.check_fit(spr, 400_000, 300_000)
     tiny = dataclasses.replace(boards.get_board("mps2-an386"), flash_bytes=1000)
