@@ -132,8 +132,8 @@ def test_sweep_on_local_ray_reports_resumes_and_keeps_failures(tmp_path, tiny_cs
     assert trial["test_split"].startswith("leave-one-session-out: test session 1")
 
     # An interrupted trial (no trial.json yet) resumes from its stage reports; nothing else runs.
-    before = _mtimes(out / "trials")
     (out / "trials" / "mbv2-w0.1-seed0-sess2" / TRIAL_FILE).unlink()
+    before = _mtimes(out / "trials")
     assert main(argv) == 0
     rep2 = json.loads(capsys.readouterr().out)
     assert rep2["trials_run_this_call"] == 1

@@ -25,7 +25,6 @@ from .errors import EdgekitError
 
 TRIAL_FILE = "trial.json"
 STARTED_FILE = "started.json"
-FOLD_KINDS = ("sessions", "subjects")
 # The emulated Cortex-M4 a model for a board without QEMU support is measured on.
 DEFAULT_BENCH_BOARD = "mps2-an386"
 
