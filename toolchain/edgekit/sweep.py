@@ -151,12 +151,10 @@ def _stage(argv: list[str], log: Path, threads: int) -> dict[str, Any]:
 
 def _threads() -> int:
     """The CPUs Ray gave this task (training uses that many threads, via EDGEKIT_THREADS)."""
-    try:
-        import ray
-        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
-    except Exception:  # not inside a Ray task (e.g. called directly)
-        cpus = 1
-    return max(1, int(cpus))
+    import ray
+    if not ray.is_initialized():  # called directly, not as a Ray task (and must not start Ray)
+        return 1
+    return max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
 
 
 def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
@@ -171,9 +169,17 @@ def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
     tdir.mkdir(parents=True, exist_ok=True)
     threads = _threads()
     t0 = time.time()
-    runs.write_json(tdir / STARTED_FILE, {"time": t0, "host": os.uname().nodename, "threads": threads})
     rec: dict[str, Any] = {"config": trial, "status": "ok", "threads": threads,
                            "host": os.uname().nodename, "stages_run": [], "stage_s": {}}
+    started = tdir / STARTED_FILE
+    if started.exists():  # an interrupted trial: its stage reports count only for the same config
+        diff = _same_trial(runs.read_json(started).get("config", {}), trial)
+        if diff is not None:
+            rec.update(status="failed", error=f"{tdir}: an interrupted trial with another {diff!r} is "
+                       "in this directory; use another --out (or delete the directory)", wall_s=0.0)
+            return rec
+    runs.write_json(started, {"time": t0, "host": os.uname().nodename, "threads": threads,
+                              "config": trial})
     common = ["--run", str(run), "--seed", str(trial["seed"])]
     fold = trial["fold"]
     data = ["--split", fold["split"]] + sum(
