@@ -328,8 +328,10 @@ def run_sweep(cfg: SweepConfig, address: str | None = None, local_cpus: int | No
             kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
             if address:
                 kw["address"] = address
-            elif local_cpus:
-                kw["num_cpus"] = local_cpus
+            else:  # trials return small dicts: no need for Ray's default 30% of RAM in /dev/shm
+                kw["object_store_memory"] = 256 * 1024 ** 2
+                if local_cpus:
+                    kw["num_cpus"] = local_cpus
             ray.init(**kw)
         try:
             task = ray.remote(num_cpus=cfg.cpus_per_trial, max_retries=0)(run_trial)
