@@ -101,7 +101,7 @@ def recommend(rows: list[dict[str, Any]], budget_ms: float, board: str) -> dict[
         if r["failed"] and r["ok"]:
             why[r["config"]] = why.get(r["config"], "") + f" ({r['failed']} of {r['trials']} trials failed)"
     if best is None:
-        return {"config": None, "reason": f"no configuration fits {board} within {budget_ms:g} ms",
+        return {"config": None, "reason": f"no configuration fits {board} and runs within {budget_ms:g} ms",
                 "others": why}
     reason = (f"most accurate int8 model ({best['int8_acc']['mean']:.2%} ± {best['int8_acc']['std']:.2%} "
               f"over {best['int8_acc']['n']} seed x fold trials) that fits {board} "
