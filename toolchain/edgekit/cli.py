@@ -26,7 +26,8 @@ def _train_options(args: argparse.Namespace):
     from .train import TrainOptions
 
     over = {k: getattr(args, k, None) for k in (
-        "arch", "width", "data", "format", "split", "test_session", "folds", "epochs",
+        "arch", "width", "data", "format", "split", "test_session", "subject", "test_subject",
+        "folds", "epochs",
         "batch_size", "lr", "seed", "window_ms", "hop_ms", "feature", "augment")}
     if over.get("data") is not None:
         over["data"] = Path(over["data"])
@@ -250,6 +251,15 @@ def cmd_robust_eval(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     return rep, rep["table"] + f"\nwrote {rep['files']['md']}, {rep['files']['png']}"
 
 
+def cmd_sweep(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from .sweep import config_from_args, run_sweep
+    from .sweep_report import summary
+
+    rep = run_sweep(config_from_args(args), address=args.address, local_cpus=args.local_cpus,
+                    progress=args.progress)
+    return rep, summary(rep)
+
+
 # ------------------------------------------------------------------------------ parser
 
 
@@ -270,8 +280,12 @@ def _add_data(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
     g.add_argument("--data", metavar="DIR", help="dataset root (default: generated synthetic data)")
     g.add_argument("--format", default=None, help="dataset format: csl (default) | otb | capgmyo | hyser")
-    g.add_argument("--split", default=None, help="session (default) | trial | kfold")
+    g.add_argument("--split", default=None, help="session (default) | trial | kfold | subject")
     g.add_argument("--test-session", type=int, default=None, help="session split: test session")
+    g.add_argument("--subject", type=int, default=None,
+                   help="session/trial split: use only this subject's trials")
+    g.add_argument("--test-subject", type=int, default=None,
+                   help="subject split (leave-one-subject-out): test subject")
     g.add_argument("--folds", type=int, default=None, help="kfold split: number of folds")
     g.add_argument("--window-ms", type=float, default=None)
     g.add_argument("--hop-ms", type=float, default=None)
@@ -391,6 +405,35 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where robust_eval.json/.md/.png go (default: the --run directory)")
     r.set_defaults(func=cmd_robust_eval)
 
+    p = sub.add_parser("sweep", help="train/quantize/export/bench every (arch, width, seed, fold) as "
+                                     "Ray tasks; Pareto report and the model that fits the board")
+    p.add_argument("--board", required=True, help="the board to fit (see `edgekit boards`)")
+    p.add_argument("--widths", required=True, metavar="LIST", help="width multipliers, e.g. 0.1,0.2,0.5")
+    p.add_argument("--arch", default="mbv2", metavar="LIST", help="mbv2 (default), mbv2-seed or both")
+    p.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per configuration (default 1)")
+    p.add_argument("--folds", default="sessions",
+                   help="sessions (leave-one-session-out per subject, default) | subjects "
+                        "(leave-one-subject-out) | K (the first K session folds)")
+    p.add_argument("--budget-ms", type=float, default=50.0, help="latency budget per inference (default 50)")
+    p.add_argument("--epochs", type=int, default=None, help="float training epochs (default: train's)")
+    p.add_argument("--qat-epochs", type=int, default=QAT_EPOCHS)
+    p.add_argument("--samples", type=int, default=50, help="bench samples per trial (default 50)")
+    p.add_argument("--data", metavar="DIR", default=None, help="dataset root (default: synthetic)")
+    p.add_argument("--format", default="csl", help="dataset format: csl (default) | otb | capgmyo | hyser")
+    p.add_argument("--out", default="sweep", metavar="DIR", help="sweep directory (default ./sweep)")
+    p.add_argument("--port", default=None, help="bench on the real board on this serial port")
+    p.add_argument("--bench-board", default=None,
+                   help="emulated board to measure on (default: the board if QEMU runs it, else mps2-an386)")
+    p.add_argument("--cpus-per-trial", type=float, default=1.0, help="Ray CPUs per trial (default 1)")
+    p.add_argument("--address", default=None,
+                   help="an existing Ray cluster: auto or ray://HOST:PORT (default: local Ray)")
+    p.add_argument("--local-cpus", type=int, default=None,
+                   help="CPUs of the local Ray instance (default: all of this machine's)")
+    p.add_argument("--retry-failed", action="store_true", help="re-run trials that failed before")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.set_defaults(func=cmd_sweep, run=None)
+
     p = sub.add_parser("synth", help="write the synthetic HD-sEMG dataset to a folder (CSL layout, "
                                      "or OTBiolab+ exports for --grid CODE)")
     p.add_argument("--out", required=True)
@@ -410,7 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _resolve_defaults(args: argparse.Namespace) -> None:
     """Explicit flags > recipe > built-in defaults, for arch and width (they name the run)."""
-    if not hasattr(args, "arch") or args.command == "ingest":
+    if not hasattr(args, "arch") or args.command in ("ingest", "sweep"):
         return
     if getattr(args, "recipe", None):
         import tomllib
@@ -437,7 +480,7 @@ def _limit_threads() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _resolve_defaults(args)
-    if args.command not in ("boards", "synth"):
+    if args.command not in ("boards", "synth", "sweep"):
         _limit_threads()
     run_root = None
     if getattr(args, "run", None) is not None:

@@ -31,7 +31,7 @@ from .nn.profile import profile_model
 from .progress import progress_bar
 from .seeding import deterministic
 
-SPLITS = ("session", "trial", "kfold")
+SPLITS = ("session", "trial", "kfold", "subject")
 
 
 @dataclass
@@ -42,6 +42,8 @@ class TrainOptions:
     format: str = "csl"
     split: str = "session"
     test_session: int | None = None   # session split: which session is the test set (default last)
+    subject: int | None = None        # session/trial split: use only this subject's trials
+    test_subject: int | None = None   # subject split: which subject is the test set (default last)
     folds: int = 5                    # kfold split
     epochs: int = 40
     batch_size: int = 64
@@ -129,7 +131,8 @@ def prepare(opts: TrainOptions, split: Split | None = None) -> Prepared:
         if opts.split == "kfold":
             split = kfold_splits(frames, opts.folds, opts.seed)[0]
         else:
-            split = make_split(frames, opts.split, seed=opts.seed, test_session=opts.test_session)
+            split = make_split(frames, opts.split, seed=opts.seed, test_session=opts.test_session,
+                               subject=opts.subject, test_subject=opts.test_subject)
     check_no_leak(split, frames)
     mask = rec.grid.channel_mask()
     norm = Normalizer.fit(frames.x[split.train], mask)

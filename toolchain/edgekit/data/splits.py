@@ -4,6 +4,9 @@
            trials of the training sessions (stratified by class and session).
   trial    held-out trials: test and validation trials drawn per (class, session) group.
   kfold    K folds over trials (stratified by class); validation drawn inside each training part.
+  subject  leave-one-subject-out: test = every trial of one subject (given, or the last);
+           validation = held-out trials of the other subjects (stratified by class and subject).
+With `subject=N`, the session split uses only subject N's trials (a per-subject model).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import numpy as np
 from ..errors import EdgekitError
 from .features import Frames
 
-KINDS = ("session", "trial")
+KINDS = ("session", "trial", "subject")
 
 
 @dataclass
@@ -68,13 +71,44 @@ def _check_fraction(name: str, v: float) -> None:
         raise EdgekitError(f"split: {name} must be in [0, 1), got {v}")
 
 
+def _subject_table(frames: Frames) -> np.ndarray:
+    """The subject of each trial, in _trial_table's order."""
+    first = np.unique(frames.trial_key, return_index=True)[1]
+    return frames.subject[first]
+
+
 def make_split(frames: Frames, kind: str, seed: int = 0, val_fraction: float = 0.2,
-               test_session: int | None = None, test_fraction: float = 0.25) -> Split:
+               test_session: int | None = None, test_fraction: float = 0.25,
+               subject: int | None = None, test_subject: int | None = None) -> Split:
     _check_fraction("val_fraction", val_fraction)
     _check_fraction("test_fraction", test_fraction)
     rng = np.random.default_rng(seed)
     keys, labels, sessions = _trial_table(frames)
-    if kind == "session":
+    subjects = _subject_table(frames)
+    if subject is not None and kind != "subject":
+        present_subj = sorted(int(s) for s in np.unique(subjects))
+        if int(subject) not in present_subj:
+            raise EdgekitError(f"split {kind}: --subject {subject} is not in the data; subjects "
+                               f"present: {present_subj}")
+        own = subjects == int(subject)
+        keys, labels, sessions, subjects = keys[own], labels[own], sessions[own], subjects[own]
+    if kind == "subject":
+        present = sorted(int(s) for s in np.unique(subjects))
+        if len(present) < 2:
+            raise EdgekitError(f"split subject: the data has only subject(s) {present}; a "
+                               "leave-one-subject-out split needs at least 2 subjects")
+        tsub = present[-1] if test_subject is None else int(test_subject)
+        if tsub not in present:
+            raise EdgekitError(f"split subject: --test-subject {tsub} is not in the data; subjects "
+                               f"present: {present}")
+        test = {int(k) for k in keys[subjects == tsub]}
+        rest = subjects != tsub
+        val = _draw(keys[rest], _group_ids(labels[rest], subjects[rest]), val_fraction, rng)
+        train = {int(k) for k in keys[rest]} - val
+        desc = (f"leave-one-subject-out: test subject {tsub}, train subjects "
+                f"{[s for s in present if s != tsub]} with {len(val)} trials held out for validation")
+        tsess = sorted(int(s) for s in np.unique(sessions[subjects == tsub]))
+    elif kind == "session":
         present = sorted(int(s) for s in np.unique(sessions))
         if len(present) < 2:
             raise EdgekitError(f"split session: the data has only session(s) {present}; a leave-one-session-out "
@@ -88,6 +122,8 @@ def make_split(frames: Frames, kind: str, seed: int = 0, val_fraction: float = 0
         train = {int(k) for k in keys[rest]} - val
         desc = (f"leave-one-session-out: test session {ts}, train sessions "
                 f"{[s for s in present if s != ts]} with {len(val)} trials held out for validation")
+        if subject is not None:
+            desc = f"subject {subject}: " + desc
         tsess = [ts]
     elif kind == "trial":
         if len(keys) < 3:

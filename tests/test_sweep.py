@@ -1,0 +1,153 @@
+"""`edgekit sweep`: folds, subject splits, the Pareto/recommendation logic, and a small real sweep
+on a local Ray instance (train -> quantize -> export -> QEMU bench per trial), resumed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgekit.cli import main
+from edgekit.data.features import Frames, trial_key
+from edgekit.data.splits import check_no_leak, make_split
+from edgekit.errors import EdgekitError
+from edgekit.sweep import TRIAL_FILE, make_folds
+from edgekit.sweep_report import pareto, recommend, summarize
+
+
+def two_subject_frames() -> Frames:
+    y, key, sess, subj = [], [], [], []
+    for s in (1, 2):
+        for e in (1, 2, 3):
+            for c in range(3):
+                for t in range(4):
+                    y += [c] * 5
+                    key += [trial_key(s, e, c, t)] * 5
+                    sess += [e] * 5
+                    subj += [s] * 5
+    n = len(y)
+    return Frames(np.zeros((n, 192), np.float32), np.array(y), np.array(key), np.array(sess),
+                  np.array(subj))
+
+
+def test_subject_split_and_per_subject_session_split() -> None:
+    fr = two_subject_frames()
+    sp = make_split(fr, "subject", seed=0, test_subject=1)
+    check_no_leak(sp, fr)
+    assert set(fr.subject[sp.test].tolist()) == {1}
+    assert set(fr.subject[sp.train].tolist()) == set(fr.subject[sp.val].tolist()) == {2}
+    sp = make_split(fr, "session", seed=0, test_session=2, subject=2)
+    check_no_leak(sp, fr)
+    used = np.concatenate([sp.train, sp.val, sp.test])
+    assert set(fr.subject[used].tolist()) == {2}          # subject 1 is in no part
+    assert set(fr.session[sp.test].tolist()) == {2}
+    assert set(fr.session[sp.val].tolist()) == {1, 3}      # validation from the training sessions
+    with pytest.raises(EdgekitError, match="subjects present"):
+        make_split(fr, "subject", test_subject=7)
+
+
+def test_folds_per_subject_sessions_subjects_and_first_k() -> None:
+    data = {1: [1, 2, 3], 2: [1, 2], 3: [4]}
+    names = [f["name"] for f in make_folds("sessions", data)]
+    assert names == ["subj1-sess1", "subj1-sess2", "subj1-sess3", "subj2-sess1", "subj2-sess2"]
+    assert make_folds("2", data)[1] == {"name": "subj1-sess2", "split": "session",
+                                         "test_session": 2, "subject": 1}
+    assert [f["test_subject"] for f in make_folds("subjects", data)] == [1, 2, 3]
+    assert make_folds("sessions", {1: [1, 2]})[0] == {"name": "sess1", "split": "session",
+                                                       "test_session": 1}
+    with pytest.raises(EdgekitError, match="one subject"):
+        make_folds("subjects", {1: [1, 2]})
+    with pytest.raises(EdgekitError, match="1..5"):
+        make_folds("9", data)
+
+
+def _trial(width: float, acc: float, ms: float, ram: int, fits: bool = True) -> dict:
+    return {"status": "ok", "config": {"name": f"w{width}", "arch": "mbv2", "width": width},
+            "int8_acc": acc, "latency_ms": ms, "ram_need": ram, "ram_budget": 131072,
+            "flash_need": 2 * ram, "flash_budget": 1 << 20, "fits": fits, "latency_how": "x"}
+
+
+def test_pareto_and_recommendation_say_why_the_others_lost() -> None:
+    rows = [summarize("mbv2", 0.1, [_trial(0.1, 0.90, 10, 50_000), _trial(0.1, 0.92, 10, 50_000)], 50),
+            summarize("mbv2", 0.2, [_trial(0.2, 0.95, 30, 60_000), _trial(0.2, 0.95, 30, 60_000)], 50),
+            summarize("mbv2", 0.5, [_trial(0.5, 0.97, 80, 90_000)], 50),
+            summarize("mbv2", 1.0, [_trial(1.0, 0.98, 40, 200_000, fits=False)], 50),
+            summarize("mbv2", 0.3, [{"status": "failed", "error": "edgekit train: boom",
+                                     "config": {"name": "x", "arch": "mbv2", "width": 0.3}}], 50)]
+    assert rows[0]["int8_acc"]["mean"] == pytest.approx(0.91) and rows[0]["int8_acc"]["n"] == 2
+    assert pareto(rows, "latency_ms") == ["mbv2 w0.1", "mbv2 w0.2", "mbv2 w1"]
+    assert pareto(rows, "ram_need") == ["mbv2 w0.1", "mbv2 w0.2", "mbv2 w0.5", "mbv2 w1"]
+    rec = recommend(rows, 50, "stm32f405")
+    assert rec["config"] == "mbv2 w0.2"
+    why = rec["others"]
+    assert why["mbv2 w0.1"].startswith("less accurate")
+    assert why["mbv2 w0.5"].startswith("too slow: 80.0 ms > 50 ms")
+    assert why["mbv2 w1"] == "does not fit stm32f405: RAM 200,000 > 131,072 B"
+    assert "boom" in why["mbv2 w0.3"]
+
+
+@pytest.fixture()
+def local_ray():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def _mtimes(root: Path) -> dict[str, int]:
+    return {str(p): p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.slow
+def test_sweep_on_local_ray_reports_resumes_and_keeps_failures(tmp_path, tiny_csl, capsys, local_ray):
+    out = tmp_path / "sweep"
+    argv = ["sweep", "--board", "mps2-an386", "--widths", "0.1,0.2,1.6", "--seeds", "1",
+            "--folds", "2", "--epochs", "1", "--qat-epochs", "1", "--samples", "3",
+            "--data", str(tiny_csl), "--out", str(out), "--json", "--no-progress"]
+    assert main(argv) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["trials_run_this_call"] == 6 and [f["name"] for f in rep["folds"]] == ["sess1", "sess2"]
+    rows = {r["config"]: r for r in rep["configs"]}
+    for w in ("mbv2 w0.1", "mbv2 w0.2"):
+        r = rows[w]
+        assert r["ok"] == 2 and r["failed"] == 0
+        assert r["int8_acc"]["n"] == 2 and 0 <= r["int8_acc"]["mean"] <= 1
+        assert r["exact_match_rate"]["min"] == 1.0 and r["fits"] is True
+        assert r["instructions"]["mean"] > r["macs"] > 0
+        assert r["latency_ms"]["mean"] == pytest.approx(r["instructions"]["mean"] / 25e6 * 1e3)
+        assert r["ram_need"] > r["arena_bytes"] > 0 and r["model_bytes"] > 0
+    assert rows["mbv2 w0.2"]["params"] > rows["mbv2 w0.1"]["params"]
+    bad = rows["mbv2 w1.6"]
+    assert bad["ok"] == 0 and bad["failed"] == 2 and "--width" in bad["errors"][0]["error"]
+    rec = rep["recommendation"]
+    assert rec["config"] is None and "too slow" in rec["others"]["mbv2 w0.1"]  # 25 MHz: > 50 ms
+    assert "every trial failed" in rec["others"]["mbv2 w1.6"]
+    for name in ("sweep.json", "sweep.md", "sweep.png"):
+        assert (out / name).stat().st_size > 0
+    assert "| mbv2 w0.2 | 2/2 |" in (out / "sweep.md").read_text()
+    trial = json.loads((out / "trials" / "mbv2-w0.2-seed0-sess1" / TRIAL_FILE).read_text())
+    assert trial["stages_run"] == ["train", "quantize", "export", "bench"] and trial["threads"] == 1
+    assert trial["test_split"].startswith("leave-one-session-out: test session 1")
+
+    # An interrupted trial (no trial.json yet) resumes from its stage reports; nothing else runs.
+    (out / "trials" / "mbv2-w0.1-seed0-sess2" / TRIAL_FILE).unlink()
+    before = _mtimes(out / "trials")
+    assert main(argv) == 0
+    rep2 = json.loads(capsys.readouterr().out)
+    assert rep2["trials_run_this_call"] == 1
+    again = json.loads((out / "trials" / "mbv2-w0.1-seed0-sess2" / TRIAL_FILE).read_text())
+    first = {t["name"]: t for t in rep["trials"]}["mbv2-w0.1-seed0-sess2"]
+    assert again["stages_run"] == [] and again["int8_acc"] == first["int8_acc"]
+    after = _mtimes(out / "trials")
+    tdir = out / "trials" / "mbv2-w0.1-seed0-sess2"
+    assert {p for p in before if before[p] != after.get(p)} == {str(tdir / "started.json")}
+    assert set(after) - set(before) == {str(tdir / TRIAL_FILE)}
+    assert rep2["configs"] == rep["configs"]
+
+    # Finished: a third call runs nothing; another setting for the same --out is refused.
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["trials_run_this_call"] == 0
+    assert main([a if a != "3" else "4" for a in argv]) == 2
+    assert "samples" in capsys.readouterr().err

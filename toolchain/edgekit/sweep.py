@@ -1,0 +1,393 @@
+"""`edgekit sweep`: one trial per (arch, width, seed, fold) as a Ray task; a Pareto report.
+
+A trial is a plain function of its config and its input files: it runs the stages through the
+edgekit CLI in subprocesses (train -> quantize -> export for the board -> bench) in its own run
+directory and returns the trial record, which it also writes as <trial>/trial.json. That file is
+the record: a trial that has one is never recomputed, and a trial interrupted half-way picks up
+at the first stage without a report. A failed stage ends the trial with its error as the record;
+the other trials go on. Ray does all the scheduling (one task per trial, --cpus-per-trial CPUs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+from . import runs
+from .errors import EdgekitError
+
+TRIAL_FILE = "trial.json"
+STARTED_FILE = "started.json"
+# The emulated Cortex-M4 a model for a board without QEMU support is measured on.
+DEFAULT_BENCH_BOARD = "mps2-an386"
+
+
+@dataclass
+class SweepConfig:
+    board: str
+    widths: list[float]
+    archs: list[str] = field(default_factory=lambda: ["mbv2"])
+    seeds: int = 1
+    folds: str = "sessions"            # sessions | subjects | K (the first K session folds)
+    budget_ms: float = 50.0
+    epochs: int | None = None          # float training epochs (None: train's default)
+    qat_epochs: int = 8
+    samples: int = 50                  # bench samples per trial
+    data: str | None = None
+    format: str = "csl"
+    out: str = "sweep"
+    port: str | None = None            # a real board on a serial port: bench on it
+    bench_board: str | None = None     # default: the board if QEMU emulates it, else mps2-an386
+    cpus_per_trial: float = 1.0
+    retry_failed: bool = False
+
+
+# ------------------------------------------------------------------------------ folds
+
+
+def data_sessions(data: str | None, fmt: str) -> dict[int, list[int]]:
+    """{subject: [sessions]} of a dataset, from its file layout where that is enough (csl)."""
+    if data is None:
+        from .data.synth import SynthConfig, default_dataset
+        root, fmt = default_dataset(SynthConfig()), "csl"
+    else:
+        root = Path(data)
+    if fmt == "csl":
+        from .data import csl
+        found: dict[int, set[int]] = {}
+        for f in csl.find_files(root):
+            subj = csl._number_from_parents(f, csl._SUBJ_RE, 1)
+            found.setdefault(subj, set()).add(csl._number_from_parents(f, csl._SESS_RE, 1))
+    else:
+        from .data import load_recording
+        found = {}
+        for t in load_recording(root, fmt).trials:
+            found.setdefault(t.subject, set()).add(t.session)
+    return {s: sorted(v) for s, v in sorted(found.items())}
+
+
+def make_folds(spec: str, sessions: dict[int, list[int]]) -> list[dict[str, Any]]:
+    """Fold name -> split options for `edgekit train`. Validation is always cut from the training
+    part by the split itself; the test part is used once."""
+    multi = len(sessions) > 1
+    session_folds = []
+    for subj, sess in sessions.items():
+        if len(sess) < 2:
+            continue
+        for t in sess:
+            opts = {"split": "session", "test_session": t}
+            if multi:
+                opts["subject"] = subj
+            session_folds.append({"name": (f"subj{subj}-" if multi else "") + f"sess{t}", **opts})
+    if spec == "sessions" or spec.isdigit():
+        if not session_folds:
+            raise EdgekitError(f"--folds {spec}: no subject has 2 or more sessions ({sessions}); "
+                               "leave-one-session-out needs them (try --folds subjects)")
+        if spec.isdigit():
+            k = int(spec)
+            if not 1 <= k <= len(session_folds):
+                raise EdgekitError(f"--folds: {k} is not in 1..{len(session_folds)} (the session folds "
+                                   "of this data)")
+            return session_folds[:k]
+        return session_folds
+    if spec == "subjects":
+        if not multi:
+            raise EdgekitError(f"--folds subjects: the data has one subject ({list(sessions)}); "
+                               "use --folds sessions")
+        return [{"name": f"subj{s}", "split": "subject", "test_subject": s} for s in sessions]
+    raise EdgekitError(f"--folds: expected sessions, subjects or a number, got {spec!r}")
+
+
+def plan_trials(cfg: SweepConfig, folds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for arch in cfg.archs:
+        for width in cfg.widths:
+            for seed in range(cfg.seeds):
+                for fold in folds:
+                    name = f"{arch}-w{width:g}-seed{seed}-{fold['name']}"
+                    out.append({"name": name, "arch": arch, "width": width, "seed": seed,
+                                "fold": fold, "dir": str(Path(cfg.out).resolve() / "trials" / name),
+                                **{k: getattr(cfg, k) for k in (
+                                    "board", "bench_board", "port", "epochs", "qat_epochs",
+                                    "samples", "data", "format")}})
+    return out
+
+
+# ------------------------------------------------------------------------------ one trial
+
+
+def _same_trial(a: dict[str, Any], b: dict[str, Any]) -> str | None:
+    """The first field in which two trial configs differ (the output dir must not be reused for
+    another sweep's settings), or None."""
+    for k in sorted(set(a) | set(b) - {"dir"}):
+        if a.get(k) != b.get(k):
+            return k
+    return None
+
+
+def _stage(argv: list[str], log: Path, threads: int) -> dict[str, Any]:
+    """One CLI stage in a subprocess; its JSON record, or EdgekitError with its last error line."""
+    toolchain = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "EDGEKIT_THREADS": str(threads),
+           "PYTHONPATH": os.pathsep.join(p for p in (toolchain, os.environ.get("PYTHONPATH")) if p)}
+    cmd = [sys.executable, "-m", "edgekit.cli", *argv, "--json", "--no-progress"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    runs.write_text(log, "$ edgekit " + " ".join(argv) + f"\n[exit {proc.returncode}]\n"
+                    + proc.stderr + "\n--- stdout ---\n" + proc.stdout)
+    if proc.returncode != 0:
+        lines = [l for l in proc.stderr.splitlines() if l.strip()]
+        at = next((i for i, l in enumerate(lines) if l.startswith("edgekit: error:")), None)
+        msg = "\n".join(lines[at:]) if at is not None else "\n".join(lines[-5:])
+        raise EdgekitError(f"edgekit {argv[0]} (exit {proc.returncode}): {msg} [log {log}]")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _threads() -> int:
+    """The CPUs Ray gave this task (training uses that many threads, via EDGEKIT_THREADS)."""
+    import ray
+    if not ray.is_initialized():  # called directly, not as a Ray task (and must not start Ray)
+        return 1
+    return max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
+
+
+def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
+    """train -> quantize -> export -> bench for one config; returns (and writes) the trial record.
+
+    Stages whose report is already in the run directory are not re-run."""
+    tdir = Path(trial["dir"])
+    done = tdir / TRIAL_FILE
+    if done.exists():
+        return runs.read_json(done)
+    run, logs = tdir / "run", tdir / "logs"
+    tdir.mkdir(parents=True, exist_ok=True)
+    threads = _threads()
+    t0 = time.time()
+    rec: dict[str, Any] = {"config": trial, "status": "ok", "threads": threads,
+                           "host": os.uname().nodename, "stages_run": [], "stage_s": {}}
+    started = tdir / STARTED_FILE
+    if started.exists():  # an interrupted trial: its stage reports count only for the same config
+        diff = _same_trial(runs.read_json(started).get("config", {}), trial)
+        if diff is not None:
+            rec.update(status="failed", error=f"{tdir}: an interrupted trial with another {diff!r} is "
+                       "in this directory; use another --out (or delete the directory)", wall_s=0.0)
+            return rec
+    runs.write_json(started, {"time": t0, "host": os.uname().nodename, "threads": threads,
+                              "config": trial})
+    common = ["--run", str(run), "--seed", str(trial["seed"])]
+    fold = trial["fold"]
+    data = ["--split", fold["split"]] + sum(
+        ([f"--{k.replace('_', '-')}", str(fold[k])] for k in ("test_session", "subject", "test_subject")
+         if k in fold), [])
+    if trial["data"] is not None:
+        data += ["--data", trial["data"], "--format", trial["format"]]
+    board, bench_board = trial["board"], trial["bench_board"]
+
+    def stage(name: str, argv: list[str], report: Path) -> dict[str, Any]:
+        if report.exists():
+            return runs.read_json(report)
+        rec["stages_run"].append(name)
+        t = time.time()
+        out = _stage(argv, logs / f"{name}.log", threads)
+        rec["stage_s"][name] = round(time.time() - t, 1)
+        return out
+
+    try:
+        tr = stage("train", ["train", "--arch", trial["arch"], "--width", f"{trial['width']:g}",
+                             *common, *data] + (["--epochs", str(trial["epochs"])]
+                                                if trial["epochs"] is not None else []),
+                   run / "train.json")
+        stage("quantize", ["quantize", *common, "--epochs", str(trial["qat_epochs"])],
+              run / "quantize.json")
+        fit_error = None
+        ex_json = run / "export" / "export.json"
+        try:
+            stage("export", ["export", *common, "--board", board], ex_json)
+        except EdgekitError as e:
+            if "does not fit" not in str(e) or bench_board == board:
+                raise
+            # measure it anyway (the .tflite does not depend on the board): export for the bench
+            # board; the fit is still counted against B's budget below
+            fit_error = str(e)
+            stage("export-bench", ["export", *common, "--board", bench_board], ex_json)
+        ex = runs.read_json(ex_json)
+        bench_on = board if trial["port"] else bench_board
+        bench_argv = ["bench", *common, "--board", bench_on, "--samples", str(trial["samples"])]
+        if trial["port"]:
+            bench_argv += ["--port", trial["port"]]
+        be = stage("bench", bench_argv, run / "bench" / bench_on / "bench.json")
+        rec.update(metrics(tr, ex, be, run, board, bench_on, measured_on_board=bool(trial["port"])))
+        if fit_error:
+            rec["fit_error"] = fit_error
+    except EdgekitError as e:
+        rec.update(status="failed", error=str(e))
+    except Exception as e:  # a bug in a stage is still this trial's result, not the sweep's end
+        rec.update(status="failed", error=f"{type(e).__name__}: {e}")
+    rec["wall_s"] = round(time.time() - t0, 1)
+    runs.write_json(done, rec)
+    return rec
+
+
+def metrics(tr: dict, ex: dict, be: dict, run: Path, board_name: str, bench_on: str,
+            measured_on_board: bool) -> dict[str, Any]:
+    """The numbers of one trial, from the stages' reports (and the export's reference outputs)."""
+    from .boards import get_board
+    from .export.fit import fit_report
+    from .train import scores
+
+    board = get_board(board_name)
+    ref = runs.load_npz(run / "export" / "reference.npz")
+    n = len(ref["label_names"])
+    int8 = scores(ref["labels"], ref["y_int8"].argmax(1), n)
+    fit = fit_report(board, ex["model_bytes"], ex["arena"]["ek_arena_size"])
+    lat = be["latency"]
+    q = be.get("qemu") or {}
+    instr = q.get("instructions_per_inference")
+    if measured_on_board:
+        latency_ms, how = lat["median_us"] / 1000.0, f"measured on {board_name} ({lat['tick_unit']})"
+    else:
+        latency_ms = instr / board.clock_hz * 1000.0 if instr else None
+        how = (f"QEMU {bench_on} instructions / {board.clock_hz / 1e6:g} MHz at 1 cycle per "
+               "instruction (a lower bound on a real Cortex-M4)")
+    return {
+        "float_acc": tr["cnn"]["accuracy"], "float_f1": tr["cnn"]["macro_f1"],
+        "lda_acc": tr["lda"]["accuracy"],
+        "int8_acc": int8["accuracy"], "int8_f1": int8["macro_f1"], "n_test": int8["n"],
+        "test_split": tr["split"]["description"],
+        "device_acc": be["device_accuracy"], "exact_match_rate": be["exact_match_rate"],
+        "bench_samples": be["samples"], "bench_board": bench_on,
+        "params": ex["params"], "macs": ex["macs"], "model_bytes": ex["model_bytes"],
+        "arena_bytes": ex["arena"]["ek_arena_size"], "arena_used": be.get("arena_used"),
+        "flash_need": fit["flash"]["need"], "flash_budget": fit["flash"]["budget"],
+        "ram_need": fit["ram"]["need"], "ram_budget": fit["ram"]["budget"], "fits": fit["fits"],
+        "elf_flash_bytes": be.get("flash_bytes"), "elf_ram_bytes": be.get("ram_bytes"),
+        "instructions": instr, "latency_ms": latency_ms, "latency_how": how,
+    }
+
+
+# ------------------------------------------------------------------------------ the driver
+
+
+def _say(msg: str) -> None:
+    print(f"edgekit sweep: {msg}", file=sys.stderr, flush=True)
+
+
+def _fmt_s(s: float) -> str:
+    return f"{s / 60:.1f} min" if s >= 90 else f"{s:.0f} s"
+
+
+def run_sweep(cfg: SweepConfig, address: str | None = None, local_cpus: int | None = None,
+              progress: bool = True) -> dict[str, Any]:
+    """Plan the trials, run the missing ones as Ray tasks, write sweep.json/.md/.png."""
+    import ray
+    from .boards import get_board
+    from .progress import progress_bar
+    from .sweep_report import build_report, write_report
+
+    board = get_board(cfg.board)
+    if cfg.bench_board is None:
+        cfg.bench_board = board.name if board.emulated else DEFAULT_BENCH_BOARD
+    get_board(cfg.bench_board)
+    bad = [w for w in cfg.widths if not w > 0]
+    if not cfg.widths or bad:
+        raise EdgekitError(f"--widths: expected positive widths like 0.1,0.2, got {cfg.widths}")
+    if cfg.seeds < 1:
+        raise EdgekitError(f"--seeds: expected 1 or more, got {cfg.seeds}")
+    out = Path(cfg.out)
+    folds = make_folds(cfg.folds, data_sessions(cfg.data, cfg.format))
+    trials = plan_trials(cfg, folds)
+    records: dict[str, dict[str, Any]] = {}
+    todo = []
+    for t in trials:
+        f = Path(t["dir"]) / TRIAL_FILE
+        if f.exists():
+            old = runs.read_json(f)
+            diff = _same_trial(old.get("config", {}), t)
+            if diff is not None:
+                raise EdgekitError(f"{f}: this trial was run with another {diff!r} "
+                                   f"({old['config'].get(diff)!r}, now {t.get(diff)!r}); use another "
+                                   "--out for a different sweep")
+            if old["status"] == "ok" or not cfg.retry_failed:
+                records[t["name"]] = old
+                continue
+            f.unlink()
+        todo.append(t)
+    _say(f"{len(trials)} trials ({len(cfg.archs)} arch x {len(cfg.widths)} widths x {cfg.seeds} seeds "
+         f"x {len(folds)} folds), {len(trials) - len(todo)} already done, {len(todo)} to run; "
+         f"board {board.name}, bench on {cfg.port or cfg.bench_board}")
+    t0 = time.time()
+    if todo:
+        started_here = not ray.is_initialized()
+        if started_here:
+            kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+            if address:
+                kw["address"] = address
+            else:  # trials return small dicts: no need for Ray's default 30% of RAM in /dev/shm
+                kw["object_store_memory"] = 256 * 1024 ** 2
+                if local_cpus:
+                    kw["num_cpus"] = local_cpus
+            ray.init(**kw)
+        try:
+            task = ray.remote(num_cpus=cfg.cpus_per_trial, max_retries=0)(run_trial)
+            pending = {task.remote(t): t for t in todo}
+            seen_start: set[str] = set()
+            bar = progress_bar(range(len(todo)), "sweep", progress, total=len(todo))
+            finished = 0
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=2.0)
+                for t in pending.values():  # the trials write started.json when they begin
+                    if t["name"] not in seen_start and (Path(t["dir"]) / STARTED_FILE).exists():
+                        seen_start.add(t["name"])
+                        bar.write(f"edgekit sweep: started  {t['name']}", file=sys.stderr)
+                for ref in ready:
+                    t = pending.pop(ref)
+                    try:
+                        rec = ray.get(ref)
+                    except Exception as e:  # the task itself died (worker killed, node lost)
+                        rec = {"config": t, "status": "failed", "error": f"Ray task: {e}"}
+                    records[t["name"]] = rec
+                    finished += 1
+                    elapsed = time.time() - t0
+                    left = elapsed / finished * (len(todo) - finished)
+                    what = (f"int8 {rec['int8_acc']:.2%}, {rec['latency_ms'] or 0:.1f} ms, "
+                            f"{'fits' if rec['fits'] else 'does NOT fit'}" if rec["status"] == "ok"
+                            else "FAILED: " + rec["error"].splitlines()[0][:200])
+                    bar.write(f"edgekit sweep: finished {t['name']} [{finished}/{len(todo)}] "
+                              f"in {rec.get('wall_s', 0):.0f} s: {what}; time left ~{_fmt_s(left)}",
+                              file=sys.stderr)
+                    bar.update(1)
+            bar.close()
+        finally:
+            if started_here:
+                ray.shutdown()
+    rep = build_report(cfg, board, [records[t["name"]] for t in trials], folds)
+    rep["wall_s_this_call"] = round(time.time() - t0, 1)
+    rep["trials_run_this_call"] = len(todo)
+    rep["files"] = write_report(out, rep, board)
+    return rep
+
+
+def config_from_args(args: Any) -> SweepConfig:
+    def floats(s: str, what: str) -> list[float]:
+        try:
+            return [float(x) for x in s.split(",") if x.strip()]
+        except ValueError:
+            raise EdgekitError(f"{what}: expected comma-separated numbers, got {s!r}") from None
+
+    archs = [a.strip() for a in args.arch.split(",") if a.strip()]
+    unknown = [a for a in archs if a not in ("mbv2", "mbv2-seed")]
+    if unknown:
+        raise EdgekitError(f"--arch: unknown {unknown}; known: mbv2, mbv2-seed")
+    return SweepConfig(board=args.board, widths=floats(args.widths, "--widths"), archs=archs,
+                       seeds=args.seeds, folds=args.folds, budget_ms=args.budget_ms,
+                       epochs=args.epochs, qat_epochs=args.qat_epochs, samples=args.samples,
+                       data=str(Path(args.data).resolve()) if args.data else None,
+                       format=args.format, out=args.out, port=args.port,
+                       bench_board=args.bench_board, cpus_per_trial=args.cpus_per_trial,
+                       retry_failed=args.retry_failed)
