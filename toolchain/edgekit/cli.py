@@ -27,7 +27,7 @@ def _train_options(args: argparse.Namespace):
 
     over = {k: getattr(args, k, None) for k in (
         "arch", "width", "data", "format", "split", "test_session", "folds", "epochs",
-        "batch_size", "lr", "seed", "window_ms", "hop_ms", "feature", "augment")}
+        "batch_size", "lr", "seed", "window_ms", "hop_ms", "feature", "filter", "augment")}
     if over.get("data") is not None:
         over["data"] = Path(over["data"])
     if getattr(args, "recipe", None):
@@ -239,6 +239,9 @@ def _add_data(p: argparse.ArgumentParser) -> None:
     g.add_argument("--window-ms", type=float, default=None)
     g.add_argument("--hop-ms", type=float, default=None)
     g.add_argument("--feature", default=None, help="rms (default) | raw (the seed's per-instant frames)")
+    g.add_argument("--filter", default=None, choices=["causal", "zero-phase"],
+                   help="band-pass: causal (default; the chain the board runs on raw samples) | "
+                        "zero-phase (offline sosfiltfilt, for comparison)")
     g.add_argument("--recipe", metavar="TOML", help="training settings from a models/*.toml recipe")
     g.add_argument("--batch-size", type=int, default=None)
     g.add_argument("--lr", type=float, default=None)

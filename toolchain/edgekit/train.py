@@ -50,6 +50,7 @@ class TrainOptions:
     window_ms: float = 150.0
     hop_ms: float = 50.0
     feature: str = "rms"
+    filter: str = "causal"            # "causal" (what the device runs) | "zero-phase" (offline)
     augment: str | None = None        # "ca,lc": add disturbed copies of the training frames
 
     @classmethod
@@ -71,7 +72,8 @@ class TrainOptions:
         return cls(**merged)
 
     def feature_config(self) -> FeatureConfig:
-        return FeatureConfig(window_ms=self.window_ms, hop_ms=self.hop_ms, kind=self.feature)
+        return FeatureConfig(window_ms=self.window_ms, hop_ms=self.hop_ms, kind=self.feature,
+                             filter=self.filter)
 
 
 @dataclass
@@ -115,6 +117,7 @@ def prepare(opts: TrainOptions, split: Split | None = None) -> Prepared:
         rec = load_recording(Path(opts.data), opts.format)
         source = {"kind": opts.format, "root": str(opts.data)}
     source["fs"] = rec.fs
+    fcfg = fcfg.for_recording(rec)    # fixes the ADC step the device will be given
     frames = extract(rec, fcfg)
     if split is None:
         if opts.split not in SPLITS:
