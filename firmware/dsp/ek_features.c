@@ -1,5 +1,8 @@
 /* See ek_features.h. The float expressions below are written operation for operation as in
  * causal.py; do not "simplify" them (reassociating changes the rounding). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=off") /* also where the build (Arduino) does not pass it */
+#endif
 #include "ek_features.h"
 
 #include <math.h>
