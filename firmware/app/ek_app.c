@@ -388,6 +388,7 @@ static ek_features_t s_feat;
 static int16_t s_sample[EK_FEAT_CHANNELS];
 static int8_t s_frame[EK_INPUT_SIZE];
 static uint8_t s_pl_lo; /* low byte of the sample value being received */
+static uint8_t s_vote[EK_VOTE_MAX]; /* the last k classes, oldest first */
 #endif
 static int s_st_on;            /* ek-stream-start done */
 static uint32_t s_st_vote_k = 1u;
@@ -395,7 +396,6 @@ static int s_st_echo;          /* print each frame (exactness checks) */
 static int s_st_realtime;      /* check the board keeps up with the sample rate */
 static uint32_t s_st_next_seq; /* the sequence number the next block must carry */
 static uint32_t s_st_hops;     /* frames since the stream (re)started */
-static uint8_t s_vote[EK_VOTE_MAX];
 static uint32_t s_vote_n;      /* valid entries (<= k) */
 static uint64_t s_st_lag;      /* ticks behind real time (realtime mode) */
 static uint64_t s_hop_feat_ticks;

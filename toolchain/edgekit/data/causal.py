@@ -84,6 +84,7 @@ def adc_lsb_for(signals: list[np.ndarray]) -> float:
     peak, integral = 0.0, True
     for s in signals:
         a = np.asarray(s)
+        a = a[np.isfinite(a)]    # NaN/Inf: extract() rejects the trial with its name
         if a.size:
             peak = max(peak, float(np.max(np.abs(a))))
             integral = integral and bool(np.all(a == np.round(a)))
