@@ -12,14 +12,15 @@ import firmware_util as fu
 FS = 2048.0
 
 
-def causal_export(base: Path, adc_lsb: float = 0.5, hop_ms: float = 50.0) -> Path:
+def causal_export(base: Path, adc_lsb: float = 0.5, hop_ms: float = 50.0,
+                  norm_scale: float = 1.0) -> Path:
     """A run directory whose export/ holds the tiny model with a causal chain in model_meta.h."""
     from edgekit.checkpoint import ModelRecord
     from edgekit.data.features import FeatureConfig
     from edgekit.export import carray
     from edgekit.export.tflite import inspect_tflite, resolver_ops
 
-    root = base / f"tiny-causal-{adc_lsb:g}-{hop_ms:g}"
+    root = base / f"tiny-causal-{adc_lsb:g}-{hop_ms:g}-{norm_scale:g}"
     if (root / "export" / "model_meta.h").exists():
         return root
     model = base / "tiny-s0.tflite"
@@ -35,8 +36,8 @@ def causal_export(base: Path, adc_lsb: float = 0.5, hop_ms: float = 50.0) -> Pat
     rec = ModelRecord(arch="tiny-test", width=1.0, num_classes=n_out,
                       label_names=list(fu.LABELS[:n_out]),
                       features={**fc.to_dict(), "fs_hz": FS},
-                      norm_mean=rng.uniform(5, 40, 192).astype(np.float32).tolist(),
-                      norm_std=rng.uniform(3, 30, 192).astype(np.float32).tolist(),
+                      norm_mean=(norm_scale * rng.uniform(5, 40, 192)).astype(np.float32).tolist(),
+                      norm_std=(norm_scale * rng.uniform(3, 30, 192)).astype(np.float32).tolist(),
                       channel_mask=mask.tolist(), layout="csl", state_dict={})
     q = {"scale": info.input.scales[0], "zero_point": info.input.zero_points[0],
          "shape": info.input.shape}

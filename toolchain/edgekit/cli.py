@@ -111,6 +111,22 @@ def cmd_bench(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     return rep, rep.get("summary", "")
 
 
+def cmd_stream(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from .bench.stream import run_stream
+    from .boards import get_board
+    from .demo import current_firmware
+
+    board = get_board(args.board)
+    run = _run_for(args)
+    rep = run_stream(run, board, args.port, session=args.session,
+                     recording=Path(args.recording) if args.recording else None, fmt=args.format,
+                     realtime=args.realtime, vote=args.vote, block=args.block,
+                     max_trials=args.max_trials, clock_hz=args.clock_mhz * 1e6, baud=args.baud,
+                     build_fn=current_firmware(run, board) if args.port is None else None,
+                     progress=args.progress)
+    return rep, rep["summary"]
+
+
 def cmd_demo(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from .demo import run_demo
 
@@ -287,6 +303,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baud", type=int, default=None)
     p.add_argument("--samples", type=int, default=200)
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("stream", help="replay a held-out recording through the board as raw samples "
+                                      "(on-device features, a decision every hop)")
+    _add_common(p)
+    p.add_argument("--board", required=True)
+    p.add_argument("--port", default=None, help="serial port or pyserial URL (omit for QEMU boards)")
+    p.add_argument("--baud", type=int, default=None)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--session", type=int, default=None,
+                   help="session of the run's data to replay (default: the last, the test session)")
+    g.add_argument("--recording", metavar="FILE", default=None, help="a recording file or directory")
+    p.add_argument("--format", default="csl", help="--recording format: csl (default) | otb")
+    p.add_argument("--realtime", action="store_true",
+                   help="pace blocks at the sampling rate; the board reports when it falls behind")
+    p.add_argument("--vote", type=int, default=5, help="majority vote over the last K windows")
+    p.add_argument("--block", type=int, default=None, help="samples per block (default: one hop)")
+    p.add_argument("--max-trials", type=int, default=None, help="replay only the first N trials")
+    p.add_argument("--clock-mhz", type=float, default=156.0,
+                   help="target clock for the per-hop budget (QEMU instructions as the cycle proxy)")
+    p.set_defaults(func=cmd_stream)
 
     p = sub.add_parser("demo", help="the whole path on the default data, ending in QEMU")
     _add_common(p)

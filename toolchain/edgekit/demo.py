@@ -16,26 +16,30 @@ def _say(msg: str) -> None:
     print(f"edgekit demo: {msg}", file=sys.stderr, flush=True)
 
 
+def current_firmware(run: runs.Run, board: Board):
+    """A build_fn for the harnesses: (re-)render the run's firmware project when it is missing or
+    holds an older export of this run, build it, return the build info (with 'elf')."""
+    from . import firmware
+
+    def build_fn() -> dict[str, Any]:
+        fw_dir = run.firmware_dir(board.name)
+        rendered = fw_dir / "firmware.json"
+        if not rendered.exists() or runs.read_json(rendered).get("model_hash") != \
+                firmware.model_hash(run.export_dir / "model_meta.h"):
+            fw_dir = firmware.render(run, board)
+        return firmware.build(fw_dir, board)
+
+    return build_fn
+
+
 def bench_on_board(run: runs.Run, board: Board, port: str | None, samples: int,
                    baud: int | None, progress: bool) -> dict[str, Any]:
     """Bench the run's exported model; for an emulated board with no --port, build and boot QEMU."""
-    from . import firmware
     from .bench.harness import run_bench
 
     run.require(run.export_dir / "reference.npz", "exported model",
                 f"run `edgekit export --board {board.name}` first")
-    build_info: dict[str, Any] = {}
-
-    def build_fn():
-        fw_dir = run.firmware_dir(board.name)
-        rendered = fw_dir / "firmware.json"
-        # re-render when the project is missing or holds an older export of this run
-        if not rendered.exists() or runs.read_json(rendered).get("model_hash") != \
-                firmware.model_hash(run.export_dir / "model_meta.h"):
-            fw_dir = firmware.render(run, board)
-        build_info.update(firmware.build(fw_dir, board))
-        return build_info
-
+    build_fn = current_firmware(run, board)
     if port is None and not board.emulated:
         raise EdgekitError(f"--port: board {board.name} is real hardware; give its serial port, "
                            "e.g. --port /dev/ttyUSB0 (or any pyserial URL)")
