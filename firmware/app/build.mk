@@ -13,7 +13,7 @@ WARN     := -Wall -Wextra -Werror
 DEPFLAGS := -MMD -MP
 INCLUDES := -Iapp -Iport -Imodel -Idsp
 CFLAGS   += -std=c99 $(OPT) $(ARCH_FLAGS) $(WARN) $(DEPFLAGS) -ffunction-sections -fdata-sections
-# dsp/: the feature chain must not fuse multiply-adds (bit-exact with data/causal.py)
+# no fused multiply-adds anywhere: dsp/ (the feature chain) is bit-exact with data/causal.py
 CFLAGS   += -ffp-contract=off
 CXXFLAGS += -std=c++17 $(OPT) $(ARCH_FLAGS) $(DEPFLAGS) -ffunction-sections -fdata-sections \
             -fno-exceptions -fno-rtti -fno-threadsafe-statics
