@@ -28,12 +28,17 @@ def rec_of(*trials: Trial) -> Recording:
     return Recording(list(trials), FS, ["idle", "a", "b"], "csl", "mem")
 
 
-def test_rms_values_and_frame_count() -> None:
+@pytest.mark.parametrize("filt", ["causal", "zero-phase"])
+def test_rms_values_and_frame_count(filt: str) -> None:
     amp = np.linspace(1, 50, 192)
     n = 2048
-    fr = extract(rec_of(sine_trial(amp, n)), FeatureConfig())
-    win, hop = 307, 102                                  # 150 ms / 50 ms at 2048 Hz
-    assert len(fr) == 1 + (n - win) // hop
+    fr = extract(rec_of(sine_trial(amp, n)), FeatureConfig(filter=filt))
+    if filt == "zero-phase":
+        win, hop = 307, 102                              # 150 ms / 50 ms at 2048 Hz
+        assert len(fr) == 1 + (n - win) // hop
+    else:                                                # 3 whole hops; 3 warm-up hops dropped
+        assert FeatureConfig().samples(FS) == (306, 102)
+        assert len(fr) == n // 102 - 3 + 1 - 3
     assert fr.x.dtype == np.float32 and fr.x.shape == (len(fr), 192)
     assert fr.y.dtype == np.int64 and fr.trial_key.dtype == np.int64
     inner = fr.x[2:-2]                                    # away from the filter's edge effects
@@ -45,8 +50,9 @@ def test_band_pass_removes_out_of_band_and_raw_frames() -> None:
     rec = rec_of(sine_trial(amp, 4096, f=5.0))            # 5 Hz: below the 20 Hz band edge
     rms = extract(rec, FeatureConfig()).x
     assert np.median(rms) < 0.5
-    raw = extract(rec_of(sine_trial(amp, 4096, f=100.0)), FeatureConfig(kind="raw"))
-    rmsf = extract(rec_of(sine_trial(amp, 4096, f=100.0)), FeatureConfig(kind="rms"))
+    zp = "zero-phase"                                     # no phase shift: the instant is exact
+    raw = extract(rec_of(sine_trial(amp, 4096, f=100.0)), FeatureConfig(kind="raw", filter=zp))
+    rmsf = extract(rec_of(sine_trial(amp, 4096, f=100.0)), FeatureConfig(kind="rms", filter=zp))
     assert raw.x.shape == rmsf.x.shape                    # one instant per hop, same frame grid
     ends = 307 + 102 * np.arange(len(raw)) - 1             # the instant each frame takes
     expected = 10.0 * np.sin(2 * np.pi * 100.0 * ends / FS)
@@ -80,7 +86,10 @@ def test_nan_and_short_trials_name_file_and_trial() -> None:
         extract(rec_of(sine_trial(amp, 1000), bad), FeatureConfig())
     with pytest.raises(EdgekitError, match=r"mem/trial5: trial 5 .*100 samples .*shorter than one feature window "
                                            r"of 205 samples \(100 ms\)"):
-        extract(rec_of(sine_trial(amp, 100, trial=5)), FeatureConfig(window_ms=100))
+        extract(rec_of(sine_trial(amp, 100, trial=5)), FeatureConfig(window_ms=100, filter="zero-phase"))
+    with pytest.raises(EdgekitError, match=r"mem/trial6: trial 6 .*500 samples .*leave no frame after the "
+                                           r"100 ms warm-up"):
+        extract(rec_of(sine_trial(amp, 500, trial=6)), FeatureConfig())
 
 
 def test_feature_config_round_trip_and_validation() -> None:
@@ -88,6 +97,10 @@ def test_feature_config_round_trip_and_validation() -> None:
     d = json.loads(json.dumps(asdict(cfg)))               # as stored in a checkpoint / JSON report
     assert FeatureConfig.from_dict(d) == cfg
     assert FeatureConfig.from_dict(asdict(FeatureConfig())) == FeatureConfig()
+    old = {k: v for k, v in asdict(FeatureConfig()).items() if k not in ("filter", "adc_lsb", "warmup_ms")}
+    assert FeatureConfig.from_dict(old).filter == "zero-phase"   # records from before the causal chain
+    with pytest.raises(EdgekitError, match="unknown filter 'fir'"):
+        FeatureConfig(filter="fir")
     with pytest.raises(EdgekitError, match="unknown feature kind 'mav'"):
         FeatureConfig(kind="mav")
     with pytest.raises(EdgekitError, match="unknown fields \\['bogus'\\]"):

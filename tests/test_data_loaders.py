@@ -229,5 +229,5 @@ def test_trial_shorter_than_window(tmp_path: Path) -> None:
     write_csl(tmp_path, 1, 1, 0, [identity_signal(1024), identity_signal(200)])
     rec = load_recording(tmp_path, "csl")
     with pytest.raises(EdgekitError, match=r"gest0\.mat: trial 1 .*200 samples .* shorter than one feature "
-                                           r"window of 307 samples \(150 ms\)"):
+                                           r"window of 306 samples \(150 ms\)"):  # causal: 3 whole hops
         extract(rec, FeatureConfig())

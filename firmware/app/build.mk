@@ -11,13 +11,15 @@ include port/port.mk
 
 WARN     := -Wall -Wextra -Werror
 DEPFLAGS := -MMD -MP
-INCLUDES := -Iapp -Iport -Imodel
+INCLUDES := -Iapp -Iport -Imodel -Idsp
 CFLAGS   += -std=c99 $(OPT) $(ARCH_FLAGS) $(WARN) $(DEPFLAGS) -ffunction-sections -fdata-sections
+# no fused multiply-adds anywhere: dsp/ (the feature chain) is bit-exact with data/causal.py
+CFLAGS   += -ffp-contract=off
 CXXFLAGS += -std=c++17 $(OPT) $(ARCH_FLAGS) $(DEPFLAGS) -ffunction-sections -fdata-sections \
             -fno-exceptions -fno-rtti -fno-threadsafe-statics
 
 APP_SRCS := $(wildcard app/*.c)
-SRCS_C   := $(APP_SRCS) $(PORT_SRCS)
+SRCS_C   := $(APP_SRCS) $(PORT_SRCS) $(wildcard dsp/*.c)
 SRCS_CXX :=
 LINKER   := $(CC)
 

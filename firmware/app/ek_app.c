@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "ek_features.h"
 #include "ek_model.h"
 #include "ek_port.h"
 #include "model_meta.h"
@@ -157,7 +158,7 @@ static int parse_u32(const char *s, uint32_t max, uint32_t *out) {
         uint32_t d;
         if (*s < '0' || *s > '9') return -1;
         d = (uint32_t)(*s - '0');
-        if (v > (max - d) / 10u) return -1;
+        if (d > max || v > (max - d) / 10u) return -1; /* d > max: max - d would wrap */
         v = v * 10u + d;
     }
     *out = v;
@@ -371,6 +372,301 @@ static void cmd_ek_info(void) {
     out_end();
 }
 
+
+/* ------------------------------------------------------------------ streaming (ek-stream, ek-sblk)
+ *
+ * Raw samples in, a decision every hop: "ek-sblk SEQ NCH NS%" is followed by exactly
+ * NCH * NS * 2 binary bytes (int16 little-endian, sample after sample, all channels of a sample
+ * together). The payload is consumed byte by byte as it arrives (one sample buffered, nothing
+ * else), so its length is bounded only by EK_SBLK_MAX_SAMPLES. A block the device cannot use
+ * (wrong channel count or length) is still read to its end, so the framing never slips. */
+
+#define EK_VOTE_MAX 32u
+#define EK_SBLK_MAX_SAMPLES 65535u
+
+#if EK_FEAT_CHAIN
+static ek_features_t s_feat;
+static int16_t s_sample[EK_FEAT_CHANNELS];
+static int8_t s_frame[EK_INPUT_SIZE];
+static uint8_t s_pl_lo; /* low byte of the sample value being received */
+static uint8_t s_vote[EK_VOTE_MAX]; /* the last k classes, oldest first */
+#endif
+static int s_st_on;            /* ek-stream-start done */
+static uint32_t s_st_vote_k = 1u;
+static int s_st_echo;          /* print each frame (exactness checks) */
+static int s_st_realtime;      /* check the board keeps up with the sample rate */
+static uint32_t s_st_next_seq; /* the sequence number the next block must carry */
+static uint32_t s_st_hops;     /* frames since the stream (re)started */
+static uint32_t s_vote_n;      /* valid entries (<= k) */
+static uint64_t s_st_lag;      /* ticks behind real time (realtime mode) */
+static uint64_t s_hop_feat_ticks;
+
+/* The payload being consumed. */
+static uint32_t s_pl_left;     /* bytes still to come */
+static uint32_t s_pl_pos;      /* bytes into the current sample */
+static int s_pl_use;           /* 0: drain only (bad block) */
+static uint32_t s_pl_seq, s_pl_samples, s_pl_hops;
+static uint64_t s_pl_ticks;    /* processing ticks of this block */
+
+static void stream_restart(void) {
+#if EK_FEAT_CHAIN
+    ek_features_reset(&s_feat);
+#endif
+    s_st_hops = 0;
+    s_vote_n = 0;
+    s_st_lag = 0;
+    s_hop_feat_ticks = 0;
+}
+
+#if EK_FEAT_CHAIN
+typedef char ek_vote_classes_fit_u8[(EK_OUTPUT_SIZE <= 256) ? 1 : -1];
+
+/* Majority over the last k classes; a tie goes to the class voted most recently. */
+static uint32_t vote_push(uint8_t cls) {
+    uint32_t count[256];
+    uint32_t i, best = cls, best_n = 0;
+    if (s_vote_n == s_st_vote_k) {
+        memmove(s_vote, s_vote + 1, s_vote_n - 1u);
+        s_vote_n--;
+    }
+    s_vote[s_vote_n++] = cls;
+    for (i = 0; i < s_vote_n; i++) count[s_vote[i]] = 0;
+    for (i = 0; i < s_vote_n; i++) count[s_vote[i]]++;
+    for (i = s_vote_n; i-- > 0;) {
+        if (count[s_vote[i]] > best_n) {
+            best_n = count[s_vote[i]];
+            best = s_vote[i];
+        }
+    }
+    return best;
+}
+
+static uint32_t argmax_out(const int8_t *o) {
+    uint32_t i, b = 0;
+    for (i = 1; i < EK_OUTPUT_SIZE; i++)
+        if (o[i] > o[b]) b = i;
+    return b;
+}
+
+/* A frame is ready: run the model, vote, answer the hop. */
+static void stream_hop(void) {
+    uint64_t t0, t1;
+    uint32_t cls, dec;
+    memcpy(ek_model_input(), s_frame, EK_INPUT_SIZE);
+    t0 = now64();
+    if (invoke_once() != 0) return;
+    t1 = now64();
+    keep_result(t1 - t0, 1);
+    cls = argmax_out(s_last_out);
+    dec = vote_push((uint8_t)cls);
+    out_str("m-ek-hop-[");
+    out_u64(s_st_hops);
+    out_str("]-out[");
+    out_hex(s_last_out, EK_OUTPUT_SIZE);
+    out_str("]-class[");
+    out_u64(cls);
+    out_str("]-vote[");
+    out_u64(dec);
+    out_str("]-ft[");
+    out_u64(s_hop_feat_ticks);
+    out_str("]-it[");
+    out_u64(t1 - t0);
+    out_ch(']');
+    if (s_st_echo) {
+        out_str("-in[");
+        out_hex(s_frame, EK_INPUT_SIZE);
+        out_ch(']');
+    }
+    out_end();
+    s_pl_ticks += t1 - t0;
+    s_hop_feat_ticks = 0;
+    s_st_hops++;
+    s_pl_hops++;
+}
+#endif
+
+static int need_stream(void) {
+#if EK_FEAT_CHAIN
+    if (!need_model()) return 0;
+    return 1;
+#else
+    err_line("stream: this model has no on-device feature chain (trained with zero-phase or raw "
+             "features; retrain with --filter causal)", 0);
+    return 0;
+#endif
+}
+
+/* ek-stream-start [K [ECHO [REALTIME]]] */
+static void cmd_stream_start(char **tok, int ntok) {
+    uint32_t k = 1, echo = 0, rt = 0;
+    if (ntok > 4 || (ntok >= 2 && (parse_u32(tok[1], EK_VOTE_MAX, &k) != 0 || k == 0)) ||
+        (ntok >= 3 && parse_u32(tok[2], 1, &echo) != 0) ||
+        (ntok >= 4 && parse_u32(tok[3], 1, &rt) != 0)) {
+        out_str("e-[ek-stream-start: usage ek-stream-start K ECHO REALTIME, K 1..");
+        out_u64(EK_VOTE_MAX);
+        out_str(", ECHO 0|1, REALTIME 0|1]");
+        out_end();
+        return;
+    }
+    if (!need_stream()) return;
+    s_st_vote_k = k;
+    s_st_echo = (int)echo;
+    s_st_realtime = (int)rt;
+    s_st_next_seq = 0;
+    s_st_on = 1;
+    stream_restart();
+#if EK_FEAT_CHAIN
+    out_str("m-ek-stream-ch[");
+    out_u64(EK_FEAT_CHANNELS);
+    out_str("]-hop[");
+    out_u64(EK_FEAT_HOP);
+    out_str("]-blocks[");
+    out_u64(EK_FEAT_BLOCKS);
+    out_str("]-vote[");
+    out_u64(k);
+    out_str("]-max[");
+    out_u64(EK_SBLK_MAX_SAMPLES);
+    out_ch(']');
+    out_end();
+#endif
+}
+
+/* ek-stream-vote K: a new vote length; the vote history starts again. */
+static void cmd_stream_vote(char **tok, int ntok) {
+    uint32_t k;
+    if (ntok != 2 || parse_u32(tok[1], EK_VOTE_MAX, &k) != 0 || k == 0) {
+        out_str("e-[ek-stream-vote: K must be 1..");
+        out_u64(EK_VOTE_MAX);
+        out_ch(']');
+        out_end();
+        return;
+    }
+    s_st_vote_k = k;
+    s_vote_n = 0;
+    out_str("m-ek-stream-vote-[");
+    out_u64(k);
+    out_ch(']');
+    out_end();
+}
+
+/* ek-sblk SEQ NCH NS: returns 1 when a payload follows (m-ready comes after it). */
+static int cmd_sblk(char **tok, int ntok) {
+    uint32_t seq, nch, ns;
+    if (ntok != 4 || parse_u32(tok[1], 0xffffffffu, &seq) != 0 ||
+        parse_u32(tok[2], 0xffffu, &nch) != 0 || parse_u32(tok[3], 0xffffffffu, &ns) != 0) {
+        err_line("ek-sblk: usage ek-sblk SEQ NCH NS, then NCH*NS int16 LE (no payload read)", 0);
+        return 0;
+    }
+    s_pl_use = 0;
+    s_pl_seq = seq;
+    s_pl_samples = ns;
+    s_pl_hops = 0;
+    s_pl_ticks = 0;
+    s_pl_pos = 0;
+    if ((uint64_t)nch * ns * 2u > 0xffffffffu) {
+        err_line("ek-sblk: block larger than 4 GB; cannot skip it, send ek-stream-start", 0);
+        return 0;
+    }
+    s_pl_left = nch * ns * 2u;
+    if (!s_st_on) {
+        err_line("ek-sblk: no stream (send ek-stream-start first); block skipped", 0);
+#if EK_FEAT_CHAIN
+    } else if (nch != EK_FEAT_CHANNELS) {
+        out_str("e-[ek-sblk: block ");
+        out_u64(seq);
+        out_str(" has ");
+        out_u64(nch);
+        out_str(" channels, the model expects ");
+        out_u64(EK_FEAT_CHANNELS);
+        out_str("; block skipped, stream reset]");
+        out_end();
+        stream_restart();
+        s_st_next_seq = seq + 1u;
+#endif
+    } else if (ns == 0 || ns > EK_SBLK_MAX_SAMPLES) {
+        out_str("e-[ek-sblk: block ");
+        out_u64(seq);
+        out_str(" has ");
+        out_u64(ns);
+        out_str(" samples, expected 1..");
+        out_u64(EK_SBLK_MAX_SAMPLES);
+        out_str("; block skipped, stream reset]");
+        out_end();
+        stream_restart();
+        s_st_next_seq = seq + 1u;
+    } else {
+        if (seq != s_st_next_seq) {
+            out_str("e-[ek-sblk: sequence gap: expected ");
+            out_u64(s_st_next_seq);
+            out_str(", got ");
+            out_u64(seq);
+            out_str("; stream reset, this block starts it]");
+            out_end();
+            stream_restart();
+        }
+        s_st_next_seq = seq + 1u;
+        s_pl_use = 1;
+    }
+    return s_pl_left > 0;
+}
+
+static void sblk_done(void) {
+    if (s_pl_use) {
+#if EK_FEAT_CHAIN
+        if (s_st_realtime) {
+            /* Real time: the block's samples span ns / fs seconds; processing longer than that
+             * makes the board fall behind. Report once it is a hop or more behind. */
+            uint64_t span = (uint64_t)s_pl_samples * ek_port_tick_hz() / (uint64_t)(EK_FS_HZ);
+            s_st_lag = s_st_lag + s_pl_ticks > span ? s_st_lag + s_pl_ticks - span : 0;
+            if (s_st_lag > (uint64_t)EK_FEAT_HOP * ek_port_tick_hz() / (uint64_t)(EK_FS_HZ)) {
+                out_str("e-[ek-sblk: overrun: ");
+                out_u64(s_st_lag);
+                out_str(" ticks behind real time after block ");
+                out_u64(s_pl_seq);
+                out_str("; the board cannot keep up with this rate (nothing dropped)]");
+                out_end();
+                s_st_lag = 0;
+            }
+        }
+#endif
+        out_str("m-ek-sblk-[");
+        out_u64(s_pl_seq);
+        out_str("]-hops[");
+        out_u64(s_pl_hops);
+        out_str("]-ticks[");
+        out_u64(s_pl_ticks);
+        out_ch(']');
+        out_end();
+    }
+    line("m-ready");
+}
+
+/* One payload byte. */
+static void sblk_byte(uint8_t b) {
+    s_pl_left--;
+#if EK_FEAT_CHAIN
+    if (s_pl_use) {
+        if ((s_pl_pos & 1u) == 0) {
+            s_pl_lo = b;
+        } else {
+            s_sample[s_pl_pos >> 1] = (int16_t)(uint16_t)((uint16_t)s_pl_lo | ((uint16_t)b << 8));
+        }
+        if (++s_pl_pos == 2u * EK_FEAT_CHANNELS) {
+            uint64_t t0 = now64(), t1;
+            int ready = ek_features_push(&s_feat, s_sample, s_frame);
+            t1 = now64();
+            s_hop_feat_ticks += t1 - t0;
+            s_pl_ticks += t1 - t0;
+            s_pl_pos = 0;
+            if (ready) stream_hop();
+        }
+    }
+#else
+    (void)b;
+#endif
+    if (s_pl_left == 0) sblk_done();
+}
+
 static int no_result(void) {
     if (s_have_result) return 0;
     err_line("no inference yet (infer N W or ek-run HEX first)", 0);
@@ -534,7 +830,8 @@ static int tokenize(char *s, char **tok) {
     return n;
 }
 
-static void dispatch(void) {
+/* Returns 1 when the command is followed by a binary payload (ek-sblk). */
+static int dispatch(void) {
     char echo[EK_ECHO_MAX + 1];
     char *tok[4];
     int ntok;
@@ -587,16 +884,28 @@ static void dispatch(void) {
         cmd_ek_profile();
     } else if (strcmp(tok[0], "ek-layer") == 0) {
         cmd_ek_layer(tok, ntok);
+    } else if (strcmp(tok[0], "ek-stream-start") == 0) {
+        cmd_stream_start(tok, ntok);
+    } else if (strcmp(tok[0], "ek-stream-vote") == 0) {
+        cmd_stream_vote(tok, ntok);
+    } else if (strcmp(tok[0], "ek-sblk") == 0) {
+        return cmd_sblk(tok, ntok);
     } else {
         err_line("unknown command: ", echo);
     }
+    return 0;
 }
 
 /* ------------------------------------------------------------------ loop */
 
 void ek_app_feed(int byte) {
     char c;
+    int payload = 0;
     if (byte < 0 || byte > 255) return;
+    if (s_pl_left) { /* inside an ek-sblk payload: binary, not commands */
+        sblk_byte((uint8_t)byte);
+        return;
+    }
     c = (char)byte;
     if (c == '%') {
         if (s_cmd_overflow)
@@ -604,8 +913,8 @@ void ek_app_feed(int byte) {
         else if (s_cmd_badbyte)
             err_line("command has a control or non-ASCII byte", 0);
         else
-            dispatch();
-        line("m-ready");
+            payload = dispatch();
+        if (!payload) line("m-ready");
         s_cmd_len = 0;
         s_cmd_overflow = s_cmd_badbyte = 0;
         return;

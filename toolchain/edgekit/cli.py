@@ -28,7 +28,7 @@ def _train_options(args: argparse.Namespace):
     over = {k: getattr(args, k, None) for k in (
         "arch", "width", "data", "format", "split", "test_session", "subject", "test_subject",
         "folds", "epochs",
-        "batch_size", "lr", "seed", "window_ms", "hop_ms", "feature", "augment")}
+        "batch_size", "lr", "seed", "window_ms", "hop_ms", "feature", "filter", "augment")}
     if over.get("data") is not None:
         over["data"] = Path(over["data"])
     if getattr(args, "recipe", None):
@@ -144,6 +144,22 @@ def _runtimes(arg: str | None, board) -> list[str]:
         raise EdgekitError(f"--runtime: expected one or more of {', '.join(RUNTIMES)} separated by "
                            f"commas, each once (e.g. edgekit-rt,tflm), got {arg!r}")
     return rts
+
+
+def cmd_stream(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from .bench.stream import run_stream
+    from .boards import get_board
+    from .demo import current_firmware
+
+    board = get_board(args.board)
+    run = _run_for(args)
+    rep = run_stream(run, board, args.port, session=args.session,
+                     recording=Path(args.recording) if args.recording else None, fmt=args.format,
+                     realtime=args.realtime, vote=args.vote, block=args.block,
+                     max_trials=args.max_trials, clock_hz=args.clock_mhz * 1e6, baud=args.baud,
+                     build_fn=current_firmware(run, board) if args.port is None else None,
+                     progress=args.progress)
+    return rep, rep["summary"]
 
 
 def cmd_demo(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
@@ -290,6 +306,9 @@ def _add_data(p: argparse.ArgumentParser) -> None:
     g.add_argument("--window-ms", type=float, default=None)
     g.add_argument("--hop-ms", type=float, default=None)
     g.add_argument("--feature", default=None, help="rms (default) | raw (the seed's per-instant frames)")
+    g.add_argument("--filter", default=None, choices=["causal", "zero-phase"],
+                   help="band-pass: causal (default; the chain the board runs on raw samples) | "
+                        "zero-phase (offline sosfiltfilt, for comparison)")
     g.add_argument("--recipe", metavar="TOML", help="training settings from a models/*.toml recipe")
     g.add_argument("--batch-size", type=int, default=None)
     g.add_argument("--lr", type=float, default=None)
@@ -348,6 +367,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tflm-dir", default=None,
                    help="TensorFlow Lite Micro tree for --runtime tflm (default: $TFLM_DIR)")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("stream", help="replay a held-out recording through the board as raw samples "
+                                      "(on-device features, a decision every hop)")
+    _add_common(p)
+    p.add_argument("--board", required=True)
+    p.add_argument("--port", default=None, help="serial port or pyserial URL (omit for QEMU boards)")
+    p.add_argument("--baud", type=int, default=None)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--session", type=int, default=None,
+                   help="session of the run's data to replay (default: the last, the test session)")
+    g.add_argument("--recording", metavar="FILE", default=None, help="a recording file or directory")
+    p.add_argument("--format", default="csl", help="--recording format: csl (default) | otb")
+    p.add_argument("--realtime", action="store_true",
+                   help="pace blocks at the sampling rate; the board reports when it falls behind")
+    p.add_argument("--vote", type=int, default=5, help="majority vote over the last K windows")
+    p.add_argument("--block", type=int, default=None, help="samples per block (default: one hop)")
+    p.add_argument("--max-trials", type=int, default=None, help="replay only the first N trials")
+    p.add_argument("--clock-mhz", type=float, default=156.0,
+                   help="target clock for the per-hop budget (QEMU instructions as the cycle proxy)")
+    p.set_defaults(func=cmd_stream)
 
     p = sub.add_parser("demo", help="the whole path on the default data, ending in QEMU")
     _add_common(p)

@@ -16,6 +16,28 @@ def _say(msg: str) -> None:
     print(f"edgekit demo: {msg}", file=sys.stderr, flush=True)
 
 
+def current_firmware(run: runs.Run, board: Board, runtime: str | None = None,
+                     make_vars: dict[str, str] | None = None):
+    """A build_fn for the harnesses: (re-)render the run's firmware project for `runtime` (default
+    the board's; another one lives in firmware/<board>-<runtime>) when it is missing or holds an
+    older export or another runtime, build it, return the build info (with 'elf')."""
+    from . import firmware
+
+    runtime = runtime or board.runtime
+    name = firmware.project_name(board, runtime)
+
+    def build_fn() -> dict[str, Any]:
+        fw_dir = run.firmware_dir(name)
+        rendered = fw_dir / "firmware.json"
+        old = runs.read_json(rendered) if rendered.exists() else {}
+        if old.get("model_hash") != firmware.model_hash(run.export_dir / "model_meta.h") \
+                or old.get("runtime", board.runtime) != runtime:
+            fw_dir = firmware.render(run, board, runtime=runtime, dest=fw_dir)
+        return firmware.build(fw_dir, board, make_vars=make_vars)
+
+    return build_fn
+
+
 def bench_on_board(run: runs.Run, board: Board, port: str | None, samples: int,
                    baud: int | None, progress: bool, runtime: str | None = None,
                    make_vars: dict[str, str] | None = None, profile: bool = False,
@@ -28,21 +50,9 @@ def bench_on_board(run: runs.Run, board: Board, port: str | None, samples: int,
 
     run.require(run.export_dir / "reference.npz", "exported model",
                 f"run `edgekit export --board {board.name}` first")
-    build_info: dict[str, Any] = {}
     runtime = runtime or board.runtime
     name = firmware.project_name(board, runtime)
-
-    def build_fn():
-        fw_dir = run.firmware_dir(name)
-        rendered = fw_dir / "firmware.json"
-        # re-render when the project is missing or holds an older export or another runtime
-        old = runs.read_json(rendered) if rendered.exists() else {}
-        if old.get("model_hash") != firmware.model_hash(run.export_dir / "model_meta.h") \
-                or old.get("runtime", board.runtime) != runtime:
-            fw_dir = firmware.render(run, board, runtime=runtime, dest=fw_dir)
-        build_info.update(firmware.build(fw_dir, board, make_vars=make_vars))
-        return build_info
-
+    build_fn = current_firmware(run, board, runtime, make_vars)
     if port is None and not board.emulated:
         raise EdgekitError(f"--port: board {board.name} is real hardware; give its serial port, "
                            "e.g. --port /dev/ttyUSB0 (or any pyserial URL)")

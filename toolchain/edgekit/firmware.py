@@ -91,6 +91,7 @@ def render(run: Run, board: Board, runtime: str | None = None,
             _render_sketch(tmp, firmware_root, port_src, rt_src, model, runtime, record)
         else:
             shutil.copytree(firmware_root / "app", tmp / "app", ignore=_SKIP)
+            shutil.copytree(firmware_root / "dsp", tmp / "dsp", ignore=_SKIP)
             shutil.copytree(rt_src, tmp / ("runtime" if runtime == "edgekit-rt" else "tflm"),
                             ignore=_SKIP)
             shutil.copytree(port_src, tmp / "port", ignore=_SKIP)
@@ -141,6 +142,7 @@ def _render_sketch(tmp: Path, root: Path, port_src: Path, rt_src: Path, model: l
     src = sketch / "src"
     src.mkdir(parents=True)
     files = [p for p in sorted((root / "app").iterdir()) if p.suffix in (".c", ".h")]
+    files += [p for p in sorted((root / "dsp").iterdir()) if p.suffix in (".c", ".h")]
     files += [p for p in sorted(rt_src.iterdir()) if p.suffix in _SRC_EXT and p.suffix != ".mk"]
     files += [p for p in sorted(port_src.iterdir()) if p.suffix in (".c", ".cpp", ".h")]
     files += model

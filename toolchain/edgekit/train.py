@@ -55,6 +55,7 @@ class TrainOptions:
     window_ms: float = 150.0
     hop_ms: float = 50.0
     feature: str = "rms"
+    filter: str = "causal"            # "causal" (what the device runs) | "zero-phase" (offline)
     augment: str | None = None        # "ca,lc": add disturbed copies of the training frames
 
     @classmethod
@@ -76,7 +77,8 @@ class TrainOptions:
         return cls(**merged)
 
     def feature_config(self) -> FeatureConfig:
-        return FeatureConfig(window_ms=self.window_ms, hop_ms=self.hop_ms, kind=self.feature)
+        return FeatureConfig(window_ms=self.window_ms, hop_ms=self.hop_ms, kind=self.feature,
+                             filter=self.filter)
 
 
 @dataclass
@@ -124,6 +126,7 @@ def prepare(opts: TrainOptions, split: Split | None = None) -> Prepared:
         source = {"kind": opts.format, "root": str(opts.data)}
     source["fs"] = rec.fs
     source["grid"] = rec.grid.name
+    fcfg = fcfg.for_recording(rec)    # fixes the ADC step the device will be given
     frames = extract(rec, fcfg)
     if split is None:
         if opts.split not in SPLITS:

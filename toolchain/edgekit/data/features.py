@@ -1,7 +1,10 @@
 """Per-channel feature frames from recordings, normalisation, and the grid image.
 
-Per trial: band-pass (Butterworth, zero-phase sosfiltfilt; optional powerline notch at notch_hz
-and its harmonics inside the band), then frames every hop_ms:
+Per trial: band-pass (Butterworth; optional powerline notch at notch_hz and its harmonics inside
+the band), then frames every hop_ms. filter "causal" (default) runs the chain a device runs
+(causal.py: float32 biquads from zero state on the int16 counts, window = n_blocks whole hops,
+the first warmup_ms of frames dropped); "zero-phase" is the older offline chain (per-trial mean
+removed, sosfiltfilt in float64), kept for comparison. Frames:
   kind "rms": RMS of each channel over the window_ms window ending at the frame (default);
   kind "raw": the band-passed sample value of each channel at that same instant (the seed's
               per-instant frames, subsampled by the hop).
@@ -21,6 +24,7 @@ from .grids import Grid, resolve
 from .recording import Recording
 
 KINDS = ("rms", "raw")
+FILTERS = ("causal", "zero-phase")
 
 
 @dataclass
@@ -31,9 +35,15 @@ class FeatureConfig:
     band_hz: tuple[float, float] = (20.0, 450.0)
     notch_hz: float | None = None
     filter_order: int = 4
+    filter: str = "causal"
+    adc_lsb: float | None = None   # signal units per int16 count; None: causal.adc_lsb_for(data)
+    warmup_ms: float = 100.0       # causal: frames whose window starts this soon are dropped
 
     def __post_init__(self) -> None:
         self.band_hz = (float(self.band_hz[0]), float(self.band_hz[1]))
+        if self.filter not in FILTERS:
+            raise EdgekitError(f"features.filter: unknown filter {self.filter!r}; known: "
+                               f"{', '.join(FILTERS)}")
         if self.kind not in KINDS:
             raise EdgekitError(f"features.kind: unknown feature kind {self.kind!r}; known: {', '.join(KINDS)}")
         if not (self.window_ms > 0 and self.hop_ms > 0):
@@ -54,11 +64,31 @@ class FeatureConfig:
         unknown = sorted(set(d) - known)
         if unknown:
             raise EdgekitError(f"features: unknown fields {unknown}; known: {sorted(known)}")
+        if "filter" not in d:   # records written before the causal chain were zero-phase
+            d = {**d, "filter": "zero-phase"}
         return cls(**d)
 
+    def for_recording(self, rec: Recording) -> "FeatureConfig":
+        """This config with adc_lsb fixed from the recording when it was left open."""
+        if self.filter != "causal" or self.adc_lsb is not None:
+            return self
+        from .causal import adc_lsb_for
+        return FeatureConfig(**{**asdict(self), "adc_lsb": adc_lsb_for([t.signal for t in rec.trials])})
+
+    def chain_spec(self, fs: float, where: str = "features"):
+        """The causal chain's constants at sample rate fs (see causal.py)."""
+        from .causal import make_spec
+        if self.adc_lsb is None:
+            raise EdgekitError(f"{where}: features.adc_lsb is not set (for_recording() fixes it)")
+        return make_spec(fs, _filters(self, fs, where), self.window_ms, self.hop_ms,
+                         self.adc_lsb, self.warmup_ms)
+
     def samples(self, fs: float) -> tuple[int, int]:
-        """(window, hop) in samples at fs."""
-        return max(1, int(round(self.window_ms * fs / 1000.0))), max(1, int(round(self.hop_ms * fs / 1000.0)))
+        """(window, hop) in samples at fs (causal: the window is a whole number of hops)."""
+        hop = max(1, int(round(self.hop_ms * fs / 1000.0)))
+        if self.filter == "causal":
+            return hop * max(1, int(round(self.window_ms / self.hop_ms))), hop
+        return max(1, int(round(self.window_ms * fs / 1000.0))), hop
 
 
 @dataclass
@@ -97,13 +127,15 @@ def _filters(cfg: FeatureConfig, fs: float, where: str) -> list[np.ndarray]:
 
 def extract(rec: Recording, cfg: FeatureConfig | None = None) -> Frames:
     """Frames of every trial of the recording (band-passed per trial)."""
-    cfg = cfg or FeatureConfig()
+    cfg = (cfg or FeatureConfig()).for_recording(rec)
     win, hop = cfg.samples(rec.fs)
     sos_list = _filters(cfg, rec.fs, rec.source)
+    spec = cfg.chain_spec(rec.fs, rec.source) if cfg.filter == "causal" else None
     if not rec.trials:
         raise EdgekitError(f"{rec.source}: the recording has no trials")
     n_ch = rec.grid.n_channels
     xs, ys, keys, sess, subj = [], [], [], [], []
+    pending: list[tuple[int, np.ndarray]] = []   # causal: (index into xs, int16 counts)
     seen: dict[int, str] = {}
     for t in rec.trials:
         where = f"{t.source}: trial {t.trial} (label {t.label}, session {t.session})"
@@ -121,25 +153,47 @@ def extract(rec: Recording, cfg: FeatureConfig | None = None) -> Frames:
         if key in seen:
             raise EdgekitError(f"{where}: same (subject, session, label, trial) as a trial of {seen[key]}")
         seen[key] = t.source
-        z = s.astype(np.float64)
-        z = z - z.mean(axis=1, keepdims=True)
-        for sos in sos_list:
-            # Zero-phase; short trials get a shorter pad than scipy's default would require.
-            z = sps.sosfiltfilt(sos, z, axis=1, padlen=min(n - 1, 3 * (2 * len(sos) + 1)))
-        ends = np.arange(win, n + 1, hop)              # exclusive end of each window
-        if cfg.kind == "rms":
-            cs = np.concatenate([np.zeros((n_ch, 1)), np.cumsum(z * z, axis=1)], axis=1)
-            f = np.sqrt(np.maximum(cs[:, ends] - cs[:, ends - win], 0.0) / win).T
+        if spec is not None:
+            from .causal import frame_ends, to_counts
+            pending.append((len(xs), to_counts(s, spec.adc_lsb, where)))
+            m = len(frame_ends(spec, n))
+            if m == 0:
+                raise EdgekitError(f"{where}: {n} samples ({1000.0 * n / rec.fs:.1f} ms) leave no frame "
+                                   f"after the {cfg.warmup_ms:g} ms warm-up and one "
+                                   f"{cfg.window_ms:g} ms window")
+            xs.append(None)
         else:
-            f = z[:, ends - 1].T
-        xs.append(f.astype(np.float32))
-        m = len(ends)
+            f = _zero_phase(s, sos_list, cfg, win, hop)
+            xs.append(f.astype(np.float32))
+            m = len(f)
         ys.append(np.full(m, t.label, np.int64))
         keys.append(np.full(m, key, np.int64))
         sess.append(np.full(m, t.session, np.int64))
         subj.append(np.full(m, t.subject, np.int64))
+    if pending:
+        from .causal import batch_features
+        for (i, _), f in zip(pending, batch_features([c for _, c in pending], spec, cfg.kind)):
+            xs[i] = f
     return Frames(x=np.concatenate(xs), y=np.concatenate(ys), trial_key=np.concatenate(keys),
                   session=np.concatenate(sess), subject=np.concatenate(subj))
+
+
+def _zero_phase(s: np.ndarray, sos_list: list[np.ndarray], cfg: FeatureConfig, win: int,
+                hop: int) -> np.ndarray:
+    """The offline chain: per-trial mean removed, sosfiltfilt in float64."""
+    n = s.shape[1]
+    z = s.astype(np.float64)
+    z = z - z.mean(axis=1, keepdims=True)   # (not causal: the mean is the whole trial's)
+    for sos in sos_list:
+        # Zero-phase; short trials get a shorter pad than scipy's default would require.
+        z = sps.sosfiltfilt(sos, z, axis=1, padlen=min(n - 1, 3 * (2 * len(sos) + 1)))
+    ends = np.arange(win, n + 1, hop)              # exclusive end of each window
+    if cfg.kind == "rms":
+        cs = np.concatenate([np.zeros((len(z), 1)), np.cumsum(z * z, axis=1)], axis=1)
+        f = np.sqrt(np.maximum(cs[:, ends] - cs[:, ends - win], 0.0) / win).T
+    else:
+        f = z[:, ends - 1].T
+    return f
 
 
 @dataclass

@@ -140,9 +140,52 @@ def model_meta_h(rec: ModelRecord, data: bytes, inp: dict[str, Any], out: dict[s
         "#define EK_NORM_MEAN {" + ", ".join(_c_float(v) for v in rec.norm_mean) + "}",
         "#define EK_NORM_STD {" + ", ".join(_c_float(v) for v in rec.norm_std) + "}",
         *(grid_defines(grid) if grid is not None else []),
+        *(feature_chain_lines(rec, h * w * c) if grid is not None else []),
         "", "#endif  // EK_MODEL_META_H_", "",
     ]
     return "\n".join(lines)
+
+
+def feature_chain_lines(rec: ModelRecord, input_size: int) -> list[str]:
+    """model_meta.h's feature section: the causal chain's constants (data/causal.py), so the
+    firmware builds input frames from raw int16 samples exactly as training did.
+    EK_FEAT_CHAIN 0 when the model was trained on features a device cannot compute causally."""
+    from dataclasses import fields
+
+    from ..data.features import FeatureConfig
+
+    known = {f.name for f in fields(FeatureConfig)}   # records may carry extras (fs_hz)
+    fc = FeatureConfig.from_dict({k: v for k, v in rec.features.items() if k in known})
+    fs = sample_rate(rec)
+    head = ["", "// Feature chain (toolchain/edgekit/data/causal.py; firmware/dsp/ek_features.c)"]
+    if fc.filter != "causal" or fc.kind != "rms" or fs <= 0 or fc.adc_lsb is None:
+        why = (f"filter {fc.filter}, kind {fc.kind}, fs {fs:g} Hz, adc_lsb {fc.adc_lsb}: "
+               "only causal rms features with a known sample rate and ADC step run on the device")
+        return head + [f"// {why}", "#define EK_FEAT_CHAIN 0"]
+    spec = fc.chain_spec(fs, "checkpoint.features")
+    grid = rec.geometry()
+    if (grid.rows * grid.cols != input_size or len(rec.norm_mean) != grid.n_channels
+            or [bool(m) for m in rec.channel_mask] != [bool(m) for m in grid.channel_mask()]):
+        raise EdgekitError(f"checkpoint: grid {grid.name} has {grid.rows}x{grid.cols} pixels and "
+                           f"{grid.n_channels} channels; the model input has {input_size} elements "
+                           f"and the normalisation {len(rec.norm_mean)} channels (its channel "
+                           "mask must be the grid's)")
+    d = spec.describe()
+    return head + [
+        f"// hop {spec.hop} samples ({d['hop_ms']:.3f} ms), window {spec.n_blocks} hops = "
+        f"{spec.window} samples ({d['window_ms']:.3f} ms) at {fs:g} Hz",
+        "#define EK_FEAT_CHAIN 1",
+        "#define EK_FEAT_CHANNELS EK_GRID_CHANNELS",   # the grid section above holds the tables
+        f"#define EK_FEAT_SECTIONS {len(spec.sos)}",
+        "#define EK_FEAT_SOS {" + ", ".join(_c_float(v) for v in spec.sos.ravel()) + "}",
+        f"#define EK_FEAT_HOP {spec.hop}",
+        f"#define EK_FEAT_BLOCKS {spec.n_blocks}",
+        f"#define EK_FEAT_WINDOW {spec.window}",
+        f"#define EK_FEAT_WARMUP_HOPS {spec.warmup_hops}",
+        f"#define EK_FEAT_ADC_LSB {_c_float(spec.adc_lsb)}",
+        "#define EK_FEAT_PIXELS EK_GRID_PIXELS",
+        "#define EK_FEAT_MASK EK_GRID_CHANNEL_ACTIVE",
+    ]
 
 
 def write_all(out_dir: Path, rec: ModelRecord, data: bytes, inp: dict[str, Any],

@@ -1,0 +1,63 @@
+"""A tiny int8 model exported with a causal feature chain (for the streaming tests)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+import firmware_util as fu
+
+FS = 2048.0
+
+
+def causal_export(base: Path, adc_lsb: float = 0.5, hop_ms: float = 50.0,
+                  norm_scale: float = 1.0) -> Path:
+    """A run directory whose export/ holds the tiny model with a causal chain in model_meta.h."""
+    from edgekit.checkpoint import ModelRecord
+    from edgekit.data.features import FeatureConfig
+    from edgekit.export import carray
+    from edgekit.export.tflite import inspect_tflite, resolver_ops
+
+    root = base / f"tiny-causal-{adc_lsb:g}-{hop_ms:g}-{norm_scale:g}"
+    if (root / "export" / "model_meta.h").exists():
+        return root
+    model = base / "tiny-s0.tflite"
+    if not model.exists():
+        model.write_bytes(fu.make_tiny_tflite(0))
+    tfl = model.read_bytes()
+    info = inspect_tflite(tfl, "tiny test model")
+    n_out = int(info.output.shape[-1])
+    rng = np.random.default_rng(5)
+    fc = FeatureConfig(adc_lsb=adc_lsb, hop_ms=hop_ms, window_ms=3 * hop_ms)
+    mask = np.ones(192, bool)
+    mask[7::8] = False
+    rec = ModelRecord(arch="tiny-test", width=1.0, num_classes=n_out,
+                      label_names=list(fu.LABELS[:n_out]),
+                      features={**fc.to_dict(), "fs_hz": FS},
+                      norm_mean=(norm_scale * rng.uniform(5, 40, 192)).astype(np.float32).tolist(),
+                      norm_std=(norm_scale * rng.uniform(3, 30, 192)).astype(np.float32).tolist(),
+                      channel_mask=mask.tolist(), layout="csl", state_dict={})
+    q = {"scale": info.input.scales[0], "zero_point": info.input.zero_points[0],
+         "shape": info.input.shape}
+    o = {"scale": info.output.scales[0], "zero_point": info.output.zero_points[0],
+         "shape": info.output.shape}
+    tmp = base / f".tmp-causal-{os.getpid()}"
+    (tmp / "export").mkdir(parents=True, exist_ok=True)
+    (tmp / "export" / "model_int8.tflite").write_bytes(tfl)
+    carray.write_all(tmp / "export", rec, tfl, q, o, 64 * 1024, resolver_ops(info))
+    tmp.rename(root)
+    return root
+
+
+def emg_counts(n_ch: int, n: int, seed: int, lsb: float = 0.5) -> np.ndarray:
+    """Bursts of broadband activity with DC offsets and hum, as int16 counts."""
+    from edgekit.data import causal
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / FS
+    env = 0.1 + np.clip(np.sin(2 * np.pi * 1.3 * t + rng.uniform(0, 6, (n_ch, 1))), 0, None)
+    x = rng.normal(0, 60, (n_ch, n)) * env
+    x += rng.uniform(-2000, 2000, (n_ch, 1)) + 30 * np.sin(2 * np.pi * 50 * t)
+    return causal.to_counts(x, lsb, "synthetic")
