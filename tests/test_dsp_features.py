@@ -38,8 +38,7 @@ def chain_meta(grid: Grid, seed: int, scale: float = 0.05, zp: int = -3,
     rec = ModelRecord(arch="t", width=1.0, num_classes=2, label_names=["a", "b"],
                       features={**fc.to_dict(), "fs_hz": FS}, norm_mean=mean.tolist(),
                       norm_std=std.tolist(), channel_mask=list(grid.channel_mask()),
-                      layout="csl", state_dict={})
-    rec.grid = grid.to_dict()
+                      layout="csl", state_dict={}, grid=grid.to_dict())
     size = grid.rows * grid.cols
     lines = ["#ifndef EK_MODEL_META_H_", "#define EK_MODEL_META_H_",
              f"#define EK_INPUT_SIZE {size}", f"#define EK_INPUT_SCALE {carray._c_float(np.float32(scale))}",

@@ -102,7 +102,7 @@ def test_stream_bad_input(run, elf):
     link.write(st.encode_block(0, wrong))
     r = link.read_until_ready()
     assert len(r) == 2 and "191 channels, the model expects 192" in r[0]
-    assert link.cmd("name") == ["m-name-[edgekit-host]", "m-ready"]
+    assert link.cmd("name") == ["m-name-dut-[edgekit-host]", "m-ready"]
     # too long a block (length field): consumed, refused
     link.write(b"ek-sblk 1 192 0%")
     r = link.read_until_ready()

@@ -175,7 +175,7 @@ def feature_chain_lines(rec: ModelRecord, input_size: int) -> list[str]:
         f"// hop {spec.hop} samples ({d['hop_ms']:.3f} ms), window {spec.n_blocks} hops = "
         f"{spec.window} samples ({d['window_ms']:.3f} ms) at {fs:g} Hz",
         "#define EK_FEAT_CHAIN 1",
-        "#define EK_FEAT_CHANNELS EK_GRID_CHANNELS",   # the grid section above holds the tables
+        f"#define EK_FEAT_CHANNELS {grid.n_channels}",
         f"#define EK_FEAT_SECTIONS {len(spec.sos)}",
         "#define EK_FEAT_SOS {" + ", ".join(_c_float(v) for v in spec.sos.ravel()) + "}",
         f"#define EK_FEAT_HOP {spec.hop}",
@@ -183,8 +183,8 @@ def feature_chain_lines(rec: ModelRecord, input_size: int) -> list[str]:
         f"#define EK_FEAT_WINDOW {spec.window}",
         f"#define EK_FEAT_WARMUP_HOPS {spec.warmup_hops}",
         f"#define EK_FEAT_ADC_LSB {_c_float(spec.adc_lsb)}",
-        "#define EK_FEAT_PIXELS EK_GRID_PIXELS",
-        "#define EK_FEAT_MASK EK_GRID_CHANNEL_ACTIVE",
+        "#define EK_FEAT_PIXELS {" + ", ".join(str(p) for p in grid.pixels) + "}",
+        "#define EK_FEAT_MASK {" + ", ".join("1" if m else "0" for m in rec.channel_mask) + "}",
     ]
 
 
