@@ -51,7 +51,8 @@ def test_train_writes_checkpoint_frames_and_report(tmp_path, capsys, small_csl):
 
 
 def test_train_learns_the_small_dataset(tmp_path, capsys, small_csl):
-    code, rec, _ = run_cli(capsys, "train", "--data", str(small_csl), "--epochs", "25",
+    # 240 causal training frames: a small batch gives the optimiser enough steps in 25 epochs
+    code, rec, _ = run_cli(capsys, "train", "--data", str(small_csl), "--epochs", "25", "--batch-size", "32",
                            "--split", "trial", "--run", str(tmp_path / "r"), "--json",
                            "--no-progress")
     assert code == 0
