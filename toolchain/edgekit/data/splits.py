@@ -33,6 +33,19 @@ class Split:
     folds: int | None = None   # kfold: number of folds
 
 
+
+def _held_out(groups: np.ndarray, chosen: int | None, what: str, hint: str) -> tuple[int, list[int]]:
+    """The group (session or subject) a leave-one-out split tests on: `chosen`, else the last."""
+    present = sorted(int(g) for g in np.unique(groups))
+    if len(present) < 2:
+        raise EdgekitError(f"split {what}: the data has only {what}(s) {present}; a "
+                           f"leave-one-{what}-out split needs at least 2 {what}s{hint}")
+    t = present[-1] if chosen is None else int(chosen)
+    if t not in present:
+        raise EdgekitError(f"split {what}: --test-{what} {t} is not in the data; {what}s "
+                           f"present: {present}")
+    return t, present
+
 def _trial_table(frames: Frames) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Unique trial keys with their label and session (one row per trial)."""
     keys, first = np.unique(frames.trial_key, return_index=True)
@@ -93,14 +106,7 @@ def make_split(frames: Frames, kind: str, seed: int = 0, val_fraction: float = 0
         own = subjects == int(subject)
         keys, labels, sessions, subjects = keys[own], labels[own], sessions[own], subjects[own]
     if kind == "subject":
-        present = sorted(int(s) for s in np.unique(subjects))
-        if len(present) < 2:
-            raise EdgekitError(f"split subject: the data has only subject(s) {present}; a "
-                               "leave-one-subject-out split needs at least 2 subjects")
-        tsub = present[-1] if test_subject is None else int(test_subject)
-        if tsub not in present:
-            raise EdgekitError(f"split subject: --test-subject {tsub} is not in the data; subjects "
-                               f"present: {present}")
+        tsub, present = _held_out(subjects, test_subject, "subject", "")
         test = {int(k) for k in keys[subjects == tsub]}
         rest = subjects != tsub
         val = _draw(keys[rest], _group_ids(labels[rest], subjects[rest]), val_fraction, rng)
@@ -109,13 +115,7 @@ def make_split(frames: Frames, kind: str, seed: int = 0, val_fraction: float = 0
                 f"{[s for s in present if s != tsub]} with {len(val)} trials held out for validation")
         tsess = sorted(int(s) for s in np.unique(sessions[subjects == tsub]))
     elif kind == "session":
-        present = sorted(int(s) for s in np.unique(sessions))
-        if len(present) < 2:
-            raise EdgekitError(f"split session: the data has only session(s) {present}; a leave-one-session-out "
-                               "split needs at least 2 sessions (use --split trial)")
-        ts = present[-1] if test_session is None else int(test_session)
-        if ts not in present:
-            raise EdgekitError(f"split session: --test-session {ts} is not in the data; sessions present: {present}")
+        ts, present = _held_out(sessions, test_session, "session", " (use --split trial)")
         test = {int(k) for k in keys[sessions == ts]}
         rest = sessions != ts
         val = _draw(keys[rest], _group_ids(labels[rest], sessions[rest]), val_fraction, rng)
