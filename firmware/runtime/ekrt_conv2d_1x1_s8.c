@@ -13,15 +13,9 @@ void ekrt_eval_conv2d_1x1(const ekrt_t *rt, const ekrt_op_t *op)
     const int32_t *bias = EKRT_BIAS(rt, op);
     int8_t *out = EKRT_OUT(rt, op);
     const int32_t per_row = p->out_w, n = p->batches * p->out_h * p->out_w;
-    ekrt_mat_q_t q;
+    const ekrt_mat_q_t q = ekrt_mat_q(p->input_offset, p->output_offset, p->act_min, p->act_max,
+                                      p->mult, p->shift, op->right_only);
     int32_t i;
-    q.input_offset = p->input_offset;
-    q.output_offset = p->output_offset;
-    q.act_min = p->act_min;
-    q.act_max = p->act_max;
-    q.mult = p->mult;
-    q.shift = p->shift;
-    q.right_only = op->right_only;
     if (p->stride_h == 1 && p->stride_w == 1) {
         /* input pixels are the contiguous columns of the matrix */
         for (i = 0; i + 1 < n; i += 2) {

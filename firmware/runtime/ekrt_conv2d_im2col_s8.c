@@ -69,15 +69,9 @@ void ekrt_eval_conv2d_im2col(const ekrt_t *rt, const ekrt_op_t *op)
     int8_t *out = EKRT_OUT(rt, op);
     const int32_t k = p->k_h * p->k_w * p->in_c, n = p->batches * p->out_h * p->out_w;
     int8_t *col_a = (int8_t *)op->scratch, *col_b = col_a + k;
-    ekrt_mat_q_t q;
+    const ekrt_mat_q_t q = ekrt_mat_q(p->input_offset, p->output_offset, p->act_min, p->act_max,
+                                      p->mult, p->shift, op->right_only);
     int32_t i;
-    q.input_offset = p->input_offset;
-    q.output_offset = p->output_offset;
-    q.act_min = p->act_min;
-    q.act_max = p->act_max;
-    q.mult = p->mult;
-    q.shift = p->shift;
-    q.right_only = op->right_only;
     for (i = 0; i < n; i += 2) {
         const int two = i + 1 < n;
         fill_column(p, in, i, col_a);

@@ -128,15 +128,9 @@ void ekrt_eval_fully_connected_mat(const ekrt_t *rt, const ekrt_op_t *op)
     const int32_t *bias = EKRT_BIAS(rt, op);
     int8_t *out = EKRT_OUT(rt, op);
     const int32_t k = p->accum_depth, rows = p->out_depth;
-    ekrt_mat_q_t q;
+    const ekrt_mat_q_t q = ekrt_mat_q(p->input_offset, p->output_offset, p->act_min, p->act_max,
+                                      p->pc_mult, p->pc_shift, op->right_only);
     int32_t b;
-    q.input_offset = p->input_offset;
-    q.output_offset = p->output_offset;
-    q.act_min = p->act_min;
-    q.act_max = p->act_max;
-    q.mult = p->pc_mult;
-    q.shift = p->pc_shift;
-    q.right_only = op->right_only;
     for (b = 0; b + 1 < p->batches; b += 2) {
         ekrt_mat_s8(&q, in + b * k, 2, k, filter, rows, bias, out + b * rows, NULL);
     }

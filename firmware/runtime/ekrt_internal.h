@@ -267,6 +267,22 @@ typedef struct {
     int32_t right_only; /* ekrt_requant_mode() == 1: every shift < 0, accumulators < 2^30 */
 } ekrt_mat_q_t;
 
+/* The ekrt_mat_q_t of a conv or fully connected op (one per eval, so copied, not stored). */
+static inline ekrt_mat_q_t ekrt_mat_q(int32_t input_offset, int32_t output_offset,
+                                      int32_t act_min, int32_t act_max, const int32_t *mult,
+                                      const int8_t *shift, int32_t right_only)
+{
+    ekrt_mat_q_t q;
+    q.input_offset = input_offset;
+    q.output_offset = output_offset;
+    q.act_min = act_min;
+    q.act_max = act_max;
+    q.mult = mult;
+    q.shift = shift;
+    q.right_only = right_only;
+    return q;
+}
+
 /* n_cols (1 or 2) columns of k int8, column c at a + c * k, against the filter rows
  * w[r * k .. r * k + k) for r < rows, into out[c * rows + r] (ekrt_mat_s8.c). Any k, any
  * rows, any alignment. q15: NULL, or ekrt_mat_q15_bytes(k) bytes of 4-byte aligned scratch
