@@ -4,7 +4,7 @@ CC     := $(CROSS)gcc
 CXX    := $(CROSS)g++
 SIZE   := $(CROSS)size
 TARGET := edgekit-mps2-an386.elf
-PORT_SRCS := port/ek_port_mps2.c port/cm_startup.c port/cm_systick.c port/cm_syscalls.c
+PORT_SRCS := port/ek_port_mps2.c port/cm_startup.c port/cm_systick.c port/cm_syscalls.c port/cm_semihost.c
 ARCH_FLAGS := -mcpu=cortex-m4 -mthumb -mfloat-abi=soft
 OPT    := -Os
 LDSCRIPT := port/mps2-an386.ld
