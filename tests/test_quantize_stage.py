@@ -101,6 +101,10 @@ def test_quantize_writes_qat_checkpoint_and_report(qat_run: tuple[runs.Run, dict
     fr = artifacts.load_frames(run.frames)
     acc = metrics.accuracy(metrics.logits_of(model, fr.x_test).argmax(1), fr.y_test)
     assert abs(acc - a["selected"]["test"]) < 0.1
+    # the QAT record export reads: its test logits are the simulation rebuilt from qat.pt
+    q = artifacts.load_qat(run.qat_ckpt, fr)
+    assert np.array_equal(q.test_logits, metrics.logits_of(quantize.load_qnet(rec), fr.x_test))
+    assert metrics.accuracy(q.test_logits.argmax(1), fr.y_test) == a["selected"]["test"]
 
 
 def test_folded_weights_sit_on_int8_grid(qat_run: tuple[runs.Run, dict]) -> None:

@@ -14,13 +14,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import checkpoint, runs
+from . import runs
 from .data.grids import Grid
 from .errors import EdgekitError
+
+if TYPE_CHECKING:      # checkpoint loads torch; frames and export.json readers do not need it
+    from . import checkpoint
 
 # ------------------------------------------------------------------------------- frames.npz
 
@@ -97,6 +100,8 @@ class QatRecord:
 
 def load_qat(path: Path, frames: Frames | None = None) -> QatRecord:
     """qat.pt ("edgekit-qat/1"); with `frames`, also checks it was made from those frames."""
+    from . import checkpoint
+
     rec = checkpoint.load(path, checkpoint.QAT_FORMAT)
     for k in QAT_FIELDS:
         if k not in rec.extra:
