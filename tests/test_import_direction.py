@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "toolchain"
 
-SHARED = {"edgekit", "edgekit.__main__", "edgekit.errors", "edgekit.runs", "edgekit.progress",
+SHARED = {"edgekit", "edgekit.errors", "edgekit.runs", "edgekit.progress",
           "edgekit.seeding", "edgekit.boards", "edgekit.quantspec", "edgekit.metrics"}
 ARTIFACTS = {"edgekit.artifacts", "edgekit.checkpoint"}
 STAGES = [("data", ["edgekit.data"]), ("nn", ["edgekit.nn"]),
@@ -32,7 +32,8 @@ PIPELINE = ("train", "quantize", "export", "firmware", "bench")
 # later stage -> modules of an earlier pipeline stage it may use as a library, and why
 STAGE_LIBRARIES = {
     "bench": {"edgekit.export.tflite",      # the .tflite flatbuffer reader (ops, tensors)
-              "edgekit.export.reference"},  # the host tflite_micro reference the device must match
+              "edgekit.export.reference",   # the host tflite_micro reference the device must match
+              "edgekit.firmware"},          # `edgekit bench` builds the firmware it flashes
 }
 RANK = {name: i for i, (name, _) in enumerate(STAGES)}
 ARTIFACT_RANK = RANK["nn"] + 0.5    # after what they describe, before every pipeline stage

@@ -145,10 +145,6 @@ class ExportReport:
     tflm_need_host: int | None        # TFLM's arena need on the host (None: not recorded)
     raw: dict[str, Any]
 
-    @property
-    def tflite(self) -> Path:
-        return self.path.parent / "model_int8.tflite"
-
 
 def load_export(path: Path) -> ExportReport:
     path = Path(path)
