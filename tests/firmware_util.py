@@ -50,6 +50,7 @@ def make_tiny_tflite(seed: int = 0) -> bytes:
 def write_export(export_dir: Path, tflite: bytes, arena_bytes: int = 64 * 1024) -> dict:
     """Write model_int8.tflite, model_data.{c,cc,h} and model_meta.h with the export stage's own
     writers (edgekit.export.carray); return the quantization facts."""
+    from edgekit import runs
     from edgekit.checkpoint import ModelRecord
     from edgekit.export import carray
     from edgekit.export.tflite import inspect_tflite, resolver_ops
@@ -68,7 +69,7 @@ def write_export(export_dir: Path, tflite: bytes, arena_bytes: int = 64 * 1024) 
     export_dir.mkdir(parents=True, exist_ok=True)
     (export_dir / "model_int8.tflite").write_bytes(tflite)
     carray.write_all(export_dir, rec, tflite, q, o, arena_bytes, resolver_ops(info))
-    return {"hash": carray.model_hash(tflite), "ops": info.op_names, "n_out": n_out,
+    return {"hash": runs.model_hash(tflite), "ops": info.op_names, "n_out": n_out,
             "out_scale": o["scale"], "out_zp": o["zero_point"]}
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgekit import boards, quantize, runs
+from edgekit import artifacts, boards, quantize, runs
 from edgekit.errors import EdgekitError
 from edgekit.export import carray, fit, reference, run_export, tflite
 
@@ -48,7 +48,7 @@ def test_export_tflite_is_tflm_int8(exported: tuple[runs.Run, dict]) -> None:
 def test_export_reference_runs_in_tflite_micro(exported: tuple[runs.Run, dict]) -> None:
     run, rep = exported
     ref = runs.load_npz(run.export_dir / "reference.npz")
-    fr = quantize.load_frames(run.frames)
+    fr = artifacts.load_frames(run.frames)
     assert ref["x_int8"].dtype == np.int8 and ref["x_int8"].shape == (len(fr.x_test), 8, 24, 1)
     assert ref["y_int8"].dtype == np.int8 and ref["y_int8"].shape == (len(fr.x_test), 4)
     assert (ref["labels"] == fr.y_test).all() and list(ref["label_names"]) == ["idle", "fist", "open", "point"]
@@ -78,7 +78,7 @@ def test_export_c_array_and_meta(exported: tuple[runs.Run, dict]) -> None:
     assert "extern const unsigned int g_model_data_len;" in (d / "model_data.h").read_text()
     meta = (d / "model_meta.h").read_text()
     macros = dict(re.findall(r"#define (EK_\w+(?:\(X\))?) (.*)", meta))
-    assert macros["EK_MODEL_HASH"] == f'"{carray.model_hash(data)}"'
+    assert macros["EK_MODEL_HASH"] == f'"{runs.model_hash(data)}"'
     assert macros["EK_MODEL_ARCH"] == '"mbv2"' and macros["EK_MODEL_WIDTH"] == "0.2f"
     assert macros["EK_INPUT_SIZE"] == "192" and macros["EK_NUM_CLASSES"] == "4"
     assert int(macros["EK_INPUT_ZERO_POINT"]) == rep["input"]["zero_point"]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from edgekit import checkpoint, quantize, runs
+from edgekit import artifacts, checkpoint, runs
 from edgekit.data import load_recording
 from edgekit.data.disturb import (ContactArtifactConfig, apply_disturbances, ca_region,
                                   peeled_channels)
@@ -105,14 +105,14 @@ def _frames(path: Path, hw: tuple[int, int], grid=None) -> None:
 
 def test_frames_carry_the_grid_and_old_frames_load(tmp_path: Path) -> None:
     _frames(tmp_path / "new.npz", (13, 5), G135)
-    assert quantize.load_frames(tmp_path / "new.npz").grid == G135
-    assert quantize.load_frames(tmp_path / "new.npz", 3, G135).x_train.shape == (4, 1, 13, 5)
+    assert artifacts.load_frames(tmp_path / "new.npz").grid == G135
+    assert artifacts.load_frames(tmp_path / "new.npz", 3, G135).x_train.shape == (4, 1, 13, 5)
     with pytest.raises(EdgekitError, match="field 'grid' is GR08MM1305 13x5.*GR10MM0808 8x8"):
-        quantize.load_frames(tmp_path / "new.npz", 3, G88)
+        artifacts.load_frames(tmp_path / "new.npz", 3, G88)
     _frames(tmp_path / "old.npz", (8, 24))                   # no grid: the legacy 8 x 24
-    assert quantize.load_frames(tmp_path / "old.npz").grid is None
+    assert artifacts.load_frames(tmp_path / "old.npz").grid is None
     with pytest.raises(EdgekitError, match=r"expected \(N, 1, 13, 5\)"):
-        quantize.load_frames(tmp_path / "old.npz", 3, G135)
+        artifacts.load_frames(tmp_path / "old.npz", 3, G135)
 
 
 def test_model_meta_h_describes_the_grid() -> None:

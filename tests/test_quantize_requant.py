@@ -5,7 +5,7 @@ import math
 import numpy as np
 import torch
 
-from edgekit.quantize import quantize_multiplier, requantize
+from edgekit.quantspec import quantize_multiplier, requantize
 
 
 def reference_mbqm(x: int, q: int, shift: int) -> int:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from edgekit import checkpoint, quantize, runs
+from edgekit import artifacts, checkpoint, metrics, quantize, quantspec, runs
 from edgekit.errors import EdgekitError
 from edgekit.nn import build_model
 
@@ -98,9 +98,13 @@ def test_quantize_writes_qat_checkpoint_and_report(qat_run: tuple[runs.Run, dict
     assert run.report_path("quantize").exists()
     # the record builds into the plain architecture and is close to the QAT network
     model = rec.build()
-    fr = quantize.load_frames(run.frames)
-    acc = quantize.accuracy(quantize.logits_of(model, fr.x_test).argmax(1), fr.y_test)
+    fr = artifacts.load_frames(run.frames)
+    acc = metrics.accuracy(metrics.logits_of(model, fr.x_test).argmax(1), fr.y_test)
     assert abs(acc - a["selected"]["test"]) < 0.1
+    # the QAT record export reads: its test logits are the simulation rebuilt from qat.pt
+    q = artifacts.load_qat(run.qat_ckpt, fr)
+    assert np.array_equal(q.test_logits, metrics.logits_of(quantize.load_qnet(rec), fr.x_test))
+    assert metrics.accuracy(q.test_logits.argmax(1), fr.y_test) == a["selected"]["test"]
 
 
 def test_folded_weights_sit_on_int8_grid(qat_run: tuple[runs.Run, dict]) -> None:
@@ -117,13 +121,13 @@ def test_folded_weights_sit_on_int8_grid(qat_run: tuple[runs.Run, dict]) -> None
 
 def test_act_qparams_match_tflite_rule() -> None:
     # range widened to include 0; zero point nudged; ReLU6-style range gives zp -128
-    s, zp = quantize.act_qparams(0.0, 6.0)
+    s, zp = quantspec.act_qparams(0.0, 6.0)
     assert zp == -128 and abs(s - 6.0 / 255) < 1e-9
-    s, zp = quantize.act_qparams(-1.0, 1.0)
+    s, zp = quantspec.act_qparams(-1.0, 1.0)
     assert zp in (0, -1) and abs(s - 2.0 / 255) < 1e-9
-    s, zp = quantize.act_qparams(0.5, 2.0)  # min raised to 0
+    s, zp = quantspec.act_qparams(0.5, 2.0)  # min raised to 0
     assert zp == -128 and abs(s - 2.0 / 255) < 1e-9
-    assert quantize.round_half_away(torch.tensor([0.5, -0.5, 1.5, 2.5])).tolist() == [1, -1, 2, 3]
+    assert quantspec.round_half_away(torch.tensor([0.5, -0.5, 1.5, 2.5])).tolist() == [1, -1, 2, 3]
 
 
 def test_quantize_without_float_model_is_clear(tmp_path: Path) -> None:
@@ -166,7 +170,7 @@ def test_qat_checkpoint_rebuilds_the_same_network(tmp_path: Path, arch: str) -> 
     import dataclasses
     run = make_run(tmp_path, arch=arch, n_per_class=8)
     rec = checkpoint.load(run.float_ckpt)
-    fr = quantize.load_frames(run.frames)
+    fr = artifacts.load_frames(run.frames)
     qnet = quantize.lower(rec.build(), rec.arch)
     quantize.calibrate(qnet, fr.x_train)
     gen = torch.Generator().manual_seed(1)
@@ -180,4 +184,4 @@ def test_qat_checkpoint_rebuilds_the_same_network(tmp_path: Path, arch: str) -> 
     again = quantize.load_qnet(dataclasses.replace(
         rec, extra={"folded": folded, "act_ranges": quantize.act_ranges(qnet)}))
     x = np.concatenate([fr.x_test, fr.x_val])
-    assert np.array_equal(quantize.logits_of(qnet, x), quantize.logits_of(again, x))
+    assert np.array_equal(metrics.logits_of(qnet, x), metrics.logits_of(again, x))

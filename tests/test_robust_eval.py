@@ -1,6 +1,8 @@
-"""Majority voting, latency per vote length, and the clean/CA/LC accuracy table on a tiny dataset."""
+"""Majority voting, latency per vote length, and clean/CA/LC accuracy on a tiny dataset."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
@@ -8,10 +10,11 @@ from scipy import signal as sps
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
 from edgekit.data import Recording, Trial, channel_mask
+from edgekit.data.disturb import apply_to_recording
 from edgekit.data.features import FeatureConfig, Normalizer, extract, to_images
 from edgekit.errors import EdgekitError
-from edgekit.robust.evaluate import (EvalSet, disturbed_sets, evaluate, format_table,
-                                     majority_vote, vote_latency_ms)
+from edgekit.robust.evaluate import EvalSet, evaluate, majority_vote, vote_latency_ms
+from edgekit.robust.stages import eval_table
 
 FS = 2048.0
 
@@ -61,8 +64,11 @@ def test_vote_improves_noisy_predictions():
     acc = r["accuracy"]["noisy"]
     assert r["votes"] == [1, 3, 5, 10] and r["latency_ms"] == [150, 250, 350, 600]
     assert acc[0] < 0.8 and acc[3] > acc[0] + 0.1 and acc[3] >= acc[1]
-    table = format_table(r)
-    assert "k=10 (600 ms)" in table and "| noisy |" in table
+    table = eval_table({**r, "sets": ["noisy"],
+                        "models": {"m": {"float": r["accuracy"], "int8": None,
+                                         "int8_status": "not exported"}}})
+    assert "k=10 (600 ms)" in table and "| m | float | noisy |" in table
+    assert "m int8: not exported" in table
 
 
 def test_clean_ca_lc_table_on_tiny_dataset():
@@ -75,7 +81,12 @@ def test_clean_ca_lc_table_on_tiny_dataset():
     lda = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")
     lda.fit(x[tr].reshape(tr.sum(), -1), f.y[tr])
 
-    sets = disturbed_sets(rec, fcfg, norm, [2], seed=0)
+    # the test session, clean and disturbed before feature extraction (as robust eval does)
+    test = dataclasses.replace(rec, trials=[t for t in rec.trials if t.session == 2])
+    sets = {}
+    for name in ("clean", "ca", "lc"):
+        ft = extract(test if name == "clean" else apply_to_recording(test, name, 0), fcfg)
+        sets[name] = EvalSet(to_images(norm.apply(ft.x), rec.layout), ft.y, ft.trial_key)
     assert list(sets) == ["clean", "ca", "lc"]
     assert all(len(s.y) == len(sets["clean"].y) for s in sets.values())
     assert np.array_equal(sets["ca"].y, sets["clean"].y)
@@ -89,5 +100,3 @@ def test_clean_ca_lc_table_on_tiny_dataset():
     assert all(0.0 <= a <= 1.0 for accs in r["accuracy"].values() for a in accs)
     assert len(lc) == 4
     assert set(r["n"]) == {"clean", "ca", "lc"}
-    with pytest.raises(EdgekitError):
-        disturbed_sets(rec, fcfg, norm, [5], seed=0)

@@ -86,8 +86,8 @@ def test_gan_finetune_eval_pipeline(tmp_path, capsys, tiny_csl, trained):
         assert m["int8"] is None and m["int8_status"] == "not exported"
     # the clean single-window accuracy is the model's accuracy on the stored test frames
     z = np.load(std / "frames.npz")
-    from edgekit.robust.evaluate import torch_predictor
-    acc = float((torch_predictor(srec.build())(z["x_test"]) == z["y_test"]).mean())
+    from edgekit.metrics import accuracy, predict
+    acc = accuracy(predict(srec.build(), z["x_test"]), z["y_test"])
     assert ev["models"]["standard"]["float"]["clean"][0] == pytest.approx(acc)
     table = (std / "robust_eval.md").read_text()
     assert "k=10 (600 ms)" in table and "| robust | float | lc |" in table

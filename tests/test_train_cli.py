@@ -132,6 +132,15 @@ def test_ingest_wrong_class_count(tmp_path, capsys, tiny_csl):
     assert code == 2 and "8 classes" in err
 
 
+def test_ingest_width_that_does_not_fit_the_tensors(tmp_path, capsys, tiny_csl):
+    ckpt = tmp_path / "seed.pth"
+    torch.save(build_model("mbv2-seed", 0.2, 4).state_dict(), ckpt)
+    code, _, err = run_cli(capsys, "ingest", str(ckpt), "--data", str(tiny_csl), "--width", "0.5",
+                           "--run", str(tmp_path / "x"))
+    assert code == 2 and "--width 0.5" in err and "mbv2-seed w0.2" in err
+    assert not (tmp_path / "x").exists()
+
+
 def test_profile_boards_version(capsys):
     code, rec, _ = run_cli(capsys, "profile", "--arch", "mbv2-seed", "--json")
     assert code == 0 and rec["params"] == 808_504

@@ -19,8 +19,9 @@ import torch
 from . import checkpoint, runs
 from .data.features import Normalizer
 from .errors import EdgekitError
-from .nn import build_model, infer_seed_config, load_state_dict_checked
-from .train import Prepared, TrainOptions, model_record, predict, prepare, scores, split_record
+from .nn import Arch, arch_names, build_model, get_arch, load_state_dict_checked
+from .metrics import predict, scores
+from .train import Prepared, TrainOptions, model_record, prepare, split_record
 
 ONNX_NAME = "float.onnx"
 
@@ -30,6 +31,21 @@ def _strip_prefix(sd: dict[str, Any]) -> dict[str, Any]:
     if sd and all(k.startswith("module.") for k in sd):
         return {k[len("module."):]: v for k, v in sd.items()}
     return sd
+
+
+def _infer_arch(path: Path, sd: dict[str, Any]) -> tuple[Arch, float, int]:
+    """(architecture, width, classes) of a bare state dict: the first registered architecture
+    that can read its configuration from the tensor shapes (today mbv2-seed, the seed's format)."""
+    why = []
+    for name in arch_names():
+        spec = get_arch(name)
+        if spec.infer_config is None:
+            continue
+        try:
+            return (spec, *spec.infer_config(sd))
+        except ValueError as e:
+            why.append(str(e))
+    raise EdgekitError(f"{path}: {'; '.join(why)}")
 
 
 def _load_torch(path: Path) -> dict[str, Any]:
@@ -77,22 +93,20 @@ def run_ingest(run: runs.Run, path: Path, opts: TrainOptions, width: float | Non
         if not all(isinstance(v, torch.Tensor) for v in sd.values()):
             raise EdgekitError(f"{path}: expected a state dict of tensors (seed checkpoint), "
                                "found non-tensor values")
-        try:
-            w_inferred, n_cls = infer_seed_config(sd)
-        except ValueError as e:
-            raise EdgekitError(f"{path}: {e}") from None
-        if width is not None and int(6 * width) != int(6 * w_inferred):
-            raise EdgekitError(f"{path}: --width {width:g} gives expansion {int(6 * width)}, "
-                               f"but the checkpoint's tensors have expansion {int(6 * w_inferred)}")
+        spec, w_inferred, n_cls = _infer_arch(path, sd)
+        if width is not None and spec.infer_config(
+                build_model(spec.name, width, n_cls).state_dict()) != (w_inferred, n_cls):
+            raise EdgekitError(f"{path}: --width {width:g} gives other tensor shapes than the "
+                               f"checkpoint's (they read as {spec.name} w{w_inferred:g})")
         w = width if width is not None else w_inferred
         p = prepare(opts)
-        model = build_model("mbv2-seed", w, n_cls, p.grid.shape)
-        load_state_dict_checked(model, sd, what=f"{path} as mbv2-seed w{w:g}")
+        model = build_model(spec.name, w, n_cls, p.grid.shape)
+        load_state_dict_checked(model, sd, what=f"{path} as {spec.name} w{w:g}")
         if len(p.label_names) != n_cls:
-            raise EdgekitError(f"{path}: checkpoint has {n_cls} classes (linear.weight), "
-                               f"the data has {len(p.label_names)}: {p.label_names}")
+            raise EdgekitError(f"{path}: checkpoint has {n_cls} classes ({spec.head.classifier}"
+                               f".weight), the data has {len(p.label_names)}: {p.label_names}")
         rec = model_record(model, opts, p, {"kind": "seed-checkpoint", "file": str(path)},
-                           arch="mbv2-seed", width=w)
+                           arch=spec.name, width=w)
         kind = "seed"
     xte, yte = p.part("test")
     acc = scores(yte, predict(model.eval(), xte), len(p.label_names))

@@ -4,8 +4,8 @@ Why our own fake-quant layers and not torch.ao.quantization: torch 2.13 still sh
 torch.ao.quantization, but every entry point is marked deprecated ("will be removed", migrate to
 torchao), and its observers / fusion rules model PyTorch's backends (fbgemm/qnnpack), not the TFLite
 converter. What we must reproduce is narrow and known, so we lower each architecture explicitly
-(module surgery on mbv2's ConvBNAct and mbv2-seed's conv/bn attributes + functional ReLU) into a
-small network of folded units:
+(each architecture registers its plan of conv/BN/activation units in nn/, see nn/registry.py) into
+a small network of folded units (the int8 arithmetic itself is quantspec.py's):
 
 - BatchNorm folded into the preceding conv (BN frozen; the folded weight/bias are trained).
 - Weights: per-output-channel symmetric int8, scale = max|w| / 127, values in [-127, 127], rounding
@@ -39,21 +39,24 @@ better (z >= SELECT_Z); otherwise qat.pt holds the PTQ weights and ranges, and t
 from __future__ import annotations
 
 import copy
-import json
 import math
 import time
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import checkpoint, runs
-from .data.grids import Grid
+from . import artifacts, checkpoint, runs
 from .errors import EdgekitError
+from .metrics import accuracy, logits_of
+from .nn import get_arch
+from .nn.fold import apply_folded, identity_bn_state
+from .nn.registry import Unit
 from .progress import progress_bar
+from .quantspec import (act_qparams, calibration_indices, integer_params, quantize_multiplier,
+                        requantize, round_half_away, weight_scales)
 from .seeding import deterministic
 
 # The fine-tuned model replaces the PTQ one only when validation says it is better beyond noise
@@ -61,14 +64,8 @@ from .seeding import deterministic
 # picking QAT on a 2-in-736 margin cost 0.8 pt on the unseen session (mbv2-seed w0.2).
 SELECT_Z = 1.645
 DISTILL_T = 2.0  # distillation temperature: softened float outputs carry the class similarities
-CALIB_MAX = 512  # calibration frames from the training split (QAT observers and onnx2tf share them)
 
-# ------------------------------------------------------------------------ int8 arithmetic
-
-
-def round_half_away(x: torch.Tensor) -> torch.Tensor:
-    """std::round semantics (TFLite's quantizer), not torch.round's half-to-even."""
-    return torch.sign(x) * torch.floor(torch.abs(x) + 0.5)
+# ------------------------------------------------------------------------ fake quantization
 
 
 class _RoundSTE(torch.autograd.Function):
@@ -81,28 +78,6 @@ class _RoundSTE(torch.autograd.Function):
         return g
 
 
-def act_qparams(lo: float, hi: float) -> tuple[float, int]:
-    """(scale, zero_point) TFLite derives from a calibrated float range (int8, narrow_range off)."""
-    lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
-    if hi - lo < 1e-30:
-        return 1.0, 0  # an all-zero tensor: any scale represents it exactly
-    scale = (hi - lo) / 255.0
-    zp_from_min = -128.0 - lo / scale
-    if zp_from_min < -128:
-        zp = -128
-    elif zp_from_min > 127:
-        zp = 127
-    else:
-        zp = int(np.sign(zp_from_min) * np.floor(abs(zp_from_min) + 0.5))
-    return float(np.float32(scale)), zp
-
-
-def weight_scales(w: torch.Tensor) -> torch.Tensor:
-    """Per-output-channel symmetric scales max|w|/127 (dim 0 is the output channel)."""
-    m = w.detach().abs().reshape(w.shape[0], -1).amax(1)
-    return torch.where(m > 0, m / 127.0, torch.ones_like(m))
-
-
 def fake_quant_weight(w: torch.Tensor) -> torch.Tensor:
     s = weight_scales(w).reshape(-1, *([1] * (w.dim() - 1)))
     return torch.clamp(_RoundSTE.apply(w / s), -127, 127) * s
@@ -113,47 +88,6 @@ def fake_quant_bias(b: torch.Tensor, s_in: float | None, w: torch.Tensor) -> tor
         return b
     s = weight_scales(w) * s_in
     return _RoundSTE.apply(b / s) * s
-
-
-def integer_params(w: torch.Tensor, b: torch.Tensor, s_in: float
-                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """int8 weights, int32 bias and per-channel weight scales, in double as TFLite rounds them
-    (half away from zero). Inference and the saved folded tensors both use this, so a network
-    rebuilt from qat.pt computes exactly what the in-memory one did."""
-    sw = weight_scales(w).double()
-    view = (-1,) + (1,) * (w.dim() - 1)
-    w_int = torch.clamp(round_half_away(w.detach().double() / sw.view(view)), -127, 127)
-    b_int = round_half_away(b.detach().double() / (sw * s_in))
-    return w_int, b_int, sw
-
-
-def quantize_multiplier(real: float) -> tuple[int, int]:
-    """TFLite's QuantizeMultiplier: real = q * 2^(shift - 31) with q a 31-bit integer."""
-    if real == 0.0:
-        return 0, 0
-    q, shift = math.frexp(real)
-    q_fixed = round(q * (1 << 31))
-    if q_fixed == (1 << 31):
-        q_fixed //= 2
-        shift += 1
-    return int(q_fixed), int(shift)
-
-
-def requantize(acc: torch.Tensor, multiplier: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """TFLite's MultiplyByQuantizedMultiplier on int64 accumulators, per output channel (dim 1):
-    a rounding doubling high multiply, then a rounding right shift. The two roundings differ from
-    rounding the exact product in about 0.1% of values; emulating them keeps the simulation's ±1
-    steps from compounding through the network."""
-    shape = (1, -1) + (1,) * (acc.dim() - 2)
-    m, sh = multiplier.view(shape), shift.view(shape)
-    x = acc * (1 << sh.clamp(min=0))
-    right = (-sh).clamp(min=0)
-    ab = x * m
-    nudge = torch.where(ab >= 0, torch.full_like(ab, 1 << 30), torch.full_like(ab, 1 - (1 << 30)))
-    high = torch.div(ab + nudge, 1 << 31, rounding_mode="trunc")
-    mask = (1 << right) - 1
-    threshold = (mask >> 1) + (high < 0).long()
-    return (high >> right) + ((high & mask) > threshold).long()
 
 
 def exact_output(acc: torch.Tensor, s_in: float, w_scales: torch.Tensor, q: "ActQ",
@@ -324,12 +258,13 @@ class QBlock(nn.Module):
 class QNet(nn.Module):
     """The int8 simulation of one network: input quantizer, blocks, pooling/flatten, classifier."""
 
-    def __init__(self, arch: str, blocks: list[QBlock], fc: QLinear, dropout: float):
+    def __init__(self, arch: str, blocks: list[QBlock], fc: QLinear, dropout: float, pool: str):
         super().__init__()
         self.arch = arch
         self.in_q = ActQ("input")
         self.blocks = nn.ModuleList(blocks)
-        self.pool_q = ActQ("mean") if arch == "mbv2" else None
+        # global mean: its own int8 tensor (TFLite MEAN); flatten keeps its input's parameters
+        self.pool_q = ActQ("mean") if pool == "mean" else None
         self.dropout = nn.Dropout(dropout)
         self.fc = fc
         self.out_q = ActQ("logits")
@@ -358,38 +293,22 @@ class QNet(nn.Module):
 
 
 def lower(model: nn.Module, arch: str) -> QNet:
-    """Module surgery: the float network as folded int8 units (explicit per architecture)."""
+    """Module surgery: the float network as folded int8 units, along the architecture's registered
+    lowering plan and classifier head."""
     model = model.eval()
-    blocks: list[QBlock] = []
-    if arch == "mbv2":
-        def cba(seq: nn.Sequential, key: str) -> QConv:
-            act = "relu6" if len(seq) > 2 else None
-            return QConv(seq[0], seq[1], act, f"{key}.0", f"{key}.1")
+    spec = get_arch(arch)
 
-        for i, f in enumerate(model.features):
-            key = f"features.{i}"
-            if hasattr(f, "use_res"):
-                units = [cba(s, f"{key}.conv.{j}") for j, s in enumerate(f.conv)]
-                blocks.append(QBlock(units, key, "identity" if f.use_res else None))
-            else:
-                blocks.append(QBlock([cba(f, key)], key, None))
-        lin = model.classifier[1]
-        return QNet(arch, blocks, QLinear(lin, "classifier.1"), model.classifier[0].p)
-    if arch == "mbv2-seed":
-        blocks.append(QBlock([QConv(model.conv1, model.bn1, "relu", "conv1", "bn1")], "stem", None))
-        for i, b in enumerate(model.layers):
-            k = f"layers.{i}"
-            units = [QConv(b.conv1, b.bn1, "relu", f"{k}.conv1", f"{k}.bn1"),
-                     QConv(b.conv2, b.bn2, "relu", f"{k}.conv2", f"{k}.bn2"),
-                     QConv(b.conv3, b.bn3, None, f"{k}.conv3", f"{k}.bn3")]
-            shortcut: str | QConv | None = None
-            if b.stride == 1:
-                shortcut = (QConv(b.shortcut[0], b.shortcut[1], None, f"{k}.shortcut.0",
-                                  f"{k}.shortcut.1") if len(b.shortcut) else "identity")
-            blocks.append(QBlock(units, k, shortcut))
-        blocks.append(QBlock([QConv(model.conv2, model.bn2, "relu", "conv2", "bn2")], "head", None))
-        return QNet(arch, blocks, QLinear(model.linear, "linear"), 0.0)
-    raise EdgekitError(f"quantize: no int8 lowering for architecture {arch!r}")
+    def qconv(u: Unit) -> QConv:
+        return QConv(model.get_submodule(u.conv), model.get_submodule(u.bn) if u.bn else None,
+                     u.act, u.conv, u.bn)
+
+    blocks = [QBlock([qconv(u) for u in b.units], b.name,
+                     qconv(b.shortcut) if isinstance(b.shortcut, Unit) else b.shortcut)
+              for b in spec.lowering(model)]
+    head = spec.head
+    dropout = model.get_submodule(head.dropout).p if head.dropout else 0.0
+    return QNet(arch, blocks, QLinear(model.get_submodule(head.classifier), head.classifier),
+                dropout, head.pool)
 
 
 # ------------------------------------------------------------------ folded weights <-> record
@@ -425,54 +344,6 @@ def folded_tensors(qnet: QNet) -> dict[str, dict[str, torch.Tensor]]:
             s = qnet.pool_q.scale
         visit(qnet.fc, s)
     return out
-
-
-def apply_folded(model: nn.Module, arch: str, folded: dict[str, dict[str, torch.Tensor]]) -> nn.Module:
-    """The float network with BN removed (Identity) and the folded int8-grid weights loaded."""
-    model = copy.deepcopy(model).eval()
-    pairs = _conv_bn_pairs(model, arch)
-    for conv_key, bn_key in pairs:
-        f = folded.get(conv_key)
-        if f is None:
-            raise EdgekitError(f"qat checkpoint: extra['folded'] lacks {conv_key!r}")
-        conv = model.get_submodule(conv_key)
-        conv.weight = nn.Parameter(f["weight"].clone())
-        conv.bias = nn.Parameter(f["bias"].clone())
-        _set_submodule(model, bn_key, nn.Identity())
-    lin_key = "classifier.1" if arch == "mbv2" else "linear"
-    lin = model.get_submodule(lin_key)
-    lin.weight = nn.Parameter(folded[lin_key]["weight"].clone())
-    lin.bias = nn.Parameter(folded[lin_key]["bias"].clone())
-    return model
-
-
-def _conv_bn_pairs(model: nn.Module, arch: str) -> list[tuple[str, str]]:
-    qnet = lower(model, arch)
-    return [(c.conv_key, c.bn_key) for c in qnet.convs() if c.bn_key is not None]
-
-
-def _set_submodule(root: nn.Module, key: str, mod: nn.Module) -> None:
-    parent_key, _, name = key.rpartition(".")
-    parent = root.get_submodule(parent_key) if parent_key else root
-    setattr(parent, name, mod)
-
-
-def identity_bn_state(model: nn.Module, arch: str,
-                      folded: dict[str, dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """A state dict for the unmodified architecture that computes (up to BN's eps) the folded net:
-    conv weight = folded weight, BN = identity scale with the folded bias as beta."""
-    sd = {k: v.clone() for k, v in model.state_dict().items()}
-    for conv_key, bn_key in _conv_bn_pairs(model, arch):
-        bn = model.get_submodule(bn_key)
-        sd[f"{conv_key}.weight"] = folded[conv_key]["weight"].clone()
-        sd[f"{bn_key}.weight"] = torch.ones_like(bn.weight)
-        sd[f"{bn_key}.bias"] = folded[conv_key]["bias"].clone()
-        sd[f"{bn_key}.running_mean"] = torch.zeros_like(bn.running_mean)
-        sd[f"{bn_key}.running_var"] = torch.full_like(bn.running_var, 1.0 - bn.eps)
-    lin_key = "classifier.1" if arch == "mbv2" else "linear"
-    sd[f"{lin_key}.weight"] = folded[lin_key]["weight"].clone()
-    sd[f"{lin_key}.bias"] = folded[lin_key]["bias"].clone()
-    return sd
 
 
 def layer_map(qnet: QNet) -> list[dict[str, Any]]:
@@ -523,78 +394,11 @@ def load_qnet(rec: "checkpoint.ModelRecord") -> QNet:
 # --------------------------------------------------------------------------- data & eval
 
 
-@dataclass
-class Frames:
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    label_names: list[str]
-    grid: Grid | None = None      # None: frames written before grids were recorded (8 x 24)
-
-
-def load_frames(path: Any, num_classes: int | None = None,
-                grid: Grid | None = None) -> Frames:
-    """frames.npz of a run; its images must be laid out on `grid` (the checkpoint's) if given,
-    else on the grid the archive records (the legacy 8 x 24 if it records none)."""
-    d = runs.load_npz(path)
-    need = ["x_train", "y_train", "x_val", "y_val", "x_test", "y_test"]
-    missing = [k for k in need if k not in d]
-    if missing:
-        raise EdgekitError(f"{path}: frames archive lacks arrays {missing}; re-run `edgekit train`")
-    saved = None
-    if "grid" in d:
-        try:
-            saved = Grid.from_dict(json.loads(str(d["grid"])), f"{path}: field 'grid'")
-        except json.JSONDecodeError as e:
-            raise EdgekitError(f"{path}: field 'grid' is not a JSON grid record ({e})") from None
-    if grid is not None and saved is not None and saved.to_dict() != grid.to_dict():
-        raise EdgekitError(f"{path}: field 'grid' is {saved.name} {saved.rows}x{saved.cols}, but the "
-                           f"model expects {grid.name} {grid.rows}x{grid.cols}; re-run `edgekit train`")
-    g = grid or saved
-    hw = g.shape if g is not None else (8, 24)
-    for part in ("train", "val", "test"):
-        x, y = d[f"x_{part}"], d[f"y_{part}"]
-        if x.ndim != 4 or tuple(x.shape[1:]) != (1, *hw):
-            raise EdgekitError(f"{path}: field 'x_{part}' has shape {x.shape}, expected "
-                               f"(N, 1, {hw[0]}, {hw[1]})")
-        if len(y) != len(x):
-            raise EdgekitError(f"{path}: 'y_{part}' has {len(y)} labels for {len(x)} frames")
-        if num_classes is not None and len(y) and (y.min() < 0 or y.max() >= num_classes):
-            raise EdgekitError(f"{path}: 'y_{part}' has labels outside 0..{num_classes - 1}")
-    if len(d["x_train"]) == 0 or len(d["x_val"]) == 0 or len(d["x_test"]) == 0:
-        raise EdgekitError(f"{path}: empty train/val/test split "
-                           f"({len(d['x_train'])}/{len(d['x_val'])}/{len(d['x_test'])} frames)")
-    names = [str(s) for s in d["label_names"]] if "label_names" in d else []
-    return Frames(d["x_train"].astype(np.float32), d["y_train"].astype(np.int64),
-                  d["x_val"].astype(np.float32), d["y_val"].astype(np.int64),
-                  d["x_test"].astype(np.float32), d["y_test"].astype(np.int64), names, g)
-
-
 def mcnemar_z(pred_a: np.ndarray, pred_b: np.ndarray, y: np.ndarray) -> float:
     """Paired evidence that b beats a: (b right & a wrong - a right & b wrong) / sqrt(discordant)."""
     ok_a, ok_b = pred_a == y, pred_b == y
     wins, losses = int((ok_b & ~ok_a).sum()), int((ok_a & ~ok_b).sum())
     return (wins - losses) / math.sqrt(wins + losses) if wins + losses else 0.0
-
-
-def calibration_indices(n_train: int, seed: int, n: int = CALIB_MAX) -> np.ndarray:
-    """Which training frames calibrate (QAT observers and onnx2tf use the same ones)."""
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.permutation(n_train)[:min(n, n_train)])
-
-
-@torch.no_grad()
-def logits_of(model: Callable[[torch.Tensor], torch.Tensor], x: np.ndarray,
-              batch: int = 512) -> np.ndarray:
-    outs = [model(torch.from_numpy(x[i:i + batch])).numpy() for i in range(0, len(x), batch)]
-    return np.concatenate(outs) if outs else np.zeros((0, 0), np.float32)
-
-
-def accuracy(pred: np.ndarray, y: np.ndarray) -> float:
-    return float((pred == y).mean()) if len(y) else 0.0
 
 
 @torch.no_grad()
@@ -640,7 +444,7 @@ def _run_quantize(run: runs.Run, epochs: int, seed: int, lr: float | None,
         raise EdgekitError(f"{run.float_ckpt}: this run's model is an ingested ONNX file, which can "
                            "only be quantized post-training, at export: run `edgekit export "
                            f"--run {run.root} --board B` (no QAT)")
-    fr = load_frames(run.frames, rec.num_classes, rec.geometry())
+    fr = artifacts.load_frames(run.frames, rec.num_classes, rec.geometry())
 
     model = rec.build()
     float_val = accuracy(logits_of(model, fr.x_val).argmax(1), fr.y_val)
@@ -750,6 +554,8 @@ def _run_quantize(run: runs.Run, epochs: int, seed: int, lr: float | None,
         extra={"folded": folded, "act_ranges": ranges, "layers": layer_map(qnet),
                "calibration": {"split": "train", "seed": seed,
                                "indices": [int(i) for i in calib_idx]},
+               # what export compares the converted int8 model with (artifacts.QatRecord)
+               "test_logits": torch.from_numpy(sel_test_logits.astype(np.float32)),
                "accuracy": report["accuracy"], "selected": selected,
                "scheme": "int8 per-channel symmetric weights, per-tensor asymmetric activations, "
                          "BN folded, ReLU/ReLU6 fused (TFLite int8 spec)"},

@@ -239,7 +239,7 @@ def metrics(tr: dict, ex: dict, be: dict, run: Path, board_name: str, bench_on: 
     """The numbers of one trial, from the stages' reports (and the export's reference outputs)."""
     from .boards import get_board
     from .export.fit import fit_report
-    from .train import scores
+    from .metrics import scores
 
     board = get_board(board_name)
     ref = runs.load_npz(run / "export" / "reference.npz")
@@ -380,10 +380,12 @@ def config_from_args(args: Any) -> SweepConfig:
         except ValueError:
             raise EdgekitError(f"{what}: expected comma-separated numbers, got {s!r}") from None
 
+    from .nn import arch_names
+
     archs = [a.strip() for a in args.arch.split(",") if a.strip()]
-    unknown = [a for a in archs if a not in ("mbv2", "mbv2-seed")]
+    unknown = [a for a in archs if a not in arch_names()]
     if unknown:
-        raise EdgekitError(f"--arch: unknown {unknown}; known: mbv2, mbv2-seed")
+        raise EdgekitError(f"--arch: unknown {unknown}; known: {', '.join(arch_names())}")
     return SweepConfig(board=args.board, widths=floats(args.widths, "--widths"), archs=archs,
                        seeds=args.seeds, folds=args.folds, budget_ms=args.budget_ms,
                        epochs=args.epochs, qat_epochs=args.qat_epochs, samples=args.samples,

@@ -21,11 +21,13 @@ from torch import nn
 
 from . import checkpoint, runs
 from .data import Recording, load_recording
+from .data.disturb import disturbed_copies
 from .data.grids import Grid
 from .data.features import FeatureConfig, Frames, Normalizer, extract, to_images
 from .data.splits import Split, check_no_leak, kfold_splits, make_split
 from .data.synth import SynthConfig, default_dataset
 from .errors import EdgekitError
+from .metrics import predict, scores
 from .nn import build_model
 from .nn.profile import profile_model
 from .progress import progress_bar
@@ -155,8 +157,6 @@ def augmented_train(rec: Recording, spec: str, fcfg: FeatureConfig, norm: Normal
     copy with both). Only the training sessions are disturbed; the same trials give the same frame
     order, so the split's train indices pick the disturbed twins of the training frames. The
     disturbed signals are the ones `edgekit robust gan` trains its generator on (same seeds)."""
-    from .robust.stages import disturbed_copies
-
     sessions = sorted(int(s) for s in np.unique(frames.session[split.train]))
     xs, ys = [], []
     for item, f in disturbed_copies(rec, spec, fcfg, seed, sessions):
@@ -165,37 +165,6 @@ def augmented_train(rec: Recording, spec: str, fcfg: FeatureConfig, norm: Normal
         xs.append(to_images(norm.apply(f.x[split.train]), rec.grid))
         ys.append(f.y[split.train])
     return np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.int64)
-
-
-# ------------------------------------------------------------------------------ metrics
-
-
-def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
-    cm = np.zeros((n, n), dtype=np.int64)
-    np.add.at(cm, (y_true, y_pred), 1)
-    return cm
-
-
-def macro_f1(cm: np.ndarray) -> float:
-    tp = np.diag(cm).astype(float)
-    prec = np.divide(tp, cm.sum(0), out=np.zeros_like(tp), where=cm.sum(0) > 0)
-    rec = np.divide(tp, cm.sum(1), out=np.zeros_like(tp), where=cm.sum(1) > 0)
-    f1 = np.divide(2 * prec * rec, prec + rec, out=np.zeros_like(tp), where=(prec + rec) > 0)
-    present = cm.sum(1) > 0
-    return float(f1[present].mean()) if present.any() else 0.0
-
-
-def scores(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> dict[str, Any]:
-    cm = confusion(y_true, y_pred, n)
-    return {"accuracy": float((y_true == y_pred).mean()) if len(y_true) else 0.0,
-            "macro_f1": macro_f1(cm), "confusion": cm.tolist(), "n": int(len(y_true))}
-
-
-@torch.no_grad()
-def predict(model: nn.Module, x: np.ndarray, batch: int = 512) -> np.ndarray:
-    model.eval()
-    out = [model(torch.from_numpy(x[i:i + batch])).argmax(1).numpy() for i in range(0, len(x), batch)]
-    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 
 def lda_baseline(p: Prepared) -> dict[str, Any]:

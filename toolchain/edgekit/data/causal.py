@@ -16,7 +16,7 @@ with -ffp-contract=off so no multiply-add is fused; both therefore give bit-iden
   once n_blocks hops are in: sum = ((part[k-nb+1] + part[k-nb+2]) + ...) + part[k]   (oldest first)
         rms  = sqrt(sum / float32(n_blocks * hop))               the window ends at the frame
         v    = (rms - mean[c]) / std[c]; masked channels 0        stored normalisation
-        q    = clamp(round_half_away(v / in_scale) + zero_point, -128, 127)   (reference.quantize_input)
+        q    = clamp(round_half_away(v / in_scale) + zero_point, -128, 127)   (quantspec.quantize_input)
 
 The window is a whole number of hops, so a device keeps n_blocks partial sums per channel instead
 of a window of samples. Filter state starts at zero when a stream (or a training trial) starts; a
@@ -33,6 +33,7 @@ import numpy as np
 from scipy import signal as sps
 
 from ..errors import EdgekitError
+from ..quantspec import quantize_input
 
 INT16_MAX = 32767
 
@@ -190,12 +191,10 @@ def batch_features(trials: list[np.ndarray], spec: ChainSpec, kind: str) -> list
 def quantize_frame(rms: np.ndarray, mean: np.ndarray, std: np.ndarray, mask: np.ndarray,
                    pixels: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     """(N, C) RMS -> (N, H*W) int8 model input: normalise, zero masked channels, place on the
-    grid (pixel -> channel, -1 = no electrode: 0), quantize as reference.quantize_input does."""
+    grid (pixel -> channel, -1 = no electrode: 0), quantize as quantspec.quantize_input does."""
     v = (np.asarray(rms, np.float32) - mean.astype(np.float32)) / std.astype(np.float32)
     v[:, ~np.asarray(mask, bool)] = 0.0
     pad = np.concatenate([v, np.zeros((len(v), 1), np.float32)], axis=1)
     img = pad[:, np.asarray(pixels, np.int64)]
-    from ..export.reference import quantize_input
-
     n = len(img)
     return quantize_input(img.reshape(n, 1, 1, -1), scale, zero_point).reshape(n, -1)

@@ -43,6 +43,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..errors import EdgekitError
+from .features import FeatureConfig, Frames, extract
 from .grids import Grid, resolve
 from .recording import Recording, Trial
 
@@ -367,3 +368,32 @@ def apply_to_recording(rec: Recording, names: str | Sequence[str], seed: int,
         out.extra = {**(out.extra or {}), "disturb": info}
     return out
 
+
+
+# ------------------------------------------------------------------- disturbed training copies
+
+_COPY_SEED_BASE = 17    # disturbed training copies: seed * 1000 + 17 + item index
+
+
+def parse_items(spec: str) -> list[str]:
+    """"ca,lc" -> ["ca", "lc"] (one disturbed copy each); "ca+lc" -> one copy with both.
+    Unknown names -> EdgekitError listing the known ones."""
+    items = [i.strip().lower() for i in str(spec).split(",") if i.strip()]
+    if not items:
+        raise EdgekitError(f"--disturb/--augment: no disturbance named; known: {', '.join(DISTURBANCES)}")
+    for item in items:
+        parse_disturbances(item.split("+"))
+    return items
+
+
+def disturbed_copies(rec: Recording, spec: str, fcfg: FeatureConfig, seed: int,
+                     sessions: Sequence[int] | None) -> list[tuple[str, Frames]]:
+    """One disturbed copy of the recording per item of spec (trials of `sessions` disturbed, the
+    others unchanged), as raw feature frames in the same order as extract(rec) gives. `train
+    --augment` and `robust gan` both use these (same seeds, so the same disturbed signals)."""
+    out = []
+    for j, item in enumerate(parse_items(spec)):
+        drec = apply_to_recording(rec, item.split("+"), seed=seed * 1000 + _COPY_SEED_BASE + j,
+                                  sessions=sessions)
+        out.append((item, extract(drec, fcfg)))
+    return out

@@ -15,11 +15,16 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .. import checkpoint, quantize, runs
+from .. import checkpoint, runs
+from ..artifacts import Frames, load_frames, load_qat
 from ..boards import Board
 from ..errors import EdgekitError
+from ..metrics import accuracy, logits_of
 from ..progress import progress_bar
+from ..quantspec import act_qparams, calibration_indices, dequantize, quantize_input, round_half_away, \
+    weight_scales
 from . import carray, fit, reference, rt_host, tflite
+from ..nn.fold import apply_folded
 from ..nn.profile import profile_model
 from .onnx import INPUT_NAME, export_onnx
 
@@ -37,7 +42,7 @@ def _int8_weights(info: tflite.TfliteInfo, tensor: int, kind: str) -> np.ndarray
 
 def input_check(info: tflite.TfliteInfo, x_cal: np.ndarray) -> dict[str, Any]:
     """The int8 input scale/zero-point must be what TFLite's rule gives for our frames' range."""
-    s_exp, zp_exp = quantize.act_qparams(float(x_cal.min()), float(x_cal.max()))
+    s_exp, zp_exp = act_qparams(float(x_cal.min()), float(x_cal.max()))
     inp = info.input
     res: dict[str, Any] = {
         "calibration_frames": int(len(x_cal)),
@@ -77,9 +82,9 @@ def calibration_check(info: tflite.TfliteInfo, rec: checkpoint.ModelRecord,
         kind = layer["kind"]
         if kind in kinds:
             w = folded[layer["key"]]["weight"]
-            sq = quantize.weight_scales(w).numpy()
-            q_qat = torch.clamp(quantize.round_half_away(
-                w / quantize.weight_scales(w).reshape(-1, *([1] * (w.dim() - 1)))), -127, 127)
+            sq = weight_scales(w).numpy()
+            q_qat = torch.clamp(round_half_away(
+                w / weight_scales(w).reshape(-1, *([1] * (w.dim() - 1)))), -127, 127)
             q_qat = np.sort(q_qat.reshape(w.shape[0], -1).numpy().astype(np.int8), axis=1)
             best, best_d = None, np.inf
             for i, op in enumerate(info.ops):
@@ -146,35 +151,29 @@ class _Source:
     kind: str                                    # "qat" or "onnx-ptq"
     x_cal: np.ndarray                            # calibration frames (NCHW, normalised)
     write_onnx: Callable[[Path], dict[str, Any]]  # writes model.onnx, returns its checks
-    predict: Callable[[np.ndarray], np.ndarray]  # logits of the model int8 is compared with
+    test_logits: np.ndarray                      # on the test frames: what int8 is compared with
     float_acc: float | None
     macs: int | None
     params: int
 
 
-def _qat_source(run: runs.Run, fr: quantize.Frames) -> _Source:
-    rec = checkpoint.load(run.qat_ckpt, checkpoint.QAT_FORMAT)
-    for k in ("folded", "act_ranges", "layers", "calibration"):
-        if k not in rec.extra:
-            raise EdgekitError(f"{run.qat_ckpt}: field extra[{k!r}] missing; re-run `edgekit quantize`")
-    idx = np.asarray(rec.extra["calibration"]["indices"], dtype=np.int64)
-    if len(idx) == 0 or idx.max() >= len(fr.x_train):
-        raise EdgekitError(f"{run.qat_ckpt}: calibration indices do not fit {run.frames} "
-                           f"({len(fr.x_train)} training frames); re-run `edgekit quantize`")
+def _qat_source(run: runs.Run, fr: Frames) -> _Source:
+    """The QAT model, from quantize's record: its folded weights become the float graph that
+    onnx2tf converts, and the int8 model is compared with the logits the QAT simulation gave."""
+    q = load_qat(run.qat_ckpt, fr)
+    rec = q.model
     float_acc = None
     if run.float_ckpt.exists():
         frec = checkpoint.load(run.float_ckpt, checkpoint.FLOAT_FORMAT)
-        float_acc = quantize.accuracy(quantize.logits_of(frec.build(), fr.x_test).argmax(1), fr.y_test)
-    folded_model = quantize.apply_folded(rec.build(), rec.arch, rec.extra["folded"])
+        float_acc = accuracy(logits_of(frec.build(), fr.x_test).argmax(1), fr.y_test)
+    folded_model = apply_folded(rec.build(), rec.arch, q.folded)
     prof = profile_model(folded_model)
-    qnet = quantize.load_qnet(rec)
-    return _Source(rec, "qat", fr.x_train[idx],
+    return _Source(rec, "qat", fr.x_train[q.calibration],
                    lambda path: export_onnx(folded_model, path, fr.x_test[:32]),
-                   lambda x: quantize.logits_of(qnet, x), float_acc, prof.total_macs,
-                   prof.total_params)
+                   q.test_logits, float_acc, prof.total_macs, prof.total_params)
 
 
-def _onnx_source(run: runs.Run, fr: quantize.Frames, rec: checkpoint.ModelRecord,
+def _onnx_source(run: runs.Run, fr: Frames, rec: checkpoint.ModelRecord,
                  seed: int) -> _Source:
     """An ingested ONNX model: no PyTorch graph to fine-tune, so post-training quantization only."""
     import onnx
@@ -206,9 +205,10 @@ def _onnx_source(run: runs.Run, fr: quantize.Frames, rec: checkpoint.ModelRecord
                 "ort_max_abs_diff": None, "note": "ingested ONNX: exported as given"}
 
     params = int(sum(np.prod(t.dims) for t in onnx.load(str(src)).graph.initializer))
-    acc = quantize.accuracy(predict(fr.x_test).argmax(1), fr.y_test)
-    idx = quantize.calibration_indices(len(fr.x_train), seed)
-    return _Source(rec, "onnx-ptq", fr.x_train[idx], write_onnx, predict, acc, None, params)
+    logits = predict(fr.x_test)
+    idx = calibration_indices(len(fr.x_train), seed)
+    return _Source(rec, "onnx-ptq", fr.x_train[idx], write_onnx, logits,
+                   accuracy(logits.argmax(1), fr.y_test), None, params)
 
 
 def size_arena(data: bytes, x_int8: np.ndarray, y_int8: np.ndarray, tflm_need: int,
@@ -237,13 +237,13 @@ def run_export(run: runs.Run, board: Board, seed: int, progress: bool = True,
     frec = checkpoint.load(run.float_ckpt, checkpoint.FLOAT_FORMAT) if run.float_ckpt.exists() else None
     if frec is not None and frec.arch == "onnx" and not run.qat_ckpt.exists():
         run.require(run.frames, "frames", "re-run `edgekit ingest` (it writes frames.npz)")
-        fr = quantize.load_frames(run.frames, frec.num_classes, frec.geometry())
+        fr = load_frames(run.frames, frec.num_classes, frec.geometry())
         src = _onnx_source(run, fr, frec, seed)
     else:
         run.require(run.qat_ckpt, "QAT model", "run `edgekit quantize` first")
         run.require(run.frames, "frames", "run `edgekit train` first (it writes frames.npz)")
         qrec = checkpoint.load(run.qat_ckpt)
-        fr = quantize.load_frames(run.frames, qrec.num_classes, qrec.geometry())
+        fr = load_frames(run.frames, qrec.num_classes, qrec.geometry())
         src = _qat_source(run, fr)
     rec, x_cal = src.rec, src.x_cal
     grid = rec.geometry()
@@ -269,7 +269,7 @@ def run_export(run: runs.Run, board: Board, seed: int, progress: bool = True,
         next(step)
         in_s, in_zp = info.input.scales[0], info.input.zero_points[0]
         out_s, out_zp = info.output.scales[0], info.output.zero_points[0]
-        x_int8 = reference.quantize_input(fr.x_test, in_s, in_zp)
+        x_int8 = quantize_input(fr.x_test, in_s, in_zp)
         arena_need = reference.find_arena(data, x_int8[:1])
         next(step)
         y_int8 = reference.run_reference(data, x_int8, reference.arena_with_margin(arena_need))
@@ -278,9 +278,9 @@ def run_export(run: runs.Run, board: Board, seed: int, progress: bool = True,
         arena_size = arena_rep["ek_arena_size"]
         int8_pred = y_int8.argmax(1)
         # logits: dequantized int8 output vs the model it came from (QAT simulation or float ONNX)
-        ref_logits = src.predict(fr.x_test)
+        ref_logits = src.test_logits
         ref_pred = ref_logits.argmax(1)
-        deq = reference.dequantize(y_int8, out_s, out_zp)
+        deq = dequantize(y_int8, out_s, out_zp)
         next(step)
         fit_rep = fit.check_fit(board, len(data), arena_size)
         resolver = tflite.resolver_ops(info)
@@ -295,8 +295,8 @@ def run_export(run: runs.Run, board: Board, seed: int, progress: bool = True,
         steps.close()
         qat = src.kind == "qat"
         acc = {"float": src.float_acc,
-               "qat": quantize.accuracy(ref_pred, fr.y_test) if qat else None,
-               "int8_host": quantize.accuracy(int8_pred, fr.y_test),
+               "qat": accuracy(ref_pred, fr.y_test) if qat else None,
+               "int8_host": accuracy(int8_pred, fr.y_test),
                "qat_int8_agreement": float((ref_pred == int8_pred).mean()) if qat else None,
                "float_int8_agreement": None if qat else float((ref_pred == int8_pred).mean()),
                "quantize_report": rec.extra.get("accuracy"),
@@ -314,7 +314,7 @@ def run_export(run: runs.Run, board: Board, seed: int, progress: bool = True,
                                   "was not better on validation (quantize.json)")
             if qat else "post-training (ingested ONNX: no QAT possible)",
             "seed": seed, "params": src.params, "macs": src.macs,
-            "model_hash": carray.model_hash(data), "model_bytes": len(data),
+            "model_hash": runs.model_hash(data), "model_bytes": len(data),
             "ops": info.op_names, "op_counts": info.op_counts(), "resolver_ops": resolver,
             "grid": grid.to_dict(),
             "input": {"shape": info.input.shape, "scale": in_s, "zero_point": in_zp},

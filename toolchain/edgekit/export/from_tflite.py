@@ -101,7 +101,7 @@ def export_tflite(run: runs.Run, board: Board, model_path: Path, inputs: Path | 
     report: dict[str, Any] = {
         "stage": "export", "source": "tflite", "tflite": str(model_path.resolve()),
         "board": board.name, "inputs": src, "samples": int(len(x)),
-        "model_hash": carray.model_hash(data), "model_bytes": len(data),
+        "model_hash": runs.model_hash(data), "model_bytes": len(data),
         "macs": tflite_macs(info), "ops": info.op_names, "op_counts": info.op_counts(),
         "resolver_ops": resolver, "input": inp, "output": out, "arena": arena, "fit": fit_rep,
         "labels": "no ground truth: the host reference's argmax",

@@ -1,8 +1,6 @@
 """Host reference: the int8 model in the tflite_micro Python interpreter (TFLM's own kernels).
 
-Input quantization mirrors TFLite's reference Quantize (AffineQuantize):
-    q = clamp(int(std::round(x / scale)) + zero_point, -128, 127)
-with x / scale in float32 and std::round rounding half away from zero (not numpy's half-to-even).
+Its int8 inputs come from quantspec.quantize_input (TFLite's reference AffineQuantize).
 """
 
 from __future__ import annotations
@@ -16,18 +14,6 @@ from typing import Any
 import numpy as np
 
 from ..errors import EdgekitError
-
-
-def quantize_input(x_nchw: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    """(N, 1, H, W) float -> (N, H, W, 1) int8 exactly as the int8 model's input expects."""
-    x = np.ascontiguousarray(np.transpose(x_nchw.astype(np.float32), (0, 2, 3, 1)))
-    v = x / np.float32(scale)                              # float32 division, as in C++
-    r = np.sign(v) * np.floor(np.abs(v).astype(np.float64) + 0.5)  # std::round, exact for float32
-    return np.clip(r + zero_point, -128, 127).astype(np.int8)
-
-
-def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    return (q.astype(np.float32) - zero_point) * np.float32(scale)
 
 
 def _interpreter(model: bytes, arena: int) -> Any:
@@ -100,10 +86,3 @@ def run_reference(model: bytes, x_int8: np.ndarray, arena: int) -> np.ndarray:
         it.invoke()
         outs.append(np.array(it.get_output(0)).reshape(-1).astype(np.int8))
     return np.stack(outs) if outs else np.zeros((0, 0), np.int8)
-
-
-def io_details(model: bytes, arena: int) -> dict[str, Any]:
-    it = _interpreter(model, arena)
-    return {"input": it.get_input_details(0), "output": it.get_output_details(0)}
-
-

@@ -1,4 +1,4 @@
-"""Networks: the MobileNetV2 family and a per-layer profiler."""
+"""Networks: the architecture registry, the MobileNetV2 family and a per-layer profiler."""
 
 from __future__ import annotations
 
@@ -6,30 +6,20 @@ import torch
 from torch import nn
 
 from ..errors import EdgekitError
-from .mobilenetv2 import (INPUT_SHAPE, SEED_INPUT_HW, MobileNetV2, SeedMobileNetV2, infer_seed_config,
-                          stride_plan)
+from .mobilenetv2 import INPUT_SHAPE, infer_seed_config, stride_plan
+from .registry import ARCHS, Arch, arch_names, get_arch
 
-ARCHS = {"mbv2": MobileNetV2, "mbv2-seed": SeedMobileNetV2}
-
-__all__ = ["ARCHS", "INPUT_SHAPE", "build_model", "load_state_dict_checked", "infer_seed_config",
-           "stride_plan"]
+__all__ = ["ARCHS", "INPUT_SHAPE", "Arch", "arch_names", "build_model", "get_arch", "load_state_dict_checked",
+           "infer_seed_config", "stride_plan"]
 
 
 def build_model(arch: str, width: float, num_classes: int,
                 input_hw: tuple[int, int] = INPUT_SHAPE[1:]) -> nn.Module:
     """A fresh network for (N, 1, H, W) input (the data's electrode grid; default 8 x 24)."""
-    if arch not in ARCHS:
-        raise EdgekitError(f"--arch: unknown architecture {arch!r}; known: {', '.join(ARCHS)}")
+    spec = get_arch(arch)
     h, w = (int(v) for v in input_hw)
-    if arch == "mbv2-seed" and (h, w) != SEED_INPUT_HW:
-        raise EdgekitError(f"--arch mbv2-seed: the seed network only takes an 8 x 24 image (its "
-                           f"Linear(3840, classes) reads the flattened 1280 x 1 x 3 map that 8 x 24 "
-                           f"gives); this data's grid is {h} x {w}. Use --arch mbv2, which adapts "
-                           f"its strides to the grid")
     try:
-        if arch == "mbv2":
-            return MobileNetV2(width=width, num_classes=num_classes, input_hw=(h, w))
-        return ARCHS[arch](width=width, num_classes=num_classes)
+        return spec.build(width, num_classes, (h, w))
     except ValueError as e:
         raise EdgekitError(f"--width: {e}") from None
 

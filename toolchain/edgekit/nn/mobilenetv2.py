@@ -19,6 +19,9 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from ..errors import EdgekitError
+from .registry import Arch, Block, Head, Unit, register
+
 INPUT_SHAPE = (1, 8, 24)  # C, H, W: the default grid (CSL-HDEMG, three 8x8 OTB grids)
 SEED_INPUT_HW = (8, 24)   # the only input the seed network's Linear(3840, ...) accepts
 MIN_MAP = 2               # mbv2 never downsamples a side below this
@@ -198,3 +201,60 @@ def infer_seed_config(state_dict: dict[str, torch.Tensor]) -> tuple[float, int]:
 def check_width(width: float, arch: str) -> None:
     if not (0 < width <= 1.5):
         raise ValueError(f"{arch}: width multiplier must be in (0, 1.5], got {width:g}")
+
+
+# ------------------------------------------------------------------------- registration
+
+
+def _build_mbv2(width: float, num_classes: int, input_hw: tuple[int, int]) -> nn.Module:
+    return MobileNetV2(width=width, num_classes=num_classes, input_hw=input_hw)
+
+
+def _lower_mbv2(model: nn.Module) -> list[Block]:
+    """Every ConvBNAct is one unit (ReLU6 fused when it has one); an InvertedResidual is a block,
+    with the identity ADD when it uses the residual."""
+    def cba(seq: nn.Sequential, key: str) -> Unit:
+        return Unit(f"{key}.0", f"{key}.1", "relu6" if len(seq) > 2 else None)
+
+    blocks = []
+    for i, f in enumerate(model.features):
+        key = f"features.{i}"
+        if isinstance(f, InvertedResidual):
+            blocks.append(Block(key, [cba(s, f"{key}.conv.{j}") for j, s in enumerate(f.conv)],
+                                "identity" if f.use_res else None))
+        else:
+            blocks.append(Block(key, [cba(f, key)]))
+    return blocks
+
+
+def _build_seed(width: float, num_classes: int, input_hw: tuple[int, int]) -> nn.Module:
+    h, w = input_hw
+    if (h, w) != SEED_INPUT_HW:
+        raise EdgekitError(f"--arch mbv2-seed: the seed network only takes an 8 x 24 image (its "
+                           f"Linear(3840, classes) reads the flattened 1280 x 1 x 3 map that 8 x 24 "
+                           f"gives); this data's grid is {h} x {w}. Use --arch mbv2, which adapts "
+                           f"its strides to the grid")
+    return SeedMobileNetV2(width=width, num_classes=num_classes)
+
+
+def _lower_seed(model: nn.Module) -> list[Block]:
+    """conv/bn attributes with functional ReLU; stride-1 blocks add the identity or a 1x1
+    conv+BN shortcut."""
+    blocks = [Block("stem", [Unit("conv1", "bn1", "relu")])]
+    for i, b in enumerate(model.layers):
+        k = f"layers.{i}"
+        units = [Unit(f"{k}.conv1", f"{k}.bn1", "relu"), Unit(f"{k}.conv2", f"{k}.bn2", "relu"),
+                 Unit(f"{k}.conv3", f"{k}.bn3", None)]
+        shortcut: str | Unit | None = None
+        if b.stride == 1:
+            shortcut = (Unit(f"{k}.shortcut.0", f"{k}.shortcut.1", None) if len(b.shortcut)
+                        else "identity")
+        blocks.append(Block(k, units, shortcut))
+    blocks.append(Block("head", [Unit("conv2", "bn2", "relu")]))
+    return blocks
+
+
+register(Arch("mbv2", _build_mbv2, _lower_mbv2,
+              Head(pool="mean", classifier="classifier.1", dropout="classifier.0")))
+register(Arch("mbv2-seed", _build_seed, _lower_seed, Head(pool="flatten", classifier="linear"),
+              infer_config=infer_seed_config))

@@ -9,16 +9,11 @@ Frames of a trial must appear in time order (features.extract emits them so).
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
-import torch
 
-from ..data.disturb import apply_to_recording
-from ..data.features import FeatureConfig, Normalizer, extract, to_images
-from ..data.recording import Recording
 from ..errors import EdgekitError
 
 VOTES = (1, 3, 5, 10)
@@ -58,16 +53,6 @@ def majority_vote(pred: np.ndarray, trial_key: np.ndarray, k: int, num_classes: 
     return out
 
 
-def torch_predictor(model: torch.nn.Module, batch: int = 512) -> Predictor:
-    def predict(x: np.ndarray) -> np.ndarray:
-        model.eval()
-        with torch.no_grad():
-            return np.concatenate([model(torch.from_numpy(np.asarray(x[i:i + batch], np.float32)))
-                                   .argmax(1).numpy() for i in range(0, len(x), batch)]
-                                  or [np.zeros(0, np.int64)])
-    return predict
-
-
 def evaluate(predict: Predictor, sets: dict[str, EvalSet], num_classes: int, window_ms: float,
              hop_ms: float, votes: Sequence[int] = VOTES) -> dict[str, Any]:
     """Accuracy per set and vote length. Returns
@@ -82,29 +67,3 @@ def evaluate(predict: Predictor, sets: dict[str, EvalSet], num_classes: int, win
     return {"votes": list(votes), "latency_ms": [vote_latency_ms(window_ms, hop_ms, k) for k in votes],
             "window_ms": window_ms, "hop_ms": hop_ms, "accuracy": acc,
             "n": {name: int(len(s.y)) for name, s in sets.items()}}
-
-
-def format_table(result: dict[str, Any]) -> str:
-    """Markdown table: one row per set, one column per vote length (with its latency)."""
-    head = "| set | " + " | ".join(f"k={k} ({lat:g} ms)" for k, lat in
-                                    zip(result["votes"], result["latency_ms"])) + " |"
-    sep = "|---" * (len(result["votes"]) + 1) + "|"
-    rows = [f"| {name} | " + " | ".join(f"{100 * a:.1f}%" for a in accs) + " |"
-            for name, accs in result["accuracy"].items()]
-    return "\n".join([head, sep, *rows])
-
-
-def disturbed_sets(rec: Recording, fcfg: FeatureConfig, norm: Normalizer, sessions: Sequence[int],
-                   seed: int, names: Sequence[str] = ("clean", "ca", "lc")) -> dict[str, EvalSet]:
-    """Test sets from the given sessions of a recording: "clean" as recorded, every other name a
-    disturbance spec for data.disturb ("ca", "lc", "ca,lc", ...) applied to the raw signals
-    before feature extraction, then normalised with the training normaliser."""
-    test = dataclasses.replace(rec, trials=[t for t in rec.trials if t.session in set(sessions)])
-    if not test.trials:
-        raise EdgekitError(f"{rec.source}: no trials in sessions {list(sessions)}")
-    out = {}
-    for name in names:
-        r = test if name == "clean" else apply_to_recording(test, name, seed)
-        f = extract(r, fcfg)
-        out[name] = EvalSet(to_images(norm.apply(f.x), rec.grid), f.y, f.trial_key)
-    return out

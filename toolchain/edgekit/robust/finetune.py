@@ -20,6 +20,7 @@ from torch import nn
 from ..checkpoint import ModelRecord
 from ..data.grids import Grid
 from ..errors import EdgekitError
+from ..metrics import accuracy, predict
 from .gan import Generator, sample
 
 
@@ -88,14 +89,6 @@ def train_with_frozen_bn(model: nn.Module) -> None:
             m.eval()
 
 
-def _accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray, batch: int = 512) -> float:
-    model.eval()
-    with torch.no_grad():
-        pred = np.concatenate([model(torch.from_numpy(x[i:i + batch])).argmax(1).numpy()
-                               for i in range(0, len(x), batch)])
-    return float((pred == y).mean())
-
-
 def finetune(rec: ModelRecord, x_clean: np.ndarray, y_clean: np.ndarray,
              x_gen: np.ndarray, y_gen: np.ndarray, cfg: FinetuneConfig | None = None,
              seed: int = 0, x_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
@@ -140,7 +133,7 @@ def finetune(rec: ModelRecord, x_clean: np.ndarray, y_clean: np.ndarray,
         sched.step()
         hist["train_loss"].append(total / len(x))
         if x_val is not None and y_val is not None:
-            acc = _accuracy(model, x_val, y_val)
+            acc = accuracy(predict(model, x_val), y_val)
             hist["val_accuracy"].append(acc)
             if acc > best_acc:
                 best_acc, best_state = acc, copy.deepcopy(model.state_dict())

@@ -26,7 +26,7 @@ import numpy as np
 
 from .. import checkpoint, runs
 from ..data import FORMATS, Recording, load_recording
-from ..data.disturb import DISTURBANCES, apply_to_recording, parse_disturbances
+from ..data.disturb import apply_to_recording, disturbed_copies, parse_items
 from ..data.features import FeatureConfig, Frames, Normalizer, extract, to_images, trial_key
 from ..errors import EdgekitError
 from ..progress import progress_bar
@@ -34,34 +34,10 @@ from ..progress import progress_bar
 EVAL_SETS = ("clean", "ca", "lc")
 GAN_FILE, GAN_REPORT, GAN_PNG = "gan.pt", "gan.json", "gan.png"
 EVAL_JSON, EVAL_MD, EVAL_PNG = "robust_eval.json", "robust_eval.md", "robust_eval.png"
-_TRAIN_SEED_BASE = 17          # disturbed training copies: seed * 1000 + 17 + item index
 _EVAL_SEED_BASE = 90_001       # disturbed test sets: independent of the training draws
 
 
 # ------------------------------------------------------------------------------ shared pieces
-
-
-def parse_items(spec: str) -> list[str]:
-    """"ca,lc" -> ["ca", "lc"] (one disturbed copy each); "ca+lc" -> one copy with both.
-    Unknown names -> EdgekitError listing the known ones."""
-    items = [i.strip().lower() for i in str(spec).split(",") if i.strip()]
-    if not items:
-        raise EdgekitError(f"--disturb/--augment: no disturbance named; known: {', '.join(DISTURBANCES)}")
-    for item in items:
-        parse_disturbances(item.split("+"))
-    return items
-
-
-def disturbed_copies(rec: Recording, spec: str, fcfg: FeatureConfig, seed: int,
-                     sessions: Sequence[int] | None) -> list[tuple[str, Frames]]:
-    """One disturbed copy of the recording per item of spec (trials of `sessions` disturbed, the
-    others unchanged), as raw feature frames in the same order as extract(rec) gives."""
-    out = []
-    for j, item in enumerate(parse_items(spec)):
-        drec = apply_to_recording(rec, item.split("+"), seed=seed * 1000 + _TRAIN_SEED_BASE + j,
-                                  sessions=sessions)
-        out.append((item, extract(drec, fcfg)))
-    return out
 
 
 def load_source_recording(rec: checkpoint.ModelRecord, where: Path) -> Recording:
@@ -231,9 +207,10 @@ def gan_summary(r: dict[str, Any]) -> str:
 def run_finetune(run: runs.Run, out_run: runs.Run, mix: float = 0.5, epochs: int = 5,
                  seed: int = 0, progress: bool = True, lr: float | None = None) -> dict[str, Any]:
     """Fine-tune run's float model on clean training frames + GAN frames; write it as out_run."""
-    from ..quantize import load_frames
-    from .finetune import (FinetuneConfig, _accuracy, finetune_with_gan, generate_like,
-                           mask_frames, mix_frames, n_generated)
+    from ..artifacts import load_frames
+    from ..metrics import accuracy, predict
+    from .finetune import (FinetuneConfig, finetune_with_gan, generate_like, mask_frames,
+                           mix_frames, n_generated)
     from .gan import load_gan
 
     t0 = time.perf_counter()
@@ -259,7 +236,8 @@ def run_finetune(run: runs.Run, out_run: runs.Run, mix: float = 0.5, epochs: int
                            f"has {rec.label_names}; re-run `edgekit robust gan --run {run.root}`")
     cfg = FinetuneConfig(epochs=epochs, mix_ratio=mix, **({"lr": lr} if lr is not None else {}))
     model = rec.build()
-    before = {"test": _accuracy(model, fr.x_test, fr.y_test), "val": _accuracy(model, fr.x_val, fr.y_val)}
+    before = {"test": accuracy(predict(model, fr.x_test), fr.y_test),
+              "val": accuracy(predict(model, fr.x_val), fr.y_val)}
     # Model selection on the validation trials: their clean frames plus generated disturbed frames
     # in the same ratio as training (no real disturbed frame is used).
     n_gen_val = n_generated(len(fr.y_val), mix)
@@ -268,7 +246,8 @@ def run_finetune(run: runs.Run, out_run: runs.Run, mix: float = 0.5, epochs: int
     x_sel, y_sel = mix_frames(fr.x_val, fr.y_val, gx, gy, mix, np.random.default_rng(seed + 1))
     new, hist = finetune_with_gan(rec, fr.x_train, fr.y_train, G, cfg, seed, x_sel, y_sel, progress)
     model = new.build()
-    after = {"test": _accuracy(model, fr.x_test, fr.y_test), "val": _accuracy(model, fr.x_val, fr.y_val)}
+    after = {"test": accuracy(predict(model, fr.x_test), fr.y_test),
+             "val": accuracy(predict(model, fr.x_val), fr.y_val)}
     new.source = {**rec.source, "kind": "robust-finetune", "robust": True,
                   "from_run": str(run.root), "from_ckpt": str(run.float_ckpt), "gan": str(gan_path),
                   "gan_disturb": meta.get("extra", {}).get("disturb"), "mix_ratio": mix}
@@ -304,26 +283,24 @@ def finetune_summary(r: dict[str, Any]) -> str:
 
 def _int8_predictor(run: runs.Run) -> tuple[Callable[[np.ndarray], np.ndarray] | None, str]:
     """Host tflite_micro reference of the run's exported int8 model, or (None, why not)."""
+    from ..artifacts import load_export
     from ..export import reference
+    from ..quantspec import quantize_input
 
     tfl, meta = run.export_dir / "model_int8.tflite", run.export_dir / "export.json"
     if not tfl.exists() or not meta.exists():
         return None, "not exported"
     if meta.stat().st_mtime < run.float_ckpt.stat().st_mtime:
         return None, "stale export (float.pt is newer): re-run quantize and export"
-    info = runs.read_json(meta)
-    try:
-        scale, zp = float(info["input"]["scale"]), int(info["input"]["zero_point"])
-        # the host reference is TFLM: its own need (EK_ARENA_SIZE may be edgekit-rt's, smaller)
-        arena = (reference.arena_with_margin(int(info["arena"]["tflm_need_host"]))
-                 if info["arena"].get("tflm_need_host") else int(info["arena"]["ek_arena_size"]))
-    except (KeyError, TypeError, ValueError):
-        raise EdgekitError(f"{meta}: lacks input.scale / input.zero_point / arena.ek_arena_size; "
-                           "re-run `edgekit export`") from None
+    info = load_export(meta)
+    scale, zp = info.input_scale, info.input_zero_point
+    # the host reference is TFLM: its own need (EK_ARENA_SIZE may be edgekit-rt's, smaller)
+    arena = (reference.arena_with_margin(info.tflm_need_host) if info.tflm_need_host
+             else info.ek_arena_size)
     data = tfl.read_bytes()
 
     def predict(x: np.ndarray) -> np.ndarray:
-        return reference.run_reference(data, reference.quantize_input(x, scale, zp), arena).argmax(1)
+        return reference.run_reference(data, quantize_input(x, scale, zp), arena).argmax(1)
     return predict, "ok"
 
 
@@ -355,7 +332,8 @@ def run_eval(runs_by_name: dict[str, runs.Run], seed: int = 0, progress: bool = 
              out_dir: Path | None = None, votes: Sequence[int] | None = None) -> dict[str, Any]:
     """Float and int8 accuracy of each model on clean, CA and LC test trials with majority voting.
     Writes robust_eval.json / .md / .png into out_dir (default: the first run's directory)."""
-    from .evaluate import VOTES, evaluate, torch_predictor, vote_latency_ms
+    from ..metrics import predict
+    from .evaluate import VOTES, evaluate, vote_latency_ms
 
     t0 = time.perf_counter()
     if not runs_by_name:
@@ -382,8 +360,9 @@ def run_eval(runs_by_name: dict[str, runs.Run], seed: int = 0, progress: bool = 
             raise EdgekitError(f"{run.float_ckpt}: window/hop {fc.window_ms:g}/{fc.hop_ms:g} ms differ "
                                f"from the {ref_name} model's {timing[0]:g}/{timing[1]:g} ms")
         sets = _sets_for(run, rec, z, seed, cache)
+        model = rec.build()
         res = {"run": str(run.root), "source": rec.source.get("kind"),
-               "float": evaluate(torch_predictor(rec.build()), sets, rec.num_classes, *timing,
+               "float": evaluate(lambda x: predict(model, x), sets, rec.num_classes, *timing,
                                  votes)["accuracy"]}
         predict8, status = _int8_predictor(run)
         res["int8_status"] = status
