@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import rt_models
-from test_runtime_kernels import RUNTIME, runtime_sources, tflm_outputs
+from edgekit.export.rt_host import runtime_sources
+from runtime_util import RUNTIME, tflm_outputs
 
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "firmware" / "app"
