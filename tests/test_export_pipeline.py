@@ -13,7 +13,7 @@ from edgekit import boards, quantize, runs
 from edgekit.errors import EdgekitError
 from edgekit.export import carray, fit, reference, run_export, tflite
 
-from test_quantize_stage import make_run
+from train_util import make_run
 
 
 @pytest.fixture(scope="module")
