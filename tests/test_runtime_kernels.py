@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import rt_models
 from edgekit.export.rt_host import runtime_sources
+
+import rt_models
 from runtime_util import EXPECTED_OPS, RUNTIME, random_inputs, tflm_outputs
 
 SAN_ENV = {"ASAN_OPTIONS": "exitcode=97:detect_leaks=1",
