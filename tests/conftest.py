@@ -1,4 +1,5 @@
-"""Shared fixtures: small real datasets written in the real on-disk layouts."""
+"""Shared fixtures: small real datasets written in the real on-disk layouts, and one tiny real
+int8 .tflite per session."""
 
 from __future__ import annotations
 
@@ -27,3 +28,11 @@ def small_csl(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg = SynthConfig(n_classes=4, sessions=3, trials_per_gesture=4, idle_trials=4,
                       trial_seconds=0.75, n_sources=6, seed=2)
     return generate(tmp_path_factory.mktemp("small") / "csl", cfg)
+
+
+@pytest.fixture(scope="session")
+def tiny_tflite() -> bytes:
+    """One real int8 .tflite per session (TFLiteConverter is the slow part)."""
+    from firmware_util import make_tiny_tflite
+
+    return make_tiny_tflite(0)

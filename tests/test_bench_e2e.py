@@ -11,7 +11,7 @@ from edgekit import boards, firmware, quantize, runs
 from edgekit.bench import run_bench
 from edgekit.export import run_export
 
-from test_quantize_stage import make_run
+from train_util import make_run
 
 pytestmark = [
     pytest.mark.slow,

@@ -20,7 +20,7 @@ from edgekit.bench.link import DeviceLink, DeviceReset, LinkTimeout, DeviceError
 from edgekit.bench.qemu import run_qemu
 from edgekit.errors import EdgekitError
 
-from bench_util import HOST_BOARD, PtyDevice, build_for, make_run, tiny_tflite  # noqa: F401
+from bench_util import HOST_BOARD, PtyDevice, build_for, make_run
 
 
 @pytest.fixture(scope="module")

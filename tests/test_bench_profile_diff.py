@@ -210,7 +210,7 @@ def test_short_trained_run_profile_and_diff_in_qemu(tmp_path_factory: pytest.Tem
     from edgekit.bench import run_bench
     from edgekit.export import run_export
 
-    from test_quantize_stage import make_run
+    from train_util import make_run
 
     board = boards.get_board("mps2-an386")
     run = make_run(tmp_path_factory.mktemp("prof") / "run", n_per_class=24, epochs=1)

@@ -16,7 +16,7 @@ from edgekit.bench import run_bench
 from edgekit.bench.qemu import run_qemu
 from edgekit.errors import EdgekitError
 
-from bench_util import make_run, mps2, tiny_tflite  # noqa: F401
+from bench_util import make_run, mps2
 
 pytestmark = [
     pytest.mark.slow,

@@ -26,8 +26,8 @@ pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 
 def chain_meta(grid: Grid, seed: int, scale: float = 0.05, zp: int = -3,
                adc_lsb: float = 0.5, **feat) -> tuple[str, dict]:
-    """A model_meta.h holding the input quantization, the normalisation and the feature section
-    written by export's own generator (carray.feature_chain_lines)."""
+    """A model_meta.h holding the input quantization, the normalisation, the grid and the feature
+    section written by export's own generator (carray.grid_defines, carray.feature_chain_lines)."""
     from edgekit.checkpoint import ModelRecord
 
     rng = np.random.default_rng(seed)
@@ -45,7 +45,7 @@ def chain_meta(grid: Grid, seed: int, scale: float = 0.05, zp: int = -3,
              f"#define EK_INPUT_ZERO_POINT {zp}",
              "#define EK_NORM_MEAN {" + ", ".join(carray._c_float(v) for v in mean) + "}",
              "#define EK_NORM_STD {" + ", ".join(carray._c_float(v) for v in std) + "}",
-             *carray.feature_chain_lines(rec, size), "#endif", ""]
+             *carray.grid_defines(grid), *carray.feature_chain_lines(rec, size), "#endif", ""]
     return "\n".join(lines), {"mean": mean, "std": std, "mask": grid.channel_mask(),
                               "pixels": np.array(grid.pixels), "scale": float(np.float32(scale)),
                               "zp": zp, "spec": fc.chain_spec(FS)}

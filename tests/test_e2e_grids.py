@@ -47,7 +47,7 @@ def test_grid_carried_through_every_artifact(grid_run: tuple[str, Path]) -> None
     assert ex["grid"] == train["grid"]
     assert ex["input"]["shape"] == [1, rows, cols, 1]
     meta = (run / "export" / "model_meta.h").read_text()
-    assert f"#define EK_GRID_ROWS {rows}" in meta and f"#define EK_GRID_COLS {cols}" in meta
+    assert f"#define EK_INPUT_H {rows}" in meta and f"#define EK_INPUT_W {cols}" in meta
     assert "#define EK_GRID_CHANNELS 64" in meta
     pixels = [int(v) for v in re.search(r"EK_GRID_PIXELS \{([^}]*)\}", meta).group(1).split(",")]
     assert pixels == train["grid"]["pixels"]

@@ -120,9 +120,9 @@ def test_model_meta_h_describes_the_grid() -> None:
     text = carray.model_meta_h(rec, b"\x00" * 16, {"shape": [1, 13, 5, 1], "scale": 0.1,
                                                    "zero_point": 0},
                                {"shape": [1, 3], "scale": 0.1, "zero_point": 0}, 1024, ["CONV_2D"])
-    assert "#define EK_GRID_ROWS 13" in text and "#define EK_GRID_COLS 5" in text
-    assert "#define EK_GRID_CHANNELS 64" in text and "#define EK_GRID_MASKED_COUNT 0" in text
-    assert "#define EK_GRID_PIXELS {-1, " in text
+    assert "#define EK_INPUT_H 13" in text and "#define EK_INPUT_W 5" in text
+    assert "// Electrode grid GR08MM1305: 13 x 5 pixels, 64 channels, 0 masked" in text
+    assert "#define EK_GRID_CHANNELS 64" in text and "#define EK_GRID_PIXELS {-1, " in text
     masked = carray.grid_defines(csl())
     active = next(l for l in masked if l.startswith("#define EK_GRID_CHANNEL_ACTIVE"))
     assert active.count("0") - active.count("10") == 24      # csl: every 8th channel masked

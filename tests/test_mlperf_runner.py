@@ -27,7 +27,7 @@ import pytest
 import serial
 
 import firmware_util as fu
-from bench_util import HOST_BOARD, make_run, tiny_tflite  # noqa: F401
+from bench_util import HOST_BOARD, make_run
 from edgekit import firmware
 from edgekit.bench import run_bench
 from edgekit.boards import get_board

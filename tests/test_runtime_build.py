@@ -10,8 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgekit.errors import EdgekitError
+from edgekit.export.rt_host import runtime_sources
+
 import rt_models
-from test_runtime_kernels import RUNTIME, runtime_sources, tflm_outputs
+from runtime_util import RUNTIME, tflm_outputs
 
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "firmware" / "app"
@@ -46,6 +49,30 @@ def test_host_strict_build(tmp_path: Path):
                                   f"-I{APP}", f"-I{tmp_path}", "-c", src, "-o",
                                   str(tmp_path / "x.o")], capture_output=True, text=True)
             assert res.returncode == 0, res.stderr
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_one_source_list_for_make_and_python(tmp_path: Path):
+    """runtime.mk (the firmware and semihost Makefiles) and rt_host (host runner, tests) read the
+    same sources.txt; a copy without it fails in both with the file named."""
+    probe = tmp_path / "probe.mk"
+    probe.write_text(f"EKRT_DIR := {RUNTIME}\ninclude {RUNTIME}/runtime.mk\n"
+                     "all:\n\t@echo $(EKRT_SRCS)\n")
+    out = subprocess.run(["make", "-s", "-f", str(probe)], check=True, capture_output=True,
+                         text=True).stdout.split()
+    assert [Path(s) for s in out] == runtime_sources()
+    assert len(out) == len(list(RUNTIME.glob("ekrt*.c")))   # every ekrt_*.c is built
+    bare = tmp_path / "runtime"
+    bare.mkdir()
+    shutil.copy2(RUNTIME / "runtime.mk", bare)
+    probe.write_text(f"EKRT_DIR := {bare}\ninclude {bare}/runtime.mk\nall:\n\t@echo x\n")
+    res = subprocess.run(["make", "-s", "-f", str(probe)], capture_output=True, text=True)
+    assert res.returncode != 0 and f"{bare}/sources.txt lists no edgekit-rt sources" in res.stderr
+    with pytest.raises(EdgekitError, match=r"runtime/sources.txt: cannot read"):
+        runtime_sources(bare)
+    (bare / "sources.txt").write_text("# nothing\n\n")
+    with pytest.raises(EdgekitError, match="lists no edgekit-rt sources"):
+        runtime_sources(bare)
 
 
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="no arm-none-eabi-gcc")

@@ -16,20 +16,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import rt_models
+from edgekit.export.rt_host import runtime_sources
 
-REPO = Path(__file__).resolve().parents[1]
-RUNTIME = REPO / "firmware" / "runtime"
-N_RECORDS = 40  # random inputs per model
+import rt_models
+from runtime_util import EXPECTED_OPS, RUNTIME, random_inputs, tflm_outputs
+
 SAN_ENV = {"ASAN_OPTIONS": "exitcode=97:detect_leaks=1",
            "UBSAN_OPTIONS": "halt_on_error=1:exitcode=98:print_stacktrace=1"}
 
 SPECS = rt_models.all_specs()
-
-
-def runtime_sources() -> list[Path]:
-    lines = (RUNTIME / "sources.txt").read_text().splitlines()
-    return [RUNTIME / ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
 
 
 @pytest.fixture(scope="session")
@@ -59,48 +54,6 @@ def run_ekrt(exe: Path, model: Path | bytes, data: bytes, tmp: Path | None = Non
     env = dict(os.environ, **SAN_ENV)
     return subprocess.run([str(exe), str(model), "--info", *extra], input=data,
                           capture_output=True, timeout=60, env=env)
-
-
-def tflm_outputs(model: Path, inputs: np.ndarray) -> np.ndarray:
-    from tflite_micro.python.tflite_micro import runtime
-
-    interp = runtime.Interpreter.from_bytes(model.read_bytes())
-    outs = []
-    for x in inputs:
-        interp.set_input(x[None, ...], 0)
-        interp.invoke()
-        outs.append(np.array(interp.get_output(0)).copy())
-    return np.stack(outs)
-
-
-def input_details(model: Path) -> tuple[tuple[int, ...], np.dtype]:
-    from tflite_micro.python.tflite_micro import runtime
-
-    d = runtime.Interpreter.from_bytes(model.read_bytes()).get_input_details(0)
-    return tuple(int(v) for v in d["shape"][1:]), np.dtype(d["dtype"])
-
-
-def random_inputs(model: Path, seed: int) -> np.ndarray:
-    shape, dtype = input_details(model)
-    rng = np.random.default_rng(seed)
-    if dtype != np.int8:
-        # float-input model (QUANTIZE first): values inside and beyond the calibrated range
-        return (rng.normal(size=(N_RECORDS, *shape)) * 3.0).astype(np.float32)
-    q = rng.integers(-128, 128, size=(N_RECORDS, *shape))
-    q[0] = -128  # saturation corners
-    q[1] = 127
-    return q.astype(np.int8)
-
-
-EXPECTED_OPS = {
-    "conv": {"CONV_2D"}, "dw": {"DEPTHWISE_CONV_2D"}, "fc": {"FULLY_CONNECTED"},
-    "add": {"ADD"}, "mean": {"MEAN"}, "avgpool": {"AVERAGE_POOL_2D"}, "pad": {"PAD"},
-    "reshape": {"RESHAPE", "FULLY_CONNECTED"},
-    "transpose": {"TRANSPOSE", "RESHAPE", "FULLY_CONNECTED"},
-    "softmax": {"FULLY_CONNECTED", "SOFTMAX"},
-    "mbv2": {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "PAD", "MEAN", "FULLY_CONNECTED"},
-    "padconv": {"PAD"},
-}
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[s.name for s in SPECS])

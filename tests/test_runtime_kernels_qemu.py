@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import rt_models
-from test_runtime_kernels import EXPECTED_OPS, random_inputs, tflm_outputs
+from runtime_util import EXPECTED_OPS, random_inputs, tflm_outputs
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "firmware" / "runtime" / "tools" / "semihost"))

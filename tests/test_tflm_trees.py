@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from bench_util import make_run, mps2, tiny_tflite  # noqa: F401
+from bench_util import make_run, mps2
 from edgekit import firmware, runs
 from edgekit.boards import REPO_ROOT
 from edgekit.cli import main

@@ -24,8 +24,8 @@ SRCS_CXX :=
 LINKER   := $(CC)
 
 ifeq ($(RUNTIME),edgekit-rt)
-  # runtime/runtime.mk lists the sources: EKRT_SRCS (interpreter + kernels), EKRT_MODEL_SRCS
-  # (ek_model.c, the ek_model.h glue) and EKRT_CFLAGS.
+  # runtime/runtime.mk gives EKRT_SRCS (interpreter + kernels, from runtime/sources.txt),
+  # EKRT_MODEL_SRCS (ek_model.c, the ek_model.h glue) and EKRT_CFLAGS.
   EKRT_DIR := runtime
   include runtime/runtime.mk
   SRCS_C   += $(EKRT_SRCS) $(EKRT_MODEL_SRCS) model/model_data.c

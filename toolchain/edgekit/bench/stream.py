@@ -44,6 +44,13 @@ def _floats(v: str) -> np.ndarray:
 def read_meta(path: Path) -> Meta:
     text = Path(path).read_text()
     d = dict(re.findall(r"#define (EK_\w+) (.*)", text))
+    # a define may name another (EK_FEAT_PIXELS EK_GRID_PIXELS): read the value it stands for
+    for k, v in d.items():
+        seen = {k}
+        while v in d and v not in seen:
+            seen.add(v)
+            v = d[v]
+        d[k] = v
     if d.get("EK_FEAT_CHAIN") != "1":
         why = re.search(r"// (filter .*)", text)
         raise EdgekitError(f"{path}: the model has no on-device feature chain"

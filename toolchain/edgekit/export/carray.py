@@ -83,13 +83,13 @@ def sample_rate(rec: ModelRecord) -> float:
 
 
 def grid_defines(grid: Grid) -> list[str]:
-    """The electrode grid for on-device feature code: image size, the channel shown at each pixel
-    (row-major, -1 where there is no electrode: that pixel's input is 0) and which channels carry
-    signal (0: masked, its normalised value is 0). EK_NORM_* are indexed by channel."""
-    return [f"#define EK_GRID_NAME {_c_str(grid.name)}",
-            f"#define EK_GRID_ROWS {grid.rows}", f"#define EK_GRID_COLS {grid.cols}",
+    """The electrode grid for on-device feature code: the channel shown at each pixel (row-major
+    over EK_INPUT_H x EK_INPUT_W, -1 where there is no electrode: that pixel's input is 0) and
+    which channels carry signal (0: masked, its normalised value is 0). EK_NORM_* are indexed by
+    channel. The feature chain's EK_FEAT_CHANNELS/PIXELS/MASK name these tables."""
+    return [f"// Electrode grid {grid.name}: {grid.rows} x {grid.cols} pixels, "
+            f"{grid.n_channels} channels, {len(grid.masked)} masked",
             f"#define EK_GRID_CHANNELS {grid.n_channels}",
-            f"#define EK_GRID_MASKED_COUNT {len(grid.masked)}",
             "#define EK_GRID_PIXELS {" + ", ".join(str(p) for p in grid.pixels) + "}",
             "#define EK_GRID_CHANNEL_ACTIVE {"
             + ", ".join("1" if m else "0" for m in grid.channel_mask()) + "}"]
@@ -110,29 +110,23 @@ def model_meta_h(rec: ModelRecord, data: bytes, inp: dict[str, Any], out: dict[s
     if n_out != rec.num_classes or len(rec.label_names) != rec.num_classes:
         raise EdgekitError(f"checkpoint: num_classes {rec.num_classes}, {len(rec.label_names)} "
                            f"label_names, model output {n_out}: they must agree")
-    f = rec.features
     lines = [
-        _HEADER.rstrip(), "#ifndef EK_MODEL_META_H_", "#define EK_MODEL_META_H_", "",
+        _HEADER.rstrip(), f"// Model: {rec.arch} width {rec.width:g}, {rec.num_classes} classes",
+        "#ifndef EK_MODEL_META_H_", "#define EK_MODEL_META_H_", "",
         f"#define EK_MODEL_HASH {_c_str(runs.model_hash(data))}",
-        f"#define EK_MODEL_ARCH {_c_str(rec.arch)}",
-        f"#define EK_MODEL_WIDTH {_c_float(rec.width)}",
-        f"#define EK_INPUT_H {h}", f"#define EK_INPUT_W {w}", f"#define EK_INPUT_C {c}",
+        f"#define EK_INPUT_H {h}", f"#define EK_INPUT_W {w}",
         f"#define EK_INPUT_SIZE {h * w * c}",
         f"#define EK_INPUT_SCALE {_c_float(inp['scale'])}",
         f"#define EK_INPUT_ZERO_POINT {int(inp['zero_point'])}",
         f"#define EK_OUTPUT_SIZE {n_out}",
         f"#define EK_OUTPUT_SCALE {_c_float(out['scale'])}",
         f"#define EK_OUTPUT_ZERO_POINT {int(out['zero_point'])}",
-        f"#define EK_NUM_CLASSES {rec.num_classes}",
         "#define EK_LABELS {" + ", ".join(_c_str(s) for s in rec.label_names) + "}",
         f"#define EK_ARENA_SIZE {int(arena_size)}",
         # TFLM plans more than edgekit-rt: its glue takes its own figure when the export has one
         *([f"#define EK_ARENA_SIZE_TFLM {int(tflm_arena_size)}"] if tflm_arena_size else []),
         f"#define EK_OP_COUNT {len(resolver_ops)}",
         "#define EK_OPS(X) " + " ".join(f"X({o})" for o in resolver_ops),
-        f"#define EK_FEATURE_KIND {_c_str(str(f.get('kind', 'rms')))}",
-        f"#define EK_FEATURE_WINDOW_MS {_c_float(f.get('window_ms', 0.0))}",
-        f"#define EK_FEATURE_HOP_MS {_c_float(f.get('hop_ms', 0.0))}",
         f"#define EK_FS_HZ {_c_float(sample_rate(rec))}",
         "#define EK_NORM_MEAN {" + ", ".join(_c_float(v) for v in rec.norm_mean) + "}",
         "#define EK_NORM_STD {" + ", ".join(_c_float(v) for v in rec.norm_std) + "}",
@@ -146,7 +140,8 @@ def model_meta_h(rec: ModelRecord, data: bytes, inp: dict[str, Any], out: dict[s
 def feature_chain_lines(rec: ModelRecord, input_size: int) -> list[str]:
     """model_meta.h's feature section: the causal chain's constants (data/causal.py), so the
     firmware builds input frames from raw int16 samples exactly as training did.
-    EK_FEAT_CHAIN 0 when the model was trained on features a device cannot compute causally."""
+    EK_FEAT_CHAIN 0 when the model was trained on features a device cannot compute causally.
+    Its pixel map and channel mask are the grid section's tables (grid_defines, written first)."""
     from dataclasses import fields
 
     from ..data.features import FeatureConfig
@@ -172,7 +167,7 @@ def feature_chain_lines(rec: ModelRecord, input_size: int) -> list[str]:
         f"// hop {spec.hop} samples ({d['hop_ms']:.3f} ms), window {spec.n_blocks} hops = "
         f"{spec.window} samples ({d['window_ms']:.3f} ms) at {fs:g} Hz",
         "#define EK_FEAT_CHAIN 1",
-        f"#define EK_FEAT_CHANNELS {grid.n_channels}",
+        "#define EK_FEAT_CHANNELS EK_GRID_CHANNELS",
         f"#define EK_FEAT_SECTIONS {len(spec.sos)}",
         "#define EK_FEAT_SOS {" + ", ".join(_c_float(v) for v in spec.sos.ravel()) + "}",
         f"#define EK_FEAT_HOP {spec.hop}",
@@ -180,8 +175,8 @@ def feature_chain_lines(rec: ModelRecord, input_size: int) -> list[str]:
         f"#define EK_FEAT_WINDOW {spec.window}",
         f"#define EK_FEAT_WARMUP_HOPS {spec.warmup_hops}",
         f"#define EK_FEAT_ADC_LSB {_c_float(spec.adc_lsb)}",
-        "#define EK_FEAT_PIXELS {" + ", ".join(str(p) for p in grid.pixels) + "}",
-        "#define EK_FEAT_MASK {" + ", ".join("1" if m else "0" for m in rec.channel_mask) + "}",
+        "#define EK_FEAT_PIXELS EK_GRID_PIXELS",
+        "#define EK_FEAT_MASK EK_GRID_CHANNEL_ACTIVE",
     ]
 
 

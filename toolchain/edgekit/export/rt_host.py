@@ -32,9 +32,20 @@ class NoHostCompiler(EdgekitError):
     """No C compiler on this machine to build the host runner."""
 
 
-def _sources() -> list[Path]:
-    lines = (RUNTIME_DIR / "sources.txt").read_text().splitlines()
-    return [RUNTIME_DIR / ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
+def runtime_sources(runtime_dir: Path = RUNTIME_DIR) -> list[Path]:
+    """edgekit-rt's sources (interpreter + kernels) from sources.txt, the one list that
+    runtime.mk and the semihosting runner's Makefile read too."""
+    path = runtime_dir / "sources.txt"
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as e:
+        raise EdgekitError(f"{path}: cannot read the edgekit-rt source list ({e.strerror})") \
+            from None
+    names = [ln.split("#", 1)[0].strip() for ln in lines]
+    srcs = [runtime_dir / n for n in names if n]
+    if not srcs:
+        raise EdgekitError(f"{path}: lists no edgekit-rt sources")
+    return srcs
 
 
 def ekrt_run_binary() -> Path:
@@ -43,7 +54,7 @@ def ekrt_run_binary() -> Path:
     if cc is None:
         raise NoHostCompiler("no host C compiler (gcc/cc) on PATH: edgekit-rt's planner cannot size "
                            "the arena; install build-essential (sudo apt-get install build-essential)")
-    srcs = _sources() + [RUNTIME_DIR / "tools" / "ekrt_run.c"]
+    srcs = runtime_sources() + [RUNTIME_DIR / "tools" / "ekrt_run.c"]
     h = hashlib.sha256()
     for p in sorted(srcs) + sorted(RUNTIME_DIR.glob("*.h")):
         h.update(p.name.encode() + b"\0" + p.read_bytes())
