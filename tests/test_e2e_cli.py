@@ -25,7 +25,7 @@ def mbv2_run(tmp_path_factory, small_csl) -> Path:
     run = tmp_path_factory.mktemp("e2e") / "mbv2"
     assert main(["train", "--data", str(small_csl), "--epochs", "4", "--run", str(run),
                  "--no-progress"]) == 0
-    assert main(["quantize", "--run", str(run), "--epochs", "1", "--no-progress"]) == 0
+    assert main(["quantize", "--run", str(run), "--qat-epochs", "1", "--no-progress"]) == 0
     assert main(["export", "--board", "mps2-an386", "--run", str(run), "--build",
                  "--no-progress"]) == 0
     return run
@@ -63,7 +63,7 @@ def test_seed_model_fit_error_then_bigger_board(tmp_path, capsys, tiny_csl):
     run = tmp_path / "seed"
     assert main(["train", "--arch", "mbv2-seed", "--data", str(tiny_csl), "--epochs", "1",
                  "--run", str(run), "--no-progress"]) == 0
-    assert main(["quantize", "--run", str(run), "--epochs", "1", "--no-progress"]) == 0
+    assert main(["quantize", "--run", str(run), "--qat-epochs", "1", "--no-progress"]) == 0
     capsys.readouterr()
     code, _, err = cli(capsys, "export", "--board", "spresense", "--run", str(run))
     assert code == 2

@@ -11,7 +11,12 @@ from .mobilenetv2 import (INPUT_SHAPE, SEED_INPUT_HW, MobileNetV2, SeedMobileNet
 
 ARCHS = {"mbv2": MobileNetV2, "mbv2-seed": SeedMobileNetV2}
 
-__all__ = ["ARCHS", "INPUT_SHAPE", "build_model", "load_state_dict_checked", "infer_seed_config",
+
+def arch_names() -> list[str]:
+    """The architectures build_model knows (what --arch accepts)."""
+    return sorted(ARCHS)
+
+__all__ = ["ARCHS", "INPUT_SHAPE", "arch_names", "build_model", "load_state_dict_checked", "infer_seed_config",
            "stride_plan"]
 
 
