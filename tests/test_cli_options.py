@@ -124,7 +124,9 @@ def test_registry_options_reject_unknown_names_listing_the_known(tmp_path, capsy
             if opt not in REGISTRIES:
                 continue
             argv = minimal_argv(name, p, tmp_path) + [opt, "no-such-thing"]
-            assert cli.main(argv) == 2, argv
+            with pytest.raises(SystemExit) as e:     # at parse time, before any work
+                cli.parse_args(argv)
+            assert e.value.code == 2, argv
             err = capsys.readouterr().err
             assert "no-such-thing" in err, (argv, err)
             for known in REGISTRIES[opt]():

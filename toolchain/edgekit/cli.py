@@ -586,8 +586,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_seed(r)
     r.add_argument("--disturb", metavar="CONDITION", action="append", type=_disturb_condition,
                    help="one disturbed copy of the training frames per --disturb: disturbances "
-                        "applied together, comma-separated (default: --disturb ca --disturb lc; "
-                        "known: ca, lc, dead, saturated, noise)")
+                        "applied together, comma-separated (default: --disturb ca --disturb lc)")
     r.add_argument("--steps", type=int, default=2000, help="generator steps (default 2000)")
     r.set_defaults(func=cmd_robust_gan)
     r = rsub.add_parser("finetune", help="fine-tune on clean + generated disturbed frames into a new run")
@@ -657,7 +656,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_seed(p)
     p.add_argument("--disturb", metavar="CONDITION", action="append", type=_disturb_condition,
                    help="disturb the raw trials: disturbances applied together, comma-separated "
-                        "(ca, lc, dead, saturated, noise; e.g. ca,lc); one condition")
+                        "(e.g. lc or ca,lc); one condition")
     p.add_argument("--disturb-sessions", metavar="N[,N]", default=None,
                    help="sessions to disturb (default: all), e.g. 3 for a disturbed test session")
     p.set_defaults(func=cmd_synth)
