@@ -165,3 +165,15 @@ def test_disturb_is_one_condition_per_value(capsys):
     assert "one disturbed condition" in capsys.readouterr().err
     assert cli.main(["robust", "gan", "--disturb", "ca+lc"]) == 2
     assert "separated by commas" in capsys.readouterr().err
+
+
+def test_quantize_says_when_float_training_options_go_unused(tmp_path, capsys):
+    """quantize takes the float-training options for a run without a float model; with one they
+    would be ignored silently (e.g. --epochs taken for the QAT epochs), so it says so."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "float.pt").write_bytes(b"not a checkpoint")
+    assert cli.main(["quantize", "--run", str(run), "--epochs", "3", "--lr", "0.1"]) == 2
+    err = capsys.readouterr().err
+    assert "--epochs --lr (float training) are not used; QAT epochs are --qat-epochs" in err
+    assert "frames.npz" in err.splitlines()[-1]      # then quantize's own error: no frames
