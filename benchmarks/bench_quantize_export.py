@@ -1,6 +1,6 @@
 """Wall time of `quantize` and `export` at width 0.2 for mbv2 and mbv2-seed.
 
-    PYTHONPATH=toolchain python benchmarks/bench_quantize_export.py RUN_DIR [--epochs N] [--board B]
+    PYTHONPATH=toolchain python benchmarks/bench_quantize_export.py RUN_DIR [--qat-epochs N] [--board B]
 
 RUN_DIR must hold frames.npz (from `edgekit train`); for each arch the float model is taken from
 RUN_DIR/<arch>-w0.2/float.pt if present, else from RUN_DIR/float.pt when its arch matches,
@@ -24,7 +24,7 @@ from edgekit.export import run_export
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run_dir", type=Path)
-    ap.add_argument("--epochs", type=int, default=QAT_EPOCHS)
+    ap.add_argument("--qat-epochs", type=int, default=QAT_EPOCHS)
     ap.add_argument("--board", default="mps2-an386")
     args = ap.parse_args(argv)
     src = runs.Run(args.run_dir)
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copy(ckpt, work.float_ckpt)
         shutil.copy(src.frames, work.frames)
         t = time.time()
-        quantize.run_quantize(work, epochs=args.epochs, seed=0, progress=False)
+        quantize.run_quantize(work, epochs=args.qat_epochs, seed=0, progress=False)
         tq = time.time() - t
         t = time.time()
         rep = run_export(work, board, seed=0, progress=False)
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"int8 {a['int8_host']:.4f} agree {a['qat_int8_agreement']:.4f} "
                      f"ops {','.join(rep['ops'])}"))
     print(f"{'arch':10s} {'quantize s':>10s} {'export s':>9s} {'tflite B':>9s}  notes "
-          f"(epochs {args.epochs}, board {args.board})")
+          f"(QAT epochs {args.qat_epochs}, board {args.board})")
     for arch, tq, te, nb, note in rows:
         f = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
         print(f"{arch:10s} {f(tq, '10.1f')} {f(te, '9.1f')} {f(nb, '9,d')}  {note}")

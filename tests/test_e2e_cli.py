@@ -25,7 +25,7 @@ def mbv2_run(tmp_path_factory, small_csl) -> Path:
     run = tmp_path_factory.mktemp("e2e") / "mbv2"
     assert main(["train", "--data", str(small_csl), "--epochs", "4", "--run", str(run),
                  "--no-progress"]) == 0
-    assert main(["quantize", "--run", str(run), "--epochs", "1", "--no-progress"]) == 0
+    assert main(["quantize", "--run", str(run), "--qat-epochs", "1", "--no-progress"]) == 0
     assert main(["export", "--board", "mps2-an386", "--run", str(run), "--build",
                  "--no-progress"]) == 0
     return run
@@ -63,7 +63,7 @@ def test_seed_model_fit_error_then_bigger_board(tmp_path, capsys, tiny_csl):
     run = tmp_path / "seed"
     assert main(["train", "--arch", "mbv2-seed", "--data", str(tiny_csl), "--epochs", "1",
                  "--run", str(run), "--no-progress"]) == 0
-    assert main(["quantize", "--run", str(run), "--epochs", "1", "--no-progress"]) == 0
+    assert main(["quantize", "--run", str(run), "--qat-epochs", "1", "--no-progress"]) == 0
     capsys.readouterr()
     code, _, err = cli(capsys, "export", "--board", "spresense", "--run", str(run))
     assert code == 2
@@ -96,10 +96,11 @@ def test_ingested_onnx_is_quantized_post_training_at_export(tmp_path, capsys, ti
                       opset_version=17, input_names=["emg"], output_names=["out"],
                       dynamic_axes={"emg": {0: "batch"}})
     run = tmp_path / "onnx-run"
-    code, rec, err = cli(capsys, "ingest", str(onnx_path), "--data", str(tiny_csl), "--run",
-                         str(run), "--json")
+    # ingest draws no progress bars, so it takes no --no-progress (cli() adds it)
+    code = main(["ingest", str(onnx_path), "--data", str(tiny_csl), "--run", str(run), "--json"])
+    out, err = capsys.readouterr()
     assert code == 0, err
-    assert "post-training" in rec["note"]
+    assert "post-training" in json.loads(out)["note"]
     code, _, err = cli(capsys, "quantize", "--run", str(run))
     assert code == 2 and "post-training" in err
     code, rec, err = cli(capsys, "export", "--board", "mps2-an386", "--run", str(run), "--json")

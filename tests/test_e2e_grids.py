@@ -28,7 +28,7 @@ def grid_run(request, tmp_path_factory) -> tuple[str, Path]:
     data = generate(root / "data", cfg)
     run = root / "run"
     for argv in (["train", "--data", str(data), "--format", "otb", "--epochs", "2"],
-                 ["quantize", "--epochs", "1"],
+                 ["quantize", "--qat-epochs", "1"],
                  ["export", "--board", "mps2-an386", "--build"]):
         assert main([*argv, "--run", str(run), "--no-progress"]) == 0, argv
     return code, run
@@ -76,7 +76,7 @@ def test_robust_stages_on_the_grid(grid_run: tuple[str, Path], capsys) -> None:
     rows, cols = GRIDS[code]
     rob = run.parent / "robust"
     for argv in (["robust", "gan", "--run", str(run), "--steps", "3"],
-                 ["robust", "finetune", "--run", str(run), "--out", str(rob), "--epochs", "1"],
+                 ["robust", "finetune", "--run", str(run), "--out", str(rob), "--finetune-epochs", "1"],
                  ["robust", "eval", "--run", str(run), "--robust", str(rob), "--json"]):
         capsys.readouterr()
         assert main([*argv, "--no-progress"]) == 0, (argv, capsys.readouterr().err)

@@ -53,7 +53,7 @@ def test_gan_finetune_eval_pipeline(tmp_path, capsys, tiny_csl, trained):
 
     rob = tmp_path / "rob"
     code, ft, err = run_cli(capsys, "robust", "finetune", "--run", str(std), "--out", str(rob),
-                            "--epochs", "1", "--mix", "0.5", "--json", "--no-progress")
+                            "--finetune-epochs", "1", "--mix", "0.5", "--json", "--no-progress")
     assert code == 0, err
     assert ft["frames"]["generated"] == ft["frames"]["clean"] == n_train   # mix 0.5 = 1:1
     for when in ("before", "after"):
@@ -70,7 +70,7 @@ def test_gan_finetune_eval_pipeline(tmp_path, capsys, tiny_csl, trained):
     # the seed's recipe: generated frames only
     gen_only = tmp_path / "gen-only"
     code, ft1, err = run_cli(capsys, "robust", "finetune", "--run", str(std), "--out", str(gen_only),
-                             "--epochs", "1", "--mix", "1", "--json", "--no-progress")
+                             "--finetune-epochs", "1", "--mix", "1", "--json", "--no-progress")
     assert code == 0, err
     assert ft1["frames"]["clean"] == 0 and ft1["frames"]["generated"] == n_train
 
@@ -102,13 +102,19 @@ def test_augment_adds_disturbed_training_frames(tmp_path, capsys, tiny_csl):
     base = ["train", "--data", str(tiny_csl), "--epochs", "1", "--json", "--no-progress"]
     code, plain, err = run_cli(capsys, *base, "--run", str(tmp_path / "plain"))
     assert code == 0, err
-    code, aug, err = run_cli(capsys, *base, "--run", str(tmp_path / "aug"), "--augment", "ca,lc")
+    # one copy per --augment: a CA copy and an LC copy
+    code, aug, err = run_cli(capsys, *base, "--run", str(tmp_path / "aug"), "--augment", "ca",
+                             "--augment", "lc")
     assert code == 0, err
     n = plain["split"]["frames"]["train"]
     assert plain["training"]["train_frames"] == n and plain["training"]["augmented_frames"] == 0
     assert aug["training"]["train_frames"] == 3 * n and aug["training"]["augmented_frames"] == 2 * n
     assert aug["split"] == plain["split"]            # same split, the test set is untouched
-    assert aug["data"]["augment"] == "ca,lc"
+    assert aug["data"]["augment"] == "ca,lc"         # the stages' spec: one copy per item
+    # a comma list is one condition, as in `synth --disturb`: one copy with CA and LC together
+    code, both, err = run_cli(capsys, *base, "--run", str(tmp_path / "both"), "--augment", "ca,lc")
+    assert code == 0, err
+    assert both["training"]["augmented_frames"] == n and both["data"]["augment"] == "ca+lc"
     z = np.load(tmp_path / "aug" / "frames.npz")     # frames.npz stays the clean split
     assert len(z["y_train"]) == n
 
@@ -143,7 +149,7 @@ def test_gan_for_another_class_count(tmp_path, capsys, trained):
                      np.arange(16) % 3, 3, cfg)
     save_gan(std / "gan.pt", G, cfg)
     code, _, err = run_cli(capsys, "robust", "finetune", "--run", str(std), "--out",
-                           str(tmp_path / "rob"), "--epochs", "1", "--no-progress")
+                           str(tmp_path / "rob"), "--finetune-epochs", "1", "--no-progress")
     assert code == 2
     assert "gan.pt" in err and "3 classes" in err and "4 classes" in err
     assert not (tmp_path / "rob").exists()
@@ -171,7 +177,7 @@ def test_eval_int8_rows_use_the_exported_model(tmp_path, capsys, trained):
     its clean single-window accuracy is export's own int8 host accuracy on the same test frames."""
     std = tmp_path / "std"
     shutil.copytree(trained, std)
-    assert main(["quantize", "--run", str(std), "--epochs", "0", "--no-progress"]) == 0
+    assert main(["quantize", "--run", str(std), "--qat-epochs", "0", "--no-progress"]) == 0
     assert main(["export", "--run", str(std), "--board", "mps2-an386", "--no-progress"]) == 0
     capsys.readouterr()
     code, ev, err = run_cli(capsys, "robust", "eval", "--run", str(std), "--json", "--no-progress")

@@ -29,7 +29,7 @@ needs_kit = pytest.mark.skipif(
 def _export(run: Path, arch: str, board: str, data: Path, capsys) -> dict:
     assert main(["train", "--arch", arch, "--width", "0.2", "--data", str(data), "--epochs", "1",
                  "--run", str(run), "--no-progress"]) == 0
-    assert main(["quantize", "--run", str(run), "--epochs", "1", "--no-progress"]) == 0
+    assert main(["quantize", "--run", str(run), "--qat-epochs", "1", "--no-progress"]) == 0
     capsys.readouterr()
     code = main(["export", "--board", board, "--run", str(run), "--build", "--json", "--no-progress"])
     out, err = capsys.readouterr()

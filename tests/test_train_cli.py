@@ -105,7 +105,7 @@ def test_ingest_seed_checkpoint(tmp_path, capsys, tiny_csl):
     torch.save({"net": {f"module.{k}": v for k, v in sd.items()}, "acc": 50.0, "epoch": 3}, ckpt)
     run = tmp_path / "ing"
     code, rec, _ = run_cli(capsys, "ingest", str(ckpt), "--data", str(tiny_csl), "--run",
-                           str(run), "--json", "--no-progress")
+                           str(run), "--json")
     assert code == 0 and rec["arch"] == "mbv2-seed" and rec["width"] == 0.2
     ck = checkpoint.load(run / "float.pt")
     assert torch.equal(ck.state_dict["linear.weight"], sd["linear.weight"])
@@ -146,6 +146,4 @@ def test_profile_boards_version(capsys):
     assert code == 0 and rec["params"] == 808_504
     code, rec, _ = run_cli(capsys, "boards", "--json")
     assert {b["name"] for b in rec["boards"]} >= {"spresense", "mps2-an386", "stm32f405"}
-    with pytest.raises(SystemExit) as e:
-        main(["--version"])
-    assert e.value.code == 0 and "edgekit" in capsys.readouterr().out
+    assert main(["--version"]) == 0 and "edgekit" in capsys.readouterr().out

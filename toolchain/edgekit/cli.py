@@ -11,9 +11,125 @@ from typing import Any, Callable
 from . import __version__, runs
 from .errors import EdgekitError
 
-QAT_EPOCHS = 8  # default QAT fine-tuning epochs (quantize --epochs, demo --qat-epochs)
+QAT_EPOCHS = 8      # default QAT fine-tuning epochs (--qat-epochs of quantize, demo, sweep)
+DEFAULT_SEED = 0    # --seed when neither the flag nor a --recipe gives one, in every command
+GAN_CONDITIONS = ["ca", "lc"]   # robust gan: one disturbed copy with CA, one with LC
 
 Handler = Callable[[argparse.Namespace], tuple[dict[str, Any], str]]
+
+
+# ------------------------------------------------------------------------------ option values
+# Option values that name something (an architecture, a board ...) are checked against the registry
+# that defines it, when the command line is parsed: an unknown name stops before any work, with the
+# known names in the message. The registries are read only then (or for --help), so building the
+# parser imports neither torch nor the board files.
+
+
+class _Known:
+    """argparse choices read from a registry on first use."""
+
+    def __init__(self, load: Callable[[], Any]) -> None:
+        self._load = load
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._load()
+
+    def __iter__(self):
+        return iter(self._load())
+
+
+def _arch_names():
+    from .nn import arch_names
+    return arch_names()
+
+
+def _formats():
+    from .data import FORMATS
+    return FORMATS
+
+
+def _splits():
+    from .train import SPLITS
+    return SPLITS
+
+
+def _runtime_names():
+    from .firmware import RUNTIMES
+    return RUNTIMES
+
+
+KNOWN_ARCHS, KNOWN_FORMATS, KNOWN_SPLITS, KNOWN_RUNTIMES = (
+    _Known(_arch_names), _Known(_formats), _Known(_splits), _Known(_runtime_names))
+
+
+def _board(name: str) -> str:
+    """--board / --bench-board: a board the boards registry knows now (its files are read at parse
+    time, so boards added as files count)."""
+    from .boards import get_board
+
+    try:
+        get_board(name)
+    except EdgekitError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--board: ")) from None
+    return name
+
+
+def _arch_list(arg: str) -> str:
+    """sweep --archs: architectures separated by commas, each one the registry knows."""
+    names = [a.strip() for a in arg.split(",") if a.strip()]
+    unknown = [a for a in names if a not in KNOWN_ARCHS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown architecture(s) {', '.join(map(repr, unknown))} "
+                                         f"in {arg!r}; known: {', '.join(KNOWN_ARCHS)}")
+    return arg
+
+
+def _split_runtimes(arg: str) -> list[str]:
+    rts = [r.strip() for r in arg.split(",") if r.strip()]
+    bad = [r for r in rts if r not in KNOWN_RUNTIMES]
+    if bad or not rts or len(set(rts)) != len(rts):
+        raise EdgekitError(f"--runtime: expected one or more of {', '.join(KNOWN_RUNTIMES)} "
+                           f"separated by commas, each once (e.g. edgekit-rt,tflm), got {arg!r}")
+    return rts
+
+
+def _runtime_list(arg: str) -> str:
+    """bench --runtime: one runtime, or several separated by commas to compare side by side."""
+    try:
+        _split_runtimes(arg)
+    except EdgekitError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--runtime: ")) from None
+    return arg
+
+
+def _disturb_condition(spec: str) -> str:
+    """One disturbed condition: disturbances applied together, separated by commas ("ca,lc")."""
+    from .data.disturb import DISTURBANCES, parse_disturbances
+
+    if "+" in spec:   # the old `robust gan` spelling of a combined copy
+        raise argparse.ArgumentTypeError(
+            f"{spec!r}: disturbances applied together are separated by commas (e.g. ca,lc); "
+            f"give the option again for another condition; known: {', '.join(DISTURBANCES)}")
+    try:
+        return ",".join(d.name for d in parse_disturbances(spec))
+    except EdgekitError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--disturb: ")) from None
+
+
+def _copies_spec(conditions: list[str]) -> str:
+    """CLI conditions ["ca,lc", "noise"] -> the stages' spec "ca+lc,noise": one disturbed copy per
+    comma-separated item, '+' joining the disturbances of one copy (robust.stages.parse_items)."""
+    return ",".join(c.replace(",", "+") for c in conditions)
+
+
+def _positive_int(arg: str) -> int:
+    try:
+        v = int(arg)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {arg!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {v}")
+    return v
 
 
 def _run_for(args: argparse.Namespace) -> runs.Run:
@@ -22,15 +138,20 @@ def _run_for(args: argparse.Namespace) -> runs.Run:
     return runs.Run(runs.default_run_dir(args.arch, args.width))
 
 
+# the options that set up float training besides --recipe (data, features, split, training)
+_FLOAT_TRAINING = ("data", "format", "split", "test_session", "subject", "test_subject", "folds",
+                   "epochs", "batch_size", "lr", "window_ms", "hop_ms", "feature", "filter",
+                   "augment")
+
+
 def _train_options(args: argparse.Namespace):
     from .train import TrainOptions
 
-    over = {k: getattr(args, k, None) for k in (
-        "arch", "width", "data", "format", "split", "test_session", "subject", "test_subject",
-        "folds", "epochs",
-        "batch_size", "lr", "seed", "window_ms", "hop_ms", "feature", "filter", "augment")}
+    over = {k: getattr(args, k, None) for k in ("arch", "width", "seed", *_FLOAT_TRAINING)}
     if over.get("data") is not None:
         over["data"] = Path(over["data"])
+    if over.get("augment") is not None:
+        over["augment"] = _copies_spec(over["augment"])
     if getattr(args, "recipe", None):
         return TrainOptions.from_recipe(Path(args.recipe), **over)
     return TrainOptions(**{k: v for k, v in over.items() if v is not None})
@@ -54,8 +175,13 @@ def cmd_train(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
 
 
 def _ensure_float(run: runs.Run, args: argparse.Namespace) -> str:
-    """quantize/export need a float model: train one first if the run has none, saying so."""
+    """quantize needs a float model: train one first if the run has none, saying so."""
     if run.float_ckpt.exists():
+        unused = [f"--{k.replace('_', '-')}" for k in (*_FLOAT_TRAINING, "recipe")
+                  if getattr(args, k) is not None]
+        if unused:
+            print(f"edgekit: {run.float_ckpt} exists, so {' '.join(unused)} (float training) are not "
+                  f"used; QAT epochs are --qat-epochs", file=sys.stderr)
         return ""
     from .train import run_train, summary
 
@@ -71,8 +197,8 @@ def cmd_quantize(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
 
     _check_width(args.width)
     run = _run_for(args)
-    pre = _ensure_float(run, argparse.Namespace(**{**vars(args), "epochs": args.float_epochs}))
-    rep = run_quantize(run, epochs=args.epochs, seed=args.seed or 0, progress=args.progress)
+    pre = _ensure_float(run, args)
+    rep = run_quantize(run, epochs=args.qat_epochs, seed=args.seed, progress=args.progress)
     return rep, pre + summary(rep)
 
 
@@ -86,7 +212,7 @@ def cmd_export(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     run = _run_for(args)
     run.require(run.float_ckpt, "float model",
                 "run `edgekit train` (or `edgekit ingest`) and `edgekit quantize` first")
-    rep = run_export(run, board, seed=args.seed or 0, progress=args.progress, runtime=args.runtime)
+    rep = run_export(run, board, seed=args.seed, progress=args.progress, runtime=args.runtime)
     fw_dir = firmware.render(run, board, runtime=args.runtime)
     rep["firmware"] = {"dir": str(fw_dir), "runtime": args.runtime or board.runtime}
     text = rep.get("table", "") + f"\nfirmware project: {fw_dir}"
@@ -117,7 +243,7 @@ def cmd_bench(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         model = Path(args.tflite)
         run = runs.Run(Path(args.run) if args.run else runs.DEFAULT_RUNS_ROOT / f"tflite-{model.stem}")
         export_tflite(run, board, model, Path(args.inputs) if args.inputs else None,
-                      n=args.samples, seed=args.seed or 0)
+                      n=args.samples, seed=args.seed)
     elif args.inputs is not None:
         raise EdgekitError("--inputs: only with --tflite FILE (a run's export has its own inputs)")
     else:
@@ -134,16 +260,7 @@ def cmd_bench(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
 
 
 def _runtimes(arg: str | None, board) -> list[str]:
-    from .firmware import RUNTIMES
-
-    if not arg:
-        return [board.runtime]
-    rts = [r.strip() for r in arg.split(",") if r.strip()]
-    bad = [r for r in rts if r not in RUNTIMES]
-    if bad or not rts or len(set(rts)) != len(rts):
-        raise EdgekitError(f"--runtime: expected one or more of {', '.join(RUNTIMES)} separated by "
-                           f"commas, each once (e.g. edgekit-rt,tflm), got {arg!r}")
-    return rts
+    return _split_runtimes(arg) if arg else [board.runtime]
 
 
 def cmd_stream(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
@@ -222,7 +339,11 @@ def cmd_synth(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     if not all(s.strip().isdigit() for s in sessions):
         raise EdgekitError(f"--disturb-sessions: expected session numbers like 3 or 2,3, got "
                            f"{args.disturb_sessions!r}")
-    cfg = SynthConfig(seed=args.seed or 0, disturb=args.disturb or "",
+    if args.disturb and len(args.disturb) > 1:
+        raise EdgekitError(f"--disturb: synth writes one disturbed condition, got {len(args.disturb)} "
+                           f"({' | '.join(args.disturb)}); disturbances applied together are "
+                           "separated by commas, e.g. --disturb ca,lc")
+    cfg = SynthConfig(seed=args.seed, disturb=args.disturb[0] if args.disturb else "",
                       disturb_sessions=tuple(int(s) for s in sessions), grid=args.grid)
     out = generate(Path(args.out), cfg)
     g = cfg.geometry()
@@ -232,19 +353,18 @@ def cmd_synth(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
 
 
 def cmd_robust_gan(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
-    from .robust.stages import gan_summary, parse_items, run_gan
+    from .robust.stages import gan_summary, run_gan
 
-    parse_items(args.disturb)          # a bad name fails before any work
-    rep = run_gan(_run_for(args), disturb=args.disturb, steps=args.steps, seed=args.seed or 0,
-                  progress=args.progress)
+    rep = run_gan(_run_for(args), disturb=_copies_spec(args.disturb or GAN_CONDITIONS),
+                  steps=args.steps, seed=args.seed, progress=args.progress)
     return rep, gan_summary(rep)
 
 
 def cmd_robust_finetune(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from .robust.stages import finetune_summary, run_finetune
 
-    rep = run_finetune(_run_for(args), runs.Run(Path(args.out)), mix=args.mix, epochs=args.epochs,
-                       seed=args.seed or 0, progress=args.progress, lr=args.lr)
+    rep = run_finetune(_run_for(args), runs.Run(Path(args.out)), mix=args.mix,
+                       epochs=args.finetune_epochs, seed=args.seed, progress=args.progress, lr=args.lr)
     return rep, finetune_summary(rep)
 
 
@@ -262,7 +382,7 @@ def cmd_robust_eval(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         if name in named:
             raise EdgekitError(f"--model: the name {name!r} is already used by another row")
         named[name] = runs.Run(Path(where))
-    rep = run_eval(named, seed=args.seed or 0, progress=args.progress,
+    rep = run_eval(named, seed=args.seed, progress=args.progress,
                    out_dir=Path(args.out) if args.out else None)
     return rep, rep["table"] + f"\nwrote {rep['files']['md']}, {rep['files']['png']}"
 
@@ -277,26 +397,42 @@ def cmd_sweep(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
 
 
 # ------------------------------------------------------------------------------ parser
+# One vocabulary: an option name means the same thing in every command that takes it (README,
+# "Command-line options"), and a command takes only the options it reads.
 
 
-def _add_common(p: argparse.ArgumentParser, arch_width: bool = True) -> None:
+def _add_output(p: argparse.ArgumentParser, progress: bool = True) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON record on stdout")
+    if progress:
+        p.add_argument("--no-progress", dest="progress", action="store_false",
+                       help="no progress bars")
+
+
+def _add_arch_width(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--arch", default=None, choices=KNOWN_ARCHS, metavar="ARCH",
+                   help="architecture: %(choices)s (default mbv2, or the recipe's)")
+    p.add_argument("--width", type=float, default=None,
+                   help="width multiplier in (0, 1.5] (default 0.2, or the recipe's)")
+
+
+def _add_run(p: argparse.ArgumentParser) -> None:
+    """--run, and --arch/--width, which name the default run directory."""
     p.add_argument("--run", metavar="DIR", help="run directory (default runs/<arch>-w<width>)")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
-    p.add_argument("--no-progress", dest="progress", action="store_false",
-                   help="no progress bars")
-    if arch_width:
-        p.add_argument("--arch", default=None, choices=["mbv2", "mbv2-seed"],
-                       help="architecture (default mbv2, or the recipe's)")
-        p.add_argument("--width", type=float, default=None,
-                       help="width multiplier in (0, 1.5] (default 0.2, or the recipe's)")
+    _add_arch_width(p)
+
+
+def _add_seed(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=None,
+                   help=f"random seed (default {DEFAULT_SEED})")
 
 
 def _add_data(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
     g.add_argument("--data", metavar="DIR", help="dataset root (default: generated synthetic data)")
-    g.add_argument("--format", default=None, help="dataset format: csl (default) | otb | capgmyo | hyser")
-    g.add_argument("--split", default=None, help="session (default) | trial | kfold | subject")
+    g.add_argument("--format", default=None, choices=KNOWN_FORMATS, metavar="FORMAT",
+                   help="dataset format: %(choices)s (default csl)")
+    g.add_argument("--split", default=None, choices=KNOWN_SPLITS, metavar="SPLIT",
+                   help="train/val/test split: %(choices)s (default session)")
     g.add_argument("--test-session", type=int, default=None, help="session split: test session")
     g.add_argument("--subject", type=int, default=None,
                    help="session/trial split: use only this subject's trials")
@@ -309,47 +445,65 @@ def _add_data(p: argparse.ArgumentParser) -> None:
     g.add_argument("--filter", default=None, choices=["causal", "zero-phase"],
                    help="band-pass: causal (default; the chain the board runs on raw samples) | "
                         "zero-phase (offline sosfiltfilt, for comparison)")
-    g.add_argument("--recipe", metavar="TOML", help="training settings from a models/*.toml recipe")
+    g.add_argument("--recipe", metavar="TOML",
+                   help="defaults from a models/*.toml recipe (arch, width, seed and training "
+                        "settings); options given on the command line win")
+
+
+def _add_training(p: argparse.ArgumentParser, title: str = "float training") -> None:
+    g = p.add_argument_group(title)
+    g.add_argument("--epochs", type=int, default=None,
+                   help="float training epochs (default 40, or the recipe's)")
     g.add_argument("--batch-size", type=int, default=None)
     g.add_argument("--lr", type=float, default=None)
-    g.add_argument("--augment", metavar="LIST", default=None,
-                   help="add disturbed copies of the training frames to float training, one per "
-                        "item: ca,lc (see data/disturb.py; 'ca+lc' = both in one copy). quantize: "
-                        "applies only when it trains the float model first")
+    g.add_argument("--augment", metavar="CONDITION", action="append", type=_disturb_condition,
+                   help="add a disturbed copy of the training frames: disturbances applied together, "
+                        "comma-separated (ca,lc); repeat for more copies (--augment ca --augment lc)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="edgekit",
         description="HD-sEMG gesture classifiers: train, quantize to int8, export for TFLite Micro, "
-                    "and check on the device against the host reference.")
+                    "and check on the device against the host reference. The options mean the "
+                    "same in every command (README, Command-line options); `edgekit COMMAND "
+                    "--help` lists a command's own.")
     ap.add_argument("--version", action="version", version=f"edgekit {__version__}")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("train", help="train a float MobileNetV2 (+ LDA baseline)")
-    _add_common(p)
+    _add_output(p)
+    _add_run(p)
+    _add_seed(p)
     _add_data(p)
-    p.add_argument("--epochs", type=int, default=None)
+    _add_training(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("quantize", help="quantization-aware training to int8 (trains first if needed)")
-    _add_common(p)
+    _add_output(p)
+    _add_run(p)
+    _add_seed(p)
+    p.add_argument("--qat-epochs", type=int, default=QAT_EPOCHS,
+                   help=f"QAT fine-tuning epochs (default {QAT_EPOCHS}; 0 = post-training quantization)")
     _add_data(p)
-    p.add_argument("--epochs", type=int, default=QAT_EPOCHS, help="QAT fine-tuning epochs")
-    p.add_argument("--float-epochs", type=int, default=None, help="epochs if the float model is trained first")
+    _add_training(p, "float training (only when the run has no float model yet)")
     p.set_defaults(func=cmd_quantize)
 
     p = sub.add_parser("export", help="ONNX -> int8 .tflite -> C array -> firmware project for a board")
-    _add_common(p)
-    p.add_argument("--board", required=True, help="board name (see `edgekit boards`)")
-    p.add_argument("--runtime", choices=["edgekit-rt", "tflm"], default=None,
-                   help="firmware runtime (default: the board's)")
+    _add_output(p)
+    _add_run(p)
+    _add_seed(p)
+    p.add_argument("--board", required=True, type=_board, help="board name (see `edgekit boards`)")
+    p.add_argument("--runtime", choices=KNOWN_RUNTIMES, metavar="RUNTIME", default=None,
+                   help="firmware runtime: %(choices)s (default: the board's)")
     p.add_argument("--build", action="store_true", help="also compile the firmware")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("bench", help="run the exported model on a board (or QEMU) against the host reference")
-    _add_common(p)
-    p.add_argument("--board", required=True)
+    _add_output(p)
+    _add_run(p)
+    _add_seed(p)
+    p.add_argument("--board", required=True, type=_board, help="board name (see `edgekit boards`)")
     p.add_argument("--port", default=None, help="serial port or pyserial URL (omit for QEMU boards)")
     p.add_argument("--baud", type=int, default=None)
     p.add_argument("--samples", type=int, default=200)
@@ -362,7 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "now; --samples random inputs, seeded by --seed, unless --inputs)")
     p.add_argument("--inputs", metavar="NPY", default=None,
                    help="with --tflite: int8 inputs, shape (N, *input shape without batch)")
-    p.add_argument("--runtime", default=None,
+    p.add_argument("--runtime", default=None, type=_runtime_list, metavar="RUNTIME[,RUNTIME]",
                    help="edgekit-rt, tflm, or both side by side: edgekit-rt,tflm (default: the board's)")
     p.add_argument("--tflm-dir", default=None,
                    help="TensorFlow Lite Micro tree for --runtime tflm (default: $TFLM_DIR)")
@@ -370,15 +524,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("stream", help="replay a held-out recording through the board as raw samples "
                                       "(on-device features, a decision every hop)")
-    _add_common(p)
-    p.add_argument("--board", required=True)
+    _add_output(p)
+    _add_run(p)
+    p.add_argument("--board", required=True, type=_board, help="board name (see `edgekit boards`)")
     p.add_argument("--port", default=None, help="serial port or pyserial URL (omit for QEMU boards)")
     p.add_argument("--baud", type=int, default=None)
     g = p.add_mutually_exclusive_group()
     g.add_argument("--session", type=int, default=None,
                    help="session of the run's data to replay (default: the last, the test session)")
     g.add_argument("--recording", metavar="FILE", default=None, help="a recording file or directory")
-    p.add_argument("--format", default="csl", help="--recording format: csl (default) | otb")
+    p.add_argument("--format", default="csl", choices=KNOWN_FORMATS, metavar="FORMAT",
+                   help="--recording's dataset format: %(choices)s (default csl)")
     p.add_argument("--realtime", action="store_true",
                    help="pace blocks at the sampling rate; the board reports when it falls behind")
     p.add_argument("--vote", type=int, default=5, help="majority vote over the last K windows")
@@ -389,79 +545,98 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_stream)
 
     p = sub.add_parser("demo", help="the whole path on the default data, ending in QEMU")
-    _add_common(p)
-    _add_data(p)
-    p.add_argument("--board", default="mps2-an386")
-    p.add_argument("--epochs", type=int, default=None, help="float training epochs")
-    p.add_argument("--qat-epochs", type=int, default=QAT_EPOCHS)
+    _add_output(p)
+    _add_run(p)
+    _add_seed(p)
+    p.add_argument("--board", default="mps2-an386", type=_board,
+                   help="board name (default mps2-an386, see `edgekit boards`)")
+    p.add_argument("--qat-epochs", type=int, default=QAT_EPOCHS,
+                   help=f"QAT fine-tuning epochs (default {QAT_EPOCHS})")
     p.add_argument("--samples", type=int, default=200)
+    _add_data(p)
+    _add_training(p)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("ingest", help="import a seed checkpoint, an edgekit checkpoint or an ONNX model")
-    _add_common(p, arch_width=False)
+    _add_output(p, progress=False)
     p.add_argument("model", help="a .pt/.pth/.ckpt state dict, an edgekit float.pt, or a .onnx")
+    p.add_argument("--run", metavar="DIR", help="run directory to write into (required)")
     p.add_argument("--width", type=float, default=None, help="seed width (default: inferred)")
+    _add_seed(p)
     _add_data(p)
     p.set_defaults(func=cmd_ingest, epochs=None)
 
     p = sub.add_parser("profile", help="parameters and MACs per layer")
-    _add_common(p)
+    _add_output(p, progress=False)
+    _add_arch_width(p)
     p.add_argument("--classes", type=int, default=8)
     p.add_argument("--rows", type=int, default=8, help="input grid rows (default 8)")
     p.add_argument("--cols", type=int, default=24, help="input grid columns (default 24)")
     p.set_defaults(func=cmd_profile)
 
     p = sub.add_parser("boards", help="list the boards and their budgets")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_boards, run=None)
+    _add_output(p, progress=False)
+    p.set_defaults(func=cmd_boards)
 
     p = sub.add_parser("robust", help="robustness to bad electrode contacts: GAN, fine-tuning, evaluation")
     rsub = p.add_subparsers(dest="robust_command", required=True, metavar="STEP")
     r = rsub.add_parser("gan", help="train a conditional WGAN-GP on disturbed training frames (gan.pt)")
-    _add_common(r)
-    r.add_argument("--disturb", default="ca,lc",
-                   help="disturbances, one disturbed copy each: ca,lc (default); known: "
-                        "ca, lc, dead, saturated, noise; 'ca+lc' = both in one copy")
+    _add_output(r)
+    _add_run(r)
+    _add_seed(r)
+    r.add_argument("--disturb", metavar="CONDITION", action="append", type=_disturb_condition,
+                   help="one disturbed copy of the training frames per --disturb: disturbances "
+                        "applied together, comma-separated (default: --disturb ca --disturb lc)")
     r.add_argument("--steps", type=int, default=2000, help="generator steps (default 2000)")
     r.set_defaults(func=cmd_robust_gan)
     r = rsub.add_parser("finetune", help="fine-tune on clean + generated disturbed frames into a new run")
-    _add_common(r)
-    r.add_argument("--out", required=True, metavar="DIR", help="run directory for the robust model")
+    _add_output(r)
+    _add_run(r)
+    _add_seed(r)
+    r.add_argument("--out", required=True, metavar="DIR",
+                   help="directory of the new run that gets the robust model")
     r.add_argument("--mix", type=float, default=0.5,
                    help="fraction of generated frames in the training mix, 0 <= r <= 1 "
                         "(default 0.5; 1 = generated frames only, the seed's recipe)")
-    r.add_argument("--epochs", type=int, default=5)
+    r.add_argument("--finetune-epochs", type=_positive_int, default=5,
+                   help="fine-tuning epochs (default 5)")
     r.add_argument("--lr", type=float, default=None, help="learning rate (default 5e-4)")
     r.set_defaults(func=cmd_robust_finetune)
     r = rsub.add_parser("eval", help="accuracy on clean/CA/LC test trials with voting, float and int8")
-    _add_common(r)
+    _add_output(r)
+    _add_run(r)
+    _add_seed(r)
     r.add_argument("--robust", metavar="DIR", default=None, help="run of the robust (fine-tuned) model")
     r.add_argument("--augmented", metavar="DIR", default=None,
                    help="run of a model trained with `edgekit train --augment`")
     r.add_argument("--model", metavar="NAME=DIR", action="append",
                    help="one more row: any run, e.g. robust-gen-only=runs/rg (repeatable)")
     r.add_argument("--out", metavar="DIR", default=None,
-                   help="where robust_eval.json/.md/.png go (default: the --run directory)")
+                   help="directory for robust_eval.json/.md/.png (default: the --run directory)")
     r.set_defaults(func=cmd_robust_eval)
 
     p = sub.add_parser("sweep", help="train/quantize/export/bench every (arch, width, seed, fold) as "
                                      "Ray tasks; Pareto report and the model that fits the board")
-    p.add_argument("--board", required=True, help="the board to fit (see `edgekit boards`)")
+    _add_output(p)
+    p.add_argument("--board", required=True, type=_board, help="the board to fit (see `edgekit boards`)")
     p.add_argument("--widths", required=True, metavar="LIST", help="width multipliers, e.g. 0.1,0.2,0.5")
-    p.add_argument("--arch", default="mbv2", metavar="LIST", help="mbv2 (default), mbv2-seed or both")
+    p.add_argument("--archs", dest="arch", default="mbv2", metavar="LIST", type=_arch_list,
+                   help="architectures, comma-separated: mbv2 (default), mbv2-seed or both")
     p.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per configuration (default 1)")
     p.add_argument("--folds", default="sessions",
                    help="sessions (leave-one-session-out per subject, default) | subjects "
                         "(leave-one-subject-out) | K (the first K session folds)")
     p.add_argument("--budget-ms", type=float, default=50.0, help="latency budget per inference (default 50)")
     p.add_argument("--epochs", type=int, default=None, help="float training epochs (default: train's)")
-    p.add_argument("--qat-epochs", type=int, default=QAT_EPOCHS)
+    p.add_argument("--qat-epochs", type=int, default=QAT_EPOCHS,
+                   help=f"QAT fine-tuning epochs (default {QAT_EPOCHS})")
     p.add_argument("--samples", type=int, default=50, help="bench samples per trial (default 50)")
     p.add_argument("--data", metavar="DIR", default=None, help="dataset root (default: synthetic)")
-    p.add_argument("--format", default="csl", help="dataset format: csl (default) | otb | capgmyo | hyser")
+    p.add_argument("--format", default="csl", choices=KNOWN_FORMATS, metavar="FORMAT",
+                   help="dataset format: %(choices)s (default csl)")
     p.add_argument("--out", default="sweep", metavar="DIR", help="sweep directory (default ./sweep)")
     p.add_argument("--port", default=None, help="bench on the real board on this serial port")
-    p.add_argument("--bench-board", default=None,
+    p.add_argument("--bench-board", default=None, type=_board,
                    help="emulated board to measure on (default: the board if QEMU runs it, else mps2-an386)")
     p.add_argument("--cpus-per-trial", type=float, default=1.0, help="Ray CPUs per trial (default 1)")
     p.add_argument("--address", default=None,
@@ -469,42 +644,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--local-cpus", type=int, default=None,
                    help="CPUs of the local Ray instance (default: all of this machine's)")
     p.add_argument("--retry-failed", action="store_true", help="re-run trials that failed before")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--no-progress", dest="progress", action="store_false")
-    p.set_defaults(func=cmd_sweep, run=None)
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("synth", help="write the synthetic HD-sEMG dataset to a folder (CSL layout, "
                                      "or OTBiolab+ exports for --grid CODE)")
-    p.add_argument("--out", required=True)
+    _add_output(p, progress=False)
+    p.add_argument("--out", required=True, metavar="DIR", help="directory to write the dataset into")
     p.add_argument("--grid", default="csl",
                    help="csl (8x24, default) or OT Bioelettronica electrode codes joined by '+', "
                         "e.g. GR10MM0808 (8x8), GR08MM1305 (13x5), GR10MM0808+GR10MM0808 (8x16)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--disturb", metavar="LIST", default=None,
-                   help="disturb the raw trials: ca, lc, dead, saturated, noise (comma-separated, "
-                        "applied together)")
+    _add_seed(p)
+    p.add_argument("--disturb", metavar="CONDITION", action="append", type=_disturb_condition,
+                   help="disturb the raw trials: disturbances applied together, comma-separated "
+                        "(e.g. lc or ca,lc); one condition")
     p.add_argument("--disturb-sessions", metavar="N[,N]", default=None,
                    help="sessions to disturb (default: all), e.g. 3 for a disturbed test session")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_synth, run=None)
+    p.set_defaults(func=cmd_synth)
     return ap
 
 
+def _recipe_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The recipe's settings (top level and [train]), or {}: TrainOptions.from_recipe reports a bad
+    recipe with its file name."""
+    if not getattr(args, "recipe", None):
+        return {}
+    import tomllib
+    try:
+        d = tomllib.loads(Path(args.recipe).read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+    return {**d, **d.get("train", {})}
+
+
 def _resolve_defaults(args: argparse.Namespace) -> None:
-    """Explicit flags > recipe > built-in defaults, for arch and width (they name the run)."""
+    """Explicit flags > recipe > built-in defaults, for the seed and for arch and width (they name
+    the run)."""
+    d = _recipe_values(args)
+    if "seed" in vars(args) and args.seed is None:
+        args.seed = d.get("seed", DEFAULT_SEED)
     if not hasattr(args, "arch") or args.command in ("ingest", "sweep"):
         return
-    if getattr(args, "recipe", None):
-        import tomllib
-        try:
-            d = tomllib.loads(Path(args.recipe).read_text())
-        except (OSError, tomllib.TOMLDecodeError):
-            d = {}  # TrainOptions.from_recipe reports the error with the file name
-        d = {**d, **d.get("train", {})}
-        args.arch = args.arch or d.get("arch")
-        args.width = args.width if args.width is not None else d.get("width")
-    args.arch = args.arch or "mbv2"
-    args.width = 0.2 if args.width is None else args.width
+    args.arch = args.arch or d.get("arch") or "mbv2"
+    args.width = args.width if args.width is not None else d.get("width", 0.2)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line as the commands see it: parsed, registry names checked, defaults resolved."""
+    args = build_parser().parse_args(argv)
+    _resolve_defaults(args)
+    return args
+
 
 
 def _limit_threads() -> None:
@@ -517,14 +706,16 @@ def _limit_threads() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    _resolve_defaults(args)
+    try:
+        args = parse_args(argv)
+    except SystemExit as e:   # --help / --version (0), or a usage error argparse has printed (2)
+        return e.code if isinstance(e.code, int) else 2
     if args.command not in ("boards", "synth", "sweep"):
         _limit_threads()
     run_root = None
     if getattr(args, "run", None) is not None:
         run_root = Path(args.run)
-    elif getattr(args, "arch", None) is not None and getattr(args, "width", None) is not None:
+    elif "run" in vars(args) and getattr(args, "arch", None) is not None and args.width is not None:
         run_root = runs.default_run_dir(args.arch, args.width)
     existed = run_root is not None and run_root.exists()
     try:

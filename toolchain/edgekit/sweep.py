@@ -203,7 +203,7 @@ def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
                              *common, *data] + (["--epochs", str(trial["epochs"])]
                                                 if trial["epochs"] is not None else []),
                    run / "train.json")
-        stage("quantize", ["quantize", *common, "--epochs", str(trial["qat_epochs"])],
+        stage("quantize", ["quantize", *common, "--qat-epochs", str(trial["qat_epochs"])],
               run / "quantize.json")
         fit_error = None
         ex_json = run / "export" / "export.json"

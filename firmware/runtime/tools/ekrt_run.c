@@ -1,5 +1,5 @@
 /* Host runner for edgekit-rt (POSIX; not for firmware).
- *   ekrt_run MODEL.tflite [--arena BYTES] [--out FILE] [--info] [--stepwise] [--layers]
+ *   ekrt_run MODEL.tflite [--arena BYTES] [--output-file FILE] [--info] [--stepwise] [--layers]
  * Reads N input records (raw bytes, input-tensor size each) from stdin until EOF, runs the
  * model on each and writes N raw output records to stdout (or FILE). --info prints
  * "arena_used=<n> planned=<n> persistent=<n> in=<n> out=<n>" to stderr after init.
@@ -15,7 +15,7 @@
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: ekrt_run MODEL.tflite [--arena BYTES] [--out FILE] [--info] "
+    fprintf(stderr, "usage: ekrt_run MODEL.tflite [--arena BYTES] [--output-file FILE] [--info] "
                     "[--stepwise] [--layers]\n");
     return 2;
 }
@@ -54,7 +54,7 @@ int main(int argc, char **argv)
     for (i = 1; i < argc; ++i) {
         if (strcmp(argv[i], "--arena") == 0 && i + 1 < argc) {
             arena_len = (size_t)strtoul(argv[++i], NULL, 10);
-        } else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) {
+        } else if (strcmp(argv[i], "--output-file") == 0 && i + 1 < argc) {
             out_path = argv[++i];
         } else if (strcmp(argv[i], "--info") == 0) {
             info = 1;
