@@ -110,11 +110,11 @@ def test_augment_adds_disturbed_training_frames(tmp_path, capsys, tiny_csl):
     assert plain["training"]["train_frames"] == n and plain["training"]["augmented_frames"] == 0
     assert aug["training"]["train_frames"] == 3 * n and aug["training"]["augmented_frames"] == 2 * n
     assert aug["split"] == plain["split"]            # same split, the test set is untouched
-    assert aug["data"]["augment"] == "ca,lc"         # the stages' spec: one copy per item
+    assert aug["data"]["augment"] == ["ca", "lc"]    # one copy per condition
     # a comma list is one condition, as in `synth --disturb`: one copy with CA and LC together
     code, both, err = run_cli(capsys, *base, "--run", str(tmp_path / "both"), "--augment", "ca,lc")
     assert code == 0, err
-    assert both["training"]["augmented_frames"] == n and both["data"]["augment"] == "ca+lc"
+    assert both["training"]["augmented_frames"] == n and both["data"]["augment"] == ["ca,lc"]
     z = np.load(tmp_path / "aug" / "frames.npz")     # frames.npz stays the clean split
     assert len(z["y_train"]) == n
 

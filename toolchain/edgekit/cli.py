@@ -116,12 +116,6 @@ def _disturb_condition(spec: str) -> str:
         raise argparse.ArgumentTypeError(str(e).removeprefix("--disturb: ")) from None
 
 
-def _copies_spec(conditions: list[str]) -> str:
-    """CLI conditions ["ca,lc", "noise"] -> the stages' spec "ca+lc,noise": one disturbed copy per
-    comma-separated item, '+' joining the disturbances of one copy (robust.stages.parse_items)."""
-    return ",".join(c.replace(",", "+") for c in conditions)
-
-
 def _positive_int(arg: str) -> int:
     try:
         v = int(arg)
@@ -150,8 +144,6 @@ def _train_options(args: argparse.Namespace):
     over = {k: getattr(args, k, None) for k in ("arch", "width", "seed", *_FLOAT_TRAINING)}
     if over.get("data") is not None:
         over["data"] = Path(over["data"])
-    if over.get("augment") is not None:
-        over["augment"] = _copies_spec(over["augment"])
     if getattr(args, "recipe", None):
         return TrainOptions.from_recipe(Path(args.recipe), **over)
     return TrainOptions(**{k: v for k, v in over.items() if v is not None})
@@ -355,7 +347,7 @@ def cmd_synth(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
 def cmd_robust_gan(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from .robust.stages import gan_summary, run_gan
 
-    rep = run_gan(_run_for(args), disturb=_copies_spec(args.disturb or GAN_CONDITIONS),
+    rep = run_gan(_run_for(args), disturb=args.disturb or GAN_CONDITIONS,
                   steps=args.steps, seed=args.seed, progress=args.progress)
     return rep, gan_summary(rep)
 

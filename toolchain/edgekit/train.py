@@ -13,7 +13,7 @@ import time
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -21,7 +21,7 @@ from torch import nn
 
 from . import checkpoint, runs
 from .data import Recording, load_recording
-from .data.disturb import disturbed_copies
+from .data.disturb import disturbed_copies, parse_conditions
 from .data.grids import Grid
 from .data.features import FeatureConfig, Frames, Normalizer, extract, to_images
 from .data.splits import Split, check_no_leak, kfold_splits, make_split
@@ -58,7 +58,9 @@ class TrainOptions:
     hop_ms: float = 50.0
     feature: str = "rms"
     filter: str = "causal"            # "causal" (what the device runs) | "zero-phase" (offline)
-    augment: str | None = None        # "ca,lc": add disturbed copies of the training frames
+    # disturbed copies of the training frames, one per condition (a condition = disturbances
+    # applied together: ("ca", "lc") two copies, ("ca,lc",) one copy with both)
+    augment: tuple[str, ...] | None = None
 
     @classmethod
     def from_recipe(cls, path: Path, **overrides: Any) -> "TrainOptions":
@@ -77,6 +79,10 @@ class TrainOptions:
         if merged.get("data") is not None:
             merged["data"] = Path(merged["data"])
         return cls(**merged)
+
+    def __post_init__(self) -> None:
+        if self.augment is not None:   # a recipe may give one condition as a string
+            self.augment = tuple(parse_conditions(self.augment))
 
     def feature_config(self) -> FeatureConfig:
         return FeatureConfig(window_ms=self.window_ms, hop_ms=self.hop_ms, kind=self.feature,
@@ -145,21 +151,21 @@ def prepare(opts: TrainOptions, split: Split | None = None) -> Prepared:
     aug = augmented_train(rec, opts.augment, fcfg, norm, frames, split, opts.seed) \
         if opts.augment else None
     if aug is not None:
-        source["augment"] = opts.augment
+        source["augment"] = list(opts.augment)
     return Prepared(rec.label_names, rec.layout, rec.grid, fcfg, norm, mask, frames, split, images,
                     source, aug)
 
 
-def augmented_train(rec: Recording, spec: str, fcfg: FeatureConfig, norm: Normalizer,
+def augmented_train(rec: Recording, conditions: Sequence[str], fcfg: FeatureConfig, norm: Normalizer,
                     frames: Frames, split: Split, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Plain augmentation (the baseline the GAN must beat): one disturbed copy of the training
-    frames per comma-separated item of spec ("ca,lc" -> a CA copy and an LC copy; "ca+lc" -> one
-    copy with both). Only the training sessions are disturbed; the same trials give the same frame
+    frames per condition (["ca", "lc"] -> a CA copy and an LC copy; ["ca,lc"] -> one copy with
+    both). Only the training sessions are disturbed; the same trials give the same frame
     order, so the split's train indices pick the disturbed twins of the training frames. The
     disturbed signals are the ones `edgekit robust gan` trains its generator on (same seeds)."""
     sessions = sorted(int(s) for s in np.unique(frames.session[split.train]))
     xs, ys = [], []
-    for item, f in disturbed_copies(rec, spec, fcfg, seed, sessions):
+    for item, f in disturbed_copies(rec, conditions, fcfg, seed, sessions):
         if len(f) != len(frames) or not np.array_equal(f.trial_key, frames.trial_key):
             raise EdgekitError(f"--augment {item}: disturbed frames do not line up with the clean ones")
         xs.append(to_images(norm.apply(f.x[split.train]), rec.grid))

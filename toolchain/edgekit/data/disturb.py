@@ -375,25 +375,27 @@ def apply_to_recording(rec: Recording, names: str | Sequence[str], seed: int,
 _COPY_SEED_BASE = 17    # disturbed training copies: seed * 1000 + 17 + item index
 
 
-def parse_items(spec: str) -> list[str]:
-    """"ca,lc" -> ["ca", "lc"] (one disturbed copy each); "ca+lc" -> one copy with both.
-    Unknown names -> EdgekitError listing the known ones."""
-    items = [i.strip().lower() for i in str(spec).split(",") if i.strip()]
-    if not items:
+def parse_conditions(conditions: Sequence[str] | str) -> list[str]:
+    """Disturbance conditions, each a comma list of disturbances applied together ("ca,lc" is one
+    condition with both; ["ca", "lc"] two conditions), normalised to "ca,lc" spelling. The same
+    meaning as `synth --disturb` and the CLI's --disturb/--augment. Unknown names -> EdgekitError
+    listing the known ones."""
+    if isinstance(conditions, str):
+        conditions = [conditions]
+    out = [",".join(d.name for d in parse_disturbances(c)) for c in conditions if str(c).strip()]
+    if not out:
         raise EdgekitError(f"--disturb/--augment: no disturbance named; known: {', '.join(DISTURBANCES)}")
-    for item in items:
-        parse_disturbances(item.split("+"))
-    return items
+    return out
 
 
-def disturbed_copies(rec: Recording, spec: str, fcfg: FeatureConfig, seed: int,
+def disturbed_copies(rec: Recording, conditions: Sequence[str], fcfg: FeatureConfig, seed: int,
                      sessions: Sequence[int] | None) -> list[tuple[str, Frames]]:
-    """One disturbed copy of the recording per item of spec (trials of `sessions` disturbed, the
+    """One disturbed copy of the recording per condition (trials of `sessions` disturbed, the
     others unchanged), as raw feature frames in the same order as extract(rec) gives. `train
     --augment` and `robust gan` both use these (same seeds, so the same disturbed signals)."""
     out = []
-    for j, item in enumerate(parse_items(spec)):
-        drec = apply_to_recording(rec, item.split("+"), seed=seed * 1000 + _COPY_SEED_BASE + j,
+    for j, cond in enumerate(parse_conditions(conditions)):
+        drec = apply_to_recording(rec, cond.split(","), seed=seed * 1000 + _COPY_SEED_BASE + j,
                                   sessions=sessions)
-        out.append((item, extract(drec, fcfg)))
+        out.append((cond, extract(drec, fcfg)))
     return out

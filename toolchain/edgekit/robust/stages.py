@@ -26,7 +26,7 @@ import numpy as np
 
 from .. import checkpoint, runs
 from ..data import FORMATS, Recording, load_recording
-from ..data.disturb import apply_to_recording, disturbed_copies, parse_items
+from ..data.disturb import apply_to_recording, disturbed_copies, parse_conditions
 from ..data.features import FeatureConfig, Frames, Normalizer, extract, to_images, trial_key
 from ..errors import EdgekitError
 from ..progress import progress_bar
@@ -121,7 +121,7 @@ def _finite(obj: Any) -> Any:
 # ------------------------------------------------------------------------------ robust gan
 
 
-def run_gan(run: runs.Run, disturb: str = "ca,lc", steps: int = 2000, seed: int = 0,
+def run_gan(run: runs.Run, disturb: Sequence[str] = ("ca", "lc"), steps: int = 2000, seed: int = 0,
             progress: bool = True, gan_config: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train the conditional WGAN-GP on disturbed frames of the run's training trials.
     Writes gan.pt, gan.json and gan.png into the run directory."""
@@ -129,7 +129,7 @@ def run_gan(run: runs.Run, disturb: str = "ca,lc", steps: int = 2000, seed: int 
     from .gan import GanConfig, quality, sample, save_gan, save_grid_png, train_gan
 
     t0 = time.perf_counter()
-    items = parse_items(disturb)
+    items = parse_conditions(disturb)   # one disturbed copy per condition
     if steps < 1:
         raise EdgekitError(f"--steps: must be >= 1, got {steps}")
     cfg = GanConfig.from_dict({**(gan_config or {}), "steps": steps})
@@ -146,7 +146,7 @@ def run_gan(run: runs.Run, disturb: str = "ca,lc", steps: int = 2000, seed: int 
     _check_reproduces(_images(clean, rec, tr), z["x_train"], run, "train")
     sessions = sorted(int(s) for s in np.unique(clean.session[tr | va]))
     xs_tr, ys_tr, xs_va, ys_va, per_item = [], [], [], [], {}
-    for item, f in disturbed_copies(data, ",".join(items), fcfg, seed, sessions):
+    for item, f in disturbed_copies(data, items, fcfg, seed, sessions):
         xs_tr.append(_images(f, rec, tr))
         ys_tr.append(f.y[tr])
         xs_va.append(_images(f, rec, va))
