@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import hashlib
 import json
 import os
 import platform
@@ -33,6 +34,11 @@ from . import __version__
 from .errors import EdgekitError
 
 DEFAULT_RUNS_ROOT = Path("runs")
+
+
+def model_hash(tflite_bytes: bytes) -> str:
+    """The model's identity across export, firmware and bench: sha256 of the .tflite, 16 hex."""
+    return hashlib.sha256(tflite_bytes).hexdigest()[:16]
 
 
 def default_run_dir(arch: str, width: float) -> Path:
