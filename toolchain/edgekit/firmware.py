@@ -465,18 +465,19 @@ def _build_sketch(fw_dir: Path, board: Board, rec: dict[str, Any],
             shutil.rmtree(out)
         values = {**fqbn_options(board.fqbn), "sketch": str(sketch), "out": str(out)}
         try:
-            cmd = [str(kit / kit_cfg["command"][0])] + [a.format(**values) for a in kit_cfg["command"][1:]]
+            tool, *args = kit_cfg["command"]
+            cmd = [str(kit / tool)] + [a.format(**values) for a in args]
         except KeyError as e:
             raise EdgekitError(f"{where}: [arduino.kit] command uses {{{e.args[0]}}}, which is "
-                               f"neither sketch, out nor a menu option of fqbn {board.fqbn}") from None
-        tool = kit_cfg["command"][0]
+                               f"neither sketch, out nor a menu option of fqbn "
+                               f"{board.fqbn}") from None
         try:
             stdout = run_tool(cmd, timeout_s, f"{sketch}: {tool}")
         except EdgekitError:
             shutil.rmtree(out, ignore_errors=True)   # no half-written build folder
             raise
         elf: Path | None = out / kit_cfg.get("elf", "edgekit.ino.elf")
-        version = tool + (f" ({kit})" if kit else "")
+        version = f"{tool} ({kit})"
     elif cli is not None:
         stdout = run_tool([cli, "compile", "--fqbn", board.fqbn, sketch], timeout_s,
                           f"{sketch}: arduino-cli compile")

@@ -18,8 +18,8 @@ import numpy as np
 
 from .. import runs
 from ..boards import Board, Timeouts
-from ..firmware import read_build_record
 from ..errors import EdgekitError
+from ..firmware import read_build_record
 from ..progress import progress_bar
 from . import layers, protocol
 from .link import DeviceError, DeviceLink, DeviceReset, LinkError, LinkTimeout
@@ -389,7 +389,8 @@ def qemu_note(hz: int) -> str:
 def run_bench(run: runs.Run, board: Board, port: str | None, samples: int = 200, warmup: int = 1,
               progress: bool = True, build_fn: BuildFn | None = None, *, baud: int | None = None,
               mode: str = "ek-run", latency_samples: int = 3, latency_n: int = 10,
-              retries: int = RETRIES, max_resets: int = MAX_RESETS, seed: int = 0, write: bool = True,
+              retries: int = RETRIES, max_resets: int = MAX_RESETS, seed: int = 0,
+              write: bool = True,
               on_sample: Callable[[int], None] | None = None,
               bench_name: str | None = None, profile: bool = False,
               diff: bool = False) -> dict[str, Any]:

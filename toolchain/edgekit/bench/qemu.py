@@ -36,9 +36,10 @@ STOP_TIMEOUT_S = 3.0
 def qemu_binary(name: str = QEMU) -> str:
     exe = shutil.which(name)
     if exe is None:
-        raise EdgekitError(f"{name} not found on PATH: install the Debian package that provides it "
-                           f"(qemu-system-arm: sudo apt-get install qemu-system-arm), or bench a "
-                           "real board with --port")
+        pkg = "the Debian package qemu-system-arm (sudo apt-get install qemu-system-arm)" \
+            if name == QEMU else f"the package that provides {name} (the board's [qemu] binary)"
+        raise EdgekitError(f"{name} not found on PATH: install {pkg}, or bench a real board with "
+                           "--port")
     return exe
 
 
@@ -92,7 +93,8 @@ def _wait_listening(proc: subprocess.Popen, port: int, timeout: float) -> bool:
 
 
 @contextlib.contextmanager
-def run_qemu(board: Board, elf: Path, start_timeout: float = START_TIMEOUT_S) -> Iterator[QemuInstance]:
+def run_qemu(board: Board, elf: Path,
+             start_timeout: float = START_TIMEOUT_S) -> Iterator[QemuInstance]:
     """Start QEMU for `board` running `elf`; yield its serial URL; always kill QEMU afterwards."""
     if not board.emulated:
         raise EdgekitError(f"board {board.name} has no [qemu] machine in {board.path}; "
@@ -119,7 +121,8 @@ def run_qemu(board: Board, elf: Path, start_timeout: float = START_TIMEOUT_S) ->
                 text = inst.log()
                 _stop(proc)
                 if "Address already in use" not in text:
-                    raise EdgekitError(f"{board.qemu_binary} -M {board.qemu_machine} failed to start on {elf}: "
+                    raise EdgekitError(f"{board.qemu_binary} -M {board.qemu_machine} failed to "
+                                       f"start on {elf}: "
                                        f"{text.strip() or 'no output'}")
             else:
                 raise EdgekitError(f"{board.qemu_binary}: could not bind a local TCP port for the "
