@@ -26,6 +26,8 @@ from edgekit.bench.protocol import ProtocolError, parse_line
     ("m-warmup-start-[1]", "warmup_start", "1", ""),
     ("m-infer-done", "infer_done", "", ""),
     ("e-[unknown command: foo]", "error", "unknown command: foo", ""),
+    ("m-ek-stream-vote-[3]", "ek_stream_vote", "3", ""),   # ends in "e-[3]": not an error
+    ("m-ek-rx-file-[ok]", "ek_rx_file", "ok", ""),
     ("m-timestamp-1234", "other", "", ""),   # other MLPerf firmware's lines are kept, not fatal
     # EEMBC framework shapes (mlcommons/tiny api/internally_implemented.cpp), which edgekit speaks
     ("m-name-dut-[edgekit-host]", "name", "edgekit-host", ""),

@@ -103,6 +103,9 @@ def test_stream_bad_input(run, elf):
     r = link.read_until_ready()
     assert len(r) == 2 and "191 channels, the model expects 192" in r[0]
     assert link.cmd("name") == ["m-name-dut-[edgekit-host]", "m-ready"]
+    # ek-rx-file (a FIFO instead of the link: the QEMU port only) is refused here, link unchanged
+    assert link.cmd("ek-rx-file /tmp/x.fifo") == [
+        "e-[ek-rx-file: this port reads the serial link only]", "m-ready"]
     # too long a block (length field): consumed, refused
     link.write(b"ek-sblk 1 192 0%")
     r = link.read_until_ready()

@@ -41,6 +41,7 @@ def test_stream_replay_in_qemu(tmp_path_factory):
     assert rep["exact"]["outputs"] == 1.0
     assert rep["agreement_with_host"] == {"class": 1.0, "vote": 1.0}
     assert rep["errors"] == []
+    assert rep["link"].startswith("samples by semihosting FIFO")   # not QEMU's 1-byte UART
     c = rep["cost"]
     assert c["tick_hz"] == 25_000_000 and c["features"]["median_ticks"] > 0
     assert 0 < c["total"]["fraction_of_hop_at_clock"]

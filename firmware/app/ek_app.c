@@ -890,6 +890,11 @@ static int dispatch(void) {
         cmd_stream_vote(tok, ntok);
     } else if (strcmp(tok[0], "ek-sblk") == 0) {
         return cmd_sblk(tok, ntok);
+    } else if (strcmp(tok[0], "ek-rx-file") == 0 && ntok == 2) {
+        if (ek_port_rx_file(tok[1]) == 0)
+            line("m-ek-rx-file-[ok]");
+        else
+            err_line("ek-rx-file: this port reads the serial link only", 0);
     } else {
         err_line("unknown command: ", echo);
     }

@@ -14,6 +14,11 @@ void ek_port_init(void);
  * (host port only: the loop then exits). */
 int ek_port_read_byte(void);
 void ek_port_write(const char *buf, size_t len);
+/* From now on read the host's bytes from the host file `path` (a FIFO the harness writes)
+ * instead of the serial link: 0, or -1 where the port cannot (every real board). Only the QEMU
+ * port does it, through semihosting: QEMU's UART takes one byte per emulator event, far too slow
+ * to replay a recording (replies still go out on the serial link). */
+int ek_port_rx_file(const char *path);
 /* Free-running timer and its rate; ek_port_tick_unit() names what a tick is
  * ("cycles", "systick", "us") so reports never pass one off as another. */
 uint32_t ek_port_ticks(void);

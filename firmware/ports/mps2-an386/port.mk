@@ -6,7 +6,7 @@ SIZE   := $(CROSS)size
 # Debian packages that provide CC and SIZE (named in edgekit's error when CC is missing)
 DEB_PKGS := gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib
 TARGET := edgekit-mps2-an386.elf
-PORT_SRCS := port/ek_port_mps2.c port/cm_startup.c port/cm_systick.c port/cm_syscalls.c
+PORT_SRCS := port/ek_port_mps2.c port/cm_startup.c port/cm_systick.c port/cm_syscalls.c port/cm_semihost.c
 ARCH_FLAGS := -mcpu=cortex-m4 -mthumb -mfloat-abi=soft
 OPT    := -Os
 LDSCRIPT := port/mps2-an386.ld

@@ -29,6 +29,11 @@ extern "C" int ek_port_read_byte(void) {
   return Serial.read();
 }
 
+extern "C" int ek_port_rx_file(const char *path) {
+  (void)path;
+  return -1;  // the USB serial link only
+}
+
 extern "C" void ek_port_write(const char *buf, size_t len) {
   Serial.write(reinterpret_cast<const uint8_t *>(buf), len);
 }

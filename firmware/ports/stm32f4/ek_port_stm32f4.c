@@ -84,6 +84,11 @@ int ek_port_read_byte(void) {
     return (int)(USART1_DR & 0xFFu);
 }
 
+int ek_port_rx_file(const char *path) {
+    (void)path;
+    return -1; /* real hardware: a semihosting call without a debugger would fault */
+}
+
 void ek_port_write(const char *buf, size_t len) {
     size_t i;
     for (i = 0; i < len; i++) {

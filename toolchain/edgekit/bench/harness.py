@@ -353,7 +353,8 @@ def open_device(run: runs.Run, board: Board, port: str | None, baud: int | None,
     with run_qemu(board, elf) as q:
         hint = f"QEMU {q.machine} running {elf}"
         try:
-            with DeviceLink(q.url, baud, timeout=board.timeouts.command_s, hint=hint) as link:
+            with DeviceLink(q.url, baud, timeout=board.timeouts.command_s, hint=hint,
+                            rx_fifo=str(q.rx_fifo) if q.rx_fifo else None) as link:
                 yield link, f"qemu:{q.machine}"
         except LinkError as e:
             log = q.log().strip()

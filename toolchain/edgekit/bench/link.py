@@ -8,6 +8,7 @@ on every read, resynchronisation after garbage or a cut line, detection of an un
 from __future__ import annotations
 
 import collections
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -82,8 +83,10 @@ class DeviceLink:
     hint: str = ""                 # board-specific advice appended to timeout errors
     stats: LinkStats = field(default_factory=LinkStats)
     on_line: Callable[[str], None] | None = None   # transcript hook (debugging)
+    rx_fifo: str | None = None     # QEMU: a FIFO the firmware can read our bytes from (use_rx_fifo)
 
     def __post_init__(self) -> None:
+        self._rx_fd: int | None = None
         self._buf = bytearray()
         self._recent: collections.deque[str] = collections.deque(maxlen=6)
         try:
@@ -97,6 +100,9 @@ class DeviceLink:
     # ------------------------------------------------------------------ plumbing
 
     def close(self) -> None:
+        if self._rx_fd is not None:
+            os.close(self._rx_fd)
+            self._rx_fd = None
         try:
             self._ser.close()
         except Exception:  # closing a dead link must not hide the real error
@@ -123,7 +129,28 @@ class DeviceLink:
             raise LinkError(f"--port {self.url}: link lost ({e}); the board was unplugged or the "
                             f"emulator exited. {self._advice()}") from None
 
+    def use_rx_fifo(self) -> bool:
+        """Send our bytes through the FIFO from now on if the firmware can read it (the QEMU
+        port, by semihosting: the emulated UART moves one byte per emulator event, ~10 KB/s).
+        False, and nothing changes, where the link has no FIFO or the port answers that it
+        reads the serial line only."""
+        if self.rx_fifo is None or self._rx_fd is not None:
+            return self._rx_fd is not None
+        # O_RDWR: opening a FIFO for writing alone would block until the firmware opens it
+        fd = os.open(self.rx_fifo, os.O_RDWR)
+        replies = self.command(f"ek-rx-file {self.rx_fifo}", check=False)
+        if not any(r.kind == "ek_rx_file" and r.value == "ok" for r in replies):
+            os.close(fd)
+            return False
+        self._rx_fd = fd
+        return True
+
     def write(self, data: bytes) -> None:
+        if self._rx_fd is not None:
+            view = memoryview(data)
+            while view:   # a blocking FIFO: the firmware drains it as it works
+                view = view[os.write(self._rx_fd, view):]
+            return
         try:
             self._ser.write(data)
             self._ser.flush()

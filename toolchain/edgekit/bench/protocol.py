@@ -33,6 +33,9 @@ _PATTERNS: list[tuple[str, str]] = [
     ("ek_profile_op", r"m-ek-profile-op\[(?P<v>\d+)\]-(?P<t>(?:[a-z]+\[[^\]]*\]-?)+)"),
     ("ek_profile", r"m-ek-profile-(?P<v>ops\[\d+\](?:-[a-z]+\[[^\]]*\])+)"),
     ("ek_layer", r"m-ek-layer-\[(?P<v>\d+)\]-(?P<t>at\[\d+\]-of\[\d+\]-\[[0-9a-fA-F]*\])"),
+    # before "error": these end in "e-[...]", which would otherwise read as an error reply
+    ("ek_stream_vote", r"m-ek-stream-vote-\[(?P<v>\d+)\]"),
+    ("ek_rx_file", r"m-ek-rx-file-\[(?P<v>[^\]]*)\]"),
     ("name", r"m-name-(?:[A-Za-z0-9_]+-)?\[(?P<v>[^\]]*)\]"),  # EEMBC m-name-dut-[x]; older m-name-[x]
     ("profile", r"m-profile-\[(?P<v>[^\]]*)\]"),
     ("model", r"m-model-\[(?P<v>[^\]]*)\]"),

@@ -8,6 +8,7 @@ deterministic instruction counts (mps2-an386: 25 MHz SysTick -> 1 tick = 40 inst
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -50,7 +51,9 @@ def _free_port() -> int:
 
 
 def qemu_command(machine: str, elf: Path, port: int, exe: str = QEMU) -> list[str]:
+    # semihosting lets a port read host->board bytes from a FIFO (ek-rx-file: DeviceLink.rx_fifo)
     return [exe, "-M", machine, "-icount", "shift=0", "-nographic", "-monitor", "none",
+            "-semihosting-config", "enable=on,target=native",
             "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on", "-kernel", str(elf)]
 
 
@@ -61,6 +64,7 @@ class QemuInstance:
     elf: Path
     proc: subprocess.Popen
     log_path: Path
+    rx_fifo: Path | None = None   # a FIFO the firmware may read host->board bytes from
 
     def log(self) -> str:
         try:
@@ -107,6 +111,8 @@ def run_qemu(board: Board, elf: Path,
     assert board.qemu_machine is not None
     with tempfile.TemporaryDirectory(prefix="edgekit-qemu-") as tmp:
         log_path = Path(tmp) / "qemu.log"
+        rx_fifo = Path(tmp) / "rx.fifo"
+        os.mkfifo(rx_fifo)
         inst: QemuInstance | None = None
         try:
             for _attempt in range(PORT_ATTEMPTS):
@@ -115,7 +121,7 @@ def run_qemu(board: Board, elf: Path,
                     proc = subprocess.Popen(qemu_command(board.qemu_machine, elf, port, exe),
                                             stdin=subprocess.DEVNULL, stdout=log, stderr=log)
                 inst = QemuInstance(f"socket://127.0.0.1:{port}", board.qemu_machine, elf, proc,
-                                    log_path)
+                                    log_path, rx_fifo)
                 if _wait_listening(proc, port, start_timeout):
                     break
                 text = inst.log()

@@ -247,7 +247,9 @@ def run_stream(run, board, port: str | None = None, *, session: int | None = Non
     # host reference: the same chain, the int8 model in tflite_micro
     frames = host_frames(meta, rp.counts)
     model = (run.export_dir / "model_int8.tflite").read_bytes()
-    arena = int(re.search(r"#define EK_ARENA_SIZE (\d+)", meta_h.read_text()).group(1))
+    # the host reference is TFLM: its own arena figure (EK_ARENA_SIZE may be edgekit-rt's, smaller)
+    sizes = dict(re.findall(r"#define (EK_ARENA_SIZE(?:_TFLM)?) (\d+)", meta_h.read_text()))
+    arena = int(sizes.get("EK_ARENA_SIZE_TFLM", sizes["EK_ARENA_SIZE"]))
     rows, cols = _input_hw(meta_h)
     host_out = run_reference(model, frames.reshape(len(frames), rows, cols, 1), arena)
     host_cls = argmax_first(host_out)
@@ -267,6 +269,7 @@ def run_stream(run, board, port: str | None = None, *, session: int | None = Non
         except LinkTimeout:
             pass
         link.sync()
+        fast = link.use_rx_fifo()   # QEMU: samples through semihosting, not the 1-byte UART
         prof = link.command("profile")
         hashes = [r.value for r in prof if r.kind == "model"]
         if hashes and hashes[0] != meta.model_hash:
@@ -282,7 +285,8 @@ def run_stream(run, board, port: str | None = None, *, session: int | None = Non
     bar.close()
     rec_out = evaluate(meta, rp, frames, host_out, host_cls, hops, vote, tick_hz, clock_hz,
                        board, where)
-    rec_out.update({"errors": errors, "blocks": len(blocks), "block_samples": block,
+    rec_out.update({"link": "samples by semihosting FIFO, replies by UART" if fast else "serial",
+                    "errors": errors, "blocks": len(blocks), "block_samples": block,
                     "realtime": realtime, "source": rp.source, "run": str(run.root),
                     "qemu_note": qemu_note(tick_hz) if where.startswith("qemu") and tick_hz else ""})
     rec_out["summary"] = summary_text(rec_out)

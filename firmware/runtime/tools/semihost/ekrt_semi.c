@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "cm.h"
+#include "cm_semihost.h"
 #include "ekrt.h"
 
 #define MODEL_MAX (1u << 20)
@@ -31,42 +32,7 @@ static uint8_t s_out[IO_MAX];
 static char s_jobs[JOBS_MAX];
 static uint32_t s_op_ticks[OPS_MAX];
 
-/* --- ARM semihosting (BKPT 0xAB) --------------------------------------------------------- */
-static int32_t semi(uint32_t op, const void *arg)
-{
-    register uint32_t r0 __asm__("r0") = op;
-    register const void *r1 __asm__("r1") = arg;
-    __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
-    return (int32_t)r0;
-}
-
-static int32_t sh_open(const char *path, uint32_t mode) /* mode 0 = "rb", 4 = "wb" */
-{
-    uint32_t a[3];
-    a[0] = (uint32_t)(uintptr_t)path;
-    a[1] = mode;
-    a[2] = (uint32_t)strlen(path);
-    return semi(0x01u, a);
-}
-
-static void sh_close(int32_t fd)
-{
-    uint32_t a[1];
-    a[0] = (uint32_t)fd;
-    (void)semi(0x02u, a);
-}
-
-/* bytes NOT transferred (semihosting convention) */
-static int32_t sh_rw(uint32_t op, int32_t fd, const void *buf, uint32_t n)
-{
-    uint32_t a[3];
-    a[0] = (uint32_t)fd;
-    a[1] = (uint32_t)(uintptr_t)buf;
-    a[2] = n;
-    return semi(op, a);
-}
-
-static void out_str(const char *s) { (void)semi(0x04u, s); } /* SYS_WRITE0 */
+static void out_str(const char *s) { cm_semi_write0(s); }
 
 static void out_u(uint32_t v)
 {
@@ -82,10 +48,7 @@ static void out_u(uint32_t v)
 
 static void sh_exit(int code)
 {
-    uint32_t a[2];
-    a[0] = 0x20026u; /* ADP_Stopped_ApplicationExit */
-    a[1] = (uint32_t)code;
-    (void)semi(0x20u, a); /* SYS_EXIT_EXTENDED: the exit code reaches QEMU's exit status */
+    cm_semi_exit((uint32_t)code); /* the exit code reaches QEMU's exit status */
     for (;;) {
     }
 }
@@ -93,18 +56,16 @@ static void sh_exit(int code)
 /* whole file into buf (at most cap bytes); -1 if it cannot be read or is larger */
 static int32_t read_file(const char *path, uint8_t *buf, uint32_t cap)
 {
-    int32_t fd = sh_open(path, 0), len;
-    uint32_t a[1];
+    int32_t fd = cm_semi_open(path, CM_SEMI_MODE_RB), len;
     if (fd < 0) {
         return -1;
     }
-    a[0] = (uint32_t)fd;
-    len = semi(0x0Cu, a); /* SYS_FLEN */
-    if (len < 0 || (uint32_t)len > cap || sh_rw(0x06u, fd, buf, (uint32_t)len) != 0) {
-        sh_close(fd);
+    len = cm_semi_flen(fd);
+    if (len < 0 || (uint32_t)len > cap || cm_semi_read(fd, buf, (uint32_t)len) != len) {
+        cm_semi_close(fd);
         return -1;
     }
-    sh_close(fd);
+    cm_semi_close(fd);
     return len;
 }
 
@@ -170,15 +131,15 @@ static int run_job(uint32_t index, const char *model_path, const char *in_path,
     if (out_bytes > IO_MAX) {
         return job_error(index, "output too large");
     }
-    in_fd = sh_open(in_path, 0);
-    out_fd = sh_open(out_path, 4);
+    in_fd = cm_semi_open(in_path, CM_SEMI_MODE_RB);
+    out_fd = cm_semi_open(out_path, CM_SEMI_MODE_WB);
     if (in_fd < 0 || out_fd < 0) {
         return job_error(index, "cannot open the input or output file");
     }
     for (;;) {
         uint8_t *in = (uint8_t *)ekrt_input(&rt, 0, NULL);
         uint32_t t0;
-        if (sh_rw(0x06u, in_fd, in, (uint32_t)in_bytes) != 0) {
+        if (cm_semi_read(in_fd, in, (uint32_t)in_bytes) != (int32_t)in_bytes) {
             break; /* end of the inputs */
         }
         t0 = cm_systick_ticks();
@@ -198,13 +159,13 @@ static int run_job(uint32_t index, const char *model_path, const char *in_path,
         }
         ticks = cm_systick_ticks() - t0;
         memcpy(s_out, ekrt_output(&rt, 0, NULL), out_bytes);
-        if (sh_rw(0x05u, out_fd, s_out, (uint32_t)out_bytes) != 0) {
+        if (cm_semi_write(out_fd, s_out, (uint32_t)out_bytes) != (int32_t)out_bytes) {
             return job_error(index, "write failed");
         }
         records++;
     }
-    sh_close(in_fd);
-    sh_close(out_fd);
+    cm_semi_close(in_fd);
+    cm_semi_close(out_fd);
     out_str("job ");
     out_u(index);
     out_str(" ok arena=");
@@ -237,13 +198,11 @@ static int run_job(uint32_t index, const char *model_path, const char *in_path,
 int main(void)
 {
     char cmdline[256];
-    uint32_t a[2], index = 0;
+    uint32_t index = 0;
     int32_t len;
     int failed = 0;
     char *p;
-    a[0] = (uint32_t)(uintptr_t)cmdline;
-    a[1] = sizeof cmdline;
-    if (semi(0x15u, a) != 0) { /* SYS_GET_CMDLINE */
+    if (cm_semi_cmdline(cmdline, sizeof cmdline) != 0) {
         out_str("ekrt_semi: no command line\n");
         sh_exit(2);
     }
