@@ -94,6 +94,14 @@ def test_board_is_discovered_with_its_timeouts(boards_dir: Path) -> None:
     assert hits == []
 
 
+def test_a_board_there_replaces_the_repository_one(boards_dir: Path) -> None:
+    toml = (REPO / "boards" / "mps2-an386.toml").read_text() + "\n[timeouts]\nreboot_s = 42\n"
+    (boards_dir / "slow-mps2.toml").write_text(toml)
+    b = boards.get_board("mps2-an386")
+    assert b.path == boards_dir / "slow-mps2.toml" and b.timeouts.reboot_s == 42.0
+    assert boards.get_board("mps2-an386", boards.BOARDS_DIR).timeouts.reboot_s == boards.REBOOT_S
+
+
 def test_bad_timeout_and_unknown_board_are_clear_errors(boards_dir: Path) -> None:
     (boards_dir / f"{NAME}.toml").write_text(BOARD_TOML.replace("command_s = 12",
                                                                  'command_s = "soon"'))
