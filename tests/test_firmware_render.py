@@ -92,6 +92,6 @@ def test_spresense_sketch(tiny_run, tmp_path):
     with pytest.raises(EdgekitError, match=r"gnu\+\+11"):
         firmware.render(run, board, runtime="tflm")
     assert (sk / "src" / "ekrt.c").is_file()
-    if shutil.which("arduino-cli") is None and firmware.spresense_kit() is None:
+    if shutil.which("arduino-cli") is None and firmware.arduino_kit(board) is None:
         with pytest.raises(EdgekitError, match="arduino-cli"):
             firmware.build(d, board)

@@ -21,7 +21,7 @@ from edgekit.cli import main
 from edgekit.errors import EdgekitError
 
 needs_kit = pytest.mark.skipif(
-    firmware.spresense_kit() is None or shutil.which("arduino-builder") is None,
+    firmware.arduino_kit(get_board("spresense")) is None or shutil.which("arduino-builder") is None,
     reason="needs the Spresense build kit (../shared/spresense-kit beside the repository, or "
            "$EDGEKIT_SPRESENSE_KIT) and Debian's arduino-builder + arduino-ctags (make sysdeps)")
 

@@ -24,7 +24,7 @@ from bench_util import make_run, mps2
 from edgekit import firmware, runs
 from edgekit.boards import REPO_ROOT
 from edgekit.cli import main
-from edgekit.demo import bench_on_board
+from edgekit.bench.run import bench_on_board
 
 TREES_DIR = Path(os.environ.get("EDGEKIT_TFLM_TREES", REPO_ROOT.parent / "shared" / "tflm-trees"))
 TREES = {"cmsis-nn": "tflm-tree-cmsis-nn.tar.xz", "reference": "tflm-tree-reference.tar.xz"}

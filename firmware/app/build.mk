@@ -6,6 +6,10 @@
 
 BUILD   ?= build
 RUNTIME ?= edgekit-rt
+QEMU    ?= qemu-system-arm
+
+# a compiler or linker that fails must not leave a half-written object or ELF behind
+.DELETE_ON_ERROR:
 
 include port/port.mk
 
@@ -135,16 +139,23 @@ clean:
 
 -include $(OBJS:.o=.d)
 
-# The output path, for tools (firmware.py) that need it without parsing this file.
-.PHONY: print-out run
+# The output path and the port's tools (compiler, size tool, their Debian packages), for tools
+# (firmware.py) that need them without parsing this file.
+.PHONY: print-out print-tools run
 print-out:
 	@echo $(OUT)
 
-# Boot the firmware in QEMU on this terminal (emulated boards only; Ctrl-A X quits).
+print-tools:
+	@echo $(CC)
+	@echo $(SIZE)
+	@echo $(DEB_PKGS)
+
+# Boot the firmware in QEMU on this terminal (emulated boards only: the generated Makefile sets
+# QEMU_MACHINE from the board TOML's [qemu] machine; Ctrl-A X quits).
 run: $(OUT)
 ifeq ($(strip $(QEMU_MACHINE)),)
 	@echo "port $(PORT) is not emulated; flash $(OUT) to the board" && false
 else
-	qemu-system-arm -M $(QEMU_MACHINE) -icount shift=0 -nographic -serial stdio -monitor none \
+	$(QEMU) -M $(QEMU_MACHINE) -icount shift=0 -nographic -serial stdio -monitor none \
 	  -kernel $(OUT)
 endif

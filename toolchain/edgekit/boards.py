@@ -1,7 +1,14 @@
-"""Boards: one TOML per board under boards/ (cpu, clock, memory budgets, serial, port, runtime)."""
+"""Boards: one TOML per board (cpu, clock, memory budgets, serial, port, runtime, QEMU machine,
+timeouts): everything that differs per board. boards/README.md documents every field.
+
+Boards come from the repository's boards/ and from every directory in $EDGEKIT_BOARDS_DIR
+(os.pathsep-separated); a board there replaces a repository board of the same name. A board
+directory may hold ports of its own under ports/<port>/, found before firmware/ports/<port>/.
+"""
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +19,36 @@ from .errors import EdgekitError
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BOARDS_DIR = REPO_ROOT / "boards"
 FIRMWARE_DIR = REPO_ROOT / "firmware"
+BOARDS_DIR_ENV = "EDGEKIT_BOARDS_DIR"
+
+# Default timeouts (seconds) for a board whose TOML has no [timeouts] / [qemu] boot_s.
+# On --port, a board has usually booted long ago (its banner is gone) or resets when the port
+# opens (DTR) and prints it within a second or so; sync() then covers a slower boot.
+BOOT_S = 1.5
+# QEMU holds the guest until the harness connects, so the banner always comes; 20 s covers
+# start-up of the emulator and the firmware's model init on a loaded 2-core machine.
+QEMU_BOOT_S = 20.0
+# Commands that do no inference (name, profile, ek-info, db chunks) answer in milliseconds;
+# 10 s leaves room for a slow USB-serial adapter and a busy host.
+COMMAND_S = 10.0
+# A command that runs an inference, until one has been timed: generous, since a large model on
+# a slow core or under QEMU on a busy host can take seconds; afterwards the limit follows the
+# measured time (bench.harness HANG_FACTOR).
+FIRST_INFERENCE_S = 30.0
+# After an unexpected reset: the board boots again (an OS such as NuttX, USB CDC enumeration)
+# and the firmware re-initialises its model before m-ready; 15 s leaves room for both.
+REBOOT_S = 15.0
+QEMU_BINARY = "qemu-system-arm"
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """[timeouts] of a board TOML (and [qemu] boot_s); every field optional."""
+    boot_s: float = BOOT_S
+    qemu_boot_s: float = QEMU_BOOT_S
+    command_s: float = COMMAND_S
+    first_inference_s: float = FIRST_INFERENCE_S
+    reboot_s: float = REBOOT_S
 
 
 @dataclass(frozen=True)
@@ -34,6 +71,8 @@ class Board:
     heap_reserve_bytes: int = 0      # [estimate]: memory left free for the OS heap (stacks, drivers)
     shared_code_ram: bool = False
     path: Path | None = None
+    qemu_binary: str = QEMU_BINARY   # [qemu] binary
+    timeouts: Timeouts = field(default_factory=Timeouts)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -47,6 +86,31 @@ def _field(d: dict[str, Any], key: str, typ: type, path: Path) -> Any:
     if not isinstance(d[key], typ):
         raise EdgekitError(f"{path}: field '{key}' should be {typ.__name__}, got {d[key]!r}")
     return d[key]
+
+
+def _seconds(d: dict[str, Any], key: str, default: float, path: Path, where: str) -> float:
+    v = d.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+        raise EdgekitError(f"{path}: field '{where}.{key}' should be a number of seconds > 0, "
+                           f"got {v!r}")
+    return float(v)
+
+
+def _timeouts(d: dict[str, Any], path: Path) -> Timeouts:
+    t = d.get("timeouts", {})
+    if not isinstance(t, dict):
+        raise EdgekitError(f"{path}: [timeouts] should be a table, got {t!r}")
+    known = {"boot_s", "command_s", "first_inference_s", "reboot_s"}
+    unknown = sorted(set(t) - known)
+    if unknown:
+        raise EdgekitError(f"{path}: unknown field(s) {', '.join(unknown)} in [timeouts]; "
+                           f"expected {', '.join(sorted(known))} (boards/README.md)")
+    return Timeouts(boot_s=_seconds(t, "boot_s", BOOT_S, path, "timeouts"),
+                    qemu_boot_s=_seconds(d.get("qemu", {}), "boot_s", QEMU_BOOT_S, path, "qemu"),
+                    command_s=_seconds(t, "command_s", COMMAND_S, path, "timeouts"),
+                    first_inference_s=_seconds(t, "first_inference_s", FIRST_INFERENCE_S, path,
+                                               "timeouts"),
+                    reboot_s=_seconds(t, "reboot_s", REBOOT_S, path, "timeouts"))
 
 
 def load_board_file(path: Path) -> Board:
@@ -75,21 +139,44 @@ def load_board_file(path: Path) -> Board:
         heap_reserve_bytes=int(est.get("heap_reserve_bytes", 0)),
         shared_code_ram=bool(d.get("shared_code_ram", False)),
         path=path,
+        qemu_binary=d.get("qemu", {}).get("binary", QEMU_BINARY),
+        timeouts=_timeouts(d, path),
         raw=d,
     )
 
 
-def all_boards(boards_dir: Path = BOARDS_DIR) -> dict[str, Board]:
+def board_dirs() -> list[Path]:
+    """boards/ of the repository, then each directory in $EDGEKIT_BOARDS_DIR."""
+    extra = [Path(p).expanduser() for p in os.environ.get(BOARDS_DIR_ENV, "").split(os.pathsep) if p]
+    for p in extra:
+        if not p.is_dir():
+            raise EdgekitError(f"{BOARDS_DIR_ENV}={os.environ[BOARDS_DIR_ENV]}: {p} is not a "
+                               "directory (it should hold <board>.toml files)")
+    return [BOARDS_DIR, *extra]
+
+
+def all_boards(boards_dir: Path | None = None) -> dict[str, Board]:
+    """Every board by name; a later directory's board replaces an earlier one of the same name."""
     boards = {}
-    for p in sorted(boards_dir.glob("*.toml")):
-        b = load_board_file(p)
-        boards[b.name] = b
+    for d in [boards_dir] if boards_dir is not None else board_dirs():
+        for p in sorted(Path(d).glob("*.toml")):
+            b = load_board_file(p)
+            boards[b.name] = b
     return boards
 
 
-def get_board(name: str, boards_dir: Path = BOARDS_DIR) -> Board:
+def get_board(name: str, boards_dir: Path | None = None) -> Board:
     boards = all_boards(boards_dir)
     if name not in boards:
+        where = boards_dir if boards_dir is not None else \
+            " and ".join(str(d) for d in board_dirs()) + f"; ${BOARDS_DIR_ENV} adds directories"
         raise EdgekitError(f"--board: unknown board {name!r}; known boards: {', '.join(boards)} "
-                           f"(files in {boards_dir})")
+                           f"(files in {where})")
     return boards[name]
+
+
+def port_search_path(board: Board, firmware_root: Path = FIRMWARE_DIR) -> list[Path]:
+    """Where a board's port folder (and the shared folders a port names) are looked up: ports/
+    beside the board's TOML (a board directory's own ports), then firmware/ports/."""
+    dirs = [board.path.parent / "ports"] if board.path is not None else []
+    return [d for d in dirs if d.is_dir()] + [Path(firmware_root) / "ports"]

@@ -206,13 +206,14 @@ def cmd_export(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
                 "run `edgekit train` (or `edgekit ingest`) and `edgekit quantize` first")
     rep = run_export(run, board, seed=args.seed, progress=args.progress, runtime=args.runtime)
     fw_dir = firmware.render(run, board, runtime=args.runtime)
-    rep["firmware"] = {"dir": str(fw_dir), "runtime": args.runtime or board.runtime}
+    # printed with the export report; on disk each stage keeps its own record (export.json,
+    # firmware/<board>/firmware.json and build.json)
+    rep = {**rep, "firmware": {"dir": str(fw_dir), "runtime": args.runtime or board.runtime}}
     text = rep.get("table", "") + f"\nfirmware project: {fw_dir}"
     if args.build:
         info = firmware.build(fw_dir, board)
         rep["firmware"]["build"] = info
         text += "\n" + _build_summary(info, board)
-    run.write_report("export", rep)
     return rep, text
 
 
@@ -223,8 +224,8 @@ def _build_summary(info: dict[str, Any], board) -> str:
 
 
 def cmd_bench(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from .bench.run import bench_on_board
     from .boards import get_board
-    from .demo import bench_on_board
 
     board = get_board(args.board)
     runtimes = _runtimes(args.runtime, board)
@@ -256,9 +257,9 @@ def _runtimes(arg: str | None, board) -> list[str]:
 
 
 def cmd_stream(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from .bench.run import current_firmware
     from .bench.stream import run_stream
     from .boards import get_board
-    from .demo import current_firmware
 
     board = get_board(args.board)
     run = _run_for(args)
@@ -310,6 +311,8 @@ def cmd_profile(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
 
 
 def cmd_boards(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from dataclasses import asdict
+
     from .boards import all_boards
 
     boards = all_boards()
@@ -318,7 +321,7 @@ def cmd_boards(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         rows.append(f"{b.name:12s} {b.cpu:11s} {b.clock_hz / 1e6:>5.0f}MHz {b.flash_bytes // 1024:>6d} KB "
                     f"{b.ram_bytes // 1024:>6d} KB  {b.runtime:10s} {b.serial} @ {b.baud}"
                     + ("  (QEMU " + b.qemu_machine + ")" if b.qemu_machine else ""))
-    rep = {"boards": [{k: v for k, v in vars(b).items() if k not in ("raw", "path")}
+    rep = {"boards": [{k: v for k, v in asdict(b).items() if k not in ("raw", "path")}
                       for b in boards.values()]}
     return rep, "\n".join(rows)
 

@@ -7,8 +7,7 @@ import time
 from typing import Any
 
 from . import runs
-from .boards import Board, get_board
-from .errors import EdgekitError
+from .boards import get_board
 from .train import TrainOptions
 
 
@@ -16,54 +15,9 @@ def _say(msg: str) -> None:
     print(f"edgekit demo: {msg}", file=sys.stderr, flush=True)
 
 
-def current_firmware(run: runs.Run, board: Board, runtime: str | None = None,
-                     make_vars: dict[str, str] | None = None):
-    """A build_fn for the harnesses: (re-)render the run's firmware project for `runtime` (default
-    the board's; another one lives in firmware/<board>-<runtime>) when it is missing or holds an
-    older export or another runtime, build it, return the build info (with 'elf')."""
-    from . import firmware
-
-    runtime = runtime or board.runtime
-    name = firmware.project_name(board, runtime)
-
-    def build_fn() -> dict[str, Any]:
-        fw_dir = run.firmware_dir(name)
-        rendered = fw_dir / "firmware.json"
-        old = runs.read_json(rendered) if rendered.exists() else {}
-        if old.get("model_hash") != firmware.model_hash(run.export_dir / "model_meta.h") \
-                or old.get("runtime", board.runtime) != runtime:
-            fw_dir = firmware.render(run, board, runtime=runtime, dest=fw_dir)
-        return firmware.build(fw_dir, board, make_vars=make_vars)
-
-    return build_fn
-
-
-def bench_on_board(run: runs.Run, board: Board, port: str | None, samples: int,
-                   baud: int | None, progress: bool, runtime: str | None = None,
-                   make_vars: dict[str, str] | None = None, profile: bool = False,
-                   diff: bool = False) -> dict[str, Any]:
-    """Bench the run's exported model; for an emulated board with no --port, build and boot QEMU.
-    runtime: edgekit-rt or tflm (default the board's); another runtime than the board's is built
-    in firmware/<board>-<runtime> and reported in bench/<board>-<runtime>."""
-    from . import firmware
-    from .bench.harness import run_bench
-
-    run.require(run.export_dir / "reference.npz", "exported model",
-                f"run `edgekit export --board {board.name}` first")
-    runtime = runtime or board.runtime
-    name = firmware.project_name(board, runtime)
-    build_fn = current_firmware(run, board, runtime, make_vars)
-    if port is None and not board.emulated:
-        raise EdgekitError(f"--port: board {board.name} is real hardware; give its serial port, "
-                           "e.g. --port /dev/ttyUSB0 (or any pyserial URL)")
-    return run_bench(run, board, port, samples=samples, progress=progress,
-                     build_fn=build_fn if port is None else None, baud=baud, bench_name=name,
-                     profile=profile, diff=diff)
-
-
 def run_demo(run: runs.Run, opts: TrainOptions, board: str = "mps2-an386", *, qat_epochs: int,
              samples: int = 200, progress: bool = True) -> tuple[dict[str, Any], str]:
-    from . import firmware
+    from .bench.run import bench_on_board
     from .export import run_export
     from .quantize import run_quantize
     from .train import run_train
@@ -82,9 +36,7 @@ def run_demo(run: runs.Run, opts: TrainOptions, board: str = "mps2-an386", *, qa
     tr = timed("train", run_train, run, opts, progress=progress)
     q = timed("quantize", run_quantize, run, epochs=qat_epochs, seed=opts.seed, progress=progress)
     ex = timed("export", run_export, run, b, seed=opts.seed, progress=progress)
-    fw_dir = firmware.render(run, b)
-    ex["firmware"] = {"dir": str(fw_dir), "runtime": b.runtime}
-    run.write_report("export", ex)
+    # the bench renders and builds the firmware (firmware/<board>/, with its build.json)
     be = timed("bench", bench_on_board, run, b, None, samples, None, progress)
     rec = {
         "run": str(run.root), "board": b.name, "arch": opts.arch, "width": opts.width,
@@ -97,6 +49,7 @@ def run_demo(run: runs.Run, opts: TrainOptions, board: str = "mps2-an386", *, qa
         "host_acc_same_samples": be.get("host_accuracy"), "exact_match": be.get("exact_match_rate"),
         "top1_agreement": be.get("top1_agreement"), "latency": be.get("latency"),
         "flash_bytes": be.get("flash_bytes"), "ram_bytes": be.get("ram_bytes"),
+        "instructions_per_tick": (be.get("qemu") or {}).get("instructions_per_tick"),
         "arena_used": be.get("arena_used"), "stage_seconds": times,
         "wall_s": round(time.perf_counter() - t0, 1),
     }
@@ -122,8 +75,9 @@ def demo_table(r: dict[str, Any]) -> str:
         ("exact int8 match vs host", _pct(r["exact_match"])),
         ("latency median / p90", f"{lat.get('median_us', 0):,.0f} / {lat.get('p90_us', 0):,.0f} µs, "
                                  f"{lat.get('median_ticks', 0):,.0f} {lat.get('tick_unit', 'ticks')} ticks"
-                                 + (" (QEMU: instruction-count proxy, 1 tick = 40 instructions)"
-                                    if r["board"] == "mps2-an386" else "")),
+                                 + (f" (QEMU: instruction-count proxy, 1 tick = "
+                                    f"{r['instructions_per_tick']:g} instructions)"
+                                    if r.get("instructions_per_tick") else "")),
         ("flash / RAM (ELF)", f"{r.get('flash_bytes') or 0:,} / {r.get('ram_bytes') or 0:,} bytes "
                               f"(edgekit-rt arena used {r.get('arena_used') or 0:,})"),
         ("run", r["run"]),

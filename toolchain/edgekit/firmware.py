@@ -9,8 +9,11 @@ export artifacts (one direction of data: it reads only <run>/export/):
     model/    model_data.c (.cc for tflm), model_data.h, model_meta.h
     Makefile  PORT + RUNTIME, includes app/build.mk;  firmware.json  what was rendered
 
-Spresense is an Arduino sketch instead: <dir>/edgekit/edgekit.ino with every source in src/.
-build() runs make and reports flash/RAM from the toolchain's `size` against the board budgets.
+A port whose port.toml says build = "arduino" is an Arduino sketch instead: <dir>/edgekit/edgekit.ino
+with every source in src/. Everything per board or port comes from the board TOML and the port's
+files (port.toml, port.mk): this module branches on no board or port name.
+build() runs make (or the board's Arduino builder), reports flash/RAM from the port's size tool
+against the board budgets and writes that record beside the firmware: <dir>/build.json.
 """
 
 from __future__ import annotations
@@ -18,22 +21,42 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shlex
 import shutil
+import signal
 import subprocess
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
-from .boards import FIRMWARE_DIR, Board
+from . import runs
+from .boards import FIRMWARE_DIR, Board, port_search_path
 from .errors import EdgekitError
 from .runs import Run, atomic_dir, cache_dir, write_json, write_text
 
 RUNTIMES = ("edgekit-rt", "tflm")
-# Source folders beyond ports/<port> that a port needs (copied into port/).
-PORT_EXTRAS = {"mps2-an386": ("cortex-m",), "stm32f4": ("cortex-m",)}
-ARDUINO_PORTS = ("spresense",)
+RENDER_RECORD = "firmware.json"   # what render() wrote (board, port, runtime, model hash)
+BUILD_RECORD = "build.json"       # what build() made: ELF, flash/RAM, toolchain versions
+PORT_FILE = "port.toml"           # a port's own description: build = make | arduino, shared = [...]
+PORT_BUILDS = ("make", "arduino")
 _SKIP = shutil.ignore_patterns("tools", "tests", "test", "build", "__pycache__", "*.py", "*.pyc",
-                               "*.o", "*.elf")
+                               "*.o", "*.elf", PORT_FILE)
+
+# Subprocess limits, in seconds. A make build of edgekit-rt with a model compiles ~40 C files:
+# under a minute here; 15 minutes covers a slow machine and a large model array.
+MAKE_BUILD_TIMEOUT_S = 900.0
+# The first build against a TFLM tree compiles the tree (minutes; later builds reuse the cached
+# objects): an hour on a slow machine.
+TFLM_BUILD_TIMEOUT_S = 3600.0
+# An Arduino build (build-sketch, arduino-cli) compiles the board package's core and libraries
+# on every clean build: minutes; an hour is the ceiling before we call it hung.
+ARDUINO_BUILD_TIMEOUT_S = 3600.0
+# make's queries (print-out, print-tools), `--version` and the size tool only read files: a
+# minute means the tool hangs.
+TOOL_QUERY_TIMEOUT_S = 60.0
+# Lines of a failed tool's output quoted in the error: enough for make's first compiler error.
+OUTPUT_TAIL_LINES = 25
 _SRC_EXT = (".c", ".h", ".cc", ".cpp", ".mk")
 
 
@@ -49,11 +72,45 @@ def _runtime_src(runtime: str, root: Path) -> Path:
     return src
 
 
-def model_hash(meta: Path) -> str:
-    m = re.search(r'#define\s+EK_MODEL_HASH\s+"([^"]*)"', meta.read_text(errors="replace"))
-    if not m:
-        raise EdgekitError(f"{meta}: no EK_MODEL_HASH define; re-run `edgekit export`")
-    return m.group(1)
+def export_model_hash(run: Run) -> str:
+    """runs.model_hash of the run's exported .tflite: what the firmware rendered from it reports."""
+    tfl = run.require(run.export_dir / "model_int8.tflite", "int8 model",
+                      "run `edgekit export` first")
+    return runs.model_hash(tfl.read_bytes())
+
+
+def _port_config(board: Board, firmware_root: Path) -> tuple[Path, str, list[Path]]:
+    """The board's port folder, its build kind and the shared folders it names (port.toml)."""
+    search = port_search_path(board, firmware_root)
+    port_src = next((d / board.port for d in search if (d / board.port).is_dir()), None)
+    if port_src is None:
+        raise EdgekitError(f"{board.path or board.name}: field 'port' = {board.port!r} has no "
+                           f"sources at {' or '.join(str(d / board.port) for d in search)}")
+    cfg_path = port_src / PORT_FILE
+    try:
+        cfg = tomllib.loads(cfg_path.read_text())
+    except FileNotFoundError:
+        raise EdgekitError(f"{cfg_path}: missing; a port says how it is built there "
+                           f'(build = "make" or "arduino", shared = [...]; firmware/ports/README.md)'
+                           ) from None
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise EdgekitError(f"{cfg_path}: cannot read port file ({e})") from None
+    kind = cfg.get("build")
+    if kind not in PORT_BUILDS:
+        raise EdgekitError(f"{cfg_path}: field 'build' should be one of {', '.join(PORT_BUILDS)}, "
+                           f"got {kind!r}")
+    shared = cfg.get("shared", [])
+    if not isinstance(shared, list) or not all(isinstance(x, str) for x in shared):
+        raise EdgekitError(f"{cfg_path}: field 'shared' should be a list of folder names, got "
+                           f"{shared!r}")
+    dirs = []
+    for name in shared:
+        d = next((p / name for p in [port_src.parent, *search] if (p / name).is_dir()), None)
+        if d is None:
+            raise EdgekitError(f"{cfg_path}: shared folder {name!r} not found beside the port "
+                               f"or in {' or '.join(str(p) for p in search)}")
+        dirs.append(d)
+    return port_src, kind, dirs
 
 
 def project_name(board: Board, runtime: str | None) -> str:
@@ -70,10 +127,7 @@ def render(run: Run, board: Board, runtime: str | None = None,
     if runtime not in RUNTIMES:
         raise EdgekitError(f"--runtime: expected one of {', '.join(RUNTIMES)}, got {runtime!r}")
     check_runtime(board, runtime)
-    port_src = firmware_root / "ports" / board.port
-    if not port_src.is_dir():
-        raise EdgekitError(f"{board.path or board.name}: field 'port' = {board.port!r} has no "
-                           f"sources at {port_src}")
+    port_src, kind, shared = _port_config(board, firmware_root)
     model = []
     for name in _model_files(runtime):
         p = run.export_dir / name
@@ -82,12 +136,12 @@ def render(run: Run, board: Board, runtime: str | None = None,
                                f"`edgekit export --board {board.name}` first")
         model.append(p)
     rt_src = _runtime_src(runtime, firmware_root)
-    record = {"board": board.name, "port": board.port, "runtime": runtime,
-              "model_hash": model_hash(run.export_dir / "model_meta.h")}
+    record = {"board": board.name, "port": board.port, "runtime": runtime, "build": kind,
+              "model_hash": export_model_hash(run)}
 
     dest = Path(dest) if dest is not None else run.firmware_dir(board.name)
     with atomic_dir(dest) as tmp:
-        if board.port in ARDUINO_PORTS:
+        if kind == "arduino":
             _render_sketch(tmp, firmware_root, port_src, rt_src, model, runtime, record)
         else:
             shutil.copytree(firmware_root / "app", tmp / "app", ignore=_SKIP)
@@ -95,35 +149,27 @@ def render(run: Run, board: Board, runtime: str | None = None,
             shutil.copytree(rt_src, tmp / ("runtime" if runtime == "edgekit-rt" else "tflm"),
                             ignore=_SKIP)
             shutil.copytree(port_src, tmp / "port", ignore=_SKIP)
-            for extra in PORT_EXTRAS.get(board.port, ()):
-                for f in sorted((firmware_root / "ports" / extra).iterdir()):
+            for extra in shared:
+                for f in sorted(extra.iterdir()):
                     if f.is_file():
                         shutil.copy2(f, tmp / "port" / f.name)
             (tmp / "model").mkdir()
             for p in model:
                 shutil.copy2(p, tmp / "model" / p.name)
             write_text(tmp / "Makefile", _makefile(board, runtime))
-        write_json(tmp / "firmware.json", record)
+        write_json(tmp / RENDER_RECORD, record)
     return dest
 
 
 def check_runtime(board: Board, runtime: str | None) -> None:
-    """Refuse, with the reason, a runtime the board's build cannot compile ([arduino] runtimes)."""
+    """Refuse, with the board's reason, a runtime its build cannot compile ([arduino] runtimes)."""
     allowed = board.raw.get("arduino", {}).get("runtimes")
     if runtime is not None and allowed is not None and runtime not in allowed:
-        raise EdgekitError(_arduino_runtime_refusal(board, runtime))
-
-
-def _arduino_runtime_refusal(board: Board, runtime: str) -> str:
-    where = board.path or f"boards/{board.name}.toml"
-    if runtime == "tflm":
-        return (f"--runtime tflm: board {board.name} builds an Arduino sketch, and the Spresense "
-                "board package's platform.txt compiles C++ with -std=gnu++11 while TensorFlow Lite "
-                "Micro needs C++17 (e.g. std::is_integral_v); the sketch cannot change that flag "
-                "from inside. Use --runtime edgekit-rt (the default: the same .tflite, byte-exact "
-                "with TFLM's reference kernels, no TFLM needed), or build TFLM with the Spresense "
-                f"SDK (NuttX, make) outside the Arduino IDE ({where}: [arduino] runtimes)")
-    return f"--runtime {runtime}: board {board.name} supports {board.raw['arduino']['runtimes']} ({where})"
+        where = board.path or f"boards/{board.name}.toml"
+        why = board.raw["arduino"].get("runtimes_why")
+        raise EdgekitError(f"--runtime {runtime}: board {board.name} builds an Arduino sketch "
+                           f"that supports only {', '.join(allowed)}"
+                           + (f": {why}" if why else "") + f" ({where}: [arduino] runtimes)")
 
 
 def _makefile(board: Board, runtime: str) -> str:
@@ -132,7 +178,10 @@ def _makefile(board: Board, runtime: str) -> str:
             "#   make run    boot it in QEMU on this terminal (emulated boards)\n"
             + ("#   make TFLM_DIR=/path/to/tflm-tree   (a tree from TFLM's create_tflm_tree.py)\n"
                if runtime == "tflm" else "")
-            + f"PORT    := {board.port}\nRUNTIME := {runtime}\ninclude app/build.mk\n")
+            + f"PORT    := {board.port}\nRUNTIME := {runtime}\n"
+            + (f"QEMU_MACHINE := {board.qemu_machine}\nQEMU    := {board.qemu_binary}\n"
+               if board.emulated else "")
+            + "include app/build.mk\n")
 
 
 def _render_sketch(tmp: Path, root: Path, port_src: Path, rt_src: Path, model: list[Path],
@@ -162,35 +211,107 @@ def _render_sketch(tmp: Path, root: Path, port_src: Path, rt_src: Path, model: l
 
 # ------------------------------------------------------------------------------------ build
 
-_ARM_PKGS = "gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib"
+
+def _tail(text: str) -> str:
+    return "\n".join(text.strip().splitlines()[-OUTPUT_TAIL_LINES:]) or "(no output)"
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run_tool(cmd: list[str], timeout_s: float, what: str, hint: str = "") -> str:
+    """Run a build tool and return its stdout. A tool that cannot start, exits non-zero or runs
+    past timeout_s is an EdgekitError naming the command, the exit code and the tail of its
+    output. It runs in a process group of its own, so a timeout also kills what it started
+    (make's compilers), and nothing keeps running after we give up."""
+    shown = " ".join(shlex.quote(str(c)) for c in cmd)
+    try:
+        proc = subprocess.Popen([str(c) for c in cmd], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                errors="replace", start_new_session=True)
+    except OSError as e:
+        raise EdgekitError(f"{what}: cannot run `{shown}` ({e.strerror or e})"
+                           + (f"; {hint}" if hint else "")) from None
+    try:
+        out, err = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        out, err = proc.communicate()
+        raise EdgekitError(f"{what}: `{shown}` did not finish in {timeout_s:g} s and was killed"
+                           + (f"; {hint}" if hint else "") + f"; its output ended with:\n"
+                           f"{_tail(out + err)}") from None
+    except BaseException:   # Ctrl-C: stop the compilers too
+        _kill_group(proc)
+        proc.wait()
+        raise
+    if proc.returncode != 0:
+        raise EdgekitError(f"{what}: `{shown}` failed (exit {proc.returncode})"
+                           + (f"; {hint}" if hint else "") + f":\n{_tail(out + err)}")
+    return out
+
+
+def _version(tool: str) -> str:
+    """First line of `tool --version`, for the toolchain in build.json (informative only: a tool
+    that cannot say is recorded as such, the build stands)."""
+    try:
+        out = run_tool([tool, "--version"], TOOL_QUERY_TIMEOUT_S, f"{tool} --version").strip()
+    except EdgekitError:
+        return f"unknown ({tool} --version failed)"
+    return out.splitlines()[0] if out else "unknown"
 
 
 def _read_record(fw_dir: Path) -> dict[str, Any]:
-    from .runs import read_json
-    rec = read_json(fw_dir / "firmware.json")
-    if not isinstance(rec, dict) or "port" not in rec:
-        raise EdgekitError(f"{fw_dir / 'firmware.json'}: not a rendered firmware record; "
+    path = fw_dir / RENDER_RECORD
+    rec = runs.read_json(path)
+    if not isinstance(rec, dict) or not {"port", "runtime", "build"} <= set(rec):
+        raise EdgekitError(f"{path}: not a rendered firmware record (needs port, runtime, build); "
                            "re-run `edgekit export --board <board>`")
+    return rec
+
+
+def read_build_record(fw_dir: Path) -> dict[str, Any] | None:
+    """<fw_dir>/build.json as build() wrote it, or None when the project was not built."""
+    path = Path(fw_dir) / BUILD_RECORD
+    if not path.is_file():
+        return None
+    rec = runs.read_json(path)
+    if not isinstance(rec, dict) or "elf" not in rec or "model_hash" not in rec:
+        raise EdgekitError(f"{path}: not a firmware build record (needs elf, model_hash); "
+                           "rebuild with `edgekit export --board <board> --build`")
     return rec
 
 
 def build(fw_dir: Path, board: Board, make_vars: dict[str, str] | None = None,
           timeout_s: float | None = None) -> dict[str, Any]:
-    """Compile a rendered project; return the ELF path and its flash/RAM use vs the budgets.
+    """Compile a rendered project; return the ELF path and its flash/RAM use vs the budgets, and
+    write the same record to <fw_dir>/build.json (removed first: a failed build leaves none).
 
     make_vars are passed to make (e.g. {"TFLM_DIR": ...}, or {"SANITIZE": "1"} on the host port).
     """
     fw_dir = Path(fw_dir)
     rec = _read_record(fw_dir)
-    make_vars = dict(make_vars or {})
-    if rec["port"] in ARDUINO_PORTS:
-        return _build_sketch(fw_dir, board, rec)
-    host = rec["port"] == "host"
-    cc = "gcc" if host else "arm-none-eabi-gcc"
-    if shutil.which("make") is None or shutil.which(cc) is None:
-        pkg = "build-essential" if host else _ARM_PKGS
-        raise EdgekitError(f"{cc} (or make) not found on PATH: building for {board.name} needs the "
-                           f"Debian packages {pkg} (sudo apt-get install {pkg})")
+    (fw_dir / BUILD_RECORD).unlink(missing_ok=True)
+    t0 = time.monotonic()
+    if rec["build"] == "arduino":
+        info = _build_sketch(fw_dir, board, rec, timeout_s)
+    else:
+        info = _build_make(fw_dir, board, rec, dict(make_vars or {}), timeout_s)
+    info["build_s"] = round(time.monotonic() - t0, 1)
+    info["record"] = str(fw_dir / BUILD_RECORD)
+    write_json(fw_dir / BUILD_RECORD, {"stage": "firmware-build", **info,
+                                       "provenance": runs.provenance()})
+    return info
+
+
+def _build_make(fw_dir: Path, board: Board, rec: dict[str, Any], make_vars: dict[str, str],
+                timeout_s: float | None) -> dict[str, Any]:
+    if shutil.which("make") is None:
+        raise EdgekitError(f"make not found on PATH: building for {board.name} needs it (the "
+                           "Debian package make, or build-essential)")
     tflm: dict[str, Any] = {}
     if rec["runtime"] == "tflm":
         tflm = _tflm_tree(fw_dir, rec["port"], make_vars.get("TFLM_DIR") or os.environ.get("TFLM_DIR"))
@@ -203,25 +324,22 @@ def build(fw_dir: Path, board: Board, make_vars: dict[str, str] | None = None,
             make_vars["TFLM_KERNELS"] = " ".join(kernels)
             tflm["kernel_files"] = len(kernels)
     args = [f"{k}={v}" for k, v in sorted(make_vars.items())]
+    # the port's compiler and size tool, as its port.mk names them
+    tools = run_tool(["make", "-s", "-C", fw_dir, "print-tools", *args], TOOL_QUERY_TIMEOUT_S,
+                     "reading the port's tools").splitlines()
+    tools += [""] * (3 - len(tools))
+    cc, size_tool, pkgs = (t.strip() for t in tools[-3:])
+    if not cc or shutil.which(cc) is None:
+        install = f" (sudo apt-get install {pkgs})" if pkgs else ""
+        raise EdgekitError(f"{cc or 'CC'} not found on PATH: building for {board.name} needs the "
+                           f"compiler its port names in port/port.mk{install}")
     jobs = f"-j{min(2, os.cpu_count() or 1)}"
-    # the first build against a TFLM tree compiles the tree: allow it an hour on a slow machine
-    timeout_s = timeout_s or (3600.0 if tflm else 900.0)
-    t0 = time.monotonic()
-    try:
-        proc = subprocess.run(["make", "-C", str(fw_dir), jobs, *args], capture_output=True,
-                              text=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        raise EdgekitError(f"{fw_dir}: firmware build did not finish in {timeout_s:.0f} s; objects "
-                           "compiled so far are kept, so running it again continues") from None
-    build_s = round(time.monotonic() - t0, 1)
-    log = proc.stdout + proc.stderr
-    if proc.returncode != 0:
-        tail = "\n".join(log.strip().splitlines()[-25:])
-        raise EdgekitError(f"{fw_dir}: firmware build failed (make exit {proc.returncode}):\n{tail}")
-    out = subprocess.run(["make", "-s", "-C", str(fw_dir), "print-out", *args],
-                         capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+    timeout_s = timeout_s or (TFLM_BUILD_TIMEOUT_S if tflm else MAKE_BUILD_TIMEOUT_S)
+    run_tool(["make", "-C", fw_dir, jobs, *args], timeout_s, f"{fw_dir}: firmware build",
+             hint="objects compiled so far are kept, so running it again continues")
+    out = run_tool(["make", "-s", "-C", fw_dir, "print-out", *args], TOOL_QUERY_TIMEOUT_S,
+                   "reading the firmware's output path").strip().splitlines()[-1]
     elf = fw_dir / out
-    size_tool = "size" if host else "arm-none-eabi-size"
     text, data, bss = _berkeley_size(size_tool, elf)
     flash, ram = text + data, data + bss
     return {
@@ -231,7 +349,7 @@ def build(fw_dir: Path, board: Board, make_vars: dict[str, str] | None = None,
         "flash_bytes": flash, "ram_bytes": ram,
         "flash_budget": board.flash_bytes, "ram_budget": board.ram_bytes,
         "fits": flash <= board.flash_bytes and ram <= board.ram_bytes,
-        "build_s": build_s,
+        "toolchain": {"make": _version("make"), "cc": _version(cc), "size": _version(size_tool)},
         **({"tflm": tflm} if tflm else {}),
     }
 
@@ -294,68 +412,93 @@ def _tflm_tree(fw_dir: Path, port: str, tflm_dir: str | None) -> dict[str, Any]:
 
 
 def _berkeley_size(tool: str, elf: Path) -> tuple[int, int, int]:
-    out = subprocess.run([tool, "-B", str(elf)], capture_output=True, text=True, check=True).stdout
-    fields = out.strip().splitlines()[-1].split()
-    return int(fields[0]), int(fields[1]), int(fields[2])
+    if not tool:
+        raise EdgekitError(f"{elf}: the port's port.mk names no SIZE tool to measure it with")
+    out = run_tool([tool, "-B", elf], TOOL_QUERY_TIMEOUT_S, f"{elf}: measuring flash/RAM")
+    try:
+        fields = out.strip().splitlines()[-1].split()
+        return int(fields[0]), int(fields[1]), int(fields[2])
+    except (IndexError, ValueError):
+        raise EdgekitError(f"{elf}: `{tool} -B` printed {out.strip()[-200:]!r}, expected Berkeley "
+                           "format (text data bss dec hex filename)") from None
 
 
-def spresense_kit() -> Path | None:
-    """The offline Spresense build kit (build-sketch over arduino-builder): $EDGEKIT_SPRESENSE_KIT,
-    else ../shared/spresense-kit beside the repository, if present."""
-    from .boards import REPO_ROOT
-
-    env = os.environ.get("EDGEKIT_SPRESENSE_KIT")
-    for p in ([Path(env)] if env else []) + [REPO_ROOT.parent / "shared" / "spresense-kit"]:
-        if (p / "build-sketch").is_file():
-            return p
+def arduino_kit(board: Board) -> Path | None:
+    """The board's offline Arduino build kit ([arduino.kit]: a folder holding its command): the
+    folder in $<kit.env>, else the first of kit.dirs (relative to the board TOML) that holds it."""
+    kit = board.raw.get("arduino", {}).get("kit")
+    if not kit:
+        return None
+    tool = kit["command"][0]
+    env = os.environ.get(kit.get("env", "")) if kit.get("env") else None
+    base = board.path.parent if board.path is not None else Path.cwd()
+    for p in ([Path(env)] if env else []) + [base / d for d in kit.get("dirs", [])]:
+        if (p / tool).is_file():
+            return p.resolve()
     return None
 
 
-def _fqbn_memory_kb(fqbn: str) -> int | None:
-    m = re.search(r"(?:^|[:,])Memory=(\d+)", fqbn)
-    return int(m.group(1)) if m else None
+def fqbn_options(fqbn: str) -> dict[str, str]:
+    """The Tools menu choices of a fully qualified board name (vendor:arch:board:K=V,K=V)."""
+    parts = fqbn.split(":", 3)
+    opts = parts[3] if len(parts) == 4 else ""
+    return dict(kv.split("=", 1) for kv in opts.split(",") if "=" in kv)
 
 
-def _build_sketch(fw_dir: Path, board: Board, rec: dict[str, Any]) -> dict[str, Any]:
+def _build_sketch(fw_dir: Path, board: Board, rec: dict[str, Any],
+                  timeout_s: float | None) -> dict[str, Any]:
     sketch = fw_dir / "edgekit"
+    where = board.path or board.name
     if not board.fqbn:
-        raise EdgekitError(f"{board.path or board.name}: missing [arduino] fqbn (the Arduino board "
-                           "name with its Tools menu choices, e.g. SPRESENSE:spresense:spresense:"
-                           "Core=Main,Memory=768)")
-    cli, kit = shutil.which("arduino-cli"), spresense_kit()
-    hint = (f"open {sketch / 'edgekit.ino'} in the Arduino IDE with the Spresense board package "
-            f"(Tools > Memory as in {board.fqbn}), or run `arduino-cli compile --fqbn {board.fqbn} "
-            f"{sketch}`")
-    t0 = time.monotonic()
+        raise EdgekitError(f"{where}: missing [arduino] fqbn (the Arduino board name with its "
+                           "Tools menu choices, e.g. SPRESENSE:spresense:spresense:Core=Main,"
+                           "Memory=768)")
+    kit_cfg = board.raw["arduino"].get("kit") or {}
+    cli, kit = shutil.which("arduino-cli"), arduino_kit(board)
+    hint = (f"open {sketch / 'edgekit.ino'} in the Arduino IDE with the board package of "
+            f"{board.fqbn} (Tools menu as in it), or run `arduino-cli compile --fqbn "
+            f"{board.fqbn} {sketch}`")
+    timeout_s = timeout_s or ARDUINO_BUILD_TIMEOUT_S
     if kit is not None and not (cli and os.environ.get("EDGEKIT_ARDUINO") == "cli"):
-        mem = _fqbn_memory_kb(board.fqbn)
         out = fw_dir / "build"
         if out.exists():
             shutil.rmtree(out)
-        cmd = [str(kit / "build-sketch"), str(sketch), "--out", str(out)]
-        if mem:
-            cmd += ["--memory", str(mem)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
-        tool, elf = "build-sketch", out / "edgekit.ino.elf"
+        values = {**fqbn_options(board.fqbn), "sketch": str(sketch), "out": str(out)}
+        try:
+            tool, *args = kit_cfg["command"]
+            cmd = [str(kit / tool)] + [a.format(**values) for a in args]
+        except KeyError as e:
+            raise EdgekitError(f"{where}: [arduino.kit] command uses {{{e.args[0]}}}, which is "
+                               f"neither sketch, out nor a menu option of fqbn "
+                               f"{board.fqbn}") from None
+        try:
+            stdout = run_tool(cmd, timeout_s, f"{sketch}: {tool}")
+        except EdgekitError:
+            shutil.rmtree(out, ignore_errors=True)   # no half-written build folder
+            raise
+        elf: Path | None = out / kit_cfg.get("elf", "edgekit.ino.elf")
+        version = f"{tool} ({kit})"
     elif cli is not None:
-        proc = subprocess.run([cli, "compile", "--fqbn", board.fqbn, str(sketch)],
-                              capture_output=True, text=True, timeout=3600)
-        tool, elf = "arduino-cli compile", None
+        stdout = run_tool([cli, "compile", "--fqbn", board.fqbn, sketch], timeout_s,
+                          f"{sketch}: arduino-cli compile")
+        tool, elf, version = "arduino-cli compile", None, _version(cli)
     else:
-        raise EdgekitError(f"{board.name}: cannot compile here: neither arduino-cli with the "
-                           "Spresense board package nor the Spresense build kit (set "
-                           f"EDGEKIT_SPRESENSE_KIT) is installed; the sketch is rendered, {hint}")
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
-        raise EdgekitError(f"{sketch}: {tool} failed:\n{tail}")
+        env = kit_cfg.get("env")
+        raise EdgekitError(f"{board.name}: cannot compile here: neither arduino-cli with the board "
+                           f"package of {board.fqbn} nor the board's build kit "
+                           + (f"(set {env}) " if env else "") + f"is installed; the sketch is "
+                           f"rendered, {hint}")
     # "Sketch uses N bytes ... Global variables use M bytes" (Arduino's summary lines)
-    m1 = re.search(r"Sketch uses (\d+) bytes", proc.stdout)
-    m2 = re.search(r"Global variables use (\d+) bytes", proc.stdout)
+    m1 = re.search(r"Sketch uses (\d+) bytes", stdout)
+    m2 = re.search(r"Global variables use (\d+) bytes", stdout)
     flash = int(m1.group(1)) if m1 else None
-    ram = int(m2.group(1)) if m2 else flash   # Spresense: code, data and bss share one RAM
+    # a board whose code runs from RAM (shared_code_ram) counts the whole image against it
+    ram = int(m2.group(1)) if m2 else (flash if board.shared_code_ram else None)
     return {"elf": str(elf) if elf is not None and elf.is_file() else None, "sketch": str(sketch),
-            "board": board.name, "runtime": rec["runtime"], "fqbn": board.fqbn, "tool": tool,
+            "board": board.name, "port": rec["port"], "runtime": rec["runtime"],
+            "model_hash": rec.get("model_hash"), "fqbn": board.fqbn, "tool": tool,
             "flash_bytes": flash, "ram_bytes": ram, "flash_budget": board.flash_bytes,
-            "ram_budget": board.ram_bytes, "build_s": round(time.monotonic() - t0, 1),
+            "ram_budget": board.ram_bytes,
             "fits": None if flash is None or ram is None else
-            (flash <= board.flash_bytes and ram <= board.ram_bytes)}
+            (flash <= board.flash_bytes and ram <= board.ram_bytes),
+            "toolchain": {"builder": version}}

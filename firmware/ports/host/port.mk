@@ -3,6 +3,8 @@
 CC     := gcc
 CXX    := g++
 SIZE   := size
+# Debian packages that provide CC and SIZE (named in edgekit's error when CC is missing)
+DEB_PKGS := build-essential
 TARGET := edgekit-host
 PORT_SRCS := port/ek_port_host.c
 OPT    := -O2

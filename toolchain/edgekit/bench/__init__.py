@@ -2,7 +2,7 @@
 
 protocol.py  framing and reply parsing (pure)      link.py    DeviceLink over any pyserial URL
 qemu.py      boot an ELF in qemu-system-arm         harness.py run_bench (the measurements)
-report.py    bench.json / bench.md / bench.png
+report.py    bench.json / bench.md / bench.png       run.py     bench_on_board (the command)
 """
 
 from .harness import run_bench

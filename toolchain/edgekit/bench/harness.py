@@ -9,7 +9,6 @@ m-lap-us path on a few samples.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +17,9 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from .. import runs
-from ..boards import Board
+from ..boards import Board, Timeouts
 from ..errors import EdgekitError
+from ..firmware import read_build_record
 from ..progress import progress_bar
 from . import layers, protocol
 from .link import DeviceError, DeviceLink, DeviceReset, LinkError, LinkTimeout
@@ -27,6 +27,24 @@ from .protocol import EkInfo, ProtocolError
 
 BuildFn = Callable[[], "Path | str | dict[str, Any]"]
 MODES = ("ek-run", "db")
+
+# Retries and limits (the board's own boot and command timeouts are in its TOML: boards/README.md).
+# A sample that hits a reset, a timeout or a mangled reply is redone this many times: line noise
+# and a rare brown-out pass within one or two; a deterministic failure still ends the bench.
+RETRIES = 3
+# More resets than this in one bench is a board problem (power, stack or arena overflow), not noise.
+MAX_RESETS = 5
+# Once one inference has been timed, a command is declared hung after HANG_FACTOR times the
+# measured inference (never less than MIN_COMMAND_S): far above jitter, far below "forever".
+HANG_FACTOR = 20.0
+MIN_COMMAND_S = 5.0
+# Slack on top of the inference time for commands that also move data (infer N W replies,
+# ek-layer chunks: a few KB at 115200 baud).
+TRANSFER_SLACK_S = 5.0
+# ek-profile runs one inference op by op and prints a line per op: three inferences' time plus
+# the printing of ~100 lines.
+PROFILE_INFERENCES = 3
+PROFILE_SLACK_S = 10.0
 
 
 @dataclass
@@ -38,11 +56,6 @@ class Reference:
     model_hash: str
     tflite: Path
     export: dict[str, Any]
-
-
-def model_hash(tflite: Path) -> str:
-    """EK_MODEL_HASH: the first 16 hex digits of the SHA-256 of the .tflite."""
-    return hashlib.sha256(Path(tflite).read_bytes()).hexdigest()[:16]
 
 
 def load_reference(run: runs.Run) -> Reference:
@@ -66,7 +79,7 @@ def load_reference(run: runs.Run) -> Reference:
     exp_path = run.export_dir / "export.json"
     export = runs.read_json(exp_path) if exp_path.exists() else {}
     return Reference(x, y, labels.astype(np.int64), [str(s) for s in z["label_names"]],
-                     model_hash(tfl), tfl, export)
+                     runs.model_hash(tfl.read_bytes()), tfl, export)
 
 
 def pick_samples(n_total: int, samples: int, seed: int = 0) -> np.ndarray:
@@ -86,14 +99,15 @@ class _Session:
     re-synchronised and redone, at most `retries` times each and `max_resets` resets in all."""
 
     def __init__(self, link: DeviceLink, ref: Reference, retries: int, max_resets: int,
-                 fw_hint: str):
+                 fw_hint: str, timeouts: Timeouts | None = None):
         self.link, self.ref = link, ref
         self.retries, self.max_resets = retries, max_resets
         self.fw_hint = fw_hint
         self.rebuild_hint = ""
         self.n_in = int(np.prod(ref.x.shape[1:]))
         self.n_out = int(ref.y.shape[1])
-        self.cmd_timeout = 30.0     # until one inference has been timed
+        self.timeouts = timeouts or Timeouts()
+        self.cmd_timeout = self.timeouts.first_inference_s   # until one inference has been timed
         self.info: EkInfo | None = None
         self.name = ""
         self.profile = ""
@@ -170,7 +184,7 @@ class _Session:
     def _recover(self, after_reset: bool) -> None:
         if after_reset:
             try:
-                self.link.wait_ready(15.0)   # let the rebooted firmware finish model init
+                self.link.wait_ready(self.timeouts.reboot_s)   # the rebooted firmware's init
             except LinkTimeout:
                 pass
         self.link.sync()
@@ -180,8 +194,7 @@ class _Session:
     # measurements -------------------------------------------------------------------------
 
     def _timeout_after(self, wall: float) -> None:
-        # once one inference has been timed, a hang is detected in ~20x its time (>= 5 s)
-        self.cmd_timeout = max(5.0, 20.0 * wall)
+        self.cmd_timeout = max(MIN_COMMAND_S, HANG_FACTOR * wall)
 
     def ek_run(self, x: np.ndarray) -> tuple[np.ndarray, int]:
         t = time.monotonic()
@@ -202,7 +215,7 @@ class _Session:
     def infer(self, n: int, warmup: int) -> list[protocol.Reply]:
         t = time.monotonic()
         replies = self.link.command(protocol.cmd_infer(n, warmup),
-                                    timeout=self.cmd_timeout * (n + warmup) + 5.0)
+                                    timeout=self.cmd_timeout * (n + warmup) + TRANSFER_SLACK_S)
         self._timeout_after((time.monotonic() - t) / max(1, n + warmup))
         return replies
 
@@ -252,7 +265,8 @@ class _Session:
     def ek_profile(self, x: np.ndarray) -> tuple[list[layers.OpProfile], layers.ProfileTotals]:
         """Per-op ticks of one inference on x (the firmware runs the ops one at a time)."""
         self.db_load(x)
-        replies = self.link.command("ek-profile", timeout=self.cmd_timeout * 3 + 10.0)
+        replies = self.link.command("ek-profile", timeout=self.cmd_timeout * PROFILE_INFERENCES
+                                    + PROFILE_SLACK_S)
         ops = [layers.OpProfile(*protocol.parse_ek_profile_op(r))
                for r in replies if r.kind == "ek_profile_op"]
         tot = [protocol.parse_ek_profile(r) for r in replies if r.kind == "ek_profile"]
@@ -270,7 +284,7 @@ class _Session:
             off, total = 0, None
             while total is None or off < total:
                 r = self.link.expect(protocol.cmd_ek_layer(i, off), "ek_layer",
-                                     timeout=self.cmd_timeout + 5.0)
+                                     timeout=self.cmd_timeout + TRANSFER_SLACK_S)
                 op, at, total, chunk = protocol.parse_ek_layer(r)
                 if op != i or at != off:
                     raise ProtocolError(f"ek-layer {i} {off}: device answered op {op} at {at}")
@@ -297,23 +311,33 @@ def _elf_from(built: "Path | str | dict[str, Any]") -> tuple[Path, dict[str, Any
     return Path(built), {}
 
 
-def _find_elf(run: runs.Run, board: Board) -> Path:
-    elfs = sorted(run.firmware_dir(board.name).rglob("*.elf"), key=lambda p: p.stat().st_mtime)
-    if not elfs:
-        raise EdgekitError(f"{run.firmware_dir(board.name)}: no firmware ELF; build it with "
-                           f"`edgekit export --board {board.name} --build`")
-    return elfs[-1]
+def _built_elf(run: runs.Run, board: Board, fw_name: str) -> tuple[Path, dict[str, Any]]:
+    """The ELF and build record build() left in <run>/firmware/<fw_name>/build.json."""
+    fw_dir = run.firmware_dir(fw_name)
+    rec = read_build_record(fw_dir)
+    if rec is None or not rec.get("elf"):
+        raise EdgekitError(f"{fw_dir}: no firmware build record ({fw_dir / 'build.json'}); build "
+                           f"it with `edgekit export --board {board.name} --build`")
+    return Path(rec["elf"]), rec
+
+
+def boot_timeout(board: Board, port: str | None) -> float:
+    """How long to wait for the firmware's first m-ready: QEMU (port None) holds the guest until
+    we connect, so its banner comes; a real board may have booted long ago or reset on open."""
+    return board.timeouts.qemu_boot_s if port is None else board.timeouts.boot_s
 
 
 @contextlib.contextmanager
 def open_device(run: runs.Run, board: Board, port: str | None, baud: int | None,
-                build_fn: BuildFn | None, build_info: dict[str, Any]) -> Iterator[tuple[DeviceLink, str]]:
-    """Yield (link, where) for a real port, or for QEMU booting the run's firmware."""
+                build_fn: BuildFn | None, build_info: dict[str, Any],
+                fw_name: str | None = None) -> Iterator[tuple[DeviceLink, str]]:
+    """Yield (link, where) for a real port, or for QEMU booting the run's firmware (build_fn's,
+    else the one built in <run>/firmware/<fw_name or board>/)."""
     baud = baud or board.baud
     if port is not None:
         hint = (f"for board {board.name}: --baud {board.baud} is its rate; a board that resets on "
                 "open needs a few seconds")
-        with DeviceLink(port, baud, hint=hint) as link:
+        with DeviceLink(port, baud, timeout=board.timeouts.command_s, hint=hint) as link:
             yield link, port
         return
     if not board.emulated:
@@ -323,13 +347,13 @@ def open_device(run: runs.Run, board: Board, port: str | None, baud: int | None,
 
     if build_fn is not None:
         elf, info = _elf_from(build_fn())
-        build_info.update(info)
     else:
-        elf = _find_elf(run, board)
+        elf, info = _built_elf(run, board, fw_name or board.name)
+    build_info.update(info)
     with run_qemu(board, elf) as q:
         hint = f"QEMU {q.machine} running {elf}"
         try:
-            with DeviceLink(q.url, baud, hint=hint,
+            with DeviceLink(q.url, baud, timeout=board.timeouts.command_s, hint=hint,
                             rx_fifo=str(q.rx_fifo) if q.rx_fifo else None) as link:
                 yield link, f"qemu:{q.machine}"
         except LinkError as e:
@@ -345,19 +369,6 @@ def open_device(run: runs.Run, board: Board, port: str | None, baud: int | None,
 def _stats(v: np.ndarray) -> dict[str, float]:
     return {"median": float(np.median(v)), "p90": float(np.percentile(v, 90)),
             "max": float(np.max(v)), "min": float(np.min(v)), "mean": float(np.mean(v))}
-
-
-def _find_key(d: Any, keys: tuple[str, ...]) -> Any:
-    """First value under any of `keys`, searching nested dicts (export.json layouts vary)."""
-    if isinstance(d, dict):
-        for k in keys:
-            if k in d and isinstance(d[k], (int, float)) and not isinstance(d[k], bool):
-                return d[k]
-        for v in d.values():
-            found = _find_key(v, keys)
-            if found is not None:
-                return found
-    return None
 
 
 def confusion(labels: np.ndarray, pred: np.ndarray, c: int) -> np.ndarray:
@@ -379,7 +390,8 @@ def qemu_note(hz: int) -> str:
 def run_bench(run: runs.Run, board: Board, port: str | None, samples: int = 200, warmup: int = 1,
               progress: bool = True, build_fn: BuildFn | None = None, *, baud: int | None = None,
               mode: str = "ek-run", latency_samples: int = 3, latency_n: int = 10,
-              retries: int = 3, max_resets: int = 5, seed: int = 0, write: bool = True,
+              retries: int = RETRIES, max_resets: int = MAX_RESETS, seed: int = 0,
+              write: bool = True,
               on_sample: Callable[[int], None] | None = None,
               bench_name: str | None = None, profile: bool = False,
               diff: bool = False) -> dict[str, Any]:
@@ -402,12 +414,11 @@ def run_bench(run: runs.Run, board: Board, port: str | None, samples: int = 200,
     laps: list[dict[str, Any]] = []
     t_start = time.monotonic()
 
-    with open_device(run, board, port, baud, build_fn, build_info) as (link, where):
-        s = _Session(link, ref, retries, max_resets, fw_hint)
+    fw_name = bench_name or board.name
+    with open_device(run, board, port, baud, build_fn, build_info, fw_name) as (link, where):
+        s = _Session(link, ref, retries, max_resets, fw_hint, board.timeouts)
         s.rebuild_hint = f"edgekit export --board {board.name} --build"
-        # QEMU holds the guest until we connect, so its banner comes; a real board may have
-        # booted long ago (its banner is gone) or reset on open (sync() retries cover its boot)
-        s.start(boot_timeout=20.0 if port is None else 1.5)
+        s.start(boot_timeout=boot_timeout(board, port))   # sync() retries cover a slower boot
         if s.info is None:  # plain EEMBC / MLPerf Tiny firmware: no raw int8 outputs
             return _bench_plain(s, run, board, ref, idx, where, port is None, warmup=warmup,
                                 progress=progress, latency_samples=latency_samples,
@@ -453,9 +464,11 @@ def run_bench(run: runs.Run, board: Board, port: str | None, samples: int = 200,
                         "us_per_inference": l["us_per_inference"],
                         "ticks_per_inference": l.get("ticks_per_inference"),
                         "output_matches_ek_run": same})
-    macs = _find_key(ref.export, ("macs", "total_macs", "MACs"))
-    flash = build_info.get("flash_bytes", _find_key(ref.export.get("firmware", {}), ("flash_bytes",)))
-    ram = build_info.get("ram_bytes", _find_key(ref.export.get("firmware", {}), ("ram_bytes",)))
+    macs = ref.export.get("macs")
+    if not build_info and port is not None:   # a real board: the build of this export, if any
+        built = read_build_record(run.firmware_dir(fw_name))
+        build_info = built if built and built.get("model_hash") == ref.model_hash else {}
+    flash, ram = build_info.get("flash_bytes"), build_info.get("ram_bytes")
     med_ticks = float(np.median(ticks))
     rec: dict[str, Any] = {
         "stage": "bench", "board": board.name, "where": where, "emulated": emulated, "mode": mode,
@@ -542,7 +555,7 @@ def _bench_plain(s: _Session, run: runs.Run, board: Board, ref: Reference, idx: 
            "max_ticks": float(np.max(us)), "tick_unit": "m-lap-us", "tick_hz": 1_000_000,
            "note": ("m-lap-us from `infer 1 0` per sample, the device's own microseconds"
                     + ("; under QEMU -icount shift=0 these are virtual time" if emulated else ""))}
-    macs = _find_key(ref.export, ("macs", "total_macs", "MACs"))
+    macs = ref.export.get("macs")
     rec: dict[str, Any] = {
         "stage": "bench", "board": board.name, "where": where, "emulated": emulated,
         "mode": "eembc", "run": str(run.root), "protocol": "eembc",

@@ -15,12 +15,24 @@ from typing import Callable
 
 import serial
 
+from ..boards import COMMAND_S
 from ..errors import EdgekitError
 from . import protocol
 from .protocol import Reply
 
 MAX_LINE = 8192          # a reply longer than this is noise: drop it (bounded buffer)
 READ_SLICE_S = 0.05      # pyserial read timeout; our own deadlines sit on top
+# sync(): a board that is mid-boot or mid-reply gets this many tries to answer '%' and name%,
+# each within SYNC_REPLY_S (both replies are one short line: milliseconds when in step).
+SYNC_ATTEMPTS = 3
+SYNC_REPLY_S = 3.0
+# drain(): input is stale once the line has been quiet for DRAIN_QUIET_S (several lines' time at
+# 115200 baud); a device that never stops talking is cut off after DRAIN_LIMIT_S.
+DRAIN_QUIET_S = 0.1
+DRAIN_LIMIT_S = 2.0
+# After the '%' of sync(): a second m-ready comes at once if '%' ended two fragments.
+SYNC_SETTLE_QUIET_S = 0.05
+SYNC_SETTLE_LIMIT_S = 0.5
 
 
 class LinkError(EdgekitError):
@@ -67,7 +79,7 @@ class DeviceLink:
 
     url: str
     baud: int = 115200
-    timeout: float = 10.0          # default seconds to wait for a command's m-ready
+    timeout: float = COMMAND_S     # default seconds to wait for a command's m-ready (board TOML)
     hint: str = ""                 # board-specific advice appended to timeout errors
     stats: LinkStats = field(default_factory=LinkStats)
     on_line: Callable[[str], None] | None = None   # transcript hook (debugging)
@@ -169,7 +181,7 @@ class DeviceLink:
                 return None
             self._buf += self._read_some()
 
-    def drain(self, quiet: float = 0.1, limit: float = 2.0) -> int:
+    def drain(self, quiet: float = DRAIN_QUIET_S, limit: float = DRAIN_LIMIT_S) -> int:
         """Discard input until the line has been quiet for `quiet` s (at most `limit` s)."""
         n = len(self._buf)
         self._buf.clear()
@@ -237,7 +249,7 @@ class DeviceLink:
         """After a (re)boot: read until the firmware's first m-ready (m-boot allowed)."""
         return self.read_until_ready(timeout, "boot", allow_boot=True)
 
-    def sync(self, attempts: int = 3, timeout: float = 3.0) -> None:
+    def sync(self, attempts: int = SYNC_ATTEMPTS, timeout: float = SYNC_REPLY_S) -> None:
         """Get back in step: drop pending input, end whatever partial command the device holds
         with a bare '%', wait for its m-ready, then prove alignment with name% -> m-name."""
         last: Exception | None = None
@@ -247,7 +259,7 @@ class DeviceLink:
             try:
                 self.write(b"\r\n%")
                 self.read_until_ready(timeout, "%", allow_boot=True)
-                self.drain(quiet=0.05, limit=0.5)  # a second m-ready if '%' ended two fragments
+                self.drain(quiet=SYNC_SETTLE_QUIET_S, limit=SYNC_SETTLE_LIMIT_S)
                 self.write(protocol.frame("name"))
                 replies = self.read_until_ready(timeout, "name", allow_boot=True)
                 if any(r.kind == "name" for r in replies):

@@ -18,17 +18,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from ..boards import Board
+from ..boards import QEMU_BINARY, Board
 from ..errors import EdgekitError
 
-QEMU = "qemu-system-arm"
+QEMU = QEMU_BINARY   # the default; a board TOML may name another ([qemu] binary)
+# QEMU opens its listening socket within a second; 15 s covers a loaded machine.
+START_TIMEOUT_S = 15.0
+# The free port we probed can be taken by another process before QEMU binds it: try again.
+PORT_ATTEMPTS = 3
+# How often to look for QEMU's listening socket in /proc/net/tcp (cheap, keeps start-up quick);
+# without /proc, one pause of NO_PROC_WAIT_S instead.
+LISTEN_POLL_S = 0.05
+NO_PROC_WAIT_S = 0.5
+# QEMU exits at once on SIGTERM; one that does not within this is killed.
+STOP_TIMEOUT_S = 3.0
 
 
-def qemu_binary() -> str:
-    exe = shutil.which(QEMU)
+def qemu_binary(name: str = QEMU) -> str:
+    exe = shutil.which(name)
     if exe is None:
-        raise EdgekitError(f"{QEMU} not found on PATH: install the Debian package qemu-system-arm "
-                           "(sudo apt-get install qemu-system-arm), or bench a real board with --port")
+        pkg = "the Debian package qemu-system-arm (sudo apt-get install qemu-system-arm)" \
+            if name == QEMU else f"the package that provides {name} (the board's [qemu] binary)"
+        raise EdgekitError(f"{name} not found on PATH: install {pkg}, or bench a real board with "
+                           "--port")
     return exe
 
 
@@ -78,14 +90,15 @@ def _wait_listening(proc: subprocess.Popen, port: int, timeout: float) -> bool:
                 if f[1].endswith(hexport) and f[3] == "0A":  # 0A = LISTEN
                     return True
         except OSError:  # no /proc (not Linux): just give QEMU a moment
-            time.sleep(0.5)
+            time.sleep(NO_PROC_WAIT_S)
             return proc.poll() is None
-        time.sleep(0.05)
+        time.sleep(LISTEN_POLL_S)
     return proc.poll() is None
 
 
 @contextlib.contextmanager
-def run_qemu(board: Board, elf: Path, start_timeout: float = 15.0) -> Iterator[QemuInstance]:
+def run_qemu(board: Board, elf: Path,
+             start_timeout: float = START_TIMEOUT_S) -> Iterator[QemuInstance]:
     """Start QEMU for `board` running `elf`; yield its serial URL; always kill QEMU afterwards."""
     if not board.emulated:
         raise EdgekitError(f"board {board.name} has no [qemu] machine in {board.path}; "
@@ -94,7 +107,7 @@ def run_qemu(board: Board, elf: Path, start_timeout: float = 15.0) -> Iterator[Q
     if not elf.is_file():
         raise EdgekitError(f"{elf}: firmware ELF not found; build it with "
                            f"`edgekit export --board {board.name} --build`")
-    exe = qemu_binary()
+    exe = qemu_binary(board.qemu_binary)
     assert board.qemu_machine is not None
     with tempfile.TemporaryDirectory(prefix="edgekit-qemu-") as tmp:
         log_path = Path(tmp) / "qemu.log"
@@ -102,7 +115,7 @@ def run_qemu(board: Board, elf: Path, start_timeout: float = 15.0) -> Iterator[Q
         os.mkfifo(rx_fifo)
         inst: QemuInstance | None = None
         try:
-            for _attempt in range(3):  # the free port can be taken between probe and bind
+            for _attempt in range(PORT_ATTEMPTS):
                 port = _free_port()
                 with open(log_path, "wb") as log:
                     proc = subprocess.Popen(qemu_command(board.qemu_machine, elf, port, exe),
@@ -114,10 +127,12 @@ def run_qemu(board: Board, elf: Path, start_timeout: float = 15.0) -> Iterator[Q
                 text = inst.log()
                 _stop(proc)
                 if "Address already in use" not in text:
-                    raise EdgekitError(f"{QEMU} -M {board.qemu_machine} failed to start on {elf}: "
+                    raise EdgekitError(f"{board.qemu_binary} -M {board.qemu_machine} failed to "
+                                       f"start on {elf}: "
                                        f"{text.strip() or 'no output'}")
             else:
-                raise EdgekitError(f"{QEMU}: could not bind a local TCP port for the serial line")
+                raise EdgekitError(f"{board.qemu_binary}: could not bind a local TCP port for the "
+                                   "serial line")
             yield inst
         finally:
             if inst is not None:
@@ -128,7 +143,7 @@ def _stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.terminate()
         try:
-            proc.wait(timeout=3)
+            proc.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()

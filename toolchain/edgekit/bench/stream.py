@@ -20,6 +20,12 @@ _HOP = re.compile(r"m-ek-hop-\[(\d+)\]-out\[([0-9a-f]*)\]-class\[(\d+)\]-vote\[(
                   r"-ft\[(\d+)\]-it\[(\d+)\](?:-in\[([0-9a-f]*)\])?")
 _SBLK = re.compile(r"m-ek-sblk-\[(\d+)\]-hops\[(\d+)\]-ticks\[(\d+)\]")
 
+# A block's reply (its hops' decisions) may take BLOCK_TIMEOUT_FACTOR times the block's own
+# duration (4 minutes per second of signal: only a hung board is slower), never less than
+# BLOCK_TIMEOUT_S.
+BLOCK_TIMEOUT_S = 60.0
+BLOCK_TIMEOUT_FACTOR = 240.0
+
 
 @dataclass
 class Meta:
@@ -223,7 +229,7 @@ def run_stream(run, board, port: str | None = None, *, session: int | None = Non
     from .. import runs
     from ..data.recording import load_recording
     from ..export.reference import run_reference
-    from .harness import open_device, qemu_note
+    from .harness import boot_timeout, open_device, qemu_note
     from .link import LinkTimeout
 
     meta_h = run.require(run.export_dir / "model_meta.h", "exported model",
@@ -266,7 +272,7 @@ def run_stream(run, board, port: str | None = None, *, session: int | None = Non
     build_info: dict = {}
     with open_device(run, board, port, baud, build_fn, build_info) as (link, where):
         try:   # QEMU holds the guest until we connect, so its banner comes; a board may be silent
-            link.wait_ready(20.0 if port is None else 1.5)
+            link.wait_ready(boot_timeout(board, port))
         except LinkTimeout:
             pass
         link.sync()
@@ -280,7 +286,8 @@ def run_stream(run, board, port: str | None = None, *, session: int | None = Non
         from . import protocol
         tick_hz = protocol.parse_ek_info(info[0]).tick_hz if info else 0
         hops, errors, blocks = _device_stream(link, meta, rp, block, vote, realtime,
-                                              timeout=max(60.0, 4 * block / meta.spec.fs * 60),
+                                              timeout=max(BLOCK_TIMEOUT_S, BLOCK_TIMEOUT_FACTOR
+                                                          * block / meta.spec.fs),
                                               on_block=on_block)
     bar.close()
     rec_out = evaluate(meta, rp, frames, host_out, host_cls, hops, vote, tick_hz, clock_hz,
