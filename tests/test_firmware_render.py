@@ -95,3 +95,23 @@ def test_spresense_sketch(tiny_run, tmp_path):
     if shutil.which("arduino-cli") is None and firmware.arduino_kit(board) is None:
         with pytest.raises(EdgekitError, match="arduino-cli"):
             firmware.build(d, board)
+
+
+def test_sources_hash_tracks_the_firmware_tree(tiny_run, tmp_path):
+    """A project rendered from other firmware sources (an older edgekit) is re-rendered before a
+    bench builds it, even for the same model: the hash covers app, dsp, runtime and port."""
+    board = get_board("mps2-an386")
+    root = tmp_path / "fw"
+    shutil.copytree(firmware.FIRMWARE_DIR, root, ignore=shutil.ignore_patterns("build"))
+    before = firmware.sources_hash(board, firmware_root=root)
+    assert before == firmware.sources_hash(board)
+    with open(root / "app" / "ek_app.c", "a") as f:
+        f.write("/* changed */\n")
+    changed = firmware.sources_hash(board, firmware_root=root)
+    assert changed != before
+    (root / "ports" / "mps2-an386" / "build").mkdir()   # build output does not count
+    (root / "ports" / "mps2-an386" / "build" / "x.o").write_bytes(b"obj")
+    assert firmware.sources_hash(board, firmware_root=root) == changed
+    run = _copy_run(tiny_run, tmp_path / "r")
+    rec = json.loads((firmware.render(run, board) / "firmware.json").read_text())
+    assert rec["sources_hash"] == before

@@ -119,6 +119,24 @@ def project_name(board: Board, runtime: str | None) -> str:
     return board.name if runtime in (None, board.runtime) else f"{board.name}-{runtime}"
 
 
+def sources_hash(board: Board, runtime: str | None = None, firmware_root: Path = FIRMWARE_DIR) -> str:
+    """What a rendered project was copied from (app, dsp, runtime, port and its shared folders):
+    a project rendered by another edgekit checkout is stale even when the model is the same."""
+    runtime = runtime or board.runtime
+    port_src, _kind, shared = _port_config(board, firmware_root)
+    h = hashlib.sha256()
+    for top in (firmware_root / "app", firmware_root / "dsp", _runtime_src(runtime, firmware_root),
+                port_src, *shared):
+        for d, dirs, files in os.walk(top):
+            skip = _SKIP(d, dirs + files)
+            dirs[:] = sorted(x for x in dirs if x not in skip)
+            for f in sorted(files):
+                if f not in skip:
+                    p = Path(d) / f
+                    h.update(str(p.relative_to(firmware_root)).encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def render(run: Run, board: Board, runtime: str | None = None,
            firmware_root: Path = FIRMWARE_DIR, dest: Path | None = None) -> Path:
     """Write the firmware project for `board` into `dest` (default run.firmware_dir(board.name)),
@@ -137,7 +155,8 @@ def render(run: Run, board: Board, runtime: str | None = None,
         model.append(p)
     rt_src = _runtime_src(runtime, firmware_root)
     record = {"board": board.name, "port": board.port, "runtime": runtime, "build": kind,
-              "model_hash": export_model_hash(run)}
+              "model_hash": export_model_hash(run),
+              "sources_hash": sources_hash(board, runtime, firmware_root)}
 
     dest = Path(dest) if dest is not None else run.firmware_dir(board.name)
     with atomic_dir(dest) as tmp:

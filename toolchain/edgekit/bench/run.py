@@ -18,7 +18,8 @@ def current_firmware(run: runs.Run, board: Board, runtime: str | None = None,
                      make_vars: dict[str, str] | None = None) -> Callable[[], dict[str, Any]]:
     """A build_fn for the harnesses: (re-)render the run's firmware project for `runtime` (default
     the board's; another one lives in firmware/<board>-<runtime>) when it is missing or holds an
-    older export or another runtime, build it, return the build record (with 'elf')."""
+    older export, older firmware sources or another runtime, build it, return the build record
+    (with 'elf')."""
     runtime = runtime or board.runtime
     name = firmware.project_name(board, runtime)
 
@@ -27,6 +28,7 @@ def current_firmware(run: runs.Run, board: Board, runtime: str | None = None,
         rendered = fw_dir / firmware.RENDER_RECORD
         old = runs.read_json(rendered) if rendered.exists() else {}
         if old.get("model_hash") != firmware.export_model_hash(run) \
+                or old.get("sources_hash") != firmware.sources_hash(board, runtime) \
                 or old.get("runtime", board.runtime) != runtime or "build" not in old:
             fw_dir = firmware.render(run, board, runtime=runtime, dest=fw_dir)
         return firmware.build(fw_dir, board, make_vars=make_vars)
