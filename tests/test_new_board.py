@@ -20,7 +20,7 @@ from edgekit import boards, firmware, runs
 from edgekit.bench.run import bench_on_board
 from edgekit.errors import EdgekitError
 
-from bench_util import make_run, tiny_tflite  # noqa: F401
+from bench_util import make_run
 
 REPO = Path(__file__).resolve().parents[1]
 AN386 = REPO / "firmware" / "ports" / "mps2-an386"

@@ -133,7 +133,9 @@ def sources_hash(board: Board, runtime: str | None = None, firmware_root: Path =
             for f in sorted(files):
                 if f not in skip:
                     p = Path(d) / f
-                    h.update(str(p.relative_to(firmware_root)).encode() + b"\0" + p.read_bytes())
+                    # relative to its folder: a port may live outside the repository
+                    rel = Path(top.name) / p.relative_to(top)
+                    h.update(str(rel).encode() + b"\0" + p.read_bytes())
     return h.hexdigest()[:16]
 
 
