@@ -55,21 +55,40 @@ def bench_one(root: Path, samples: int, rebuild: bool, profile: bool = False) ->
             fw = firmware.render(run, board)
         return firmware.build(fw, board)
 
-    rec = run_bench(run, board, None, samples=samples, progress=False, build_fn=build,
-                    latency_samples=1, latency_n=3, profile=profile)
+    rec = run_bench(
+        run,
+        board,
+        None,
+        samples=samples,
+        progress=False,
+        build_fn=build,
+        latency_samples=1,
+        latency_n=3,
+        profile=profile,
+    )
     macs = model_macs(run, rec)
     ticks = rec["latency"]["median_ticks"]
     instr = rec["qemu"]["instructions_per_inference"]
-    return {"run": str(root), "macs": macs, "flash": rec["flash_bytes"], "ram": rec["ram_bytes"],
-            "arena": rec["arena_used"], "ticks": ticks, "instr": instr,
-            "macs_per_instr": (macs / instr) if macs and instr else None,
-            "exact": rec["exact_match_rate"], "samples": rec["samples"],
-            "profile": rec.get("profile")}
+    return {
+        "run": str(root),
+        "macs": macs,
+        "flash": rec["flash_bytes"],
+        "ram": rec["ram_bytes"],
+        "arena": rec["arena_used"],
+        "ticks": ticks,
+        "instr": instr,
+        "macs_per_instr": (macs / instr) if macs and instr else None,
+        "exact": rec["exact_match_rate"],
+        "samples": rec["samples"],
+        "profile": rec.get("profile"),
+    }
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    head = (f"{'run':28s} {'MACs':>10s} {'flash B':>9s} {'arena B':>8s} {'ticks':>9s} "
-            f"{'instr (x40)':>12s} {'MAC/instr':>9s} {'exact':>7s}")
+    head = (
+        f"{'run':28s} {'MACs':>10s} {'flash B':>9s} {'arena B':>8s} {'ticks':>9s} "
+        f"{'instr (x40)':>12s} {'MAC/instr':>9s} {'exact':>7s}"
+    )
     out = [head, "-" * len(head)]
     for r in rows:
         if "error" in r:
@@ -77,20 +96,37 @@ def table(rows: list[dict[str, Any]]) -> str:
             continue
         mpi = "n/a" if r["macs_per_instr"] is None else f"{r['macs_per_instr']:.3f}"
         macs = "n/a" if r["macs"] is None else f"{r['macs']:,}"
-        out.append(f"{r['run'][-28:]:28s} {macs:>10s} {r['flash']:>9,} {r['arena']:>8,} "
-                   f"{r['ticks']:>9,.0f} {r['instr']:>12,.0f} {mpi:>9s} {100 * r['exact']:>6.1f}%")
-    out.append("ticks: SysTick (25 MHz) under QEMU -icount shift=0 = 40 guest instructions each; an "
-               "instruction-count proxy, not Cortex-M4 cycles.")
+        out.append(
+            f"{r['run'][-28:]:28s} {macs:>10s} {r['flash']:>9,} {r['arena']:>8,} "
+            f"{r['ticks']:>9,.0f} {r['instr']:>12,.0f} {mpi:>9s} {100 * r['exact']:>6.1f}%"
+        )
+    out.append(
+        "ticks: SysTick (25 MHz) under QEMU -icount shift=0 = 40 guest instructions each; an "
+        "instruction-count proxy, not Cortex-M4 cycles."
+    )
     return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("runs", nargs="*", type=Path, help="exported run directories")
-    ap.add_argument("--tflite", action="append", type=Path, default=[], metavar="FILE",
-                    help="an int8 .tflite to bench as well (repeatable)")
-    ap.add_argument("--inputs", type=Path, default=None, metavar="NPY",
-                    help="int8 inputs for --tflite (default: seeded random)")
+    ap.add_argument(
+        "--tflite",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="an int8 .tflite to bench as well (repeatable)",
+    )
+    ap.add_argument(
+        "--inputs",
+        type=Path,
+        default=None,
+        metavar="NPY",
+        help="int8 inputs for --tflite (default: seeded random)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--profile", action="store_true", help="also print each model's per-op table")
     ap.add_argument("--samples", type=int, default=20)
@@ -107,10 +143,16 @@ def main(argv: list[str] | None = None) -> int:
         root = runs.DEFAULT_RUNS_ROOT / f"tflite-{model.stem}"
         print(f"bench_device: exporting {model} into {root} ...", file=sys.stderr, flush=True)
         try:
-            export_tflite(runs.Run(root), get_board("mps2-an386"), model, args.inputs,
-                          n=args.samples, seed=args.seed)
+            export_tflite(
+                runs.Run(root),
+                get_board("mps2-an386"),
+                model,
+                args.inputs,
+                n=args.samples,
+                seed=args.seed,
+            )
             roots.append(root)
-            fresh.add(root)   # a new export: its firmware project must be rendered again
+            fresh.add(root)  # a new export: its firmware project must be rendered again
         except EdgekitError as e:
             rows.append({"run": str(model), "error": str(e).splitlines()[0]})
     for root in roots:
@@ -123,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         if r.get("profile"):
             from edgekit.bench.layers import profile_markdown
+
             print(f"\n{r['run']}: per-op profile\n")
             print("\n".join(profile_markdown(r["profile"], "systick")))
     return 0 if all("error" not in r for r in rows) else 1

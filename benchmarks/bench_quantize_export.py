@@ -29,14 +29,25 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     src = runs.Run(args.run_dir)
     if not src.frames.exists():
-        print(f"{src.frames}: not found (run `edgekit train --run {args.run_dir}` first)", file=sys.stderr)
+        print(
+            f"{src.frames}: not found (run `edgekit train --run {args.run_dir}` first)",
+            file=sys.stderr,
+        )
         return 2
     board = get_board(args.board)
     rows = []
     for arch in ("mbv2", "mbv2-seed"):
         cands = [args.run_dir / f"{arch}-w0.2" / "float.pt", src.float_ckpt]
-        ckpt = next((p for p in cands if p.exists()
-                     and checkpoint.load(p).arch == arch and checkpoint.load(p).width == 0.2), None)
+        ckpt = next(
+            (
+                p
+                for p in cands
+                if p.exists()
+                and checkpoint.load(p).arch == arch
+                and checkpoint.load(p).width == 0.2
+            ),
+            None,
+        )
         if ckpt is None:
             rows.append((arch, None, None, None, "no float.pt for this arch at w0.2"))
             continue
@@ -53,11 +64,20 @@ def main(argv: list[str] | None = None) -> int:
         rep = run_export(work, board, seed=0, progress=False)
         te = time.time() - t
         a = rep["accuracy"]
-        rows.append((arch, tq, te, rep["model_bytes"],
-                     f"int8 {a['int8_host']:.4f} agree {a['qat_int8_agreement']:.4f} "
-                     f"ops {','.join(rep['ops'])}"))
-    print(f"{'arch':10s} {'quantize s':>10s} {'export s':>9s} {'tflite B':>9s}  notes "
-          f"(QAT epochs {args.qat_epochs}, board {args.board})")
+        rows.append(
+            (
+                arch,
+                tq,
+                te,
+                rep["model_bytes"],
+                f"int8 {a['int8_host']:.4f} agree {a['qat_int8_agreement']:.4f} "
+                f"ops {','.join(rep['ops'])}",
+            )
+        )
+    print(
+        f"{'arch':10s} {'quantize s':>10s} {'export s':>9s} {'tflite B':>9s}  notes "
+        f"(QAT epochs {args.qat_epochs}, board {args.board})"
+    )
     for arch, tq, te, nb, note in rows:
         f = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
         print(f"{arch:10s} {f(tq, '10.1f')} {f(te, '9.1f')} {f(nb, '9,d')}  {note}")

@@ -51,8 +51,12 @@ def input_records(model: Path, n: int, seed: int) -> np.ndarray:
 
 
 def run_anchor(anchor: Path, model: Path, inputs: Path) -> dict:
-    proc = subprocess.run([str(anchor), str(model), "--inputs", str(inputs), "--variant", "both",
-                           "--json"], capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(
+        [str(anchor), str(model), "--inputs", str(inputs), "--variant", "both", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     if proc.returncode != 0:
         raise SystemExit(f"anchor failed on {model}: {proc.stderr[-1000:]}")
     return {r["variant"]: r for r in json.loads(proc.stdout)["results"]}
@@ -75,8 +79,10 @@ def table(model: Path, res: ekrt_semi.Result, exact: bool, anchor: dict | None) 
     lines += [head, sep]
     for op in res.ops:
         instr = op.ticks * k
-        row = (f"| {op.index} | {op.name} | {fmt(op.macs or None)} | {instr:,} | "
-               f"{fmt(instr / op.macs if op.macs else None, '.2f')} |")
+        row = (
+            f"| {op.index} | {op.name} | {fmt(op.macs or None)} | {instr:,} | "
+            f"{fmt(instr / op.macs if op.macs else None, '.2f')} |"
+        )
         if anchor:
             r = ref["ops"][op.index]["instructions"] if ref else None
             c = cm["ops"][op.index]["instructions"] if cm else None
@@ -86,9 +92,11 @@ def table(model: Path, res: ekrt_semi.Result, exact: bool, anchor: dict | None) 
     instr = res.ticks * k
     row = f"| | **total** | {total_macs:,} | **{instr:,}** | {instr / max(total_macs, 1):.2f} |"
     if anchor:
-        row += (f" {fmt(ref['instructions'] if ref else None)} | "
-                f"{fmt(cm['instructions'] if cm else None)} | "
-                f"{fmt(instr / cm['instructions'] if cm else None, '.3f')} |")
+        row += (
+            f" {fmt(ref['instructions'] if ref else None)} | "
+            f"{fmt(cm['instructions'] if cm else None)} | "
+            f"{fmt(instr / cm['instructions'] if cm else None, '.3f')} |"
+        )
     lines.append(row)
     arena = f"arena: edgekit-rt {res.arena:,} B"
     if anchor:
@@ -122,14 +130,28 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             exact = (t / f"out{i}.bin").read_bytes() == tflm_outputs(m, recs[i])
             anchor = run_anchor(args.anchor, m, t / f"in{i}.bin") if args.anchor else None
-            out.append({"model": str(m), "instructions": res.ticks * ekrt_semi.INSTR_PER_TICK,
-                        "arena": res.arena, "exact": exact,
-                        "ops": [{"index": o.index, "op": o.name, "macs": o.macs,
-                                 "instructions": o.ticks * ekrt_semi.INSTR_PER_TICK}
-                                for o in res.ops],
-                        "anchor": anchor and {v: {"instructions": a["instructions"],
-                                                  "arena": a["arena_used_bytes"]}
-                                              for v, a in anchor.items()}})
+            out.append(
+                {
+                    "model": str(m),
+                    "instructions": res.ticks * ekrt_semi.INSTR_PER_TICK,
+                    "arena": res.arena,
+                    "exact": exact,
+                    "ops": [
+                        {
+                            "index": o.index,
+                            "op": o.name,
+                            "macs": o.macs,
+                            "instructions": o.ticks * ekrt_semi.INSTR_PER_TICK,
+                        }
+                        for o in res.ops
+                    ],
+                    "anchor": anchor
+                    and {
+                        v: {"instructions": a["instructions"], "arena": a["arena_used_bytes"]}
+                        for v, a in anchor.items()
+                    },
+                }
+            )
             if not args.json:
                 print(table(m, res, exact, anchor))
     if args.json:

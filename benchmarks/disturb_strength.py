@@ -39,14 +39,18 @@ def main() -> None:
     args = ap.parse_args()
 
     rec = load_recording(default_dataset(SynthConfig()), "csl")
-    trials = [t for t in rec.trials if t.session == args.session][:args.trials]
+    trials = [t for t in rec.trials if t.session == args.session][: args.trials]
     sub = dataclasses.replace(rec, trials=trials)
     fc = FeatureConfig()
     clean = extract(sub, fc).x
     live = channel_mask(rec.grid)
-    print(f"{len(trials)} trials of session {args.session}, {len(clean)} RMS frames, "
-          f"{fc.band_hz[0]:g}-{fc.band_hz[1]:g} Hz band-pass")
-    print(f"| disturbance | affected electrodes per trial | median growth | p90 growth | others, median |")
+    print(
+        f"{len(trials)} trials of session {args.session}, {len(clean)} RMS frames, "
+        f"{fc.band_hz[0]:g}-{fc.band_hz[1]:g} Hz band-pass"
+    )
+    print(
+        "| disturbance | affected electrodes per trial | median growth | p90 growth | others, median |"
+    )
     print("|---|---|---|---|---|")
     for name, d in DISTURBANCES.items():
         hit, miss = [], []
@@ -54,8 +58,9 @@ def main() -> None:
             rng = np.random.default_rng(np.random.SeedSequence([7, i]))
             one = dataclasses.replace(rec, trials=[t])
             bad = dataclasses.replace(t, signal=d.apply(t.signal, rec.fs, rec.grid, rng))
-            ratio = (extract(dataclasses.replace(rec, trials=[bad]), fc).x
-                     / np.maximum(extract(one, fc).x, 1e-12))
+            ratio = extract(dataclasses.replace(rec, trials=[bad]), fc).x / np.maximum(
+                extract(one, fc).x, 1e-12
+            )
             ch = np.zeros(rec.grid.n_channels, bool)
             ch[affected(name, rec.grid, t.signal, bad.signal)] = True
             hit.append(ratio[:, ch & live].ravel())
@@ -63,7 +68,9 @@ def main() -> None:
         h, m = np.concatenate(hit), np.concatenate(miss)
         per_trial = len(h) // len(clean)
         others = f"{np.median(m):.2f}" if m.size else "-"
-        print(f"| {name} | {per_trial} | {np.median(h):.2f} | {np.percentile(h, 90):.2f} | {others} |")
+        print(
+            f"| {name} | {per_trial} | {np.median(h):.2f} | {np.percentile(h, 90):.2f} | {others} |"
+        )
 
 
 if __name__ == "__main__":

@@ -27,8 +27,22 @@ FILTERS = ("causal", "zero-phase")
 def train(run: Path, seed: int, width: float, filt: str, epochs: int | None) -> dict:
     report = run / "train.json"
     if not report.exists():
-        cmd = [sys.executable, "-m", "edgekit.cli", "train", "--width", f"{width:g}", "--seed",
-               str(seed), "--filter", filt, "--run", str(run), "--json", "--no-progress"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "edgekit.cli",
+            "train",
+            "--width",
+            f"{width:g}",
+            "--seed",
+            str(seed),
+            "--filter",
+            filt,
+            "--run",
+            str(run),
+            "--json",
+            "--no-progress",
+        ]
         if epochs is not None:
             cmd += ["--epochs", str(epochs)]
         print("$ edgekit " + " ".join(cmd[3:]), file=sys.stderr, flush=True)
@@ -46,17 +60,24 @@ def main() -> None:
 
     rows = []
     for seed in range(a.seeds):
-        rec = {f: train(Path(a.out) / f"{f}-seed{seed}", seed, a.width, f, a.epochs) for f in FILTERS}
-        rows.append({f: (r["cnn"]["accuracy"], r["cnn"]["n"], r["lda"]["accuracy"])
-                     for f, r in rec.items()})
+        rec = {
+            f: train(Path(a.out) / f"{f}-seed{seed}", seed, a.width, f, a.epochs) for f in FILTERS
+        }
+        rows.append(
+            {f: (r["cnn"]["accuracy"], r["cnn"]["n"], r["lda"]["accuracy"]) for f, r in rec.items()}
+        )
 
-    print(f"mbv2 w{a.width:g}, default data, session split; float CNN test accuracy (LDA beside it)\n")
+    print(
+        f"mbv2 w{a.width:g}, default data, session split; float CNN test accuracy (LDA beside it)\n"
+    )
     print("| seed | causal | zero-phase | causal - zero-phase |")
     print("|---|---|---|---|")
     for seed, r in enumerate(rows):
         (ca, cn, cl), (za, zn, zl) = r["causal"], r["zero-phase"]
-        print(f"| {seed} | {ca:.2%} (n {cn}; LDA {cl:.2%}) | {za:.2%} (n {zn}; LDA {zl:.2%}) "
-              f"| {100 * (ca - za):+.2f} pt |")
+        print(
+            f"| {seed} | {ca:.2%} (n {cn}; LDA {cl:.2%}) | {za:.2%} (n {zn}; LDA {zl:.2%}) "
+            f"| {100 * (ca - za):+.2f} pt |"
+        )
 
     def spread(v: list[float]) -> str:
         sd = statistics.stdev(v) if len(v) > 1 else 0.0
@@ -64,8 +85,10 @@ def main() -> None:
 
     ca = [r["causal"][0] for r in rows]
     za = [r["zero-phase"][0] for r in rows]
-    print(f"| mean +- std | {spread(ca)} % | {spread(za)} % | "
-          f"{spread([c - z for c, z in zip(ca, za)])} pt |")
+    print(
+        f"| mean +- std | {spread(ca)} % | {spread(za)} % | "
+        f"{spread([c - z for c, z in zip(ca, za)])} pt |"
+    )
 
 
 if __name__ == "__main__":

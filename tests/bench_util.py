@@ -17,10 +17,21 @@ from edgekit.boards import Board, get_board
 
 from firmware_util import LABELS, tflm_outputs, write_export
 
-HOST_BOARD = Board(name="host", description="POSIX build of the firmware (tests)", cpu="host",
-                   clock_hz=0, flash_bytes=1 << 30, ram_bytes=1 << 30, runtime="edgekit-rt",
-                   port="host", timer="CLOCK_MONOTONIC", baud=115200, serial="pty",
-                   runtime_flash_bytes=0, runtime_ram_bytes=0)
+HOST_BOARD = Board(
+    name="host",
+    description="POSIX build of the firmware (tests)",
+    cpu="host",
+    clock_hz=0,
+    flash_bytes=1 << 30,
+    ram_bytes=1 << 30,
+    runtime="edgekit-rt",
+    port="host",
+    timer="CLOCK_MONOTONIC",
+    baud=115200,
+    serial="pty",
+    runtime_flash_bytes=0,
+    runtime_ram_bytes=0,
+)
 
 
 def make_run(root: Path, tflite: bytes, n: int = 40, seed: int = 0) -> runs.Run:
@@ -34,8 +45,13 @@ def make_run(root: Path, tflite: bytes, n: int = 40, seed: int = 0) -> runs.Run:
     labels = y.argmax(1).astype(np.int64)
     flip = rng.random(n) < 0.25
     labels[flip] = rng.integers(0, facts["n_out"], flip.sum())
-    runs.save_npz(run.export_dir / "reference.npz", x_int8=x, y_int8=y, labels=labels,
-                  label_names=np.array(LABELS[:facts["n_out"]]))
+    runs.save_npz(
+        run.export_dir / "reference.npz",
+        x_int8=x,
+        y_int8=y,
+        labels=labels,
+        label_names=np.array(LABELS[: facts["n_out"]]),
+    )
     runs.write_json(run.export_dir / "export.json", {"stage": "export", "hash": facts["hash"]})
     return run
 
@@ -62,8 +78,9 @@ class PtyDevice:
         self.start()
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([self.exe], stdin=self.master, stdout=self.master,
-                                     stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [self.exe], stdin=self.master, stdout=self.master, stderr=subprocess.DEVNULL
+        )
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -74,7 +91,7 @@ class PtyDevice:
         self.kill()
         self.start()
 
-    def pause(self) -> None:     # a hung board: alive, silent
+    def pause(self) -> None:  # a hung board: alive, silent
         assert self.proc is not None
         self.proc.send_signal(signal.SIGSTOP)
 

@@ -10,7 +10,6 @@ import torch
 
 from edgekit.data.synth import SynthConfig, generate
 
-
 # Small networks gain nothing from intra-op threads, and on a loaded 2-core machine torch's
 # thread pool spins: one thread is an order of magnitude faster there.
 torch.set_num_threads(1)
@@ -25,8 +24,15 @@ def tiny_csl(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def small_csl(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Small but learnable: 4 classes, 3 sessions, enough trials for a session split."""
-    cfg = SynthConfig(n_classes=4, sessions=3, trials_per_gesture=4, idle_trials=4,
-                      trial_seconds=0.75, n_sources=6, seed=2)
+    cfg = SynthConfig(
+        n_classes=4,
+        sessions=3,
+        trials_per_gesture=4,
+        idle_trials=4,
+        trial_seconds=0.75,
+        n_sources=6,
+        seed=2,
+    )
     return generate(tmp_path_factory.mktemp("small") / "csl", cfg)
 
 

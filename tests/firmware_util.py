@@ -57,20 +57,38 @@ def write_export(export_dir: Path, tflite: bytes, arena_bytes: int = 64 * 1024) 
 
     info = inspect_tflite(tflite, "tiny test model")
     n_out = int(info.output.shape[-1])
-    rec = ModelRecord(arch="tiny-test", width=1.0, num_classes=n_out,
-                      label_names=list(LABELS[:n_out]),
-                      features={"kind": "rms", "window_ms": 200.0, "hop_ms": 100.0, "fs_hz": 2048.0},
-                      norm_mean=[0.0] * 192, norm_std=[1.0] * 192, channel_mask=[True] * 192,
-                      layout="csl", state_dict={})
-    q = {"scale": info.input.scales[0], "zero_point": info.input.zero_points[0],
-         "shape": info.input.shape}
-    o = {"scale": info.output.scales[0], "zero_point": info.output.zero_points[0],
-         "shape": info.output.shape}
+    rec = ModelRecord(
+        arch="tiny-test",
+        width=1.0,
+        num_classes=n_out,
+        label_names=list(LABELS[:n_out]),
+        features={"kind": "rms", "window_ms": 200.0, "hop_ms": 100.0, "fs_hz": 2048.0},
+        norm_mean=[0.0] * 192,
+        norm_std=[1.0] * 192,
+        channel_mask=[True] * 192,
+        layout="csl",
+        state_dict={},
+    )
+    q = {
+        "scale": info.input.scales[0],
+        "zero_point": info.input.zero_points[0],
+        "shape": info.input.shape,
+    }
+    o = {
+        "scale": info.output.scales[0],
+        "zero_point": info.output.zero_points[0],
+        "shape": info.output.shape,
+    }
     export_dir.mkdir(parents=True, exist_ok=True)
     (export_dir / "model_int8.tflite").write_bytes(tflite)
     carray.write_all(export_dir, rec, tflite, q, o, arena_bytes, resolver_ops(info))
-    return {"hash": runs.model_hash(tflite), "ops": info.op_names, "n_out": n_out,
-            "out_scale": o["scale"], "out_zp": o["zero_point"]}
+    return {
+        "hash": runs.model_hash(tflite),
+        "ops": info.op_names,
+        "n_out": n_out,
+        "out_scale": o["scale"],
+        "out_zp": o["zero_point"],
+    }
 
 
 def tflm_outputs(tflite: bytes, xs: np.ndarray) -> np.ndarray:
@@ -92,13 +110,15 @@ def tflm_outputs(tflite: bytes, xs: np.ndarray) -> np.ndarray:
 @dataclass
 class Link:
     """The protocol over a child process's stdin/stdout (host binary, or QEMU -serial stdio)."""
+
     proc: subprocess.Popen
     buf: bytes = b""
 
     @classmethod
-    def spawn(cls, argv: list[str], env: dict | None = None) -> "Link":
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=env)
+    def spawn(cls, argv: list[str], env: dict | None = None) -> Link:
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        )
         return cls(proc)
 
     def write(self, data: bytes) -> None:
@@ -119,7 +139,9 @@ class Link:
             if r:
                 chunk = os.read(fd, 65536)
                 if not chunk:
-                    err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+                    err = (
+                        self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+                    )
                     raise EOFError(f"link closed; got {self.buf[-400:]!r}; stderr: {err[-2000:]}")
                 self.buf += chunk
         head, self.buf = self.buf.split(b"m-ready\r\n", 1)
@@ -166,15 +188,39 @@ def host_board():
     """The host (POSIX) port as a Board: not a deployment target, a test bench for the app."""
     from edgekit.boards import Board
 
-    return Board(name="host", description="POSIX host build of the command loop", cpu="host",
-                 clock_hz=0, flash_bytes=1 << 30, ram_bytes=1 << 30, runtime="edgekit-rt",
-                 port="host", timer="CLOCK_MONOTONIC (us)", baud=0, serial="stdin/stdout",
-                 runtime_flash_bytes=0, runtime_ram_bytes=0)
+    return Board(
+        name="host",
+        description="POSIX host build of the command loop",
+        cpu="host",
+        clock_hz=0,
+        flash_bytes=1 << 30,
+        ram_bytes=1 << 30,
+        runtime="edgekit-rt",
+        port="host",
+        timer="CLOCK_MONOTONIC (us)",
+        baud=0,
+        serial="stdin/stdout",
+        runtime_flash_bytes=0,
+        runtime_ram_bytes=0,
+    )
 
 
 def qemu_argv(machine: str, elf: str) -> list[str]:
-    return ["qemu-system-arm", "-M", machine, "-icount", "shift=0", "-display", "none",
-            "-monitor", "none", "-serial", "stdio", "-kernel", elf]
+    return [
+        "qemu-system-arm",
+        "-M",
+        machine,
+        "-icount",
+        "shift=0",
+        "-display",
+        "none",
+        "-monitor",
+        "none",
+        "-serial",
+        "stdio",
+        "-kernel",
+        elf,
+    ]
 
 
 def random_inputs(n: int, seed: int = 1) -> np.ndarray:

@@ -12,9 +12,10 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -30,9 +31,17 @@ class ModelSpec:
     float_io: bool = False
 
     def key(self) -> str:
-        blob = json.dumps({"v": RECIPE_VERSION, "name": self.name, "kind": self.kind,
-                           "seed": self.seed, "params": self.params, "float_io": self.float_io},
-                          sort_keys=True)
+        blob = json.dumps(
+            {
+                "v": RECIPE_VERSION,
+                "name": self.name,
+                "kind": self.kind,
+                "seed": self.seed,
+                "params": self.params,
+                "float_io": self.float_io,
+            },
+            sort_keys=True,
+        )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -62,10 +71,28 @@ def conv_specs(seed0: int = 100) -> list[ModelSpec]:
         cin = int(rng.integers(1, 7)) * groups
         cout = int(rng.integers(1, 9)) * groups
         h, w = int(rng.integers(4, 11)), int(rng.integers(4, 14))
-        out.append(ModelSpec(f"conv{i}", "conv", seed0 + i, dict(
-            h=h, w=w, cin=cin, cout=cout, k=k, s=s, pad=pad, act=act, dil=dil, groups=groups,
-            wstd=float(10 ** rng.uniform(-1.5, 0.3)), range=_rand_range(rng),
-            per_tensor=i == len(fixed) - 1)))
+        out.append(
+            ModelSpec(
+                f"conv{i}",
+                "conv",
+                seed0 + i,
+                dict(
+                    h=h,
+                    w=w,
+                    cin=cin,
+                    cout=cout,
+                    k=k,
+                    s=s,
+                    pad=pad,
+                    act=act,
+                    dil=dil,
+                    groups=groups,
+                    wstd=float(10 ** rng.uniform(-1.5, 0.3)),
+                    range=_rand_range(rng),
+                    per_tensor=i == len(fixed) - 1,
+                ),
+            )
+        )
     return out
 
 
@@ -80,34 +107,78 @@ def dw_specs(seed0: int = 200) -> list[ModelSpec]:
     out = []
     for i, (k, s, pad, act, dm, dil) in enumerate(fixed):
         rng = np.random.default_rng(seed0 + i)
-        out.append(ModelSpec(f"dw{i}", "dw", seed0 + i, dict(
-            h=int(rng.integers(5, 12)), w=int(rng.integers(5, 14)), cin=int(rng.integers(1, 9)),
-            k=k, s=s, pad=pad, act=act, dm=dm, dil=dil,
-            wstd=float(10 ** rng.uniform(-1.5, 0.3)), range=_rand_range(rng))))
+        out.append(
+            ModelSpec(
+                f"dw{i}",
+                "dw",
+                seed0 + i,
+                dict(
+                    h=int(rng.integers(5, 12)),
+                    w=int(rng.integers(5, 14)),
+                    cin=int(rng.integers(1, 9)),
+                    k=k,
+                    s=s,
+                    pad=pad,
+                    act=act,
+                    dm=dm,
+                    dil=dil,
+                    wstd=float(10 ** rng.uniform(-1.5, 0.3)),
+                    range=_rand_range(rng),
+                ),
+            )
+        )
     return out
 
 
 def fc_specs(seed0: int = 300) -> list[ModelSpec]:
     out = []
-    for i, (act, rank3, per_tensor) in enumerate([(None, False, False), ("relu", False, False),
-                                                  (None, True, False), ("relu6", False, True)]):
+    for i, (act, rank3, per_tensor) in enumerate(
+        [(None, False, False), ("relu", False, False), (None, True, False), ("relu6", False, True)]
+    ):
         rng = np.random.default_rng(seed0 + i)
-        out.append(ModelSpec(f"fc{i}", "fc", seed0 + i, dict(
-            n=int(rng.integers(3, 64)), units=int(rng.integers(1, 20)), act=act, rank3=rank3,
-            rows=int(rng.integers(2, 5)), wstd=float(10 ** rng.uniform(-1.5, 0.3)),
-            range=_rand_range(rng), per_tensor=per_tensor)))
+        out.append(
+            ModelSpec(
+                f"fc{i}",
+                "fc",
+                seed0 + i,
+                dict(
+                    n=int(rng.integers(3, 64)),
+                    units=int(rng.integers(1, 20)),
+                    act=act,
+                    rank3=rank3,
+                    rows=int(rng.integers(2, 5)),
+                    wstd=float(10 ** rng.uniform(-1.5, 0.3)),
+                    range=_rand_range(rng),
+                    per_tensor=per_tensor,
+                ),
+            )
+        )
     return out
 
 
 def add_specs(seed0: int = 400) -> list[ModelSpec]:
     out = []
-    for i, (bcast, act) in enumerate([(False, None), (False, None), (True, None),
-                                      (False, "relu6"), (True, "relu")]):
+    for i, (bcast, act) in enumerate(
+        [(False, None), (False, None), (True, None), (False, "relu6"), (True, "relu")]
+    ):
         rng = np.random.default_rng(seed0 + i)
-        out.append(ModelSpec(f"add{i}", "add", seed0 + i, dict(
-            h=int(rng.integers(2, 9)), w=int(rng.integers(2, 9)), c=int(rng.integers(1, 9)),
-            bcast=bcast, act=act, gain_a=float(10 ** rng.uniform(-1, 1)),
-            gain_b=float(10 ** rng.uniform(-1, 1)), range=_rand_range(rng))))
+        out.append(
+            ModelSpec(
+                f"add{i}",
+                "add",
+                seed0 + i,
+                dict(
+                    h=int(rng.integers(2, 9)),
+                    w=int(rng.integers(2, 9)),
+                    c=int(rng.integers(1, 9)),
+                    bcast=bcast,
+                    act=act,
+                    gain_a=float(10 ** rng.uniform(-1, 1)),
+                    gain_b=float(10 ** rng.uniform(-1, 1)),
+                    range=_rand_range(rng),
+                ),
+            )
+        )
     return out
 
 
@@ -115,25 +186,63 @@ def mean_specs(seed0: int = 500) -> list[ModelSpec]:
     out = []
     for i, keep in enumerate([False, True, False]):
         rng = np.random.default_rng(seed0 + i)
-        out.append(ModelSpec(f"mean{i}", "mean", seed0 + i, dict(
-            h=int(rng.integers(1, 12)), w=int(rng.integers(2, 30)), c=int(rng.integers(1, 17)),
-            keep=keep, gain=float(10 ** rng.uniform(-1, 1)), range=_rand_range(rng))))
+        out.append(
+            ModelSpec(
+                f"mean{i}",
+                "mean",
+                seed0 + i,
+                dict(
+                    h=int(rng.integers(1, 12)),
+                    w=int(rng.integers(2, 30)),
+                    c=int(rng.integers(1, 17)),
+                    keep=keep,
+                    gain=float(10 ** rng.uniform(-1, 1)),
+                    range=_rand_range(rng),
+                ),
+            )
+        )
     for i, (axes, keep) in enumerate([((3,), True), ((2,), False), ((1, 3), False)], start=3):
         rng = np.random.default_rng(seed0 + i)
-        out.append(ModelSpec(f"mean{i}", "mean", seed0 + i, dict(
-            h=int(rng.integers(2, 9)), w=int(rng.integers(2, 12)), c=int(rng.integers(2, 17)),
-            keep=keep, axes=axes, range=_rand_range(rng))))
+        out.append(
+            ModelSpec(
+                f"mean{i}",
+                "mean",
+                seed0 + i,
+                dict(
+                    h=int(rng.integers(2, 9)),
+                    w=int(rng.integers(2, 12)),
+                    c=int(rng.integers(2, 17)),
+                    keep=keep,
+                    axes=axes,
+                    range=_rand_range(rng),
+                ),
+            )
+        )
     return out
 
 
 def pool_specs(seed0: int = 600) -> list[ModelSpec]:
     out = []
-    for i, (k, s, pad) in enumerate([(2, 2, "valid"), (3, 1, "same"), (3, 2, "same"),
-                                     ((2, 3), (1, 2), "valid")]):
+    for i, (k, s, pad) in enumerate(
+        [(2, 2, "valid"), (3, 1, "same"), (3, 2, "same"), ((2, 3), (1, 2), "valid")]
+    ):
         rng = np.random.default_rng(seed0 + i)
-        out.append(ModelSpec(f"avgpool{i}", "avgpool", seed0 + i, dict(
-            h=int(rng.integers(4, 12)), w=int(rng.integers(4, 14)), c=int(rng.integers(1, 9)),
-            k=k, s=s, pad=pad, range=_rand_range(rng))))
+        out.append(
+            ModelSpec(
+                f"avgpool{i}",
+                "avgpool",
+                seed0 + i,
+                dict(
+                    h=int(rng.integers(4, 12)),
+                    w=int(rng.integers(4, 14)),
+                    c=int(rng.integers(1, 9)),
+                    k=k,
+                    s=s,
+                    pad=pad,
+                    range=_rand_range(rng),
+                ),
+            )
+        )
     return out
 
 
@@ -144,26 +253,38 @@ def pad_specs(seed0: int = 700) -> list[ModelSpec]:
         p = [int(v) for v in rng.integers(0, 3, size=4)]
         if sum(p) == 0:
             p[0] = 1
-        out.append(ModelSpec(f"pad{i}", "pad", seed0 + i, dict(
-            h=int(rng.integers(2, 9)), w=int(rng.integers(2, 12)), c=int(rng.integers(1, 6)),
-            pads=p, range=_rand_range(rng))))
+        out.append(
+            ModelSpec(
+                f"pad{i}",
+                "pad",
+                seed0 + i,
+                dict(
+                    h=int(rng.integers(2, 9)),
+                    w=int(rng.integers(2, 12)),
+                    c=int(rng.integers(1, 6)),
+                    pads=p,
+                    range=_rand_range(rng),
+                ),
+            )
+        )
     return out
 
 
 def misc_specs() -> list[ModelSpec]:
     return [
-        ModelSpec("reshape0", "reshape", 800, dict(h=4, w=6, c=3, units=7,
-                                                   range=(-1.5, 2.5))),
+        ModelSpec("reshape0", "reshape", 800, dict(h=4, w=6, c=3, units=7, range=(-1.5, 2.5))),
         ModelSpec("mbv2", "mbv2", 900, dict(range=(-3.0, 3.0))),
         ModelSpec("mbv2_b", "mbv2", 901, dict(range=(-0.5, 4.0))),
         ModelSpec("qdq", "mbv2", 902, dict(range=(-2.0, 2.0)), float_io=True),
         ModelSpec("softmax0", "softmax", 1200, dict(n=12, units=10, wstd=0.5, range=(-2.0, 2.0))),
         ModelSpec("softmax1", "softmax", 1201, dict(n=20, units=5, wstd=3.0, range=(-1.0, 3.0))),
         ModelSpec("softmax2", "softmax", 1202, dict(n=7, units=33, wstd=0.05, range=(-2.0, 2.0))),
-        ModelSpec("transpose0", "transpose", 1100, dict(h=3, w=5, c=4, perm=(3, 1, 2),
-                                                        range=(-1.0, 3.0))),
-        ModelSpec("transpose1", "transpose", 1101, dict(h=2, w=7, c=3, perm=(2, 3, 1),
-                                                        range=(-4.0, 1.0))),
+        ModelSpec(
+            "transpose0", "transpose", 1100, dict(h=3, w=5, c=4, perm=(3, 1, 2), range=(-1.0, 3.0))
+        ),
+        ModelSpec(
+            "transpose1", "transpose", 1101, dict(h=2, w=7, c=3, perm=(2, 3, 1), range=(-4.0, 1.0))
+        ),
     ]
 
 
@@ -187,28 +308,103 @@ def variant_specs(seed0: int = 1300) -> list[ModelSpec]:
     ]
     out = []
     for i, (name, h, w, cin, cout, k, st, pad, act, wstd, rng_) in enumerate(conv):
-        out.append(ModelSpec(name, "conv", seed0 + i, dict(
-            h=h, w=w, cin=cin, cout=cout, k=k, s=st, pad=pad, act=act, dil=1, groups=1,
-            wstd=wstd, range=rng_)))
+        out.append(
+            ModelSpec(
+                name,
+                "conv",
+                seed0 + i,
+                dict(
+                    h=h,
+                    w=w,
+                    cin=cin,
+                    cout=cout,
+                    k=k,
+                    s=st,
+                    pad=pad,
+                    act=act,
+                    dil=1,
+                    groups=1,
+                    wstd=wstd,
+                    range=rng_,
+                ),
+            )
+        )
     for i, (name, h, w, cin, k, st, pad, act) in enumerate(dw, start=20):
-        out.append(ModelSpec(name, "dw", seed0 + i, dict(
-            h=h, w=w, cin=cin, cout=cin, k=k, s=st, pad=pad, act=act, dm=1, dil=1, wstd=0.5,
-            range=(-2.0, 2.0))))
-    for i, (layer, cin, pads, st) in enumerate([("conv", 5, (0, 1, 1, 0), 2),
-                                                ("dw", 17, (1, 1, 1, 1), 2),
-                                                ("dw", 3, (2, 0, 0, 1), 1)], start=40):
-        out.append(ModelSpec(f"v_pad_{layer}{i - 40}", "padconv", seed0 + i, dict(
-            h=7, w=8, cin=cin, cout=6, layer=layer, pads=pads, s=st, wstd=0.4,
-            range=(-1.0, 2.0))))
-    out.append(ModelSpec("v_fc_17", "fc", seed0 + 50, dict(
-        n=37, units=17, act="relu", rank3=False, rows=1, wstd=0.2, range=(-2.0, 2.0),
-        per_tensor=False)))
+        out.append(
+            ModelSpec(
+                name,
+                "dw",
+                seed0 + i,
+                dict(
+                    h=h,
+                    w=w,
+                    cin=cin,
+                    cout=cin,
+                    k=k,
+                    s=st,
+                    pad=pad,
+                    act=act,
+                    dm=1,
+                    dil=1,
+                    wstd=0.5,
+                    range=(-2.0, 2.0),
+                ),
+            )
+        )
+    for i, (layer, cin, pads, st) in enumerate(
+        [("conv", 5, (0, 1, 1, 0), 2), ("dw", 17, (1, 1, 1, 1), 2), ("dw", 3, (2, 0, 0, 1), 1)],
+        start=40,
+    ):
+        out.append(
+            ModelSpec(
+                f"v_pad_{layer}{i - 40}",
+                "padconv",
+                seed0 + i,
+                dict(
+                    h=7,
+                    w=8,
+                    cin=cin,
+                    cout=6,
+                    layer=layer,
+                    pads=pads,
+                    s=st,
+                    wstd=0.4,
+                    range=(-1.0, 2.0),
+                ),
+            )
+        )
+    out.append(
+        ModelSpec(
+            "v_fc_17",
+            "fc",
+            seed0 + 50,
+            dict(
+                n=37,
+                units=17,
+                act="relu",
+                rank3=False,
+                rows=1,
+                wstd=0.2,
+                range=(-2.0, 2.0),
+                per_tensor=False,
+            ),
+        )
+    )
     return out
 
 
 def all_specs() -> list[ModelSpec]:
-    return (conv_specs() + dw_specs() + fc_specs() + add_specs() + mean_specs() +
-            pool_specs() + pad_specs() + misc_specs() + variant_specs())
+    return (
+        conv_specs()
+        + dw_specs()
+        + fc_specs()
+        + add_specs()
+        + mean_specs()
+        + pool_specs()
+        + pad_specs()
+        + misc_specs()
+        + variant_specs()
+    )
 
 
 def tanh_spec() -> ModelSpec:
@@ -216,6 +412,7 @@ def tanh_spec() -> ModelSpec:
 
 
 # --- building ----------------------------------------------------------------------------
+
 
 def _act(name: str | None) -> str | None:
     return name
@@ -233,33 +430,55 @@ def _build_keras(spec: ModelSpec):  # -> (keras.Model, input shape without batch
     if k == "conv":
         shape = (p["h"], p["w"], p["cin"])
         inp = tf.keras.Input(shape, batch_size=1)
-        x = L.Conv2D(p["cout"], p["k"], strides=p["s"], padding=p["pad"], activation=p["act"],
-                     dilation_rate=p["dil"], groups=p["groups"],
-                     kernel_initializer=init(p["wstd"]), bias_initializer=binit)(inp)
+        x = L.Conv2D(
+            p["cout"],
+            p["k"],
+            strides=p["s"],
+            padding=p["pad"],
+            activation=p["act"],
+            dilation_rate=p["dil"],
+            groups=p["groups"],
+            kernel_initializer=init(p["wstd"]),
+            bias_initializer=binit,
+        )(inp)
     elif k == "dw":
         shape = (p["h"], p["w"], p["cin"])
         inp = tf.keras.Input(shape, batch_size=1)
-        x = L.DepthwiseConv2D(p["k"], strides=p["s"], padding=p["pad"], activation=p["act"],
-                              depth_multiplier=p["dm"], dilation_rate=p["dil"],
-                              depthwise_initializer=init(p["wstd"]),
-                              bias_initializer=binit)(inp)
+        x = L.DepthwiseConv2D(
+            p["k"],
+            strides=p["s"],
+            padding=p["pad"],
+            activation=p["act"],
+            depth_multiplier=p["dm"],
+            dilation_rate=p["dil"],
+            depthwise_initializer=init(p["wstd"]),
+            bias_initializer=binit,
+        )(inp)
     elif k == "fc":
         shape = (p["rows"], p["n"]) if p["rank3"] else (p["n"],)
         inp = tf.keras.Input(shape, batch_size=1)
-        x = L.Dense(p["units"], activation=p["act"], kernel_initializer=init(p["wstd"]),
-                    bias_initializer=binit)(inp)
+        x = L.Dense(
+            p["units"],
+            activation=p["act"],
+            kernel_initializer=init(p["wstd"]),
+            bias_initializer=binit,
+        )(inp)
     elif k == "add":
         shape = (p["h"], p["w"], p["c"])
         inp = tf.keras.Input(shape, batch_size=1)
         # two branches of the same input with different scales
-        a = L.DepthwiseConv2D(1, depthwise_initializer=tf.keras.initializers.Constant(p["gain_a"]),
-                              use_bias=False)(inp)
+        a = L.DepthwiseConv2D(
+            1, depthwise_initializer=tf.keras.initializers.Constant(p["gain_a"]), use_bias=False
+        )(inp)
         if p["bcast"]:
             b = L.GlobalAveragePooling2D(keepdims=True)(inp)
             b = L.Conv2D(p["c"], 1, kernel_initializer=init(p["gain_b"]))(b)
         else:
-            b = L.DepthwiseConv2D(1, depthwise_initializer=tf.keras.initializers.Constant(
-                -p["gain_b"]), use_bias=False)(inp)
+            b = L.DepthwiseConv2D(
+                1,
+                depthwise_initializer=tf.keras.initializers.Constant(-p["gain_b"]),
+                use_bias=False,
+            )(inp)
         x = L.Add()([a, b])
         if p.get("act") == "relu6":
             x = L.ReLU(max_value=6.0)(x)  # fused into ADD by the converter
@@ -280,12 +499,23 @@ def _build_keras(spec: ModelSpec):  # -> (keras.Model, input shape without batch
         t, b_, l_, r = p["pads"]
         x = L.ZeroPadding2D(((t, b_), (l_, r)))(inp)
         if p["layer"] == "dw":
-            x = L.DepthwiseConv2D(3, strides=p["s"], padding="valid", activation="relu6",
-                                  depthwise_initializer=init(p["wstd"]),
-                                  bias_initializer=binit)(x)
+            x = L.DepthwiseConv2D(
+                3,
+                strides=p["s"],
+                padding="valid",
+                activation="relu6",
+                depthwise_initializer=init(p["wstd"]),
+                bias_initializer=binit,
+            )(x)
         else:
-            x = L.Conv2D(p["cout"], 3, strides=p["s"], padding="valid",
-                         kernel_initializer=init(p["wstd"]), bias_initializer=binit)(x)
+            x = L.Conv2D(
+                p["cout"],
+                3,
+                strides=p["s"],
+                padding="valid",
+                kernel_initializer=init(p["wstd"]),
+                bias_initializer=binit,
+            )(x)
     elif k == "avgpool":
         shape = (p["h"], p["w"], p["c"])
         inp = tf.keras.Input(shape, batch_size=1)
@@ -387,8 +617,9 @@ def build(spec: ModelSpec, directory: Path) -> Path:
     return path
 
 
-def build_all(specs: list[ModelSpec], directory: Path,
-              progress: Callable[[str], None] | None = None) -> dict[str, Path]:
+def build_all(
+    specs: list[ModelSpec], directory: Path, progress: Callable[[str], None] | None = None
+) -> dict[str, Path]:
     out = {}
     for s in specs:
         if progress:
@@ -415,8 +646,11 @@ def weight_scale_counts(tflite: bytes) -> list[int]:
     sch = schema()
     m = sch.Model.GetRootAsModel(tflite, 0)
     g = m.Subgraphs(0)
-    wanted = {sch.BuiltinOperator.CONV_2D, sch.BuiltinOperator.DEPTHWISE_CONV_2D,
-              sch.BuiltinOperator.FULLY_CONNECTED}
+    wanted = {
+        sch.BuiltinOperator.CONV_2D,
+        sch.BuiltinOperator.DEPTHWISE_CONV_2D,
+        sch.BuiltinOperator.FULLY_CONNECTED,
+    }
     res = []
     for i in range(g.OperatorsLength()):
         op = g.Operators(i)

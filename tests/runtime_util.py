@@ -50,8 +50,13 @@ def random_inputs(model: Path, seed: int) -> np.ndarray:
 
 # ops the converter must have produced for each rt_models kind (else the test tests nothing)
 EXPECTED_OPS = {
-    "conv": {"CONV_2D"}, "dw": {"DEPTHWISE_CONV_2D"}, "fc": {"FULLY_CONNECTED"},
-    "add": {"ADD"}, "mean": {"MEAN"}, "avgpool": {"AVERAGE_POOL_2D"}, "pad": {"PAD"},
+    "conv": {"CONV_2D"},
+    "dw": {"DEPTHWISE_CONV_2D"},
+    "fc": {"FULLY_CONNECTED"},
+    "add": {"ADD"},
+    "mean": {"MEAN"},
+    "avgpool": {"AVERAGE_POOL_2D"},
+    "pad": {"PAD"},
     "reshape": {"RESHAPE", "FULLY_CONNECTED"},
     "transpose": {"TRANSPOSE", "RESHAPE", "FULLY_CONNECTED"},
     "softmax": {"FULLY_CONNECTED", "SOFTMAX"},

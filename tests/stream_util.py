@@ -12,8 +12,9 @@ import firmware_util as fu
 FS = 2048.0
 
 
-def causal_export(base: Path, adc_lsb: float = 0.5, hop_ms: float = 50.0,
-                  norm_scale: float = 1.0) -> Path:
+def causal_export(
+    base: Path, adc_lsb: float = 0.5, hop_ms: float = 50.0, norm_scale: float = 1.0
+) -> Path:
     """A run directory whose export/ holds the tiny model with a causal chain in model_meta.h."""
     from edgekit.checkpoint import ModelRecord
     from edgekit.data.features import FeatureConfig
@@ -33,16 +34,28 @@ def causal_export(base: Path, adc_lsb: float = 0.5, hop_ms: float = 50.0,
     fc = FeatureConfig(adc_lsb=adc_lsb, hop_ms=hop_ms, window_ms=3 * hop_ms)
     mask = np.ones(192, bool)
     mask[7::8] = False
-    rec = ModelRecord(arch="tiny-test", width=1.0, num_classes=n_out,
-                      label_names=list(fu.LABELS[:n_out]),
-                      features={**fc.to_dict(), "fs_hz": FS},
-                      norm_mean=(norm_scale * rng.uniform(5, 40, 192)).astype(np.float32).tolist(),
-                      norm_std=(norm_scale * rng.uniform(3, 30, 192)).astype(np.float32).tolist(),
-                      channel_mask=mask.tolist(), layout="csl", state_dict={})
-    q = {"scale": info.input.scales[0], "zero_point": info.input.zero_points[0],
-         "shape": info.input.shape}
-    o = {"scale": info.output.scales[0], "zero_point": info.output.zero_points[0],
-         "shape": info.output.shape}
+    rec = ModelRecord(
+        arch="tiny-test",
+        width=1.0,
+        num_classes=n_out,
+        label_names=list(fu.LABELS[:n_out]),
+        features={**fc.to_dict(), "fs_hz": FS},
+        norm_mean=(norm_scale * rng.uniform(5, 40, 192)).astype(np.float32).tolist(),
+        norm_std=(norm_scale * rng.uniform(3, 30, 192)).astype(np.float32).tolist(),
+        channel_mask=mask.tolist(),
+        layout="csl",
+        state_dict={},
+    )
+    q = {
+        "scale": info.input.scales[0],
+        "zero_point": info.input.zero_points[0],
+        "shape": info.input.shape,
+    }
+    o = {
+        "scale": info.output.scales[0],
+        "zero_point": info.output.zero_points[0],
+        "shape": info.output.shape,
+    }
     tmp = base / f".tmp-causal-{os.getpid()}"
     (tmp / "export").mkdir(parents=True, exist_ok=True)
     (tmp / "export" / "model_int8.tflite").write_bytes(tfl)

@@ -15,8 +15,10 @@ from train_util import make_run
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-                       reason="needs qemu-system-arm and gcc-arm-none-eabi (make sysdeps)"),
+    pytest.mark.skipif(
+        shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+        reason="needs qemu-system-arm and gcc-arm-none-eabi (make sysdeps)",
+    ),
 ]
 
 
@@ -29,8 +31,9 @@ def test_exported_mbv2_runs_exactly_in_qemu(tmp_path_factory: pytest.TempPathFac
     def build() -> dict:
         return firmware.build(firmware.render(run, board), board)
 
-    rec = run_bench(run, board, None, samples=30, progress=False, build_fn=build,
-                    latency_samples=1, latency_n=3)
+    rec = run_bench(
+        run, board, None, samples=30, progress=False, build_fn=build, latency_samples=1, latency_n=3
+    )
     assert rec["exact_match_rate"] == 1.0, rec["summary"]
     assert rec["device_accuracy"] == rec["host_accuracy"]
     assert rec["device"]["model_hash"] == ex["model_hash"] == rec["model"]["hash"]
@@ -38,7 +41,7 @@ def test_exported_mbv2_runs_exactly_in_qemu(tmp_path_factory: pytest.TempPathFac
     assert 0 < rec["arena_used"] <= rec["arena_bytes"]
     assert rec["flash_bytes"] > ex["model_bytes"]
     q = rec["qemu"]
-    assert q["instructions_per_inference"] > rec["macs"]   # at least one instruction per MAC
+    assert q["instructions_per_inference"] > rec["macs"]  # at least one instruction per MAC
     assert 0 < q["macs_per_instruction"] < 1
     assert rec["lap_us"][0]["output_matches_ek_run"]
     for f in ("bench.json", "bench.md", "bench.png"):

@@ -16,7 +16,7 @@ import pytest
 
 from edgekit import runs
 from edgekit.bench import protocol, run_bench
-from edgekit.bench.link import DeviceLink, DeviceReset, LinkTimeout, DeviceError
+from edgekit.bench.link import DeviceError, DeviceLink, DeviceReset, LinkTimeout
 from edgekit.bench.qemu import run_qemu
 from edgekit.errors import EdgekitError
 
@@ -40,7 +40,7 @@ def device(host_run):
 @pytest.fixture()
 def link(device):
     with DeviceLink(device.path, timeout=5.0) as ln:
-        ln.sync()      # opening the port flushed the boot banner, as on a board already running
+        ln.sync()  # opening the port flushed the boot banner, as on a board already running
         ln.stats.resyncs = 0
         yield ln
 
@@ -49,11 +49,13 @@ def test_commands_and_replies(link: DeviceLink, host_run) -> None:
     run, _ = host_run
     assert link.expect("name", "name").value == "edgekit-host"
     info = protocol.parse_ek_info(link.expect("ek-info", "ek_info"))
-    assert info.hash == (run.export_dir / "model_meta.h").read_text().split('EK_MODEL_HASH "')[1][:16]
+    assert (
+        info.hash == (run.export_dir / "model_meta.h").read_text().split('EK_MODEL_HASH "')[1][:16]
+    )
     assert (info.inputs, info.tick_unit) == (192, "us")
     with pytest.raises(DeviceError, match="unknown command: frobnicate"):
         link.command("frobnicate")
-    assert link.expect("name", "name").value == "edgekit-host"   # still in step after an e-[...]
+    assert link.expect("name", "name").value == "edgekit-host"  # still in step after an e-[...]
 
 
 def test_resync_after_garbage_and_cut_line(link: DeviceLink) -> None:
@@ -76,7 +78,7 @@ def test_chunked_db_load_matches_the_reference(link: DeviceLink, host_run) -> No
     ref = runs.load_npz(run.export_dir / "reference.npz")
     x, y = ref["x_int8"][3], ref["y_int8"][3]
     link.expect("db load 192", "load_expecting")
-    chunks = protocol.cmds_db_data(x, max_command=100)     # as a runner with short lines would
+    chunks = protocol.cmds_db_data(x, max_command=100)  # as a runner with short lines would
     assert len(chunks) == 4 and all(len(c) <= 100 for c in chunks)
     replies = [link.command(c) for c in chunks]
     assert [r.kind for r in replies[-1]] == ["load_done"] and not any(replies[:-1])
@@ -103,12 +105,12 @@ def test_hung_device_times_out_with_advice(device: PtyDevice, link: DeviceLink) 
     assert "no m-ready after 'name' within 0.5 s" in msg
     assert "check the port" in msg and "baud rate" in msg and "firmware is flashed" in msg
     device.resume()
-    link.sync()            # the late reply is drained, the link is usable again
+    link.sync()  # the late reply is drained, the link is usable again
     assert link.expect("name", "name").value == "edgekit-host"
 
 
 def test_reset_mid_command_is_detected(device: PtyDevice, link: DeviceLink) -> None:
-    device.restart()       # the new firmware prints m-boot before it reads our command
+    device.restart()  # the new firmware prints m-boot before it reads our command
     with pytest.raises(DeviceReset, match="device reset"):
         link.command("name")
     link.wait_ready(5.0)
@@ -122,7 +124,7 @@ def test_run_bench_exact_over_pty(device: PtyDevice, host_run) -> None:
     rec = run_bench(run, HOST_BOARD, device.path, samples=25, progress=False, latency_samples=2)
     assert rec["exact_match_rate"] == 1.0 and rec["max_abs_diff"] == 0
     assert rec["top1_agreement"] == 1.0
-    assert rec["device_accuracy"] == rec["host_accuracy"] < 1.0   # labels were perturbed
+    assert rec["device_accuracy"] == rec["host_accuracy"] < 1.0  # labels were perturbed
     assert rec["samples"] == 25 and rec["device"]["tick_unit"] == "us"
     assert rec["arena_used"] > 0 and rec["latency"]["median_us"] > 0
     assert all(l["output_matches_ek_run"] for l in rec["lap_us"]) and len(rec["lap_us"]) == 2
@@ -130,21 +132,40 @@ def test_run_bench_exact_over_pty(device: PtyDevice, host_run) -> None:
     on_disk = json.loads((run.bench_dir("host") / "bench.json").read_text())
     assert on_disk["exact_matches"] == 25 and np.array(on_disk["confusion"]).sum() == 25
     assert (run.bench_dir("host") / "bench.png").stat().st_size > 1000
-    assert "| exact int8 output match | 25/25 (100.00%) |" in (run.bench_dir("host") / "bench.md").read_text()
+    assert (
+        "| exact int8 output match | 25/25 (100.00%) |"
+        in (run.bench_dir("host") / "bench.md").read_text()
+    )
     assert "exact int8 match 25/25" in rec["summary"]
 
 
 def test_run_bench_db_path(device: PtyDevice, host_run) -> None:
     run, _ = host_run
-    rec = run_bench(run, HOST_BOARD, device.path, samples=10, progress=False, mode="db",
-                    latency_samples=1, write=False)
+    rec = run_bench(
+        run,
+        HOST_BOARD,
+        device.path,
+        samples=10,
+        progress=False,
+        mode="db",
+        latency_samples=1,
+        write=False,
+    )
     assert rec["exact_match_rate"] == 1.0 and rec["mode"] == "db"
 
 
 def test_run_bench_redoes_a_sample_after_a_reset(device: PtyDevice, host_run) -> None:
     run, _ = host_run
-    rec = run_bench(run, HOST_BOARD, device.path, samples=12, progress=False, latency_samples=0,
-                    write=False, on_sample=lambda j: device.restart() if j in (3, 7) else None)
+    rec = run_bench(
+        run,
+        HOST_BOARD,
+        device.path,
+        samples=12,
+        progress=False,
+        latency_samples=0,
+        write=False,
+        on_sample=lambda j: device.restart() if j in (3, 7) else None,
+    )
     assert rec["link"]["resets"] == 2
     assert [r["why"] for r in rec["link"]["retried"]] == ["reset", "reset"]
     assert rec["exact_match_rate"] == 1.0 and rec["samples"] == 12
@@ -153,24 +174,33 @@ def test_run_bench_redoes_a_sample_after_a_reset(device: PtyDevice, host_run) ->
 def test_boot_loop_gives_up_with_advice(device: PtyDevice, host_run) -> None:
     run, _ = host_run
     with pytest.raises(EdgekitError, match="reset 3 times.*power supply"):
-        run_bench(run, HOST_BOARD, device.path, samples=10, progress=False, write=False,
-                  max_resets=2, on_sample=lambda j: device.restart() if j >= 2 else None)
+        run_bench(
+            run,
+            HOST_BOARD,
+            device.path,
+            samples=10,
+            progress=False,
+            write=False,
+            max_resets=2,
+            on_sample=lambda j: device.restart() if j >= 2 else None,
+        )
 
 
-def test_hash_mismatch_names_both_models_and_the_fix(device: PtyDevice, host_run,
-                                                    tmp_path: Path) -> None:
+def test_hash_mismatch_names_both_models_and_the_fix(
+    device: PtyDevice, host_run, tmp_path: Path
+) -> None:
     run, _ = host_run
     other = runs.Run(tmp_path / "other")
     shutil.copytree(run.export_dir, other.export_dir)
     tfl = other.export_dir / "model_int8.tflite"
-    tfl.write_bytes(tfl.read_bytes() + b"\0")       # a different model file -> another hash
+    tfl.write_bytes(tfl.read_bytes() + b"\0")  # a different model file -> another hash
     with pytest.raises(EdgekitError) as e:
         run_bench(other, HOST_BOARD, device.path, samples=5, progress=False)
     msg = str(e.value)
     dev_hash = (run.export_dir / "model_meta.h").read_text().split('EK_MODEL_HASH "')[1][:16]
     assert f"device runs model {dev_hash}, this run exported " in msg
     assert f"flash the firmware from {other.firmware_dir('host')}" in msg
-    assert not other.bench_dir("host").exists()      # nothing half-written
+    assert not other.bench_dir("host").exists()  # nothing half-written
 
 
 def test_no_port_and_no_device(tmp_path: Path, host_run) -> None:
@@ -184,7 +214,7 @@ def test_no_port_and_no_device(tmp_path: Path, host_run) -> None:
 
 
 def test_silent_port_gives_advice() -> None:
-    with DeviceLink("loop://") as ln:   # loop:// echoes our own bytes: never an m-ready
+    with DeviceLink("loop://") as ln:  # loop:// echoes our own bytes: never an m-ready
         t = time.monotonic()
         with pytest.raises(EdgekitError, match="cannot get in step.*check the port \\(loop://\\)"):
             ln.sync(attempts=2, timeout=0.3)
@@ -197,6 +227,8 @@ def test_qemu_missing_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     elf = tmp_path / "fw.elf"
     elf.write_bytes(b"\x7fELF")
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(EdgekitError, match="qemu-system-arm not found.*Debian package qemu-system-arm"):
+    with pytest.raises(
+        EdgekitError, match="qemu-system-arm not found.*Debian package qemu-system-arm"
+    ):
         with run_qemu(mps2(), elf):
             pass

@@ -17,13 +17,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import rt_models
 from edgekit.bench import layers, protocol
 from edgekit.errors import EdgekitError
 from edgekit.export import rt_host
 from edgekit.export.tflite import inspect_tflite
 
-QEMU_OK = shutil.which("qemu-system-arm") is not None and shutil.which("arm-none-eabi-gcc") is not None
+import rt_models
+
+QEMU_OK = (
+    shutil.which("qemu-system-arm") is not None and shutil.which("arm-none-eabi-gcc") is not None
+)
 needs_qemu = pytest.mark.skipif(not QEMU_OK, reason="needs qemu-system-arm and gcc-arm-none-eabi")
 
 
@@ -50,12 +53,14 @@ def test_host_layers_end_in_the_model_output(mbv2: bytes) -> None:
     info = inspect_tflite(mbv2)
     outs = layers.host_layer_outputs(mbv2, info, _x())
     assert len(outs) == len(info.ops) == 10
-    assert [o.size for o in outs] == [int(np.prod(info.tensors[op.outputs[0]].shape)) for op in info.ops]
+    assert [o.size for o in outs] == [
+        int(np.prod(info.tensors[op.outputs[0]].shape)) for op in info.ops
+    ]
     it = runtime.Interpreter.from_bytes(mbv2)
     it.set_input(_x()[None], 0)
     it.invoke()
     assert np.array_equal(outs[-1], np.array(it.get_output(0)).reshape(-1))
-    assert len({o.tobytes() for o in outs}) == len(outs)   # every layer its own tensor
+    assert len({o.tobytes() for o in outs}) == len(outs)  # every layer its own tensor
 
 
 def test_diff_names_the_first_corrupted_layer(mbv2: bytes) -> None:
@@ -66,7 +71,7 @@ def test_diff_names_the_first_corrupted_layer(mbv2: bytes) -> None:
     assert all(r["differing"] == 0 and r["max_abs_diff"] == 0 for r in same["layers"])
     dev = [h.copy() for h in host]
     dev[3][[5, 17, 40]] = (dev[3][[5, 17, 40]].astype(np.int16) + [1, -7, 3]).clip(-128, 127)
-    dev[6][0] ^= 1                                  # a later layer differs too
+    dev[6][0] ^= 1  # a later layer differs too
     d = layers.compare_layers(dev, host, info)
     assert d["first_differing"] == 3 and d["first_differing_name"] == "CONV_2D"
     r = d["layers"][3]
@@ -78,21 +83,29 @@ def test_diff_names_the_first_corrupted_layer(mbv2: bytes) -> None:
 
 
 def test_diff_against_a_different_model_differs_at_layer_0(mbv2: bytes) -> None:
-    other = _model("mbv2_b")     # same graph, other weights and ranges
+    other = _model("mbv2_b")  # same graph, other weights and ranges
     info = inspect_tflite(mbv2)
     assert [o.op for o in inspect_tflite(other).ops] == [o.op for o in info.ops]
-    d = layers.compare_layers(layers.host_layer_outputs(other, info, _x()),
-                              layers.host_layer_outputs(mbv2, info, _x()), info)
+    d = layers.compare_layers(
+        layers.host_layer_outputs(other, info, _x()),
+        layers.host_layer_outputs(mbv2, info, _x()),
+        info,
+    )
     assert d["first_differing"] == 0 and d["layers"][0]["max_abs_diff"] > 0
     with pytest.raises(EdgekitError, match="device gave 9 layers"):
-        layers.compare_layers(layers.host_layer_outputs(mbv2, info, _x())[:9],
-                              layers.host_layer_outputs(mbv2, info, _x()), info)
+        layers.compare_layers(
+            layers.host_layer_outputs(mbv2, info, _x())[:9],
+            layers.host_layer_outputs(mbv2, info, _x()),
+            info,
+        )
 
 
 def test_profile_rows_check_the_device_against_the_model(mbv2: bytes) -> None:
     info = inspect_tflite(mbv2)
     ops = [layers.OpProfile(i, 0, op.op, 10 * i, 100 + i, 1) for i, op in enumerate(info.ops)]
-    tot = layers.ProfileTotals(len(ops), sum(o.ticks for o in ops) + 5, sum(o.ticks for o in ops), True)
+    tot = layers.ProfileTotals(
+        len(ops), sum(o.ticks for o in ops) + 5, sum(o.ticks for o in ops), True
+    )
     rec = layers.profile_record(ops, tot, info, 40.0)
     assert rec["sum_minus_whole_ticks"] == 5 and rec["whole_instructions"] == tot.whole_ticks * 40
     assert abs(sum(r["share"] for r in rec["layers"]) - 1.0) < 1e-9
@@ -100,22 +113,29 @@ def test_profile_rows_check_the_device_against_the_model(mbv2: bytes) -> None:
     assert rec["layers"][2]["macs_per_instruction"] == 20 / (102 * 40)
     md = "\n".join(layers.profile_markdown(rec, "systick"))
     assert "| 2 | DEPTHWISE_CONV_2D | 1×8×24×16 | 20 | 102 | 4,080 | 0.005 |" in md
-    ops[4] = layers.OpProfile(4, 0, "CONV_2D", 0, 1, 1)        # device disagrees with the model
+    ops[4] = layers.OpProfile(4, 0, "CONV_2D", 0, 1, 1)  # device disagrees with the model
     with pytest.raises(EdgekitError, match="device op 4 is CONV_2D, the model's is ADD"):
         layers.profile_rows(ops, info, None)
 
 
 def test_protocol_parses_profile_and_layer_replies() -> None:
-    r = protocol.parse_line("junkm-ek-profile-op[7]-code[4]-name[DEPTHWISE_CONV_2D]-macs[3456]-ticks[3820]-bytes[384]")
+    r = protocol.parse_line(
+        "junkm-ek-profile-op[7]-code[4]-name[DEPTHWISE_CONV_2D]-macs[3456]-ticks[3820]-bytes[384]"
+    )
     assert r.kind == "ek_profile_op" and r.garbage == "junk"
     assert protocol.parse_ek_profile_op(r) == (7, 4, "DEPTHWISE_CONV_2D", 3456, 3820, 384)
     t = protocol.parse_line("m-ek-profile-ops[10]-sum[94345]-whole[94323]-same[1]")
     assert protocol.parse_ek_profile(t) == (10, 94345, 94323, True)
-    op, off, total, chunk = protocol.parse_ek_layer(protocol.parse_line("m-ek-layer-[9]-at[2]-of[5]-[80ff7f]"))
+    op, off, total, chunk = protocol.parse_ek_layer(
+        protocol.parse_line("m-ek-layer-[9]-at[2]-of[5]-[80ff7f]")
+    )
     assert (op, off, total, chunk.tolist()) == (9, 2, 5, [-128, -1, 127])
     with pytest.raises(protocol.ProtocolError, match="do not fit"):
         protocol.parse_ek_layer(protocol.parse_line("m-ek-layer-[9]-at[4]-of[5]-[80ff]"))
-    assert protocol.cmd_ek_layer(3) == "ek-layer 3" and protocol.cmd_ek_layer(3, 2048) == "ek-layer 3 2048"
+    assert (
+        protocol.cmd_ek_layer(3) == "ek-layer 3"
+        and protocol.cmd_ek_layer(3, 2048) == "ek-layer 3 2048"
+    )
 
 
 # ------------------------------------------------------------------ the firmware commands (host port)
@@ -123,8 +143,9 @@ def test_protocol_parses_profile_and_layer_replies() -> None:
 
 def test_firmware_profile_and_layer_commands(mbv2: bytes, tmp_path: Path) -> None:
     from edgekit import firmware
-    from firmware_util import Link, host_board
+
     from bench_util import make_run
+    from firmware_util import Link, host_board
 
     run = make_run(tmp_path / "run", mbv2, n=2)
     elf = firmware.build(firmware.render(run, host_board()), host_board())["elf"]
@@ -134,8 +155,13 @@ def test_firmware_profile_and_layer_commands(mbv2: bytes, tmp_path: Path) -> Non
     link = Link.spawn([elf])
     try:
         link.read_until_ready()
-        assert link.cmd("ek-profile")[0] == "e-[ek-profile: no complete input (db load N, then db HEX)]"
-        assert link.cmd("ek-layer 0")[0] == "e-[ek-layer: no complete input (db load N, then db HEX)]"
+        assert (
+            link.cmd("ek-profile")[0]
+            == "e-[ek-profile: no complete input (db load N, then db HEX)]"
+        )
+        assert (
+            link.cmd("ek-layer 0")[0] == "e-[ek-layer: no complete input (db load N, then db HEX)]"
+        )
         link.cmd("db load 192")
         assert link.cmd("db " + x.tobytes().hex())[0] == "m-load-done"
         prof = [protocol.parse_line(ln) for ln in link.cmd("ek-profile")[:-1]]
@@ -157,8 +183,14 @@ def test_firmware_profile_and_layer_commands(mbv2: bytes, tmp_path: Path) -> Non
         last = protocol.parse_ek_layer(protocol.parse_line(link.cmd("ek-layer 9")[0]))[3]
         out = protocol.parse_ek_out(protocol.parse_line(link.cmd("ek-out")[0]))
         assert np.array_equal(last, host[9]) and np.array_equal(out, host[9])
-        assert link.cmd("ek-layer 10")[0] == "e-[ek-layer: op 10 out of range (the model has ops 0..9)]"
-        assert link.cmd("ek-layer 1 3073")[0] == "e-[ek-layer: offset past the end of the 3072-byte tensor]"
+        assert (
+            link.cmd("ek-layer 10")[0]
+            == "e-[ek-layer: op 10 out of range (the model has ops 0..9)]"
+        )
+        assert (
+            link.cmd("ek-layer 1 3073")[0]
+            == "e-[ek-layer: offset past the end of the 3072-byte tensor]"
+        )
         assert link.cmd("ek-layer -1")[0].startswith("e-[ek-layer: usage")
         assert link.cmd("ek-layer 1 2 3")[0].startswith("e-[ek-layer: usage")
     finally:
@@ -183,20 +215,27 @@ def test_host_planner_sizes_the_arena_and_checks_exactness(mbv2: bytes, tmp_path
     exe = rt_host.ekrt_run_binary()
     (tmp_path / "m.tflite").write_bytes(mbv2)
     for arena, rc in ((ek_need, 0), (ek_need - 16, 1)):
-        res = subprocess.run([str(exe), str(tmp_path / "m.tflite"), "--arena", str(arena)],
-                             capture_output=True)
+        res = subprocess.run(
+            [str(exe), str(tmp_path / "m.tflite"), "--arena", str(arena)], capture_output=True
+        )
         assert res.returncode == rc and (rc == 0 or b"arena too small" in res.stderr)
     y_bad = y.copy()
     y_bad[4, 2] ^= 1
-    with pytest.raises(EdgekitError, match="differs from tflite_micro on 1 of 20 inputs \\(first: input 4"):
+    with pytest.raises(
+        EdgekitError, match="differs from tflite_micro on 1 of 20 inputs \\(first: input 4"
+    ):
         size_arena(mbv2, x, y_bad, need, "edgekit-rt", "mbv2.tflite")
-    assert size_arena(mbv2, x, y_bad, need, "tflm", "m")["ek_arena_size"] == reference.arena_with_margin(need)
+    assert size_arena(mbv2, x, y_bad, need, "tflm", "m")[
+        "ek_arena_size"
+    ] == reference.arena_with_margin(need)
 
 
 def test_host_planner_names_ops_edgekit_rt_lacks() -> None:
     tanh = _model("tanh")
     x = np.zeros((1, *inspect_tflite(tanh).input.shape[1:]), np.int8)
-    with pytest.raises(EdgekitError, match="edgekit-rt cannot run this model: .*TANH.*--runtime tflm"):
+    with pytest.raises(
+        EdgekitError, match="edgekit-rt cannot run this model: .*TANH.*--runtime tflm"
+    ):
         rt_host.run_ekrt(tanh, x, "tanh.tflite")
 
 
@@ -205,7 +244,9 @@ def test_host_planner_names_ops_edgekit_rt_lacks() -> None:
 
 @pytest.mark.slow
 @needs_qemu
-def test_short_trained_run_profile_and_diff_in_qemu(tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_short_trained_run_profile_and_diff_in_qemu(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
     from edgekit import boards, firmware, quantize
     from edgekit.bench import run_bench
     from edgekit.export import run_export
@@ -219,15 +260,23 @@ def test_short_trained_run_profile_and_diff_in_qemu(tmp_path_factory: pytest.Tem
     assert ex["arena"]["sized_for"] == "edgekit-rt" and ex["arena"]["exact"]
     assert ex["arena"]["ek_arena_size"] < ex["arena"]["tflm_need_host"]
 
-    rec = run_bench(run, board, None, samples=3, progress=False,
-                    build_fn=lambda: firmware.build(firmware.render(run, board), board),
-                    latency_samples=0, profile=True, diff=True)
+    rec = run_bench(
+        run,
+        board,
+        None,
+        samples=3,
+        progress=False,
+        build_fn=lambda: firmware.build(firmware.render(run, board), board),
+        latency_samples=0,
+        profile=True,
+        diff=True,
+    )
     assert rec["exact_match_rate"] == 1.0
     assert 0 < rec["arena_used"] <= rec["arena_bytes"] == ex["arena"]["ek_arena_size"]
     info = inspect_tflite((run.export_dir / "model_int8.tflite").read_bytes())
     prof = rec["profile"]
     assert [r["name"] for r in prof["layers"]] == [o.op for o in info.ops]
-    assert sum(r["macs"] for r in prof["layers"]) == ex["macs"]        # device MACs = model MACs
+    assert sum(r["macs"] for r in prof["layers"]) == ex["macs"]  # device MACs = model MACs
     assert all(r["ticks"] >= 0 for r in prof["layers"]) and prof["op_by_op_output_matches_whole"]
     # the per-op sum is the whole inference plus one timer read per op (a few ticks each)
     assert 0 <= prof["sum_ticks"] - prof["whole_ticks"] <= 3 * prof["ops"]
@@ -237,7 +286,7 @@ def test_short_trained_run_profile_and_diff_in_qemu(tmp_path_factory: pytest.Tem
     d = rec["diff"]
     assert d["identical"] and len(d["layers"]) == len(info.ops)
     big = max(d["layers"], key=lambda r: r["bytes"])
-    assert big["bytes"] > 2048          # at least one layer came back in several chunks
+    assert big["bytes"] > 2048  # at least one layer came back in several chunks
     md = (run.bench_dir(board.name) / "bench.md").read_text()
     assert "## Per-op profile" in md and "## Per-layer diff vs tflite_micro" in md
     assert (run.bench_dir(board.name) / "bench_profile.png").stat().st_size > 0
@@ -248,11 +297,27 @@ def test_short_trained_run_profile_and_diff_in_qemu(tmp_path_factory: pytest.Tem
 def test_cli_bench_tflite_random_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from edgekit.cli import main
 
-    spec = next(s for s in rt_models.conv_specs() if s.name == "conv4")   # 3x3 stride 2, relu6
+    spec = next(s for s in rt_models.conv_specs() if s.name == "conv4")  # 3x3 stride 2, relu6
     model = rt_models.build(spec, rt_models.cache_dir())
     run_dir = tmp_path / "tfl"
-    rc = main(["bench", "--board", "mps2-an386", "--tflite", str(model), "--samples", "4",
-               "--seed", "5", "--run", str(run_dir), "--json", "--no-progress", "--profile"])
+    rc = main(
+        [
+            "bench",
+            "--board",
+            "mps2-an386",
+            "--tflite",
+            str(model),
+            "--samples",
+            "4",
+            "--seed",
+            "5",
+            "--run",
+            str(run_dir),
+            "--json",
+            "--no-progress",
+            "--profile",
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0, out
     rec = json.loads(out)
@@ -265,12 +330,37 @@ def test_cli_bench_tflite_random_model(tmp_path: Path, capsys: pytest.CaptureFix
     # given inputs: a .npy of int8 tensors of the model's input shape
     ref = np.load(run_dir / "export" / "reference.npz")
     np.save(tmp_path / "x.npy", ref["x_int8"][:2])
-    rc = main(["bench", "--board", "mps2-an386", "--tflite", str(model), "--inputs",
-               str(tmp_path / "x.npy"), "--samples", "2", "--run", str(run_dir), "--json",
-               "--no-progress"])
+    rc = main(
+        [
+            "bench",
+            "--board",
+            "mps2-an386",
+            "--tflite",
+            str(model),
+            "--inputs",
+            str(tmp_path / "x.npy"),
+            "--samples",
+            "2",
+            "--run",
+            str(run_dir),
+            "--json",
+            "--no-progress",
+        ]
+    )
     rec2 = json.loads(capsys.readouterr().out)
     assert rc == 0 and rec2["samples"] == 2 and rec2["exact_match_rate"] == 1.0
     np.save(tmp_path / "bad.npy", ref["x_int8"][:2].astype(np.float32))
-    rc = main(["bench", "--board", "mps2-an386", "--tflite", str(model), "--inputs",
-               str(tmp_path / "bad.npy"), "--run", str(run_dir)])
+    rc = main(
+        [
+            "bench",
+            "--board",
+            "mps2-an386",
+            "--tflite",
+            str(model),
+            "--inputs",
+            str(tmp_path / "bad.npy"),
+            "--run",
+            str(run_dir),
+        ]
+    )
     assert rc == 2 and "bad.npy: inputs are float32, expected int8" in capsys.readouterr().err

@@ -20,8 +20,10 @@ from bench_util import make_run, mps2
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-                       reason="needs qemu-system-arm and gcc-arm-none-eabi (make sysdeps)"),
+    pytest.mark.skipif(
+        shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+        reason="needs qemu-system-arm and gcc-arm-none-eabi (make sysdeps)",
+    ),
 ]
 
 
@@ -37,13 +39,22 @@ def _build_fn(run: runs.Run):
     def build() -> dict:
         calls.append(1)
         return firmware.build(firmware.render(run, board), board)
+
     return build, calls
 
 
 def test_bench_in_qemu_is_exact_and_deterministic(qemu_run: runs.Run) -> None:
     build, calls = _build_fn(qemu_run)
-    rec = run_bench(qemu_run, mps2(), None, samples=20, progress=False, build_fn=build,
-                    latency_samples=2, latency_n=5)
+    rec = run_bench(
+        qemu_run,
+        mps2(),
+        None,
+        samples=20,
+        progress=False,
+        build_fn=build,
+        latency_samples=2,
+        latency_n=5,
+    )
     assert calls == [1]
     assert rec["exact_match_rate"] == 1.0 and rec["max_abs_diff"] == 0
     assert rec["where"] == "qemu:mps2-an386" and rec["emulated"]
@@ -51,18 +62,22 @@ def test_bench_in_qemu_is_exact_and_deterministic(qemu_run: runs.Run) -> None:
     q = rec["qemu"]
     assert q["instructions_per_tick"] == 40.0
     assert q["instructions_per_inference"] == rec["latency"]["median_ticks"] * 40
-    assert "instruction-count proxy" in rec["latency"]["note"] and "not Cortex-M4 time" in rec["latency"]["note"]
+    assert (
+        "instruction-count proxy" in rec["latency"]["note"]
+        and "not Cortex-M4 time" in rec["latency"]["note"]
+    )
     assert rec["flash_bytes"] > 0 and rec["ram_bytes"] > 0 and rec["arena_used"] > 0
     # the MLPerf path (db load / infer N W / m-lap-us) computes the same output
     assert all(l["output_matches_ek_run"] for l in rec["lap_us"])
     assert all(l["us_per_inference"] > 0 for l in rec["lap_us"])
     # -icount shift=0: the same samples take the same instruction count in a second QEMU boot;
     # only the SysTick phase at the start (how long the UART poll loop waited) moves, by <= 1 tick
-    again = run_bench(qemu_run, mps2(), None, samples=20, progress=False, latency_samples=0,
-                      write=False)           # no build_fn: the ELF built above is found
+    again = run_bench(
+        qemu_run, mps2(), None, samples=20, progress=False, latency_samples=0, write=False
+    )  # no build_fn: the ELF built above is found
     diff = np.abs(again["per_sample"]["ticks"] - rec["per_sample"]["ticks"])
     assert diff.max() <= 1
-    assert again["per_sample"]["ticks"].min() > 100   # a real inference, not a stub
+    assert again["per_sample"]["ticks"].min() > 100  # a real inference, not a stub
     saved = json.loads((qemu_run.bench_dir("mps2-an386") / "bench.json").read_text())
     assert saved["qemu"]["machine"] == "mps2-an386"
     assert "QEMU" in rec["summary"] and "instructions per inference" in rec["summary"]
@@ -80,12 +95,14 @@ def test_qemu_is_killed_on_error(qemu_run: runs.Run, tmp_path: Path) -> None:
     with run_qemu(mps2(), elf) as inst:
         pid = inst.proc.pid
     assert inst.proc.poll() is not None
-    ps = subprocess.run(["ps", "-o", "pid=", "-C", "qemu-system-arm"], capture_output=True, text=True)
+    ps = subprocess.run(
+        ["ps", "-o", "pid=", "-C", "qemu-system-arm"], capture_output=True, text=True
+    )
     assert str(pid) not in ps.stdout.split()
 
 
 def test_crashing_firmware_reports_qemu_output(qemu_run: runs.Run, tmp_path: Path) -> None:
     bad = tmp_path / "bad.elf"
-    bad.write_bytes(b"not an elf at all")   # QEMU loads it as a raw image; the core locks up
+    bad.write_bytes(b"not an elf at all")  # QEMU loads it as a raw image; the core locks up
     with pytest.raises(EdgekitError, match="(?s)link lost.*QEMU output:.*Lockup"):
         run_bench(qemu_run, mps2(), None, samples=3, progress=False, build_fn=lambda: bad)

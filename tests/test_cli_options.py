@@ -44,8 +44,12 @@ def options(p: argparse.ArgumentParser) -> dict[str, argparse.Action]:
 
 def minimal_argv(name: str, p: argparse.ArgumentParser, tmp_path) -> list[str]:
     """The command with only its required arguments, given valid values."""
-    values = {"board": "mps2-an386", "out": str(tmp_path / "out"), "widths": "0.2",
-              "model": str(tmp_path / "m.pt")}
+    values = {
+        "board": "mps2-an386",
+        "out": str(tmp_path / "out"),
+        "widths": "0.2",
+        "model": str(tmp_path / "m.pt"),
+    }
     argv = name.split()
     for a in p._actions:
         if a.option_strings and a.required:
@@ -56,9 +60,22 @@ def minimal_argv(name: str, p: argparse.ArgumentParser, tmp_path) -> list[str]:
 
 
 def test_the_walk_sees_every_command():
-    assert set(commands()) == {"train", "quantize", "export", "bench", "stream", "demo", "ingest",
-                               "profile", "boards", "robust gan", "robust finetune", "robust eval",
-                               "sweep", "synth"}
+    assert set(commands()) == {
+        "train",
+        "quantize",
+        "export",
+        "bench",
+        "stream",
+        "demo",
+        "ingest",
+        "profile",
+        "boards",
+        "robust gan",
+        "robust finetune",
+        "robust eval",
+        "sweep",
+        "synth",
+    }
 
 
 def test_an_option_name_has_one_type_everywhere():
@@ -67,7 +84,7 @@ def test_an_option_name_has_one_type_everywhere():
         for opt, a in options(p).items():
             if opt in SAME_NAME_OTHER_TYPE:
                 continue
-            kind = (type(a).__name__, a.type, a.choices)     # a registry: the same _Known object
+            kind = (type(a).__name__, a.type, a.choices)  # a registry: the same _Known object
             first = seen.setdefault(opt, (name, kind))
             assert kind == first[1], f"{opt}: {name} takes {kind}, {first[0]} takes {first[1]}"
 
@@ -99,8 +116,9 @@ def test_out_is_a_directory_everywhere():
 
 
 def test_epochs_is_float_training_everywhere():
-    epochs = {n: options(p)["--epochs"].help for n, p in commands().items()
-              if "--epochs" in options(p)}
+    epochs = {
+        n: options(p)["--epochs"].help for n, p in commands().items() if "--epochs" in options(p)
+    }
     assert set(epochs) == {"train", "quantize", "demo", "sweep"}
     assert all(h.startswith("float training epochs") for h in epochs.values()), epochs
     for name in ("quantize", "demo", "sweep"):
@@ -109,11 +127,15 @@ def test_epochs_is_float_training_everywhere():
 
 
 REGISTRIES = {
-    "--arch": lambda: arch_names(), "--archs": lambda: arch_names(),
-    "--format": lambda: FORMATS, "--split": lambda: SPLITS,
-    "--board": lambda: all_boards(), "--bench-board": lambda: all_boards(),
+    "--arch": lambda: arch_names(),
+    "--archs": lambda: arch_names(),
+    "--format": lambda: FORMATS,
+    "--split": lambda: SPLITS,
+    "--board": lambda: all_boards(),
+    "--bench-board": lambda: all_boards(),
     "--runtime": lambda: RUNTIMES,
-    "--disturb": lambda: DISTURBANCES, "--augment": lambda: DISTURBANCES,
+    "--disturb": lambda: DISTURBANCES,
+    "--augment": lambda: DISTURBANCES,
 }
 
 
@@ -124,7 +146,7 @@ def test_registry_options_reject_unknown_names_listing_the_known(tmp_path, capsy
             if opt not in REGISTRIES:
                 continue
             argv = minimal_argv(name, p, tmp_path) + [opt, "no-such-thing"]
-            with pytest.raises(SystemExit) as e:     # at parse time, before any work
+            with pytest.raises(SystemExit) as e:  # at parse time, before any work
                 cli.parse_args(argv)
             assert e.value.code == 2, argv
             err = capsys.readouterr().err
@@ -132,23 +154,46 @@ def test_registry_options_reject_unknown_names_listing_the_known(tmp_path, capsy
             for known in REGISTRIES[opt]():
                 assert known in err, (argv, known, err)
             checked.add((name, opt))
-    assert {("train", "--arch"), ("profile", "--arch"), ("sweep", "--archs"), ("train", "--format"),
-            ("stream", "--format"), ("sweep", "--format"), ("quantize", "--split"),
-            ("export", "--board"), ("bench", "--board"), ("stream", "--board"), ("demo", "--board"),
-            ("sweep", "--board"), ("sweep", "--bench-board"), ("export", "--runtime"),
-            ("bench", "--runtime"), ("robust gan", "--disturb"), ("synth", "--disturb"),
-            ("train", "--augment")} <= checked
+    assert {
+        ("train", "--arch"),
+        ("profile", "--arch"),
+        ("sweep", "--archs"),
+        ("train", "--format"),
+        ("stream", "--format"),
+        ("sweep", "--format"),
+        ("quantize", "--split"),
+        ("export", "--board"),
+        ("bench", "--board"),
+        ("stream", "--board"),
+        ("demo", "--board"),
+        ("sweep", "--board"),
+        ("sweep", "--bench-board"),
+        ("export", "--runtime"),
+        ("bench", "--runtime"),
+        ("robust gan", "--disturb"),
+        ("synth", "--disturb"),
+        ("train", "--augment"),
+    } <= checked
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("argv", [
-    ["profile", "--run", "r"], ["profile", "--seed", "1"], ["profile", "--no-progress"],
-    ["stream", "--board", "mps2-an386", "--seed", "1"],
-    ["ingest", "m.pt", "--lr", "0.1"], ["ingest", "m.pt", "--augment", "ca"],
-    ["ingest", "m.pt", "--epochs", "3"], ["ingest", "m.pt", "--no-progress"],
-    ["boards", "--run", "r"], ["synth", "--out", "d", "--no-progress"],
-    ["quantize", "--float-epochs", "3"], ["robust", "finetune", "--out", "d", "--epochs", "3"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["profile", "--run", "r"],
+        ["profile", "--seed", "1"],
+        ["profile", "--no-progress"],
+        ["stream", "--board", "mps2-an386", "--seed", "1"],
+        ["ingest", "m.pt", "--lr", "0.1"],
+        ["ingest", "m.pt", "--augment", "ca"],
+        ["ingest", "m.pt", "--epochs", "3"],
+        ["ingest", "m.pt", "--no-progress"],
+        ["boards", "--run", "r"],
+        ["synth", "--out", "d", "--no-progress"],
+        ["quantize", "--float-epochs", "3"],
+        ["robust", "finetune", "--out", "d", "--epochs", "3"],
+    ],
+)
 def test_a_command_refuses_options_it_would_ignore(argv, capsys):
     assert cli.main(argv) == 2
     assert "unrecognized arguments" in capsys.readouterr().err
@@ -160,8 +205,9 @@ def test_disturb_is_one_condition_per_value(capsys):
     assert args.disturb == ["lc,ca", "noise"]
     # the stages take the same list: one disturbed copy per condition
     from edgekit.data.disturb import parse_conditions
+
     assert parse_conditions(args.disturb) == ["lc,ca", "noise"]
-    assert cli.parse_args(["robust", "gan"]).disturb is None     # -> cli.GAN_CONDITIONS
+    assert cli.parse_args(["robust", "gan"]).disturb is None  # -> cli.GAN_CONDITIONS
     assert cli.parse_args(["synth", "--out", "d", "--disturb", "ca,lc"]).disturb == ["ca,lc"]
     assert cli.main(["synth", "--out", "d", "--disturb", "ca", "--disturb", "lc"]) == 2
     assert "one disturbed condition" in capsys.readouterr().err
@@ -178,4 +224,4 @@ def test_quantize_says_when_float_training_options_go_unused(tmp_path, capsys):
     assert cli.main(["quantize", "--run", str(run), "--epochs", "3", "--lr", "0.1"]) == 2
     err = capsys.readouterr().err
     assert "--epochs --lr (float training) are not used; QAT epochs are --qat-epochs" in err
-    assert "frames.npz" in err.splitlines()[-1]      # then quantize's own error: no frames
+    assert "frames.npz" in err.splitlines()[-1]  # then quantize's own error: no frames

@@ -23,7 +23,9 @@ def cell(trials: list[np.ndarray]) -> np.ndarray:
     return c
 
 
-def write_csl(root: Path, subject: int, session: int, gesture: int, trials: list[np.ndarray]) -> Path:
+def write_csl(
+    root: Path, subject: int, session: int, gesture: int, trials: list[np.ndarray]
+) -> Path:
     d = root / f"subject{subject}" / f"session{session}"
     d.mkdir(parents=True, exist_ok=True)
     p = d / f"gest{gesture}.mat"
@@ -34,7 +36,9 @@ def write_csl(root: Path, subject: int, session: int, gesture: int, trials: list
 def identity_signal(n: int = 1024, n_ch: int = 192) -> np.ndarray:
     """Channel ch carries a 100 Hz sine of amplitude ch + 1 (its RMS names its index)."""
     t = np.arange(n) / FS
-    return (np.arange(1, n_ch + 1)[:, None] * np.sin(2 * np.pi * 100 * t)[None, :]).astype(np.float64)
+    return (np.arange(1, n_ch + 1)[:, None] * np.sin(2 * np.pi * 100 * t)[None, :]).astype(
+        np.float64
+    )
 
 
 # ----------------------------------------------------------------------------------- CSL
@@ -49,7 +53,7 @@ def test_csl_layout_subjects_sessions_labels(tmp_path: Path) -> None:
     write_csl(tmp_path, 2, 1, 3, [rng.normal(size=(192, 400))])
     rec = load_recording(tmp_path, "csl")
     assert rec.layout == "csl" and rec.fs == 2048.0
-    assert rec.label_names == ["idle", "gest3", "gest7"]   # any subset, contiguous ids
+    assert rec.label_names == ["idle", "gest3", "gest7"]  # any subset, contiguous ids
     assert len(rec.trials) == 2 * (3 + 2 + 1) + 1
     t = [t for t in rec.trials if t.session == 1 and t.subject == 1 and t.label == 1]
     assert [x.trial for x in t] == [0, 1] and [x.signal.shape[1] for x in t] == [500, 501]
@@ -62,13 +66,13 @@ def test_csl_grid_mapping_and_bipolar_mask(tmp_path: Path) -> None:
     write_csl(tmp_path, 1, 1, 0, [identity_signal()])
     rec = load_recording(tmp_path, "csl")
     fr = extract(rec, FeatureConfig(window_ms=100, hop_ms=50))
-    img = to_images(fr.x, "csl")[0, 0]                        # RMS = (ch + 1) / sqrt(2)
+    img = to_images(fr.x, "csl")[0, 0]  # RMS = (ch + 1) / sqrt(2)
     ch = np.rint(img * np.sqrt(2)).astype(int) - 1
     # 1-based electrode 1 proximal, column 0; electrode 8 distal; electrode 9 next column.
     assert ch[0, 0] == 0 and ch[7, 0] == 7 and ch[0, 1] == 8 and ch[3, 23] == 8 * 23 + 3
     for r in range(8):
         for c in range(24):
-            assert ch[r, c] == 8 * c + r                      # row = ch % 8, column = ch // 8
+            assert ch[r, c] == 8 * c + r  # row = ch % 8, column = ch // 8
     assert np.array_equal(grid_index("csl"), ch)
     mask = channel_mask("csl")
     assert mask.sum() == 168 and not mask[[7, 15, 191]].any() and mask[[0, 8, 190]].all()
@@ -90,8 +94,14 @@ def test_csl_single_numeric_trial_and_int16(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------------- OTB
 
 
-def write_otb(path: Path, emg: np.ndarray, char_matrix: bool = False, fs: float = 2048.0,
-              extra: dict | None = None, drop: str | None = None) -> Path:
+def write_otb(
+    path: Path,
+    emg: np.ndarray,
+    char_matrix: bool = False,
+    fs: float = 2048.0,
+    extra: dict | None = None,
+    drop: str | None = None,
+) -> Path:
     """An OT BioLab-style export: Data (samples x columns) with auxiliary columns interleaved."""
     n = emg.shape[1]
     cols, desc = [], []
@@ -104,11 +114,13 @@ def write_otb(path: Path, emg: np.ndarray, char_matrix: bool = False, fs: float 
         else:
             g, e = divmod(k, 64)
             cols.append(emg[k])
-            desc.append(f"Multiple analog input ({g + 1}) - ELSCH064NM3 Grid {g + 1} - EMG channel {e + 1}")
+            desc.append(
+                f"Multiple analog input ({g + 1}) - ELSCH064NM3 Grid {g + 1} - EMG channel {e + 1}"
+            )
             k += 1
     data = np.stack(cols, axis=1)
     if char_matrix:
-        description = np.array(desc)                         # savemat writes a char matrix
+        description = np.array(desc)  # savemat writes a char matrix
     else:
         description = np.empty((len(desc), 1), dtype=object)  # a cell array of strings
         for i, s in enumerate(desc):
@@ -131,7 +143,7 @@ def test_otb_selects_emg_by_description_and_grid_order(tmp_path: Path) -> None:
     assert [(t.label, t.session, t.trial) for t in rec.trials] == [(0, 1, 0), (0, 1, 1), (1, 2, 0)]
     fr = extract(rec, FeatureConfig(window_ms=100, hop_ms=50))
     ch = np.rint(to_images(fr.x, "otb")[0, 0] * np.sqrt(2)).astype(int) - 1
-    for g in range(3):                    # grid g in columns 8g..8g+7, column-major inside a grid
+    for g in range(3):  # grid g in columns 8g..8g+7, column-major inside a grid
         for k in range(64):
             assert ch[k % 8, 8 * g + k // 8] == 64 * g + k
     assert channel_mask("otb").all()
@@ -140,9 +152,15 @@ def test_otb_selects_emg_by_description_and_grid_order(tmp_path: Path) -> None:
 def test_otb_wrong_emg_count(tmp_path: Path) -> None:
     p = write_otb(tmp_path / "001-001-001.mat", identity_signal())
     m = scipy.io.loadmat(p)
-    m2 = {"Data": m["Data"][:, :-3], "Description": m["Description"][:-3], "SamplingFrequency": 2048.0}
+    m2 = {
+        "Data": m["Data"][:, :-3],
+        "Description": m["Description"][:-3],
+        "SamplingFrequency": 2048.0,
+    }
     scipy.io.savemat(p, m2)
-    with pytest.raises(EdgekitError, match=r"001-001-001\.mat.*Description.*expected 192 EMG columns.*found 189"):
+    with pytest.raises(
+        EdgekitError, match=r"001-001-001\.mat.*Description.*expected 192 EMG columns.*found 189"
+    ):
         load_recording(tmp_path, "otb")
 
 
@@ -173,8 +191,9 @@ def test_missing_path(tmp_path: Path) -> None:
         load_recording(tmp_path / "nowhere", "csl")
 
 
-@pytest.mark.parametrize("fmt,expected", [("csl", "subject<N>/session<M>/gest<G>.mat"),
-                                           ("otb", "SSS-GGG-RRR.mat")])
+@pytest.mark.parametrize(
+    "fmt,expected", [("csl", "subject<N>/session<M>/gest<G>.mat"), ("otb", "SSS-GGG-RRR.mat")]
+)
 def test_empty_directory(tmp_path: Path, fmt: str, expected: str) -> None:
     (tmp_path / "notes.txt").write_text("no data here")
     with pytest.raises(EdgekitError, match=f"no .* files found.*{expected}"):
@@ -193,13 +212,17 @@ def test_csl_missing_gestures_variable(tmp_path: Path) -> None:
     d = tmp_path / "subject1" / "session1"
     d.mkdir(parents=True)
     scipy.io.savemat(d / "gest2.mat", {"emg": np.zeros((192, 10))})
-    with pytest.raises(EdgekitError, match=r"gest2\.mat: missing variable.*'gestures'.*found \['emg'\]"):
+    with pytest.raises(
+        EdgekitError, match=r"gest2\.mat: missing variable.*'gestures'.*found \['emg'\]"
+    ):
         load_recording(tmp_path, "csl")
 
 
 def test_csl_wrong_channel_count(tmp_path: Path) -> None:
     write_csl(tmp_path, 1, 1, 1, [np.zeros((192, 50)), np.zeros((128, 50))])
-    with pytest.raises(EdgekitError, match=r"gest1\.mat: gestures\{2\}: expected 192 channels.*\(128, 50\)"):
+    with pytest.raises(
+        EdgekitError, match=r"gest1\.mat: gestures\{2\}: expected 192 channels.*\(128, 50\)"
+    ):
         load_recording(tmp_path, "csl")
 
 
@@ -228,6 +251,9 @@ def test_inf_samples_otb(tmp_path: Path) -> None:
 def test_trial_shorter_than_window(tmp_path: Path) -> None:
     write_csl(tmp_path, 1, 1, 0, [identity_signal(1024), identity_signal(200)])
     rec = load_recording(tmp_path, "csl")
-    with pytest.raises(EdgekitError, match=r"gest0\.mat: trial 1 .*200 samples .* shorter than one feature "
-                                           r"window of 306 samples \(150 ms\)"):  # causal: 3 whole hops
+    with pytest.raises(
+        EdgekitError,
+        match=r"gest0\.mat: trial 1 .*200 samples .* shorter than one feature "
+        r"window of 306 samples \(150 ms\)",
+    ):  # causal: 3 whole hops
         extract(rec, FeatureConfig())

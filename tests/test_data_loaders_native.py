@@ -16,19 +16,20 @@ import numpy as np
 import pytest
 
 from edgekit.data import load_recording
-from edgekit.data.otb_native import channels_to_columns
 from edgekit.data.otb import grid_from_columns
+from edgekit.data.otb_native import channels_to_columns
 from edgekit.errors import EdgekitError
 
 try:
     import mne
+
     HAS_READER = hasattr(mne.io, "read_raw_otb")
 except ImportError:
     HAS_READER = False
 
 FS = 2048
-GAIN = 150.0                     # QUATTROCENTO adapters (MNE's conversion table)
-VOLT_PER_LSB = 5.0 / 2 ** 16 / GAIN
+GAIN = 150.0  # QUATTROCENTO adapters (MNE's conversion table)
+VOLT_PER_LSB = 5.0 / 2**16 / GAIN
 
 
 def write_otb_plus(path: Path, codes: list[str], n: int = 512, seed: int = 0) -> np.ndarray:
@@ -40,21 +41,36 @@ def write_otb_plus(path: Path, codes: list[str], n: int = 512, seed: int = 0) ->
     ints = rng.integers(-2000, 2000, size=(n, n_chan), dtype=np.int16)
     adapters = []
     for g, code in enumerate(codes):
-        chans = "".join(f'<Channel ID="{code}" Index="{i}" Gain="1" Prefix="MULTIPLE IN {g + 1}" '
-                        f'Muscle="muscle {g + 1}" />' for i in range(64))
-        adapters.append(f'<Adapter ID="AD1x64" Gain="{GAIN:g}" ChannelStartIndex="{64 * g}" '
-                        f'HighPassFilter="10" LowPassFilter="500">{chans}</Adapter>')
-    adapters.append(f'<Adapter ID="AdapterControl" Gain="1" ChannelStartIndex="{n_emg}" '
-                    'HighPassFilter="Unknown" LowPassFilter="Unknown">'
-                    '<Channel ID="Ramp" Index="0" Gain="1" /><Channel ID="Buffer" Index="1" Gain="1" />'
-                    '</Adapter>')
-    device = (f'<Device Name="QUATTROCENTO" SampleFrequency="{FS}" ad_bits="16" '
-              f'DeviceTotalChannels="{n_chan}"><Channels>{"".join(adapters)}</Channels></Device>')
-    patient = ("<Patient><family_name>Doe</family_name><first_name>J</first_name>"
-               "<weight>70</weight><height>175</height><sex>M</sex><birth_date>1990-01-02</birth_date>"
-               f"<time>2024-05-06T10:11:12</time><duration>{n / FS}</duration><place>lab</place>"
-               "</Patient>")
-    members = {"rec.sig": ints.tobytes(), "rec.xml": device.encode(), "patient.xml": patient.encode()}
+        chans = "".join(
+            f'<Channel ID="{code}" Index="{i}" Gain="1" Prefix="MULTIPLE IN {g + 1}" '
+            f'Muscle="muscle {g + 1}" />'
+            for i in range(64)
+        )
+        adapters.append(
+            f'<Adapter ID="AD1x64" Gain="{GAIN:g}" ChannelStartIndex="{64 * g}" '
+            f'HighPassFilter="10" LowPassFilter="500">{chans}</Adapter>'
+        )
+    adapters.append(
+        f'<Adapter ID="AdapterControl" Gain="1" ChannelStartIndex="{n_emg}" '
+        'HighPassFilter="Unknown" LowPassFilter="Unknown">'
+        '<Channel ID="Ramp" Index="0" Gain="1" /><Channel ID="Buffer" Index="1" Gain="1" />'
+        "</Adapter>"
+    )
+    device = (
+        f'<Device Name="QUATTROCENTO" SampleFrequency="{FS}" ad_bits="16" '
+        f'DeviceTotalChannels="{n_chan}"><Channels>{"".join(adapters)}</Channels></Device>'
+    )
+    patient = (
+        "<Patient><family_name>Doe</family_name><first_name>J</first_name>"
+        "<weight>70</weight><height>175</height><sex>M</sex><birth_date>1990-01-02</birth_date>"
+        f"<time>2024-05-06T10:11:12</time><duration>{n / FS}</duration><place>lab</place>"
+        "</Patient>"
+    )
+    members = {
+        "rec.sig": ints.tobytes(),
+        "rec.xml": device.encode(),
+        "patient.xml": patient.encode(),
+    }
     with tarfile.open(path, "w") as tar:
         for name, blob in members.items():
             info = tarfile.TarInfo(name)
@@ -76,15 +92,20 @@ def test_mne_channel_names_map_to_grids(tmp_path: Path) -> None:
 
 
 def test_mne_unknown_electrode_name(tmp_path: Path) -> None:
-    with pytest.raises(EdgekitError, match=r"x\.otb\+: channel 1 name 'QQ01_0': unknown .*'QQ01'.*electrodes\.py"):
+    with pytest.raises(
+        EdgekitError, match=r"x\.otb\+: channel 1 name 'QQ01_0': unknown .*'QQ01'.*electrodes\.py"
+    ):
         channels_to_columns(["QQ01_0"], ["emg"], tmp_path / "x.otb+")
 
 
 @pytest.mark.skipif(HAS_READER, reason="this MNE has read_raw_otb")
 def test_without_mne_reader_the_error_says_what_to_do(tmp_path: Path) -> None:
     write_otb_plus(tmp_path / "001-001-001.otb+", ["GR08MM1305"])
-    with pytest.raises(EdgekitError, match=r"001-001-001\.otb\+: .*mne\.io\.read_raw_otb.*export the "
-                                           r"recording from OTBiolab\+ to MATLAB"):
+    with pytest.raises(
+        EdgekitError,
+        match=r"001-001-001\.otb\+: .*mne\.io\.read_raw_otb.*export the "
+        r"recording from OTBiolab\+ to MATLAB",
+    ):
         load_recording(tmp_path, "otb")
 
 
@@ -101,5 +122,7 @@ def test_otb_plus_through_mne(tmp_path: Path) -> None:
 @pytest.mark.skipif(not HAS_READER, reason="the installed MNE has no mne.io.read_raw_otb")
 def test_unreadable_otb_plus(tmp_path: Path) -> None:
     (tmp_path / "001-001-001.otb+").write_bytes(b"not a tar archive" * 20)
-    with pytest.raises(EdgekitError, match=r"001-001-001\.otb\+: MNE could not read this OTBiolab\+ file"):
+    with pytest.raises(
+        EdgekitError, match=r"001-001-001\.otb\+: MNE could not read this OTBiolab\+ file"
+    ):
         load_recording(tmp_path, "otb")

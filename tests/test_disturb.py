@@ -7,12 +7,24 @@ import pytest
 from scipy import signal as sps
 
 from edgekit.data import Recording, Trial
-from edgekit.data.disturb import (DISTURBANCES, ContactArtifactConfig, DeadChannelConfig,
-                                  LooseContactConfig, NoiseConfig, SaturatedChannelConfig,
-                                  apply_disturbances, apply_to_recording, broadband_noise,
-                                  contact_artifact, dead_channels, loose_contact,
-                                  parse_disturbances, peeled_channels, saturated_channels,
-                                  signal_scale)
+from edgekit.data.disturb import (
+    DISTURBANCES,
+    ContactArtifactConfig,
+    DeadChannelConfig,
+    LooseContactConfig,
+    NoiseConfig,
+    SaturatedChannelConfig,
+    apply_disturbances,
+    apply_to_recording,
+    broadband_noise,
+    contact_artifact,
+    dead_channels,
+    loose_contact,
+    parse_disturbances,
+    peeled_channels,
+    saturated_channels,
+    signal_scale,
+)
 from edgekit.errors import EdgekitError
 
 FS = 2048.0
@@ -44,20 +56,20 @@ def test_contact_artifact_signature():
 
     touched = np.flatnonzero(np.abs(diff).max(1) > 0)
     assert touched.min() >= 192 - 36, "artifact outside the last 36 electrodes"
-    assert touched.size > 20                     # strikes wander over the region
+    assert touched.size > 20  # strikes wander over the region
 
     # Strike rate: the peaks of the strongest channel's |artifact| (each strike's centre).
     env = np.abs(diff).max(0)
     peaks, _ = sps.find_peaks(env, height=0.3 * env.max(), distance=int(0.1 * FS))
     intervals = np.diff(peaks) / FS
-    assert len(peaks) >= 15                      # 4 s at 4-5 Hz
+    assert len(peaks) >= 15  # 4 s at 4-5 Hz
     assert np.all((intervals > 0.19) & (intervals < 0.26)), intervals
     assert 4.0 <= 1 / intervals.mean() <= 5.0
 
     # Electrodes touched by each strike: those above 5 % of the strike's peak just after it.
     sets = []
     for p in peaks:
-        w = np.abs(diff[:, max(0, p - int(0.01 * FS)):p + int(0.06 * FS)]).max(1)
+        w = np.abs(diff[:, max(0, p - int(0.01 * FS)) : p + int(0.06 * FS)]).max(1)
         sets.append(frozenset(np.flatnonzero(w > 0.05 * w.max())))
     assert all(min(s) >= 192 - 36 for s in sets)
     assert len(set(sets)) >= len(sets) // 2, "strikes should touch varying electrodes"
@@ -88,7 +100,7 @@ def test_contact_artifact_spatial_decay():
         for j in hit:
             if d[i] < d[j] - 1e-9:
                 assert first[i] >= first[j] * (1 - 1e-4)
-    assert first[hit].min() < 0.7 * first[c]   # Gaussian of sigma = radius: exp(-1/2) at the edge
+    assert first[hit].min() < 0.7 * first[c]  # Gaussian of sigma = radius: exp(-1/2) at the edge
     assert np.all(d[hit] <= 2.5 + 1e-9)
 
 
@@ -101,7 +113,7 @@ def test_loose_contact_signature():
     out = loose_contact(x, FS, "otb", cfg, np.random.default_rng(2))
     diff = out - x
     changed = set(np.flatnonzero(np.abs(diff).max(1) > 0).tolist())
-    expected = {ch for ch in range(192) if ch % 8 in (6, 7)}   # rows 6, 7 of every 8x8 grid
+    expected = {ch for ch in range(192) if ch % 8 in (6, 7)}  # rows 6, 7 of every 8x8 grid
     assert changed == expected
     assert set(peeled_channels("otb").tolist()) == expected
     assert set(peeled_channels("csl", grids=(2,)).tolist()) == {ch for ch in expected if ch >= 128}
@@ -142,11 +154,12 @@ def test_dead_channels_zero():
     rms = np.sqrt(np.mean(out.astype(np.float64) ** 2, axis=1))
     dead = np.flatnonzero(rms < 1e-9)
     assert dead.size == 5
-    assert np.all(dead % 8 != 7)                 # chosen among csl channels that carry signal
+    assert np.all(dead % 8 != 7)  # chosen among csl channels that carry signal
     alive = np.setdiff1d(np.arange(192), dead)
     assert np.array_equal(out[alive], x[alive])
-    out2 = dead_channels(x, FS, "otb", DeadChannelConfig(channels=(3, 100), residual=0.01),
-                         np.random.default_rng(0))
+    out2 = dead_channels(
+        x, FS, "otb", DeadChannelConfig(channels=(3, 100), residual=0.01), np.random.default_rng(0)
+    )
     assert np.all(out2[[3, 100]].std(1) < 0.02 * signal_scale(x))
 
 
@@ -169,9 +182,9 @@ def test_noise_snr(snr_db):
     out = broadband_noise(x, FS, "otb", NoiseConfig(snr_db=snr_db), np.random.default_rng(0))
     noise = (out - x).astype(np.float64)
     sig = x.astype(np.float64)
-    measured = 10 * np.log10(np.mean(sig ** 2, axis=1) / np.mean(noise ** 2, axis=1))
+    measured = 10 * np.log10(np.mean(sig**2, axis=1) / np.mean(noise**2, axis=1))
     assert np.all(np.abs(measured - snr_db) < 0.5), measured
-    overall = 10 * np.log10(np.mean(sig ** 2) / np.mean(noise ** 2))
+    overall = 10 * np.log10(np.mean(sig**2) / np.mean(noise**2))
     assert abs(overall - snr_db) < 0.5
     # Broadband: the noise has power well above the EMG band.
     assert power_fraction(noise, 500, FS / 2) > 0.4
@@ -205,15 +218,24 @@ def test_parse_and_unknown_name():
 
 
 def test_apply_to_recording_sessions():
-    trials = [Trial(emg_like(40 + i, 0.5), label=i % 2, subject=1, session=1 + i // 2, trial=i % 2,
-                    source=f"t{i}") for i in range(4)]
+    trials = [
+        Trial(
+            emg_like(40 + i, 0.5),
+            label=i % 2,
+            subject=1,
+            session=1 + i // 2,
+            trial=i % 2,
+            source=f"t{i}",
+        )
+        for i in range(4)
+    ]
     rec = Recording(trials, FS, ["idle", "fist"], "csl", "unit")
     keep = [t.signal.copy() for t in trials]
     out = apply_to_recording(rec, "ca,lc", seed=3, sessions=[2])
     again = apply_to_recording(rec, "ca,lc", seed=3, sessions=[2])
     assert len(out.trials) == 4 and out.fs == FS and out.layout == "csl"
     for i, (t, k) in enumerate(zip(out.trials, keep)):
-        assert np.array_equal(rec.trials[i].signal, k)           # input untouched
+        assert np.array_equal(rec.trials[i].signal, k)  # input untouched
         assert np.array_equal(t.signal, again.trials[i].signal)  # seeded
         assert (t.session == 2) == (not np.array_equal(t.signal, k))
         assert t.label == rec.trials[i].label

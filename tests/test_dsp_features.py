@@ -24,8 +24,9 @@ FS = 2048.0
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 
 
-def chain_meta(grid: Grid, seed: int, scale: float = 0.05, zp: int = -3,
-               adc_lsb: float = 0.5, **feat) -> tuple[str, dict]:
+def chain_meta(
+    grid: Grid, seed: int, scale: float = 0.05, zp: int = -3, adc_lsb: float = 0.5, **feat
+) -> tuple[str, dict]:
     """A model_meta.h holding the input quantization, the normalisation, the grid and the feature
     section written by export's own generator (carray.grid_defines, carray.feature_chain_lines)."""
     from edgekit.checkpoint import ModelRecord
@@ -35,30 +36,74 @@ def chain_meta(grid: Grid, seed: int, scale: float = 0.05, zp: int = -3,
     mean = rng.uniform(5, 40, n).astype(np.float32)
     std = rng.uniform(3, 30, n).astype(np.float32)
     fc = FeatureConfig(adc_lsb=adc_lsb, **feat)
-    rec = ModelRecord(arch="t", width=1.0, num_classes=2, label_names=["a", "b"],
-                      features={**fc.to_dict(), "fs_hz": FS}, norm_mean=mean.tolist(),
-                      norm_std=std.tolist(), channel_mask=list(grid.channel_mask()),
-                      layout="csl", state_dict={}, grid=grid.to_dict())
+    rec = ModelRecord(
+        arch="t",
+        width=1.0,
+        num_classes=2,
+        label_names=["a", "b"],
+        features={**fc.to_dict(), "fs_hz": FS},
+        norm_mean=mean.tolist(),
+        norm_std=std.tolist(),
+        channel_mask=list(grid.channel_mask()),
+        layout="csl",
+        state_dict={},
+        grid=grid.to_dict(),
+    )
     size = grid.rows * grid.cols
-    lines = ["#ifndef EK_MODEL_META_H_", "#define EK_MODEL_META_H_",
-             f"#define EK_INPUT_SIZE {size}", f"#define EK_INPUT_SCALE {carray._c_float(np.float32(scale))}",
-             f"#define EK_INPUT_ZERO_POINT {zp}",
-             "#define EK_NORM_MEAN {" + ", ".join(carray._c_float(v) for v in mean) + "}",
-             "#define EK_NORM_STD {" + ", ".join(carray._c_float(v) for v in std) + "}",
-             *carray.grid_defines(grid), *carray.feature_chain_lines(rec, size), "#endif", ""]
-    return "\n".join(lines), {"mean": mean, "std": std, "mask": grid.channel_mask(),
-                              "pixels": np.array(grid.pixels), "scale": float(np.float32(scale)),
-                              "zp": zp, "spec": fc.chain_spec(FS)}
+    lines = [
+        "#ifndef EK_MODEL_META_H_",
+        "#define EK_MODEL_META_H_",
+        f"#define EK_INPUT_SIZE {size}",
+        f"#define EK_INPUT_SCALE {carray._c_float(np.float32(scale))}",
+        f"#define EK_INPUT_ZERO_POINT {zp}",
+        "#define EK_NORM_MEAN {" + ", ".join(carray._c_float(v) for v in mean) + "}",
+        "#define EK_NORM_STD {" + ", ".join(carray._c_float(v) for v in std) + "}",
+        *carray.grid_defines(grid),
+        *carray.feature_chain_lines(rec, size),
+        "#endif",
+        "",
+    ]
+    return "\n".join(lines), {
+        "mean": mean,
+        "std": std,
+        "mask": grid.channel_mask(),
+        "pixels": np.array(grid.pixels),
+        "scale": float(np.float32(scale)),
+        "zp": zp,
+        "spec": fc.chain_spec(FS),
+    }
 
 
 def build_tool(tmp: Path, meta: str, sanitize: bool = True) -> Path:
     (tmp / "model_meta.h").write_text(meta)
     exe = tmp / "ek_features_run"
-    san = ["-g", "-O1", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"] if sanitize else ["-O2"]
-    subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic",
-                    "-ffp-contract=off", *san, f"-I{DSP}", f"-I{tmp}", str(DSP / "ek_features.c"),
-                    str(DSP / "tools" / "ek_features_run.c"), "-lm", "-o", str(exe)],
-                   check=True, capture_output=True, text=True)
+    san = (
+        ["-g", "-O1", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
+        if sanitize
+        else ["-O2"]
+    )
+    subprocess.run(
+        [
+            "gcc",
+            "-std=c99",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-pedantic",
+            "-ffp-contract=off",
+            *san,
+            f"-I{DSP}",
+            f"-I{tmp}",
+            str(DSP / "ek_features.c"),
+            str(DSP / "tools" / "ek_features_run.c"),
+            "-lm",
+            "-o",
+            str(exe),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return exe
 
 
@@ -76,7 +121,7 @@ def run_c(exe: Path, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def run_py(m: dict, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     chain = causal.CausalChain(m["spec"], counts.shape[0])
-    out = chain.push(counts[:, :1000]) + chain.push(counts[:, 1000:])   # blocks join seamlessly
+    out = chain.push(counts[:, :1000]) + chain.push(counts[:, 1000:])  # blocks join seamlessly
     rms = np.stack([r for r, _ in out])
     q = causal.quantize_frame(rms, m["mean"], m["std"], m["mask"], m["pixels"], m["scale"], m["zp"])
     return q, rms
@@ -93,8 +138,9 @@ def synth_emg(n_ch: int, n: int, seed: int) -> np.ndarray:
     return causal.to_counts(x, 0.5, "synthetic")
 
 
-@pytest.mark.parametrize("grid", [csl(), column_major(4, 4, empty=[(3, 3)], name="4x4-1")],
-                         ids=["csl-192", "4x4-15ch"])
+@pytest.mark.parametrize(
+    "grid", [csl(), column_major(4, 4, empty=[(3, 3)], name="4x4-1")], ids=["csl-192", "4x4-15ch"]
+)
 def test_c_chain_equals_python(tmp_path: Path, grid: Grid):
     meta, m = chain_meta(grid, seed=1)
     exe = build_tool(tmp_path, meta)
@@ -114,7 +160,7 @@ def test_c_chain_equals_python(tmp_path: Path, grid: Grid):
         assert np.array_equal(r_c.view(np.uint32), r_p.view(np.uint32)), name
         assert np.array_equal(q_c, q_p), name
         total += q_c.size
-        if name == "synthetic":   # the quantized frames are not all saturated or all zero point
+        if name == "synthetic":  # the quantized frames are not all saturated or all zero point
             assert len(np.unique(q_c)) > 20
     assert total > 0
 
@@ -123,9 +169,17 @@ def test_meta_without_device_chain():
     """A model trained on zero-phase features gets EK_FEAT_CHAIN 0 and the reason."""
     from edgekit.checkpoint import ModelRecord
 
-    rec = ModelRecord(arch="t", width=1.0, num_classes=2, label_names=["a", "b"],
-                      features={**FeatureConfig(filter="zero-phase").to_dict(), "fs_hz": FS},
-                      norm_mean=[0.0] * 192, norm_std=[1.0] * 192, channel_mask=[True] * 192,
-                      layout="csl", state_dict={})
+    rec = ModelRecord(
+        arch="t",
+        width=1.0,
+        num_classes=2,
+        label_names=["a", "b"],
+        features={**FeatureConfig(filter="zero-phase").to_dict(), "fs_hz": FS},
+        norm_mean=[0.0] * 192,
+        norm_std=[1.0] * 192,
+        channel_mask=[True] * 192,
+        layout="csl",
+        state_dict={},
+    )
     lines = carray.feature_chain_lines(rec, 192)
     assert "#define EK_FEAT_CHAIN 0" in lines and any("zero-phase" in ln for ln in lines)

@@ -27,9 +27,11 @@ def grid_run(request, tmp_path_factory) -> tuple[str, Path]:
     cfg = dataclasses.replace(SynthConfig.tiny(seed=3), grid=code)
     data = generate(root / "data", cfg)
     run = root / "run"
-    for argv in (["train", "--data", str(data), "--format", "otb", "--epochs", "2"],
-                 ["quantize", "--qat-epochs", "1"],
-                 ["export", "--board", "mps2-an386", "--build"]):
+    for argv in (
+        ["train", "--data", str(data), "--format", "otb", "--epochs", "2"],
+        ["quantize", "--qat-epochs", "1"],
+        ["export", "--board", "mps2-an386", "--build"],
+    ):
         assert main([*argv, "--run", str(run), "--no-progress"]) == 0, argv
     return code, run
 
@@ -38,8 +40,11 @@ def test_grid_carried_through_every_artifact(grid_run: tuple[str, Path]) -> None
     code, run = grid_run
     rows, cols = GRIDS[code]
     train = json.loads((run / "train.json").read_text())
-    assert (train["grid"]["rows"], train["grid"]["cols"], train["grid"]["n_channels"]) \
-        == (rows, cols, 64)
+    assert (train["grid"]["rows"], train["grid"]["cols"], train["grid"]["n_channels"]) == (
+        rows,
+        cols,
+        64,
+    )
     frames = np.load(run / "frames.npz")
     assert frames["x_train"].shape[1:] == (1, rows, cols)
     assert json.loads(str(frames["grid"])) == train["grid"]
@@ -51,7 +56,7 @@ def test_grid_carried_through_every_artifact(grid_run: tuple[str, Path]) -> None
     assert "#define EK_GRID_CHANNELS 64" in meta
     pixels = [int(v) for v in re.search(r"EK_GRID_PIXELS \{([^}]*)\}", meta).group(1).split(",")]
     assert pixels == train["grid"]["pixels"]
-    assert pixels.count(-1) == rows * cols - 64          # 13x5: the empty corner; 8x8: none
+    assert pixels.count(-1) == rows * cols - 64  # 13x5: the empty corner; 8x8: none
     if code == "GR08MM1305":
         assert pixels[0] == -1
         # the pixel without an electrode is exactly 0 in every frame the model saw
@@ -61,8 +66,19 @@ def test_grid_carried_through_every_artifact(grid_run: tuple[str, Path]) -> None
 def test_bench_in_qemu_matches_host_reference_exactly(grid_run: tuple[str, Path], capsys) -> None:
     _, run = grid_run
     capsys.readouterr()
-    code = main(["bench", "--board", "mps2-an386", "--run", str(run), "--samples", "24", "--json",
-                 "--no-progress"])
+    code = main(
+        [
+            "bench",
+            "--board",
+            "mps2-an386",
+            "--run",
+            str(run),
+            "--samples",
+            "24",
+            "--json",
+            "--no-progress",
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     rec = json.loads(out)
@@ -75,13 +91,16 @@ def test_robust_stages_on_the_grid(grid_run: tuple[str, Path], capsys) -> None:
     code, run = grid_run
     rows, cols = GRIDS[code]
     rob = run.parent / "robust"
-    for argv in (["robust", "gan", "--run", str(run), "--steps", "3"],
-                 ["robust", "finetune", "--run", str(run), "--out", str(rob), "--finetune-epochs", "1"],
-                 ["robust", "eval", "--run", str(run), "--robust", str(rob), "--json"]):
+    for argv in (
+        ["robust", "gan", "--run", str(run), "--steps", "3"],
+        ["robust", "finetune", "--run", str(run), "--out", str(rob), "--finetune-epochs", "1"],
+        ["robust", "eval", "--run", str(run), "--robust", str(rob), "--json"],
+    ):
         capsys.readouterr()
         assert main([*argv, "--no-progress"]) == 0, (argv, capsys.readouterr().err)
     ev = json.loads(capsys.readouterr().out)
     from edgekit.robust.gan import load_gan
+
     G, _ = load_gan(run / "gan.pt")
     assert G.frame_hw == (rows, cols)
     assert ev["sets"] == ["clean", "ca", "lc"]

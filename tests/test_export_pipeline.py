@@ -51,10 +51,16 @@ def test_export_reference_runs_in_tflite_micro(exported: tuple[runs.Run, dict]) 
     fr = artifacts.load_frames(run.frames)
     assert ref["x_int8"].dtype == np.int8 and ref["x_int8"].shape == (len(fr.x_test), 8, 24, 1)
     assert ref["y_int8"].dtype == np.int8 and ref["y_int8"].shape == (len(fr.x_test), 4)
-    assert (ref["labels"] == fr.y_test).all() and list(ref["label_names"]) == ["idle", "fist", "open", "point"]
+    assert (ref["labels"] == fr.y_test).all() and list(ref["label_names"]) == [
+        "idle",
+        "fist",
+        "open",
+        "point",
+    ]
     data = (run.export_dir / "model_int8.tflite").read_bytes()
-    y = reference.run_reference(data, ref["x_int8"][:5],
-                                reference.arena_with_margin(rep["arena"]["tflm_need_host"]))
+    y = reference.run_reference(
+        data, ref["x_int8"][:5], reference.arena_with_margin(rep["arena"]["tflm_need_host"])
+    )
     assert (y == ref["y_int8"][:5]).all()
     # the model runs in exactly the reported need
     assert reference.allocates(data, rep["arena"]["tflm_need_host"], ref["x_int8"][:1])
@@ -85,7 +91,11 @@ def test_export_c_array_and_meta(exported: tuple[runs.Run, dict]) -> None:
     assert macros["EK_LABELS"] == '{"idle", "fist", "open", "point"}'
     # mps2-an386 runs edgekit-rt: the arena is its own planner's need (host build), not TFLM's
     assert rep["arena"]["sized_for"] == "edgekit-rt" and rep["arena"]["exact"]
-    assert int(macros["EK_ARENA_SIZE"]) == rep["arena"]["ek_arena_size"] >= rep["arena"]["ekrt_need_host"]
+    assert (
+        int(macros["EK_ARENA_SIZE"])
+        == rep["arena"]["ek_arena_size"]
+        >= rep["arena"]["ekrt_need_host"]
+    )
     ops = re.findall(r"X\((\w+)\)", macros["EK_OPS(X)"])
     assert ops == rep["resolver_ops"] and int(macros["EK_OP_COUNT"]) == len(ops)
     assert "AddConv2D" in ops and "AddDepthwiseConv2D" in ops
@@ -95,10 +105,24 @@ def test_export_c_array_and_meta(exported: tuple[runs.Run, dict]) -> None:
 
 
 def required_macros() -> list[str]:
-    return ["EK_MODEL_HASH", "EK_INPUT_H", "EK_INPUT_W", "EK_INPUT_SIZE", "EK_INPUT_SCALE",
-            "EK_INPUT_ZERO_POINT", "EK_OUTPUT_SIZE", "EK_OUTPUT_SCALE", "EK_OUTPUT_ZERO_POINT",
-            "EK_LABELS", "EK_ARENA_SIZE", "EK_OP_COUNT", "EK_OPS(X)", "EK_FS_HZ", "EK_NORM_MEAN",
-            "EK_NORM_STD"]
+    return [
+        "EK_MODEL_HASH",
+        "EK_INPUT_H",
+        "EK_INPUT_W",
+        "EK_INPUT_SIZE",
+        "EK_INPUT_SCALE",
+        "EK_INPUT_ZERO_POINT",
+        "EK_OUTPUT_SIZE",
+        "EK_OUTPUT_SCALE",
+        "EK_OUTPUT_ZERO_POINT",
+        "EK_LABELS",
+        "EK_ARENA_SIZE",
+        "EK_OP_COUNT",
+        "EK_OPS(X)",
+        "EK_FS_HZ",
+        "EK_NORM_MEAN",
+        "EK_NORM_STD",
+    ]
 
 
 # ------------------------------------------------------------------------------- bad input
@@ -128,7 +152,7 @@ def test_float_tflite_is_rejected(tmp_path: Path) -> None:
     tf = pytest.importorskip("tensorflow")
 
     @tf.function(input_signature=[tf.TensorSpec([1, 8, 24, 1], tf.float32)])
-    def f(x: "tf.Tensor") -> "tf.Tensor":
+    def f(x: tf.Tensor) -> tf.Tensor:
         return tf.reduce_mean(x * 2.0 + 1.0, axis=[1, 2])
 
     conv = tf.lite.TFLiteConverter.from_concrete_functions([f.get_concrete_function()], f)
@@ -142,9 +166,12 @@ def test_unsupported_onnx_op_is_clear(tmp_path: Path) -> None:
     import onnx
     from onnx import TensorProto, helper
 
-    g = helper.make_graph([helper.make_node("Erf", ["input"], ["logits"])], "g",
-                          [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 1, 8, 24])],
-                          [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 1, 8, 24])])
+    g = helper.make_graph(
+        [helper.make_node("Erf", ["input"], ["logits"])],
+        "g",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 1, 8, 24])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 1, 8, 24])],
+    )
     p = tmp_path / "m.onnx"
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), p)
     out = tmp_path / "m.tflite"
@@ -167,8 +194,9 @@ def test_check_fit_numbers() -> None:
     spr = boards.get_board("spresense")
     assert spr.shared_code_ram
     r = fit.fit_report(spr, 400_000, 200_000)
-    assert r["ram"]["need"] == (400_000 + 200_000 + spr.runtime_flash_bytes + spr.runtime_ram_bytes
-                                + spr.heap_reserve_bytes)
+    assert r["ram"]["need"] == (
+        400_000 + 200_000 + spr.runtime_flash_bytes + spr.runtime_ram_bytes + spr.heap_reserve_bytes
+    )
     with pytest.raises(EdgekitError, match="share"):
         fit.check_fit(spr, 400_000, 300_000)
     tiny = dataclasses.replace(boards.get_board("mps2-an386"), flash_bytes=1000)

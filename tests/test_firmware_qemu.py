@@ -9,16 +9,18 @@ import shutil
 
 import pytest
 
-import firmware_util as fu
 from edgekit import firmware
 from edgekit.boards import get_board
 from edgekit.runs import Run
 
+import firmware_util as fu
+
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None
-                       or shutil.which("qemu-system-arm") is None,
-                       reason="needs arm-none-eabi-gcc and qemu-system-arm"),
+    pytest.mark.skipif(
+        shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
+        reason="needs arm-none-eabi-gcc and qemu-system-arm",
+    ),
 ]
 
 BOARDS = {"mps2-an386": ("mps2-an386", 25_000_000), "stm32f405": ("stm32f4", 168_000_000)}
@@ -46,9 +48,12 @@ def test_firmware_in_qemu(tiny_run, board_name):
         assert link.read_until_ready(30) == ["m-boot-[edgekit]", "m-ready"]
         assert link.cmd("name") == [f"m-name-dut-[edgekit-{port}]", "m-ready"]
         r = link.cmd("ek-info")[0]
-        assert re.fullmatch(rf"m-ek-info-runtime\[edgekit-rt\]-hash\[{info['model_hash']}\]"
-                            rf"-arena\[65536\]-used\[\d+\]-in\[192\]-out\[5\]-tick\[systick\]"
-                            rf"-hz\[{hz}\]", r), r
+        assert re.fullmatch(
+            rf"m-ek-info-runtime\[edgekit-rt\]-hash\[{info['model_hash']}\]"
+            rf"-arena\[65536\]-used\[\d+\]-in\[192\]-out\[5\]-tick\[systick\]"
+            rf"-hz\[{hz}\]",
+            r,
+        ), r
         ticks = []
         for xi, ri in zip(x, ref):
             r = link.cmd("ek-run " + xi.tobytes().hex(), timeout=30)[0]

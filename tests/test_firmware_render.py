@@ -10,11 +10,12 @@ import subprocess
 
 import pytest
 
-import firmware_util as fu
 from edgekit import firmware
 from edgekit.boards import get_board
 from edgekit.errors import EdgekitError
 from edgekit.runs import Run
+
+import firmware_util as fu
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +49,18 @@ def test_render_layout_and_atomic_replace(tiny_run, tmp_path):
     board = get_board("stm32f405")
     d = firmware.render(run, board)
     assert d == run.firmware_dir("stm32f405")
-    for rel in ("Makefile", "app/ek_app.c", "app/build.mk", "runtime/runtime.mk",
-                "runtime/ek_model.c", "port/ek_port_stm32f4.c", "port/cm_startup.c",
-                "port/stm32f405.ld", "model/model_data.c", "model/model_meta.h"):
+    for rel in (
+        "Makefile",
+        "app/ek_app.c",
+        "app/build.mk",
+        "runtime/runtime.mk",
+        "runtime/ek_model.c",
+        "port/ek_port_stm32f4.c",
+        "port/cm_startup.c",
+        "port/stm32f405.ld",
+        "model/model_data.c",
+        "model/model_meta.h",
+    ):
         assert (d / rel).is_file(), rel
     assert not (d / "runtime" / "tools").exists()
     rec = json.loads((d / "firmware.json").read_text())
@@ -74,7 +84,9 @@ def test_tflm_without_tree_is_a_clear_error(tiny_run, tmp_path, monkeypatch):
     # the Makefile says the same when run by hand
     p = subprocess.run(["make", "-C", str(d)], capture_output=True, text=True)
     assert p.returncode != 0 and "RUNTIME=tflm needs TFLM_DIR" in p.stderr
-    p = subprocess.run(["make", "-C", str(d), f"TFLM_DIR={tmp_path}"], capture_output=True, text=True)
+    p = subprocess.run(
+        ["make", "-C", str(d), f"TFLM_DIR={tmp_path}"], capture_output=True, text=True
+    )
     assert p.returncode != 0 and "micro_interpreter.h" in p.stderr
 
 
@@ -84,8 +96,15 @@ def test_spresense_sketch(tiny_run, tmp_path):
     d = firmware.render(run, board)
     sk = d / "edgekit"
     assert (sk / "edgekit.ino").is_file()
-    for name in ("ek_app.c", "ek_port_spresense.cpp", "ek_model.c", "ekrt.c", "model_data.c",
-                 "model_meta.h", "ek_config.h"):
+    for name in (
+        "ek_app.c",
+        "ek_port_spresense.cpp",
+        "ek_model.c",
+        "ekrt.c",
+        "model_data.c",
+        "model_meta.h",
+        "ek_config.h",
+    ):
         assert (sk / "src" / name).is_file(), name
     assert "EK_RUNTIME_TFLM" not in (sk / "src/ek_config.h").read_text()
     # TFLM cannot compile under the board package's -std=gnu++11: refused, the sketch kept
@@ -109,7 +128,7 @@ def test_sources_hash_tracks_the_firmware_tree(tiny_run, tmp_path):
         f.write("/* changed */\n")
     changed = firmware.sources_hash(board, firmware_root=root)
     assert changed != before
-    (root / "ports" / "mps2-an386" / "build").mkdir()   # build output does not count
+    (root / "ports" / "mps2-an386" / "build").mkdir()  # build output does not count
     (root / "ports" / "mps2-an386" / "build" / "x.o").write_bytes(b"obj")
     assert firmware.sources_hash(board, firmware_root=root) == changed
     run = _copy_run(tiny_run, tmp_path / "r")

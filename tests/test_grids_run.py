@@ -13,8 +13,12 @@ import torch
 
 from edgekit import artifacts, checkpoint, runs
 from edgekit.data import load_recording
-from edgekit.data.disturb import (ContactArtifactConfig, apply_disturbances, ca_region,
-                                  peeled_channels)
+from edgekit.data.disturb import (
+    ContactArtifactConfig,
+    apply_disturbances,
+    ca_region,
+    peeled_channels,
+)
 from edgekit.data.electrodes import grid_for
 from edgekit.data.features import extract, to_images
 from edgekit.data.grids import csl, otb_3x8x8, resolve, side_by_side
@@ -24,15 +28,24 @@ from edgekit.export import carray
 from edgekit.nn import build_model, stride_plan
 from edgekit.robust.gan import Critic, GanConfig, Generator, load_gan, sample, save_gan
 
-G135 = grid_for("GR08MM1305")          # 13 x 5, 64 channels, corner (0, 0) empty
-G88 = grid_for("GR10MM0808")           # 8 x 8, 64 channels
+G135 = grid_for("GR08MM1305")  # 13 x 5, 64 channels, corner (0, 0) empty
+G88 = grid_for("GR10MM0808")  # 8 x 8, 64 channels
 
 
 # ---------------------------------------------------------------------------------- networks
 
 
-@pytest.mark.parametrize("hw, final", [((8, 24), (2, 6)), ((8, 8), (2, 2)), ((13, 5), (4, 2)),
-                                       ((8, 16), (2, 4)), ((16, 16), (2, 2)), ((4, 4), (2, 2))])
+@pytest.mark.parametrize(
+    "hw, final",
+    [
+        ((8, 24), (2, 6)),
+        ((8, 8), (2, 2)),
+        ((13, 5), (4, 2)),
+        ((8, 16), (2, 4)),
+        ((16, 16), (2, 2)),
+        ((4, 4), (2, 2)),
+    ],
+)
 def test_mbv2_stride_plan_never_collapses_below_2x2(hw, final) -> None:
     strides, out = stride_plan(hw)
     assert out == final and min(out) >= 2
@@ -46,7 +59,7 @@ def test_mbv2_8x24_is_the_network_it_always_was() -> None:
     strides, _ = stride_plan((8, 24))
     assert strides == [1, 1, 2, 2, 1, 1, 1]
     m = build_model("mbv2", 0.2, 8)
-    assert sum(p.numel() for p in m.parameters()) == 200_440   # README's table
+    assert sum(p.numel() for p in m.parameters()) == 200_440  # README's table
     # strides hold no weights: the same state dict loads on any grid
     build_model("mbv2", 0.2, 8, (13, 5)).load_state_dict(m.state_dict())
 
@@ -65,11 +78,19 @@ def _record(grid, **kw) -> checkpoint.ModelRecord:
     hw = grid.shape if grid is not None else (8, 24)
     model = build_model("mbv2", 0.2, 3, hw)
     return checkpoint.ModelRecord(
-        arch="mbv2", width=0.2, num_classes=3, label_names=["a", "b", "c"],
+        arch="mbv2",
+        width=0.2,
+        num_classes=3,
+        label_names=["a", "b", "c"],
         features={"window_ms": 150.0, "hop_ms": 50.0, "kind": "rms"},
-        norm_mean=[0.0] * n, norm_std=[1.0] * n, channel_mask=[True] * n,
-        layout=kw.pop("layout", "otb"), grid=None if grid is None else grid.to_dict(),
-        state_dict=model.state_dict(), **kw)
+        norm_mean=[0.0] * n,
+        norm_std=[1.0] * n,
+        channel_mask=[True] * n,
+        layout=kw.pop("layout", "otb"),
+        grid=None if grid is None else grid.to_dict(),
+        state_dict=model.state_dict(),
+        **kw,
+    )
 
 
 def test_checkpoint_round_trips_the_grid_and_builds_for_it(tmp_path: Path) -> None:
@@ -81,7 +102,7 @@ def test_checkpoint_round_trips_the_grid_and_builds_for_it(tmp_path: Path) -> No
 
 def test_old_checkpoint_without_grid_maps_layout_to_8x24(tmp_path: Path) -> None:
     d = dataclasses.asdict(_record(None, layout="csl"))
-    del d["grid"]                                   # as written before grids were recorded
+    del d["grid"]  # as written before grids were recorded
     torch.save(d, tmp_path / "old.pt")
     rec = checkpoint.load(tmp_path / "old.pt")
     assert rec.geometry() == csl() and rec.grid == csl().to_dict()
@@ -99,8 +120,17 @@ def _frames(path: Path, hw: tuple[int, int], grid=None) -> None:
     x = np.zeros((4, 1, *hw), np.float32)
     y = np.arange(4) % 3
     extra = {} if grid is None else {"grid": np.array(json.dumps(grid.to_dict()))}
-    runs.save_npz(path, x_train=x, y_train=y, x_val=x, y_val=y, x_test=x, y_test=y,
-                  label_names=np.array(["a", "b", "c"]), **extra)
+    runs.save_npz(
+        path,
+        x_train=x,
+        y_train=y,
+        x_val=x,
+        y_val=y,
+        x_test=x,
+        y_test=y,
+        label_names=np.array(["a", "b", "c"]),
+        **extra,
+    )
 
 
 def test_frames_carry_the_grid_and_old_frames_load(tmp_path: Path) -> None:
@@ -109,7 +139,7 @@ def test_frames_carry_the_grid_and_old_frames_load(tmp_path: Path) -> None:
     assert artifacts.load_frames(tmp_path / "new.npz", 3, G135).x_train.shape == (4, 1, 13, 5)
     with pytest.raises(EdgekitError, match="field 'grid' is GR08MM1305 13x5.*GR10MM0808 8x8"):
         artifacts.load_frames(tmp_path / "new.npz", 3, G88)
-    _frames(tmp_path / "old.npz", (8, 24))                   # no grid: the legacy 8 x 24
+    _frames(tmp_path / "old.npz", (8, 24))  # no grid: the legacy 8 x 24
     assert artifacts.load_frames(tmp_path / "old.npz").grid is None
     with pytest.raises(EdgekitError, match=r"expected \(N, 1, 13, 5\)"):
         artifacts.load_frames(tmp_path / "old.npz", 3, G135)
@@ -117,15 +147,20 @@ def test_frames_carry_the_grid_and_old_frames_load(tmp_path: Path) -> None:
 
 def test_model_meta_h_describes_the_grid() -> None:
     rec = _record(G135)
-    text = carray.model_meta_h(rec, b"\x00" * 16, {"shape": [1, 13, 5, 1], "scale": 0.1,
-                                                   "zero_point": 0},
-                               {"shape": [1, 3], "scale": 0.1, "zero_point": 0}, 1024, ["CONV_2D"])
+    text = carray.model_meta_h(
+        rec,
+        b"\x00" * 16,
+        {"shape": [1, 13, 5, 1], "scale": 0.1, "zero_point": 0},
+        {"shape": [1, 3], "scale": 0.1, "zero_point": 0},
+        1024,
+        ["CONV_2D"],
+    )
     assert "#define EK_INPUT_H 13" in text and "#define EK_INPUT_W 5" in text
     assert "// Electrode grid GR08MM1305: 13 x 5 pixels, 64 channels, 0 masked" in text
     assert "#define EK_GRID_CHANNELS 64" in text and "#define EK_GRID_PIXELS {-1, " in text
     masked = carray.grid_defines(csl())
     active = next(l for l in masked if l.startswith("#define EK_GRID_CHANNEL_ACTIVE"))
-    assert active.count("0") - active.count("10") == 24      # csl: every 8th channel masked
+    assert active.count("0") - active.count("10") == 24  # csl: every 8th channel masked
 
 
 # ------------------------------------------------------------------------------ disturbances
@@ -147,10 +182,12 @@ def test_disturbances_follow_the_grid() -> None:
     touched = np.flatnonzero(np.abs(out - x).max(axis=1) > 0)
     assert set(peeled_channels(G135).tolist()) <= set(touched.tolist())
     assert set(touched.tolist()) <= set(peeled_channels(G135).tolist()) | set(
-        ca_region(G135, ContactArtifactConfig()).tolist())
+        ca_region(G135, ContactArtifactConfig()).tolist()
+    )
     with pytest.raises(EdgekitError, match=r"expected shape \(64, n_samples\)"):
-        apply_disturbances(np.zeros((192, 100), np.float32), 2048.0, G135, "lc",
-                           np.random.default_rng(0))
+        apply_disturbances(
+            np.zeros((192, 100), np.float32), 2048.0, G135, "lc", np.random.default_rng(0)
+        )
 
 
 # ----------------------------------------------------------------------------------- the GAN
@@ -182,7 +219,7 @@ def test_synthetic_otb_grid_loads_with_its_geometry(tmp_path: Path) -> None:
     assert len(rec.trials) == 2 * (3 + 3 * 3) and rec.label_names[0] == "idle"
     f = extract(rec)
     im = to_images(f.x, rec.grid)
-    assert im.shape[1:] == (1, 13, 5) and np.all(im[:, 0, 0, 0] == 0)   # the empty corner
+    assert im.shape[1:] == (1, 13, 5) and np.all(im[:, 0, 0, 0] == 0)  # the empty corner
     # idle and gesture trials differ in level: the sources are under the grid
     rms = {c: f.x[f.y == c].mean() for c in range(4)}
     assert min(rms[c] for c in (1, 2, 3)) > 1.5 * rms[0]

@@ -19,24 +19,41 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "toolchain"
 
-SHARED = {"edgekit", "edgekit.errors", "edgekit.runs", "edgekit.progress",
-          "edgekit.seeding", "edgekit.boards", "edgekit.quantspec", "edgekit.metrics"}
+SHARED = {
+    "edgekit",
+    "edgekit.errors",
+    "edgekit.runs",
+    "edgekit.progress",
+    "edgekit.seeding",
+    "edgekit.boards",
+    "edgekit.quantspec",
+    "edgekit.metrics",
+}
 ARTIFACTS = {"edgekit.artifacts", "edgekit.checkpoint"}
-STAGES = [("data", ["edgekit.data"]), ("nn", ["edgekit.nn"]),
-          ("train", ["edgekit.train", "edgekit.ingest"]), ("quantize", ["edgekit.quantize"]),
-          ("export", ["edgekit.export"]), ("firmware", ["edgekit.firmware"]),
-          ("bench", ["edgekit.bench"]),
-          ("consumer", ["edgekit.robust", "edgekit.sweep", "edgekit.sweep_report", "edgekit.demo",
-                        "edgekit.cli"])]
+STAGES = [
+    ("data", ["edgekit.data"]),
+    ("nn", ["edgekit.nn"]),
+    ("train", ["edgekit.train", "edgekit.ingest"]),
+    ("quantize", ["edgekit.quantize"]),
+    ("export", ["edgekit.export"]),
+    ("firmware", ["edgekit.firmware"]),
+    ("bench", ["edgekit.bench"]),
+    (
+        "consumer",
+        ["edgekit.robust", "edgekit.sweep", "edgekit.sweep_report", "edgekit.demo", "edgekit.cli"],
+    ),
+]
 PIPELINE = ("train", "quantize", "export", "firmware", "bench")
 # later stage -> modules of an earlier pipeline stage it may use as a library, and why
 STAGE_LIBRARIES = {
-    "bench": {"edgekit.export.tflite",      # the .tflite flatbuffer reader (ops, tensors)
-              "edgekit.export.reference",   # the host tflite_micro reference the device must match
-              "edgekit.firmware"},          # `edgekit bench` builds the firmware it flashes
+    "bench": {
+        "edgekit.export.tflite",  # the .tflite flatbuffer reader (ops, tensors)
+        "edgekit.export.reference",  # the host tflite_micro reference the device must match
+        "edgekit.firmware",
+    },  # `edgekit bench` builds the firmware it flashes
 }
 RANK = {name: i for i, (name, _) in enumerate(STAGES)}
-ARTIFACT_RANK = RANK["nn"] + 0.5    # after what they describe, before every pipeline stage
+ARTIFACT_RANK = RANK["nn"] + 0.5  # after what they describe, before every pipeline stage
 
 
 def module_name(path: Path, root: Path) -> str:
@@ -68,11 +85,13 @@ def imports(path: Path, mod: str, modules: set[str]) -> list[tuple[str, str | No
     out: list[tuple[str, str | None, int]] = []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
-            out += [(a.name, None, node.lineno) for a in node.names if a.name.split(".")[0] == "edgekit"]
+            out += [
+                (a.name, None, node.lineno) for a in node.names if a.name.split(".")[0] == "edgekit"
+            ]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")
-                base = base[:len(base) - (node.level - 1)]
+                base = base[: len(base) - (node.level - 1)]
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module or ""
@@ -80,7 +99,7 @@ def imports(path: Path, mod: str, modules: set[str]) -> list[tuple[str, str | No
                 continue
             for a in node.names:
                 sub = f"{target}.{a.name}"
-                if sub in modules:           # `from . import runs`: the module itself
+                if sub in modules:  # `from . import runs`: the module itself
                     out.append((sub, None, node.lineno))
                 else:
                     out.append((target, a.name, node.lineno))
@@ -97,23 +116,31 @@ def violations(root: Path) -> list[str]:
             bad.append(f"{mod}: in no stage list of {__file__}; add it where it belongs")
             continue
         for target, name, line in imports(path, mod, modules):
-            where = f"{path.relative_to(root)}:{line}: {mod} imports {target}" + \
-                (f".{name}" if name else "")
+            where = f"{path.relative_to(root)}:{line}: {mod} imports {target}" + (
+                f".{name}" if name else ""
+            )
             tst = stage_of(target)
             if tst is None:
-                continue            # reported as unclassified above
+                continue  # reported as unclassified above
             if st == "shared" and tst != "shared":
                 bad.append(f"{where}: a shared module imports only shared modules")
             elif st == "artifacts" and tst not in ("shared", "artifacts", "data", "nn"):
                 bad.append(f"{where}: an artifact loader imports only shared modules, data and nn")
             elif rank(tst) > rank(st):
                 bad.append(f"{where}: {st} comes before {tst}")
-            elif st in PIPELINE and tst in PIPELINE and tst != st \
-                    and target not in STAGE_LIBRARIES.get(st, set()):
+            elif (
+                st in PIPELINE
+                and tst in PIPELINE
+                and tst != st
+                and target not in STAGE_LIBRARIES.get(st, set())
+            ):
                 bad.append(f"{where}: {st} reads {tst}'s artifacts, not its modules")
             own_pkg = mod.split(".")[:2] == target.split(".")[:2]
-            private = [p for p in target.split(".")[1:] + ([name] if name else [])
-                       if p.startswith("_") and not p.startswith("__")]
+            private = [
+                p
+                for p in target.split(".")[1:] + ([name] if name else [])
+                if p.startswith("_") and not p.startswith("__")
+            ]
             if private and not own_pkg:
                 bad.append(f"{where}: private name {private[0]} of another package")
     return bad
@@ -128,17 +155,17 @@ def test_the_check_finds_each_kind_of_violation(tmp_path: Path) -> None:
     """The checker itself, on a made-up tree with one violation of each rule."""
     files = {
         "edgekit/__init__.py": "",
-        "edgekit/errors.py": "from .quantize import x\n",                 # shared -> stage
-        "edgekit/artifacts.py": "from .export import y\n",                # loader -> export
+        "edgekit/errors.py": "from .quantize import x\n",  # shared -> stage
+        "edgekit/artifacts.py": "from .export import y\n",  # loader -> export
         "edgekit/data/__init__.py": "",
         "edgekit/data/causal.py": "def f():\n    from ..export.reference import q\n",  # lazy, later
-        "edgekit/data/grids.py": "from ..artifacts import Frames\n",      # data -> loader
+        "edgekit/data/grids.py": "from ..artifacts import Frames\n",  # data -> loader
         "edgekit/nn/__init__.py": "",
-        "edgekit/quantize.py": "from .nn import _private\n",              # private name
-        "edgekit/export/__init__.py": "from .. import quantize\n",        # stage -> stage
+        "edgekit/quantize.py": "from .nn import _private\n",  # private name
+        "edgekit/export/__init__.py": "from .. import quantize\n",  # stage -> stage
         "edgekit/export/reference.py": "",
         "edgekit/bench/__init__.py": "from ..export import reference\n",  # allowed library
-        "edgekit/newthing.py": "",                                        # unclassified
+        "edgekit/newthing.py": "",  # unclassified
     }
     for rel, text in files.items():
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)

@@ -26,19 +26,20 @@ import numpy as np
 import pytest
 import serial
 
-import firmware_util as fu
-from bench_util import HOST_BOARD, make_run
 from edgekit import firmware
 from edgekit.bench import run_bench
 from edgekit.boards import get_board
 from edgekit.runs import Run
 
+import firmware_util as fu
+from bench_util import HOST_BOARD, make_run
+
 # The runner's regular expressions, verbatim (device_under_test.py, script.py).
-RX_NAME = r'^m-(name)-dut-\[([^]]+)]$'
-RX_PROFILE = r'^m-(model|profile)-\[([^]]+)]$'
-RX_RESULTS = r'^m-results-\[([^]]+)\]$'
-RX_LAP = r'^m-lap-us-([0-9]+)$'
-RUNNER_DB_BYTES = 31          # DUT._max_bytes without a power manager
+RX_NAME = r"^m-(name)-dut-\[([^]]+)]$"
+RX_PROFILE = r"^m-(model|profile)-\[([^]]+)]$"
+RX_RESULTS = r"^m-results-\[([^]]+)\]$"
+RX_LAP = r"^m-lap-us-([0-9]+)$"
+RUNNER_DB_BYTES = 31  # DUT._max_bytes without a power manager
 
 
 class RunnerSerial:
@@ -105,7 +106,7 @@ def runner_load(dev: RunnerSerial, data: bytes) -> list[str]:
     dev.send_command(f"db load {len(data)}")
     res: list[str] = []
     for i in range(0, len(data), RUNNER_DB_BYTES):
-        res = dev.send_command("db " + "".join(f"{d:02x}" for d in data[i:i + RUNNER_DB_BYTES]))
+        res = dev.send_command("db " + "".join(f"{d:02x}" for d in data[i : i + RUNNER_DB_BYTES]))
     return res
 
 
@@ -133,8 +134,10 @@ def dequantize_3dp(y: np.ndarray, scale: float, zp: int) -> np.ndarray:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
-                    reason="needs arm-none-eabi-gcc and qemu-system-arm (make sysdeps)")
+@pytest.mark.skipif(
+    shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
+    reason="needs arm-none-eabi-gcc and qemu-system-arm (make sysdeps)",
+)
 def test_mlperf_runner_client_drives_the_firmware_in_qemu(tmp_path_factory) -> None:
     run = Run(fu.tiny_export(tmp_path_factory.getbasetemp()))
     board = get_board("mps2-an386")
@@ -144,10 +147,26 @@ def test_mlperf_runner_client_drives_the_firmware_in_qemu(tmp_path_factory) -> N
     x = fu.random_inputs(3, seed=5)
     ref = fu.tflm_outputs(tflite, x)
 
-    qemu = subprocess.Popen(["qemu-system-arm", "-M", board.qemu_machine, "-icount", "shift=0",
-                             "-display", "none", "-monitor", "none", "-serial", "pty",
-                             "-kernel", info["elf"]], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    qemu = subprocess.Popen(
+        [
+            "qemu-system-arm",
+            "-M",
+            board.qemu_machine,
+            "-icount",
+            "shift=0",
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-serial",
+            "pty",
+            "-kernel",
+            info["elf"],
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     dev = None
     try:
         # "char device redirected to /dev/pts/N (label serial0)"
@@ -168,7 +187,7 @@ def test_mlperf_runner_client_drives_the_firmware_in_qemu(tmp_path_factory) -> N
         for xi, yi in zip(x, ref):
             assert runner_load(dev, xi.tobytes())[-2:] == ["m-load-done", "m-ready"]
             r = runner_infer(dev, 4, 1)
-            assert r["elapsed_time"] > 0, r   # the runner's "Incomplete time data" if not
+            assert r["elapsed_time"] > 0, r  # the runner's "Incomplete time data" if not
             want = dequantize_3dp(yi, facts["out_scale"], facts["out_zp"])
             np.testing.assert_allclose(r["results"], want, atol=1.5e-3)
             assert int(np.argmax(r["results"])) == int(np.argmax(yi))
@@ -191,8 +210,10 @@ class FakeEembcDevice:
 
         self.interp = runtime.Interpreter.from_bytes(tflite)
         det = self.interp.get_output_details(0)
-        self.scale, self.zp = det["quantization_parameters"]["scales"][0], \
-            det["quantization_parameters"]["zero_points"][0]
+        self.scale, self.zp = (
+            det["quantization_parameters"]["scales"][0],
+            det["quantization_parameters"]["zero_points"][0],
+        )
         self.model_name = model_name
         self.master, self.slave = os.openpty()
         tty.setraw(self.slave)
@@ -238,7 +259,7 @@ class FakeEembcDevice:
 
     def _command(self, cmd: str) -> None:
         self.commands.append(cmd)
-        tok = [t for t in cmd.split(" ") if t]     # strtok(p, " ")
+        tok = [t for t in cmd.split(" ") if t]  # strtok(p, " ")
         head = tok[0] if tok else ""
         if head == "name":
             self._say("m-name-dut-[fake-eembc]")
@@ -252,7 +273,7 @@ class FakeEembcDevice:
             self._say(f"m-[Expecting {self.size} bytes]")
         elif head == "db" and len(tok) > 1:
             for i in range(0, len(tok[1]) // 2 * 2, 2):
-                self.buf.append(int(tok[1][i:i + 2], 16))
+                self.buf.append(int(tok[1][i : i + 2], 16))
                 if len(self.buf) == self.size:
                     self._say("m-load-done")
                     break
@@ -270,8 +291,9 @@ class FakeEembcDevice:
                 y = self._invoke(x)
             self._timestamp()
             self._say("m-infer-done")
-            self.results = "m-results-[" + ",".join(
-                f"{(int(v) - self.zp) * self.scale:0.3f}" for v in y) + "]"
+            self.results = (
+                "m-results-[" + ",".join(f"{(int(v) - self.zp) * self.scale:0.3f}" for v in y) + "]"
+            )
             self._say(self.results)
         elif head == "results":
             self._say(self.results)
@@ -294,8 +316,9 @@ def test_harness_benches_a_plain_eembc_device(tmp_path: Path, tiny_tflite: bytes
     run = make_run(tmp_path / "run", tiny_tflite, n=40)
     dev = FakeEembcDevice(tiny_tflite)
     try:
-        rec = run_bench(run, HOST_BOARD, dev.path, samples=12, progress=False,
-                        latency_samples=2, latency_n=3)
+        rec = run_bench(
+            run, HOST_BOARD, dev.path, samples=12, progress=False, latency_samples=2, latency_n=3
+        )
     finally:
         dev.close()
     # it asked for the ek- extension, was told no, and used only EEMBC commands from then on
@@ -314,7 +337,9 @@ def test_harness_benches_a_plain_eembc_device(tmp_path: Path, tiny_tflite: bytes
     assert "could not be checked" in Path(rec["files"]["md"]).read_text()
 
 
-def test_harness_refuses_a_plain_device_with_another_model(tmp_path: Path, tiny_tflite: bytes) -> None:
+def test_harness_refuses_a_plain_device_with_another_model(
+    tmp_path: Path, tiny_tflite: bytes
+) -> None:
     from edgekit.errors import EdgekitError
 
     run = make_run(tmp_path / "run", tiny_tflite, n=10)

@@ -55,14 +55,17 @@ runtime_ram_bytes = 16_384
 
 needs_tools = pytest.mark.skipif(
     shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-    reason="needs qemu-system-arm and gcc-arm-none-eabi (make sysdeps)")
+    reason="needs qemu-system-arm and gcc-arm-none-eabi (make sysdeps)",
+)
 
 
 def _port_mk() -> str:
     mk = (AN386 / "port.mk").read_text()
-    for old, new in (("-mcpu=cortex-m4", "-mcpu=cortex-m3"),
-                     ("edgekit-mps2-an386.elf", "edgekit-mps2-cm3.elf"),
-                     ("port/mps2-an386.ld", "port/mps2-cm3.ld")):
+    for old, new in (
+        ("-mcpu=cortex-m4", "-mcpu=cortex-m3"),
+        ("edgekit-mps2-an386.elf", "edgekit-mps2-cm3.elf"),
+        ("port/mps2-an386.ld", "port/mps2-cm3.ld"),
+    ):
         assert old in mk, old
         mk = mk.replace(old, new)
     return mk
@@ -86,7 +89,7 @@ def test_board_is_discovered_with_its_timeouts(boards_dir: Path) -> None:
     b = boards.get_board(NAME)
     assert b.path == boards_dir / f"{NAME}.toml" and b.qemu_machine == "mps2-an385"
     assert b.timeouts.qemu_boot_s == 25.0 and b.timeouts.command_s == 12.0
-    assert b.timeouts.boot_s == boards.BOOT_S             # not given: the named default
+    assert b.timeouts.boot_s == boards.BOOT_S  # not given: the named default
     assert {"mps2-an386", "spresense", NAME} <= set(boards.all_boards())
     # nothing in the Python package knows this board or its port
     pkg = REPO / "toolchain" / "edgekit"
@@ -103,10 +106,14 @@ def test_a_board_there_replaces_the_repository_one(boards_dir: Path) -> None:
 
 
 def test_bad_timeout_and_unknown_board_are_clear_errors(boards_dir: Path) -> None:
-    (boards_dir / f"{NAME}.toml").write_text(BOARD_TOML.replace("command_s = 12",
-                                                                 'command_s = "soon"'))
-    with pytest.raises(EdgekitError, match=r"mps2-an385.toml: field 'timeouts.command_s' should "
-                                           r"be a number of seconds"):
+    (boards_dir / f"{NAME}.toml").write_text(
+        BOARD_TOML.replace("command_s = 12", 'command_s = "soon"')
+    )
+    with pytest.raises(
+        EdgekitError,
+        match=r"mps2-an385.toml: field 'timeouts.command_s' should "
+        r"be a number of seconds",
+    ):
         boards.get_board(NAME)
     (boards_dir / f"{NAME}.toml").write_text(BOARD_TOML.replace("command_s = 12", "boot = 3"))
     with pytest.raises(EdgekitError, match=r"unknown field\(s\) boot in \[timeouts\]"):
@@ -118,8 +125,9 @@ def test_bad_timeout_and_unknown_board_are_clear_errors(boards_dir: Path) -> Non
 
 @pytest.mark.slow
 @needs_tools
-def test_new_board_renders_builds_and_benches_exactly(boards_dir: Path, tmp_path: Path,
-                                                      tiny_tflite: bytes) -> None:
+def test_new_board_renders_builds_and_benches_exactly(
+    boards_dir: Path, tmp_path: Path, tiny_tflite: bytes
+) -> None:
     board = boards.get_board(NAME)
     run = make_run(tmp_path / "run", tiny_tflite, n=20)
     rec = bench_on_board(run, board, None, samples=20, baud=None, progress=False)
@@ -137,13 +145,15 @@ def test_new_board_renders_builds_and_benches_exactly(boards_dir: Path, tmp_path
     assert rec["flash_bytes"] == built["flash_bytes"] > len(tiny_tflite)
     # the port's own port.mk compiled it: an ARMv7-M (Cortex-M3) image; a Cortex-M4 build is
     # "7E-M", v7E-M
-    attrs = subprocess.run(["arm-none-eabi-readelf", "-A", built["elf"]], capture_output=True,
-                           text=True, check=True).stdout
+    attrs = subprocess.run(
+        ["arm-none-eabi-readelf", "-A", built["elf"]], capture_output=True, text=True, check=True
+    ).stdout
     assert 'Tag_CPU_name: "7-M"' in attrs and "Tag_CPU_arch: v7\n" in attrs
 
 
-def test_port_without_port_toml_is_a_clear_error(boards_dir: Path, tmp_path: Path,
-                                                 tiny_tflite: bytes) -> None:
+def test_port_without_port_toml_is_a_clear_error(
+    boards_dir: Path, tmp_path: Path, tiny_tflite: bytes
+) -> None:
     (boards_dir / "ports" / "mps2-cm3" / "port.toml").unlink()
     run = make_run(tmp_path / "run", tiny_tflite, n=2)
     with pytest.raises(EdgekitError, match=r"mps2-cm3/port.toml: missing"):

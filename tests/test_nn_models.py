@@ -16,16 +16,34 @@ def test_seed_network_has_exactly_808504_parameters_at_width_0_2():
 
 def test_seed_state_dict_keys_follow_the_seed_layout():
     keys = set(build_model("mbv2-seed", 0.2, 8).state_dict())
-    for k in ("conv1.weight", "bn1.running_mean", "layers.0.conv1.weight", "layers.0.bn3.bias",
-              "layers.0.shortcut.0.weight", "layers.0.shortcut.1.running_var",
-              "conv2.weight", "bn2.weight", "linear.weight", "linear.bias"):
+    for k in (
+        "conv1.weight",
+        "bn1.running_mean",
+        "layers.0.conv1.weight",
+        "layers.0.bn3.bias",
+        "layers.0.shortcut.0.weight",
+        "layers.0.shortcut.1.running_var",
+        "conv2.weight",
+        "bn2.weight",
+        "linear.weight",
+        "linear.bias",
+    ):
         assert k in keys, k
     assert tuple(build_model("mbv2-seed", 0.2, 8).state_dict()["linear.weight"].shape) == (8, 3840)
 
 
-@pytest.mark.parametrize("arch,width", [("mbv2", 0.1), ("mbv2", 0.2), ("mbv2", 0.5),
-                                        ("mbv2", 1.0), ("mbv2", 1.5), ("mbv2-seed", 0.2),
-                                        ("mbv2-seed", 1.0)])
+@pytest.mark.parametrize(
+    "arch,width",
+    [
+        ("mbv2", 0.1),
+        ("mbv2", 0.2),
+        ("mbv2", 0.5),
+        ("mbv2", 1.0),
+        ("mbv2", 1.5),
+        ("mbv2-seed", 0.2),
+        ("mbv2-seed", 1.0),
+    ],
+)
 def test_forward_shape_for_8x24_input(arch, width):
     model = build_model(arch, width, 5).eval()
     assert model(torch.randn(3, 1, 8, 24)).shape == (3, 5)

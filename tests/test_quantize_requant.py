@@ -13,8 +13,11 @@ def reference_mbqm(x: int, q: int, shift: int) -> int:
     left, right = max(shift, 0), max(-shift, 0)
     ab = (x * (1 << left)) * q
     nudge = (1 << 30) if ab >= 0 else 1 - (1 << 30)
-    high = int((ab + nudge) / (1 << 31)) if abs(ab + nudge) < 2**52 else \
-        (abs(ab + nudge) >> 31) * (1 if ab + nudge >= 0 else -1)
+    high = (
+        int((ab + nudge) / (1 << 31))
+        if abs(ab + nudge) < 2**52
+        else (abs(ab + nudge) >> 31) * (1 if ab + nudge >= 0 else -1)
+    )
     mask = (1 << right) - 1
     rem, thr = high & mask, (mask >> 1) + (1 if high < 0 else 0)
     return (high >> right) + (1 if rem > thr else 0)
@@ -32,8 +35,11 @@ def test_requantize_matches_fixed_point_reference_and_differs_from_single_roundi
     acc = rng.integers(-200_000, 200_000, size=4000)
     reals = [1.7e-4, 3.3e-3, 0.021]
     mq = [quantize_multiplier(r) for r in reals]
-    got = requantize(torch.tensor(acc).view(1, 1, -1).repeat(1, 3, 1),
-                     torch.tensor([a for a, _ in mq]), torch.tensor([b for _, b in mq]))
+    got = requantize(
+        torch.tensor(acc).view(1, 1, -1).repeat(1, 3, 1),
+        torch.tensor([a for a, _ in mq]),
+        torch.tensor([b for _, b in mq]),
+    )
     double_vs_single = 0
     for c, (q, sh) in enumerate(mq):
         ref = [reference_mbqm(int(a), q, sh) for a in acc]

@@ -96,10 +96,10 @@ def test_quantize_seed_arch(tmp_path: Path, arch: str) -> None:
 
 def test_mcnemar_z_counts_only_discordant_windows() -> None:
     y = np.array([0, 1, 2, 3, 0, 1, 2, 3])
-    a = np.array([0, 1, 2, 3, 1, 1, 2, 0])      # wrong at 4 and 7
-    b = np.array([0, 1, 2, 0, 0, 2, 2, 3])      # wrong at 3 and 5: fixes 4, 7, breaks 3, 5
+    a = np.array([0, 1, 2, 3, 1, 1, 2, 0])  # wrong at 4 and 7
+    b = np.array([0, 1, 2, 0, 0, 2, 2, 3])  # wrong at 3 and 5: fixes 4, 7, breaks 3, 5
     assert quantize.mcnemar_z(a, b, y) == 0.0
-    b2 = np.array([0, 1, 2, 3, 0, 1, 2, 3])     # fixes both, breaks none
+    b2 = np.array([0, 1, 2, 3, 0, 1, 2, 3])  # fixes both, breaks none
     assert quantize.mcnemar_z(a, b2, y) == pytest.approx(2 / np.sqrt(2))
     assert quantize.mcnemar_z(b2, a, y) == pytest.approx(-2 / np.sqrt(2))
     assert quantize.mcnemar_z(a, a, y) == 0.0
@@ -110,20 +110,22 @@ def test_qat_checkpoint_rebuilds_the_same_network(tmp_path: Path, arch: str) -> 
     """What quantize evaluates in memory and what export rebuilds from qat.pt must be the same
     integer network, also after fine-tuning moved the weights off any grid."""
     import dataclasses
+
     run = make_run(tmp_path, arch=arch, n_per_class=8)
     rec = checkpoint.load(run.float_ckpt)
     fr = artifacts.load_frames(run.frames)
     qnet = quantize.lower(rec.build(), rec.arch)
     quantize.calibrate(qnet, fr.x_train)
     gen = torch.Generator().manual_seed(1)
-    with torch.no_grad():                      # what QAT steps do: arbitrary float weights/biases
+    with torch.no_grad():  # what QAT steps do: arbitrary float weights/biases
         for u in [*qnet.convs(), qnet.fc]:
             u.weight.mul_(1 + 0.05 * torch.randn(u.weight.shape, generator=gen))
             u.bias.add_(0.05 * torch.randn(u.bias.shape, generator=gen))
     quantize.calibrate(qnet, fr.x_train)
     qnet.eval()
     folded = quantize.folded_tensors(qnet)
-    again = quantize.load_qnet(dataclasses.replace(
-        rec, extra={"folded": folded, "act_ranges": quantize.act_ranges(qnet)}))
+    again = quantize.load_qnet(
+        dataclasses.replace(rec, extra={"folded": folded, "act_ranges": quantize.act_ranges(qnet)})
+    )
     x = np.concatenate([fr.x_test, fr.x_val])
     assert np.array_equal(metrics.logits_of(qnet, x), metrics.logits_of(again, x))

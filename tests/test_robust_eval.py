@@ -25,7 +25,7 @@ def tiny_recording(seed: int = 0) -> Recording:
     rng = np.random.default_rng(seed)
     patterns = rng.uniform(0.2, 1.0, (3, 192))
     for c in range(3):
-        patterns[c, 40 * c:40 * c + 40] *= 4.0                 # a strong active region per class
+        patterns[c, 40 * c : 40 * c + 40] *= 4.0  # a strong active region per class
     sos = sps.butter(4, [20, 450], btype="band", fs=FS, output="sos")
     trials = []
     for session in (1, 2):
@@ -57,16 +57,20 @@ def test_latency():
 def test_vote_improves_noisy_predictions():
     rng = np.random.default_rng(0)
     y = np.repeat(np.arange(4), 200)
-    key = np.repeat(np.arange(40), 20)                    # 40 trials of 20 windows
+    key = np.repeat(np.arange(40), 20)  # 40 trials of 20 windows
     pred = np.where(rng.random(y.size) < 0.6, y, rng.integers(0, 4, y.size))
     s = {"noisy": EvalSet(np.zeros((y.size, 1, 8, 24), np.float32), y, key)}
     r = evaluate(lambda x: pred, s, 4, 150.0, 50.0)
     acc = r["accuracy"]["noisy"]
     assert r["votes"] == [1, 3, 5, 10] and r["latency_ms"] == [150, 250, 350, 600]
     assert acc[0] < 0.8 and acc[3] > acc[0] + 0.1 and acc[3] >= acc[1]
-    table = eval_table({**r, "sets": ["noisy"],
-                        "models": {"m": {"float": r["accuracy"], "int8": None,
-                                         "int8_status": "not exported"}}})
+    table = eval_table(
+        {
+            **r,
+            "sets": ["noisy"],
+            "models": {"m": {"float": r["accuracy"], "int8": None, "int8_status": "not exported"}},
+        }
+    )
     assert "k=10 (600 ms)" in table and "| m | float | noisy |" in table
     assert "m int8: not exported" in table
 

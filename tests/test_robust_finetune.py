@@ -18,11 +18,19 @@ from edgekit.robust.gan import GanConfig, Generator
 def record(num_classes: int = 3) -> ModelRecord:
     torch.manual_seed(0)
     model = build_model("mbv2", 0.2, num_classes)
-    return ModelRecord(arch="mbv2", width=0.2, num_classes=num_classes,
-                       label_names=[f"c{i}" for i in range(num_classes)],
-                       features={"window_ms": 150.0, "hop_ms": 50.0, "kind": "rms"},
-                       norm_mean=[0.0] * 192, norm_std=[1.0] * 192, channel_mask=[True] * 192,
-                       layout="otb", state_dict=model.state_dict(), source={"kind": "unit"})
+    return ModelRecord(
+        arch="mbv2",
+        width=0.2,
+        num_classes=num_classes,
+        label_names=[f"c{i}" for i in range(num_classes)],
+        features={"window_ms": 150.0, "hop_ms": 50.0, "kind": "rms"},
+        norm_mean=[0.0] * 192,
+        norm_std=[1.0] * 192,
+        channel_mask=[True] * 192,
+        layout="otb",
+        state_dict=model.state_dict(),
+        source={"kind": "unit"},
+    )
 
 
 def frames(n: int, seed: int, disturbed: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -31,7 +39,7 @@ def frames(n: int, seed: int, disturbed: bool) -> tuple[np.ndarray, np.ndarray]:
     y = rng.integers(0, 3, n)
     x = rng.normal(0, 0.5, (n, 1, 8, 24)).astype(np.float32)
     for c in range(3):
-        x[y == c, 0, :, 8 * c:8 * c + 8] += 3.0
+        x[y == c, 0, :, 8 * c : 8 * c + 8] += 3.0
     if disturbed:
         x[:, 0, 6:, :] = rng.normal(6.0, 2.0, (n, 2, 24))
     return x, y.astype(np.int64)
@@ -42,12 +50,12 @@ def test_mix_ratio_counts():
     xc, yc = frames(40, 0, False)
     xg, yg = frames(10, 1, True)
     x, y = mix_frames(xc, yc, xg, yg, 0.5, rng)
-    assert len(x) == 80 and np.array_equal(x[:40], xc)   # 1:1, pool drawn with replacement
+    assert len(x) == 80 and np.array_equal(x[:40], xc)  # 1:1, pool drawn with replacement
     x, _ = mix_frames(xc, yc, xg, yg, 0.2, rng)
     assert len(x) == 50
     x, _ = mix_frames(xc, yc, xg[:0], yg[:0], 0.0, rng)
     assert len(x) == 40
-    x, y = mix_frames(xc, yc, xg, yg, 1.0, rng)          # the seed's recipe: generated only
+    x, y = mix_frames(xc, yc, xg, yg, 1.0, rng)  # the seed's recipe: generated only
     assert len(x) == 40 and all(any(np.array_equal(r, g) for g in xg) for r in x)
     with pytest.raises(EdgekitError, match="mix_ratio"):
         mix_frames(xc, yc, xg, yg, 1.5, rng)
@@ -63,8 +71,9 @@ def trained_record() -> ModelRecord:
     model.train()
     for _ in range(6):
         for i in range(0, 96, 16):
-            loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(x[i:i + 16])),
-                                                     torch.from_numpy(y[i:i + 16]))
+            loss = torch.nn.functional.cross_entropy(
+                model(torch.from_numpy(x[i : i + 16])), torch.from_numpy(y[i : i + 16])
+            )
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -76,13 +85,22 @@ def test_finetune_on_mix_learns_disturbed_frames():
     torch.set_num_threads(1)
     rec = trained_record()
     xc, yc = frames(96, 0, False)
-    xg, yg = frames(96, 1, True)         # stands in for GAN output
-    xt, yt = frames(96, 2, True)         # held-out "real" disturbed frames
+    xg, yg = frames(96, 1, True)  # stands in for GAN output
+    xt, yt = frames(96, 2, True)  # held-out "real" disturbed frames
     m0 = rec.build()
     with torch.no_grad():
         acc0 = (m0(torch.from_numpy(xt)).argmax(1).numpy() == yt).mean()
-    new, hist = finetune(rec, xc, yc, xg, yg, FinetuneConfig(epochs=4, batch_size=16, lr=3e-3),
-                         seed=0, x_val=xt, y_val=yt)
+    new, hist = finetune(
+        rec,
+        xc,
+        yc,
+        xg,
+        yg,
+        FinetuneConfig(epochs=4, batch_size=16, lr=3e-3),
+        seed=0,
+        x_val=xt,
+        y_val=yt,
+    )
     assert len(hist["train_loss"]) == 4 and hist["train_loss"][-1] < hist["train_loss"][0]
     assert new.extra["robust_finetune"]["n_generated"] == 96
     assert new.meta()["label_names"] == rec.label_names and new.format == rec.format
@@ -110,7 +128,8 @@ def test_finetune_with_gan_runs():
     rec = record(3)
     xc, yc = frames(32, 0, False)
     G = Generator(3, GanConfig(g_width=8)).eval()
-    new, hist = finetune_with_gan(rec, xc, yc, G, FinetuneConfig(epochs=1, batch_size=16,
-                                                                 mix_ratio=0.25), seed=1)
+    new, hist = finetune_with_gan(
+        rec, xc, yc, G, FinetuneConfig(epochs=1, batch_size=16, mix_ratio=0.25), seed=1
+    )
     assert new.extra["robust_finetune"]["n_generated"] == round(32 * 0.25 / 0.75)
     assert len(hist["train_loss"]) == 1 and np.isfinite(hist["train_loss"][0])

@@ -7,9 +7,20 @@ import pytest
 import torch
 
 from edgekit.errors import EdgekitError
-from edgekit.robust.gan import (Critic, GanConfig, Generator, critic_step, generator_step,
-                                gradient_penalty, load_gan, quality, sample, save_gan,
-                                save_grid_png, train_gan)
+from edgekit.robust.gan import (
+    Critic,
+    GanConfig,
+    Generator,
+    critic_step,
+    generator_step,
+    gradient_penalty,
+    load_gan,
+    quality,
+    sample,
+    save_gan,
+    save_grid_png,
+    train_gan,
+)
 
 SMALL = GanConfig(g_width=16, d_width=8, batch_size=32, log_every=10)
 
@@ -32,13 +43,13 @@ def toy_frames(n_per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_shapes():
-    cfg = GanConfig()                                  # the full-size default networks
+    cfg = GanConfig()  # the full-size default networks
     G, D = Generator(5, cfg), Critic(5, cfg)
     z = torch.randn(7, 100)
     lab = torch.arange(7) % 5
     out = G(z, lab)
     assert out.shape == (7, 1, 8, 24)
-    assert out.abs().max() <= 1.0                      # tanh range
+    assert out.abs().max() <= 1.0  # tanh range
     assert D(out, lab).shape == (7,)
     assert G.scale.shape == (1, 1, 8, 24)
 
@@ -56,8 +67,11 @@ def test_one_step_changes_weights():
     assert all(np.isfinite(v) for v in rec.values())
     assert any(not torch.equal(d0[k], v) for k, v in D.state_dict().items())
     # The critic step must not move the generator's weights (only BN running stats).
-    assert all(torch.equal(g0[k], v) for k, v in G.state_dict().items() if "running" not in k
-               and "num_batches" not in k)
+    assert all(
+        torch.equal(g0[k], v)
+        for k, v in G.state_dict().items()
+        if "running" not in k and "num_batches" not in k
+    )
     g_loss = generator_step(G, D, opt_g, torch.from_numpy(y), SMALL)
     assert np.isfinite(g_loss)
     assert torch.equal(d0["net.0.weight"], d0["net.0.weight"])
@@ -70,7 +84,7 @@ def test_gradient_penalty_finite_positive():
     real, fake = torch.randn(16, 1, 8, 24), torch.randn(16, 1, 8, 24)
     gp = gradient_penalty(D, real, fake, torch.arange(16) % 4)
     assert torch.isfinite(gp) and gp.item() > 0
-    gp.backward()                                      # differentiable (create_graph=True)
+    gp.backward()  # differentiable (create_graph=True)
     assert D.net[0].weight.grad is not None and torch.isfinite(D.net[0].weight.grad).all()
 
 

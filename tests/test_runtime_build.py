@@ -20,8 +20,15 @@ REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "firmware" / "app"
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror"]
 # libc / libgcc symbols the runtime may use: memory helpers and compiler runtime only
-ALLOWED_UNDEFINED = {"memcpy", "memmove", "memset", "memcmp", "strlen",
-                     "g_model_data", "g_model_data_len"}
+ALLOWED_UNDEFINED = {
+    "memcpy",
+    "memmove",
+    "memset",
+    "memcmp",
+    "strlen",
+    "g_model_data",
+    "g_model_data_len",
+}
 
 
 def _meta(path: Path, arena: int, in_size: int | None = None, out_size: int | None = None):
@@ -35,9 +42,11 @@ def _meta(path: Path, arena: int, in_size: int | None = None, out_size: int | No
 
 def _model_c(path: Path, data: bytes):
     body = ",".join(str(b) for b in data)
-    path.write_text("#include <stddef.h>\n"
-                    f"_Alignas(16) const unsigned char g_model_data[] = {{{body}}};\n"
-                    f"const unsigned int g_model_data_len = {len(data)}u;\n")
+    path.write_text(
+        "#include <stddef.h>\n"
+        f"_Alignas(16) const unsigned char g_model_data[] = {{{body}}};\n"
+        f"const unsigned int g_model_data_len = {len(data)}u;\n"
+    )
 
 
 def test_host_strict_build(tmp_path: Path):
@@ -45,9 +54,24 @@ def test_host_strict_build(tmp_path: Path):
     srcs = [*map(str, runtime_sources()), str(RUNTIME / "ek_model.c")]
     for src in srcs:
         for extra in ([], ["-DEKRT_NO_OP_NAMES"]) if src.endswith("opnames.c") else ([],):
-            res = subprocess.run(["gcc", *STRICT, "-pedantic", "-O2", *extra, f"-I{RUNTIME}",
-                                  f"-I{APP}", f"-I{tmp_path}", "-c", src, "-o",
-                                  str(tmp_path / "x.o")], capture_output=True, text=True)
+            res = subprocess.run(
+                [
+                    "gcc",
+                    *STRICT,
+                    "-pedantic",
+                    "-O2",
+                    *extra,
+                    f"-I{RUNTIME}",
+                    f"-I{APP}",
+                    f"-I{tmp_path}",
+                    "-c",
+                    src,
+                    "-o",
+                    str(tmp_path / "x.o"),
+                ],
+                capture_output=True,
+                text=True,
+            )
             assert res.returncode == 0, res.stderr
 
 
@@ -56,12 +80,14 @@ def test_one_source_list_for_make_and_python(tmp_path: Path):
     """runtime.mk (the firmware and semihost Makefiles) and rt_host (host runner, tests) read the
     same sources.txt; a copy without it fails in both with the file named."""
     probe = tmp_path / "probe.mk"
-    probe.write_text(f"EKRT_DIR := {RUNTIME}\ninclude {RUNTIME}/runtime.mk\n"
-                     "all:\n\t@echo $(EKRT_SRCS)\n")
-    out = subprocess.run(["make", "-s", "-f", str(probe)], check=True, capture_output=True,
-                         text=True).stdout.split()
+    probe.write_text(
+        f"EKRT_DIR := {RUNTIME}\ninclude {RUNTIME}/runtime.mk\nall:\n\t@echo $(EKRT_SRCS)\n"
+    )
+    out = subprocess.run(
+        ["make", "-s", "-f", str(probe)], check=True, capture_output=True, text=True
+    ).stdout.split()
     assert [Path(s) for s in out] == runtime_sources()
-    assert len(out) == len(list(RUNTIME.glob("ekrt*.c")))   # every ekrt_*.c is built
+    assert len(out) == len(list(RUNTIME.glob("ekrt*.c")))  # every ekrt_*.c is built
     bare = tmp_path / "runtime"
     bare.mkdir()
     shutil.copy2(RUNTIME / "runtime.mk", bare)
@@ -81,21 +107,42 @@ def test_cortex_m4_build_and_symbols(tmp_path: Path):
     objs = []
     for src in [*runtime_sources(), RUNTIME / "ek_model.c"]:
         obj = tmp_path / (src.stem + ".o")
-        res = subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-Os", *STRICT,
-                              f"-I{RUNTIME}", f"-I{APP}", f"-I{tmp_path}", "-c", str(src), "-o",
-                              str(obj)], capture_output=True, text=True)
+        res = subprocess.run(
+            [
+                "arm-none-eabi-gcc",
+                "-mcpu=cortex-m4",
+                "-mthumb",
+                "-Os",
+                *STRICT,
+                f"-I{RUNTIME}",
+                f"-I{APP}",
+                f"-I{tmp_path}",
+                "-c",
+                str(src),
+                "-o",
+                str(obj),
+            ],
+            capture_output=True,
+            text=True,
+        )
         assert res.returncode == 0, res.stderr
         objs.append(obj)
-    nm = subprocess.run(["arm-none-eabi-nm", "-u", *map(str, objs)], check=True,
-                        capture_output=True, text=True).stdout
+    nm = subprocess.run(
+        ["arm-none-eabi-nm", "-u", *map(str, objs)], check=True, capture_output=True, text=True
+    ).stdout
     undefined = {ln.split()[-1] for ln in nm.splitlines() if ln.strip().startswith("U ")}
-    runtime_defined = subprocess.run(["arm-none-eabi-nm", "--defined-only", *map(str, objs)],
-                                     check=True, capture_output=True, text=True).stdout
+    runtime_defined = subprocess.run(
+        ["arm-none-eabi-nm", "--defined-only", *map(str, objs)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     defined = {ln.split()[-1] for ln in runtime_defined.splitlines() if len(ln.split()) == 3}
     external = {s for s in undefined - defined if not s.startswith("__aeabi_")}
     assert external <= ALLOWED_UNDEFINED, f"runtime needs libc symbols: {external}"
-    size = subprocess.run(["arm-none-eabi-size", "-t", *map(str, objs)], capture_output=True,
-                          text=True).stdout
+    size = subprocess.run(
+        ["arm-none-eabi-size", "-t", *map(str, objs)], capture_output=True, text=True
+    ).stdout
     print(size.splitlines()[-1])
 
 
@@ -137,23 +184,43 @@ def runtime_objs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     objs = []
     for src in runtime_sources():
         obj = d / (src.stem + ".o")
-        subprocess.run(["gcc", *STRICT, *SAN, f"-I{RUNTIME}", "-c", str(src), "-o", str(obj)],
-                       check=True, capture_output=True, text=True)
+        subprocess.run(
+            ["gcc", *STRICT, *SAN, f"-I{RUNTIME}", "-c", str(src), "-o", str(obj)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         objs.append(obj)
     return objs
 
 
-def _build_glue(tmp: Path, objs: list[Path], model: bytes, arena: int, in_size: int | None,
-                out_size: int | None) -> Path:
+def _build_glue(
+    tmp: Path, objs: list[Path], model: bytes, arena: int, in_size: int | None, out_size: int | None
+) -> Path:
     tmp.mkdir(parents=True, exist_ok=True)
     _meta(tmp / "model_meta.h", arena, in_size, out_size)
     _model_c(tmp / "model_data.c", model)
     (tmp / "main.c").write_text(DRIVER)
     exe = tmp / "glue"
-    subprocess.run(["gcc", *STRICT, *SAN, f"-I{RUNTIME}", f"-I{APP}", f"-I{tmp}",
-                    *map(str, objs), str(RUNTIME / "ek_model.c"),
-                    str(tmp / "model_data.c"), str(tmp / "main.c"), "-o", str(exe)],
-                   check=True, capture_output=True, text=True)
+    subprocess.run(
+        [
+            "gcc",
+            *STRICT,
+            *SAN,
+            f"-I{RUNTIME}",
+            f"-I{APP}",
+            f"-I{tmp}",
+            *map(str, objs),
+            str(RUNTIME / "ek_model.c"),
+            str(tmp / "model_data.c"),
+            str(tmp / "main.c"),
+            "-o",
+            str(exe),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return exe
 
 
@@ -173,15 +240,23 @@ def test_ek_model_glue_matches_tflm(mbv2: Path, runtime_objs: list[Path], tmp_pa
 
 def test_ek_model_glue_errors(mbv2: Path, runtime_objs: list[Path], tmp_path: Path):
     data = mbv2.read_bytes()
-    small = subprocess.run([str(_build_glue(tmp_path / "small", runtime_objs, data, 1024, 192,
-                                            5))], capture_output=True, timeout=60)
+    small = subprocess.run(
+        [str(_build_glue(tmp_path / "small", runtime_objs, data, 1024, 192, 5))],
+        capture_output=True,
+        timeout=60,
+    )
     assert small.returncode == 1 and b"arena too small" in small.stderr
-    wrong = subprocess.run([str(_build_glue(tmp_path / "wrong", runtime_objs, data, 16384, 191,
-                                            5))],
-                           capture_output=True, timeout=60)
+    wrong = subprocess.run(
+        [str(_build_glue(tmp_path / "wrong", runtime_objs, data, 16384, 191, 5))],
+        capture_output=True,
+        timeout=60,
+    )
     assert wrong.returncode == 1 and b"EK_INPUT_SIZE" in wrong.stderr
     qdq = next(s for s in rt_models.all_specs() if s.name == "qdq")
     float_io = rt_models.build(qdq, rt_models.cache_dir()).read_bytes()
-    fl = subprocess.run([str(_build_glue(tmp_path / "float", runtime_objs, float_io, 16384,
-                                         None, None))], capture_output=True, timeout=60)
+    fl = subprocess.run(
+        [str(_build_glue(tmp_path / "float", runtime_objs, float_io, 16384, None, None))],
+        capture_output=True,
+        timeout=60,
+    )
     assert fl.returncode == 1 and b"must be int8" in fl.stderr

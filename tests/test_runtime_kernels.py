@@ -21,8 +21,10 @@ from edgekit.export.rt_host import runtime_sources
 import rt_models
 from runtime_util import EXPECTED_OPS, RUNTIME, random_inputs, tflm_outputs
 
-SAN_ENV = {"ASAN_OPTIONS": "exitcode=97:detect_leaks=1",
-           "UBSAN_OPTIONS": "halt_on_error=1:exitcode=98:print_stacktrace=1"}
+SAN_ENV = {
+    "ASAN_OPTIONS": "exitcode=97:detect_leaks=1",
+    "UBSAN_OPTIONS": "halt_on_error=1:exitcode=98:print_stacktrace=1",
+}
 
 SPECS = rt_models.all_specs()
 
@@ -30,10 +32,22 @@ SPECS = rt_models.all_specs()
 @pytest.fixture(scope="session")
 def ekrt_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     exe = tmp_path_factory.mktemp("ekrt") / "ekrt_run"
-    cmd = ["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O1", "-g",
-           "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
-           f"-I{RUNTIME}", *map(str, runtime_sources()), str(RUNTIME / "tools" / "ekrt_run.c"),
-           "-o", str(exe)]
+    cmd = [
+        "gcc",
+        "-std=c99",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-O1",
+        "-g",
+        "-fsanitize=address,undefined",
+        "-fno-sanitize-recover=all",
+        f"-I{RUNTIME}",
+        *map(str, runtime_sources()),
+        str(RUNTIME / "tools" / "ekrt_run.c"),
+        "-o",
+        str(exe),
+    ]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     return exe
 
@@ -44,16 +58,26 @@ def models() -> dict[str, Path]:
     return rt_models.build_all(SPECS + [rt_models.tanh_spec()], d)
 
 
-def run_ekrt(exe: Path, model: Path | bytes, data: bytes, tmp: Path | None = None,
-             extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+def run_ekrt(
+    exe: Path,
+    model: Path | bytes,
+    data: bytes,
+    tmp: Path | None = None,
+    extra: tuple[str, ...] = (),
+) -> subprocess.CompletedProcess:
     if isinstance(model, bytes):
         assert tmp is not None
         path = tmp / "m.tflite"
         path.write_bytes(model)
         model = path
     env = dict(os.environ, **SAN_ENV)
-    return subprocess.run([str(exe), str(model), "--info", *extra], input=data,
-                          capture_output=True, timeout=60, env=env)
+    return subprocess.run(
+        [str(exe), str(model), "--info", *extra],
+        input=data,
+        capture_output=True,
+        timeout=60,
+        env=env,
+    )
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[s.name for s in SPECS])
@@ -77,7 +101,8 @@ def test_bit_exact_vs_tflm(spec: rt_models.ModelSpec, models: dict[str, Path], e
     assert np.unique(want).size > 1, "degenerate model: constant output"
     assert mismatch.size == 0, (
         f"{spec.name} ({spec.params}): {len(mismatch)} of {want.size} values differ; first at "
-        f"{mismatch[0].tolist()}: ekrt {got[tuple(mismatch[0])]} vs tflm {want[tuple(mismatch[0])]}")
+        f"{mismatch[0].tolist()}: ekrt {got[tuple(mismatch[0])]} vs tflm {want[tuple(mismatch[0])]}"
+    )
 
 
 def test_unsupported_op_named(models: dict[str, Path], ekrt_run: Path):
@@ -135,21 +160,35 @@ def _mutants(data: bytes, n: int, seed: int):
             idx = rng.integers(0, len(m), size=int(rng.integers(1, 4)))
             m[idx] = rng.integers(0, 256, size=len(idx))
         elif i % 3 == 1:  # hit the metadata region (offsets, vtables) near the front/back
-            region = np.r_[0:min(512, len(m)), max(0, len(m) - 1024):len(m)]
+            region = np.r_[0 : min(512, len(m)), max(0, len(m) - 1024) : len(m)]
             idx = rng.choice(region, size=2)
             m[idx] ^= rng.integers(1, 256, size=2).astype(np.uint8)
         else:  # overwrite a 4-byte word with an extreme value
             pos = int(rng.integers(0, len(m) - 4))
-            m[pos:pos + 4] = np.frombuffer(
-                np.array([rng.choice([0, 0x7FFFFFFF, 0xFFFFFFFF, 0x80000000, 0x10000])],
-                         dtype="<u4").tobytes(), dtype=np.uint8)
+            m[pos : pos + 4] = np.frombuffer(
+                np.array(
+                    [rng.choice([0, 0x7FFFFFFF, 0xFFFFFFFF, 0x80000000, 0x10000])], dtype="<u4"
+                ).tobytes(),
+                dtype=np.uint8,
+            )
         yield m.tobytes()
 
 
 def test_truncated_model_errors(models: dict[str, Path], ekrt_run: Path, tmp_path: Path):
     data = models["mbv2"].read_bytes()
-    for cut in [0, 4, 8, 15, 16, 64, 200, len(data) // 3, len(data) // 2, len(data) - 100,
-                len(data) - 1]:
+    for cut in [
+        0,
+        4,
+        8,
+        15,
+        16,
+        64,
+        200,
+        len(data) // 3,
+        len(data) // 2,
+        len(data) - 100,
+        len(data) - 1,
+    ]:
         res = run_ekrt(ekrt_run, data[:cut], b"", tmp=tmp_path)
         assert res.returncode == 1, (cut, res.returncode, res.stderr[-2000:])
         assert b"ekrt_run: " in res.stderr

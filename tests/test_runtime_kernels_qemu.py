@@ -29,7 +29,8 @@ SPECS = rt_models.all_specs()
 
 pytestmark = pytest.mark.skipif(
     shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-    reason="needs qemu-system-arm and arm-none-eabi-gcc")
+    reason="needs qemu-system-arm and arm-none-eabi-gcc",
+)
 
 
 @pytest.fixture(scope="module")
@@ -43,16 +44,20 @@ def qemu_results(tmp_path_factory: pytest.TempPathFactory):
         x = random_inputs(m, spec.seed)
         want[spec.name] = tflm_outputs(m, x)
         (tmp / f"{spec.name}.in").write_bytes(x.tobytes())
-        jobs.append(ekrt_semi.Job(m, tmp / f"{spec.name}.in", tmp / f"{spec.name}.out",
-                                  profile=spec.name == "mbv2"))
+        jobs.append(
+            ekrt_semi.Job(
+                m, tmp / f"{spec.name}.in", tmp / f"{spec.name}.out", profile=spec.name == "mbv2"
+            )
+        )
     results = ekrt_semi.run(elf, jobs)
     return elf, tmp, dict(zip((s.name for s in SPECS), results)), want, models
 
 
 def test_dsp_instructions_in_the_image(qemu_results):
     elf = qemu_results[0]
-    dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(elf)], capture_output=True,
-                         text=True, check=True).stdout
+    dis = subprocess.run(
+        ["arm-none-eabi-objdump", "-d", str(elf)], capture_output=True, text=True, check=True
+    ).stdout
     for insn in ("smlad", "sxtab16", "smlabb", "smmulr"):
         assert f"\t{insn}" in dis, f"{insn} missing: the DSP path was not compiled"
 
@@ -68,9 +73,11 @@ def test_bit_exact_on_cortex_m4(spec: rt_models.ModelSpec, qemu_results):
     assert res.records == len(ref) and got.size == ref.size
     got = got.reshape(ref.shape)
     bad = np.argwhere(got != ref)
-    assert bad.size == 0, (f"{spec.name} ({spec.params}): {len(bad)} of {ref.size} differ; "
-                           f"first at {bad[0].tolist()}: ekrt {got[tuple(bad[0])]} vs tflm "
-                           f"{ref[tuple(bad[0])]}")
+    assert bad.size == 0, (
+        f"{spec.name} ({spec.params}): {len(bad)} of {ref.size} differ; "
+        f"first at {bad[0].tolist()}: ekrt {got[tuple(bad[0])]} vs tflm "
+        f"{ref[tuple(bad[0])]}"
+    )
 
 
 def test_profile_covers_every_op(qemu_results):

@@ -23,15 +23,35 @@ from edgekit.errors import EdgekitError
 needs_kit = pytest.mark.skipif(
     firmware.arduino_kit(get_board("spresense")) is None or shutil.which("arduino-builder") is None,
     reason="needs the Spresense build kit (../shared/spresense-kit beside the repository, or "
-           "$EDGEKIT_SPRESENSE_KIT) and Debian's arduino-builder + arduino-ctags (make sysdeps)")
+    "$EDGEKIT_SPRESENSE_KIT) and Debian's arduino-builder + arduino-ctags (make sysdeps)",
+)
 
 
 def _export(run: Path, arch: str, board: str, data: Path, capsys) -> dict:
-    assert main(["train", "--arch", arch, "--width", "0.2", "--data", str(data), "--epochs", "1",
-                 "--run", str(run), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--arch",
+                arch,
+                "--width",
+                "0.2",
+                "--data",
+                str(data),
+                "--epochs",
+                "1",
+                "--run",
+                str(run),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert main(["quantize", "--run", str(run), "--qat-epochs", "1", "--no-progress"]) == 0
     capsys.readouterr()
-    code = main(["export", "--board", board, "--run", str(run), "--build", "--json", "--no-progress"])
+    code = main(
+        ["export", "--board", board, "--run", str(run), "--build", "--json", "--no-progress"]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     return json.loads(out)
@@ -39,16 +59,19 @@ def _export(run: Path, arch: str, board: str, data: Path, capsys) -> dict:
 
 @pytest.mark.slow
 @needs_kit
-@pytest.mark.parametrize("arch,board,memory", [("mbv2", "spresense", 768),
-                                               ("mbv2-seed", "spresense-1536k", 1536)])
+@pytest.mark.parametrize(
+    "arch,board,memory", [("mbv2", "spresense", 768), ("mbv2-seed", "spresense-1536k", 1536)]
+)
 def test_sketch_builds_with_the_kit_and_fit_agrees(tmp_path, tiny_csl, capsys, arch, board, memory):
     rec = _export(tmp_path / arch, arch, board, tiny_csl, capsys)
     b = rec["firmware"]["build"]
     assert b["tool"] == "build-sketch" and f"Memory={memory}," in b["fqbn"]
     assert Path(b["elf"]).is_file() and (Path(b["elf"]).with_suffix(".spk")).is_file()
     image, est = b["flash_bytes"], rec["fit"]["image_bytes_estimate"]
-    print(f"\n[{board}] linked image {image:,} B, fit estimate {est:,} B "
-          f"({100 * (est - image) / image:+.2f}%), built in {b['build_s']} s")
+    print(
+        f"\n[{board}] linked image {image:,} B, fit estimate {est:,} B "
+        f"({100 * (est - image) / image:+.2f}%), built in {b['build_s']} s"
+    )
     assert abs(est - image) <= 0.02 * image
     assert image + rec["fit"]["heap_reserve_bytes"] <= memory * 1024
 

@@ -10,14 +10,16 @@ import shutil
 import numpy as np
 import pytest
 
-import firmware_util as fu
-import stream_util as su
 from edgekit import firmware
 from edgekit.bench import stream as st
 from edgekit.runs import Run
 
-pytestmark = pytest.mark.skipif(shutil.which("gcc") is None or shutil.which("make") is None,
-                                reason="needs gcc and make")
+import firmware_util as fu
+import stream_util as su
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("gcc") is None or shutil.which("make") is None, reason="needs gcc and make"
+)
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +30,11 @@ def run(tmp_path_factory) -> Run:
 @pytest.fixture(scope="module", params=["plain", "asan"])
 def elf(run, request) -> str:
     board = fu.host_board()
-    fw = firmware.render(run, board) if request.param == "plain" or not \
-        run.firmware_dir(board.name).exists() else run.firmware_dir(board.name)
+    fw = (
+        firmware.render(run, board)
+        if request.param == "plain" or not run.firmware_dir(board.name).exists()
+        else run.firmware_dir(board.name)
+    )
     mv = {"SANITIZE": "1"} if request.param == "asan" else None
     return firmware.build(fw, board, make_vars=mv)["elf"]
 
@@ -37,7 +42,7 @@ def elf(run, request) -> str:
 def _stream(link, counts: np.ndarray, sizes, seq0: int = 0) -> list[dict]:
     hops, pos, seq = [], 0, seq0
     for n in sizes:
-        blk = counts[:, pos:pos + n]
+        blk = counts[:, pos : pos + n]
         pos += n
         link.write(st.encode_block(seq, blk))
         h, summary, errs = st.parse_block_reply(link.read_until_ready(30))
@@ -53,8 +58,11 @@ def test_stream_matches_host_reference(run, elf):
     link = fu.Link.spawn([elf])
     link.read_until_ready()
     r = link.cmd("ek-stream-start 3 1")
-    assert r == [f"m-ek-stream-ch[192]-hop[{meta.spec.hop}]-blocks[3]-vote[3]-max[65535]", "m-ready"]
-    sizes = [1, 37, 102, 500, 1, 959, 1000]     # blocks that split and straddle hops
+    assert r == [
+        f"m-ek-stream-ch[192]-hop[{meta.spec.hop}]-blocks[3]-vote[3]-max[65535]",
+        "m-ready",
+    ]
+    sizes = [1, 37, 102, 500, 1, 959, 1000]  # blocks that split and straddle hops
     hops = _stream(link, counts, sizes)
     frames = st.host_frames(meta, counts)
     assert len(hops) == len(frames) == 2600 // meta.spec.hop - 2
@@ -74,10 +82,12 @@ def test_stream_matches_host_reference(run, elf):
     more = su.emg_counts(meta.n_channels, 600, seed=8)
     h2 = _stream(link, more, [600], seq0=len(sizes))
     full = st.host_frames(meta, np.concatenate([counts, more], axis=1))
-    assert np.array_equal(np.array([np.frombuffer(h["in"], np.int8) for h in h2]),
-                          full[len(frames):])
-    c2 = st.argmax_first(fu.tflm_outputs((run.export_dir / "model_int8.tflite").read_bytes(),
-                                         full[len(frames):]))
+    assert np.array_equal(
+        np.array([np.frombuffer(h["in"], np.int8) for h in h2]), full[len(frames) :]
+    )
+    c2 = st.argmax_first(
+        fu.tflm_outputs((run.export_dir / "model_int8.tflite").read_bytes(), full[len(frames) :])
+    )
     assert [h["vote"] for h in h2] == st.majority_votes(c2, 5).tolist()
     rc, err = link.close()
     assert rc == 0, err
@@ -92,8 +102,15 @@ def test_stream_bad_input(run, elf):
     link.write(st.encode_block(0, counts[:, :10]))
     r = link.read_until_ready()
     assert len(r) == 2 and r[0].startswith("e-[ek-sblk: no stream")
-    for bad in ("ek-stream-start 0", "ek-stream-start 33", "ek-stream-start 1 2", "ek-stream-vote",
-                "ek-stream-vote 99", "ek-sblk 1 2", "ek-sblk x 192 1"):
+    for bad in (
+        "ek-stream-start 0",
+        "ek-stream-start 33",
+        "ek-stream-start 1 2",
+        "ek-stream-vote",
+        "ek-stream-vote 99",
+        "ek-sblk 1 2",
+        "ek-sblk x 192 1",
+    ):
         r = link.cmd(bad)
         assert len(r) == 2 and r[0].startswith("e-[") and r[1] == "m-ready", (bad, r)
     assert link.cmd("ek-stream-start 1 1")[-1] == "m-ready"
@@ -105,7 +122,9 @@ def test_stream_bad_input(run, elf):
     assert link.cmd("name") == ["m-name-dut-[edgekit-host]", "m-ready"]
     # ek-rx-file (a FIFO instead of the link: the QEMU port only) is refused here, link unchanged
     assert link.cmd("ek-rx-file /tmp/x.fifo") == [
-        "e-[ek-rx-file: this port reads the serial link only]", "m-ready"]
+        "e-[ek-rx-file: this port reads the serial link only]",
+        "m-ready",
+    ]
     # too long a block (length field): consumed, refused
     link.write(b"ek-sblk 1 192 0%")
     r = link.read_until_ready()
@@ -114,11 +133,15 @@ def test_stream_bad_input(run, elf):
     hops = _stream(link, counts[:, :400], [400], seq0=2)
     link.write(st.encode_block(9, counts[:, 400:800]))
     r = link.read_until_ready()
-    assert r[0] == "e-[ek-sblk: sequence gap: expected 3, got 9; stream reset, this block starts it]"
+    assert (
+        r[0] == "e-[ek-sblk: sequence gap: expected 3, got 9; stream reset, this block starts it]"
+    )
     h, summary, _ = st.parse_block_reply(r)
     assert summary["seq"] == 9
-    assert np.array_equal(np.array([np.frombuffer(x["in"], np.int8) for x in h]),
-                          st.host_frames(meta, counts[:, 400:800]))
+    assert np.array_equal(
+        np.array([np.frombuffer(x["in"], np.int8) for x in h]),
+        st.host_frames(meta, counts[:, 400:800]),
+    )
     assert len(hops) == len(st.host_frames(meta, counts[:, :400]))
     rc, err = link.close()
     assert rc == 0, err

@@ -28,8 +28,9 @@ def two_subject_frames() -> Frames:
                     sess += [e] * 5
                     subj += [s] * 5
     n = len(y)
-    return Frames(np.zeros((n, 192), np.float32), np.array(y), np.array(key), np.array(sess),
-                  np.array(subj))
+    return Frames(
+        np.zeros((n, 192), np.float32), np.array(y), np.array(key), np.array(sess), np.array(subj)
+    )
 
 
 def test_subject_split_and_per_subject_session_split() -> None:
@@ -41,9 +42,9 @@ def test_subject_split_and_per_subject_session_split() -> None:
     sp = make_split(fr, "session", seed=0, test_session=2, subject=2)
     check_no_leak(sp, fr)
     used = np.concatenate([sp.train, sp.val, sp.test])
-    assert set(fr.subject[used].tolist()) == {2}          # subject 1 is in no part
+    assert set(fr.subject[used].tolist()) == {2}  # subject 1 is in no part
     assert set(fr.session[sp.test].tolist()) == {2}
-    assert set(fr.session[sp.val].tolist()) == {1, 3}      # validation from the training sessions
+    assert set(fr.session[sp.val].tolist()) == {1, 3}  # validation from the training sessions
     with pytest.raises(EdgekitError, match="subjects present"):
         make_split(fr, "subject", test_subject=7)
 
@@ -52,11 +53,18 @@ def test_folds_per_subject_sessions_subjects_and_first_k() -> None:
     data = {1: [1, 2, 3], 2: [1, 2], 3: [4]}
     names = [f["name"] for f in make_folds("sessions", data)]
     assert names == ["subj1-sess1", "subj1-sess2", "subj1-sess3", "subj2-sess1", "subj2-sess2"]
-    assert make_folds("2", data)[1] == {"name": "subj1-sess2", "split": "session",
-                                         "test_session": 2, "subject": 1}
+    assert make_folds("2", data)[1] == {
+        "name": "subj1-sess2",
+        "split": "session",
+        "test_session": 2,
+        "subject": 1,
+    }
     assert [f["test_subject"] for f in make_folds("subjects", data)] == [1, 2, 3]
-    assert make_folds("sessions", {1: [1, 2]})[0] == {"name": "sess1", "split": "session",
-                                                       "test_session": 1}
+    assert make_folds("sessions", {1: [1, 2]})[0] == {
+        "name": "sess1",
+        "split": "session",
+        "test_session": 1,
+    }
     with pytest.raises(EdgekitError, match="one subject"):
         make_folds("subjects", {1: [1, 2]})
     with pytest.raises(EdgekitError, match="1..5"):
@@ -64,18 +72,39 @@ def test_folds_per_subject_sessions_subjects_and_first_k() -> None:
 
 
 def _trial(width: float, acc: float, ms: float, ram: int, fits: bool = True) -> dict:
-    return {"status": "ok", "config": {"name": f"w{width}", "arch": "mbv2", "width": width},
-            "int8_acc": acc, "latency_ms": ms, "ram_need": ram, "ram_budget": 131072,
-            "flash_need": 2 * ram, "flash_budget": 1 << 20, "fits": fits, "latency_how": "x"}
+    return {
+        "status": "ok",
+        "config": {"name": f"w{width}", "arch": "mbv2", "width": width},
+        "int8_acc": acc,
+        "latency_ms": ms,
+        "ram_need": ram,
+        "ram_budget": 131072,
+        "flash_need": 2 * ram,
+        "flash_budget": 1 << 20,
+        "fits": fits,
+        "latency_how": "x",
+    }
 
 
 def test_pareto_and_recommendation_say_why_the_others_lost() -> None:
-    rows = [summarize("mbv2", 0.1, [_trial(0.1, 0.90, 10, 50_000), _trial(0.1, 0.92, 10, 50_000)], 50),
-            summarize("mbv2", 0.2, [_trial(0.2, 0.95, 30, 60_000), _trial(0.2, 0.95, 30, 60_000)], 50),
-            summarize("mbv2", 0.5, [_trial(0.5, 0.97, 80, 90_000)], 50),
-            summarize("mbv2", 1.0, [_trial(1.0, 0.98, 40, 200_000, fits=False)], 50),
-            summarize("mbv2", 0.3, [{"status": "failed", "error": "edgekit train: boom",
-                                     "config": {"name": "x", "arch": "mbv2", "width": 0.3}}], 50)]
+    rows = [
+        summarize("mbv2", 0.1, [_trial(0.1, 0.90, 10, 50_000), _trial(0.1, 0.92, 10, 50_000)], 50),
+        summarize("mbv2", 0.2, [_trial(0.2, 0.95, 30, 60_000), _trial(0.2, 0.95, 30, 60_000)], 50),
+        summarize("mbv2", 0.5, [_trial(0.5, 0.97, 80, 90_000)], 50),
+        summarize("mbv2", 1.0, [_trial(1.0, 0.98, 40, 200_000, fits=False)], 50),
+        summarize(
+            "mbv2",
+            0.3,
+            [
+                {
+                    "status": "failed",
+                    "error": "edgekit train: boom",
+                    "config": {"name": "x", "arch": "mbv2", "width": 0.3},
+                }
+            ],
+            50,
+        ),
+    ]
     assert rows[0]["int8_acc"]["mean"] == pytest.approx(0.91) and rows[0]["int8_acc"]["n"] == 2
     assert pareto(rows, "latency_ms") == ["mbv2 w0.1", "mbv2 w0.2", "mbv2 w1"]
     assert pareto(rows, "ram_need") == ["mbv2 w0.1", "mbv2 w0.2", "mbv2 w0.5", "mbv2 w1"]
@@ -101,14 +130,39 @@ def _mtimes(root: Path) -> dict[str, int]:
 
 
 @pytest.mark.slow
-def test_sweep_on_local_ray_reports_resumes_and_keeps_failures(tmp_path, tiny_csl, capsys, local_ray):
+def test_sweep_on_local_ray_reports_resumes_and_keeps_failures(
+    tmp_path, tiny_csl, capsys, local_ray
+):
     out = tmp_path / "sweep"
-    argv = ["sweep", "--board", "mps2-an386", "--widths", "0.1,0.2,1.6", "--seeds", "1",
-            "--folds", "2", "--epochs", "1", "--qat-epochs", "1", "--samples", "3",
-            "--data", str(tiny_csl), "--out", str(out), "--json", "--no-progress"]
+    argv = [
+        "sweep",
+        "--board",
+        "mps2-an386",
+        "--widths",
+        "0.1,0.2,1.6",
+        "--seeds",
+        "1",
+        "--folds",
+        "2",
+        "--epochs",
+        "1",
+        "--qat-epochs",
+        "1",
+        "--samples",
+        "3",
+        "--data",
+        str(tiny_csl),
+        "--out",
+        str(out),
+        "--json",
+        "--no-progress",
+    ]
     assert main(argv) == 0
     rep = json.loads(capsys.readouterr().out)
-    assert rep["trials_run_this_call"] == 6 and [f["name"] for f in rep["folds"]] == ["sess1", "sess2"]
+    assert rep["trials_run_this_call"] == 6 and [f["name"] for f in rep["folds"]] == [
+        "sess1",
+        "sess2",
+    ]
     rows = {r["config"]: r for r in rep["configs"]}
     for w in ("mbv2 w0.1", "mbv2 w0.2"):
         r = rows[w]

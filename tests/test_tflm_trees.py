@@ -20,23 +20,28 @@ from pathlib import Path
 
 import pytest
 
-from bench_util import make_run, mps2
 from edgekit import firmware, runs
+from edgekit.bench.run import bench_on_board
 from edgekit.boards import REPO_ROOT
 from edgekit.cli import main
-from edgekit.bench.run import bench_on_board
+
+from bench_util import make_run, mps2
 
 TREES_DIR = Path(os.environ.get("EDGEKIT_TFLM_TREES", REPO_ROOT.parent / "shared" / "tflm-trees"))
 TREES = {"cmsis-nn": "tflm-tree-cmsis-nn.tar.xz", "reference": "tflm-tree-reference.tar.xz"}
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not TREES_DIR.is_dir(),
-                       reason=f"no TFLM trees at {TREES_DIR} (../shared/tflm-trees beside the "
-                              "repository, or $EDGEKIT_TFLM_TREES; CI has them)"),
-    pytest.mark.skipif(shutil.which("arm-none-eabi-g++") is None or shutil.which("qemu-system-arm") is None,
-                       reason="needs arm-none-eabi-g++ (libstdc++-arm-none-eabi-newlib) and "
-                              "qemu-system-arm (make sysdeps)"),
+    pytest.mark.skipif(
+        not TREES_DIR.is_dir(),
+        reason=f"no TFLM trees at {TREES_DIR} (../shared/tflm-trees beside the "
+        "repository, or $EDGEKIT_TFLM_TREES; CI has them)",
+    ),
+    pytest.mark.skipif(
+        shutil.which("arm-none-eabi-g++") is None or shutil.which("qemu-system-arm") is None,
+        reason="needs arm-none-eabi-g++ (libstdc++-arm-none-eabi-newlib) and "
+        "qemu-system-arm (make sysdeps)",
+    ),
 ]
 
 
@@ -51,7 +56,10 @@ def extracted_tree(kind: str) -> Path:
         with tarfile.open(tar) as t:
             t.extractall(tmp, filter="data")
         tmp.rename(dest)
-    roots = [p.parent.parent.parent.parent for p in dest.glob("*/tensorflow/lite/micro/micro_interpreter.h")]
+    roots = [
+        p.parent.parent.parent.parent
+        for p in dest.glob("*/tensorflow/lite/micro/micro_interpreter.h")
+    ]
     assert len(roots) == 1, f"{tar}: expected one TFLM tree inside, found {roots}"
     return roots[0]
 
@@ -65,28 +73,54 @@ def tflm_run(tmp_path_factory: pytest.TempPathFactory, tiny_tflite: bytes) -> ru
 def test_tflm_tree_builds_with_release_flags_and_runs_exact(tflm_run: runs.Run, kind: str) -> None:
     tree = extracted_tree(kind)
     t0 = time.monotonic()
-    rec = bench_on_board(tflm_run, mps2(), None, samples=200, baud=None, progress=False,
-                         runtime="tflm", make_vars={"TFLM_DIR": str(tree)})
-    print(f"\n[tflm {kind}] build {rec['build']['build_s']} s "
-          f"({rec['build']['tflm']['objects_cached']} tree objects were cached), "
-          f"bench {time.monotonic() - t0 - rec['build']['build_s']:.0f} s")
+    rec = bench_on_board(
+        tflm_run,
+        mps2(),
+        None,
+        samples=200,
+        baud=None,
+        progress=False,
+        runtime="tflm",
+        make_vars={"TFLM_DIR": str(tree)},
+    )
+    print(
+        f"\n[tflm {kind}] build {rec['build']['build_s']} s "
+        f"({rec['build']['tflm']['objects_cached']} tree objects were cached), "
+        f"bench {time.monotonic() - t0 - rec['build']['build_s']:.0f} s"
+    )
     assert rec["samples"] == 200 and rec["exact_match_rate"] == 1.0 and rec["max_abs_diff"] == 0
     assert rec["device"]["runtime"] == "tflm"
     tflm = rec["build"]["tflm"]
     assert tflm["kernels"] == ("cmsis_nn" if kind == "cmsis-nn" else "reference")
     assert Path(tflm["build_dir"]).is_relative_to(runs.cache_dir())
     # release build: TF_LITE_STRIP_ERROR_STRINGS leaves TFLM's error messages out of the image
-    strings = subprocess.run(["arm-none-eabi-strings", rec["build"]["elf"]], capture_output=True,
-                             text=True, check=True).stdout
+    strings = subprocess.run(
+        ["arm-none-eabi-strings", rec["build"]["elf"]], capture_output=True, text=True, check=True
+    ).stdout
     assert "Didn't find op for builtin opcode" not in strings
-    assert "AllocateTensors failed" in strings       # edgekit's own message is still there
+    assert "AllocateTensors failed" in strings  # edgekit's own message is still there
     assert Path(rec["files"]["json"]).parent.name == "mps2-an386-tflm"
 
 
 def test_runtimes_side_by_side(tflm_run: runs.Run, capsys) -> None:
     tree = extracted_tree("cmsis-nn")
-    code = main(["bench", "--board", "mps2-an386", "--run", str(tflm_run.root), "--samples", "20",
-                 "--runtime", "edgekit-rt,tflm", "--tflm-dir", str(tree), "--json", "--no-progress"])
+    code = main(
+        [
+            "bench",
+            "--board",
+            "mps2-an386",
+            "--run",
+            str(tflm_run.root),
+            "--samples",
+            "20",
+            "--runtime",
+            "edgekit-rt,tflm",
+            "--tflm-dir",
+            str(tree),
+            "--json",
+            "--no-progress",
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     rep = json.loads(out)

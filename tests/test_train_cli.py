@@ -27,8 +27,18 @@ def run_cli(capsys, *argv: str) -> tuple[int, dict | None, str]:
 
 def test_train_writes_checkpoint_frames_and_report(tmp_path, capsys, small_csl):
     run = tmp_path / "run"
-    code, rec, _ = run_cli(capsys, "train", "--data", str(small_csl), "--epochs", "3",
-                           "--run", str(run), "--json", "--no-progress")
+    code, rec, _ = run_cli(
+        capsys,
+        "train",
+        "--data",
+        str(small_csl),
+        "--epochs",
+        "3",
+        "--run",
+        str(run),
+        "--json",
+        "--no-progress",
+    )
     assert code == 0
     assert rec["split"]["kind"] == "session" and rec["split"]["frames"]["test"] > 0
     for key in ("cnn", "lda"):
@@ -52,36 +62,80 @@ def test_train_writes_checkpoint_frames_and_report(tmp_path, capsys, small_csl):
 
 def test_train_learns_the_small_dataset(tmp_path, capsys, small_csl):
     # 240 causal training frames: a small batch gives the optimiser enough steps in 25 epochs
-    code, rec, _ = run_cli(capsys, "train", "--data", str(small_csl), "--epochs", "25", "--batch-size", "32",
-                           "--split", "trial", "--run", str(tmp_path / "r"), "--json",
-                           "--no-progress")
+    code, rec, _ = run_cli(
+        capsys,
+        "train",
+        "--data",
+        str(small_csl),
+        "--epochs",
+        "25",
+        "--batch-size",
+        "32",
+        "--split",
+        "trial",
+        "--run",
+        str(tmp_path / "r"),
+        "--json",
+        "--no-progress",
+    )
     assert code == 0
     assert rec["cnn"]["accuracy"] > 0.5 and rec["lda"]["accuracy"] > 0.5  # chance is 0.25
 
 
 def test_kfold_recreates_model_per_fold(tmp_path, capsys, tiny_csl):
-    code, rec, _ = run_cli(capsys, "train", "--data", str(tiny_csl), "--epochs", "1",
-                           "--split", "kfold", "--folds", "3", "--run", str(tmp_path / "k"),
-                           "--json", "--no-progress")
+    code, rec, _ = run_cli(
+        capsys,
+        "train",
+        "--data",
+        str(tiny_csl),
+        "--epochs",
+        "1",
+        "--split",
+        "kfold",
+        "--folds",
+        "3",
+        "--run",
+        str(tmp_path / "k"),
+        "--json",
+        "--no-progress",
+    )
     assert code == 0
     assert [f["fold"] for f in rec["kfold"]["folds"]] == [1, 2, 3]
 
 
 def test_seed_arch_trains(tmp_path, capsys, tiny_csl):
-    code, rec, _ = run_cli(capsys, "train", "--arch", "mbv2-seed", "--data", str(tiny_csl),
-                           "--epochs", "1", "--run", str(tmp_path / "s"), "--json", "--no-progress")
+    code, rec, _ = run_cli(
+        capsys,
+        "train",
+        "--arch",
+        "mbv2-seed",
+        "--data",
+        str(tiny_csl),
+        "--epochs",
+        "1",
+        "--run",
+        str(tmp_path / "s"),
+        "--json",
+        "--no-progress",
+    )
     assert code == 0 and rec["params"] == sum(
-        p.numel() for p in build_model("mbv2-seed", 0.2, 4).parameters())
+        p.numel() for p in build_model("mbv2-seed", 0.2, 4).parameters()
+    )
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["--data", "/nonexistent/dataset"], "/nonexistent/dataset"),
-    (["--format", "edf"], "csl"),
-    (["--width", "0"], "--width"),
-    (["--width", "-1"], "--width"),
-    (["--split", "frame"], "session"),
-])
-def test_bad_train_input_is_a_clear_error_and_leaves_no_run(tmp_path, capsys, tiny_csl, argv, needle):
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["--data", "/nonexistent/dataset"], "/nonexistent/dataset"),
+        (["--format", "edf"], "csl"),
+        (["--width", "0"], "--width"),
+        (["--width", "-1"], "--width"),
+        (["--split", "frame"], "session"),
+    ],
+)
+def test_bad_train_input_is_a_clear_error_and_leaves_no_run(
+    tmp_path, capsys, tiny_csl, argv, needle
+):
     run = tmp_path / "bad"
     args = ["train", "--data", str(tiny_csl), "--epochs", "1", "--run", str(run), "--no-progress"]
     code, _, err = run_cli(capsys, *(args + argv))
@@ -104,8 +158,9 @@ def test_ingest_seed_checkpoint(tmp_path, capsys, tiny_csl):
     ckpt = tmp_path / "seed.pth"
     torch.save({"net": {f"module.{k}": v for k, v in sd.items()}, "acc": 50.0, "epoch": 3}, ckpt)
     run = tmp_path / "ing"
-    code, rec, _ = run_cli(capsys, "ingest", str(ckpt), "--data", str(tiny_csl), "--run",
-                           str(run), "--json")
+    code, rec, _ = run_cli(
+        capsys, "ingest", str(ckpt), "--data", str(tiny_csl), "--run", str(run), "--json"
+    )
     assert code == 0 and rec["arch"] == "mbv2-seed" and rec["width"] == 0.2
     ck = checkpoint.load(run / "float.pt")
     assert torch.equal(ck.state_dict["linear.weight"], sd["linear.weight"])
@@ -127,16 +182,26 @@ def test_ingest_mismatching_state_dict_lists_keys(tmp_path, capsys, tiny_csl):
 def test_ingest_wrong_class_count(tmp_path, capsys, tiny_csl):
     ckpt = tmp_path / "seed8.pth"
     torch.save(build_model("mbv2-seed", 0.2, 8).state_dict(), ckpt)
-    code, _, err = run_cli(capsys, "ingest", str(ckpt), "--data", str(tiny_csl), "--run",
-                           str(tmp_path / "x"))
+    code, _, err = run_cli(
+        capsys, "ingest", str(ckpt), "--data", str(tiny_csl), "--run", str(tmp_path / "x")
+    )
     assert code == 2 and "8 classes" in err
 
 
 def test_ingest_width_that_does_not_fit_the_tensors(tmp_path, capsys, tiny_csl):
     ckpt = tmp_path / "seed.pth"
     torch.save(build_model("mbv2-seed", 0.2, 4).state_dict(), ckpt)
-    code, _, err = run_cli(capsys, "ingest", str(ckpt), "--data", str(tiny_csl), "--width", "0.5",
-                           "--run", str(tmp_path / "x"))
+    code, _, err = run_cli(
+        capsys,
+        "ingest",
+        str(ckpt),
+        "--data",
+        str(tiny_csl),
+        "--width",
+        "0.5",
+        "--run",
+        str(tmp_path / "x"),
+    )
     assert code == 2 and "--width 0.5" in err and "mbv2-seed w0.2" in err
     assert not (tmp_path / "x").exists()
 

@@ -41,7 +41,8 @@ static uint32_t s_last_n;
 static uint32_t s_tick_last;
 static uint64_t s_tick_high;
 
-static uint64_t now64(void) {
+static uint64_t now64(void)
+{
     uint32_t t = ek_port_ticks();
     if (t < s_tick_last) s_tick_high += (uint64_t)1 << 32;
     s_tick_last = t;
@@ -54,22 +55,26 @@ static uint64_t now64(void) {
 static char s_out[128];
 static size_t s_out_len;
 
-static void out_flush(void) {
+static void out_flush(void)
+{
     if (s_out_len) ek_port_write(s_out, s_out_len);
     s_out_len = 0;
 }
 
-static void out_ch(char c) {
+static void out_ch(char c)
+{
     if (s_out_len == sizeof s_out) out_flush();
     s_out[s_out_len++] = c;
 }
 
-static void out_str(const char *s) {
+static void out_str(const char *s)
+{
     while (*s) out_ch(*s++);
 }
 
 /* Printable ASCII only, so garbage echoed back cannot break the line framing. */
-static void out_clean(const char *s, size_t n) {
+static void out_clean(const char *s, size_t n)
+{
     size_t i;
     for (i = 0; i < n && s[i]; i++) {
         char c = s[i];
@@ -77,7 +82,8 @@ static void out_clean(const char *s, size_t n) {
     }
 }
 
-static void out_u64(uint64_t v) {
+static void out_u64(uint64_t v)
+{
     char d[20];
     int n = 0;
     do {
@@ -87,7 +93,8 @@ static void out_u64(uint64_t v) {
     while (n) out_ch(d[--n]);
 }
 
-static void out_hex(const int8_t *p, size_t n) {
+static void out_hex(const int8_t *p, size_t n)
+{
     static const char k[] = "0123456789abcdef";
     size_t i;
     for (i = 0; i < n; i++) {
@@ -98,7 +105,8 @@ static void out_hex(const int8_t *p, size_t n) {
 }
 
 /* Fixed-point "%.3f" (rounded half away from zero) without printf float support. */
-static void out_fixed3(float v) {
+static void out_fixed3(float v)
+{
     float s;
     uint64_t m;
     int neg = 0;
@@ -122,18 +130,21 @@ static void out_fixed3(float v) {
     out_ch((char)('0' + (int)(m % 10u)));
 }
 
-static void out_end(void) {
+static void out_end(void)
+{
     out_ch('\r');
     out_ch('\n');
     out_flush();
 }
 
-static void line(const char *s) {
+static void line(const char *s)
+{
     out_str(s);
     out_end();
 }
 
-static void err_line(const char *a, const char *b) {
+static void err_line(const char *a, const char *b)
+{
     out_str("e-[");
     out_str(a);
     if (b) out_clean(b, EK_ERR_MAX);
@@ -143,7 +154,8 @@ static void err_line(const char *a, const char *b) {
 
 /* ------------------------------------------------------------------ parsing */
 
-static int hex_nibble(char c) {
+static int hex_nibble(char c)
+{
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
     if (c >= 'A' && c <= 'F') return c - 'A' + 10;
@@ -151,7 +163,8 @@ static int hex_nibble(char c) {
 }
 
 /* Decimal digits only, no sign, value <= max. 0 on success. */
-static int parse_u32(const char *s, uint32_t max, uint32_t *out) {
+static int parse_u32(const char *s, uint32_t max, uint32_t *out)
+{
     uint32_t v = 0;
     if (!s || !*s) return -1;
     for (; *s; s++) {
@@ -166,7 +179,8 @@ static int parse_u32(const char *s, uint32_t max, uint32_t *out) {
 }
 
 /* Validate a whole hex string first so a bad one never leaves a half-written buffer. */
-static int hex_check(const char *s, size_t *nbytes) {
+static int hex_check(const char *s, size_t *nbytes)
+{
     size_t n = strlen(s), i;
     if (n == 0 || (n & 1u)) return -1;
     for (i = 0; i < n; i++)
@@ -175,7 +189,8 @@ static int hex_check(const char *s, size_t *nbytes) {
     return 0;
 }
 
-static void hex_decode(const char *s, int8_t *dst, size_t nbytes) {
+static void hex_decode(const char *s, int8_t *dst, size_t nbytes)
+{
     size_t i;
     for (i = 0; i < nbytes; i++)
         dst[i] = (int8_t)(uint8_t)((hex_nibble(s[2 * i]) << 4) | hex_nibble(s[2 * i + 1]));
@@ -183,7 +198,8 @@ static void hex_decode(const char *s, int8_t *dst, size_t nbytes) {
 
 /* ------------------------------------------------------------------ commands */
 
-static int need_model(void) {
+static int need_model(void)
+{
     if (s_model_ok) return 1;
     err_line("model not initialised: ", s_model_err);
     return 0;
@@ -191,14 +207,16 @@ static int need_model(void) {
 
 /* Copy the loaded input into the model. The arena planner may reuse the input tensor for
  * activations, so this is done before every invoke. A short load is padded with the zero point. */
-static void load_input(void) {
+static void load_input(void)
+{
     int8_t *in = ek_model_input();
     memcpy(in, s_db, s_db_have);
     if (s_db_have < EK_INPUT_SIZE)
         memset(in + s_db_have, (int8_t)EK_INPUT_ZERO_POINT, EK_INPUT_SIZE - s_db_have);
 }
 
-static int invoke_once(void) {
+static int invoke_once(void)
+{
     char err[EK_ERR_MAX];
     err[0] = 0;
     if (ek_model_invoke(err, sizeof err) != 0) {
@@ -210,20 +228,23 @@ static int invoke_once(void) {
     return 0;
 }
 
-static void keep_result(uint64_t ticks, uint32_t n) {
+static void keep_result(uint64_t ticks, uint32_t n)
+{
     memcpy(s_last_out, ek_model_output(), EK_OUTPUT_SIZE);
     s_last_ticks = ticks;
     s_last_n = n;
     s_have_result = 1;
 }
 
-static uint64_t ticks_to_us(uint64_t t) {
+static uint64_t ticks_to_us(uint64_t t)
+{
     uint64_t hz = ek_port_tick_hz();
     if (hz == 0) hz = 1;
     return (t / hz) * 1000000u + (t % hz) * 1000000u / hz;
 }
 
-static void cmd_db(char **tok, int ntok) {
+static void cmd_db(char **tok, int ntok)
+{
     if (ntok >= 2 && strcmp(tok[1], "load") == 0) {
         uint32_t n;
         s_db_expect = s_db_have = 0;
@@ -265,7 +286,8 @@ static void cmd_db(char **tok, int ntok) {
     err_line("db: usage db load N | db HEX", 0);
 }
 
-static void print_results(void) {
+static void print_results(void)
+{
     size_t i;
     out_str("m-results-[");
     for (i = 0; i < EK_OUTPUT_SIZE; i++) {
@@ -277,7 +299,8 @@ static void print_results(void) {
     out_end();
 }
 
-static void cmd_infer(char **tok, int ntok) {
+static void cmd_infer(char **tok, int ntok)
+{
     uint32_t n, w = 0, i;
     uint64_t t0, t1;
     if (ntok < 2 || ntok > 3 || parse_u32(tok[1], EK_INFER_MAX, &n) != 0 || n == 0 ||
@@ -325,7 +348,8 @@ static void cmd_infer(char **tok, int ntok) {
     print_results();
 }
 
-static void cmd_ek_run(char **tok, int ntok) {
+static void cmd_ek_run(char **tok, int ntok)
+{
     size_t nb;
     uint64_t t0, t1;
     if (ntok != 2 || hex_check(tok[1], &nb) != 0 || nb != EK_INPUT_SIZE) {
@@ -349,7 +373,8 @@ static void cmd_ek_run(char **tok, int ntok) {
     out_end();
 }
 
-static void cmd_ek_info(void) {
+static void cmd_ek_info(void)
+{
     ek_model_info_t info;
     if (!need_model()) return;
     memset(&info, 0, sizeof info);
@@ -388,10 +413,10 @@ static void cmd_ek_info(void) {
 static ek_features_t s_feat;
 static int16_t s_sample[EK_FEAT_CHANNELS];
 static int8_t s_frame[EK_INPUT_SIZE];
-static uint8_t s_pl_lo; /* low byte of the sample value being received */
+static uint8_t s_pl_lo;             /* low byte of the sample value being received */
 static uint8_t s_vote[EK_VOTE_MAX]; /* the last k classes, oldest first */
 #endif
-static int s_st_on;            /* ek-stream-start done */
+static int s_st_on; /* ek-stream-start done */
 static uint32_t s_st_vote_k = 1u;
 static int s_st_echo;          /* print each frame (exactness checks) */
 static int s_st_realtime;      /* check the board keeps up with the sample rate */
@@ -402,13 +427,14 @@ static uint64_t s_st_lag;      /* ticks behind real time (realtime mode) */
 static uint64_t s_hop_feat_ticks;
 
 /* The payload being consumed. */
-static uint32_t s_pl_left;     /* bytes still to come */
-static uint32_t s_pl_pos;      /* bytes into the current sample */
-static int s_pl_use;           /* 0: drain only (bad block) */
+static uint32_t s_pl_left; /* bytes still to come */
+static uint32_t s_pl_pos;  /* bytes into the current sample */
+static int s_pl_use;       /* 0: drain only (bad block) */
 static uint32_t s_pl_seq, s_pl_samples, s_pl_hops;
-static uint64_t s_pl_ticks;    /* processing ticks of this block */
+static uint64_t s_pl_ticks; /* processing ticks of this block */
 
-static void stream_restart(void) {
+static void stream_restart(void)
+{
 #if EK_FEAT_CHAIN
     ek_features_reset(&s_feat);
 #endif
@@ -422,7 +448,8 @@ static void stream_restart(void) {
 typedef char ek_vote_classes_fit_u8[(EK_OUTPUT_SIZE <= 256) ? 1 : -1];
 
 /* Majority over the last k classes; a tie goes to the class voted most recently. */
-static uint32_t vote_push(uint8_t cls) {
+static uint32_t vote_push(uint8_t cls)
+{
     uint32_t count[256];
     uint32_t i, best = cls, best_n = 0;
     if (s_vote_n == s_st_vote_k) {
@@ -441,7 +468,8 @@ static uint32_t vote_push(uint8_t cls) {
     return best;
 }
 
-static uint32_t argmax_out(const int8_t *o) {
+static uint32_t argmax_out(const int8_t *o)
+{
     uint32_t i, b = 0;
     for (i = 1; i < EK_OUTPUT_SIZE; i++)
         if (o[i] > o[b]) b = i;
@@ -449,7 +477,8 @@ static uint32_t argmax_out(const int8_t *o) {
 }
 
 /* A frame is ready: run the model, vote, answer the hop. */
-static void stream_hop(void) {
+static void stream_hop(void)
+{
     uint64_t t0, t1;
     uint32_t cls, dec;
     memcpy(ek_model_input(), s_frame, EK_INPUT_SIZE);
@@ -485,19 +514,22 @@ static void stream_hop(void) {
 }
 #endif
 
-static int need_stream(void) {
+static int need_stream(void)
+{
 #if EK_FEAT_CHAIN
     if (!need_model()) return 0;
     return 1;
 #else
     err_line("stream: this model has no on-device feature chain (trained with zero-phase or raw "
-             "features; retrain with --filter causal)", 0);
+             "features; retrain with --filter causal)",
+             0);
     return 0;
 #endif
 }
 
 /* ek-stream-start [K [ECHO [REALTIME]]] */
-static void cmd_stream_start(char **tok, int ntok) {
+static void cmd_stream_start(char **tok, int ntok)
+{
     uint32_t k = 1, echo = 0, rt = 0;
     if (ntok > 4 || (ntok >= 2 && (parse_u32(tok[1], EK_VOTE_MAX, &k) != 0 || k == 0)) ||
         (ntok >= 3 && parse_u32(tok[2], 1, &echo) != 0) ||
@@ -532,7 +564,8 @@ static void cmd_stream_start(char **tok, int ntok) {
 }
 
 /* ek-stream-vote K: a new vote length; the vote history starts again. */
-static void cmd_stream_vote(char **tok, int ntok) {
+static void cmd_stream_vote(char **tok, int ntok)
+{
     uint32_t k;
     if (ntok != 2 || parse_u32(tok[1], EK_VOTE_MAX, &k) != 0 || k == 0) {
         out_str("e-[ek-stream-vote: K must be 1..");
@@ -550,7 +583,8 @@ static void cmd_stream_vote(char **tok, int ntok) {
 }
 
 /* ek-sblk SEQ NCH NS: returns 1 when a payload follows (m-ready comes after it). */
-static int cmd_sblk(char **tok, int ntok) {
+static int cmd_sblk(char **tok, int ntok)
+{
     uint32_t seq, nch, ns;
     if (ntok != 4 || parse_u32(tok[1], 0xffffffffu, &seq) != 0 ||
         parse_u32(tok[2], 0xffffu, &nch) != 0 || parse_u32(tok[3], 0xffffffffu, &ns) != 0) {
@@ -610,7 +644,8 @@ static int cmd_sblk(char **tok, int ntok) {
     return s_pl_left > 0;
 }
 
-static void sblk_done(void) {
+static void sblk_done(void)
+{
     if (s_pl_use) {
 #if EK_FEAT_CHAIN
         if (s_st_realtime) {
@@ -642,7 +677,8 @@ static void sblk_done(void) {
 }
 
 /* One payload byte. */
-static void sblk_byte(uint8_t b) {
+static void sblk_byte(uint8_t b)
+{
     s_pl_left--;
 #if EK_FEAT_CHAIN
     if (s_pl_use) {
@@ -667,7 +703,8 @@ static void sblk_byte(uint8_t b) {
     if (s_pl_left == 0) sblk_done();
 }
 
-static int no_result(void) {
+static int no_result(void)
+{
     if (s_have_result) return 0;
     err_line("no inference yet (infer N W or ek-run HEX first)", 0);
     return 1;
@@ -675,7 +712,8 @@ static int no_result(void) {
 
 /* ------------------------------------------------------------------ op by op (ek-profile, ek-layer) */
 
-static int need_input(const char *cmd) {
+static int need_input(const char *cmd)
+{
     if (s_db_expect != 0 && s_db_have == s_db_expect) return 1;
     out_str("e-[");
     out_str(cmd);
@@ -685,7 +723,8 @@ static int need_input(const char *cmd) {
 }
 
 /* The runtime must step one operator at a time (edgekit-rt can, the TFLM glue cannot). */
-static int need_steps(const char *cmd) {
+static int need_steps(const char *cmd)
+{
     ek_model_info_t info;
     if (ek_model_op_count() > 0) return 1;
     memset(&info, 0, sizeof info);
@@ -699,7 +738,8 @@ static int need_steps(const char *cmd) {
     return 0;
 }
 
-static int invoke_ops(uint32_t first, uint32_t count) {
+static int invoke_ops(uint32_t first, uint32_t count)
+{
     char err[EK_ERR_MAX];
     err[0] = 0;
     if (ek_model_invoke_ops(first, count, err, sizeof err) != 0) {
@@ -716,7 +756,8 @@ static int invoke_ops(uint32_t first, uint32_t count) {
  *   m-ek-profile-ops[N]-sum[S]-whole[W]-same[1|0]
  * The sum includes one timer read per op, so it is a little above the whole inference;
  * same[1]: the op-by-op run produced the whole run's output bytes. */
-static void cmd_ek_profile(void) {
+static void cmd_ek_profile(void)
+{
     uint32_t n, i;
     uint64_t t0, t1, sum = 0;
     ek_model_op_t op;
@@ -767,7 +808,8 @@ static void cmd_ek_profile(void) {
 /* ek-layer I [OFF]: run the loaded input through ops 0..I and return op I's output tensor,
  * at most EK_LAYER_CHUNK bytes from byte OFF (default 0):
  *   m-ek-layer-[I]-at[OFF]-of[TOTAL]-[HEX] */
-static void cmd_ek_layer(char **tok, int ntok) {
+static void cmd_ek_layer(char **tok, int ntok)
+{
     uint32_t idx, off = 0, n;
     ek_model_op_t op;
     size_t len;
@@ -818,7 +860,8 @@ static void cmd_ek_layer(char **tok, int ntok) {
 }
 
 /* Split in place on spaces; at most 4 tokens (more -> 5, which every command rejects). */
-static int tokenize(char *s, char **tok) {
+static int tokenize(char *s, char **tok)
+{
     int n = 0;
     while (*s) {
         while (*s == ' ') *s++ = 0;
@@ -831,7 +874,8 @@ static int tokenize(char *s, char **tok) {
 }
 
 /* Returns 1 when the command is followed by a binary payload (ek-sblk). */
-static int dispatch(void) {
+static int dispatch(void)
+{
     char echo[EK_ECHO_MAX + 1];
     char *tok[4];
     int ntok;
@@ -903,7 +947,8 @@ static int dispatch(void) {
 
 /* ------------------------------------------------------------------ loop */
 
-void ek_app_feed(int byte) {
+void ek_app_feed(int byte)
+{
     char c;
     int payload = 0;
     if (byte < 0 || byte > 255) return;
@@ -936,7 +981,8 @@ void ek_app_feed(int byte) {
     s_cmd[s_cmd_len++] = c;
 }
 
-void ek_app_begin(void) {
+void ek_app_begin(void)
+{
     char err[EK_ERR_MAX];
     ek_model_info_t info;
     line("m-boot-[edgekit]");
@@ -961,7 +1007,8 @@ void ek_app_begin(void) {
     line("m-ready");
 }
 
-int ek_app_main(void) {
+int ek_app_main(void)
+{
     int c;
     ek_port_init();
     ek_app_begin();

@@ -11,11 +11,11 @@ extern "C" {
 #endif
 
 typedef struct {
-    const char *runtime;  /* "edgekit-rt" or "tflm" */
-    size_t input_bytes;   /* int8 elements of the input tensor */
-    size_t output_bytes;  /* int8 elements of the output tensor */
-    size_t arena_bytes;   /* arena size compiled in */
-    size_t arena_used;    /* bytes of it the model actually uses (after init) */
+    const char *runtime; /* "edgekit-rt" or "tflm" */
+    size_t input_bytes;  /* int8 elements of the input tensor */
+    size_t output_bytes; /* int8 elements of the output tensor */
+    size_t arena_bytes;  /* arena size compiled in */
+    size_t arena_used;   /* bytes of it the model actually uses (after init) */
 } ek_model_info_t;
 
 /* Parse the compiled-in model (model_data.h) and plan the arena. 0 on success; otherwise a
@@ -34,10 +34,10 @@ void ek_model_get_info(ek_model_info_t *info);
 /* Op-by-op access for ek-profile and ek-layer. A runtime that cannot step one operator at a
  * time returns 0 from ek_model_op_count() (the app then says so instead of answering). */
 typedef struct {
-    int32_t opcode;          /* TFLite BuiltinOperator code */
-    const char *name;        /* op name, "" if the runtime was built without names */
-    uint64_t macs;           /* multiply-accumulates of one eval (0 for non-MAC ops) */
-    const int8_t *out_data;  /* the op's output tensor; valid right after the op ran */
+    int32_t opcode;         /* TFLite BuiltinOperator code */
+    const char *name;       /* op name, "" if the runtime was built without names */
+    uint64_t macs;          /* multiply-accumulates of one eval (0 for non-MAC ops) */
+    const int8_t *out_data; /* the op's output tensor; valid right after the op ran */
     size_t out_bytes;
 } ek_model_op_t;
 

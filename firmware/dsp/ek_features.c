@@ -16,12 +16,16 @@ static const float k_std[EK_FEAT_CHANNELS] = EK_NORM_STD;
 static const uint8_t k_mask[EK_FEAT_CHANNELS] = EK_FEAT_MASK;
 static const int16_t k_pixel[EK_INPUT_SIZE] = EK_FEAT_PIXELS;
 
-void ek_features_reset(ek_features_t *st) { memset(st, 0, sizeof *st); }
+void ek_features_reset(ek_features_t *st)
+{
+    memset(st, 0, sizeof *st);
+}
 
 /* TFLite's input quantization: round(v / scale) half away from zero, + zero point, clamped.
  * Done on the float's integer and fractional parts, which are exact for |t| < 2^23, so no
  * addition of 0.5 can round the wrong way. */
-static int8_t quantize(float v) {
+static int8_t quantize(float v)
+{
     float t = v / EK_INPUT_SCALE;
     float a = t < 0.0f ? -t : t;
     int32_t q;
@@ -38,12 +42,14 @@ static int8_t quantize(float v) {
     return (int8_t)q;
 }
 
-static void make_frame(ek_features_t *st, int8_t *frame) {
+static void make_frame(ek_features_t *st, int8_t *frame)
+{
     static const float k_window = (float)EK_FEAT_WINDOW;
     uint32_t c, j, p;
     for (c = 0; c < EK_FEAT_CHANNELS; c++) {
         float tot = 0.0f;
-        for (j = 0; j < EK_FEAT_BLOCKS; j++) tot = tot + st->part[(st->hops + j) % EK_FEAT_BLOCKS][c];
+        for (j = 0; j < EK_FEAT_BLOCKS; j++)
+            tot = tot + st->part[(st->hops + j) % EK_FEAT_BLOCKS][c];
         st->rms[c] = sqrtf(tot / k_window);
     }
     for (p = 0; p < EK_INPUT_SIZE; p++) {
@@ -54,7 +60,8 @@ static void make_frame(ek_features_t *st, int8_t *frame) {
     }
 }
 
-int ek_features_push(ek_features_t *st, const int16_t *sample, int8_t *frame) {
+int ek_features_push(ek_features_t *st, const int16_t *sample, int8_t *frame)
+{
     const float lsb = EK_FEAT_ADC_LSB;
     uint32_t c, s;
     for (c = 0; c < EK_FEAT_CHANNELS; c++) {

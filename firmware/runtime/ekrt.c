@@ -26,14 +26,14 @@ static int parse_tensors(ekrt_prep_t *c, uint32_t tvec, uint32_t n_tensors, uint
         }
         if (nd > EKRT_MAX_DIMS) {
             return ekrt_fail(c, "tensor %u has %u dims (edgekit-rt supports up to %d)", (unsigned)i,
-                        (unsigned)nd, EKRT_MAX_DIMS);
+                             (unsigned)nd, EKRT_MAX_DIMS);
         }
         t->ndim = (uint8_t)nd;
         for (d = 0; d < nd; ++d) {
             int32_t v = ekrt_fb_i32(fb, sv + 4u * d);
             if (v < 1 || v > 0xFFFFFF) {
                 return ekrt_fail(c, "tensor %u: dimension %u is %d (expected 1..16777215)",
-                            (unsigned)i, (unsigned)d, (int)v);
+                                 (unsigned)i, (unsigned)d, (int)v);
             }
             if (count > 0x7FFFFFFFu / (uint32_t)v) {
                 return ekrt_fail(c, "tensor %u is too large", (unsigned)i);
@@ -50,7 +50,7 @@ static int parse_tensors(ekrt_prep_t *c, uint32_t tvec, uint32_t n_tensors, uint
         buf = ekrt_fb_get_u32(fb, tt, 2, 0);
         if (buf >= n_buffers) {
             return ekrt_fail(c, "malformed model: tensor %u uses buffer %u of %u", (unsigned)i,
-                        (unsigned)buf, (unsigned)n_buffers);
+                             (unsigned)buf, (unsigned)n_buffers);
         }
         q = ekrt_fb_get_table(fb, tt, 4);
         if (q) {
@@ -80,13 +80,13 @@ static int parse_tensors(ekrt_prep_t *c, uint32_t tvec, uint32_t n_tensors, uint
             uint64_t bsize = ekrt_fb_get_u64(fb, bt, 2, 0);
             if (fb->bad) {
                 return ekrt_fail(c, "malformed model: buffer %u of tensor %u", (unsigned)buf,
-                            (unsigned)i);
+                                 (unsigned)i);
             }
             if (dlen == 0 && boff > 1) {
                 /* data stored after the flatbuffer (models > 2 GB layout) */
                 if (boff > fb->len || bsize > fb->len - boff) {
                     return ekrt_fail(c, "malformed model: buffer %u lies outside the model",
-                                (unsigned)buf);
+                                     (unsigned)buf);
                 }
                 dpos = (uint32_t)boff;
                 dlen = (uint32_t)bsize;
@@ -94,11 +94,12 @@ static int parse_tensors(ekrt_prep_t *c, uint32_t tvec, uint32_t n_tensors, uint
             if (dlen > 0) {
                 if (es == 0) {
                     return ekrt_fail(c, "tensor %u: constant of type %s is not supported",
-                                (unsigned)i, ekrt_type_name(t->type));
+                                     (unsigned)i, ekrt_type_name(t->type));
                 }
                 if (dlen != t->bytes) {
-                    return ekrt_fail(c, "malformed model: tensor %u has %u data bytes, shape needs %u",
-                                (unsigned)i, (unsigned)dlen, (unsigned)t->bytes);
+                    return ekrt_fail(c,
+                                     "malformed model: tensor %u has %u data bytes, shape needs %u",
+                                     (unsigned)i, (unsigned)dlen, (unsigned)t->bytes);
                 }
                 t->data = (uint8_t *)(uintptr_t)(fb->buf + dpos);
                 t->is_const = 1;
@@ -152,8 +153,8 @@ static int parse_ops(ekrt_prep_t *c, uint32_t ovec, uint32_t n_ops, uint32_t cve
         c->op_index = i;
         c->op_code = -1;
         if (fb->bad || opcode >= n_codes) {
-            return ekrt_fail(c, "malformed model: operator %u has opcode index %u of %u", (unsigned)i,
-                        (unsigned)opcode, (unsigned)n_codes);
+            return ekrt_fail(c, "malformed model: operator %u has opcode index %u of %u",
+                             (unsigned)i, (unsigned)opcode, (unsigned)n_codes);
         }
         code = op_code_at(fb, ovec, n_ops, cvec, n_codes, i);
         c->op_code = code;
@@ -172,7 +173,7 @@ static int parse_ops(ekrt_prep_t *c, uint32_t ovec, uint32_t n_ops, uint32_t cve
             int32_t t = ekrt_fb_i32(fb, iv + 4u * k);
             if (t < -1 || t >= (int32_t)rt->n_tensors) {
                 return ekrt_fail(c, "malformed model: operator %u input %u is tensor %d",
-                            (unsigned)i, (unsigned)k, (int)t);
+                                 (unsigned)i, (unsigned)k, (int)t);
             }
             op->in[k] = (int16_t)t;
         }
@@ -289,17 +290,17 @@ static int plan(ekrt_prep_t *c)
             }
             if (t->first < 0) {
                 return ekrt_fail(c, "operator %u reads tensor %d before anything writes it",
-                            (unsigned)i, (int)op->in[k]);
+                                 (unsigned)i, (int)op->in[k]);
             }
             t->last = (int32_t)i;
         }
         if (o->is_const || o->first >= 0) {
             return ekrt_fail(c, "operator %u writes tensor %d which is constant or already written",
-                        (unsigned)i, (int)op->out);
+                             (unsigned)i, (int)op->out);
         }
         if (ekrt_type_size(o->type) == 0 || o->bytes == 0) {
             return ekrt_fail(c, "operator %u: output tensor type %s is not supported", (unsigned)i,
-                        ekrt_type_name(o->type));
+                             ekrt_type_name(o->type));
         }
         o->first = (int32_t)i;
         o->last = (int32_t)i;
@@ -314,15 +315,17 @@ static int plan(ekrt_prep_t *c)
     need = ekrt_plan(ts, rt->n_tensors + c->n_scratch);
     /* the compact runtime tensor table goes to the persistent end; the init-time table at the
      * start is dead once it is copied, so the activations may overwrite it later */
-    rt->tensors = (ekrt_tensor_t *)ekrt_palloc(c, (uint32_t)(sizeof(ekrt_tensor_t) * rt->n_tensors));
+    rt->tensors =
+        (ekrt_tensor_t *)ekrt_palloc(c, (uint32_t)(sizeof(ekrt_tensor_t) * rt->n_tensors));
     rt->planned_bytes = need;
     rt->persistent_bytes = rt->arena_len - c->tail;
     if (rt->tensors == NULL || need > c->tail) {
         size_t front = need > c->head ? need : c->head;
-        return ekrt_fail(c, "arena too small: model needs %lu bytes, arena has %lu",
-                    (unsigned long)(front + rt->persistent_bytes +
-                                    (rt->tensors ? 0u : sizeof(ekrt_tensor_t) * rt->n_tensors)),
-                    (unsigned long)rt->arena_len);
+        return ekrt_fail(
+            c, "arena too small: model needs %lu bytes, arena has %lu",
+            (unsigned long)(front + rt->persistent_bytes +
+                            (rt->tensors ? 0u : sizeof(ekrt_tensor_t) * rt->n_tensors)),
+            (unsigned long)rt->arena_len);
     }
     for (i = 0; i < rt->n_tensors; ++i) {
         ekrt_tensor_t *t = &rt->tensors[i];
@@ -361,17 +364,17 @@ static int io_list(ekrt_prep_t *c, uint32_t sg, uint32_t id, int32_t *dst, uint3
     }
     if (cnt < 1 || cnt > EKRT_MAX_IO) {
         return ekrt_fail(c, "graph has %u %s; edgekit-rt supports 1..%d", (unsigned)cnt, what,
-                    EKRT_MAX_IO);
+                         EKRT_MAX_IO);
     }
     for (i = 0; i < cnt; ++i) {
         int32_t t = ekrt_fb_i32(&c->fb, v + 4u * i);
         if (t < 0 || t >= (int32_t)c->rt->n_tensors) {
             return ekrt_fail(c, "malformed model: graph %s %u is tensor %d", what, (unsigned)i,
-                        (int)t);
+                             (int)t);
         }
         if (c->ti[t].is_const || ekrt_type_size(c->ti[t].type) == 0) {
             return ekrt_fail(c, "graph %s tensor %d (type %s) is not supported", what, (int)t,
-                        ekrt_type_name(c->ti[t].type));
+                             ekrt_type_name(c->ti[t].type));
         }
         dst[i] = t;
     }
@@ -379,8 +382,8 @@ static int io_list(ekrt_prep_t *c, uint32_t sg, uint32_t id, int32_t *dst, uint3
     return 0;
 }
 
-int ekrt_init(ekrt_t *rt, const uint8_t *model, size_t model_len, uint8_t *arena,
-              size_t arena_len, char *err, size_t err_len)
+int ekrt_init(ekrt_t *rt, const uint8_t *model, size_t model_len, uint8_t *arena, size_t arena_len,
+              char *err, size_t err_len)
 {
     ekrt_prep_t c;
     uint32_t root, sg, subgraphs, n_sg, cvec, n_codes, bvec, n_buffers, tvec, ovec;
@@ -401,7 +404,8 @@ int ekrt_init(ekrt_t *rt, const uint8_t *model, size_t model_len, uint8_t *arena
         return ekrt_fail(&c, "no model or no arena");
     }
     if (model_len < 16 || model_len > 0x7FFFFFF0u) {
-        return ekrt_fail(&c, "model is %lu bytes: not a TFLite flatbuffer", (unsigned long)model_len);
+        return ekrt_fail(&c, "model is %lu bytes: not a TFLite flatbuffer",
+                         (unsigned long)model_len);
     }
     skip = (size_t)((16u - ((uintptr_t)arena & 15u)) & 15u);
     if (arena_len < skip + 64u) {
@@ -425,7 +429,7 @@ int ekrt_init(ekrt_t *rt, const uint8_t *model, size_t model_len, uint8_t *arena
     }
     if (ekrt_fb_get_u32(&c.fb, root, 0, 0) != 3) {
         return ekrt_fail(&c, "model schema version %u, expected 3",
-                    (unsigned)ekrt_fb_get_u32(&c.fb, root, 0, 0));
+                         (unsigned)ekrt_fb_get_u32(&c.fb, root, 0, 0));
     }
     cvec = ekrt_fb_get_vec(&c.fb, root, 1, 4, &n_codes);
     subgraphs = ekrt_fb_get_vec(&c.fb, root, 2, 4, &n_sg);
@@ -441,7 +445,7 @@ int ekrt_init(ekrt_t *rt, const uint8_t *model, size_t model_len, uint8_t *arena
     }
     if (n_tensors < 1 || n_tensors > 0x7FFF || n_ops > 0x7FFF) {
         return ekrt_fail(&c, "model has %u tensors and %u operators (supported: 1..32767)",
-                    (unsigned)n_tensors, (unsigned)n_ops);
+                         (unsigned)n_tensors, (unsigned)n_ops);
     }
     rt->n_tensors = n_tensors;
     rt->n_ops = n_ops;
@@ -455,8 +459,9 @@ int ekrt_init(ekrt_t *rt, const uint8_t *model, size_t model_len, uint8_t *arena
         &c, (uint32_t)(sizeof(ekrt_tinfo_t) * (n_tensors + c.max_scratch)));
     rt->ops = (ekrt_op_t *)ekrt_palloc(&c, (uint32_t)(sizeof(ekrt_op_t) * (n_ops ? n_ops : 1u)));
     if (c.ti == NULL || rt->ops == NULL) {
-        return ekrt_fail(&c, "arena too small: %lu bytes cannot hold the tables of %u tensors and %u operators",
-                    (unsigned long)arena_len, (unsigned)n_tensors, (unsigned)n_ops);
+        return ekrt_fail(
+            &c, "arena too small: %lu bytes cannot hold the tables of %u tensors and %u operators",
+            (unsigned long)arena_len, (unsigned)n_tensors, (unsigned)n_ops);
     }
     if (parse_tensors(&c, tvec, n_tensors, bvec, n_buffers) ||
         io_list(&c, sg, 1, rt->inputs, &rt->n_inputs, "inputs") ||

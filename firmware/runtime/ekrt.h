@@ -30,8 +30,8 @@ struct ekrt_op;
 typedef struct {
     const uint8_t *model;
     size_t model_len;
-    uint8_t *arena;      /* 16-byte aligned start inside the caller's arena */
-    size_t arena_len;    /* usable bytes from `arena` */
+    uint8_t *arena;          /* 16-byte aligned start inside the caller's arena */
+    size_t arena_len;        /* usable bytes from `arena` */
     size_t planned_bytes;    /* start of arena: activations (and init-time tables during init) */
     size_t persistent_bytes; /* tensor/op tables and per-channel multipliers (end of arena) */
     size_t arena_used;       /* planned + persistent + alignment slack */
@@ -51,8 +51,8 @@ typedef struct {
 /* Parse `model` (not copied: it must outlive rt), check every op and tensor type, compute
  * the quantization parameters and plan the arena. 0 on success; otherwise -1 and a
  * NUL-terminated message in err (bounded by err_len) naming what is wrong. */
-int ekrt_init(ekrt_t *rt, const uint8_t *model, size_t model_len, uint8_t *arena,
-              size_t arena_len, char *err, size_t err_len);
+int ekrt_init(ekrt_t *rt, const uint8_t *model, size_t model_len, uint8_t *arena, size_t arena_len,
+              char *err, size_t err_len);
 
 /* Run all operators once. 0 on success, else -1 and a message. */
 int ekrt_invoke(ekrt_t *rt, char *err, size_t err_len);
@@ -68,15 +68,15 @@ int ekrt_output_quant(const ekrt_t *rt, uint32_t index, float *scale, int32_t *z
 
 /* --- per-operator access (profiling, per-layer diff) ----------------------------------- */
 typedef struct {
-    int32_t opcode;          /* TFLite BuiltinOperator code */
-    const char *name;        /* op name ("" when built with EKRT_NO_OP_NAMES) */
-    uint64_t macs;           /* multiply-accumulates of one eval (0 for non-MAC ops) */
-    const int8_t *out_data;  /* the op's (first) output tensor in the arena; valid right after
+    int32_t opcode;         /* TFLite BuiltinOperator code */
+    const char *name;       /* op name ("" when built with EKRT_NO_OP_NAMES) */
+    uint64_t macs;          /* multiply-accumulates of one eval (0 for non-MAC ops) */
+    const int8_t *out_data; /* the op's (first) output tensor in the arena; valid right after
                               * the op ran. NULL (out_bytes 0) for a PAD folded into the
                               * convolution that reads it: that PAD's output is never
                               * materialised, the convolution reads the PAD's input. */
     size_t out_bytes;
-    int32_t out_tensor;      /* tensor index in the model's subgraph */
+    int32_t out_tensor; /* tensor index in the model's subgraph */
     float out_scale;
     int32_t out_zero_point;
     uint32_t out_rank;

@@ -10,8 +10,8 @@ static int8_t add_one(const ekrt_add_params_t *p, int32_t a, int32_t b)
     const int32_t sb = (b + p->in2_offset) * (1 << p->left_shift);
     const int32_t ra = ekrt_mbqm(sa, p->in1_mult, p->in1_shift);
     const int32_t rb = ekrt_mbqm(sb, p->in2_mult, p->in2_shift);
-    return ekrt_requant_s8(ekrt_wadd(ra, rb), p->out_mult, p->out_shift, p->out_offset,
-                           p->act_min, p->act_max);
+    return ekrt_requant_s8(ekrt_wadd(ra, rb), p->out_mult, p->out_shift, p->out_offset, p->act_min,
+                           p->act_max);
 }
 
 void ekrt_add_s8(const ekrt_add_params_t *p, uint32_t ndim, const int32_t *out_dims,
@@ -51,7 +51,8 @@ int ekrt_prepare_add(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in)
     if (ekrt_want_inputs(c, n_in, 2, 2)) {
         return -1;
     }
-    if (ekrt_want(c, op->in[0], "input", EKRT_T_INT8, -1) || ekrt_want(c, op->in[1], "input", EKRT_T_INT8, -1) ||
+    if (ekrt_want(c, op->in[0], "input", EKRT_T_INT8, -1) ||
+        ekrt_want(c, op->in[1], "input", EKRT_T_INT8, -1) ||
         ekrt_want(c, op->out, "output", EKRT_T_INT8, -1)) {
         return -1;
     }

@@ -18,7 +18,8 @@ void ekrt_avgpool_s8(const ekrt_pool_params_t *p, const int8_t *in, int8_t *out)
                     int32_t acc = 0, count = 0;
                     for (y = fy0; y < fy1; ++y) {
                         for (x = fx0; x < fx1; ++x) {
-                            acc += in[((b * p->in_h + iy0 + y) * p->in_w + ix0 + x) * p->channels + c];
+                            acc +=
+                                in[((b * p->in_h + iy0 + y) * p->in_w + ix0 + x) * p->channels + c];
                             count++;
                         }
                     }
@@ -42,7 +43,8 @@ int ekrt_prepare_avgpool(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_
     if (ekrt_want_inputs(c, n_in, 1, 1)) {
         return -1;
     }
-    if (ekrt_want(c, op->in[0], "input", EKRT_T_INT8, 4) || ekrt_want(c, op->out, "output", EKRT_T_INT8, 4)) {
+    if (ekrt_want(c, op->in[0], "input", EKRT_T_INT8, 4) ||
+        ekrt_want(c, op->out, "output", EKRT_T_INT8, 4)) {
         return -1;
     }
     in = ekrt_tinfo(c, op->in[0]);

@@ -32,7 +32,8 @@ void ekrt_eval_conv2d_1x1(const ekrt_t *rt, const ekrt_op_t *op)
         /* strided: pixels are not adjacent, one column at a time */
         const int32_t row = i / per_row, ox = i % per_row;
         const int32_t b = row / p->out_h, oy = row % p->out_h;
-        ekrt_mat_s8(&q, in + ((b * p->in_h + oy * p->stride_h) * p->in_w + ox * p->stride_w) * p->in_c,
+        ekrt_mat_s8(&q,
+                    in + ((b * p->in_h + oy * p->stride_h) * p->in_w + ox * p->stride_w) * p->in_c,
                     1, p->in_c, filter, p->out_c, bias, out + i * p->out_c, NULL);
     }
 }

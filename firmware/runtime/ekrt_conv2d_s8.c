@@ -30,7 +30,8 @@ void ekrt_conv2d_s8(const ekrt_conv_params_t *p, const int8_t *in, const int8_t 
                             ip = in + (((int32_t)b * p->in_h + iy) * p->in_w + ix) * p->in_c + ic0;
                             fp = filter + ((oc * p->k_h + ky) * p->k_w + kx) * p->filter_in_c;
                             for (ic = 0; ic < p->filter_in_c; ++ic) {
-                                acc += (uint32_t)((int32_t)fp[ic] * ((int32_t)ip[ic] + p->input_offset));
+                                acc += (uint32_t)((int32_t)fp[ic] *
+                                                  ((int32_t)ip[ic] + p->input_offset));
                             }
                         }
                     }
@@ -59,8 +60,8 @@ int ekrt_prepare_conv2d(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_i
     if (op->eval == ekrt_eval_conv2d_im2col) {
         return ekrt_request_scratch(c, op, ekrt_conv2d_im2col_scratch(&op->p.conv));
     }
-    if (op->eval == ekrt_eval_conv2d_1x1 && op->p.conv.stride_h == 1 &&
-        op->p.conv.stride_w == 1 && op->p.conv.out_c > 2) {
+    if (op->eval == ekrt_eval_conv2d_1x1 && op->p.conv.stride_h == 1 && op->p.conv.stride_w == 1 &&
+        op->p.conv.out_c > 2) {
         return ekrt_request_scratch(c, op, ekrt_mat_q15_bytes(op->p.conv.in_c));
     }
     return 0;

@@ -5,7 +5,7 @@
 #include "ekrt_internal.h"
 
 int ekrt_conv_padding(ekrt_prep_t *c, int32_t padding, int32_t stride, int32_t dil, int32_t in,
-                           int32_t k, int32_t out, int32_t *pad)
+                      int32_t k, int32_t out, int32_t *pad)
 {
     const int32_t eff = (k - 1) * dil + 1;
     int32_t expect, total;
@@ -18,7 +18,7 @@ int ekrt_conv_padding(ekrt_prep_t *c, int32_t padding, int32_t stride, int32_t d
     }
     if (expect != out || out < 1) {
         return ekrt_fail_op(c, "output size %d does not match %s padding (expected %d)", (int)out,
-                       padding == 0 ? "SAME" : "VALID", (int)expect);
+                            padding == 0 ? "SAME" : "VALID", (int)expect);
     }
     total = (out - 1) * stride + eff - in;
     *pad = total > 0 ? total / 2 : 0;
@@ -27,14 +27,14 @@ int ekrt_conv_padding(ekrt_prep_t *c, int32_t padding, int32_t stride, int32_t d
 
 /* PopulateConvolutionQuantizationParams: one multiplier per output channel. */
 int ekrt_conv_per_channel(ekrt_prep_t *c, const ekrt_tinfo_t *in, const ekrt_tinfo_t *f,
-                       const ekrt_tinfo_t *out, int32_t n_ch, const int32_t **mult,
-                       const int8_t **shift)
+                          const ekrt_tinfo_t *out, int32_t n_ch, const int32_t **mult,
+                          const int8_t **shift)
 {
     int32_t *m, i, sh;
     int8_t *s;
     if (f->qcount != 1 && f->qcount != (uint32_t)n_ch) {
         return ekrt_fail_op(c, "filter has %u scales for %d channels", (unsigned)f->qcount,
-                       (int)n_ch);
+                            (int)n_ch);
     }
     m = (int32_t *)ekrt_palloc(c, 4u * (uint32_t)n_ch);
     s = (int8_t *)ekrt_palloc(c, (uint32_t)n_ch); /* shifts fit int8: 5 bytes per channel */
@@ -57,8 +57,7 @@ int ekrt_conv_per_channel(ekrt_prep_t *c, const ekrt_tinfo_t *in, const ekrt_tin
     return 0;
 }
 
-int ekrt_act_range(ekrt_prep_t *c, int32_t act, const ekrt_tinfo_t *out, int32_t *mn,
-                     int32_t *mx)
+int ekrt_act_range(ekrt_prep_t *c, int32_t act, const ekrt_tinfo_t *out, int32_t *mn, int32_t *mx)
 {
     if (ekrt_act_range_s8(act, out->scale, out->zero_point, mn, mx) != 0) {
         return ekrt_fail_op(c, "fused activation %d is not supported", (int)act);
@@ -88,7 +87,8 @@ int ekrt_conv_prepare(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, int depthwise)
     const ekrt_tinfo_t *in, *f, *out;
     uint32_t o;
     int32_t padding, act;
-    if (ekrt_want(c, op->in[0], "input", EKRT_T_INT8, 4) || ekrt_want(c, op->in[1], "filter", EKRT_T_INT8, 4) ||
+    if (ekrt_want(c, op->in[0], "input", EKRT_T_INT8, 4) ||
+        ekrt_want(c, op->in[1], "filter", EKRT_T_INT8, 4) ||
         ekrt_want(c, op->out, "output", EKRT_T_INT8, 4)) {
         return -1;
     }
@@ -109,8 +109,8 @@ int ekrt_conv_prepare(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, int depthwise)
         p->dil_w = ekrt_fb_get_i32(&c->fb, o, 4, 1);
         p->dil_h = ekrt_fb_get_i32(&c->fb, o, 5, 1);
     }
-    if (p->stride_w < 1 || p->stride_h < 1 || p->dil_w < 1 || p->dil_h < 1 ||
-        p->stride_w > 1024 || p->stride_h > 1024 || p->dil_w > 1024 || p->dil_h > 1024) {
+    if (p->stride_w < 1 || p->stride_h < 1 || p->dil_w < 1 || p->dil_h < 1 || p->stride_w > 1024 ||
+        p->stride_h > 1024 || p->dil_w > 1024 || p->dil_h > 1024) {
         return ekrt_fail_op(c, "invalid stride/dilation");
     }
     p->batches = in->dims[0];
@@ -128,7 +128,8 @@ int ekrt_conv_prepare(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, int depthwise)
     if (depthwise) {
         if (f->dims[0] != 1 || f->dims[3] != p->out_c || p->depth_mult < 1 ||
             p->in_c * p->depth_mult != p->out_c) {
-            return ekrt_fail_op(c, "filter/depth_multiplier do not match input and output channels");
+            return ekrt_fail_op(c,
+                                "filter/depth_multiplier do not match input and output channels");
         }
         p->filter_in_c = 1;
     } else {
@@ -138,9 +139,12 @@ int ekrt_conv_prepare(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, int depthwise)
             return ekrt_fail_op(c, "filter shape does not match input and output channels");
         }
     }
-    if (ekrt_conv_padding(c, padding, p->stride_h, p->dil_h, p->in_h, p->k_h, p->out_h, &p->pad_h) ||
-        ekrt_conv_padding(c, padding, p->stride_w, p->dil_w, p->in_w, p->k_w, p->out_w, &p->pad_w) ||
-        ekrt_bias_ok(c, op->in[2], p->out_c) || ekrt_act_range(c, act, out, &p->act_min, &p->act_max) ||
+    if (ekrt_conv_padding(c, padding, p->stride_h, p->dil_h, p->in_h, p->k_h, p->out_h,
+                          &p->pad_h) ||
+        ekrt_conv_padding(c, padding, p->stride_w, p->dil_w, p->in_w, p->k_w, p->out_w,
+                          &p->pad_w) ||
+        ekrt_bias_ok(c, op->in[2], p->out_c) ||
+        ekrt_act_range(c, act, out, &p->act_min, &p->act_max) ||
         ekrt_conv_per_channel(c, in, f, out, p->out_c, &p->mult, &p->shift)) {
         return -1;
     }
@@ -151,7 +155,7 @@ int ekrt_conv_prepare(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, int depthwise)
 /* Element strides of `in` per output dim (right-aligned, 0 where broadcast); -1 if the
  * shapes are not broadcast-compatible. */
 int ekrt_bcast_strides(uint32_t in_nd, const int32_t *in_dims, uint32_t out_nd,
-                         const int32_t *out_dims, int32_t *s)
+                       const int32_t *out_dims, int32_t *s)
 {
     int32_t d, stride = 1;
     const int32_t lead = (int32_t)out_nd - (int32_t)in_nd;

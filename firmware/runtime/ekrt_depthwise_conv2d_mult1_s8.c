@@ -10,19 +10,19 @@
 #include "ekrt_dsp.h" /* first: kernel optimisation level */
 #include "ekrt_internal.h"
 
-#define REQ(acc, m, s)                                                                          \
-    (right_only ? ekrt_requant_r((acc), (m), -(s), zp, lo, hi)                                  \
+#define REQ(acc, m, s)                                         \
+    (right_only ? ekrt_requant_r((acc), (m), -(s), zp, lo, hi) \
                 : ekrt_requant_fast((acc), (m), (s), zp, lo, hi))
 
 /* one tap of four channels: input word at ip, filter lanes f[0] = {f0,f2}, f[1] = {f1,f3} */
-#define TAP4(ip, f)                                                                             \
-    do {                                                                                        \
-        const uint32_t x_ = ekrt_load4(ip);                                                     \
-        const uint32_t x02_ = ekrt_sxtab16(off2, x_), x13_ = ekrt_sxtab16_hi(off2, x_);         \
-        a0 = ekrt_smlabb(x02_, (f)[0], a0);                                                     \
-        a2 = ekrt_smlatt(x02_, (f)[0], a2);                                                     \
-        a1 = ekrt_smlabb(x13_, (f)[1], a1);                                                     \
-        a3 = ekrt_smlatt(x13_, (f)[1], a3);                                                     \
+#define TAP4(ip, f)                                                                     \
+    do {                                                                                \
+        const uint32_t x_ = ekrt_load4(ip);                                             \
+        const uint32_t x02_ = ekrt_sxtab16(off2, x_), x13_ = ekrt_sxtab16_hi(off2, x_); \
+        a0 = ekrt_smlabb(x02_, (f)[0], a0);                                             \
+        a2 = ekrt_smlatt(x02_, (f)[0], a2);                                             \
+        a1 = ekrt_smlabb(x13_, (f)[1], a1);                                             \
+        a3 = ekrt_smlatt(x13_, (f)[1], a3);                                             \
     } while (0)
 
 void ekrt_eval_depthwise_conv2d_mult1(const ekrt_t *rt, const ekrt_op_t *op)

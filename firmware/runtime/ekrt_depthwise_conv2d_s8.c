@@ -3,8 +3,8 @@
  * out channel = in_channel * depth_mult + m. */
 #include "ekrt_internal.h"
 
-void ekrt_depthwise_conv2d_s8(const ekrt_conv_params_t *p, const int8_t *in,
-                              const int8_t *filter, const int32_t *bias, int8_t *out)
+void ekrt_depthwise_conv2d_s8(const ekrt_conv_params_t *p, const int8_t *in, const int8_t *filter,
+                              const int32_t *bias, int8_t *out)
 {
     int32_t b, oy, ox, ic, m, ky, kx;
     for (b = 0; b < p->batches; ++b) {
@@ -60,16 +60,15 @@ int ekrt_prepare_depthwise_conv2d(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, ui
 
 void ekrt_eval_depthwise_conv2d(const ekrt_t *rt, const ekrt_op_t *op)
 {
-    ekrt_depthwise_conv2d_s8(&op->p.conv, EKRT_IN(rt, op, 0), EKRT_IN(rt, op, 1),
-                             EKRT_BIAS(rt, op), EKRT_OUT(rt, op));
+    ekrt_depthwise_conv2d_s8(&op->p.conv, EKRT_IN(rt, op, 0), EKRT_IN(rt, op, 1), EKRT_BIAS(rt, op),
+                             EKRT_OUT(rt, op));
 }
 
 /* Variants, fastest first; this reference kernel is the fallback for every other shape. */
 ekrt_eval_fn ekrt_depthwise_conv2d_select(const ekrt_conv_params_t *p)
 {
     if (p->depth_mult == 1 && p->dil_h == 1 && p->dil_w == 1 &&
-        p->k_h * p->k_w <= EKRT_DW_MAX_TAPS &&
-        ekrt_shifts_fast(p->shift, p->out_c)) {
+        p->k_h * p->k_w <= EKRT_DW_MAX_TAPS && ekrt_shifts_fast(p->shift, p->out_c)) {
         return ekrt_eval_depthwise_conv2d_mult1;
     }
     return ekrt_eval_depthwise_conv2d;

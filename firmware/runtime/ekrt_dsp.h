@@ -21,7 +21,10 @@
 #include <arm_acle.h>
 #define EKRT_HAVE_DSP 1
 
-static inline uint32_t ekrt_sxtb16(uint32_t w) { return (uint32_t)__sxtb16((int8x4_t)w); }
+static inline uint32_t ekrt_sxtb16(uint32_t w)
+{
+    return (uint32_t)__sxtb16((int8x4_t)w);
+}
 /* the rotation folds into the instruction (gcc 12 does not fuse a separate ROR) */
 static inline uint32_t ekrt_sxtb16_hi(uint32_t w)
 {
@@ -47,7 +50,10 @@ static inline int32_t ekrt_smlabb(uint32_t a, uint32_t b, int32_t acc)
 {
     return __smlabb((int32_t)a, (int32_t)b, acc);
 }
-static inline int32_t ekrt_qadd(int32_t a, int32_t b) { return __qadd(a, b); }
+static inline int32_t ekrt_qadd(int32_t a, int32_t b)
+{
+    return __qadd(a, b);
+}
 /* (a * b + 2^31) >> 32, the rounded high word */
 static inline int32_t ekrt_smmulr(int32_t a, int32_t b)
 {
@@ -68,12 +74,27 @@ static inline uint32_t ekrt_lane16(int32_t lo, int32_t hi)
 {
     return ((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16);
 }
-static inline int32_t ekrt_lo16(uint32_t v) { return (int32_t)(int16_t)(uint16_t)(v & 0xFFFFu); }
-static inline int32_t ekrt_hi16(uint32_t v) { return (int32_t)(int16_t)(uint16_t)(v >> 16); }
-static inline int32_t ekrt_byte(uint32_t w, int i) { return (int32_t)(int8_t)(uint8_t)(w >> (8 * i)); }
+static inline int32_t ekrt_lo16(uint32_t v)
+{
+    return (int32_t)(int16_t)(uint16_t)(v & 0xFFFFu);
+}
+static inline int32_t ekrt_hi16(uint32_t v)
+{
+    return (int32_t)(int16_t)(uint16_t)(v >> 16);
+}
+static inline int32_t ekrt_byte(uint32_t w, int i)
+{
+    return (int32_t)(int8_t)(uint8_t)(w >> (8 * i));
+}
 
-static inline uint32_t ekrt_sxtb16(uint32_t w) { return ekrt_lane16(ekrt_byte(w, 0), ekrt_byte(w, 2)); }
-static inline uint32_t ekrt_sxtb16_hi(uint32_t w) { return ekrt_lane16(ekrt_byte(w, 1), ekrt_byte(w, 3)); }
+static inline uint32_t ekrt_sxtb16(uint32_t w)
+{
+    return ekrt_lane16(ekrt_byte(w, 0), ekrt_byte(w, 2));
+}
+static inline uint32_t ekrt_sxtb16_hi(uint32_t w)
+{
+    return ekrt_lane16(ekrt_byte(w, 1), ekrt_byte(w, 3));
+}
 static inline uint32_t ekrt_sxtab16(uint32_t o, uint32_t w)
 {
     return ekrt_lane16(ekrt_lo16(o) + ekrt_byte(w, 0), ekrt_hi16(o) + ekrt_byte(w, 2));
@@ -101,7 +122,10 @@ static inline int32_t ekrt_qadd(int32_t a, int32_t b)
     const int64_t s = (int64_t)a + (int64_t)b;
     return s > INT32_MAX ? INT32_MAX : (s < INT32_MIN ? INT32_MIN : (int32_t)s);
 }
-static inline int32_t ekrt_ssat9(int32_t v) { return v < -256 ? -256 : (v > 255 ? 255 : v); }
+static inline int32_t ekrt_ssat9(int32_t v)
+{
+    return v < -256 ? -256 : (v > 255 ? 255 : v);
+}
 static inline int32_t ekrt_smmulr(int32_t a, int32_t b)
 {
     return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 31)) >> 32);

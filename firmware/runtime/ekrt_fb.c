@@ -34,8 +34,7 @@ uint32_t ekrt_fb_u32(ekrt_fb_t *fb, uint32_t pos)
         return 0;
     }
     b = fb->buf + pos;
-    return (uint32_t)b[0] | ((uint32_t)b[1] << 8) | ((uint32_t)b[2] << 16) |
-           ((uint32_t)b[3] << 24);
+    return (uint32_t)b[0] | ((uint32_t)b[1] << 8) | ((uint32_t)b[2] << 16) | ((uint32_t)b[3] << 24);
 }
 
 int32_t ekrt_fb_i32(ekrt_fb_t *fb, uint32_t pos)

@@ -76,9 +76,9 @@ void ekrt_fmt(char *buf, size_t n, const char *fmt, ...)
 const char *ekrt_type_name(uint32_t type)
 {
     static const char *const names[] = {
-        "FLOAT32", "FLOAT16", "INT32",  "UINT8",  "INT64",   "STRING", "BOOL",
-        "INT16",   "COMPLEX64", "INT8", "FLOAT64", "COMPLEX128", "UINT64", "RESOURCE",
-        "VARIANT", "UINT32", "UINT16", "INT4",   "BFLOAT16", "INT2",  "UINT4"};
+        "FLOAT32", "FLOAT16",   "INT32",  "UINT8",   "INT64",      "STRING", "BOOL",
+        "INT16",   "COMPLEX64", "INT8",   "FLOAT64", "COMPLEX128", "UINT64", "RESOURCE",
+        "VARIANT", "UINT32",    "UINT16", "INT4",    "BFLOAT16",   "INT2",   "UINT4"};
     if (type < sizeof names / sizeof names[0]) {
         return names[type];
     }

@@ -44,7 +44,8 @@ int ekrt_prepare_fully_connected(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uin
     if (ekrt_want_inputs(c, n_in, 2, 3)) {
         return -1;
     }
-    if (ekrt_want(c, op->in[0], "input", EKRT_T_INT8, -1) || ekrt_want(c, op->in[1], "filter", EKRT_T_INT8, 2) ||
+    if (ekrt_want(c, op->in[0], "input", EKRT_T_INT8, -1) ||
+        ekrt_want(c, op->in[1], "filter", EKRT_T_INT8, 2) ||
         ekrt_want(c, op->out, "output", EKRT_T_INT8, -1)) {
         return -1;
     }
@@ -61,14 +62,15 @@ int ekrt_prepare_fully_connected(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uin
     n_elems = ekrt_elem_count(in);
     if (n_elems % (uint32_t)p->accum_depth != 0) {
         return ekrt_fail_op(c, "input size %u is not a multiple of %d", (unsigned)n_elems,
-                       (int)p->accum_depth);
+                            (int)p->accum_depth);
     }
     p->batches = (int32_t)(n_elems / (uint32_t)p->accum_depth);
     if (out->ndim < 1 || out->dims[out->ndim - 1] != p->out_depth ||
         ekrt_elem_count(out) != (uint32_t)(p->batches * p->out_depth)) {
         return ekrt_fail_op(c, "output shape does not match filter");
     }
-    if (ekrt_bias_ok(c, op->in[2], p->out_depth) || ekrt_act_range(c, act, out, &p->act_min, &p->act_max)) {
+    if (ekrt_bias_ok(c, op->in[2], p->out_depth) ||
+        ekrt_act_range(c, act, out, &p->act_min, &p->act_max)) {
         return -1;
     }
     if (f->qcount > 1) {
@@ -106,9 +108,10 @@ int ekrt_prepare_fully_connected(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uin
     if (p->filter_offset == 0 && p->pc_mult != NULL &&
         ekrt_shifts_fast(p->pc_shift, p->out_depth)) {
         op->eval = ekrt_eval_fully_connected_mat;
-        op->right_only = (uint8_t)ekrt_requant_mode(p->pc_shift, p->out_depth,
-                                          (const int32_t *)(const void *)(op->in[2] >= 0 ? ekrt_tinfo(c, op->in[2])->data : NULL),
-                                          p->accum_depth);
+        op->right_only = (uint8_t)ekrt_requant_mode(
+            p->pc_shift, p->out_depth,
+            (const int32_t *)(const void *)(op->in[2] >= 0 ? ekrt_tinfo(c, op->in[2])->data : NULL),
+            p->accum_depth);
     }
     return 0;
 }

@@ -45,7 +45,7 @@ enum { EKRT_ACT_NONE = 0, EKRT_ACT_RELU = 1, EKRT_ACT_RELU_N1_TO_1 = 2, EKRT_ACT
 
 /* Runtime view of a tensor (persistent, kept small: one per tensor for the model's life). */
 typedef struct ekrt_tensor {
-    uint8_t *data;        /* flash (constant) or arena (planned) */
+    uint8_t *data; /* flash (constant) or arena (planned) */
     uint32_t bytes;
     int32_t dims[EKRT_MAX_DIMS];
     uint8_t type;
@@ -55,16 +55,16 @@ typedef struct ekrt_tensor {
 /* Init-time view (quantization, lifetimes, plan). Lives in the not-yet-planned start of the
  * arena during ekrt_init only, so it costs no persistent memory. */
 typedef struct ekrt_tinfo {
-    uint8_t *data;        /* flash (constant) or arena (planned) */
+    uint8_t *data; /* flash (constant) or arena (planned) */
     uint32_t bytes;
-    float scale;          /* first quantization scale (0 if none) */
-    int32_t zero_point;   /* first zero point */
-    uint32_t qscale_pos;  /* flatbuffer position of the scale vector payload (per-channel) */
-    uint32_t qcount;      /* number of scales */
-    int32_t qdim;         /* quantized_dimension */
+    float scale;         /* first quantization scale (0 if none) */
+    int32_t zero_point;  /* first zero point */
+    uint32_t qscale_pos; /* flatbuffer position of the scale vector payload (per-channel) */
+    uint32_t qcount;     /* number of scales */
+    int32_t qdim;        /* quantized_dimension */
     int32_t dims[EKRT_MAX_DIMS];
-    int32_t first, last;  /* lifetime in operator indices; first < 0: never written */
-    uint32_t offset;      /* arena offset after planning */
+    int32_t first, last; /* lifetime in operator indices; first < 0: never written */
+    uint32_t offset;     /* arena offset after planning */
     uint8_t type;
     uint8_t ndim;
     uint8_t is_const;
@@ -78,10 +78,10 @@ typedef struct {
     int32_t out_h, out_w, out_c;
     int32_t k_h, k_w, filter_in_c; /* conv: filter [out_c][k_h][k_w][filter_in_c] */
     int32_t stride_h, stride_w, dil_h, dil_w, pad_h, pad_w;
-    int32_t depth_mult;            /* depthwise only */
+    int32_t depth_mult; /* depthwise only */
     int32_t input_offset, output_offset;
     int32_t act_min, act_max;
-    const int32_t *mult;           /* per output channel */
+    const int32_t *mult; /* per output channel */
     const int8_t *shift;
 } ekrt_conv_params_t;
 
@@ -89,8 +89,8 @@ typedef struct {
     int32_t batches, accum_depth, out_depth;
     int32_t input_offset, filter_offset, output_offset;
     int32_t act_min, act_max;
-    int32_t mult, shift;                      /* per-tensor */
-    const int32_t *pc_mult;                   /* per-channel (NULL when per-tensor) */
+    int32_t mult, shift;    /* per-tensor */
+    const int32_t *pc_mult; /* per-channel (NULL when per-tensor) */
     const int8_t *pc_shift;
 } ekrt_fc_params_t;
 
@@ -109,7 +109,7 @@ typedef struct {
 typedef struct {
     int32_t input_zp, output_zp, mult, shift; /* mult/shift already include 1/num_elements */
     int32_t num_elements;
-    uint8_t reduce_mask;                      /* bit d set: dimension d is reduced */
+    uint8_t reduce_mask; /* bit d set: dimension d is reduced */
 } ekrt_mean_params_t;
 
 typedef struct {
@@ -126,7 +126,7 @@ typedef struct {
 } ekrt_softmax_params_t;
 
 typedef struct {
-    float scale;          /* QUANTIZE f32->s8: output scale; DEQUANTIZE: input scale */
+    float scale; /* QUANTIZE f32->s8: output scale; DEQUANTIZE: input scale */
     int32_t zero_point;
     int32_t in_zp, mult, shift; /* QUANTIZE s8->s8 */
 } ekrt_qnt_params_t;
@@ -216,8 +216,8 @@ static inline int32_t ekrt_clamp(int32_t v, int32_t lo, int32_t hi)
 /* Requantize an accumulator, add the output zero point and clamp to [lo, hi] (both within
  * int8). Pre-clamping to [-256, 255] gives the same result as TFLM for every input and keeps
  * the zero-point addition free of overflow even for a corrupt multiplier. */
-static inline int8_t ekrt_requant_s8(int32_t acc, int32_t qm, int32_t shift, int32_t zp,
-                                     int32_t lo, int32_t hi)
+static inline int8_t ekrt_requant_s8(int32_t acc, int32_t qm, int32_t shift, int32_t zp, int32_t lo,
+                                     int32_t hi)
 {
     const int32_t v = ekrt_clamp(ekrt_mbqm(acc, qm, shift), -256, 255) + zp;
     return (int8_t)ekrt_clamp(v, lo, hi);
@@ -233,8 +233,8 @@ static inline int32_t ekrt_wadd(int32_t a, int32_t b)
 /* --- kernels (one per file) ------------------------------------------------------------- */
 void ekrt_conv2d_s8(const ekrt_conv_params_t *p, const int8_t *in, const int8_t *filter,
                     const int32_t *bias, int8_t *out);
-void ekrt_depthwise_conv2d_s8(const ekrt_conv_params_t *p, const int8_t *in,
-                              const int8_t *filter, const int32_t *bias, int8_t *out);
+void ekrt_depthwise_conv2d_s8(const ekrt_conv_params_t *p, const int8_t *in, const int8_t *filter,
+                              const int32_t *bias, int8_t *out);
 void ekrt_fully_connected_s8(const ekrt_fc_params_t *p, const int8_t *in, const int8_t *filter,
                              const int32_t *bias, int8_t *out);
 /* Broadcasting add over up to EKRT_MAX_DIMS dims: s1/s2 are element strides per output dim
@@ -247,14 +247,13 @@ void ekrt_mean_s8(const ekrt_mean_params_t *p, uint32_t ndim, const int32_t *in_
                   const int8_t *in, int8_t *out);
 void ekrt_pad_s8(const ekrt_pad_params_t *p, uint32_t ndim, const int32_t *in_dims,
                  const int32_t *out_dims, const int8_t *in, int8_t *out);
-void ekrt_transpose_s8(const int32_t *perm, uint32_t ndim, const int32_t *in_dims,
-                       const int8_t *in, int8_t *out);
+void ekrt_transpose_s8(const int32_t *perm, uint32_t ndim, const int32_t *in_dims, const int8_t *in,
+                       int8_t *out);
 void ekrt_softmax_s8(const ekrt_softmax_params_t *p, uint32_t rows, uint32_t depth,
                      const int8_t *in, int8_t *out);
 void ekrt_quantize_f32_s8(const ekrt_qnt_params_t *p, uint32_t n, const float *in, int8_t *out);
 void ekrt_requantize_s8(const ekrt_qnt_params_t *p, uint32_t n, const int8_t *in, int8_t *out);
-void ekrt_dequantize_s8_f32(const ekrt_qnt_params_t *p, uint32_t n, const int8_t *in,
-                            float *out);
+void ekrt_dequantize_s8_f32(const ekrt_qnt_params_t *p, uint32_t n, const int8_t *in, float *out);
 
 /* --- optimised kernels (variants beside the reference of the same op) -------------------- */
 
@@ -268,9 +267,9 @@ typedef struct {
 } ekrt_mat_q_t;
 
 /* The ekrt_mat_q_t of a conv or fully connected op (one per eval, so copied, not stored). */
-static inline ekrt_mat_q_t ekrt_mat_q(int32_t input_offset, int32_t output_offset,
-                                      int32_t act_min, int32_t act_max, const int32_t *mult,
-                                      const int8_t *shift, int32_t right_only)
+static inline ekrt_mat_q_t ekrt_mat_q(int32_t input_offset, int32_t output_offset, int32_t act_min,
+                                      int32_t act_max, const int32_t *mult, const int8_t *shift,
+                                      int32_t right_only)
 {
     ekrt_mat_q_t q;
     q.input_offset = input_offset;
@@ -287,8 +286,8 @@ static inline ekrt_mat_q_t ekrt_mat_q(int32_t input_offset, int32_t output_offse
  * w[r * k .. r * k + k) for r < rows, into out[c * rows + r] (ekrt_mat_s8.c). Any k, any
  * rows, any alignment. q15: NULL, or ekrt_mat_q15_bytes(k) bytes of 4-byte aligned scratch
  * where two columns are widened to int16 once for all rows (faster when rows > 2). */
-void ekrt_mat_s8(const ekrt_mat_q_t *q, const int8_t *a, int32_t n_cols, int32_t k,
-                 const int8_t *w, int32_t rows, const int32_t *bias, int8_t *out, void *q15);
+void ekrt_mat_s8(const ekrt_mat_q_t *q, const int8_t *a, int32_t n_cols, int32_t k, const int8_t *w,
+                 int32_t rows, const int32_t *bias, int8_t *out, void *q15);
 uint32_t ekrt_mat_q15_bytes(int32_t k);
 /* 1 if every shift lies in [-22, 31] (the range ekrt_requant_fast handles) */
 int ekrt_shifts_fast(const int8_t *shift, int32_t n);
@@ -354,9 +353,9 @@ typedef struct ekrt_prep {
     ekrt_fb_t fb;
     char *err;
     size_t err_len;
-    uint32_t tail;     /* persistent allocations grow down from here (offset in rt->arena) */
-    uint32_t head;     /* init-only allocations grow up from the arena start */
-    ekrt_tinfo_t *ti;  /* init-time tensor info (at the arena start), then scratch entries */
+    uint32_t tail;    /* persistent allocations grow down from here (offset in rt->arena) */
+    uint32_t head;    /* init-only allocations grow up from the arena start */
+    ekrt_tinfo_t *ti; /* init-time tensor info (at the arena start), then scratch entries */
     uint32_t n_scratch, max_scratch;
     uint32_t op_index; /* operator being prepared, for messages */
     int32_t op_code;
@@ -369,7 +368,7 @@ typedef int (*ekrt_prepare_fn)(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint3
 typedef struct {
     int32_t code;
     ekrt_prepare_fn prepare;
-    ekrt_eval_fn eval; /* the reference eval; prepare may replace it with a variant */
+    ekrt_eval_fn eval;   /* the reference eval; prepare may replace it with a variant */
     int32_t may_scratch; /* prepare may call ekrt_request_scratch (sizes the planner's table) */
 } ekrt_op_reg_t;
 
@@ -378,8 +377,8 @@ extern const uint32_t ekrt_op_table_len;
 
 int ekrt_fail(ekrt_prep_t *c, const char *fmt, ...);
 int ekrt_fail_op(ekrt_prep_t *c, const char *fmt, ...); /* "operator <i> (<NAME>): ..." */
-void *ekrt_palloc(ekrt_prep_t *c, uint32_t bytes);    /* persistent, end of the arena */
-void *ekrt_init_alloc(ekrt_prep_t *c, uint32_t bytes); /* init only, start of the arena */
+void *ekrt_palloc(ekrt_prep_t *c, uint32_t bytes);      /* persistent, end of the arena */
+void *ekrt_init_alloc(ekrt_prep_t *c, uint32_t bytes);  /* init only, start of the arena */
 uint32_t ekrt_type_size(uint32_t type);
 int ekrt_valid_scale(float s);
 uint32_t ekrt_count_of(uint32_t ndim, const int32_t *dims);
@@ -401,8 +400,7 @@ int ekrt_conv_padding(ekrt_prep_t *c, int32_t padding, int32_t stride, int32_t d
 int ekrt_conv_per_channel(ekrt_prep_t *c, const ekrt_tinfo_t *in, const ekrt_tinfo_t *f,
                           const ekrt_tinfo_t *out, int32_t n_ch, const int32_t **mult,
                           const int8_t **shift);
-int ekrt_act_range(ekrt_prep_t *c, int32_t act, const ekrt_tinfo_t *out, int32_t *mn,
-                   int32_t *mx);
+int ekrt_act_range(ekrt_prep_t *c, int32_t act, const ekrt_tinfo_t *out, int32_t *mn, int32_t *mx);
 int ekrt_bias_ok(ekrt_prep_t *c, int32_t idx, int32_t n);
 /* CONV_2D / DEPTHWISE_CONV_2D checks and parameters (TFLM conv Prepare) into op->p.conv */
 int ekrt_conv_prepare(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, int depthwise);
@@ -412,11 +410,11 @@ int ekrt_bcast_strides(uint32_t in_nd, const int32_t *in_dims, uint32_t out_nd,
 /* tensor data of an op's operand at eval time */
 #define EKRT_IN(rt, op, k) ((const int8_t *)(rt)->tensors[(op)->in[k]].data)
 #define EKRT_OUT(rt, op) ((int8_t *)(rt)->tensors[(op)->out].data)
-#define EKRT_BIAS(rt, op)                                                                       \
+#define EKRT_BIAS(rt, op) \
     ((op)->in[2] >= 0 ? (const int32_t *)(const void *)(rt)->tensors[(op)->in[2]].data : NULL)
 
-#define EKRT_DECLARE_OP(name)                                                                   \
-    int ekrt_prepare_##name(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in);        \
+#define EKRT_DECLARE_OP(name)                                                           \
+    int ekrt_prepare_##name(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in); \
     void ekrt_eval_##name(const ekrt_t *rt, const ekrt_op_t *op)
 EKRT_DECLARE_OP(conv2d);
 /* the fastest eval whose preconditions the (final) conv parameters meet */

@@ -9,13 +9,13 @@
 
 /* the requantization parameters copied into locals, so stores to out (int8, may alias
  * anything) do not force reloads */
-#define REQUANT_LOCALS(q)                                                                       \
-    const int32_t *const mult = (q)->mult;                                                      \
-    const int8_t *const shift = (q)->shift;                                                     \
-    const int32_t zp = (q)->output_offset, lo = (q)->act_min, hi = (q)->act_max;                \
+#define REQUANT_LOCALS(q)                                                        \
+    const int32_t *const mult = (q)->mult;                                       \
+    const int8_t *const shift = (q)->shift;                                      \
+    const int32_t zp = (q)->output_offset, lo = (q)->act_min, hi = (q)->act_max; \
     const int32_t right_only = (q)->right_only
-#define requant(q, acc, r)                                                                      \
-    (right_only ? ekrt_requant_r((acc), mult[r], -shift[r], zp, lo, hi)                         \
+#define requant(q, acc, r)                                              \
+    (right_only ? ekrt_requant_r((acc), mult[r], -shift[r], zp, lo, hi) \
                 : ekrt_requant_fast((acc), mult[r], shift[r], zp, lo, hi))
 
 /* Two columns through int16: the columns' first k & ~3 values, offset added, go to q15 as
@@ -127,7 +127,8 @@ static void mat_2col(const ekrt_mat_q_t *q, const int8_t *a, int32_t k, const in
             const uint32_t wa = ekrt_load4(pw), wb = ekrt_load4(pw + k);
             const uint32_t wa_l = ekrt_sxtb16(wa), wa_h = ekrt_sxtb16_hi(wa);
             const uint32_t wb_l = ekrt_sxtb16(wb), wb_h = ekrt_sxtb16_hi(wb);
-            uint32_t x = ekrt_load4(pa), x_l = ekrt_sxtab16(off2, x), x_h = ekrt_sxtab16_hi(off2, x);
+            uint32_t x = ekrt_load4(pa), x_l = ekrt_sxtab16(off2, x),
+                     x_h = ekrt_sxtab16_hi(off2, x);
             a0 = ekrt_smlad(wa_l, x_l, a0);
             a0 = ekrt_smlad(wa_h, x_h, a0);
             a1 = ekrt_smlad(wb_l, x_l, a1);
@@ -229,8 +230,8 @@ uint32_t ekrt_mat_q15_bytes(int32_t k)
     return 4u * (uint32_t)(k & ~3);
 }
 
-void ekrt_mat_s8(const ekrt_mat_q_t *q, const int8_t *a, int32_t n_cols, int32_t k,
-                 const int8_t *w, int32_t rows, const int32_t *bias, int8_t *out, void *q15)
+void ekrt_mat_s8(const ekrt_mat_q_t *q, const int8_t *a, int32_t n_cols, int32_t k, const int8_t *w,
+                 int32_t rows, const int32_t *bias, int8_t *out, void *q15)
 {
     if (n_cols == 2 && q15 != NULL) {
         mat_2col_q15(q, a, k, w, rows, bias, out, (uint32_t *)q15);

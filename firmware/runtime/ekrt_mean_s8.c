@@ -69,7 +69,8 @@ int ekrt_prepare_mean(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in)
     if (ekrt_want_inputs(c, n_in, 2, 2)) {
         return -1;
     }
-    if (ekrt_want(c, op->in[0], "input", EKRT_T_INT8, -1) || ekrt_want(c, op->in[1], "axis", EKRT_T_INT32, -1) ||
+    if (ekrt_want(c, op->in[0], "input", EKRT_T_INT8, -1) ||
+        ekrt_want(c, op->in[1], "axis", EKRT_T_INT32, -1) ||
         ekrt_want_const(c, op->in[1], "axis") || ekrt_want(c, op->out, "output", EKRT_T_INT8, -1)) {
         return -1;
     }
@@ -150,8 +151,8 @@ void ekrt_eval_mean_hw(const ekrt_t *rt, const ekrt_op_t *op)
                 sum += (uint32_t)(int32_t)*ip;
                 ip += ch;
             }
-            *out++ = ekrt_requant_s8((int32_t)(sum - zp_sum), p->mult, p->shift, p->output_zp,
-                                     -128, 127);
+            *out++ = ekrt_requant_s8((int32_t)(sum - zp_sum), p->mult, p->shift, p->output_zp, -128,
+                                     127);
         }
         in += hw * ch;
     }

@@ -46,7 +46,8 @@ int ekrt_prepare_pad(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in)
     if (ekrt_want_inputs(c, n_in, 2, 3)) {
         return -1;
     }
-    if (ekrt_want(c, op->in[0], "input", EKRT_T_INT8, -1) || ekrt_want(c, op->out, "output", EKRT_T_INT8, -1)) {
+    if (ekrt_want(c, op->in[0], "input", EKRT_T_INT8, -1) ||
+        ekrt_want(c, op->out, "output", EKRT_T_INT8, -1)) {
         return -1;
     }
     in = ekrt_tinfo(c, op->in[0]);
@@ -78,7 +79,8 @@ int ekrt_prepare_pad(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in)
     p->pad_value = (int8_t)out->zero_point;
     if (op->code == EKRT_OP_PADV2 && op->in[2] >= 0) {
         const ekrt_tinfo_t *cv = ekrt_tinfo(c, op->in[2]);
-        if (ekrt_want(c, op->in[2], "constant", EKRT_T_INT8, -1) || !cv->is_const || cv->bytes != 1) {
+        if (ekrt_want(c, op->in[2], "constant", EKRT_T_INT8, -1) || !cv->is_const ||
+            cv->bytes != 1) {
             return ekrt_fail_op(c, "constant value must be a constant INT8 scalar");
         }
         p->pad_value = (int8_t)cv->data[0];

@@ -48,7 +48,8 @@ size_t ekrt_plan(ekrt_tinfo_t *t, uint32_t n)
                 if (!o->placed || !lifetimes_overlap(o, &t[best])) {
                     continue;
                 }
-                if (off < o->offset + align_up(o->bytes) && o->offset < off + align_up(t[best].bytes)) {
+                if (off < o->offset + align_up(o->bytes) &&
+                    o->offset < off + align_up(t[best].bytes)) {
                     off = o->offset + align_up(o->bytes);
                     moved = 1;
                 }

@@ -110,18 +110,18 @@ int ekrt_want(ekrt_prep_t *c, int32_t idx, const char *role, uint32_t type, int3
     }
     if (t->type != type) {
         return ekrt_fail_op(c, "%s tensor %d has type %s; edgekit-rt supports %s here", role,
-                       (int)idx, ekrt_type_name(t->type), ekrt_type_name(type));
+                            (int)idx, ekrt_type_name(t->type), ekrt_type_name(type));
     }
     if (ndim >= 0 && t->ndim != ndim) {
         return ekrt_fail_op(c, "%s tensor %d has %u dims, expected %d", role, (int)idx,
-                       (unsigned)t->ndim, (int)ndim);
+                            (unsigned)t->ndim, (int)ndim);
     }
     if (type == EKRT_T_INT8 && role[0] != 'f' && !ekrt_valid_scale(t->scale)) {
         return ekrt_fail_op(c, "%s tensor %d has no valid quantization scale", role, (int)idx);
     }
     if (type == EKRT_T_INT8 && (t->zero_point < -128 || t->zero_point > 127)) {
         return ekrt_fail_op(c, "%s tensor %d zero point %d outside int8", role, (int)idx,
-                       (int)t->zero_point);
+                            (int)t->zero_point);
     }
     return 0;
 }
@@ -133,8 +133,8 @@ int ekrt_want_const(ekrt_prep_t *c, int32_t idx, const char *role)
         return ekrt_fail_op(c, "%s tensor must be a constant", role);
     }
     if (((uintptr_t)t->data & 3u) != 0 && ekrt_type_size(t->type) >= 4) {
-        return ekrt_fail_op(c, "%s tensor data is not 4-byte aligned (keep the model array aligned)",
-                       role);
+        return ekrt_fail_op(
+            c, "%s tensor data is not 4-byte aligned (keep the model array aligned)", role);
     }
     return 0;
 }
@@ -155,7 +155,8 @@ int ekrt_request_scratch(ekrt_prep_t *c, ekrt_op_t *op, uint32_t bytes)
         return 0;
     }
     if (c->n_scratch >= c->max_scratch ||
-        (c->n_scratch > 0 && c->ti[c->rt->n_tensors + c->n_scratch - 1].first == (int32_t)c->op_index)) {
+        (c->n_scratch > 0 &&
+         c->ti[c->rt->n_tensors + c->n_scratch - 1].first == (int32_t)c->op_index)) {
         return ekrt_fail_op(c, "scratch requested beyond the planner's table (one per op)");
     }
     s = &c->ti[c->rt->n_tensors + c->n_scratch];

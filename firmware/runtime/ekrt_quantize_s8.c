@@ -17,13 +17,12 @@ void ekrt_requantize_s8(const ekrt_qnt_params_t *p, uint32_t n, const int8_t *in
 {
     uint32_t i;
     for (i = 0; i < n; ++i) {
-        out[i] = ekrt_requant_s8((int32_t)in[i] - p->in_zp, p->mult, p->shift, p->zero_point,
-                                 -128, 127);
+        out[i] =
+            ekrt_requant_s8((int32_t)in[i] - p->in_zp, p->mult, p->shift, p->zero_point, -128, 127);
     }
 }
 
-void ekrt_dequantize_s8_f32(const ekrt_qnt_params_t *p, uint32_t n, const int8_t *in,
-                            float *out)
+void ekrt_dequantize_s8_f32(const ekrt_qnt_params_t *p, uint32_t n, const int8_t *in, float *out)
 {
     const double scale = (double)p->scale;
     uint32_t i;
@@ -77,7 +76,8 @@ void ekrt_eval_quantize(const ekrt_t *rt, const ekrt_op_t *op)
     const ekrt_tensor_t *in = &rt->tensors[op->in[0]];
     const uint32_t n = ekrt_elem_count(&rt->tensors[op->out]);
     if (in->type == EKRT_T_FLOAT32) {
-        ekrt_quantize_f32_s8(&op->p.qnt, n, (const float *)(const void *)in->data, EKRT_OUT(rt, op));
+        ekrt_quantize_f32_s8(&op->p.qnt, n, (const float *)(const void *)in->data,
+                             EKRT_OUT(rt, op));
     } else {
         ekrt_requantize_s8(&op->p.qnt, n, EKRT_IN(rt, op, 0), EKRT_OUT(rt, op));
     }

@@ -24,15 +24,14 @@ static int32_t sat_shl(int32_t x, int32_t e) /* SaturatingRoundingMultiplyByPOT,
 /* exp(x) for x in [-1/4, 0), x and result with 0 integer bits */
 static int32_t exp_quarter(int32_t a)
 {
-    const int32_t constant_term = 1895147668;   /* exp(-1/8) */
+    const int32_t constant_term = 1895147668; /* exp(-1/8) */
     const int32_t one_third = 715827883;
-    const int32_t x = ekrt_wadd(a, 1 << 28);    /* a + 1/8 */
+    const int32_t x = ekrt_wadd(a, 1 << 28); /* a + 1/8 */
     const int32_t x2 = fp_mul(x, x);
     const int32_t x3 = fp_mul(x2, x);
     const int32_t x4 = fp_mul(x2, x2);
     const int32_t x4_over_4 = ekrt_rdbpot(x4, 2);
-    const int32_t poly =
-        ekrt_rdbpot(ekrt_wadd(fp_mul(ekrt_wadd(x4_over_4, x3), one_third), x2), 1);
+    const int32_t poly = ekrt_rdbpot(ekrt_wadd(fp_mul(ekrt_wadd(x4_over_4, x3), one_third), x2), 1);
     return ekrt_wadd(constant_term, fp_mul(constant_term, ekrt_wadd(x, poly)));
 }
 
@@ -102,8 +101,7 @@ void ekrt_softmax_s8(const ekrt_softmax_params_t *p, uint32_t rows, uint32_t dep
         }
         headroom = clz32((uint32_t)sum);
         bits_over_unit = 12 - headroom;
-        scale = one_over_one_plus_x(
-            (int32_t)(((uint32_t)sum << (headroom & 31)) - 0x80000000u));
+        scale = one_over_one_plus_x((int32_t)(((uint32_t)sum << (headroom & 31)) - 0x80000000u));
         for (c = 0; c < depth; ++c) {
             const int32_t diff = (int32_t)x[c] - max_in;
             if (diff >= p->diff_min) {
@@ -130,7 +128,8 @@ int ekrt_prepare_softmax(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_
     if (ekrt_want_inputs(c, n_in, 1, 1)) {
         return -1;
     }
-    if (ekrt_want(c, op->in[0], "input", EKRT_T_INT8, -1) || ekrt_want(c, op->out, "output", EKRT_T_INT8, -1)) {
+    if (ekrt_want(c, op->in[0], "input", EKRT_T_INT8, -1) ||
+        ekrt_want(c, op->out, "output", EKRT_T_INT8, -1)) {
         return -1;
     }
     in = ekrt_tinfo(c, op->in[0]);

@@ -3,8 +3,8 @@
 #include "ekrt_dsp.h" /* first: kernel optimisation level */
 #include "ekrt_internal.h"
 
-void ekrt_transpose_s8(const int32_t *perm, uint32_t ndim, const int32_t *in_dims,
-                       const int8_t *in, int8_t *out)
+void ekrt_transpose_s8(const int32_t *perm, uint32_t ndim, const int32_t *in_dims, const int8_t *in,
+                       int8_t *out)
 {
     int32_t in_stride[EKRT_MAX_DIMS], dims[EKRT_MAX_DIMS], step[EKRT_MAX_DIMS];
     int32_t idx[EKRT_MAX_DIMS] = {0};
@@ -65,7 +65,8 @@ int ekrt_prepare_transpose(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t 
     if (ekrt_want_inputs(c, n_in, 2, 2)) {
         return -1;
     }
-    if (ekrt_want(c, op->in[0], "input", EKRT_T_INT8, -1) || ekrt_want(c, op->out, "output", EKRT_T_INT8, -1) ||
+    if (ekrt_want(c, op->in[0], "input", EKRT_T_INT8, -1) ||
+        ekrt_want(c, op->out, "output", EKRT_T_INT8, -1) ||
         ekrt_want(c, op->in[1], "perm", EKRT_T_INT32, 1) || ekrt_want_const(c, op->in[1], "perm")) {
         return -1;
     }

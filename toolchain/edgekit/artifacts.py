@@ -22,7 +22,7 @@ from . import runs
 from .data.grids import Grid
 from .errors import EdgekitError
 
-if TYPE_CHECKING:      # checkpoint loads torch; frames and export.json readers do not need it
+if TYPE_CHECKING:  # checkpoint loads torch; frames and export.json readers do not need it
     from . import checkpoint
 
 # ------------------------------------------------------------------------------- frames.npz
@@ -37,12 +37,11 @@ class Frames:
     x_test: np.ndarray
     y_test: np.ndarray
     label_names: list[str]
-    grid: Grid | None = None      # None: frames written before grids were recorded (8 x 24)
-    path: Path | None = None      # the archive they came from (for messages)
+    grid: Grid | None = None  # None: frames written before grids were recorded (8 x 24)
+    path: Path | None = None  # the archive they came from (for messages)
 
 
-def load_frames(path: Any, num_classes: int | None = None,
-                grid: Grid | None = None) -> Frames:
+def load_frames(path: Any, num_classes: int | None = None, grid: Grid | None = None) -> Frames:
     """frames.npz of a run; its images must be laid out on `grid` (the checkpoint's) if given,
     else on the grid the archive records (the legacy 8 x 24 if it records none)."""
     d = runs.load_npz(path)
@@ -57,26 +56,39 @@ def load_frames(path: Any, num_classes: int | None = None,
         except json.JSONDecodeError as e:
             raise EdgekitError(f"{path}: field 'grid' is not a JSON grid record ({e})") from None
     if grid is not None and saved is not None and saved.to_dict() != grid.to_dict():
-        raise EdgekitError(f"{path}: field 'grid' is {saved.name} {saved.rows}x{saved.cols}, but the "
-                           f"model expects {grid.name} {grid.rows}x{grid.cols}; re-run `edgekit train`")
+        raise EdgekitError(
+            f"{path}: field 'grid' is {saved.name} {saved.rows}x{saved.cols}, but the "
+            f"model expects {grid.name} {grid.rows}x{grid.cols}; re-run `edgekit train`"
+        )
     g = grid or saved
     hw = g.shape if g is not None else (8, 24)
     for part in ("train", "val", "test"):
         x, y = d[f"x_{part}"], d[f"y_{part}"]
         if x.ndim != 4 or tuple(x.shape[1:]) != (1, *hw):
-            raise EdgekitError(f"{path}: field 'x_{part}' has shape {x.shape}, expected "
-                               f"(N, 1, {hw[0]}, {hw[1]})")
+            raise EdgekitError(
+                f"{path}: field 'x_{part}' has shape {x.shape}, expected (N, 1, {hw[0]}, {hw[1]})"
+            )
         if len(y) != len(x):
             raise EdgekitError(f"{path}: 'y_{part}' has {len(y)} labels for {len(x)} frames")
         if num_classes is not None and len(y) and (y.min() < 0 or y.max() >= num_classes):
             raise EdgekitError(f"{path}: 'y_{part}' has labels outside 0..{num_classes - 1}")
     if len(d["x_train"]) == 0 or len(d["x_val"]) == 0 or len(d["x_test"]) == 0:
-        raise EdgekitError(f"{path}: empty train/val/test split "
-                           f"({len(d['x_train'])}/{len(d['x_val'])}/{len(d['x_test'])} frames)")
+        raise EdgekitError(
+            f"{path}: empty train/val/test split "
+            f"({len(d['x_train'])}/{len(d['x_val'])}/{len(d['x_test'])} frames)"
+        )
     names = [str(s) for s in d["label_names"]] if "label_names" in d else []
-    return Frames(d["x_train"].astype(np.float32), d["y_train"].astype(np.int64),
-                  d["x_val"].astype(np.float32), d["y_val"].astype(np.int64),
-                  d["x_test"].astype(np.float32), d["y_test"].astype(np.int64), names, g, Path(path))
+    return Frames(
+        d["x_train"].astype(np.float32),
+        d["y_train"].astype(np.int64),
+        d["x_val"].astype(np.float32),
+        d["y_val"].astype(np.int64),
+        d["x_test"].astype(np.float32),
+        d["y_test"].astype(np.int64),
+        names,
+        g,
+        Path(path),
+    )
 
 
 # ----------------------------------------------------------------------------------- qat.pt
@@ -88,14 +100,15 @@ QAT_FIELDS = ("folded", "act_ranges", "layers", "calibration", "test_logits")
 class QatRecord:
     """qat.pt as export needs it. `model` is the whole checkpoint (labels, features, normaliser,
     the identity-BN state dict); the rest is its extra[] made explicit."""
+
     model: checkpoint.ModelRecord
-    folded: dict[str, dict[str, Any]]       # float layer key -> int8-grid weight, int32-grid bias
+    folded: dict[str, dict[str, Any]]  # float layer key -> int8-grid weight, int32-grid bias
     act_ranges: dict[str, dict[str, float]]  # activation quantizer -> min, max, scale, zero_point
-    layers: list[dict[str, Any]]            # weight layers / ADD / MEAN with their output quantizer
-    calibration: np.ndarray                 # indices of the calibration frames in x_train
-    test_logits: np.ndarray                 # the QAT int8 simulation's logits on x_test
-    selected: str                           # "qat" (fine-tuned) or "ptq" (calibration only)
-    accuracy: dict[str, Any] | None         # quantize's float / PTQ / QAT accuracies
+    layers: list[dict[str, Any]]  # weight layers / ADD / MEAN with their output quantizer
+    calibration: np.ndarray  # indices of the calibration frames in x_train
+    test_logits: np.ndarray  # the QAT int8 simulation's logits on x_test
+    selected: str  # "qat" (fine-tuned) or "ptq" (calibration only)
+    accuracy: dict[str, Any] | None  # quantize's float / PTQ / QAT accuracies
 
 
 def load_qat(path: Path, frames: Frames | None = None) -> QatRecord:
@@ -108,23 +121,38 @@ def load_qat(path: Path, frames: Frames | None = None) -> QatRecord:
             raise EdgekitError(f"{path}: field extra[{k!r}] missing; re-run `edgekit quantize`")
     cal = rec.extra["calibration"]
     if not isinstance(cal, dict) or "indices" not in cal:
-        raise EdgekitError(f"{path}: field extra['calibration']['indices'] missing; re-run "
-                           "`edgekit quantize`")
+        raise EdgekitError(
+            f"{path}: field extra['calibration']['indices'] missing; re-run `edgekit quantize`"
+        )
     idx = np.asarray(cal["indices"], dtype=np.int64)
     logits = np.asarray(rec.extra["test_logits"], dtype=np.float32)
     if logits.ndim != 2 or logits.shape[1] != rec.num_classes:
-        raise EdgekitError(f"{path}: field extra['test_logits'] has shape {logits.shape}, expected "
-                           f"(N, {rec.num_classes}); re-run `edgekit quantize`")
+        raise EdgekitError(
+            f"{path}: field extra['test_logits'] has shape {logits.shape}, expected "
+            f"(N, {rec.num_classes}); re-run `edgekit quantize`"
+        )
     if frames is not None:
         if len(idx) == 0 or idx.max() >= len(frames.x_train):
-            raise EdgekitError(f"{path}: calibration indices do not fit {frames.path} "
-                               f"({len(frames.x_train)} training frames); re-run `edgekit quantize`")
+            raise EdgekitError(
+                f"{path}: calibration indices do not fit {frames.path} "
+                f"({len(frames.x_train)} training frames); re-run `edgekit quantize`"
+            )
         if len(logits) != len(frames.x_test):
-            raise EdgekitError(f"{path}: field extra['test_logits'] has {len(logits)} rows, "
-                               f"{frames.path} has {len(frames.x_test)} test frames; re-run "
-                               f"`edgekit quantize`")
-    return QatRecord(rec, rec.extra["folded"], rec.extra["act_ranges"], rec.extra["layers"], idx,
-                     logits, rec.extra.get("selected", "qat"), rec.extra.get("accuracy"))
+            raise EdgekitError(
+                f"{path}: field extra['test_logits'] has {len(logits)} rows, "
+                f"{frames.path} has {len(frames.x_test)} test frames; re-run "
+                f"`edgekit quantize`"
+            )
+    return QatRecord(
+        rec,
+        rec.extra["folded"],
+        rec.extra["act_ranges"],
+        rec.extra["layers"],
+        idx,
+        logits,
+        rec.extra.get("selected", "qat"),
+        rec.extra.get("accuracy"),
+    )
 
 
 # ------------------------------------------------------------------------------ export.json
@@ -133,6 +161,7 @@ def load_qat(path: Path, frames: Frames | None = None) -> QatRecord:
 @dataclass
 class ExportReport:
     """export.json: the int8 model's interface and memory figures (`raw`: the whole report)."""
+
     path: Path
     board: str
     model_hash: str
@@ -141,8 +170,8 @@ class ExportReport:
     input_zero_point: int
     output_scale: float
     output_zero_point: int
-    ek_arena_size: int                # EK_ARENA_SIZE of the runtime the export was sized for
-    tflm_need_host: int | None        # TFLM's arena need on the host (None: not recorded)
+    ek_arena_size: int  # EK_ARENA_SIZE of the runtime the export was sized for
+    tflm_need_host: int | None  # TFLM's arena need on the host (None: not recorded)
     raw: dict[str, Any]
 
 
@@ -163,11 +192,21 @@ def load_export(path: Path) -> ExportReport:
                 raise TypeError
             return kind(v)
         except (TypeError, ValueError):
-            raise EdgekitError(f"{path}: field '{dotted}' is {v!r}, expected a {kind.__name__}; "
-                               "re-run `edgekit export`") from None
+            raise EdgekitError(
+                f"{path}: field '{dotted}' is {v!r}, expected a {kind.__name__}; "
+                "re-run `edgekit export`"
+            ) from None
 
-    return ExportReport(path, field("board", str), field("model_hash", str),
-                        field("model_bytes", int), field("input.scale", float),
-                        field("input.zero_point", int), field("output.scale", float),
-                        field("output.zero_point", int), field("arena.ek_arena_size", int),
-                        field("arena.tflm_need_host", int, optional=True), d)
+    return ExportReport(
+        path,
+        field("board", str),
+        field("model_hash", str),
+        field("model_bytes", int),
+        field("input.scale", float),
+        field("input.zero_point", int),
+        field("output.scale", float),
+        field("output.zero_point", int),
+        field("arena.ek_arena_size", int),
+        field("arena.tflm_need_host", int, optional=True),
+        d,
+    )

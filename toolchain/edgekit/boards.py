@@ -44,6 +44,7 @@ QEMU_BINARY = "qemu-system-arm"
 @dataclass(frozen=True)
 class Timeouts:
     """[timeouts] of a board TOML (and [qemu] boot_s); every field optional."""
+
     boot_s: float = BOOT_S
     qemu_boot_s: float = QEMU_BOOT_S
     command_s: float = COMMAND_S
@@ -67,11 +68,11 @@ class Board:
     runtime_flash_bytes: int
     runtime_ram_bytes: int
     qemu_machine: str | None = None
-    fqbn: str | None = None          # Arduino boards: [arduino] fqbn, the builders' board name
-    heap_reserve_bytes: int = 0      # [estimate]: memory left free for the OS heap (stacks, drivers)
+    fqbn: str | None = None  # Arduino boards: [arduino] fqbn, the builders' board name
+    heap_reserve_bytes: int = 0  # [estimate]: memory left free for the OS heap (stacks, drivers)
     shared_code_ram: bool = False
     path: Path | None = None
-    qemu_binary: str = QEMU_BINARY   # [qemu] binary
+    qemu_binary: str = QEMU_BINARY  # [qemu] binary
     timeouts: Timeouts = field(default_factory=Timeouts)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -91,8 +92,9 @@ def _field(d: dict[str, Any], key: str, typ: type, path: Path) -> Any:
 def _seconds(d: dict[str, Any], key: str, default: float, path: Path, where: str) -> float:
     v = d.get(key, default)
     if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
-        raise EdgekitError(f"{path}: field '{where}.{key}' should be a number of seconds > 0, "
-                           f"got {v!r}")
+        raise EdgekitError(
+            f"{path}: field '{where}.{key}' should be a number of seconds > 0, got {v!r}"
+        )
     return float(v)
 
 
@@ -103,14 +105,17 @@ def _timeouts(d: dict[str, Any], path: Path) -> Timeouts:
     known = {"boot_s", "command_s", "first_inference_s", "reboot_s"}
     unknown = sorted(set(t) - known)
     if unknown:
-        raise EdgekitError(f"{path}: unknown field(s) {', '.join(unknown)} in [timeouts]; "
-                           f"expected {', '.join(sorted(known))} (boards/README.md)")
-    return Timeouts(boot_s=_seconds(t, "boot_s", BOOT_S, path, "timeouts"),
-                    qemu_boot_s=_seconds(d.get("qemu", {}), "boot_s", QEMU_BOOT_S, path, "qemu"),
-                    command_s=_seconds(t, "command_s", COMMAND_S, path, "timeouts"),
-                    first_inference_s=_seconds(t, "first_inference_s", FIRST_INFERENCE_S, path,
-                                               "timeouts"),
-                    reboot_s=_seconds(t, "reboot_s", REBOOT_S, path, "timeouts"))
+        raise EdgekitError(
+            f"{path}: unknown field(s) {', '.join(unknown)} in [timeouts]; "
+            f"expected {', '.join(sorted(known))} (boards/README.md)"
+        )
+    return Timeouts(
+        boot_s=_seconds(t, "boot_s", BOOT_S, path, "timeouts"),
+        qemu_boot_s=_seconds(d.get("qemu", {}), "boot_s", QEMU_BOOT_S, path, "qemu"),
+        command_s=_seconds(t, "command_s", COMMAND_S, path, "timeouts"),
+        first_inference_s=_seconds(t, "first_inference_s", FIRST_INFERENCE_S, path, "timeouts"),
+        reboot_s=_seconds(t, "reboot_s", REBOOT_S, path, "timeouts"),
+    )
 
 
 def load_board_file(path: Path) -> Board:
@@ -147,11 +152,15 @@ def load_board_file(path: Path) -> Board:
 
 def board_dirs() -> list[Path]:
     """boards/ of the repository, then each directory in $EDGEKIT_BOARDS_DIR."""
-    extra = [Path(p).expanduser() for p in os.environ.get(BOARDS_DIR_ENV, "").split(os.pathsep) if p]
+    extra = [
+        Path(p).expanduser() for p in os.environ.get(BOARDS_DIR_ENV, "").split(os.pathsep) if p
+    ]
     for p in extra:
         if not p.is_dir():
-            raise EdgekitError(f"{BOARDS_DIR_ENV}={os.environ[BOARDS_DIR_ENV]}: {p} is not a "
-                               "directory (it should hold <board>.toml files)")
+            raise EdgekitError(
+                f"{BOARDS_DIR_ENV}={os.environ[BOARDS_DIR_ENV]}: {p} is not a "
+                "directory (it should hold <board>.toml files)"
+            )
     return [BOARDS_DIR, *extra]
 
 
@@ -168,10 +177,15 @@ def all_boards(boards_dir: Path | None = None) -> dict[str, Board]:
 def get_board(name: str, boards_dir: Path | None = None) -> Board:
     boards = all_boards(boards_dir)
     if name not in boards:
-        where = boards_dir if boards_dir is not None else \
-            " and ".join(str(d) for d in board_dirs()) + f"; ${BOARDS_DIR_ENV} adds directories"
-        raise EdgekitError(f"--board: unknown board {name!r}; known boards: {', '.join(boards)} "
-                           f"(files in {where})")
+        where = (
+            boards_dir
+            if boards_dir is not None
+            else " and ".join(str(d) for d in board_dirs())
+            + f"; ${BOARDS_DIR_ENV} adds directories"
+        )
+        raise EdgekitError(
+            f"--board: unknown board {name!r}; known boards: {', '.join(boards)} (files in {where})"
+        )
     return boards[name]
 
 

@@ -47,18 +47,23 @@ class ModelRecord:
     source: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     format: str = FLOAT_FORMAT
-    grid: dict[str, Any] | None = None       # None: the legacy geometry of `layout`
+    grid: dict[str, Any] | None = None  # None: the legacy geometry of `layout`
 
     def __post_init__(self) -> None:
         if self.grid is None and self.layout not in LEGACY_LAYOUTS:
-            return      # a model from outside (bench --tflite): no electrode grid to speak of
+            return  # a model from outside (bench --tflite): no electrode grid to speak of
         g = self.geometry()
         self.grid = g.to_dict()
-        if len(self.norm_mean) != g.n_channels or len(self.norm_std) != g.n_channels \
-                or len(self.channel_mask) != g.n_channels:
-            raise EdgekitError(f"checkpoint: norm_mean/norm_std/channel_mask have "
-                               f"{len(self.norm_mean)}/{len(self.norm_std)}/{len(self.channel_mask)} "
-                               f"values, grid {g.name} has {g.n_channels} channels")
+        if (
+            len(self.norm_mean) != g.n_channels
+            or len(self.norm_std) != g.n_channels
+            or len(self.channel_mask) != g.n_channels
+        ):
+            raise EdgekitError(
+                f"checkpoint: norm_mean/norm_std/channel_mask have "
+                f"{len(self.norm_mean)}/{len(self.norm_std)}/{len(self.channel_mask)} "
+                f"values, grid {g.name} has {g.n_channels} channels"
+            )
 
     def geometry(self) -> Grid:
         """The electrode grid the model's input image is laid out on."""
@@ -79,8 +84,18 @@ class ModelRecord:
         return d
 
 
-_REQUIRED = ("arch", "width", "num_classes", "label_names", "features", "norm_mean", "norm_std",
-             "channel_mask", "layout", "state_dict")
+_REQUIRED = (
+    "arch",
+    "width",
+    "num_classes",
+    "label_names",
+    "features",
+    "norm_mean",
+    "norm_std",
+    "channel_mask",
+    "layout",
+    "state_dict",
+)
 
 
 def save(path: Path, rec: ModelRecord) -> None:

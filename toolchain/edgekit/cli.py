@@ -5,15 +5,16 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from . import __version__, runs
 from .errors import EdgekitError
 
-QAT_EPOCHS = 8      # default QAT fine-tuning epochs (--qat-epochs of quantize, demo, sweep)
-DEFAULT_SEED = 0    # --seed when neither the flag nor a --recipe gives one, in every command
-GAN_CONDITIONS = ["ca", "lc"]   # robust gan: one disturbed copy with CA, one with LC
+QAT_EPOCHS = 8  # default QAT fine-tuning epochs (--qat-epochs of quantize, demo, sweep)
+DEFAULT_SEED = 0  # --seed when neither the flag nor a --recipe gives one, in every command
+GAN_CONDITIONS = ["ca", "lc"]  # robust gan: one disturbed copy with CA, one with LC
 
 Handler = Callable[[argparse.Namespace], tuple[dict[str, Any], str]]
 
@@ -40,26 +41,34 @@ class _Known:
 
 def _arch_names():
     from .nn import arch_names
+
     return arch_names()
 
 
 def _formats():
     from .data import FORMATS
+
     return FORMATS
 
 
 def _splits():
     from .train import SPLITS
+
     return SPLITS
 
 
 def _runtime_names():
     from .firmware import RUNTIMES
+
     return RUNTIMES
 
 
 KNOWN_ARCHS, KNOWN_FORMATS, KNOWN_SPLITS, KNOWN_RUNTIMES = (
-    _Known(_arch_names), _Known(_formats), _Known(_splits), _Known(_runtime_names))
+    _Known(_arch_names),
+    _Known(_formats),
+    _Known(_splits),
+    _Known(_runtime_names),
+)
 
 
 def _board(name: str) -> str:
@@ -79,8 +88,10 @@ def _arch_list(arg: str) -> str:
     names = [a.strip() for a in arg.split(",") if a.strip()]
     unknown = [a for a in names if a not in KNOWN_ARCHS]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown architecture(s) {', '.join(map(repr, unknown))} "
-                                         f"in {arg!r}; known: {', '.join(KNOWN_ARCHS)}")
+        raise argparse.ArgumentTypeError(
+            f"unknown architecture(s) {', '.join(map(repr, unknown))} "
+            f"in {arg!r}; known: {', '.join(KNOWN_ARCHS)}"
+        )
     return arg
 
 
@@ -88,8 +99,10 @@ def _split_runtimes(arg: str) -> list[str]:
     rts = [r.strip() for r in arg.split(",") if r.strip()]
     bad = [r for r in rts if r not in KNOWN_RUNTIMES]
     if bad or not rts or len(set(rts)) != len(rts):
-        raise EdgekitError(f"--runtime: expected one or more of {', '.join(KNOWN_RUNTIMES)} "
-                           f"separated by commas, each once (e.g. edgekit-rt,tflm), got {arg!r}")
+        raise EdgekitError(
+            f"--runtime: expected one or more of {', '.join(KNOWN_RUNTIMES)} "
+            f"separated by commas, each once (e.g. edgekit-rt,tflm), got {arg!r}"
+        )
     return rts
 
 
@@ -106,10 +119,11 @@ def _disturb_condition(spec: str) -> str:
     """One disturbed condition: disturbances applied together, separated by commas ("ca,lc")."""
     from .data.disturb import DISTURBANCES, parse_disturbances
 
-    if "+" in spec:   # the old `robust gan` spelling of a combined copy
+    if "+" in spec:  # the old `robust gan` spelling of a combined copy
         raise argparse.ArgumentTypeError(
             f"{spec!r}: disturbances applied together are separated by commas (e.g. ca,lc); "
-            f"give the option again for another condition; known: {', '.join(DISTURBANCES)}")
+            f"give the option again for another condition; known: {', '.join(DISTURBANCES)}"
+        )
     try:
         return ",".join(d.name for d in parse_disturbances(spec))
     except EdgekitError as e:
@@ -133,9 +147,23 @@ def _run_for(args: argparse.Namespace) -> runs.Run:
 
 
 # the options that set up float training besides --recipe (data, features, split, training)
-_FLOAT_TRAINING = ("data", "format", "split", "test_session", "subject", "test_subject", "folds",
-                   "epochs", "batch_size", "lr", "window_ms", "hop_ms", "feature", "filter",
-                   "augment")
+_FLOAT_TRAINING = (
+    "data",
+    "format",
+    "split",
+    "test_session",
+    "subject",
+    "test_subject",
+    "folds",
+    "epochs",
+    "batch_size",
+    "lr",
+    "window_ms",
+    "hop_ms",
+    "feature",
+    "filter",
+    "augment",
+)
 
 
 def _train_options(args: argparse.Namespace):
@@ -169,16 +197,25 @@ def cmd_train(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
 def _ensure_float(run: runs.Run, args: argparse.Namespace) -> str:
     """quantize needs a float model: train one first if the run has none, saying so."""
     if run.float_ckpt.exists():
-        unused = [f"--{k.replace('_', '-')}" for k in (*_FLOAT_TRAINING, "recipe")
-                  if getattr(args, k) is not None]
+        unused = [
+            f"--{k.replace('_', '-')}"
+            for k in (*_FLOAT_TRAINING, "recipe")
+            if getattr(args, k) is not None
+        ]
         if unused:
-            print(f"edgekit: {run.float_ckpt} exists, so {' '.join(unused)} (float training) are not "
-                  f"used; QAT epochs are --qat-epochs", file=sys.stderr)
+            print(
+                f"edgekit: {run.float_ckpt} exists, so {' '.join(unused)} (float training) are not "
+                f"used; QAT epochs are --qat-epochs",
+                file=sys.stderr,
+            )
         return ""
     from .train import run_train, summary
 
-    print(f"edgekit: no float model in {run.root}; training one first "
-          f"(edgekit train --arch {args.arch} --width {args.width:g})", file=sys.stderr)
+    print(
+        f"edgekit: no float model in {run.root}; training one first "
+        f"(edgekit train --arch {args.arch} --width {args.width:g})",
+        file=sys.stderr,
+    )
     opts = _train_options(args)
     rep = run_train(run, opts, progress=args.progress)
     return summary(rep) + "\n"
@@ -195,15 +232,18 @@ def cmd_quantize(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
 
 
 def cmd_export(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from . import firmware
     from .boards import get_board
     from .export import run_export
-    from . import firmware
 
     board = get_board(args.board)
-    firmware.check_runtime(board, args.runtime)   # before the slow conversion
+    firmware.check_runtime(board, args.runtime)  # before the slow conversion
     run = _run_for(args)
-    run.require(run.float_ckpt, "float model",
-                "run `edgekit train` (or `edgekit ingest`) and `edgekit quantize` first")
+    run.require(
+        run.float_ckpt,
+        "float model",
+        "run `edgekit train` (or `edgekit ingest`) and `edgekit quantize` first",
+    )
     rep = run_export(run, board, seed=args.seed, progress=args.progress, runtime=args.runtime)
     fw_dir = firmware.render(run, board, runtime=args.runtime)
     # printed with the export report; on disk each stage keeps its own record (export.json,
@@ -219,8 +259,10 @@ def cmd_export(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
 
 def _build_summary(info: dict[str, Any], board) -> str:
     flash, ram = info.get("flash_bytes"), info.get("ram_bytes")
-    return (f"firmware {info.get('elf')}: flash {flash:,} / {board.flash_bytes:,} bytes, "
-            f"RAM {ram:,} / {board.ram_bytes:,} bytes")
+    return (
+        f"firmware {info.get('elf')}: flash {flash:,} / {board.flash_bytes:,} bytes, "
+        f"RAM {ram:,} / {board.ram_bytes:,} bytes"
+    )
 
 
 def cmd_bench(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
@@ -230,20 +272,40 @@ def cmd_bench(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     board = get_board(args.board)
     runtimes = _runtimes(args.runtime, board)
     make_vars = {"TFLM_DIR": args.tflm_dir} if args.tflm_dir else None
-    if args.tflite is not None:   # any int8 .tflite: exported into a run directory of its own
+    if args.tflite is not None:  # any int8 .tflite: exported into a run directory of its own
         from .export.from_tflite import export_tflite
 
         model = Path(args.tflite)
-        run = runs.Run(Path(args.run) if args.run else runs.DEFAULT_RUNS_ROOT / f"tflite-{model.stem}")
-        export_tflite(run, board, model, Path(args.inputs) if args.inputs else None,
-                      n=args.samples, seed=args.seed)
+        run = runs.Run(
+            Path(args.run) if args.run else runs.DEFAULT_RUNS_ROOT / f"tflite-{model.stem}"
+        )
+        export_tflite(
+            run,
+            board,
+            model,
+            Path(args.inputs) if args.inputs else None,
+            n=args.samples,
+            seed=args.seed,
+        )
     elif args.inputs is not None:
         raise EdgekitError("--inputs: only with --tflite FILE (a run's export has its own inputs)")
     else:
         run = _run_for(args)
-    recs = [bench_on_board(run, board, args.port, args.samples, args.baud, args.progress,
-                           runtime=rt, make_vars=make_vars, profile=args.profile, diff=args.diff)
-            for rt in runtimes]
+    recs = [
+        bench_on_board(
+            run,
+            board,
+            args.port,
+            args.samples,
+            args.baud,
+            args.progress,
+            runtime=rt,
+            make_vars=make_vars,
+            profile=args.profile,
+            diff=args.diff,
+        )
+        for rt in runtimes
+    ]
     if len(recs) == 1:
         return recs[0], recs[0].get("summary", "")
     from .bench.report import write_runtime_comparison
@@ -263,12 +325,22 @@ def cmd_stream(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
 
     board = get_board(args.board)
     run = _run_for(args)
-    rep = run_stream(run, board, args.port, session=args.session,
-                     recording=Path(args.recording) if args.recording else None, fmt=args.format,
-                     realtime=args.realtime, vote=args.vote, block=args.block,
-                     max_trials=args.max_trials, clock_hz=args.clock_mhz * 1e6, baud=args.baud,
-                     build_fn=current_firmware(run, board) if args.port is None else None,
-                     progress=args.progress)
+    rep = run_stream(
+        run,
+        board,
+        args.port,
+        session=args.session,
+        recording=Path(args.recording) if args.recording else None,
+        fmt=args.format,
+        realtime=args.realtime,
+        vote=args.vote,
+        block=args.block,
+        max_trials=args.max_trials,
+        clock_hz=args.clock_mhz * 1e6,
+        baud=args.baud,
+        build_fn=current_firmware(run, board) if args.port is None else None,
+        progress=args.progress,
+    )
     return rep, rep["summary"]
 
 
@@ -276,8 +348,14 @@ def cmd_demo(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from .demo import run_demo
 
     _check_width(args.width)
-    return run_demo(_run_for(args), _train_options(args), board=args.board,
-                    qat_epochs=args.qat_epochs, samples=args.samples, progress=args.progress)
+    return run_demo(
+        _run_for(args),
+        _train_options(args),
+        board=args.board,
+        qat_epochs=args.qat_epochs,
+        samples=args.samples,
+        progress=args.progress,
+    )
 
 
 def cmd_ingest(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
@@ -285,7 +363,9 @@ def cmd_ingest(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
 
     _check_width(args.width)
     if args.run is None:
-        raise EdgekitError("--run: ingest needs a run directory to write into (e.g. --run runs/seed)")
+        raise EdgekitError(
+            "--run: ingest needs a run directory to write into (e.g. --run runs/seed)"
+        )
     opts = _train_options(argparse.Namespace(**{**vars(args), "width": None, "arch": None}))
     rep = run_ingest(runs.Run(Path(args.run)), Path(args.model), opts, width=args.width)
     acc = rep.get("cnn", {}).get("accuracy")
@@ -299,14 +379,20 @@ def cmd_ingest(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
 
 def cmd_profile(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from dataclasses import asdict
+
     from .nn import build_model
     from .nn.profile import profile_model
 
     _check_width(args.width)
     prof = profile_model(build_model(args.arch, args.width, args.classes, (args.rows, args.cols)))
-    rep = {"arch": args.arch, "width": args.width, "classes": args.classes,
-           "params": prof.total_params, "macs": prof.total_macs,
-           "layers": [asdict(l) for l in prof.layers]}
+    rep = {
+        "arch": args.arch,
+        "width": args.width,
+        "classes": args.classes,
+        "params": prof.total_params,
+        "macs": prof.total_macs,
+        "layers": [asdict(l) for l in prof.layers],
+    }
     return rep, prof.table()
 
 
@@ -316,50 +402,81 @@ def cmd_boards(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from .boards import all_boards
 
     boards = all_boards()
-    rows = [f"{'board':12s} {'cpu':11s} {'clock':>8s} {'flash':>9s} {'RAM':>9s}  {'runtime':10s} serial"]
+    rows = [
+        f"{'board':12s} {'cpu':11s} {'clock':>8s} {'flash':>9s} {'RAM':>9s}  {'runtime':10s} serial"
+    ]
     for b in boards.values():
-        rows.append(f"{b.name:12s} {b.cpu:11s} {b.clock_hz / 1e6:>5.0f}MHz {b.flash_bytes // 1024:>6d} KB "
-                    f"{b.ram_bytes // 1024:>6d} KB  {b.runtime:10s} {b.serial} @ {b.baud}"
-                    + ("  (QEMU " + b.qemu_machine + ")" if b.qemu_machine else ""))
-    rep = {"boards": [{k: v for k, v in asdict(b).items() if k not in ("raw", "path")}
-                      for b in boards.values()]}
+        rows.append(
+            f"{b.name:12s} {b.cpu:11s} {b.clock_hz / 1e6:>5.0f}MHz {b.flash_bytes // 1024:>6d} KB "
+            f"{b.ram_bytes // 1024:>6d} KB  {b.runtime:10s} {b.serial} @ {b.baud}"
+            + ("  (QEMU " + b.qemu_machine + ")" if b.qemu_machine else "")
+        )
+    rep = {
+        "boards": [
+            {k: v for k, v in asdict(b).items() if k not in ("raw", "path")}
+            for b in boards.values()
+        ]
+    }
     return rep, "\n".join(rows)
 
 
 def cmd_synth(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from dataclasses import asdict
+
     from .data.synth import SynthConfig, generate
 
     sessions = [s for s in (args.disturb_sessions or "").split(",") if s.strip()]
     if not all(s.strip().isdigit() for s in sessions):
-        raise EdgekitError(f"--disturb-sessions: expected session numbers like 3 or 2,3, got "
-                           f"{args.disturb_sessions!r}")
+        raise EdgekitError(
+            f"--disturb-sessions: expected session numbers like 3 or 2,3, got "
+            f"{args.disturb_sessions!r}"
+        )
     if args.disturb and len(args.disturb) > 1:
-        raise EdgekitError(f"--disturb: synth writes one disturbed condition, got {len(args.disturb)} "
-                           f"({' | '.join(args.disturb)}); disturbances applied together are "
-                           "separated by commas, e.g. --disturb ca,lc")
-    cfg = SynthConfig(seed=args.seed, disturb=args.disturb[0] if args.disturb else "",
-                      disturb_sessions=tuple(int(s) for s in sessions), grid=args.grid)
+        raise EdgekitError(
+            f"--disturb: synth writes one disturbed condition, got {len(args.disturb)} "
+            f"({' | '.join(args.disturb)}); disturbances applied together are "
+            "separated by commas, e.g. --disturb ca,lc"
+        )
+    cfg = SynthConfig(
+        seed=args.seed,
+        disturb=args.disturb[0] if args.disturb else "",
+        disturb_sessions=tuple(int(s) for s in sessions),
+        grid=args.grid,
+    )
     out = generate(Path(args.out), cfg)
     g = cfg.geometry()
-    return ({"out": str(out), "config": asdict(cfg), "format": cfg.format, "grid": g.to_dict()},
-            f"wrote a synthetic dataset ({g.name}, {g.rows}x{g.cols}, {g.n_channels} channels) to "
-            f"{out}; train on it with --data {out} --format {cfg.format}")
+    return (
+        {"out": str(out), "config": asdict(cfg), "format": cfg.format, "grid": g.to_dict()},
+        f"wrote a synthetic dataset ({g.name}, {g.rows}x{g.cols}, {g.n_channels} channels) to "
+        f"{out}; train on it with --data {out} --format {cfg.format}",
+    )
 
 
 def cmd_robust_gan(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from .robust.stages import gan_summary, run_gan
 
-    rep = run_gan(_run_for(args), disturb=args.disturb or GAN_CONDITIONS,
-                  steps=args.steps, seed=args.seed, progress=args.progress)
+    rep = run_gan(
+        _run_for(args),
+        disturb=args.disturb or GAN_CONDITIONS,
+        steps=args.steps,
+        seed=args.seed,
+        progress=args.progress,
+    )
     return rep, gan_summary(rep)
 
 
 def cmd_robust_finetune(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from .robust.stages import finetune_summary, run_finetune
 
-    rep = run_finetune(_run_for(args), runs.Run(Path(args.out)), mix=args.mix,
-                       epochs=args.finetune_epochs, seed=args.seed, progress=args.progress, lr=args.lr)
+    rep = run_finetune(
+        _run_for(args),
+        runs.Run(Path(args.out)),
+        mix=args.mix,
+        epochs=args.finetune_epochs,
+        seed=args.seed,
+        progress=args.progress,
+        lr=args.lr,
+    )
     return rep, finetune_summary(rep)
 
 
@@ -377,8 +494,9 @@ def cmd_robust_eval(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         if name in named:
             raise EdgekitError(f"--model: the name {name!r} is already used by another row")
         named[name] = runs.Run(Path(where))
-    rep = run_eval(named, seed=args.seed, progress=args.progress,
-                   out_dir=Path(args.out) if args.out else None)
+    rep = run_eval(
+        named, seed=args.seed, progress=args.progress, out_dir=Path(args.out) if args.out else None
+    )
     return rep, rep["table"] + f"\nwrote {rep['files']['md']}, {rep['files']['png']}"
 
 
@@ -386,8 +504,12 @@ def cmd_sweep(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from .sweep import config_from_args, run_sweep
     from .sweep_report import summary
 
-    rep = run_sweep(config_from_args(args), address=args.address, local_cpus=args.local_cpus,
-                    progress=args.progress)
+    rep = run_sweep(
+        config_from_args(args),
+        address=args.address,
+        local_cpus=args.local_cpus,
+        progress=args.progress,
+    )
     return rep, summary(rep)
 
 
@@ -399,15 +521,25 @@ def cmd_sweep(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
 def _add_output(p: argparse.ArgumentParser, progress: bool = True) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON record on stdout")
     if progress:
-        p.add_argument("--no-progress", dest="progress", action="store_false",
-                       help="no progress bars")
+        p.add_argument(
+            "--no-progress", dest="progress", action="store_false", help="no progress bars"
+        )
 
 
 def _add_arch_width(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--arch", default=None, choices=KNOWN_ARCHS, metavar="ARCH",
-                   help="architecture: %(choices)s (default mbv2, or the recipe's)")
-    p.add_argument("--width", type=float, default=None,
-                   help="width multiplier in (0, 1.5] (default 0.2, or the recipe's)")
+    p.add_argument(
+        "--arch",
+        default=None,
+        choices=KNOWN_ARCHS,
+        metavar="ARCH",
+        help="architecture: %(choices)s (default mbv2, or the recipe's)",
+    )
+    p.add_argument(
+        "--width",
+        type=float,
+        default=None,
+        help="width multiplier in (0, 1.5] (default 0.2, or the recipe's)",
+    )
 
 
 def _add_run(p: argparse.ArgumentParser) -> None:
@@ -417,52 +549,88 @@ def _add_run(p: argparse.ArgumentParser) -> None:
 
 
 def _add_seed(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seed", type=int, default=None,
-                   help=f"random seed (default {DEFAULT_SEED})")
+    p.add_argument("--seed", type=int, default=None, help=f"random seed (default {DEFAULT_SEED})")
 
 
 def _add_data(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
     g.add_argument("--data", metavar="DIR", help="dataset root (default: generated synthetic data)")
-    g.add_argument("--format", default=None, choices=KNOWN_FORMATS, metavar="FORMAT",
-                   help="dataset format: %(choices)s (default csl)")
-    g.add_argument("--split", default=None, choices=KNOWN_SPLITS, metavar="SPLIT",
-                   help="train/val/test split: %(choices)s (default session)")
+    g.add_argument(
+        "--format",
+        default=None,
+        choices=KNOWN_FORMATS,
+        metavar="FORMAT",
+        help="dataset format: %(choices)s (default csl)",
+    )
+    g.add_argument(
+        "--split",
+        default=None,
+        choices=KNOWN_SPLITS,
+        metavar="SPLIT",
+        help="train/val/test split: %(choices)s (default session)",
+    )
     g.add_argument("--test-session", type=int, default=None, help="session split: test session")
-    g.add_argument("--subject", type=int, default=None,
-                   help="session/trial split: use only this subject's trials")
-    g.add_argument("--test-subject", type=int, default=None,
-                   help="subject split (leave-one-subject-out): test subject")
+    g.add_argument(
+        "--subject",
+        type=int,
+        default=None,
+        help="session/trial split: use only this subject's trials",
+    )
+    g.add_argument(
+        "--test-subject",
+        type=int,
+        default=None,
+        help="subject split (leave-one-subject-out): test subject",
+    )
     g.add_argument("--folds", type=int, default=None, help="kfold split: number of folds")
     g.add_argument("--window-ms", type=float, default=None)
     g.add_argument("--hop-ms", type=float, default=None)
-    g.add_argument("--feature", default=None, help="rms (default) | raw (the seed's per-instant frames)")
-    g.add_argument("--filter", default=None, choices=["causal", "zero-phase"],
-                   help="band-pass: causal (default; the chain the board runs on raw samples) | "
-                        "zero-phase (offline sosfiltfilt, for comparison)")
-    g.add_argument("--recipe", metavar="TOML",
-                   help="defaults from a models/*.toml recipe (arch, width, seed and training "
-                        "settings); options given on the command line win")
+    g.add_argument(
+        "--feature", default=None, help="rms (default) | raw (the seed's per-instant frames)"
+    )
+    g.add_argument(
+        "--filter",
+        default=None,
+        choices=["causal", "zero-phase"],
+        help="band-pass: causal (default; the chain the board runs on raw samples) | "
+        "zero-phase (offline sosfiltfilt, for comparison)",
+    )
+    g.add_argument(
+        "--recipe",
+        metavar="TOML",
+        help="defaults from a models/*.toml recipe (arch, width, seed and training "
+        "settings); options given on the command line win",
+    )
 
 
 def _add_training(p: argparse.ArgumentParser, title: str = "float training") -> None:
     g = p.add_argument_group(title)
-    g.add_argument("--epochs", type=int, default=None,
-                   help="float training epochs (default 40, or the recipe's)")
+    g.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="float training epochs (default 40, or the recipe's)",
+    )
     g.add_argument("--batch-size", type=int, default=None)
     g.add_argument("--lr", type=float, default=None)
-    g.add_argument("--augment", metavar="CONDITION", action="append", type=_disturb_condition,
-                   help="add a disturbed copy of the training frames: disturbances applied together, "
-                        "comma-separated (ca,lc); repeat for more copies (--augment ca --augment lc)")
+    g.add_argument(
+        "--augment",
+        metavar="CONDITION",
+        action="append",
+        type=_disturb_condition,
+        help="add a disturbed copy of the training frames: disturbances applied together, "
+        "comma-separated (ca,lc); repeat for more copies (--augment ca --augment lc)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="edgekit",
         description="HD-sEMG gesture classifiers: train, quantize to int8, export for TFLite Micro, "
-                    "and check on the device against the host reference. The options mean the "
-                    "same in every command (README, Command-line options); `edgekit COMMAND "
-                    "--help` lists a command's own.")
+        "and check on the device against the host reference. The options mean the "
+        "same in every command (README, Command-line options); `edgekit COMMAND "
+        "--help` lists a command's own.",
+    )
     ap.add_argument("--version", action="version", version=f"edgekit {__version__}")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -474,85 +642,157 @@ def build_parser() -> argparse.ArgumentParser:
     _add_training(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("quantize", help="quantization-aware training to int8 (trains first if needed)")
+    p = sub.add_parser(
+        "quantize", help="quantization-aware training to int8 (trains first if needed)"
+    )
     _add_output(p)
     _add_run(p)
     _add_seed(p)
-    p.add_argument("--qat-epochs", type=int, default=QAT_EPOCHS,
-                   help=f"QAT fine-tuning epochs (default {QAT_EPOCHS}; 0 = post-training quantization)")
+    p.add_argument(
+        "--qat-epochs",
+        type=int,
+        default=QAT_EPOCHS,
+        help=f"QAT fine-tuning epochs (default {QAT_EPOCHS}; 0 = post-training quantization)",
+    )
     _add_data(p)
     _add_training(p, "float training (only when the run has no float model yet)")
     p.set_defaults(func=cmd_quantize)
 
-    p = sub.add_parser("export", help="ONNX -> int8 .tflite -> C array -> firmware project for a board")
+    p = sub.add_parser(
+        "export", help="ONNX -> int8 .tflite -> C array -> firmware project for a board"
+    )
     _add_output(p)
     _add_run(p)
     _add_seed(p)
     p.add_argument("--board", required=True, type=_board, help="board name (see `edgekit boards`)")
-    p.add_argument("--runtime", choices=KNOWN_RUNTIMES, metavar="RUNTIME", default=None,
-                   help="firmware runtime: %(choices)s (default: the board's)")
+    p.add_argument(
+        "--runtime",
+        choices=KNOWN_RUNTIMES,
+        metavar="RUNTIME",
+        default=None,
+        help="firmware runtime: %(choices)s (default: the board's)",
+    )
     p.add_argument("--build", action="store_true", help="also compile the firmware")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("bench", help="run the exported model on a board (or QEMU) against the host reference")
+    p = sub.add_parser(
+        "bench", help="run the exported model on a board (or QEMU) against the host reference"
+    )
     _add_output(p)
     _add_run(p)
     _add_seed(p)
     p.add_argument("--board", required=True, type=_board, help="board name (see `edgekit boards`)")
-    p.add_argument("--port", default=None, help="serial port or pyserial URL (omit for QEMU boards)")
+    p.add_argument(
+        "--port", default=None, help="serial port or pyserial URL (omit for QEMU boards)"
+    )
     p.add_argument("--baud", type=int, default=None)
     p.add_argument("--samples", type=int, default=200)
-    p.add_argument("--profile", action="store_true",
-                   help="per-op ticks (ek-profile) of one inference: table + bar chart in the report")
-    p.add_argument("--diff", action="store_true",
-                   help="compare every layer's output with tflite_micro; name the first that differs")
-    p.add_argument("--tflite", metavar="FILE", default=None,
-                   help="bench any int8 .tflite instead of a run's export (host reference computed "
-                        "now; --samples random inputs, seeded by --seed, unless --inputs)")
-    p.add_argument("--inputs", metavar="NPY", default=None,
-                   help="with --tflite: int8 inputs, shape (N, *input shape without batch)")
-    p.add_argument("--runtime", default=None, type=_runtime_list, metavar="RUNTIME[,RUNTIME]",
-                   help="edgekit-rt, tflm, or both side by side: edgekit-rt,tflm (default: the board's)")
-    p.add_argument("--tflm-dir", default=None,
-                   help="TensorFlow Lite Micro tree for --runtime tflm (default: $TFLM_DIR)")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="per-op ticks (ek-profile) of one inference: table + bar chart in the report",
+    )
+    p.add_argument(
+        "--diff",
+        action="store_true",
+        help="compare every layer's output with tflite_micro; name the first that differs",
+    )
+    p.add_argument(
+        "--tflite",
+        metavar="FILE",
+        default=None,
+        help="bench any int8 .tflite instead of a run's export (host reference computed "
+        "now; --samples random inputs, seeded by --seed, unless --inputs)",
+    )
+    p.add_argument(
+        "--inputs",
+        metavar="NPY",
+        default=None,
+        help="with --tflite: int8 inputs, shape (N, *input shape without batch)",
+    )
+    p.add_argument(
+        "--runtime",
+        default=None,
+        type=_runtime_list,
+        metavar="RUNTIME[,RUNTIME]",
+        help="edgekit-rt, tflm, or both side by side: edgekit-rt,tflm (default: the board's)",
+    )
+    p.add_argument(
+        "--tflm-dir",
+        default=None,
+        help="TensorFlow Lite Micro tree for --runtime tflm (default: $TFLM_DIR)",
+    )
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("stream", help="replay a held-out recording through the board as raw samples "
-                                      "(on-device features, a decision every hop)")
+    p = sub.add_parser(
+        "stream",
+        help="replay a held-out recording through the board as raw samples "
+        "(on-device features, a decision every hop)",
+    )
     _add_output(p)
     _add_run(p)
     p.add_argument("--board", required=True, type=_board, help="board name (see `edgekit boards`)")
-    p.add_argument("--port", default=None, help="serial port or pyserial URL (omit for QEMU boards)")
+    p.add_argument(
+        "--port", default=None, help="serial port or pyserial URL (omit for QEMU boards)"
+    )
     p.add_argument("--baud", type=int, default=None)
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--session", type=int, default=None,
-                   help="session of the run's data to replay (default: the last, the test session)")
-    g.add_argument("--recording", metavar="FILE", default=None, help="a recording file or directory")
-    p.add_argument("--format", default="csl", choices=KNOWN_FORMATS, metavar="FORMAT",
-                   help="--recording's dataset format: %(choices)s (default csl)")
-    p.add_argument("--realtime", action="store_true",
-                   help="pace blocks at the sampling rate; the board reports when it falls behind")
+    g.add_argument(
+        "--session",
+        type=int,
+        default=None,
+        help="session of the run's data to replay (default: the last, the test session)",
+    )
+    g.add_argument(
+        "--recording", metavar="FILE", default=None, help="a recording file or directory"
+    )
+    p.add_argument(
+        "--format",
+        default="csl",
+        choices=KNOWN_FORMATS,
+        metavar="FORMAT",
+        help="--recording's dataset format: %(choices)s (default csl)",
+    )
+    p.add_argument(
+        "--realtime",
+        action="store_true",
+        help="pace blocks at the sampling rate; the board reports when it falls behind",
+    )
     p.add_argument("--vote", type=int, default=5, help="majority vote over the last K windows")
     p.add_argument("--block", type=int, default=None, help="samples per block (default: one hop)")
     p.add_argument("--max-trials", type=int, default=None, help="replay only the first N trials")
-    p.add_argument("--clock-mhz", type=float, default=156.0,
-                   help="target clock for the per-hop budget (QEMU instructions as the cycle proxy)")
+    p.add_argument(
+        "--clock-mhz",
+        type=float,
+        default=156.0,
+        help="target clock for the per-hop budget (QEMU instructions as the cycle proxy)",
+    )
     p.set_defaults(func=cmd_stream)
 
     p = sub.add_parser("demo", help="the whole path on the default data, ending in QEMU")
     _add_output(p)
     _add_run(p)
     _add_seed(p)
-    p.add_argument("--board", default="mps2-an386", type=_board,
-                   help="board name (default mps2-an386, see `edgekit boards`)")
-    p.add_argument("--qat-epochs", type=int, default=QAT_EPOCHS,
-                   help=f"QAT fine-tuning epochs (default {QAT_EPOCHS})")
+    p.add_argument(
+        "--board",
+        default="mps2-an386",
+        type=_board,
+        help="board name (default mps2-an386, see `edgekit boards`)",
+    )
+    p.add_argument(
+        "--qat-epochs",
+        type=int,
+        default=QAT_EPOCHS,
+        help=f"QAT fine-tuning epochs (default {QAT_EPOCHS})",
+    )
     p.add_argument("--samples", type=int, default=200)
     _add_data(p)
     _add_training(p)
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("ingest", help="import a seed checkpoint, an edgekit checkpoint or an ONNX model")
+    p = sub.add_parser(
+        "ingest", help="import a seed checkpoint, an edgekit checkpoint or an ONNX model"
+    )
     _add_output(p, progress=False)
     p.add_argument("model", help="a .pt/.pth/.ckpt state dict, an edgekit float.pt, or a .onnx")
     p.add_argument("--run", metavar="DIR", help="run directory to write into (required)")
@@ -573,87 +813,186 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output(p, progress=False)
     p.set_defaults(func=cmd_boards)
 
-    p = sub.add_parser("robust", help="robustness to bad electrode contacts: GAN, fine-tuning, evaluation")
+    p = sub.add_parser(
+        "robust", help="robustness to bad electrode contacts: GAN, fine-tuning, evaluation"
+    )
     rsub = p.add_subparsers(dest="robust_command", required=True, metavar="STEP")
-    r = rsub.add_parser("gan", help="train a conditional WGAN-GP on disturbed training frames (gan.pt)")
+    r = rsub.add_parser(
+        "gan", help="train a conditional WGAN-GP on disturbed training frames (gan.pt)"
+    )
     _add_output(r)
     _add_run(r)
     _add_seed(r)
-    r.add_argument("--disturb", metavar="CONDITION", action="append", type=_disturb_condition,
-                   help="one disturbed copy of the training frames per --disturb: disturbances "
-                        "applied together, comma-separated (default: --disturb ca --disturb lc)")
+    r.add_argument(
+        "--disturb",
+        metavar="CONDITION",
+        action="append",
+        type=_disturb_condition,
+        help="one disturbed copy of the training frames per --disturb: disturbances "
+        "applied together, comma-separated (default: --disturb ca --disturb lc)",
+    )
     r.add_argument("--steps", type=int, default=2000, help="generator steps (default 2000)")
     r.set_defaults(func=cmd_robust_gan)
-    r = rsub.add_parser("finetune", help="fine-tune on clean + generated disturbed frames into a new run")
+    r = rsub.add_parser(
+        "finetune", help="fine-tune on clean + generated disturbed frames into a new run"
+    )
     _add_output(r)
     _add_run(r)
     _add_seed(r)
-    r.add_argument("--out", required=True, metavar="DIR",
-                   help="directory of the new run that gets the robust model")
-    r.add_argument("--mix", type=float, default=0.5,
-                   help="fraction of generated frames in the training mix, 0 <= r <= 1 "
-                        "(default 0.5; 1 = generated frames only, the seed's recipe)")
-    r.add_argument("--finetune-epochs", type=_positive_int, default=5,
-                   help="fine-tuning epochs (default 5)")
+    r.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="directory of the new run that gets the robust model",
+    )
+    r.add_argument(
+        "--mix",
+        type=float,
+        default=0.5,
+        help="fraction of generated frames in the training mix, 0 <= r <= 1 "
+        "(default 0.5; 1 = generated frames only, the seed's recipe)",
+    )
+    r.add_argument(
+        "--finetune-epochs", type=_positive_int, default=5, help="fine-tuning epochs (default 5)"
+    )
     r.add_argument("--lr", type=float, default=None, help="learning rate (default 5e-4)")
     r.set_defaults(func=cmd_robust_finetune)
-    r = rsub.add_parser("eval", help="accuracy on clean/CA/LC test trials with voting, float and int8")
+    r = rsub.add_parser(
+        "eval", help="accuracy on clean/CA/LC test trials with voting, float and int8"
+    )
     _add_output(r)
     _add_run(r)
     _add_seed(r)
-    r.add_argument("--robust", metavar="DIR", default=None, help="run of the robust (fine-tuned) model")
-    r.add_argument("--augmented", metavar="DIR", default=None,
-                   help="run of a model trained with `edgekit train --augment`")
-    r.add_argument("--model", metavar="NAME=DIR", action="append",
-                   help="one more row: any run, e.g. robust-gen-only=runs/rg (repeatable)")
-    r.add_argument("--out", metavar="DIR", default=None,
-                   help="directory for robust_eval.json/.md/.png (default: the --run directory)")
+    r.add_argument(
+        "--robust", metavar="DIR", default=None, help="run of the robust (fine-tuned) model"
+    )
+    r.add_argument(
+        "--augmented",
+        metavar="DIR",
+        default=None,
+        help="run of a model trained with `edgekit train --augment`",
+    )
+    r.add_argument(
+        "--model",
+        metavar="NAME=DIR",
+        action="append",
+        help="one more row: any run, e.g. robust-gen-only=runs/rg (repeatable)",
+    )
+    r.add_argument(
+        "--out",
+        metavar="DIR",
+        default=None,
+        help="directory for robust_eval.json/.md/.png (default: the --run directory)",
+    )
     r.set_defaults(func=cmd_robust_eval)
 
-    p = sub.add_parser("sweep", help="train/quantize/export/bench every (arch, width, seed, fold) as "
-                                     "Ray tasks; Pareto report and the model that fits the board")
+    p = sub.add_parser(
+        "sweep",
+        help="train/quantize/export/bench every (arch, width, seed, fold) as "
+        "Ray tasks; Pareto report and the model that fits the board",
+    )
     _add_output(p)
-    p.add_argument("--board", required=True, type=_board, help="the board to fit (see `edgekit boards`)")
-    p.add_argument("--widths", required=True, metavar="LIST", help="width multipliers, e.g. 0.1,0.2,0.5")
-    p.add_argument("--archs", dest="arch", default="mbv2", metavar="LIST", type=_arch_list,
-                   help="architectures, comma-separated: mbv2 (default), mbv2-seed or both")
-    p.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per configuration (default 1)")
-    p.add_argument("--folds", default="sessions",
-                   help="sessions (leave-one-session-out per subject, default) | subjects "
-                        "(leave-one-subject-out) | K (the first K session folds)")
-    p.add_argument("--budget-ms", type=float, default=50.0, help="latency budget per inference (default 50)")
-    p.add_argument("--epochs", type=int, default=None, help="float training epochs (default: train's)")
-    p.add_argument("--qat-epochs", type=int, default=QAT_EPOCHS,
-                   help=f"QAT fine-tuning epochs (default {QAT_EPOCHS})")
+    p.add_argument(
+        "--board", required=True, type=_board, help="the board to fit (see `edgekit boards`)"
+    )
+    p.add_argument(
+        "--widths", required=True, metavar="LIST", help="width multipliers, e.g. 0.1,0.2,0.5"
+    )
+    p.add_argument(
+        "--archs",
+        dest="arch",
+        default="mbv2",
+        metavar="LIST",
+        type=_arch_list,
+        help="architectures, comma-separated: mbv2 (default), mbv2-seed or both",
+    )
+    p.add_argument(
+        "--seeds", type=int, default=1, help="seeds 0..N-1 per configuration (default 1)"
+    )
+    p.add_argument(
+        "--folds",
+        default="sessions",
+        help="sessions (leave-one-session-out per subject, default) | subjects "
+        "(leave-one-subject-out) | K (the first K session folds)",
+    )
+    p.add_argument(
+        "--budget-ms", type=float, default=50.0, help="latency budget per inference (default 50)"
+    )
+    p.add_argument(
+        "--epochs", type=int, default=None, help="float training epochs (default: train's)"
+    )
+    p.add_argument(
+        "--qat-epochs",
+        type=int,
+        default=QAT_EPOCHS,
+        help=f"QAT fine-tuning epochs (default {QAT_EPOCHS})",
+    )
     p.add_argument("--samples", type=int, default=50, help="bench samples per trial (default 50)")
     p.add_argument("--data", metavar="DIR", default=None, help="dataset root (default: synthetic)")
-    p.add_argument("--format", default="csl", choices=KNOWN_FORMATS, metavar="FORMAT",
-                   help="dataset format: %(choices)s (default csl)")
-    p.add_argument("--out", default="sweep", metavar="DIR", help="sweep directory (default ./sweep)")
+    p.add_argument(
+        "--format",
+        default="csl",
+        choices=KNOWN_FORMATS,
+        metavar="FORMAT",
+        help="dataset format: %(choices)s (default csl)",
+    )
+    p.add_argument(
+        "--out", default="sweep", metavar="DIR", help="sweep directory (default ./sweep)"
+    )
     p.add_argument("--port", default=None, help="bench on the real board on this serial port")
-    p.add_argument("--bench-board", default=None, type=_board,
-                   help="emulated board to measure on (default: the board if QEMU runs it, else mps2-an386)")
-    p.add_argument("--cpus-per-trial", type=float, default=1.0, help="Ray CPUs per trial (default 1)")
-    p.add_argument("--address", default=None,
-                   help="an existing Ray cluster: auto or ray://HOST:PORT (default: local Ray)")
-    p.add_argument("--local-cpus", type=int, default=None,
-                   help="CPUs of the local Ray instance (default: all of this machine's)")
+    p.add_argument(
+        "--bench-board",
+        default=None,
+        type=_board,
+        help="emulated board to measure on (default: the board if QEMU runs it, else mps2-an386)",
+    )
+    p.add_argument(
+        "--cpus-per-trial", type=float, default=1.0, help="Ray CPUs per trial (default 1)"
+    )
+    p.add_argument(
+        "--address",
+        default=None,
+        help="an existing Ray cluster: auto or ray://HOST:PORT (default: local Ray)",
+    )
+    p.add_argument(
+        "--local-cpus",
+        type=int,
+        default=None,
+        help="CPUs of the local Ray instance (default: all of this machine's)",
+    )
     p.add_argument("--retry-failed", action="store_true", help="re-run trials that failed before")
     p.set_defaults(func=cmd_sweep)
 
-    p = sub.add_parser("synth", help="write the synthetic HD-sEMG dataset to a folder (CSL layout, "
-                                     "or OTBiolab+ exports for --grid CODE)")
+    p = sub.add_parser(
+        "synth",
+        help="write the synthetic HD-sEMG dataset to a folder (CSL layout, "
+        "or OTBiolab+ exports for --grid CODE)",
+    )
     _add_output(p, progress=False)
-    p.add_argument("--out", required=True, metavar="DIR", help="directory to write the dataset into")
-    p.add_argument("--grid", default="csl",
-                   help="csl (8x24, default) or OT Bioelettronica electrode codes joined by '+', "
-                        "e.g. GR10MM0808 (8x8), GR08MM1305 (13x5), GR10MM0808+GR10MM0808 (8x16)")
+    p.add_argument(
+        "--out", required=True, metavar="DIR", help="directory to write the dataset into"
+    )
+    p.add_argument(
+        "--grid",
+        default="csl",
+        help="csl (8x24, default) or OT Bioelettronica electrode codes joined by '+', "
+        "e.g. GR10MM0808 (8x8), GR08MM1305 (13x5), GR10MM0808+GR10MM0808 (8x16)",
+    )
     _add_seed(p)
-    p.add_argument("--disturb", metavar="CONDITION", action="append", type=_disturb_condition,
-                   help="disturb the raw trials: disturbances applied together, comma-separated "
-                        "(e.g. lc or ca,lc); one condition")
-    p.add_argument("--disturb-sessions", metavar="N[,N]", default=None,
-                   help="sessions to disturb (default: all), e.g. 3 for a disturbed test session")
+    p.add_argument(
+        "--disturb",
+        metavar="CONDITION",
+        action="append",
+        type=_disturb_condition,
+        help="disturb the raw trials: disturbances applied together, comma-separated "
+        "(e.g. lc or ca,lc); one condition",
+    )
+    p.add_argument(
+        "--disturb-sessions",
+        metavar="N[,N]",
+        default=None,
+        help="sessions to disturb (default: all), e.g. 3 for a disturbed test session",
+    )
     p.set_defaults(func=cmd_synth)
     return ap
 
@@ -664,6 +1003,7 @@ def _recipe_values(args: argparse.Namespace) -> dict[str, Any]:
     if not getattr(args, "recipe", None):
         return {}
     import tomllib
+
     try:
         d = tomllib.loads(Path(args.recipe).read_text())
     except (OSError, tomllib.TOMLDecodeError):
@@ -690,20 +1030,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-
 def _limit_threads() -> None:
     """One intra-op thread unless EDGEKIT_THREADS says otherwise: these networks are too small to
     gain from more, and on a busy 2-core machine torch's spinning pool was 7x slower (measured)."""
     import os
+
     n = int(os.environ.get("EDGEKIT_THREADS", "1"))
     import torch
+
     torch.set_num_threads(max(1, n))
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args(argv)
-    except SystemExit as e:   # --help / --version (0), or a usage error argparse has printed (2)
+    except SystemExit as e:  # --help / --version (0), or a usage error argparse has printed (2)
         return e.code if isinstance(e.code, int) else 2
     if args.command not in ("boards", "synth", "sweep"):
         _limit_threads()

@@ -36,12 +36,13 @@ from .errors import EdgekitError
 from .runs import Run, atomic_dir, cache_dir, write_json, write_text
 
 RUNTIMES = ("edgekit-rt", "tflm")
-RENDER_RECORD = "firmware.json"   # what render() wrote (board, port, runtime, model hash)
-BUILD_RECORD = "build.json"       # what build() made: ELF, flash/RAM, toolchain versions
-PORT_FILE = "port.toml"           # a port's own description: build = make | arduino, shared = [...]
+RENDER_RECORD = "firmware.json"  # what render() wrote (board, port, runtime, model hash)
+BUILD_RECORD = "build.json"  # what build() made: ELF, flash/RAM, toolchain versions
+PORT_FILE = "port.toml"  # a port's own description: build = make | arduino, shared = [...]
 PORT_BUILDS = ("make", "arduino")
-_SKIP = shutil.ignore_patterns("tools", "tests", "test", "build", "__pycache__", "*.py", "*.pyc",
-                               "*.o", "*.elf", PORT_FILE)
+_SKIP = shutil.ignore_patterns(
+    "tools", "tests", "test", "build", "__pycache__", "*.py", "*.pyc", "*.o", "*.elf", PORT_FILE
+)
 
 # Subprocess limits, in seconds. A make build of edgekit-rt with a model compiles ~40 C files:
 # under a minute here; 15 minutes covers a slow machine and a large model array.
@@ -68,14 +69,17 @@ def _model_files(runtime: str) -> tuple[str, ...]:
 def _runtime_src(runtime: str, root: Path) -> Path:
     src = root / ("runtime" if runtime == "edgekit-rt" else "tflm")
     if not any(p.suffix in (".c", ".cc") for p in src.glob("*")):
-        raise EdgekitError(f"{src}: no {runtime} sources found (the repository checkout is incomplete)")
+        raise EdgekitError(
+            f"{src}: no {runtime} sources found (the repository checkout is incomplete)"
+        )
     return src
 
 
 def export_model_hash(run: Run) -> str:
     """runs.model_hash of the run's exported .tflite: what the firmware rendered from it reports."""
-    tfl = run.require(run.export_dir / "model_int8.tflite", "int8 model",
-                      "run `edgekit export` first")
+    tfl = run.require(
+        run.export_dir / "model_int8.tflite", "int8 model", "run `edgekit export` first"
+    )
     return runs.model_hash(tfl.read_bytes())
 
 
@@ -84,31 +88,38 @@ def _port_config(board: Board, firmware_root: Path) -> tuple[Path, str, list[Pat
     search = port_search_path(board, firmware_root)
     port_src = next((d / board.port for d in search if (d / board.port).is_dir()), None)
     if port_src is None:
-        raise EdgekitError(f"{board.path or board.name}: field 'port' = {board.port!r} has no "
-                           f"sources at {' or '.join(str(d / board.port) for d in search)}")
+        raise EdgekitError(
+            f"{board.path or board.name}: field 'port' = {board.port!r} has no "
+            f"sources at {' or '.join(str(d / board.port) for d in search)}"
+        )
     cfg_path = port_src / PORT_FILE
     try:
         cfg = tomllib.loads(cfg_path.read_text())
     except FileNotFoundError:
-        raise EdgekitError(f"{cfg_path}: missing; a port says how it is built there "
-                           f'(build = "make" or "arduino", shared = [...]; firmware/ports/README.md)'
-                           ) from None
+        raise EdgekitError(
+            f"{cfg_path}: missing; a port says how it is built there "
+            f'(build = "make" or "arduino", shared = [...]; firmware/ports/README.md)'
+        ) from None
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise EdgekitError(f"{cfg_path}: cannot read port file ({e})") from None
     kind = cfg.get("build")
     if kind not in PORT_BUILDS:
-        raise EdgekitError(f"{cfg_path}: field 'build' should be one of {', '.join(PORT_BUILDS)}, "
-                           f"got {kind!r}")
+        raise EdgekitError(
+            f"{cfg_path}: field 'build' should be one of {', '.join(PORT_BUILDS)}, got {kind!r}"
+        )
     shared = cfg.get("shared", [])
     if not isinstance(shared, list) or not all(isinstance(x, str) for x in shared):
-        raise EdgekitError(f"{cfg_path}: field 'shared' should be a list of folder names, got "
-                           f"{shared!r}")
+        raise EdgekitError(
+            f"{cfg_path}: field 'shared' should be a list of folder names, got {shared!r}"
+        )
     dirs = []
     for name in shared:
         d = next((p / name for p in [port_src.parent, *search] if (p / name).is_dir()), None)
         if d is None:
-            raise EdgekitError(f"{cfg_path}: shared folder {name!r} not found beside the port "
-                               f"or in {' or '.join(str(p) for p in search)}")
+            raise EdgekitError(
+                f"{cfg_path}: shared folder {name!r} not found beside the port "
+                f"or in {' or '.join(str(p) for p in search)}"
+            )
         dirs.append(d)
     return port_src, kind, dirs
 
@@ -119,14 +130,21 @@ def project_name(board: Board, runtime: str | None) -> str:
     return board.name if runtime in (None, board.runtime) else f"{board.name}-{runtime}"
 
 
-def sources_hash(board: Board, runtime: str | None = None, firmware_root: Path = FIRMWARE_DIR) -> str:
+def sources_hash(
+    board: Board, runtime: str | None = None, firmware_root: Path = FIRMWARE_DIR
+) -> str:
     """What a rendered project was copied from (app, dsp, runtime, port and its shared folders):
     a project rendered by another edgekit checkout is stale even when the model is the same."""
     runtime = runtime or board.runtime
     port_src, _kind, shared = _port_config(board, firmware_root)
     h = hashlib.sha256()
-    for top in (firmware_root / "app", firmware_root / "dsp", _runtime_src(runtime, firmware_root),
-                port_src, *shared):
+    for top in (
+        firmware_root / "app",
+        firmware_root / "dsp",
+        _runtime_src(runtime, firmware_root),
+        port_src,
+        *shared,
+    ):
         for d, dirs, files in os.walk(top):
             skip = _SKIP(d, dirs + files)
             dirs[:] = sorted(x for x in dirs if x not in skip)
@@ -139,8 +157,13 @@ def sources_hash(board: Board, runtime: str | None = None, firmware_root: Path =
     return h.hexdigest()[:16]
 
 
-def render(run: Run, board: Board, runtime: str | None = None,
-           firmware_root: Path = FIRMWARE_DIR, dest: Path | None = None) -> Path:
+def render(
+    run: Run,
+    board: Board,
+    runtime: str | None = None,
+    firmware_root: Path = FIRMWARE_DIR,
+    dest: Path | None = None,
+) -> Path:
     """Write the firmware project for `board` into `dest` (default run.firmware_dir(board.name)),
     atomically."""
     runtime = runtime or board.runtime
@@ -152,13 +175,20 @@ def render(run: Run, board: Board, runtime: str | None = None,
     for name in _model_files(runtime):
         p = run.export_dir / name
         if not p.is_file():
-            raise EdgekitError(f"{p}: missing export artifact {name}; run "
-                               f"`edgekit export --board {board.name}` first")
+            raise EdgekitError(
+                f"{p}: missing export artifact {name}; run "
+                f"`edgekit export --board {board.name}` first"
+            )
         model.append(p)
     rt_src = _runtime_src(runtime, firmware_root)
-    record = {"board": board.name, "port": board.port, "runtime": runtime, "build": kind,
-              "model_hash": export_model_hash(run),
-              "sources_hash": sources_hash(board, runtime, firmware_root)}
+    record = {
+        "board": board.name,
+        "port": board.port,
+        "runtime": runtime,
+        "build": kind,
+        "model_hash": export_model_hash(run),
+        "sources_hash": sources_hash(board, runtime, firmware_root),
+    }
 
     dest = Path(dest) if dest is not None else run.firmware_dir(board.name)
     with atomic_dir(dest) as tmp:
@@ -167,8 +197,9 @@ def render(run: Run, board: Board, runtime: str | None = None,
         else:
             shutil.copytree(firmware_root / "app", tmp / "app", ignore=_SKIP)
             shutil.copytree(firmware_root / "dsp", tmp / "dsp", ignore=_SKIP)
-            shutil.copytree(rt_src, tmp / ("runtime" if runtime == "edgekit-rt" else "tflm"),
-                            ignore=_SKIP)
+            shutil.copytree(
+                rt_src, tmp / ("runtime" if runtime == "edgekit-rt" else "tflm"), ignore=_SKIP
+            )
             shutil.copytree(port_src, tmp / "port", ignore=_SKIP)
             for extra in shared:
                 for f in sorted(extra.iterdir()):
@@ -188,25 +219,43 @@ def check_runtime(board: Board, runtime: str | None) -> None:
     if runtime is not None and allowed is not None and runtime not in allowed:
         where = board.path or f"boards/{board.name}.toml"
         why = board.raw["arduino"].get("runtimes_why")
-        raise EdgekitError(f"--runtime {runtime}: board {board.name} builds an Arduino sketch "
-                           f"that supports only {', '.join(allowed)}"
-                           + (f": {why}" if why else "") + f" ({where}: [arduino] runtimes)")
+        raise EdgekitError(
+            f"--runtime {runtime}: board {board.name} builds an Arduino sketch "
+            f"that supports only {', '.join(allowed)}"
+            + (f": {why}" if why else "")
+            + f" ({where}: [arduino] runtimes)"
+        )
 
 
 def _makefile(board: Board, runtime: str) -> str:
-    return (f"# Generated by edgekit for board {board.name} (port {board.port}, runtime {runtime}).\n"
-            "#   make        build the firmware under build/\n"
-            "#   make run    boot it in QEMU on this terminal (emulated boards)\n"
-            + ("#   make TFLM_DIR=/path/to/tflm-tree   (a tree from TFLM's create_tflm_tree.py)\n"
-               if runtime == "tflm" else "")
-            + f"PORT    := {board.port}\nRUNTIME := {runtime}\n"
-            + (f"QEMU_MACHINE := {board.qemu_machine}\nQEMU    := {board.qemu_binary}\n"
-               if board.emulated else "")
-            + "include app/build.mk\n")
+    return (
+        f"# Generated by edgekit for board {board.name} (port {board.port}, runtime {runtime}).\n"
+        "#   make        build the firmware under build/\n"
+        "#   make run    boot it in QEMU on this terminal (emulated boards)\n"
+        + (
+            "#   make TFLM_DIR=/path/to/tflm-tree   (a tree from TFLM's create_tflm_tree.py)\n"
+            if runtime == "tflm"
+            else ""
+        )
+        + f"PORT    := {board.port}\nRUNTIME := {runtime}\n"
+        + (
+            f"QEMU_MACHINE := {board.qemu_machine}\nQEMU    := {board.qemu_binary}\n"
+            if board.emulated
+            else ""
+        )
+        + "include app/build.mk\n"
+    )
 
 
-def _render_sketch(tmp: Path, root: Path, port_src: Path, rt_src: Path, model: list[Path],
-                   runtime: str, record: dict[str, Any]) -> None:
+def _render_sketch(
+    tmp: Path,
+    root: Path,
+    port_src: Path,
+    rt_src: Path,
+    model: list[Path],
+    runtime: str,
+    record: dict[str, Any],
+) -> None:
     """Arduino wants <sketch>/<sketch>.ino; it compiles everything under src/ (flat here)."""
     sketch = tmp / "edgekit"
     src = sketch / "src"
@@ -223,10 +272,12 @@ def _render_sketch(tmp: Path, root: Path, port_src: Path, rt_src: Path, model: l
             raise EdgekitError(f"{p}: file name {name} clashes with another firmware source")
         shutil.copy2(p, src / name)
     shutil.copy2(port_src / "edgekit.ino", sketch / "edgekit.ino")
-    write_text(src / "ek_config.h",
-               "/* Generated by edgekit: the runtime this sketch was rendered with. */\n"
-               + ("#define EK_RUNTIME_TFLM 1\n" if runtime == "tflm" else "")
-               + f'#define EK_RUNTIME_NAME "{runtime}"\n')
+    write_text(
+        src / "ek_config.h",
+        "/* Generated by edgekit: the runtime this sketch was rendered with. */\n"
+        + ("#define EK_RUNTIME_TFLM 1\n" if runtime == "tflm" else "")
+        + f'#define EK_RUNTIME_NAME "{runtime}"\n',
+    )
     record["sketch"] = "edgekit/edgekit.ino"
 
 
@@ -251,27 +302,40 @@ def run_tool(cmd: list[str], timeout_s: float, what: str, hint: str = "") -> str
     (make's compilers), and nothing keeps running after we give up."""
     shown = " ".join(shlex.quote(str(c)) for c in cmd)
     try:
-        proc = subprocess.Popen([str(c) for c in cmd], stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                errors="replace", start_new_session=True)
+        proc = subprocess.Popen(
+            [str(c) for c in cmd],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            start_new_session=True,
+        )
     except OSError as e:
-        raise EdgekitError(f"{what}: cannot run `{shown}` ({e.strerror or e})"
-                           + (f"; {hint}" if hint else "")) from None
+        raise EdgekitError(
+            f"{what}: cannot run `{shown}` ({e.strerror or e})" + (f"; {hint}" if hint else "")
+        ) from None
     try:
         out, err = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         _kill_group(proc)
         out, err = proc.communicate()
-        raise EdgekitError(f"{what}: `{shown}` did not finish in {timeout_s:g} s and was killed"
-                           + (f"; {hint}" if hint else "") + f"; its output ended with:\n"
-                           f"{_tail(out + err)}") from None
-    except BaseException:   # Ctrl-C: stop the compilers too
+        raise EdgekitError(
+            f"{what}: `{shown}` did not finish in {timeout_s:g} s and was killed"
+            + (f"; {hint}" if hint else "")
+            + f"; its output ended with:\n"
+            f"{_tail(out + err)}"
+        ) from None
+    except BaseException:  # Ctrl-C: stop the compilers too
         _kill_group(proc)
         proc.wait()
         raise
     if proc.returncode != 0:
-        raise EdgekitError(f"{what}: `{shown}` failed (exit {proc.returncode})"
-                           + (f"; {hint}" if hint else "") + f":\n{_tail(out + err)}")
+        raise EdgekitError(
+            f"{what}: `{shown}` failed (exit {proc.returncode})"
+            + (f"; {hint}" if hint else "")
+            + f":\n{_tail(out + err)}"
+        )
     return out
 
 
@@ -289,8 +353,10 @@ def _read_record(fw_dir: Path) -> dict[str, Any]:
     path = fw_dir / RENDER_RECORD
     rec = runs.read_json(path)
     if not isinstance(rec, dict) or not {"port", "runtime", "build"} <= set(rec):
-        raise EdgekitError(f"{path}: not a rendered firmware record (needs port, runtime, build); "
-                           "re-run `edgekit export --board <board>`")
+        raise EdgekitError(
+            f"{path}: not a rendered firmware record (needs port, runtime, build); "
+            "re-run `edgekit export --board <board>`"
+        )
     return rec
 
 
@@ -301,13 +367,19 @@ def read_build_record(fw_dir: Path) -> dict[str, Any] | None:
         return None
     rec = runs.read_json(path)
     if not isinstance(rec, dict) or "elf" not in rec or "model_hash" not in rec:
-        raise EdgekitError(f"{path}: not a firmware build record (needs elf, model_hash); "
-                           "rebuild with `edgekit export --board <board> --build`")
+        raise EdgekitError(
+            f"{path}: not a firmware build record (needs elf, model_hash); "
+            "rebuild with `edgekit export --board <board> --build`"
+        )
     return rec
 
 
-def build(fw_dir: Path, board: Board, make_vars: dict[str, str] | None = None,
-          timeout_s: float | None = None) -> dict[str, Any]:
+def build(
+    fw_dir: Path,
+    board: Board,
+    make_vars: dict[str, str] | None = None,
+    timeout_s: float | None = None,
+) -> dict[str, Any]:
     """Compile a rendered project; return the ELF path and its flash/RAM use vs the budgets, and
     write the same record to <fw_dir>/build.json (removed first: a failed build leaves none).
 
@@ -323,52 +395,88 @@ def build(fw_dir: Path, board: Board, make_vars: dict[str, str] | None = None,
         info = _build_make(fw_dir, board, rec, dict(make_vars or {}), timeout_s)
     info["build_s"] = round(time.monotonic() - t0, 1)
     info["record"] = str(fw_dir / BUILD_RECORD)
-    write_json(fw_dir / BUILD_RECORD, {"stage": "firmware-build", **info,
-                                       "provenance": runs.provenance()})
+    write_json(
+        fw_dir / BUILD_RECORD, {"stage": "firmware-build", **info, "provenance": runs.provenance()}
+    )
     return info
 
 
-def _build_make(fw_dir: Path, board: Board, rec: dict[str, Any], make_vars: dict[str, str],
-                timeout_s: float | None) -> dict[str, Any]:
+def _build_make(
+    fw_dir: Path,
+    board: Board,
+    rec: dict[str, Any],
+    make_vars: dict[str, str],
+    timeout_s: float | None,
+) -> dict[str, Any]:
     if shutil.which("make") is None:
-        raise EdgekitError(f"make not found on PATH: building for {board.name} needs it (the "
-                           "Debian package make, or build-essential)")
+        raise EdgekitError(
+            f"make not found on PATH: building for {board.name} needs it (the "
+            "Debian package make, or build-essential)"
+        )
     tflm: dict[str, Any] = {}
     if rec["runtime"] == "tflm":
-        tflm = _tflm_tree(fw_dir, rec["port"], make_vars.get("TFLM_DIR") or os.environ.get("TFLM_DIR"))
+        tflm = _tflm_tree(
+            fw_dir, rec["port"], make_vars.get("TFLM_DIR") or os.environ.get("TFLM_DIR")
+        )
         make_vars["TFLM_DIR"] = tflm["dir"]
         make_vars.setdefault("TFLM_BUILD", tflm["build_dir"])
-        tflm["objects_cached"] = sum(1 for _ in Path(make_vars["TFLM_BUILD"]).rglob("*.o")) \
-            if Path(make_vars["TFLM_BUILD"]).is_dir() else 0
+        tflm["objects_cached"] = (
+            sum(1 for _ in Path(make_vars["TFLM_BUILD"]).rglob("*.o"))
+            if Path(make_vars["TFLM_BUILD"]).is_dir()
+            else 0
+        )
         kernels = tflm_kernels(Path(tflm["dir"]), fw_dir / "model" / "model_meta.h")
         if kernels is not None and "TFLM_KERNELS" not in make_vars:
             make_vars["TFLM_KERNELS"] = " ".join(kernels)
             tflm["kernel_files"] = len(kernels)
     args = [f"{k}={v}" for k, v in sorted(make_vars.items())]
     # the port's compiler and size tool, as its port.mk names them
-    tools = run_tool(["make", "-s", "-C", fw_dir, "print-tools", *args], TOOL_QUERY_TIMEOUT_S,
-                     "reading the port's tools").splitlines()
+    tools = run_tool(
+        ["make", "-s", "-C", fw_dir, "print-tools", *args],
+        TOOL_QUERY_TIMEOUT_S,
+        "reading the port's tools",
+    ).splitlines()
     tools += [""] * (3 - len(tools))
     cc, size_tool, pkgs = (t.strip() for t in tools[-3:])
     if not cc or shutil.which(cc) is None:
         install = f" (sudo apt-get install {pkgs})" if pkgs else ""
-        raise EdgekitError(f"{cc or 'CC'} not found on PATH: building for {board.name} needs the "
-                           f"compiler its port names in port/port.mk{install}")
+        raise EdgekitError(
+            f"{cc or 'CC'} not found on PATH: building for {board.name} needs the "
+            f"compiler its port names in port/port.mk{install}"
+        )
     jobs = f"-j{min(2, os.cpu_count() or 1)}"
     timeout_s = timeout_s or (TFLM_BUILD_TIMEOUT_S if tflm else MAKE_BUILD_TIMEOUT_S)
-    run_tool(["make", "-C", fw_dir, jobs, *args], timeout_s, f"{fw_dir}: firmware build",
-             hint="objects compiled so far are kept, so running it again continues")
-    out = run_tool(["make", "-s", "-C", fw_dir, "print-out", *args], TOOL_QUERY_TIMEOUT_S,
-                   "reading the firmware's output path").strip().splitlines()[-1]
+    run_tool(
+        ["make", "-C", fw_dir, jobs, *args],
+        timeout_s,
+        f"{fw_dir}: firmware build",
+        hint="objects compiled so far are kept, so running it again continues",
+    )
+    out = (
+        run_tool(
+            ["make", "-s", "-C", fw_dir, "print-out", *args],
+            TOOL_QUERY_TIMEOUT_S,
+            "reading the firmware's output path",
+        )
+        .strip()
+        .splitlines()[-1]
+    )
     elf = fw_dir / out
     text, data, bss = _berkeley_size(size_tool, elf)
     flash, ram = text + data, data + bss
     return {
-        "elf": str(elf), "board": board.name, "port": rec["port"], "runtime": rec["runtime"],
+        "elf": str(elf),
+        "board": board.name,
+        "port": rec["port"],
+        "runtime": rec["runtime"],
         "model_hash": rec.get("model_hash"),
-        "text": text, "data": data, "bss": bss,  # bss includes the reserved stack on Cortex-M
-        "flash_bytes": flash, "ram_bytes": ram,
-        "flash_budget": board.flash_bytes, "ram_budget": board.ram_bytes,
+        "text": text,
+        "data": data,
+        "bss": bss,  # bss includes the reserved stack on Cortex-M
+        "flash_bytes": flash,
+        "ram_bytes": ram,
+        "flash_budget": board.flash_bytes,
+        "ram_budget": board.ram_bytes,
         "fits": flash <= board.flash_bytes and ram <= board.ram_bytes,
         "toolchain": {"make": _version("make"), "cc": _version(cc), "size": _version(size_tool)},
         **({"tflm": tflm} if tflm else {}),
@@ -399,8 +507,9 @@ def tflm_kernels(tree: Path, meta_h: Path) -> list[str] | None:
     for p in sorted((tree / _KERNELS).rglob("*.cc")):
         if p.name.endswith("_test.cc"):
             continue
-        defines = set(re.findall(r"TFLMRegistration\s+Register_(\w+)\(\)\s*\{",
-                                 p.read_text(errors="replace")))
+        defines = set(
+            re.findall(r"TFLMRegistration\s+Register_(\w+)\(\)\s*\{", p.read_text(errors="replace"))
+        )
         if not defines or defines & wanted:
             chosen.append(str(p.relative_to(tree)))
             found |= defines & wanted
@@ -412,14 +521,18 @@ def _tflm_tree(fw_dir: Path, port: str, tflm_dir: str | None) -> dict[str, Any]:
     tree content, port and build rules, so every project built against the same tree reuses it
     (compiling a tree takes minutes; linking a model against it, seconds)."""
     if not tflm_dir:
-        raise EdgekitError(f"{fw_dir}: runtime tflm needs a TensorFlow Lite Micro source tree: set "
-                           "TFLM_DIR=/path/to/tree or --tflm-dir (a tree made by TFLM's "
-                           "create_tflm_tree.py), or render with --runtime edgekit-rt")
+        raise EdgekitError(
+            f"{fw_dir}: runtime tflm needs a TensorFlow Lite Micro source tree: set "
+            "TFLM_DIR=/path/to/tree or --tflm-dir (a tree made by TFLM's "
+            "create_tflm_tree.py), or render with --runtime edgekit-rt"
+        )
     tree = Path(tflm_dir).expanduser().resolve()
     if not (tree / "tensorflow/lite/micro/micro_interpreter.h").is_file():
-        raise EdgekitError(f"TFLM_DIR={tflm_dir}: not a TensorFlow Lite Micro tree (expected "
-                           "tensorflow/lite/micro/micro_interpreter.h in it; make one with "
-                           "tensorflow/lite/micro/tools/project_generation/create_tflm_tree.py)")
+        raise EdgekitError(
+            f"TFLM_DIR={tflm_dir}: not a TensorFlow Lite Micro tree (expected "
+            "tensorflow/lite/micro/micro_interpreter.h in it; make one with "
+            "tensorflow/lite/micro/tools/project_generation/create_tflm_tree.py)"
+        )
     h = hashlib.sha256()
     for p in sorted(tree.rglob("*")):
         if p.is_file() and p.suffix in (".c", ".cc", ".h", ".hpp", ".inc"):
@@ -428,8 +541,12 @@ def _tflm_tree(fw_dir: Path, port: str, tflm_dir: str | None) -> dict[str, Any]:
         h.update(rules.read_bytes() if rules.is_file() else b"")
     key = h.hexdigest()[:16]
     cmsis = (tree / "third_party/cmsis_nn/Include/arm_nnfunctions.h").is_file()
-    return {"dir": str(tree), "tree_hash": key, "kernels": "cmsis_nn" if cmsis else "reference",
-            "build_dir": str(cache_dir() / "tflm" / f"{port}-{key}")}
+    return {
+        "dir": str(tree),
+        "tree_hash": key,
+        "kernels": "cmsis_nn" if cmsis else "reference",
+        "build_dir": str(cache_dir() / "tflm" / f"{port}-{key}"),
+    }
 
 
 def _berkeley_size(tool: str, elf: Path) -> tuple[int, int, int]:
@@ -440,8 +557,10 @@ def _berkeley_size(tool: str, elf: Path) -> tuple[int, int, int]:
         fields = out.strip().splitlines()[-1].split()
         return int(fields[0]), int(fields[1]), int(fields[2])
     except (IndexError, ValueError):
-        raise EdgekitError(f"{elf}: `{tool} -B` printed {out.strip()[-200:]!r}, expected Berkeley "
-                           "format (text data bss dec hex filename)") from None
+        raise EdgekitError(
+            f"{elf}: `{tool} -B` printed {out.strip()[-200:]!r}, expected Berkeley "
+            "format (text data bss dec hex filename)"
+        ) from None
 
 
 def arduino_kit(board: Board) -> Path | None:
@@ -466,19 +585,24 @@ def fqbn_options(fqbn: str) -> dict[str, str]:
     return dict(kv.split("=", 1) for kv in opts.split(",") if "=" in kv)
 
 
-def _build_sketch(fw_dir: Path, board: Board, rec: dict[str, Any],
-                  timeout_s: float | None) -> dict[str, Any]:
+def _build_sketch(
+    fw_dir: Path, board: Board, rec: dict[str, Any], timeout_s: float | None
+) -> dict[str, Any]:
     sketch = fw_dir / "edgekit"
     where = board.path or board.name
     if not board.fqbn:
-        raise EdgekitError(f"{where}: missing [arduino] fqbn (the Arduino board name with its "
-                           "Tools menu choices, e.g. SPRESENSE:spresense:spresense:Core=Main,"
-                           "Memory=768)")
+        raise EdgekitError(
+            f"{where}: missing [arduino] fqbn (the Arduino board name with its "
+            "Tools menu choices, e.g. SPRESENSE:spresense:spresense:Core=Main,"
+            "Memory=768)"
+        )
     kit_cfg = board.raw["arduino"].get("kit") or {}
     cli, kit = shutil.which("arduino-cli"), arduino_kit(board)
-    hint = (f"open {sketch / 'edgekit.ino'} in the Arduino IDE with the board package of "
-            f"{board.fqbn} (Tools menu as in it), or run `arduino-cli compile --fqbn "
-            f"{board.fqbn} {sketch}`")
+    hint = (
+        f"open {sketch / 'edgekit.ino'} in the Arduino IDE with the board package of "
+        f"{board.fqbn} (Tools menu as in it), or run `arduino-cli compile --fqbn "
+        f"{board.fqbn} {sketch}`"
+    )
     timeout_s = timeout_s or ARDUINO_BUILD_TIMEOUT_S
     if kit is not None and not (cli and os.environ.get("EDGEKIT_ARDUINO") == "cli"):
         out = fw_dir / "build"
@@ -489,37 +613,55 @@ def _build_sketch(fw_dir: Path, board: Board, rec: dict[str, Any],
             tool, *args = kit_cfg["command"]
             cmd = [str(kit / tool)] + [a.format(**values) for a in args]
         except KeyError as e:
-            raise EdgekitError(f"{where}: [arduino.kit] command uses {{{e.args[0]}}}, which is "
-                               f"neither sketch, out nor a menu option of fqbn "
-                               f"{board.fqbn}") from None
+            raise EdgekitError(
+                f"{where}: [arduino.kit] command uses {{{e.args[0]}}}, which is "
+                f"neither sketch, out nor a menu option of fqbn "
+                f"{board.fqbn}"
+            ) from None
         try:
             stdout = run_tool(cmd, timeout_s, f"{sketch}: {tool}")
         except EdgekitError:
-            shutil.rmtree(out, ignore_errors=True)   # no half-written build folder
+            shutil.rmtree(out, ignore_errors=True)  # no half-written build folder
             raise
         elf: Path | None = out / kit_cfg.get("elf", "edgekit.ino.elf")
         version = f"{tool} ({kit})"
     elif cli is not None:
-        stdout = run_tool([cli, "compile", "--fqbn", board.fqbn, sketch], timeout_s,
-                          f"{sketch}: arduino-cli compile")
+        stdout = run_tool(
+            [cli, "compile", "--fqbn", board.fqbn, sketch],
+            timeout_s,
+            f"{sketch}: arduino-cli compile",
+        )
         tool, elf, version = "arduino-cli compile", None, _version(cli)
     else:
         env = kit_cfg.get("env")
-        raise EdgekitError(f"{board.name}: cannot compile here: neither arduino-cli with the board "
-                           f"package of {board.fqbn} nor the board's build kit "
-                           + (f"(set {env}) " if env else "") + f"is installed; the sketch is "
-                           f"rendered, {hint}")
+        raise EdgekitError(
+            f"{board.name}: cannot compile here: neither arduino-cli with the board "
+            f"package of {board.fqbn} nor the board's build kit "
+            + (f"(set {env}) " if env else "")
+            + f"is installed; the sketch is "
+            f"rendered, {hint}"
+        )
     # "Sketch uses N bytes ... Global variables use M bytes" (Arduino's summary lines)
     m1 = re.search(r"Sketch uses (\d+) bytes", stdout)
     m2 = re.search(r"Global variables use (\d+) bytes", stdout)
     flash = int(m1.group(1)) if m1 else None
     # a board whose code runs from RAM (shared_code_ram) counts the whole image against it
     ram = int(m2.group(1)) if m2 else (flash if board.shared_code_ram else None)
-    return {"elf": str(elf) if elf is not None and elf.is_file() else None, "sketch": str(sketch),
-            "board": board.name, "port": rec["port"], "runtime": rec["runtime"],
-            "model_hash": rec.get("model_hash"), "fqbn": board.fqbn, "tool": tool,
-            "flash_bytes": flash, "ram_bytes": ram, "flash_budget": board.flash_bytes,
-            "ram_budget": board.ram_bytes,
-            "fits": None if flash is None or ram is None else
-            (flash <= board.flash_bytes and ram <= board.ram_bytes),
-            "toolchain": {"builder": version}}
+    return {
+        "elf": str(elf) if elf is not None and elf.is_file() else None,
+        "sketch": str(sketch),
+        "board": board.name,
+        "port": rec["port"],
+        "runtime": rec["runtime"],
+        "model_hash": rec.get("model_hash"),
+        "fqbn": board.fqbn,
+        "tool": tool,
+        "flash_bytes": flash,
+        "ram_bytes": ram,
+        "flash_budget": board.flash_bytes,
+        "ram_budget": board.ram_bytes,
+        "fits": None
+        if flash is None or ram is None
+        else (flash <= board.flash_bytes and ram <= board.ram_bytes),
+        "toolchain": {"builder": version},
+    }

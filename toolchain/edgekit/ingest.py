@@ -19,8 +19,8 @@ import torch
 from . import checkpoint, runs
 from .data.features import Normalizer
 from .errors import EdgekitError
-from .nn import Arch, arch_names, build_model, get_arch, load_state_dict_checked
 from .metrics import predict, scores
+from .nn import Arch, arch_names, build_model, get_arch, load_state_dict_checked
 from .train import Prepared, TrainOptions, model_record, prepare, split_record
 
 ONNX_NAME = "float.onnx"
@@ -29,7 +29,7 @@ ONNX_NAME = "float.onnx"
 def _strip_prefix(sd: dict[str, Any]) -> dict[str, Any]:
     """DataParallel checkpoints prefix every key with 'module.'."""
     if sd and all(k.startswith("module.") for k in sd):
-        return {k[len("module."):]: v for k, v in sd.items()}
+        return {k[len("module.") :]: v for k, v in sd.items()}
     return sd
 
 
@@ -52,9 +52,13 @@ def _load_torch(path: Path) -> dict[str, Any]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise EdgekitError(f"{path}: not a readable PyTorch checkpoint or ONNX file ({e})") from None
+        raise EdgekitError(
+            f"{path}: not a readable PyTorch checkpoint or ONNX file ({e})"
+        ) from None
     if not isinstance(obj, dict):
-        raise EdgekitError(f"{path}: expected a state dict (a dict of tensors), got {type(obj).__name__}")
+        raise EdgekitError(
+            f"{path}: expected a state dict (a dict of tensors), got {type(obj).__name__}"
+        )
     return obj
 
 
@@ -62,18 +66,24 @@ def _with_norm(p: Prepared, rec: checkpoint.ModelRecord) -> Prepared:
     """Re-normalise the frames with the statistics the ingested model was trained with."""
     g = rec.geometry()
     if g.to_dict() != p.grid.to_dict():
-        raise EdgekitError(f"checkpoint grid {g.name} ({g.rows}x{g.cols}, {g.n_channels} channels) "
-                           f"is not the data's grid {p.grid.name} ({p.grid.rows}x{p.grid.cols}, "
-                           f"{p.grid.n_channels} channels); ingest it with the data it was trained on")
-    norm = Normalizer(np.asarray(rec.norm_mean, np.float32), np.asarray(rec.norm_std, np.float32),
-                      p.mask)
+        raise EdgekitError(
+            f"checkpoint grid {g.name} ({g.rows}x{g.cols}, {g.n_channels} channels) "
+            f"is not the data's grid {p.grid.name} ({p.grid.rows}x{p.grid.cols}, "
+            f"{p.grid.n_channels} channels); ingest it with the data it was trained on"
+        )
+    norm = Normalizer(
+        np.asarray(rec.norm_mean, np.float32), np.asarray(rec.norm_std, np.float32), p.mask
+    )
     from .data.features import to_images
+
     p.norm = norm
     p.images = to_images(norm.apply(p.frames.x), p.grid)
     return p
 
 
-def run_ingest(run: runs.Run, path: Path, opts: TrainOptions, width: float | None = None) -> dict[str, Any]:
+def run_ingest(
+    run: runs.Run, path: Path, opts: TrainOptions, width: float | None = None
+) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise EdgekitError(f"{path}: file not found")
@@ -83,6 +93,7 @@ def run_ingest(run: runs.Run, path: Path, opts: TrainOptions, width: float | Non
     if str(obj.get("format", "")).startswith("edgekit-"):
         rec = checkpoint.load(path, checkpoint.FLOAT_FORMAT)
         from .data.features import FeatureConfig
+
         fc = FeatureConfig.from_dict(rec.features)
         opts.window_ms, opts.hop_ms, opts.feature = fc.window_ms, fc.hop_ms, fc.kind
         p = _with_norm(prepare(opts), rec)
@@ -91,22 +102,30 @@ def run_ingest(run: runs.Run, path: Path, opts: TrainOptions, width: float | Non
     else:
         sd = _strip_prefix(obj.get("net", obj.get("state_dict", obj)))
         if not all(isinstance(v, torch.Tensor) for v in sd.values()):
-            raise EdgekitError(f"{path}: expected a state dict of tensors (seed checkpoint), "
-                               "found non-tensor values")
+            raise EdgekitError(
+                f"{path}: expected a state dict of tensors (seed checkpoint), "
+                "found non-tensor values"
+            )
         spec, w_inferred, n_cls = _infer_arch(path, sd)
         if width is not None and spec.infer_config(
-                build_model(spec.name, width, n_cls).state_dict()) != (w_inferred, n_cls):
-            raise EdgekitError(f"{path}: --width {width:g} gives other tensor shapes than the "
-                               f"checkpoint's (they read as {spec.name} w{w_inferred:g})")
+            build_model(spec.name, width, n_cls).state_dict()
+        ) != (w_inferred, n_cls):
+            raise EdgekitError(
+                f"{path}: --width {width:g} gives other tensor shapes than the "
+                f"checkpoint's (they read as {spec.name} w{w_inferred:g})"
+            )
         w = width if width is not None else w_inferred
         p = prepare(opts)
         model = build_model(spec.name, w, n_cls, p.grid.shape)
         load_state_dict_checked(model, sd, what=f"{path} as {spec.name} w{w:g}")
         if len(p.label_names) != n_cls:
-            raise EdgekitError(f"{path}: checkpoint has {n_cls} classes ({spec.head.classifier}"
-                               f".weight), the data has {len(p.label_names)}: {p.label_names}")
-        rec = model_record(model, opts, p, {"kind": "seed-checkpoint", "file": str(path)},
-                           arch=spec.name, width=w)
+            raise EdgekitError(
+                f"{path}: checkpoint has {n_cls} classes ({spec.head.classifier}"
+                f".weight), the data has {len(p.label_names)}: {p.label_names}"
+            )
+        rec = model_record(
+            model, opts, p, {"kind": "seed-checkpoint", "file": str(path)}, arch=spec.name, width=w
+        )
         kind = "seed"
     xte, yte = p.part("test")
     acc = scores(yte, predict(model.eval(), xte), len(p.label_names))
@@ -114,8 +133,15 @@ def run_ingest(run: runs.Run, path: Path, opts: TrainOptions, width: float | Non
     run.root.mkdir(parents=True, exist_ok=True)
     checkpoint.save(run.float_ckpt, rec)
     p.save_frames(run.frames)
-    report = {"kind": kind, "file": str(path), "arch": rec.arch, "width": rec.width,
-              "classes": rec.label_names, "split": split_record(p), "cnn": acc}
+    report = {
+        "kind": kind,
+        "file": str(path),
+        "arch": rec.arch,
+        "width": rec.width,
+        "classes": rec.label_names,
+        "split": split_record(p),
+        "cnn": acc,
+    }
     run.write_report("ingest", report)
     return report
 
@@ -131,10 +157,13 @@ def _ingest_onnx(run: runs.Run, path: Path, opts: TrainOptions) -> dict[str, Any
     dims = [d.dim_value for d in m.graph.input[0].type.tensor_type.shape.dim]
     p = prepare(opts)
     if dims[1:] != [1, *p.grid.shape]:
-        raise EdgekitError(f"{path}: input '{m.graph.input[0].name}' has shape {dims}, expected "
-                           f"(N, 1, {p.grid.rows}, {p.grid.cols}) for the data's grid {p.grid.name}")
-    rec = model_record(torch.nn.Identity(), opts, p, {"kind": "onnx", "file": str(path)},
-                       arch="onnx", width=0.0)
+        raise EdgekitError(
+            f"{path}: input '{m.graph.input[0].name}' has shape {dims}, expected "
+            f"(N, 1, {p.grid.rows}, {p.grid.cols}) for the data's grid {p.grid.name}"
+        )
+    rec = model_record(
+        torch.nn.Identity(), opts, p, {"kind": "onnx", "file": str(path)}, arch="onnx", width=0.0
+    )
     rec.state_dict = {}
     rec.extra = {"onnx": ONNX_NAME}
     run.root.mkdir(parents=True, exist_ok=True)
@@ -142,9 +171,13 @@ def _ingest_onnx(run: runs.Run, path: Path, opts: TrainOptions) -> dict[str, Any
         shutil.copyfile(path, tmp)
     checkpoint.save(run.float_ckpt, rec)
     p.save_frames(run.frames)
-    report = {"kind": "onnx", "file": str(path), "classes": p.label_names,
-              "split": split_record(p),
-              "note": "ONNX models are quantized post-training at export (no QAT): "
-                      "run `edgekit export` directly"}
+    report = {
+        "kind": "onnx",
+        "file": str(path),
+        "classes": p.label_names,
+        "split": split_record(p),
+        "note": "ONNX models are quantized post-training at export (no QAT): "
+        "run `edgekit export` directly",
+    }
     run.write_report("ingest", report)
     return report

@@ -6,7 +6,8 @@ predictions without loading it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,22 +36,29 @@ def macro_f1(cm: np.ndarray) -> float:
 
 def scores(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> dict[str, Any]:
     cm = confusion(y_true, y_pred, n)
-    return {"accuracy": accuracy(y_pred, y_true), "macro_f1": macro_f1(cm),
-            "confusion": cm.tolist(), "n": int(len(y_true))}
+    return {
+        "accuracy": accuracy(y_pred, y_true),
+        "macro_f1": macro_f1(cm),
+        "confusion": cm.tolist(),
+        "n": int(len(y_true)),
+    }
 
 
-def logits_of(model: Callable[["torch.Tensor"], "torch.Tensor"], x: np.ndarray,
-              batch: int = 512) -> np.ndarray:
+def logits_of(
+    model: Callable[[torch.Tensor], torch.Tensor], x: np.ndarray, batch: int = 512
+) -> np.ndarray:
     """The model's outputs for (N, 1, H, W) float32 frames, in batches, without gradients."""
     import torch
 
     with torch.no_grad():
-        outs = [model(torch.from_numpy(np.ascontiguousarray(x[i:i + batch], np.float32))).numpy()
-                for i in range(0, len(x), batch)]
+        outs = [
+            model(torch.from_numpy(np.ascontiguousarray(x[i : i + batch], np.float32))).numpy()
+            for i in range(0, len(x), batch)
+        ]
     return np.concatenate(outs) if outs else np.zeros((0, 0), np.float32)
 
 
-def predict(model: "torch.nn.Module", x: np.ndarray, batch: int = 512) -> np.ndarray:
+def predict(model: torch.nn.Module, x: np.ndarray, batch: int = 512) -> np.ndarray:
     """Class ids of a torch model (put in eval mode) for (N, 1, H, W) frames."""
     model.eval()
     logits = logits_of(model, x, batch)

@@ -55,8 +55,15 @@ from .nn import get_arch
 from .nn.fold import apply_folded, identity_bn_state
 from .nn.registry import Unit
 from .progress import progress_bar
-from .quantspec import (act_qparams, calibration_indices, integer_params, quantize_multiplier,
-                        requantize, round_half_away, weight_scales)
+from .quantspec import (
+    act_qparams,
+    calibration_indices,
+    integer_params,
+    quantize_multiplier,
+    requantize,
+    round_half_away,
+    weight_scales,
+)
 from .seeding import deterministic
 
 # The fine-tuned model replaces the PTQ one only when validation says it is better beyond noise
@@ -90,13 +97,16 @@ def fake_quant_bias(b: torch.Tensor, s_in: float | None, w: torch.Tensor) -> tor
     return _RoundSTE.apply(b / s) * s
 
 
-def exact_output(acc: torch.Tensor, s_in: float, w_scales: torch.Tensor, q: "ActQ",
-                 act: str | None) -> torch.Tensor:
+def exact_output(
+    acc: torch.Tensor, s_in: float, w_scales: torch.Tensor, q: ActQ, act: str | None
+) -> torch.Tensor:
     """Integer accumulators -> int8 output exactly as TFLite's per-channel kernels compute it,
     returned dequantized (the simulation's currency)."""
     s_out, zp = q.qparams()
-    mq = [quantize_multiplier(float(np.float32(s_in)) * float(ws) / float(np.float32(s_out)))
-          for ws in w_scales.tolist()]
+    mq = [
+        quantize_multiplier(float(np.float32(s_in)) * float(ws) / float(np.float32(s_out)))
+        for ws in w_scales.tolist()
+    ]
     out = requantize(acc, torch.tensor([a for a, _ in mq]), torch.tensor([b for _, b in mq])) + zp
     lo, hi = -128, 127
     if act in ("relu", "relu6"):
@@ -164,8 +174,14 @@ def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> tuple[torch.Tensor, t
 class QConv(nn.Module):
     """conv (+ folded BN) (+ fused ReLU / ReLU6) with int8 weights and int32 bias."""
 
-    def __init__(self, conv: nn.Conv2d, bn: nn.BatchNorm2d | None, act: str | None,
-                 conv_key: str, bn_key: str | None):
+    def __init__(
+        self,
+        conv: nn.Conv2d,
+        bn: nn.BatchNorm2d | None,
+        act: str | None,
+        conv_key: str,
+        bn_key: str | None,
+    ):
         super().__init__()
         w, b = fold_bn(conv, bn)
         self.weight = nn.Parameter(w)
@@ -184,11 +200,12 @@ class QConv(nn.Module):
             y = torch.relu(y)
         return y
 
-    def exact(self, x: torch.Tensor, s_in: float, q: "ActQ") -> torch.Tensor:
+    def exact(self, x: torch.Tensor, s_in: float, q: ActQ) -> torch.Tensor:
         """Inference only: int32 accumulation and TFLite requantization into q's parameters."""
         w_int, b_int, sw = integer_params(self.weight, self.bias, s_in)
-        acc = torch.round(F.conv2d(x.double() / s_in, w_int, b_int, self.stride, self.padding, 1,
-                                   self.groups)).long()
+        acc = torch.round(
+            F.conv2d(x.double() / s_in, w_int, b_int, self.stride, self.padding, 1, self.groups)
+        ).long()
         return exact_output(acc, s_in, sw, q, self.act)
 
 
@@ -200,17 +217,19 @@ class QLinear(nn.Module):
         self.key = key
 
     def forward(self, x: torch.Tensor, s_in: float | None) -> torch.Tensor:
-        return F.linear(x, fake_quant_weight(self.weight),
-                        fake_quant_bias(self.bias, s_in, self.weight))
+        return F.linear(
+            x, fake_quant_weight(self.weight), fake_quant_bias(self.bias, s_in, self.weight)
+        )
 
-    def exact(self, x: torch.Tensor, s_in: float, q: "ActQ") -> torch.Tensor:
+    def exact(self, x: torch.Tensor, s_in: float, q: ActQ) -> torch.Tensor:
         w_int, b_int, sw = integer_params(self.weight, self.bias, s_in)
         acc = torch.round(F.linear(x.double() / s_in, w_int, b_int)).long()
         return exact_output(acc, s_in, sw, q, None)
 
 
-def unit_then_quant(unit: "QConv | QLinear", x: torch.Tensor, s_in: float | None, q: "ActQ",
-                    observe: bool = True) -> torch.Tensor:
+def unit_then_quant(
+    unit: QConv | QLinear, x: torch.Tensor, s_in: float | None, q: ActQ, observe: bool = True
+) -> torch.Tensor:
     """A weight layer and its output quantizer. Training and calibration use float fake
     quantization (gradients flow through it); inference (no grad, quantizing, input scale known)
     uses integer accumulators and TFLite's fixed-point requantization."""
@@ -229,8 +248,11 @@ class QBlock(nn.Module):
     def __init__(self, units: list[QConv], name: str, shortcut: str | QConv | None):
         super().__init__()
         self.units = nn.ModuleList(units)
-        self.shortcut_kind = "identity" if shortcut == "identity" else (
-            "conv" if isinstance(shortcut, QConv) else None)
+        self.shortcut_kind = (
+            "identity"
+            if shortcut == "identity"
+            else ("conv" if isinstance(shortcut, QConv) else None)
+        )
         self.shortcut = shortcut if isinstance(shortcut, QConv) else None
         n_q = len(units) if self.shortcut_kind is None else len(units) - 1
         self.qs = nn.ModuleList(ActQ(f"{name}.unit{i}") for i in range(n_q))
@@ -299,16 +321,31 @@ def lower(model: nn.Module, arch: str) -> QNet:
     spec = get_arch(arch)
 
     def qconv(u: Unit) -> QConv:
-        return QConv(model.get_submodule(u.conv), model.get_submodule(u.bn) if u.bn else None,
-                     u.act, u.conv, u.bn)
+        return QConv(
+            model.get_submodule(u.conv),
+            model.get_submodule(u.bn) if u.bn else None,
+            u.act,
+            u.conv,
+            u.bn,
+        )
 
-    blocks = [QBlock([qconv(u) for u in b.units], b.name,
-                     qconv(b.shortcut) if isinstance(b.shortcut, Unit) else b.shortcut)
-              for b in spec.lowering(model)]
+    blocks = [
+        QBlock(
+            [qconv(u) for u in b.units],
+            b.name,
+            qconv(b.shortcut) if isinstance(b.shortcut, Unit) else b.shortcut,
+        )
+        for b in spec.lowering(model)
+    ]
     head = spec.head
     dropout = model.get_submodule(head.dropout).p if head.dropout else 0.0
-    return QNet(arch, blocks, QLinear(model.get_submodule(head.classifier), head.classifier),
-                dropout, head.pool)
+    return QNet(
+        arch,
+        blocks,
+        QLinear(model.get_submodule(head.classifier), head.classifier),
+        dropout,
+        head.pool,
+    )
 
 
 # ------------------------------------------------------------------ folded weights <-> record
@@ -321,14 +358,18 @@ def folded_tensors(qnet: QNet) -> dict[str, dict[str, torch.Tensor]]:
     """
     out: dict[str, dict[str, torch.Tensor]] = {}
     with torch.no_grad():
+
         def visit(unit: QConv | QLinear, s_in: float | None) -> None:
             key = unit.conv_key if isinstance(unit, QConv) else unit.key
             if s_in is None:
                 raise EdgekitError(f"folded_tensors: no input scale for {key}; calibrate first")
             w_int, b_int, sw = integer_params(unit.weight, unit.bias, s_in)
             view = (-1,) + (1,) * (w_int.dim() - 1)
-            out[key] = {"weight": (w_int * sw.view(view)).float(),
-                        "bias": (b_int * (sw * s_in)).float()}
+            out[key] = {
+                "weight": (w_int * sw.view(view)).float(),
+                "bias": (b_int * (sw * s_in)).float(),
+            }
+
         s = qnet.in_q.scale
         for blk in qnet.blocks:
             s_blk = s
@@ -358,24 +399,30 @@ def layer_map(qnet: QNet) -> list[dict[str, Any]]:
             out_q = blk.qs[i].name if i < len(blk.qs) else blk.add_q.name  # type: ignore[union-attr]
             rows.append({"key": u.conv_key, "kind": conv_kind(u), "out_q": out_q})
         if blk.shortcut is not None:
-            rows.append({"key": blk.shortcut.conv_key, "kind": "conv",
-                         "out_q": blk.sc_q.name})  # type: ignore[union-attr]
+            rows.append({"key": blk.shortcut.conv_key, "kind": "conv", "out_q": blk.sc_q.name})  # type: ignore[union-attr]
         if blk.add_q is not None:
-            rows.append({"key": blk.add_q.name, "kind": "add", "out_q": blk.add_q.name,
-                         "projection": blk.units[-1].conv_key})
+            rows.append(
+                {
+                    "key": blk.add_q.name,
+                    "kind": "add",
+                    "out_q": blk.add_q.name,
+                    "projection": blk.units[-1].conv_key,
+                }
+            )
     if qnet.pool_q is not None:
         rows.append({"key": "mean", "kind": "mean", "out_q": qnet.pool_q.name})
     rows.append({"key": qnet.fc.key, "kind": "fc", "out_q": qnet.out_q.name})
     return rows
 
 
-def load_qnet(rec: "checkpoint.ModelRecord") -> QNet:
+def load_qnet(rec: checkpoint.ModelRecord) -> QNet:
     """The QAT int8 simulation from a qat.pt record (folded weights + calibrated ranges)."""
     try:
         folded, ranges = rec.extra["folded"], rec.extra["act_ranges"]
     except KeyError as e:
-        raise EdgekitError(f"qat checkpoint: field extra[{e.args[0]!r}] missing; re-run "
-                           f"`edgekit quantize`") from None
+        raise EdgekitError(
+            f"qat checkpoint: field extra[{e.args[0]!r}] missing; re-run `edgekit quantize`"
+        ) from None
     qnet = lower(rec.build(), rec.arch)
     with torch.no_grad():
         for u in [*qnet.convs(), qnet.fc]:
@@ -409,7 +456,7 @@ def calibrate(qnet: QNet, x: np.ndarray) -> None:
         q.reset()
     qnet.set_mode("observe")
     for i in range(0, len(x), 256):
-        qnet(torch.from_numpy(x[i:i + 256]))
+        qnet(torch.from_numpy(x[i : i + 256]))
     qnet.set_mode("quant")
 
 
@@ -424,16 +471,18 @@ def act_ranges(qnet: QNet) -> dict[str, dict[str, float]]:
 # ---------------------------------------------------------------------------------- stage
 
 
-def run_quantize(run: runs.Run, epochs: int, seed: int, lr: float | None = None,
-                 progress: bool = True) -> dict[str, Any]:
+def run_quantize(
+    run: runs.Run, epochs: int, seed: int, lr: float | None = None, progress: bool = True
+) -> dict[str, Any]:
     """Float -> PTQ -> QAT; writes run.qat_ckpt ("edgekit-qat/1") and quantize.json.
     Deterministic for a given seed (seeding.deterministic: dropout, shuffles, calibration picks)."""
     with deterministic(seed):
         return _run_quantize(run, epochs, seed, lr, progress)
 
 
-def _run_quantize(run: runs.Run, epochs: int, seed: int, lr: float | None,
-                  progress: bool) -> dict[str, Any]:
+def _run_quantize(
+    run: runs.Run, epochs: int, seed: int, lr: float | None, progress: bool
+) -> dict[str, Any]:
     t0 = time.time()
     run.require(run.float_ckpt, "float model", "run `edgekit train` (or `edgekit ingest`) first")
     run.require(run.frames, "frames", "run `edgekit train` first (it writes frames.npz)")
@@ -441,9 +490,11 @@ def _run_quantize(run: runs.Run, epochs: int, seed: int, lr: float | None,
         raise EdgekitError(f"--epochs: must be >= 0, got {epochs}")
     rec = checkpoint.load(run.float_ckpt, checkpoint.FLOAT_FORMAT)
     if rec.arch == "onnx":
-        raise EdgekitError(f"{run.float_ckpt}: this run's model is an ingested ONNX file, which can "
-                           "only be quantized post-training, at export: run `edgekit export "
-                           f"--run {run.root} --board B` (no QAT)")
+        raise EdgekitError(
+            f"{run.float_ckpt}: this run's model is an ingested ONNX file, which can "
+            "only be quantized post-training, at export: run `edgekit export "
+            f"--run {run.root} --board B` (no QAT)"
+        )
     fr = artifacts.load_frames(run.frames, rec.num_classes, rec.geometry())
 
     model = rec.build()
@@ -485,12 +536,19 @@ def _run_quantize(run: runs.Run, epochs: int, seed: int, lr: float | None,
             perm = torch.randperm(len(xt), generator=gen)
             loss_sum = 0.0
             for i in range(0, len(perm), bs):
-                idx = perm[i:i + bs]
+                idx = perm[i : i + bs]
                 if len(idx) < 2:
                     continue
                 student = F.log_softmax(qnet(xt[idx]) / DISTILL_T, dim=1)
-                loss = F.kl_div(student, F.log_softmax(teacher[idx], dim=1), log_target=True,
-                                reduction="batchmean") * DISTILL_T ** 2
+                loss = (
+                    F.kl_div(
+                        student,
+                        F.log_softmax(teacher[idx], dim=1),
+                        log_target=True,
+                        reduction="batchmean",
+                    )
+                    * DISTILL_T**2
+                )
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -498,8 +556,14 @@ def _run_quantize(run: runs.Run, epochs: int, seed: int, lr: float | None,
             sched.step()
             calibrate(qnet, x_cal)  # ranges TFLite would compute for the new weights
             pred, score = val_pred(qnet)
-            history.append({"epoch": ep, "val_accuracy": score[0], "val_float_agreement": score[1],
-                            "train_loss": loss_sum / len(perm)})
+            history.append(
+                {
+                    "epoch": ep,
+                    "val_accuracy": score[0],
+                    "val_float_agreement": score[1],
+                    "train_loss": loss_sum / len(perm),
+                }
+            )
             if best is None or score > best[0]:
                 best = (score, ep, copy.deepcopy(qnet.state_dict()), pred)
     qnet.eval()
@@ -524,21 +588,31 @@ def _run_quantize(run: runs.Run, epochs: int, seed: int, lr: float | None,
     qnet.set_mode("quant")
 
     report = {
-        "arch": rec.arch, "width": rec.width, "epochs": epochs, "lr": lr, "seed": seed,
+        "arch": rec.arch,
+        "width": rec.width,
+        "epochs": epochs,
+        "lr": lr,
+        "seed": seed,
         "loss": f"distillation from the float model, T={DISTILL_T:g}",
         "calibration_frames": int(len(calib_idx)),
         "accuracy": {
             "float": {"test": float_test, "val": float_val},
             "ptq": {"test": ptq_test, "val": ptq_val},
             "qat": {"test": qat_test, "val": qat_val},
-            "selected": {"test": accuracy(sel_test_logits.argmax(1), fr.y_test),
-                         "val": qat_val if selected == "qat" else ptq_score[0]},
+            "selected": {
+                "test": accuracy(sel_test_logits.argmax(1), fr.y_test),
+                "val": qat_val if selected == "qat" else ptq_score[0],
+            },
         },
         "selected": selected,
-        "selection": {"best_qat_epoch": None if best is None else best[1],
-                      "mcnemar_z_vs_ptq_val": z, "threshold_z": SELECT_Z},
-        "selected_float_agreement_test": float((sel_test_logits.argmax(1)
-                                                == float_test_logits.argmax(1)).mean()),
+        "selection": {
+            "best_qat_epoch": None if best is None else best[1],
+            "mcnemar_z_vs_ptq_val": z,
+            "threshold_z": SELECT_Z,
+        },
+        "selected_float_agreement_test": float(
+            (sel_test_logits.argmax(1) == float_test_logits.argmax(1)).mean()
+        ),
         "history": history,
         "folded_vs_qat_float_max_abs_diff": diff,
         "activation_ranges": ranges,
@@ -546,19 +620,30 @@ def _run_quantize(run: runs.Run, epochs: int, seed: int, lr: float | None,
         "wall_s": round(time.time() - t0, 1),
     }
     qrec = checkpoint.ModelRecord(
-        arch=rec.arch, width=rec.width, num_classes=rec.num_classes, label_names=rec.label_names,
-        features=rec.features, norm_mean=rec.norm_mean, norm_std=rec.norm_std,
-        channel_mask=rec.channel_mask, layout=rec.layout, grid=rec.grid,
+        arch=rec.arch,
+        width=rec.width,
+        num_classes=rec.num_classes,
+        label_names=rec.label_names,
+        features=rec.features,
+        norm_mean=rec.norm_mean,
+        norm_std=rec.norm_std,
+        channel_mask=rec.channel_mask,
+        layout=rec.layout,
+        grid=rec.grid,
         state_dict=identity_bn_state(model, rec.arch, folded),
         source={**rec.source, "float_ckpt": str(run.float_ckpt)},
-        extra={"folded": folded, "act_ranges": ranges, "layers": layer_map(qnet),
-               "calibration": {"split": "train", "seed": seed,
-                               "indices": [int(i) for i in calib_idx]},
-               # what export compares the converted int8 model with (artifacts.QatRecord)
-               "test_logits": torch.from_numpy(sel_test_logits.astype(np.float32)),
-               "accuracy": report["accuracy"], "selected": selected,
-               "scheme": "int8 per-channel symmetric weights, per-tensor asymmetric activations, "
-                         "BN folded, ReLU/ReLU6 fused (TFLite int8 spec)"},
+        extra={
+            "folded": folded,
+            "act_ranges": ranges,
+            "layers": layer_map(qnet),
+            "calibration": {"split": "train", "seed": seed, "indices": [int(i) for i in calib_idx]},
+            # what export compares the converted int8 model with (artifacts.QatRecord)
+            "test_logits": torch.from_numpy(sel_test_logits.astype(np.float32)),
+            "accuracy": report["accuracy"],
+            "selected": selected,
+            "scheme": "int8 per-channel symmetric weights, per-tensor asymmetric activations, "
+            "BN folded, ReLU/ReLU6 fused (TFLite int8 spec)",
+        },
         format=checkpoint.QAT_FORMAT,
     )
     checkpoint.save(run.qat_ckpt, qrec)
@@ -568,15 +653,23 @@ def _run_quantize(run: runs.Run, epochs: int, seed: int, lr: float | None,
 
 def summary(report: dict[str, Any]) -> str:
     a, sel = report["accuracy"], report["selection"]
-    qat = "QAT -" if a["qat"]["test"] is None else \
-        f"QAT {a['qat']['test']:.4f} (epoch {sel['best_qat_epoch']})"
-    why = "" if sel["mcnemar_z_vs_ptq_val"] is None else \
-        f" (McNemar z on val {sel['mcnemar_z_vs_ptq_val']:+.2f}, needs >= {sel['threshold_z']})"
-    return "\n".join([
-        f"{report['arch']} w{report['width']:g}: QAT {report['epochs']} epochs, "
-        f"{report['calibration_frames']} calibration frames",
-        f"test accuracy  float {a['float']['test']:.4f}  PTQ {a['ptq']['test']:.4f}  {qat}  "
-        f"(n={report['n_test']})",
-        f"kept: {report['selected'].upper()} weights{why}, test {a['selected']['test']:.4f}",
-        f"wall time {report['wall_s']} s",
-    ])
+    qat = (
+        "QAT -"
+        if a["qat"]["test"] is None
+        else f"QAT {a['qat']['test']:.4f} (epoch {sel['best_qat_epoch']})"
+    )
+    why = (
+        ""
+        if sel["mcnemar_z_vs_ptq_val"] is None
+        else f" (McNemar z on val {sel['mcnemar_z_vs_ptq_val']:+.2f}, needs >= {sel['threshold_z']})"
+    )
+    return "\n".join(
+        [
+            f"{report['arch']} w{report['width']:g}: QAT {report['epochs']} epochs, "
+            f"{report['calibration_frames']} calibration frames",
+            f"test accuracy  float {a['float']['test']:.4f}  PTQ {a['ptq']['test']:.4f}  {qat}  "
+            f"(n={report['n_test']})",
+            f"kept: {report['selected'].upper()} weights{why}, test {a['selected']['test']:.4f}",
+            f"wall time {report['wall_s']} s",
+        ]
+    )

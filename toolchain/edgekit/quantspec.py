@@ -27,10 +27,10 @@ CALIB_MAX = 512  # calibration frames from the training split (QAT observers and
 def calibration_indices(n_train: int, seed: int, n: int = CALIB_MAX) -> np.ndarray:
     """Which training frames calibrate (QAT observers and onnx2tf use the same ones)."""
     rng = np.random.default_rng(seed)
-    return np.sort(rng.permutation(n_train)[:min(n, n_train)])
+    return np.sort(rng.permutation(n_train)[: min(n, n_train)])
 
 
-def round_half_away(x: "torch.Tensor") -> "torch.Tensor":
+def round_half_away(x: torch.Tensor) -> torch.Tensor:
     """std::round semantics (TFLite's quantizer), not torch.round's half-to-even."""
     return x.sign() * (x.abs() + 0.5).floor()
 
@@ -51,14 +51,15 @@ def act_qparams(lo: float, hi: float) -> tuple[float, int]:
     return float(np.float32(scale)), zp
 
 
-def weight_scales(w: "torch.Tensor") -> "torch.Tensor":
+def weight_scales(w: torch.Tensor) -> torch.Tensor:
     """Per-output-channel symmetric scales max|w|/127 (dim 0 is the output channel)."""
     m = w.detach().abs().reshape(w.shape[0], -1).amax(1)
     return (m / 127.0).where(m > 0, m.new_ones(()))
 
 
-def integer_params(w: "torch.Tensor", b: "torch.Tensor", s_in: float
-                   ) -> tuple["torch.Tensor", "torch.Tensor", "torch.Tensor"]:
+def integer_params(
+    w: torch.Tensor, b: torch.Tensor, s_in: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """int8 weights, int32 bias and per-channel weight scales, in double as TFLite rounds them
     (half away from zero). Inference and the saved folded tensors both use this, so a network
     rebuilt from qat.pt computes exactly what the in-memory one did."""
@@ -81,8 +82,7 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     return int(q_fixed), int(shift)
 
 
-def requantize(acc: "torch.Tensor", multiplier: "torch.Tensor", shift: "torch.Tensor"
-               ) -> "torch.Tensor":
+def requantize(acc: torch.Tensor, multiplier: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     """TFLite's MultiplyByQuantizedMultiplier on int64 accumulators, per output channel (dim 1):
     a rounding doubling high multiply, then a rounding right shift. The two roundings differ from
     rounding the exact product in about 0.1% of values; emulating them keeps the simulation's ±1
@@ -106,7 +106,7 @@ def quantize_input(x_nchw: np.ndarray, scale: float, zero_point: int) -> np.ndar
     (TFLite's reference AffineQuantize: clamp(std::round(x / scale) + zero_point, -128, 127),
     x / scale in float32, rounding half away from zero, not numpy's half-to-even)."""
     x = np.ascontiguousarray(np.transpose(x_nchw.astype(np.float32), (0, 2, 3, 1)))
-    v = x / np.float32(scale)                              # float32 division, as in C++
+    v = x / np.float32(scale)  # float32 division, as in C++
     r = np.sign(v) * np.floor(np.abs(v).astype(np.float64) + 0.5)  # std::round, exact for float32
     return np.clip(r + zero_point, -128, 127).astype(np.int8)
 

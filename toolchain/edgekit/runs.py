@@ -24,9 +24,10 @@ import platform
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -103,7 +104,7 @@ def provenance() -> dict[str, Any]:
         "edgekit": __version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
-        "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "argv": sys.argv[1:],
     }
 

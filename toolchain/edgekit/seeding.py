@@ -17,8 +17,8 @@ change the last bits of a result, and a few epochs amplify those bits into diffe
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import torch
 

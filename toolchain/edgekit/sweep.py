@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 from . import runs
 from .errors import EdgekitError
 
@@ -35,16 +34,16 @@ class SweepConfig:
     widths: list[float]
     archs: list[str] = field(default_factory=lambda: ["mbv2"])
     seeds: int = 1
-    folds: str = "sessions"            # sessions | subjects | K (the first K session folds)
+    folds: str = "sessions"  # sessions | subjects | K (the first K session folds)
     budget_ms: float = 50.0
-    epochs: int | None = None          # float training epochs (None: train's default)
+    epochs: int | None = None  # float training epochs (None: train's default)
     qat_epochs: int = 8
-    samples: int = 50                  # bench samples per trial
+    samples: int = 50  # bench samples per trial
     data: str | None = None
     format: str = "csl"
     out: str = "sweep"
-    port: str | None = None            # a real board on a serial port: bench on it
-    bench_board: str | None = None     # default: the board if QEMU emulates it, else mps2-an386
+    port: str | None = None  # a real board on a serial port: bench on it
+    bench_board: str | None = None  # default: the board if QEMU emulates it, else mps2-an386
     cpus_per_trial: float = 1.0
     retry_failed: bool = False
 
@@ -56,17 +55,20 @@ def data_sessions(data: str | None, fmt: str) -> dict[int, list[int]]:
     """{subject: [sessions]} of a dataset, from its file layout where that is enough (csl)."""
     if data is None:
         from .data.synth import SynthConfig, default_dataset
+
         root, fmt = default_dataset(SynthConfig()), "csl"
     else:
         root = Path(data)
     if fmt == "csl":
         from .data import csl
+
         found: dict[int, set[int]] = {}
         for f in csl.find_files(root):
             subj = csl._number_from_parents(f, csl._SUBJ_RE, 1)
             found.setdefault(subj, set()).add(csl._number_from_parents(f, csl._SESS_RE, 1))
     else:
         from .data import load_recording
+
         found = {}
         for t in load_recording(root, fmt).trials:
             found.setdefault(t.subject, set()).add(t.session)
@@ -88,19 +90,25 @@ def make_folds(spec: str, sessions: dict[int, list[int]]) -> list[dict[str, Any]
             session_folds.append({"name": (f"subj{subj}-" if multi else "") + f"sess{t}", **opts})
     if spec == "sessions" or spec.isdigit():
         if not session_folds:
-            raise EdgekitError(f"--folds {spec}: no subject has 2 or more sessions ({sessions}); "
-                               "leave-one-session-out needs them (try --folds subjects)")
+            raise EdgekitError(
+                f"--folds {spec}: no subject has 2 or more sessions ({sessions}); "
+                "leave-one-session-out needs them (try --folds subjects)"
+            )
         if spec.isdigit():
             k = int(spec)
             if not 1 <= k <= len(session_folds):
-                raise EdgekitError(f"--folds: {k} is not in 1..{len(session_folds)} (the session folds "
-                                   "of this data)")
+                raise EdgekitError(
+                    f"--folds: {k} is not in 1..{len(session_folds)} (the session folds "
+                    "of this data)"
+                )
             return session_folds[:k]
         return session_folds
     if spec == "subjects":
         if not multi:
-            raise EdgekitError(f"--folds subjects: the data has one subject ({list(sessions)}); "
-                               "use --folds sessions")
+            raise EdgekitError(
+                f"--folds subjects: the data has one subject ({list(sessions)}); "
+                "use --folds sessions"
+            )
         return [{"name": f"subj{s}", "split": "subject", "test_subject": s} for s in sessions]
     raise EdgekitError(f"--folds: expected sessions, subjects or a number, got {spec!r}")
 
@@ -112,11 +120,29 @@ def plan_trials(cfg: SweepConfig, folds: list[dict[str, Any]]) -> list[dict[str,
             for seed in range(cfg.seeds):
                 for fold in folds:
                     name = f"{arch}-w{width:g}-seed{seed}-{fold['name']}"
-                    out.append({"name": name, "arch": arch, "width": width, "seed": seed,
-                                "fold": fold, "dir": str(Path(cfg.out).resolve() / "trials" / name),
-                                **{k: getattr(cfg, k) for k in (
-                                    "board", "bench_board", "port", "epochs", "qat_epochs",
-                                    "samples", "data", "format")}})
+                    out.append(
+                        {
+                            "name": name,
+                            "arch": arch,
+                            "width": width,
+                            "seed": seed,
+                            "fold": fold,
+                            "dir": str(Path(cfg.out).resolve() / "trials" / name),
+                            **{
+                                k: getattr(cfg, k)
+                                for k in (
+                                    "board",
+                                    "bench_board",
+                                    "port",
+                                    "epochs",
+                                    "qat_epochs",
+                                    "samples",
+                                    "data",
+                                    "format",
+                                )
+                            },
+                        }
+                    )
     return out
 
 
@@ -135,12 +161,22 @@ def _same_trial(a: dict[str, Any], b: dict[str, Any]) -> str | None:
 def _stage(argv: list[str], log: Path, threads: int) -> dict[str, Any]:
     """One CLI stage in a subprocess; its JSON record, or EdgekitError with its last error line."""
     toolchain = str(Path(__file__).resolve().parents[1])
-    env = {**os.environ, "EDGEKIT_THREADS": str(threads),
-           "PYTHONPATH": os.pathsep.join(p for p in (toolchain, os.environ.get("PYTHONPATH")) if p)}
+    env = {
+        **os.environ,
+        "EDGEKIT_THREADS": str(threads),
+        "PYTHONPATH": os.pathsep.join(p for p in (toolchain, os.environ.get("PYTHONPATH")) if p),
+    }
     cmd = [sys.executable, "-m", "edgekit.cli", *argv, "--json", "--no-progress"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    runs.write_text(log, "$ edgekit " + " ".join(argv) + f"\n[exit {proc.returncode}]\n"
-                    + proc.stderr + "\n--- stdout ---\n" + proc.stdout)
+    runs.write_text(
+        log,
+        "$ edgekit "
+        + " ".join(argv)
+        + f"\n[exit {proc.returncode}]\n"
+        + proc.stderr
+        + "\n--- stdout ---\n"
+        + proc.stdout,
+    )
     if proc.returncode != 0:
         lines = [l for l in proc.stderr.splitlines() if l.strip()]
         at = next((i for i, l in enumerate(lines) if l.startswith("edgekit: error:")), None)
@@ -152,6 +188,7 @@ def _stage(argv: list[str], log: Path, threads: int) -> dict[str, Any]:
 def _threads() -> int:
     """The CPUs Ray gave this task (training uses that many threads, via EDGEKIT_THREADS)."""
     import ray
+
     if not ray.is_initialized():  # called directly, not as a Ray task (and must not start Ray)
         return 1
     return max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
@@ -169,22 +206,38 @@ def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
     tdir.mkdir(parents=True, exist_ok=True)
     threads = _threads()
     t0 = time.time()
-    rec: dict[str, Any] = {"config": trial, "status": "ok", "threads": threads,
-                           "host": os.uname().nodename, "stages_run": [], "stage_s": {}}
+    rec: dict[str, Any] = {
+        "config": trial,
+        "status": "ok",
+        "threads": threads,
+        "host": os.uname().nodename,
+        "stages_run": [],
+        "stage_s": {},
+    }
     started = tdir / STARTED_FILE
     if started.exists():  # an interrupted trial: its stage reports count only for the same config
         diff = _same_trial(runs.read_json(started).get("config", {}), trial)
         if diff is not None:
-            rec.update(status="failed", error=f"{tdir}: an interrupted trial with another {diff!r} is "
-                       "in this directory; use another --out (or delete the directory)", wall_s=0.0)
+            rec.update(
+                status="failed",
+                error=f"{tdir}: an interrupted trial with another {diff!r} is "
+                "in this directory; use another --out (or delete the directory)",
+                wall_s=0.0,
+            )
             return rec
-    runs.write_json(started, {"time": t0, "host": os.uname().nodename, "threads": threads,
-                              "config": trial})
+    runs.write_json(
+        started, {"time": t0, "host": os.uname().nodename, "threads": threads, "config": trial}
+    )
     common = ["--run", str(run), "--seed", str(trial["seed"])]
     fold = trial["fold"]
     data = ["--split", fold["split"]] + sum(
-        ([f"--{k.replace('_', '-')}", str(fold[k])] for k in ("test_session", "subject", "test_subject")
-         if k in fold), [])
+        (
+            [f"--{k.replace('_', '-')}", str(fold[k])]
+            for k in ("test_session", "subject", "test_subject")
+            if k in fold
+        ),
+        [],
+    )
     if trial["data"] is not None:
         data += ["--data", trial["data"], "--format", trial["format"]]
     board, bench_board = trial["board"], trial["bench_board"]
@@ -199,12 +252,17 @@ def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
         return out
 
     try:
-        tr = stage("train", ["train", "--arch", trial["arch"], "--width", f"{trial['width']:g}",
-                             *common, *data] + (["--epochs", str(trial["epochs"])]
-                                                if trial["epochs"] is not None else []),
-                   run / "train.json")
-        stage("quantize", ["quantize", *common, "--qat-epochs", str(trial["qat_epochs"])],
-              run / "quantize.json")
+        tr = stage(
+            "train",
+            ["train", "--arch", trial["arch"], "--width", f"{trial['width']:g}", *common, *data]
+            + (["--epochs", str(trial["epochs"])] if trial["epochs"] is not None else []),
+            run / "train.json",
+        )
+        stage(
+            "quantize",
+            ["quantize", *common, "--qat-epochs", str(trial["qat_epochs"])],
+            run / "quantize.json",
+        )
         fit_error = None
         ex_json = run / "export" / "export.json"
         try:
@@ -234,8 +292,9 @@ def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
     return rec
 
 
-def metrics(tr: dict, ex: dict, be: dict, run: Path, board_name: str, bench_on: str,
-            measured_on_board: bool) -> dict[str, Any]:
+def metrics(
+    tr: dict, ex: dict, be: dict, run: Path, board_name: str, bench_on: str, measured_on_board: bool
+) -> dict[str, Any]:
     """The numbers of one trial, from the stages' reports (and the export's reference outputs)."""
     from .boards import get_board
     from .export.fit import fit_report
@@ -250,24 +309,43 @@ def metrics(tr: dict, ex: dict, be: dict, run: Path, board_name: str, bench_on: 
     q = be.get("qemu") or {}
     instr = q.get("instructions_per_inference")
     if measured_on_board:
-        latency_ms, how = lat["median_us"] / 1000.0, f"measured on {board_name} ({lat['tick_unit']})"
+        latency_ms, how = (
+            lat["median_us"] / 1000.0,
+            f"measured on {board_name} ({lat['tick_unit']})",
+        )
     else:
         latency_ms = instr / board.clock_hz * 1000.0 if instr else None
-        how = (f"QEMU {bench_on} instructions / {board.clock_hz / 1e6:g} MHz at 1 cycle per "
-               "instruction (a lower bound on a real Cortex-M4)")
+        how = (
+            f"QEMU {bench_on} instructions / {board.clock_hz / 1e6:g} MHz at 1 cycle per "
+            "instruction (a lower bound on a real Cortex-M4)"
+        )
     return {
-        "float_acc": tr["cnn"]["accuracy"], "float_f1": tr["cnn"]["macro_f1"],
+        "float_acc": tr["cnn"]["accuracy"],
+        "float_f1": tr["cnn"]["macro_f1"],
         "lda_acc": tr["lda"]["accuracy"],
-        "int8_acc": int8["accuracy"], "int8_f1": int8["macro_f1"], "n_test": int8["n"],
+        "int8_acc": int8["accuracy"],
+        "int8_f1": int8["macro_f1"],
+        "n_test": int8["n"],
         "test_split": tr["split"]["description"],
-        "device_acc": be["device_accuracy"], "exact_match_rate": be["exact_match_rate"],
-        "bench_samples": be["samples"], "bench_board": bench_on,
-        "params": ex["params"], "macs": ex["macs"], "model_bytes": ex["model_bytes"],
-        "arena_bytes": ex["arena"]["ek_arena_size"], "arena_used": be.get("arena_used"),
-        "flash_need": fit["flash"]["need"], "flash_budget": fit["flash"]["budget"],
-        "ram_need": fit["ram"]["need"], "ram_budget": fit["ram"]["budget"], "fits": fit["fits"],
-        "elf_flash_bytes": be.get("flash_bytes"), "elf_ram_bytes": be.get("ram_bytes"),
-        "instructions": instr, "latency_ms": latency_ms, "latency_how": how,
+        "device_acc": be["device_accuracy"],
+        "exact_match_rate": be["exact_match_rate"],
+        "bench_samples": be["samples"],
+        "bench_board": bench_on,
+        "params": ex["params"],
+        "macs": ex["macs"],
+        "model_bytes": ex["model_bytes"],
+        "arena_bytes": ex["arena"]["ek_arena_size"],
+        "arena_used": be.get("arena_used"),
+        "flash_need": fit["flash"]["need"],
+        "flash_budget": fit["flash"]["budget"],
+        "ram_need": fit["ram"]["need"],
+        "ram_budget": fit["ram"]["budget"],
+        "fits": fit["fits"],
+        "elf_flash_bytes": be.get("flash_bytes"),
+        "elf_ram_bytes": be.get("ram_bytes"),
+        "instructions": instr,
+        "latency_ms": latency_ms,
+        "latency_how": how,
     }
 
 
@@ -282,10 +360,15 @@ def _fmt_s(s: float) -> str:
     return f"{s / 60:.1f} min" if s >= 90 else f"{s:.0f} s"
 
 
-def run_sweep(cfg: SweepConfig, address: str | None = None, local_cpus: int | None = None,
-              progress: bool = True) -> dict[str, Any]:
+def run_sweep(
+    cfg: SweepConfig,
+    address: str | None = None,
+    local_cpus: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Plan the trials, run the missing ones as Ray tasks, write sweep.json/.md/.png."""
     import ray
+
     from .boards import get_board
     from .progress import progress_bar
     from .sweep_report import build_report, write_report
@@ -310,17 +393,21 @@ def run_sweep(cfg: SweepConfig, address: str | None = None, local_cpus: int | No
             old = runs.read_json(f)
             diff = _same_trial(old.get("config", {}), t)
             if diff is not None:
-                raise EdgekitError(f"{f}: this trial was run with another {diff!r} "
-                                   f"({old['config'].get(diff)!r}, now {t.get(diff)!r}); use another "
-                                   "--out for a different sweep")
+                raise EdgekitError(
+                    f"{f}: this trial was run with another {diff!r} "
+                    f"({old['config'].get(diff)!r}, now {t.get(diff)!r}); use another "
+                    "--out for a different sweep"
+                )
             if old["status"] == "ok" or not cfg.retry_failed:
                 records[t["name"]] = old
                 continue
             f.unlink()
         todo.append(t)
-    _say(f"{len(trials)} trials ({len(cfg.archs)} arch x {len(cfg.widths)} widths x {cfg.seeds} seeds "
-         f"x {len(folds)} folds), {len(trials) - len(todo)} already done, {len(todo)} to run; "
-         f"board {board.name}, bench on {cfg.port or cfg.bench_board}")
+    _say(
+        f"{len(trials)} trials ({len(cfg.archs)} arch x {len(cfg.widths)} widths x {cfg.seeds} seeds "
+        f"x {len(folds)} folds), {len(trials) - len(todo)} already done, {len(todo)} to run; "
+        f"board {board.name}, bench on {cfg.port or cfg.bench_board}"
+    )
     t0 = time.time()
     if todo:
         started_here = not ray.is_initialized()
@@ -329,7 +416,7 @@ def run_sweep(cfg: SweepConfig, address: str | None = None, local_cpus: int | No
             if address:
                 kw["address"] = address
             else:  # trials return small dicts: no need for Ray's default 30% of RAM in /dev/shm
-                kw["object_store_memory"] = 256 * 1024 ** 2
+                kw["object_store_memory"] = 256 * 1024**2
                 if local_cpus:
                     kw["num_cpus"] = local_cpus
             ray.init(**kw)
@@ -355,12 +442,17 @@ def run_sweep(cfg: SweepConfig, address: str | None = None, local_cpus: int | No
                     finished += 1
                     elapsed = time.time() - t0
                     left = elapsed / finished * (len(todo) - finished)
-                    what = (f"int8 {rec['int8_acc']:.2%}, {rec['latency_ms'] or 0:.1f} ms, "
-                            f"{'fits' if rec['fits'] else 'does NOT fit'}" if rec["status"] == "ok"
-                            else "FAILED: " + rec["error"].splitlines()[0][:200])
-                    bar.write(f"edgekit sweep: finished {t['name']} [{finished}/{len(todo)}] "
-                              f"in {rec.get('wall_s', 0):.0f} s: {what}; time left ~{_fmt_s(left)}",
-                              file=sys.stderr)
+                    what = (
+                        f"int8 {rec['int8_acc']:.2%}, {rec['latency_ms'] or 0:.1f} ms, "
+                        f"{'fits' if rec['fits'] else 'does NOT fit'}"
+                        if rec["status"] == "ok"
+                        else "FAILED: " + rec["error"].splitlines()[0][:200]
+                    )
+                    bar.write(
+                        f"edgekit sweep: finished {t['name']} [{finished}/{len(todo)}] "
+                        f"in {rec.get('wall_s', 0):.0f} s: {what}; time left ~{_fmt_s(left)}",
+                        file=sys.stderr,
+                    )
                     bar.update(1)
             bar.close()
         finally:
@@ -386,10 +478,21 @@ def config_from_args(args: Any) -> SweepConfig:
     unknown = [a for a in archs if a not in arch_names()]
     if unknown:
         raise EdgekitError(f"--arch: unknown {unknown}; known: {', '.join(arch_names())}")
-    return SweepConfig(board=args.board, widths=floats(args.widths, "--widths"), archs=archs,
-                       seeds=args.seeds, folds=args.folds, budget_ms=args.budget_ms,
-                       epochs=args.epochs, qat_epochs=args.qat_epochs, samples=args.samples,
-                       data=str(Path(args.data).resolve()) if args.data else None,
-                       format=args.format, out=args.out, port=args.port,
-                       bench_board=args.bench_board, cpus_per_trial=args.cpus_per_trial,
-                       retry_failed=args.retry_failed)
+    return SweepConfig(
+        board=args.board,
+        widths=floats(args.widths, "--widths"),
+        archs=archs,
+        seeds=args.seeds,
+        folds=args.folds,
+        budget_ms=args.budget_ms,
+        epochs=args.epochs,
+        qat_epochs=args.qat_epochs,
+        samples=args.samples,
+        data=str(Path(args.data).resolve()) if args.data else None,
+        format=args.format,
+        out=args.out,
+        port=args.port,
+        bench_board=args.bench_board,
+        cpus_per_trial=args.cpus_per_trial,
+        retry_failed=args.retry_failed,
+    )

@@ -12,27 +12,57 @@ import numpy as np
 from . import runs
 
 # Spread over seeds x folds is reported for these trial numbers.
-SPREAD = ("float_acc", "float_f1", "int8_acc", "int8_f1", "device_acc", "exact_match_rate",
-          "latency_ms", "instructions")
+SPREAD = (
+    "float_acc",
+    "float_f1",
+    "int8_acc",
+    "int8_f1",
+    "device_acc",
+    "exact_match_rate",
+    "latency_ms",
+    "instructions",
+)
 # Properties of the architecture: the same in every trial of a configuration (the largest is kept).
-FIXED = ("params", "macs", "model_bytes", "arena_bytes", "arena_used", "flash_need", "ram_need",
-         "elf_flash_bytes", "elf_ram_bytes")
+FIXED = (
+    "params",
+    "macs",
+    "model_bytes",
+    "arena_bytes",
+    "arena_used",
+    "flash_need",
+    "ram_need",
+    "elf_flash_bytes",
+    "elf_ram_bytes",
+)
 
 
 def _stats(values: list[float | None]) -> dict[str, Any] | None:
     v = np.array([x for x in values if x is not None], dtype=float)
     if v.size == 0:
         return None
-    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if v.size > 1 else 0.0,
-            "n": int(v.size), "min": float(v.min()), "max": float(v.max())}
+    return {
+        "mean": float(v.mean()),
+        "std": float(v.std(ddof=1)) if v.size > 1 else 0.0,
+        "n": int(v.size),
+        "min": float(v.min()),
+        "max": float(v.max()),
+    }
 
 
-def summarize(arch: str, width: float, trials: list[dict[str, Any]], budget_ms: float) -> dict[str, Any]:
+def summarize(
+    arch: str, width: float, trials: list[dict[str, Any]], budget_ms: float
+) -> dict[str, Any]:
     ok = [t for t in trials if t["status"] == "ok"]
     failed = [t for t in trials if t["status"] != "ok"]
-    row: dict[str, Any] = {"config": f"{arch} w{width:g}", "arch": arch, "width": width,
-                           "trials": len(trials), "ok": len(ok), "failed": len(failed),
-                           "errors": [{"trial": t["config"]["name"], "error": t["error"]} for t in failed]}
+    row: dict[str, Any] = {
+        "config": f"{arch} w{width:g}",
+        "arch": arch,
+        "width": width,
+        "trials": len(trials),
+        "ok": len(ok),
+        "failed": len(failed),
+        "errors": [{"trial": t["config"]["name"], "error": t["error"]} for t in failed],
+    }
     for k in SPREAD:
         row[k] = _stats([t.get(k) for t in ok])
     for k in FIXED:
@@ -52,8 +82,11 @@ def summarize(arch: str, width: float, trials: list[dict[str, Any]], budget_ms: 
 def pareto(rows: list[dict[str, Any]], cost: str) -> list[str]:
     """Configurations no other beats on int8 accuracy and `cost` at once (higher accuracy, lower
     cost; equal on both is not a beat)."""
-    pts = [(r["config"], r["int8_acc"]["mean"], _cost(r, cost)) for r in rows
-           if r["int8_acc"] and _cost(r, cost) is not None]
+    pts = [
+        (r["config"], r["int8_acc"]["mean"], _cost(r, cost))
+        for r in rows
+        if r["int8_acc"] and _cost(r, cost) is not None
+    ]
     front = []
     for name, acc, c in pts:
         if not any((a2 >= acc and c2 <= c) and (a2 > acc or c2 < c) for _, a2, c2 in pts):
@@ -86,52 +119,98 @@ def recommend(rows: list[dict[str, Any]], budget_ms: float, board: str) -> dict[
                 parts.append(f"RAM {r['ram_need']:,} > {r['ram_budget']:,} B")
             why[r["config"]] = f"does not fit {board}: " + ", ".join(parts)
         elif not r["within_budget"]:
-            why[r["config"]] = (f"too slow: {r['latency_ms']['max']:.1f} ms > {budget_ms:g} ms "
-                                f"at {board}'s clock")
+            why[r["config"]] = (
+                f"too slow: {r['latency_ms']['max']:.1f} ms > {budget_ms:g} ms at {board}'s clock"
+            )
         elif best is not None:
             d = best["int8_acc"]["mean"] - r["int8_acc"]["mean"]
             spread = max(best["int8_acc"]["std"], r["int8_acc"]["std"])
-            why[r["config"]] = (f"less accurate: int8 {r['int8_acc']['mean']:.2%} vs "
-                                f"{best['int8_acc']['mean']:.2%} ({100 * d:+.2f} pt"
-                                + (f", within the seed/fold spread of ±{100 * spread:.2f} pt)"
-                                   if d <= spread else ")"))
+            why[r["config"]] = (
+                f"less accurate: int8 {r['int8_acc']['mean']:.2%} vs "
+                f"{best['int8_acc']['mean']:.2%} ({100 * d:+.2f} pt"
+                + (
+                    f", within the seed/fold spread of ±{100 * spread:.2f} pt)"
+                    if d <= spread
+                    else ")"
+                )
+            )
             if d == 0:
-                why[r["config"]] = (f"as accurate ({r['int8_acc']['mean']:.2%}) but slower: "
-                                    f"{r['latency_ms']['mean']:.1f} ms vs {best['latency_ms']['mean']:.1f} ms")
+                why[r["config"]] = (
+                    f"as accurate ({r['int8_acc']['mean']:.2%}) but slower: "
+                    f"{r['latency_ms']['mean']:.1f} ms vs {best['latency_ms']['mean']:.1f} ms"
+                )
         if r["failed"] and r["ok"]:
-            why[r["config"]] = why.get(r["config"], "") + f" ({r['failed']} of {r['trials']} trials failed)"
+            why[r["config"]] = (
+                why.get(r["config"], "") + f" ({r['failed']} of {r['trials']} trials failed)"
+            )
     if best is None:
-        return {"config": None, "reason": f"no configuration fits {board} and runs within {budget_ms:g} ms",
-                "others": why}
-    reason = (f"most accurate int8 model ({best['int8_acc']['mean']:.2%} ± {best['int8_acc']['std']:.2%} "
-              f"over {best['int8_acc']['n']} seed x fold trials) that fits {board} "
-              f"(flash {best['flash_need']:,} of {best['flash_budget']:,} B, RAM {best['ram_need']:,} of "
-              f"{best['ram_budget']:,} B) within {budget_ms:g} ms ({best['latency_ms']['mean']:.1f} ms)")
-    return {"config": best["config"], "arch": best["arch"], "width": best["width"],
-            "reason": reason, "others": why}
+        return {
+            "config": None,
+            "reason": f"no configuration fits {board} and runs within {budget_ms:g} ms",
+            "others": why,
+        }
+    reason = (
+        f"most accurate int8 model ({best['int8_acc']['mean']:.2%} ± {best['int8_acc']['std']:.2%} "
+        f"over {best['int8_acc']['n']} seed x fold trials) that fits {board} "
+        f"(flash {best['flash_need']:,} of {best['flash_budget']:,} B, RAM {best['ram_need']:,} of "
+        f"{best['ram_budget']:,} B) within {budget_ms:g} ms ({best['latency_ms']['mean']:.1f} ms)"
+    )
+    return {
+        "config": best["config"],
+        "arch": best["arch"],
+        "width": best["width"],
+        "reason": reason,
+        "others": why,
+    }
 
 
-def build_report(cfg: Any, board: Any, trials: list[dict[str, Any]], folds: list[dict[str, Any]]) -> dict[str, Any]:
+def build_report(
+    cfg: Any, board: Any, trials: list[dict[str, Any]], folds: list[dict[str, Any]]
+) -> dict[str, Any]:
     rows = []
     for arch in cfg.archs:
         for width in cfg.widths:
-            mine = [t for t in trials if t["config"]["arch"] == arch and t["config"]["width"] == width]
+            mine = [
+                t for t in trials if t["config"]["arch"] == arch and t["config"]["width"] == width
+            ]
             rows.append(summarize(arch, width, mine, cfg.budget_ms))
-    fronts = {"latency": pareto(rows, "latency_ms"), "flash": pareto(rows, "flash_need"),
-              "ram": pareto(rows, "ram_need")}
+    fronts = {
+        "latency": pareto(rows, "latency_ms"),
+        "flash": pareto(rows, "flash_need"),
+        "ram": pareto(rows, "ram_need"),
+    }
     for r in rows:
         r["pareto"] = [k for k, v in fronts.items() if r["config"] in v]
-    rep = {"board": {"name": board.name, "clock_hz": board.clock_hz, "flash_bytes": board.flash_bytes,
-                     "ram_bytes": board.ram_bytes, "shared_code_ram": board.shared_code_ram},
-           "config": asdict(cfg), "folds": folds, "budget_ms": cfg.budget_ms,
-           "configs": rows, "pareto": fronts,
-           "recommendation": recommend(rows, cfg.budget_ms, board.name),
-           "trials": [{"name": t["config"]["name"], "status": t["status"], "dir": t["config"]["dir"],
-                       "wall_s": t.get("wall_s"), **({"error": t["error"]} if t["status"] != "ok" else
-                                                     {k: t.get(k) for k in ("int8_acc", "float_acc",
-                                                                            "latency_ms", "fits")})}
-                      for t in trials],
-           "trial_wall_s": round(sum(t.get("wall_s") or 0 for t in trials), 1)}
+    rep = {
+        "board": {
+            "name": board.name,
+            "clock_hz": board.clock_hz,
+            "flash_bytes": board.flash_bytes,
+            "ram_bytes": board.ram_bytes,
+            "shared_code_ram": board.shared_code_ram,
+        },
+        "config": asdict(cfg),
+        "folds": folds,
+        "budget_ms": cfg.budget_ms,
+        "configs": rows,
+        "pareto": fronts,
+        "recommendation": recommend(rows, cfg.budget_ms, board.name),
+        "trials": [
+            {
+                "name": t["config"]["name"],
+                "status": t["status"],
+                "dir": t["config"]["dir"],
+                "wall_s": t.get("wall_s"),
+                **(
+                    {"error": t["error"]}
+                    if t["status"] != "ok"
+                    else {k: t.get(k) for k in ("int8_acc", "float_acc", "latency_ms", "fits")}
+                ),
+            }
+            for t in trials
+        ],
+        "trial_wall_s": round(sum(t.get("wall_s") or 0 for t in trials), 1),
+    }
     return rep
 
 
@@ -150,17 +229,21 @@ def _b(v: Any) -> str:
 def markdown(rep: dict[str, Any]) -> str:
     b, rec = rep["board"], rep["recommendation"]
     c = rep["config"]
-    lines = [f"# edgekit sweep: {b['name']} ({b['clock_hz'] / 1e6:g} MHz, flash {b['flash_bytes']:,} B, "
-             f"RAM {b['ram_bytes']:,} B{', shared' if b['shared_code_ram'] else ''}), budget "
-             f"{rep['budget_ms']:g} ms", "",
-             f"{len(rep['trials'])} trials: {len(c['archs'])} arch x {len(c['widths'])} widths x "
-             f"{c['seeds']} seeds x {len(rep['folds'])} folds ({', '.join(f['name'] for f in rep['folds'])}); "
-             f"float epochs {c['epochs'] or 'default'}, QAT epochs {c['qat_epochs']}, "
-             f"{c['samples']} bench samples per trial; accuracies on the whole held-out part, mean ± std "
-             "over seeds x folds, in %.", "",
-             "| config | trials ok | float acc | float F1 | int8 acc | int8 F1 | params | MACs | int8 model B "
-             "| flash need / budget B | RAM need / budget B | arena B | instructions | latency ms | exact | fits | Pareto |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# edgekit sweep: {b['name']} ({b['clock_hz'] / 1e6:g} MHz, flash {b['flash_bytes']:,} B, "
+        f"RAM {b['ram_bytes']:,} B{', shared' if b['shared_code_ram'] else ''}), budget "
+        f"{rep['budget_ms']:g} ms",
+        "",
+        f"{len(rep['trials'])} trials: {len(c['archs'])} arch x {len(c['widths'])} widths x "
+        f"{c['seeds']} seeds x {len(rep['folds'])} folds ({', '.join(f['name'] for f in rep['folds'])}); "
+        f"float epochs {c['epochs'] or 'default'}, QAT epochs {c['qat_epochs']}, "
+        f"{c['samples']} bench samples per trial; accuracies on the whole held-out part, mean ± std "
+        "over seeds x folds, in %.",
+        "",
+        "| config | trials ok | float acc | float F1 | int8 acc | int8 F1 | params | MACs | int8 model B "
+        "| flash need / budget B | RAM need / budget B | arena B | instructions | latency ms | exact | fits | Pareto |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rep["configs"]:
         exact = "n/a" if not r["exact_match_rate"] else f"{100 * r['exact_match_rate']['min']:.0f}%"
         lines.append(
@@ -172,15 +255,19 @@ def markdown(rep: dict[str, Any]) -> str:
             f"| {'n/a' if not r['instructions'] else format(round(r['instructions']['mean']), ',')} "
             f"| {_ms(r['latency_ms'])} | {exact} "
             f"| {'n/a' if r['fits'] is None else ('yes' if r['fits'] else 'no')} "
-            f"| {', '.join(r['pareto']) or '-'} |")
+            f"| {', '.join(r['pareto']) or '-'} |"
+        )
     lines += ["", f"**Recommendation:** {rec['config'] or 'none'}: {rec['reason']}.", ""]
     for name, why in rec["others"].items():
         lines.append(f"- {name}: {why}")
     how = next((r["latency_how"] for r in rep["configs"] if r.get("latency_how")), None)
     if how:
-        lines += ["", f"Latency: {how}. Exact = the lowest device-vs-host int8 exact-match rate of the "
-                  "configuration's trials. Flash/RAM need: the export's fit check (model + arena + the "
-                  "board's runtime estimate)."]
+        lines += [
+            "",
+            f"Latency: {how}. Exact = the lowest device-vs-host int8 exact-match rate of the "
+            "configuration's trials. Flash/RAM need: the export's fit check (model + arena + the "
+            "board's runtime estimate).",
+        ]
     failed = [t for t in rep["trials"] if t["status"] != "ok"]
     if failed:
         lines += ["", "Failed trials:", ""]
@@ -190,14 +277,17 @@ def markdown(rep: dict[str, Any]) -> str:
 
 def plot(path: Path, rep: dict[str, Any]) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     b = rep["board"]
     rows = [r for r in rep["configs"] if r["int8_acc"]]
-    panels = [("latency_ms", "latency at the board's clock (ms)", 1, rep["budget_ms"], "budget", "ms"),
-              ("flash_need", "flash need (KB)", 1024, b["flash_bytes"], "flash", "KB"),
-              ("ram_need", "RAM need (KB)", 1024, b["ram_bytes"], "RAM", "KB")]
+    panels = [
+        ("latency_ms", "latency at the board's clock (ms)", 1, rep["budget_ms"], "budget", "ms"),
+        ("flash_need", "flash need (KB)", 1024, b["flash_bytes"], "flash", "KB"),
+        ("ram_need", "RAM need (KB)", 1024, b["ram_bytes"], "RAM", "KB"),
+    ]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     for ax, (key, label, unit, limit, name, uname) in zip(axes, panels):
         front = rep["pareto"]["latency" if key == "latency_ms" else key.split("_")[0]]
@@ -208,21 +298,44 @@ def plot(path: Path, rep: dict[str, Any]) -> None:
             x /= unit
             xerr = r[key]["std"] / unit if isinstance(r[key], dict) else None
             on = r["config"] in front
-            ax.errorbar(x, 100 * r["int8_acc"]["mean"], yerr=100 * r["int8_acc"]["std"], xerr=xerr,
-                        fmt="o" if on else "s", color="C1" if on else "C0", capsize=3,
-                        mfc="C1" if on else "none")
-            ax.annotate(r["config"], (x, 100 * r["int8_acc"]["mean"]), fontsize=7,
-                        textcoords="offset points", xytext=(4, 4))
-        pts = sorted((_cost(r, key) / unit, 100 * r["int8_acc"]["mean"]) for r in rows if r["config"] in front)
+            ax.errorbar(
+                x,
+                100 * r["int8_acc"]["mean"],
+                yerr=100 * r["int8_acc"]["std"],
+                xerr=xerr,
+                fmt="o" if on else "s",
+                color="C1" if on else "C0",
+                capsize=3,
+                mfc="C1" if on else "none",
+            )
+            ax.annotate(
+                r["config"],
+                (x, 100 * r["int8_acc"]["mean"]),
+                fontsize=7,
+                textcoords="offset points",
+                xytext=(4, 4),
+            )
+        pts = sorted(
+            (_cost(r, key) / unit, 100 * r["int8_acc"]["mean"])
+            for r in rows
+            if r["config"] in front
+        )
         if pts:
             ax.plot(*zip(*pts), color="C1", lw=1, alpha=0.6, label="Pareto front")
-        ax.axvline(limit / unit, color="C3", ls="--", lw=1,
-                   label=f"{b['name']} {name}: {limit / unit:,.0f} {uname}")
+        ax.axvline(
+            limit / unit,
+            color="C3",
+            ls="--",
+            lw=1,
+            label=f"{b['name']} {name}: {limit / unit:,.0f} {uname}",
+        )
         ax.set_xlabel(label)
         ax.set_ylabel("int8 accuracy (%), mean ± std")
         ax.legend(fontsize=7, loc="lower right")
         ax.grid(alpha=0.3)
-    fig.suptitle(f"edgekit sweep on {b['name']}: recommended {rep['recommendation']['config']}", fontsize=10)
+    fig.suptitle(
+        f"edgekit sweep on {b['name']}: recommended {rep['recommendation']['config']}", fontsize=10
+    )
     fig.tight_layout()
     with runs.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
@@ -230,7 +343,11 @@ def plot(path: Path, rep: dict[str, Any]) -> None:
 
 
 def write_report(out: Path, rep: dict[str, Any], board: Any) -> dict[str, str]:
-    files = {"json": str(out / "sweep.json"), "md": str(out / "sweep.md"), "png": str(out / "sweep.png")}
+    files = {
+        "json": str(out / "sweep.json"),
+        "md": str(out / "sweep.md"),
+        "png": str(out / "sweep.png"),
+    }
     runs.write_text(out / "sweep.md", markdown(rep))
     plot(out / "sweep.png", rep)
     runs.write_json(out / "sweep.json", {**rep, "files": files, "provenance": runs.provenance()})
@@ -239,13 +356,19 @@ def write_report(out: Path, rep: dict[str, Any], board: Any) -> dict[str, str]:
 
 def summary(rep: dict[str, Any]) -> str:
     rec = rep["recommendation"]
-    rows = [f"{'config':16s} {'ok':>5s} {'int8 acc %':>14s} {'latency ms':>14s} {'flash B':>10s} {'RAM B':>9s} fits"]
+    rows = [
+        f"{'config':16s} {'ok':>5s} {'int8 acc %':>14s} {'latency ms':>14s} {'flash B':>10s} {'RAM B':>9s} fits"
+    ]
     for r in rep["configs"]:
-        rows.append(f"{r['config']:16s} {r['ok']:>2d}/{r['trials']:<2d} {_pct(r['int8_acc']):>14s} "
-                    f"{_ms(r['latency_ms']):>14s} {_b(r['flash_need']):>10s} {_b(r['ram_need']):>9s} "
-                    f"{'n/a' if r['fits'] is None else ('yes' if r['fits'] else 'no')}")
+        rows.append(
+            f"{r['config']:16s} {r['ok']:>2d}/{r['trials']:<2d} {_pct(r['int8_acc']):>14s} "
+            f"{_ms(r['latency_ms']):>14s} {_b(r['flash_need']):>10s} {_b(r['ram_need']):>9s} "
+            f"{'n/a' if r['fits'] is None else ('yes' if r['fits'] else 'no')}"
+        )
     rows.append(f"recommended: {rec['config'] or 'none'}: {rec['reason']}")
     rows += [f"  {k}: {v}" for k, v in rec["others"].items()]
-    rows.append(f"{rep['trials_run_this_call']} trials run in {rep['wall_s_this_call']} s; wrote "
-                f"{rep['files']['md']}, {rep['files']['png']}, {rep['files']['json']}")
+    rows.append(
+        f"{rep['trials_run_this_call']} trials run in {rep['wall_s_this_call']} s; wrote "
+        f"{rep['files']['md']}, {rep['files']['png']}, {rep['files']['json']}"
+    )
     return "\n".join(rows)

@@ -11,9 +11,10 @@ import copy
 import json
 import time
 import tomllib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,8 +23,8 @@ from torch import nn
 from . import checkpoint, runs
 from .data import Recording, load_recording
 from .data.disturb import disturbed_copies, parse_conditions
-from .data.grids import Grid
 from .data.features import FeatureConfig, Frames, Normalizer, extract, to_images
+from .data.grids import Grid
 from .data.splits import Split, check_no_leak, kfold_splits, make_split
 from .data.synth import SynthConfig, default_dataset
 from .errors import EdgekitError
@@ -40,13 +41,13 @@ SPLITS = ("session", "trial", "kfold", "subject")
 class TrainOptions:
     arch: str = "mbv2"
     width: float = 0.2
-    data: Path | None = None          # None: the generated default dataset
+    data: Path | None = None  # None: the generated default dataset
     format: str = "csl"
     split: str = "session"
-    test_session: int | None = None   # session split: which session is the test set (default last)
-    subject: int | None = None        # session/trial split: use only this subject's trials
-    test_subject: int | None = None   # subject split: which subject is the test set (default last)
-    folds: int = 5                    # kfold split
+    test_session: int | None = None  # session split: which session is the test set (default last)
+    subject: int | None = None  # session/trial split: use only this subject's trials
+    test_subject: int | None = None  # subject split: which subject is the test set (default last)
+    folds: int = 5  # kfold split
     epochs: int = 40
     batch_size: int = 64
     lr: float = 3e-3
@@ -57,13 +58,13 @@ class TrainOptions:
     window_ms: float = 150.0
     hop_ms: float = 50.0
     feature: str = "rms"
-    filter: str = "causal"            # "causal" (what the device runs) | "zero-phase" (offline)
+    filter: str = "causal"  # "causal" (what the device runs) | "zero-phase" (offline)
     # disturbed copies of the training frames, one per condition (a condition = disturbances
     # applied together: ("ca", "lc") two copies, ("ca,lc",) one copy with both)
     augment: tuple[str, ...] | None = None
 
     @classmethod
-    def from_recipe(cls, path: Path, **overrides: Any) -> "TrainOptions":
+    def from_recipe(cls, path: Path, **overrides: Any) -> TrainOptions:
         """Defaults < recipe TOML ([train] table or top level) < explicit overrides (not None)."""
         try:
             d = tomllib.loads(Path(path).read_text())
@@ -81,17 +82,19 @@ class TrainOptions:
         return cls(**merged)
 
     def __post_init__(self) -> None:
-        if self.augment is not None:   # a recipe may give one condition as a string
+        if self.augment is not None:  # a recipe may give one condition as a string
             self.augment = tuple(parse_conditions(self.augment))
 
     def feature_config(self) -> FeatureConfig:
-        return FeatureConfig(window_ms=self.window_ms, hop_ms=self.hop_ms, kind=self.feature,
-                             filter=self.filter)
+        return FeatureConfig(
+            window_ms=self.window_ms, hop_ms=self.hop_ms, kind=self.feature, filter=self.filter
+        )
 
 
 @dataclass
 class Prepared:
     """A dataset cut into a split and normalised: what training and ingest need."""
+
     label_names: list[str]
     layout: str
     grid: Grid
@@ -100,7 +103,7 @@ class Prepared:
     mask: np.ndarray
     frames: Frames
     split: Split
-    images: np.ndarray                 # (N, 1, grid rows, grid cols) float32, normalised
+    images: np.ndarray  # (N, 1, grid rows, grid cols) float32, normalised
     source: dict[str, Any] = field(default_factory=dict)
     # --augment: disturbed copies of the training frames (images, labels), appended by fit()
     augment: tuple[np.ndarray, np.ndarray] | None = None
@@ -134,7 +137,7 @@ def prepare(opts: TrainOptions, split: Split | None = None) -> Prepared:
         source = {"kind": opts.format, "root": str(opts.data)}
     source["fs"] = rec.fs
     source["grid"] = rec.grid.name
-    fcfg = fcfg.for_recording(rec)    # fixes the ADC step the device will be given
+    fcfg = fcfg.for_recording(rec)  # fixes the ADC step the device will be given
     frames = extract(rec, fcfg)
     if split is None:
         if opts.split not in SPLITS:
@@ -142,22 +145,39 @@ def prepare(opts: TrainOptions, split: Split | None = None) -> Prepared:
         if opts.split == "kfold":
             split = kfold_splits(frames, opts.folds, opts.seed)[0]
         else:
-            split = make_split(frames, opts.split, seed=opts.seed, test_session=opts.test_session,
-                               subject=opts.subject, test_subject=opts.test_subject)
+            split = make_split(
+                frames,
+                opts.split,
+                seed=opts.seed,
+                test_session=opts.test_session,
+                subject=opts.subject,
+                test_subject=opts.test_subject,
+            )
     check_no_leak(split, frames)
     mask = rec.grid.channel_mask()
     norm = Normalizer.fit(frames.x[split.train], mask)
     images = to_images(norm.apply(frames.x), rec.grid)
-    aug = augmented_train(rec, opts.augment, fcfg, norm, frames, split, opts.seed) \
-        if opts.augment else None
+    aug = (
+        augmented_train(rec, opts.augment, fcfg, norm, frames, split, opts.seed)
+        if opts.augment
+        else None
+    )
     if aug is not None:
         source["augment"] = list(opts.augment)
-    return Prepared(rec.label_names, rec.layout, rec.grid, fcfg, norm, mask, frames, split, images,
-                    source, aug)
+    return Prepared(
+        rec.label_names, rec.layout, rec.grid, fcfg, norm, mask, frames, split, images, source, aug
+    )
 
 
-def augmented_train(rec: Recording, conditions: Sequence[str], fcfg: FeatureConfig, norm: Normalizer,
-                    frames: Frames, split: Split, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def augmented_train(
+    rec: Recording,
+    conditions: Sequence[str],
+    fcfg: FeatureConfig,
+    norm: Normalizer,
+    frames: Frames,
+    split: Split,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
     """Plain augmentation (the baseline the GAN must beat): one disturbed copy of the training
     frames per condition (["ca", "lc"] -> a CA copy and an LC copy; ["ca,lc"] -> one copy with
     both). Only the training sessions are disturbed; the same trials give the same frame
@@ -167,7 +187,9 @@ def augmented_train(rec: Recording, conditions: Sequence[str], fcfg: FeatureConf
     xs, ys = [], []
     for item, f in disturbed_copies(rec, conditions, fcfg, seed, sessions):
         if len(f) != len(frames) or not np.array_equal(f.trial_key, frames.trial_key):
-            raise EdgekitError(f"--augment {item}: disturbed frames do not line up with the clean ones")
+            raise EdgekitError(
+                f"--augment {item}: disturbed frames do not line up with the clean ones"
+            )
         xs.append(to_images(norm.apply(f.x[split.train]), rec.grid))
         ys.append(f.y[split.train])
     return np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.int64)
@@ -186,8 +208,9 @@ def lda_baseline(p: Prepared) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- training
 
 
-def fit(model: nn.Module, p: Prepared, opts: TrainOptions, progress: bool = True,
-        desc: str = "train") -> dict[str, Any]:
+def fit(
+    model: nn.Module, p: Prepared, opts: TrainOptions, progress: bool = True, desc: str = "train"
+) -> dict[str, Any]:
     """Train in place; keep the weights of the best validation epoch. Returns the history.
     Deterministic for a given opts.seed (dropout from a seeded torch generator, the epoch
     shuffles from a seeded numpy generator; see seeding.py)."""
@@ -201,16 +224,19 @@ def fresh_model(opts: TrainOptions, num_classes: int, grid: Grid, fold: int = 0)
         return build_model(opts.arch, opts.width, num_classes, grid.shape)
 
 
-def _fit(model: nn.Module, p: Prepared, opts: TrainOptions, progress: bool,
-         desc: str) -> dict[str, Any]:
+def _fit(
+    model: nn.Module, p: Prepared, opts: TrainOptions, progress: bool, desc: str
+) -> dict[str, Any]:
     rng = np.random.default_rng(opts.seed)
     xtr, ytr = p.part("train")
     xva, yva = p.part("val")
     if len(xtr) == 0 or len(xva) == 0:
-        raise EdgekitError(f"split {p.split.kind}: empty train or validation part "
-                           f"({len(xtr)} / {len(xva)} frames); use more trials or another --split")
+        raise EdgekitError(
+            f"split {p.split.kind}: empty train or validation part "
+            f"({len(xtr)} / {len(xva)} frames); use more trials or another --split"
+        )
     n_aug = 0
-    if p.augment is not None:          # --augment: disturbed twins of the training frames
+    if p.augment is not None:  # --augment: disturbed twins of the training frames
         n_aug = len(p.augment[1])
         xtr, ytr = np.concatenate([xtr, p.augment[0]]), np.concatenate([ytr, p.augment[1]])
     opt = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
@@ -226,7 +252,7 @@ def _fit(model: nn.Module, p: Prepared, opts: TrainOptions, progress: bool,
         order = rng.permutation(len(xtr))
         total = 0.0
         for i in range(0, len(order), opts.batch_size):
-            idx = torch.from_numpy(order[i:i + opts.batch_size])
+            idx = torch.from_numpy(order[i : i + opts.batch_size])
             if len(idx) < 2:  # BatchNorm needs more than one sample
                 continue
             opt.zero_grad()
@@ -243,25 +269,50 @@ def _fit(model: nn.Module, p: Prepared, opts: TrainOptions, progress: bool,
         elif epoch + 1 - best[1] >= opts.patience:
             break
     model.load_state_dict(best[2])
-    return {"best_val_acc": best[0], "best_epoch": best[1], "epochs_run": len(history),
-            "train_frames": int(len(xtr)), "augmented_frames": n_aug, "history": history}
+    return {
+        "best_val_acc": best[0],
+        "best_epoch": best[1],
+        "epochs_run": len(history),
+        "train_frames": int(len(xtr)),
+        "augmented_frames": n_aug,
+        "history": history,
+    }
 
 
-def model_record(model: nn.Module, opts: TrainOptions, p: Prepared, source: dict[str, Any],
-                 arch: str | None = None, width: float | None = None) -> checkpoint.ModelRecord:
+def model_record(
+    model: nn.Module,
+    opts: TrainOptions,
+    p: Prepared,
+    source: dict[str, Any],
+    arch: str | None = None,
+    width: float | None = None,
+) -> checkpoint.ModelRecord:
     return checkpoint.ModelRecord(
-        arch=arch or opts.arch, width=width if width is not None else opts.width,
-        num_classes=len(p.label_names), label_names=list(p.label_names),
-        features=p.features.to_dict(), norm_mean=p.norm.mean.tolist(), norm_std=p.norm.std.tolist(),
-        channel_mask=[bool(m) for m in p.mask], layout=p.layout, grid=p.grid.to_dict(),
-        state_dict=model.state_dict(), source=source)
+        arch=arch or opts.arch,
+        width=width if width is not None else opts.width,
+        num_classes=len(p.label_names),
+        label_names=list(p.label_names),
+        features=p.features.to_dict(),
+        norm_mean=p.norm.mean.tolist(),
+        norm_std=p.norm.std.tolist(),
+        channel_mask=[bool(m) for m in p.mask],
+        layout=p.layout,
+        grid=p.grid.to_dict(),
+        state_dict=model.state_dict(),
+        source=source,
+    )
 
 
 def split_record(p: Prepared) -> dict[str, Any]:
-    return {"kind": p.split.kind, "description": p.split.description,
-            "frames": {k: int(len(getattr(p.split, k))) for k in ("train", "val", "test")},
-            "trials": {k: int(len(np.unique(p.frames.trial_key[getattr(p.split, k)])))
-                       for k in ("train", "val", "test")}}
+    return {
+        "kind": p.split.kind,
+        "description": p.split.description,
+        "frames": {k: int(len(getattr(p.split, k))) for k in ("train", "val", "test")},
+        "trials": {
+            k: int(len(np.unique(p.frames.trial_key[getattr(p.split, k)])))
+            for k in ("train", "val", "test")
+        },
+    }
 
 
 def run_train(run: runs.Run, opts: TrainOptions, progress: bool = True) -> dict[str, Any]:
@@ -279,8 +330,13 @@ def run_train(run: runs.Run, opts: TrainOptions, progress: bool = True) -> dict[
             m = fresh_model(opts, n, p.grid, fold=k)
             fit(m, pk, opts, progress, desc=f"fold {k + 1}/{len(all_splits)}")
             xte, yte = pk.part("test")
-            folds.append({"fold": k + 1, "cnn": scores(yte, predict(m, xte), n)["accuracy"],
-                          "lda": lda_baseline(pk)["accuracy"]})
+            folds.append(
+                {
+                    "fold": k + 1,
+                    "cnn": scores(yte, predict(m, xte), n)["accuracy"],
+                    "lda": lda_baseline(pk)["accuracy"],
+                }
+            )
             if k == 0:
                 model = m
     else:
@@ -297,33 +353,56 @@ def run_train(run: runs.Run, opts: TrainOptions, progress: bool = True) -> dict[
     checkpoint.save(run.float_ckpt, rec)
     p.save_frames(run.frames)
     report: dict[str, Any] = {
-        "arch": opts.arch, "width": opts.width, "classes": p.label_names,
-        "data": p.source, "grid": p.grid.to_dict(), "features": p.features.to_dict(),
+        "arch": opts.arch,
+        "width": opts.width,
+        "classes": p.label_names,
+        "data": p.source,
+        "grid": p.grid.to_dict(),
+        "features": p.features.to_dict(),
         "split": split_record(p),
-        "cnn": cnn, "lda": lda, "training": fit_info, "options": asdict(opts),
-        "params": prof.total_params, "macs": prof.total_macs,
-        "layers": [asdict(l) for l in prof.layers], "wall_s": round(time.perf_counter() - t0, 1),
+        "cnn": cnn,
+        "lda": lda,
+        "training": fit_info,
+        "options": asdict(opts),
+        "params": prof.total_params,
+        "macs": prof.total_macs,
+        "layers": [asdict(l) for l in prof.layers],
+        "wall_s": round(time.perf_counter() - t0, 1),
     }
     if folds:
-        report["kfold"] = {"folds": folds,
-                           "cnn_mean": float(np.mean([f["cnn"] for f in folds])),
-                           "lda_mean": float(np.mean([f["lda"] for f in folds]))}
-    plot_confusion(run.root / "confusion.png", np.array(cnn["confusion"]), p.label_names,
-                   f"{opts.arch} w{opts.width:g} — test accuracy {cnn['accuracy']:.3f}")
+        report["kfold"] = {
+            "folds": folds,
+            "cnn_mean": float(np.mean([f["cnn"] for f in folds])),
+            "lda_mean": float(np.mean([f["lda"] for f in folds])),
+        }
+    plot_confusion(
+        run.root / "confusion.png",
+        np.array(cnn["confusion"]),
+        p.label_names,
+        f"{opts.arch} w{opts.width:g} — test accuracy {cnn['accuracy']:.3f}",
+    )
     run.write_report("train", report)
     return report
 
 
 def plot_confusion(path: Path, cm: np.ndarray, labels: list[str], title: str) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(1.0 + 0.6 * len(labels), 0.8 + 0.6 * len(labels)))
     ax.imshow(cm, cmap="Blues")
     for (i, j), v in np.ndenumerate(cm):
-        ax.text(j, i, str(v), ha="center", va="center", fontsize=7,
-                color="white" if v > cm.max() / 2 else "black")
+        ax.text(
+            j,
+            i,
+            str(v),
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="white" if v > cm.max() / 2 else "black",
+        )
     ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=7)
     ax.set_yticks(range(len(labels)), labels, fontsize=7)
     ax.set_xlabel("predicted")
@@ -337,15 +416,19 @@ def plot_confusion(path: Path, cm: np.ndarray, labels: list[str], title: str) ->
 
 def summary(report: dict[str, Any]) -> str:
     s = report["split"]
-    lines = [f"{report['arch']} w{report['width']:g}: {report['params']:,} params, "
-             f"{report['macs']:,} MACs",
-             f"split {s['kind']}: {s['description']} "
-             f"(frames train/val/test {s['frames']['train']}/{s['frames']['val']}/{s['frames']['test']})",
-             f"CNN test accuracy {report['cnn']['accuracy']:.4f}  macro-F1 {report['cnn']['macro_f1']:.4f}",
-             f"LDA test accuracy {report['lda']['accuracy']:.4f}  macro-F1 {report['lda']['macro_f1']:.4f}"]
+    lines = [
+        f"{report['arch']} w{report['width']:g}: {report['params']:,} params, "
+        f"{report['macs']:,} MACs",
+        f"split {s['kind']}: {s['description']} "
+        f"(frames train/val/test {s['frames']['train']}/{s['frames']['val']}/{s['frames']['test']})",
+        f"CNN test accuracy {report['cnn']['accuracy']:.4f}  macro-F1 {report['cnn']['macro_f1']:.4f}",
+        f"LDA test accuracy {report['lda']['accuracy']:.4f}  macro-F1 {report['lda']['macro_f1']:.4f}",
+    ]
     if "kfold" in report:
         k = report["kfold"]
-        lines.append(f"{len(k['folds'])}-fold over trials: CNN mean {k['cnn_mean']:.4f}, "
-                     f"LDA mean {k['lda_mean']:.4f}")
+        lines.append(
+            f"{len(k['folds'])}-fold over trials: CNN mean {k['cnn_mean']:.4f}, "
+            f"LDA mean {k['lda_mean']:.4f}"
+        )
     lines.append(f"wall time {report['wall_s']} s")
     return "\n".join(lines)

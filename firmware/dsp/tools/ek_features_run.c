@@ -8,7 +8,8 @@
 
 static ek_features_t st;
 
-int main(void) {
+int main(void)
+{
     int16_t sample[EK_FEAT_CHANNELS];
     int8_t frame[EK_INPUT_SIZE];
     size_t i;

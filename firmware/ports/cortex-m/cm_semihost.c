@@ -14,14 +14,16 @@
 #define SYS_EXIT_EXTENDED 0x20u
 #define ADP_STOPPED_APPLICATION_EXIT 0x20026u
 
-static int32_t semi(uint32_t op, const void *arg) {
+static int32_t semi(uint32_t op, const void *arg)
+{
     register uint32_t r0 __asm__("r0") = op;
     register const void *r1 __asm__("r1") = arg;
     __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
     return (int32_t)r0;
 }
 
-int32_t cm_semi_open(const char *path, uint32_t mode) {
+int32_t cm_semi_open(const char *path, uint32_t mode)
+{
     uint32_t a[3];
     a[0] = (uint32_t)(uintptr_t)path;
     a[1] = mode;
@@ -29,14 +31,16 @@ int32_t cm_semi_open(const char *path, uint32_t mode) {
     return semi(SYS_OPEN, a);
 }
 
-void cm_semi_close(int32_t fd) {
+void cm_semi_close(int32_t fd)
+{
     uint32_t a[1];
     a[0] = (uint32_t)fd;
     (void)semi(SYS_CLOSE, a);
 }
 
 /* SYS_READ / SYS_WRITE answer the number of bytes NOT transferred. */
-static int32_t transfer(uint32_t op, int32_t fd, const void *buf, uint32_t n) {
+static int32_t transfer(uint32_t op, int32_t fd, const void *buf, uint32_t n)
+{
     uint32_t a[3];
     int32_t left;
     a[0] = (uint32_t)fd;
@@ -47,28 +51,38 @@ static int32_t transfer(uint32_t op, int32_t fd, const void *buf, uint32_t n) {
     return (int32_t)(n - (uint32_t)left);
 }
 
-int32_t cm_semi_read(int32_t fd, void *buf, uint32_t n) { return transfer(SYS_READ, fd, buf, n); }
+int32_t cm_semi_read(int32_t fd, void *buf, uint32_t n)
+{
+    return transfer(SYS_READ, fd, buf, n);
+}
 
-int32_t cm_semi_write(int32_t fd, const void *buf, uint32_t n) {
+int32_t cm_semi_write(int32_t fd, const void *buf, uint32_t n)
+{
     return transfer(SYS_WRITE, fd, buf, n);
 }
 
-int32_t cm_semi_flen(int32_t fd) {
+int32_t cm_semi_flen(int32_t fd)
+{
     uint32_t a[1];
     a[0] = (uint32_t)fd;
     return semi(SYS_FLEN, a);
 }
 
-void cm_semi_write0(const char *s) { (void)semi(SYS_WRITE0, s); }
+void cm_semi_write0(const char *s)
+{
+    (void)semi(SYS_WRITE0, s);
+}
 
-void cm_semi_exit(uint32_t code) {
+void cm_semi_exit(uint32_t code)
+{
     uint32_t a[2];
     a[0] = ADP_STOPPED_APPLICATION_EXIT;
     a[1] = code;
     (void)semi(SYS_EXIT_EXTENDED, a);
 }
 
-int32_t cm_semi_cmdline(char *buf, uint32_t cap) {
+int32_t cm_semi_cmdline(char *buf, uint32_t cap)
+{
     uint32_t a[2];
     a[0] = (uint32_t)(uintptr_t)buf;
     a[1] = cap;

@@ -17,7 +17,8 @@ void SysTick_Handler(void);
 
 #define SCB_CPACR (*(volatile uint32_t *)0xE000ED88u)
 
-void Reset_Handler(void) {
+void Reset_Handler(void)
+{
     uint32_t *src = &_sidata, *dst = &_sdata;
     void (**ctor)(void);
 #if defined(__ARM_FP)
@@ -35,14 +36,16 @@ void Reset_Handler(void) {
 }
 
 /* A fault says so on the serial link instead of hanging silently. */
-void Fault_Handler(void) {
+void Fault_Handler(void)
+{
     static const char msg[] = "\r\ne-[hard fault]\r\n";
     ek_port_write(msg, sizeof msg - 1);
     for (;;) {
     }
 }
 
-void Default_Handler(void) {
+void Default_Handler(void)
+{
     for (;;) {
     }
 }
@@ -51,12 +54,15 @@ void Default_Handler(void) {
 __attribute__((section(".isr_vector"), used)) void (*const cm_vectors[16])(void) = {
     (void (*)(void))(uintptr_t)&_estack,
     Reset_Handler,
-    Fault_Handler,   /* NMI */
-    Fault_Handler,   /* HardFault */
-    Fault_Handler,   /* MemManage */
-    Fault_Handler,   /* BusFault */
-    Fault_Handler,   /* UsageFault */
-    0, 0, 0, 0,
+    Fault_Handler, /* NMI */
+    Fault_Handler, /* HardFault */
+    Fault_Handler, /* MemManage */
+    Fault_Handler, /* BusFault */
+    Fault_Handler, /* UsageFault */
+    0,
+    0,
+    0,
+    0,
     Default_Handler, /* SVCall */
     Default_Handler, /* DebugMon */
     0,

@@ -12,15 +12,20 @@
 static volatile uint32_t s_wraps;
 
 void SysTick_Handler(void);
-void SysTick_Handler(void) { s_wraps++; }
+void SysTick_Handler(void)
+{
+    s_wraps++;
+}
 
-void cm_systick_start(void) {
+void cm_systick_start(void)
+{
     SYST_RVR = PERIOD - 1u;
     SYST_CVR = 0;
     SYST_CSR = 7u; /* core clock, interrupt on wrap, enable */
 }
 
-uint32_t cm_systick_ticks(void) {
+uint32_t cm_systick_ticks(void)
+{
     uint32_t hi, lo, pend;
     for (;;) {
         hi = s_wraps;

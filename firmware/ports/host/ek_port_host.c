@@ -14,7 +14,8 @@ void ek_port_init(void) {}
 static unsigned char s_rx[4096];
 static size_t s_rx_len, s_rx_pos;
 
-int ek_port_read_byte(void) {
+int ek_port_read_byte(void)
+{
     while (s_rx_pos == s_rx_len) {
         ssize_t n = read(0, s_rx, sizeof s_rx);
         if (n < 0 && errno == EINTR) continue;
@@ -25,12 +26,14 @@ int ek_port_read_byte(void) {
     return s_rx[s_rx_pos++];
 }
 
-int ek_port_rx_file(const char *path) {
+int ek_port_rx_file(const char *path)
+{
     (void)path;
     return -1; /* stdin is already as fast as a file */
 }
 
-void ek_port_write(const char *buf, size_t len) {
+void ek_port_write(const char *buf, size_t len)
+{
     while (len) {
         ssize_t n = write(1, buf, len);
         if (n <= 0) return;
@@ -39,14 +42,27 @@ void ek_port_write(const char *buf, size_t len) {
     }
 }
 
-uint32_t ek_port_ticks(void) {
+uint32_t ek_port_ticks(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint32_t)((uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u);
 }
 
-uint32_t ek_port_tick_hz(void) { return 1000000u; }
-const char *ek_port_tick_unit(void) { return "us"; }
-const char *ek_port_name(void) { return "host"; }
+uint32_t ek_port_tick_hz(void)
+{
+    return 1000000u;
+}
+const char *ek_port_tick_unit(void)
+{
+    return "us";
+}
+const char *ek_port_name(void)
+{
+    return "host";
+}
 
-int main(void) { return ek_app_main(); }
+int main(void)
+{
+    return ek_app_main();
+}

@@ -31,13 +31,17 @@
 #define CORE_HZ 25000000u
 #define BAUD 115200u
 
-void cm_board_init(void) {
+void cm_board_init(void)
+{
     /* Clocks are fixed on MPS2; QEMU's UART needs BAUDDIV >= 16 to pass bytes at all. */
     UART_BAUDDIV = CORE_HZ / BAUD;
     UART_CTRL = CTRL_TXEN | CTRL_RXEN;
 }
 
-void ek_port_init(void) { cm_systick_start(); }
+void ek_port_init(void)
+{
+    cm_systick_start();
+}
 
 #define RX_BLOCK 4096u /* bytes per semihosting read: one call per ~tenth of a 192-channel hop */
 
@@ -45,7 +49,8 @@ static int32_t s_rx_fd = -1;
 static uint8_t s_rx[RX_BLOCK];
 static uint32_t s_rx_len, s_rx_pos;
 
-int ek_port_rx_file(const char *path) {
+int ek_port_rx_file(const char *path)
+{
     int32_t fd = cm_semi_open(path, CM_SEMI_MODE_RB);
     if (fd < 0) return -1;
     if (s_rx_fd >= 0) cm_semi_close(s_rx_fd);
@@ -54,7 +59,8 @@ int ek_port_rx_file(const char *path) {
     return 0;
 }
 
-int ek_port_read_byte(void) {
+int ek_port_read_byte(void)
+{
     while (s_rx_fd >= 0 && s_rx_pos == s_rx_len) {
         int32_t n = cm_semi_read(s_rx_fd, s_rx, RX_BLOCK);
         if (n <= 0) { /* the writer closed the FIFO: back to the UART */
@@ -71,7 +77,8 @@ int ek_port_read_byte(void) {
     return (int)(UART_DATA & 0xFFu);
 }
 
-void ek_port_write(const char *buf, size_t len) {
+void ek_port_write(const char *buf, size_t len)
+{
     size_t i;
     for (i = 0; i < len; i++) {
         while (UART_STATE & STATE_TXFULL) {
@@ -80,9 +87,24 @@ void ek_port_write(const char *buf, size_t len) {
     }
 }
 
-uint32_t ek_port_ticks(void) { return cm_systick_ticks(); }
-uint32_t ek_port_tick_hz(void) { return CORE_HZ; }
-const char *ek_port_tick_unit(void) { return "systick"; }
-const char *ek_port_name(void) { return "mps2-an386"; }
+uint32_t ek_port_ticks(void)
+{
+    return cm_systick_ticks();
+}
+uint32_t ek_port_tick_hz(void)
+{
+    return CORE_HZ;
+}
+const char *ek_port_tick_unit(void)
+{
+    return "systick";
+}
+const char *ek_port_name(void)
+{
+    return "mps2-an386";
+}
 
-int main(void) { return ek_app_main(); }
+int main(void)
+{
+    return ek_app_main();
+}

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -49,9 +50,9 @@ PROFILE_SLACK_S = 10.0
 
 @dataclass
 class Reference:
-    x: np.ndarray            # (N, H, W, C) int8, the model's input tensor
-    y: np.ndarray            # (N, C) int8, tflite_micro's output
-    labels: np.ndarray       # (N,) int64
+    x: np.ndarray  # (N, H, W, C) int8, the model's input tensor
+    y: np.ndarray  # (N, C) int8, tflite_micro's output
+    labels: np.ndarray  # (N,) int64
     label_names: list[str]
     model_hash: str
     tflite: Path
@@ -59,9 +60,12 @@ class Reference:
 
 
 def load_reference(run: runs.Run) -> Reference:
-    ref_path = run.require(run.export_dir / "reference.npz", "host reference",
-                           "run `edgekit export` first")
-    tfl = run.require(run.export_dir / "model_int8.tflite", "int8 model", "run `edgekit export` first")
+    ref_path = run.require(
+        run.export_dir / "reference.npz", "host reference", "run `edgekit export` first"
+    )
+    tfl = run.require(
+        run.export_dir / "model_int8.tflite", "int8 model", "run `edgekit export` first"
+    )
     z = runs.load_npz(ref_path)
     for key in ("x_int8", "y_int8", "labels", "label_names"):
         if key not in z:
@@ -70,16 +74,27 @@ def load_reference(run: runs.Run) -> Reference:
     if x.dtype != np.int8 or y.dtype != np.int8:
         raise EdgekitError(f"{ref_path}: x_int8/y_int8 should be int8, got {x.dtype}/{y.dtype}")
     if not (len(x) == len(y) == len(labels)) or len(x) == 0 or y.ndim != 2:
-        raise EdgekitError(f"{ref_path}: x_int8 {x.shape}, y_int8 {y.shape}, labels {labels.shape} "
-                           "should be (N,H,W,C), (N,C), (N,) with the same N > 0")
+        raise EdgekitError(
+            f"{ref_path}: x_int8 {x.shape}, y_int8 {y.shape}, labels {labels.shape} "
+            "should be (N,H,W,C), (N,C), (N,) with the same N > 0"
+        )
     c = y.shape[1]
     if labels.min() < 0 or labels.max() >= c or len(z["label_names"]) != c:
-        raise EdgekitError(f"{ref_path}: labels should be in 0..{c - 1} with {c} label_names "
-                           f"(got {labels.min()}..{labels.max()}, {len(z['label_names'])} names)")
+        raise EdgekitError(
+            f"{ref_path}: labels should be in 0..{c - 1} with {c} label_names "
+            f"(got {labels.min()}..{labels.max()}, {len(z['label_names'])} names)"
+        )
     exp_path = run.export_dir / "export.json"
     export = runs.read_json(exp_path) if exp_path.exists() else {}
-    return Reference(x, y, labels.astype(np.int64), [str(s) for s in z["label_names"]],
-                     runs.model_hash(tfl.read_bytes()), tfl, export)
+    return Reference(
+        x,
+        y,
+        labels.astype(np.int64),
+        [str(s) for s in z["label_names"]],
+        runs.model_hash(tfl.read_bytes()),
+        tfl,
+        export,
+    )
 
 
 def pick_samples(n_total: int, samples: int, seed: int = 0) -> np.ndarray:
@@ -98,8 +113,15 @@ class _Session:
     """One board conversation with bounded retries: a sample that hits a reset or a timeout is
     re-synchronised and redone, at most `retries` times each and `max_resets` resets in all."""
 
-    def __init__(self, link: DeviceLink, ref: Reference, retries: int, max_resets: int,
-                 fw_hint: str, timeouts: Timeouts | None = None):
+    def __init__(
+        self,
+        link: DeviceLink,
+        ref: Reference,
+        retries: int,
+        max_resets: int,
+        fw_hint: str,
+        timeouts: Timeouts | None = None,
+    ):
         self.link, self.ref = link, ref
         self.retries, self.max_resets = retries, max_resets
         self.fw_hint = fw_hint
@@ -107,12 +129,12 @@ class _Session:
         self.n_in = int(np.prod(ref.x.shape[1:]))
         self.n_out = int(ref.y.shape[1])
         self.timeouts = timeouts or Timeouts()
-        self.cmd_timeout = self.timeouts.first_inference_s   # until one inference has been timed
+        self.cmd_timeout = self.timeouts.first_inference_s  # until one inference has been timed
         self.info: EkInfo | None = None
         self.name = ""
         self.profile = ""
         self.retried: list[dict[str, Any]] = []
-        self.model_unchecked: str | None = None   # plain EEMBC device: what m-model-[...] said
+        self.model_unchecked: str | None = None  # plain EEMBC device: what m-model-[...] said
 
     # identification -----------------------------------------------------------------------
 
@@ -134,10 +156,12 @@ class _Session:
             dev_hash = self.info.hash
         except DeviceError as e:
             if not e.device_message.lower().startswith("unknown command"):
-                raise EdgekitError(f"{self.link.url}: the firmware cannot run its model "
-                                   f"({e.device_message}); re-export and flash the firmware from "
-                                   f"{self.fw_hint}") from None
-            self.info = None   # MLPerf Tiny firmware without the ek- extensions
+                raise EdgekitError(
+                    f"{self.link.url}: the firmware cannot run its model "
+                    f"({e.device_message}); re-export and flash the firmware from "
+                    f"{self.fw_hint}"
+                ) from None
+            self.info = None  # MLPerf Tiny firmware without the ek- extensions
             dev_hash = prof_hash
         if self.info is None and not _looks_like_hash(dev_hash):
             # plain EEMBC firmware names its model (m-model-[ic01]) instead of hashing it: the
@@ -145,18 +169,27 @@ class _Session:
             self.model_unchecked = dev_hash or "(none)"
             return
         if dev_hash is None:
-            raise EdgekitError(f"{self.link.url}: the device ({self.name or 'unnamed'}) reports no "
-                               "model hash (neither ek-info% nor profile% m-model-[...]), so its "
-                               "model cannot be checked against this run; flash edgekit firmware "
-                               f"from {self.fw_hint}")
+            raise EdgekitError(
+                f"{self.link.url}: the device ({self.name or 'unnamed'}) reports no "
+                "model hash (neither ek-info% nor profile% m-model-[...]), so its "
+                "model cannot be checked against this run; flash edgekit firmware "
+                f"from {self.fw_hint}"
+            )
         if dev_hash != self.ref.model_hash:
-            raise EdgekitError(f"device runs model {dev_hash}, this run exported {self.ref.model_hash} "
-                               f"({self.ref.tflite}): flash the firmware from {self.fw_hint}"
-                               + (f" (rebuild it first: {self.rebuild_hint})" if self.rebuild_hint else ""))
-        if self.info is not None and (self.info.inputs, self.info.outputs) != (self.n_in, self.n_out):
-            raise EdgekitError(f"device model takes {self.info.inputs} inputs / {self.info.outputs} "
-                               f"outputs, reference.npz has {self.n_in} / {self.n_out}: re-export "
-                               f"and flash the firmware from {self.fw_hint}")
+            raise EdgekitError(
+                f"device runs model {dev_hash}, this run exported {self.ref.model_hash} "
+                f"({self.ref.tflite}): flash the firmware from {self.fw_hint}"
+                + (f" (rebuild it first: {self.rebuild_hint})" if self.rebuild_hint else "")
+            )
+        if self.info is not None and (self.info.inputs, self.info.outputs) != (
+            self.n_in,
+            self.n_out,
+        ):
+            raise EdgekitError(
+                f"device model takes {self.info.inputs} inputs / {self.info.outputs} "
+                f"outputs, reference.npz has {self.n_in} / {self.n_out}: re-export "
+                f"and flash the firmware from {self.fw_hint}"
+            )
 
     # retries ------------------------------------------------------------------------------
 
@@ -169,9 +202,11 @@ class _Session:
                 last = e
                 self.retried.append({"what": what, "why": "reset", "attempt": attempt})
                 if self.link.stats.resets > self.max_resets:
-                    raise EdgekitError(f"the device reset {self.link.stats.resets} times during the "
-                                       f"bench (last during {what}); check its power supply and "
-                                       "cable, and for stack or arena overflow in the firmware") from e
+                    raise EdgekitError(
+                        f"the device reset {self.link.stats.resets} times during the "
+                        f"bench (last during {what}); check its power supply and "
+                        "cable, and for stack or arena overflow in the firmware"
+                    ) from e
                 self._recover(after_reset=True)
             except (LinkTimeout, ProtocolError, DeviceError) as e:
                 # a well-formed command answered e-[...] or a mangled reply: noise on the line
@@ -184,12 +219,12 @@ class _Session:
     def _recover(self, after_reset: bool) -> None:
         if after_reset:
             try:
-                self.link.wait_ready(self.timeouts.reboot_s)   # the rebooted firmware's init
+                self.link.wait_ready(self.timeouts.reboot_s)  # the rebooted firmware's init
             except LinkTimeout:
                 pass
         self.link.sync()
         if after_reset:
-            self.identify()      # the same model must come back after a reset
+            self.identify()  # the same model must come back after a reset
 
     # measurements -------------------------------------------------------------------------
 
@@ -214,8 +249,10 @@ class _Session:
 
     def infer(self, n: int, warmup: int) -> list[protocol.Reply]:
         t = time.monotonic()
-        replies = self.link.command(protocol.cmd_infer(n, warmup),
-                                    timeout=self.cmd_timeout * (n + warmup) + TRANSFER_SLACK_S)
+        replies = self.link.command(
+            protocol.cmd_infer(n, warmup),
+            timeout=self.cmd_timeout * (n + warmup) + TRANSFER_SLACK_S,
+        )
         self._timeout_after((time.monotonic() - t) / max(1, n + warmup))
         return replies
 
@@ -237,11 +274,15 @@ class _Session:
         laps = [protocol.parse_lap_us(r) for r in replies if r.kind == "lap_us"]
         res = [protocol.parse_results(r) for r in replies if r.kind == "results"]
         if len(laps) != 2 or not res:
-            raise ProtocolError(f"infer {n} {warmup}: expected 2 m-lap-us lines and m-results, got "
-                                f"{len(laps)} and {len(res)}")
+            raise ProtocolError(
+                f"infer {n} {warmup}: expected 2 m-lap-us lines and m-results, got "
+                f"{len(laps)} and {len(res)}"
+            )
         if len(res[-1]) != self.n_out:
-            raise EdgekitError(f"{self.link.url}: m-results has {len(res[-1])} values, the exported "
-                               f"model has {self.n_out} outputs: the device runs another model")
+            raise EdgekitError(
+                f"{self.link.url}: m-results has {len(res[-1])} values, the exported "
+                f"model has {self.n_out} outputs: the device runs another model"
+            )
         return res[-1], (laps[1] - laps[0]) / n
 
     def lap(self, x: np.ndarray, n: int, warmup: int) -> dict[str, Any]:
@@ -251,7 +292,11 @@ class _Session:
         laps = [protocol.parse_lap_us(r) for r in replies if r.kind == "lap_us"]
         if len(laps) != 2:
             raise ProtocolError(f"infer {n} {warmup}: expected 2 m-lap-us lines, got {len(laps)}")
-        rec: dict[str, Any] = {"n": n, "warmup": warmup, "us_per_inference": (laps[1] - laps[0]) / n}
+        rec: dict[str, Any] = {
+            "n": n,
+            "warmup": warmup,
+            "us_per_inference": (laps[1] - laps[0]) / n,
+        }
         res = [protocol.parse_results(r) for r in replies if r.kind == "results"]
         rec["results"] = res[-1] if res else None
         if self.info is not None:
@@ -265,14 +310,24 @@ class _Session:
     def ek_profile(self, x: np.ndarray) -> tuple[list[layers.OpProfile], layers.ProfileTotals]:
         """Per-op ticks of one inference on x (the firmware runs the ops one at a time)."""
         self.db_load(x)
-        replies = self.link.command("ek-profile", timeout=self.cmd_timeout * PROFILE_INFERENCES
-                                    + PROFILE_SLACK_S)
-        ops = [layers.OpProfile(*protocol.parse_ek_profile_op(r))
-               for r in replies if r.kind == "ek_profile_op"]
+        replies = self.link.command(
+            "ek-profile", timeout=self.cmd_timeout * PROFILE_INFERENCES + PROFILE_SLACK_S
+        )
+        ops = [
+            layers.OpProfile(*protocol.parse_ek_profile_op(r))
+            for r in replies
+            if r.kind == "ek_profile_op"
+        ]
         tot = [protocol.parse_ek_profile(r) for r in replies if r.kind == "ek_profile"]
-        if len(tot) != 1 or tot[0][0] != len(ops) or [o.index for o in ops] != list(range(len(ops))):
-            raise ProtocolError(f"ek-profile: expected ops 0..N-1 then one m-ek-profile-ops line, "
-                                f"got {len(ops)} op lines and {len(tot)} totals")
+        if (
+            len(tot) != 1
+            or tot[0][0] != len(ops)
+            or [o.index for o in ops] != list(range(len(ops)))
+        ):
+            raise ProtocolError(
+                f"ek-profile: expected ops 0..N-1 then one m-ek-profile-ops line, "
+                f"got {len(ops)} op lines and {len(tot)} totals"
+            )
         return ops, layers.ProfileTotals(*tot[0])
 
     def ek_layers(self, x: np.ndarray, n_ops: int) -> list[np.ndarray]:
@@ -283,8 +338,11 @@ class _Session:
             parts: list[np.ndarray] = []
             off, total = 0, None
             while total is None or off < total:
-                r = self.link.expect(protocol.cmd_ek_layer(i, off), "ek_layer",
-                                     timeout=self.cmd_timeout + TRANSFER_SLACK_S)
+                r = self.link.expect(
+                    protocol.cmd_ek_layer(i, off),
+                    "ek_layer",
+                    timeout=self.cmd_timeout + TRANSFER_SLACK_S,
+                )
                 op, at, total, chunk = protocol.parse_ek_layer(r)
                 if op != i or at != off:
                     raise ProtocolError(f"ek-layer {i} {off}: device answered op {op} at {at}")
@@ -303,7 +361,7 @@ def _looks_like_hash(v: str | None) -> bool:
 # ------------------------------------------------------------------------ connection
 
 
-def _elf_from(built: "Path | str | dict[str, Any]") -> tuple[Path, dict[str, Any]]:
+def _elf_from(built: Path | str | dict[str, Any]) -> tuple[Path, dict[str, Any]]:
     if isinstance(built, dict):
         if "elf" not in built:
             raise EdgekitError(f"firmware build returned no 'elf' path ({sorted(built)})")
@@ -316,8 +374,10 @@ def _built_elf(run: runs.Run, board: Board, fw_name: str) -> tuple[Path, dict[st
     fw_dir = run.firmware_dir(fw_name)
     rec = read_build_record(fw_dir)
     if rec is None or not rec.get("elf"):
-        raise EdgekitError(f"{fw_dir}: no firmware build record ({fw_dir / 'build.json'}); build "
-                           f"it with `edgekit export --board {board.name} --build`")
+        raise EdgekitError(
+            f"{fw_dir}: no firmware build record ({fw_dir / 'build.json'}); build "
+            f"it with `edgekit export --board {board.name} --build`"
+        )
     return Path(rec["elf"]), rec
 
 
@@ -328,21 +388,31 @@ def boot_timeout(board: Board, port: str | None) -> float:
 
 
 @contextlib.contextmanager
-def open_device(run: runs.Run, board: Board, port: str | None, baud: int | None,
-                build_fn: BuildFn | None, build_info: dict[str, Any],
-                fw_name: str | None = None) -> Iterator[tuple[DeviceLink, str]]:
+def open_device(
+    run: runs.Run,
+    board: Board,
+    port: str | None,
+    baud: int | None,
+    build_fn: BuildFn | None,
+    build_info: dict[str, Any],
+    fw_name: str | None = None,
+) -> Iterator[tuple[DeviceLink, str]]:
     """Yield (link, where) for a real port, or for QEMU booting the run's firmware (build_fn's,
     else the one built in <run>/firmware/<fw_name or board>/)."""
     baud = baud or board.baud
     if port is not None:
-        hint = (f"for board {board.name}: --baud {board.baud} is its rate; a board that resets on "
-                "open needs a few seconds")
+        hint = (
+            f"for board {board.name}: --baud {board.baud} is its rate; a board that resets on "
+            "open needs a few seconds"
+        )
         with DeviceLink(port, baud, timeout=board.timeouts.command_s, hint=hint) as link:
             yield link, port
         return
     if not board.emulated:
-        raise EdgekitError(f"--port: board {board.name} is real hardware; give its serial port, "
-                           "e.g. --port /dev/ttyUSB0 (or any pyserial URL)")
+        raise EdgekitError(
+            f"--port: board {board.name} is real hardware; give its serial port, "
+            "e.g. --port /dev/ttyUSB0 (or any pyserial URL)"
+        )
     from .qemu import run_qemu
 
     if build_fn is not None:
@@ -353,8 +423,13 @@ def open_device(run: runs.Run, board: Board, port: str | None, baud: int | None,
     with run_qemu(board, elf) as q:
         hint = f"QEMU {q.machine} running {elf}"
         try:
-            with DeviceLink(q.url, baud, timeout=board.timeouts.command_s, hint=hint,
-                            rx_fifo=str(q.rx_fifo) if q.rx_fifo else None) as link:
+            with DeviceLink(
+                q.url,
+                baud,
+                timeout=board.timeouts.command_s,
+                hint=hint,
+                rx_fifo=str(q.rx_fifo) if q.rx_fifo else None,
+            ) as link:
                 yield link, f"qemu:{q.machine}"
         except LinkError as e:
             log = q.log().strip()
@@ -367,8 +442,13 @@ def open_device(run: runs.Run, board: Board, port: str | None, baud: int | None,
 
 
 def _stats(v: np.ndarray) -> dict[str, float]:
-    return {"median": float(np.median(v)), "p90": float(np.percentile(v, 90)),
-            "max": float(np.max(v)), "min": float(np.min(v)), "mean": float(np.mean(v))}
+    return {
+        "median": float(np.median(v)),
+        "p90": float(np.percentile(v, 90)),
+        "max": float(np.max(v)),
+        "min": float(np.min(v)),
+        "mean": float(np.mean(v)),
+    }
 
 
 def confusion(labels: np.ndarray, pred: np.ndarray, c: int) -> np.ndarray:
@@ -379,22 +459,38 @@ def confusion(labels: np.ndarray, pred: np.ndarray, c: int) -> np.ndarray:
 
 def qemu_note(hz: int) -> str:
     ipt = 1e9 / hz
-    return (f"QEMU -icount shift=0: each guest instruction takes 1 ns of virtual time, so a tick "
-            f"at {hz:,} Hz is an instruction-count proxy (1 tick = {ipt:g} instructions, +-1 tick "
-            "of phase), not Cortex-M4 cycles; µs are QEMU virtual time, not Cortex-M4 time")
+    return (
+        f"QEMU -icount shift=0: each guest instruction takes 1 ns of virtual time, so a tick "
+        f"at {hz:,} Hz is an instruction-count proxy (1 tick = {ipt:g} instructions, +-1 tick "
+        "of phase), not Cortex-M4 cycles; µs are QEMU virtual time, not Cortex-M4 time"
+    )
 
 
 # ------------------------------------------------------------------------ run_bench
 
 
-def run_bench(run: runs.Run, board: Board, port: str | None, samples: int = 200, warmup: int = 1,
-              progress: bool = True, build_fn: BuildFn | None = None, *, baud: int | None = None,
-              mode: str = "ek-run", latency_samples: int = 3, latency_n: int = 10,
-              retries: int = RETRIES, max_resets: int = MAX_RESETS, seed: int = 0,
-              write: bool = True,
-              on_sample: Callable[[int], None] | None = None,
-              bench_name: str | None = None, profile: bool = False,
-              diff: bool = False) -> dict[str, Any]:
+def run_bench(
+    run: runs.Run,
+    board: Board,
+    port: str | None,
+    samples: int = 200,
+    warmup: int = 1,
+    progress: bool = True,
+    build_fn: BuildFn | None = None,
+    *,
+    baud: int | None = None,
+    mode: str = "ek-run",
+    latency_samples: int = 3,
+    latency_n: int = 10,
+    retries: int = RETRIES,
+    max_resets: int = MAX_RESETS,
+    seed: int = 0,
+    write: bool = True,
+    on_sample: Callable[[int], None] | None = None,
+    bench_name: str | None = None,
+    profile: bool = False,
+    diff: bool = False,
+) -> dict[str, Any]:
     """Bench the run's exported model on `board` (via `port`, or QEMU when port is None and the
     board is emulated; build_fn() then returns the ELF path or a build-info dict with 'elf',
     'flash_bytes', 'ram_bytes'). Writes bench.json/.md/.png into run.bench_dir(board) and returns
@@ -418,12 +514,26 @@ def run_bench(run: runs.Run, board: Board, port: str | None, samples: int = 200,
     with open_device(run, board, port, baud, build_fn, build_info, fw_name) as (link, where):
         s = _Session(link, ref, retries, max_resets, fw_hint, board.timeouts)
         s.rebuild_hint = f"edgekit export --board {board.name} --build"
-        s.start(boot_timeout=boot_timeout(board, port))   # sync() retries cover a slower boot
+        s.start(boot_timeout=boot_timeout(board, port))  # sync() retries cover a slower boot
         if s.info is None:  # plain EEMBC / MLPerf Tiny firmware: no raw int8 outputs
-            return _bench_plain(s, run, board, ref, idx, where, port is None, warmup=warmup,
-                                progress=progress, latency_samples=latency_samples,
-                                latency_n=latency_n, seed=seed, write=write,
-                                on_sample=on_sample, t_start=t_start, bench_name=bench_name)
+            return _bench_plain(
+                s,
+                run,
+                board,
+                ref,
+                idx,
+                where,
+                port is None,
+                warmup=warmup,
+                progress=progress,
+                latency_samples=latency_samples,
+                latency_n=latency_n,
+                seed=seed,
+                write=write,
+                on_sample=on_sample,
+                t_start=t_start,
+                bench_name=bench_name,
+            )
         one = s.ek_run if mode == "ek-run" else s.db_run
         for _ in range(max(0, warmup)):  # first-call effects (caches, lazy init) stay out of stats
             s.retry("warmup", lambda: one(ref.x[idx[0]]))
@@ -434,8 +544,12 @@ def run_bench(run: runs.Run, board: Board, port: str | None, samples: int = 200,
             outs[j], ticks[j] = s.retry(f"sample {int(idx[j])}", lambda: one(x))
         for j in range(min(latency_samples, len(idx))):
             x = ref.x[idx[j]]
-            laps.append(s.retry(f"infer {latency_n} {warmup} on sample {int(idx[j])}",
-                                lambda: s.lap(x, latency_n, warmup)))
+            laps.append(
+                s.retry(
+                    f"infer {latency_n} {warmup} on sample {int(idx[j])}",
+                    lambda: s.lap(x, latency_n, warmup),
+                )
+            )
         per_op = _per_op(s, ref, int(idx[0]), profile, diff) if (profile or diff) else {}
         info, name, profile, stats = s.info, s.name, s.profile, link.stats
         retried = s.retried
@@ -447,65 +561,120 @@ def run_bench(run: runs.Run, board: Board, port: str | None, samples: int = 200,
     exact = np.all(outs == y_ref, axis=1)
     dev_pred, host_pred = outs.argmax(1), y_ref.argmax(1)
     hz = info.tick_hz
-    emulated = port is None   # we booted QEMU ourselves, with -icount shift=0
+    emulated = port is None  # we booted QEMU ourselves, with -icount shift=0
     us = ticks * 1e6 / hz
     lat = {
-        "ticks": _stats(ticks), "us": _stats(us),
-        "median_us": float(np.median(us)), "p90_us": float(np.percentile(us, 90)),
-        "max_us": float(np.max(us)), "median_ticks": float(np.median(ticks)),
-        "p90_ticks": float(np.percentile(ticks, 90)), "max_ticks": float(np.max(ticks)),
-        "tick_unit": info.tick_unit, "tick_hz": hz,
+        "ticks": _stats(ticks),
+        "us": _stats(us),
+        "median_us": float(np.median(us)),
+        "p90_us": float(np.percentile(us, 90)),
+        "max_us": float(np.max(us)),
+        "median_ticks": float(np.median(ticks)),
+        "p90_ticks": float(np.percentile(ticks, 90)),
+        "max_ticks": float(np.max(ticks)),
+        "tick_unit": info.tick_unit,
+        "tick_hz": hz,
         "note": qemu_note(hz) if emulated else f"{info.tick_unit} at {hz:,} Hz on the device",
     }
     lap_rec = []
     for j, l in enumerate(laps):
         same = None if "output" not in l else bool(np.array_equal(l["output"], outs[j]))
-        lap_rec.append({"sample": int(idx[j]), "n": l["n"], "warmup": l["warmup"],
-                        "us_per_inference": l["us_per_inference"],
-                        "ticks_per_inference": l.get("ticks_per_inference"),
-                        "output_matches_ek_run": same})
+        lap_rec.append(
+            {
+                "sample": int(idx[j]),
+                "n": l["n"],
+                "warmup": l["warmup"],
+                "us_per_inference": l["us_per_inference"],
+                "ticks_per_inference": l.get("ticks_per_inference"),
+                "output_matches_ek_run": same,
+            }
+        )
     macs = ref.export.get("macs")
-    if not build_info and port is not None:   # a real board: the build of this export, if any
+    if not build_info and port is not None:  # a real board: the build of this export, if any
         built = read_build_record(run.firmware_dir(fw_name))
         build_info = built if built and built.get("model_hash") == ref.model_hash else {}
     flash, ram = build_info.get("flash_bytes"), build_info.get("ram_bytes")
     med_ticks = float(np.median(ticks))
     rec: dict[str, Any] = {
-        "stage": "bench", "board": board.name, "where": where, "emulated": emulated, "mode": mode,
+        "stage": "bench",
+        "board": board.name,
+        "where": where,
+        "emulated": emulated,
+        "mode": mode,
         "run": str(run.root),
-        "device": {"name": name, "profile": profile, "runtime": info.runtime,
-                   "model_hash": info.hash, "arena_bytes": info.arena, "arena_used": info.used,
-                   "inputs": info.inputs, "outputs": info.outputs,
-                   "tick_unit": info.tick_unit, "tick_hz": hz},
-        "model": {"hash": ref.model_hash, "tflite": str(ref.tflite), "macs": macs,
-                  "num_classes": c, "label_names": ref.label_names},
-        "samples": int(len(idx)), "sample_seed": seed, "reference_size": int(len(ref.x)),
-        "exact_matches": int(exact.sum()), "exact_match_rate": float(exact.mean()),
+        "device": {
+            "name": name,
+            "profile": profile,
+            "runtime": info.runtime,
+            "model_hash": info.hash,
+            "arena_bytes": info.arena,
+            "arena_used": info.used,
+            "inputs": info.inputs,
+            "outputs": info.outputs,
+            "tick_unit": info.tick_unit,
+            "tick_hz": hz,
+        },
+        "model": {
+            "hash": ref.model_hash,
+            "tflite": str(ref.tflite),
+            "macs": macs,
+            "num_classes": c,
+            "label_names": ref.label_names,
+        },
+        "samples": int(len(idx)),
+        "sample_seed": seed,
+        "reference_size": int(len(ref.x)),
+        "exact_matches": int(exact.sum()),
+        "exact_match_rate": float(exact.mean()),
         "max_abs_diff": int(np.max(np.abs(outs.astype(np.int16) - y_ref.astype(np.int16)))),
         "top1_agreement": float(np.mean(dev_pred == host_pred)),
         "device_accuracy": float(np.mean(dev_pred == labels)),
         "host_accuracy": float(np.mean(host_pred == labels)),
-        "latency": lat, "lap_us": lap_rec,
-        "arena_used": info.used, "arena_bytes": info.arena,
-        "flash_bytes": flash, "ram_bytes": ram, "build": build_info or None,
-        "macs": macs, "macs_per_tick": (macs / med_ticks) if macs and med_ticks else None,
+        "latency": lat,
+        "lap_us": lap_rec,
+        "arena_used": info.used,
+        "arena_bytes": info.arena,
+        "flash_bytes": flash,
+        "ram_bytes": ram,
+        "build": build_info or None,
+        "macs": macs,
+        "macs_per_tick": (macs / med_ticks) if macs and med_ticks else None,
         "confusion": confusion(labels, dev_pred, c),
-        "per_sample": {"index": idx, "ticks": ticks, "device_pred": dev_pred,
-                       "host_pred": host_pred, "label": labels, "exact": exact},
-        "link": {"resyncs": stats.resyncs, "resets": stats.resets, "timeouts": stats.timeouts,
-                 "garbage_lines": stats.garbage_lines, "retried": retried},
+        "per_sample": {
+            "index": idx,
+            "ticks": ticks,
+            "device_pred": dev_pred,
+            "host_pred": host_pred,
+            "label": labels,
+            "exact": exact,
+        },
+        "link": {
+            "resyncs": stats.resyncs,
+            "resets": stats.resets,
+            "timeouts": stats.timeouts,
+            "garbage_lines": stats.garbage_lines,
+            "retried": retried,
+        },
         "wall_s": round(wall, 2),
     }
     if emulated:
         ipt = 1e9 / hz
-        rec["qemu"] = {"machine": board.qemu_machine, "icount_shift": 0, "instructions_per_tick": ipt,
-                       "instructions_per_inference": med_ticks * ipt,
-                       "macs_per_instruction": (macs / (med_ticks * ipt)) if macs and med_ticks else None}
-    rec["instructions_per_inference"] = rec["qemu"]["instructions_per_inference"] if emulated else None
+        rec["qemu"] = {
+            "machine": board.qemu_machine,
+            "icount_shift": 0,
+            "instructions_per_tick": ipt,
+            "instructions_per_inference": med_ticks * ipt,
+            "macs_per_instruction": (macs / (med_ticks * ipt)) if macs and med_ticks else None,
+        }
+    rec["instructions_per_inference"] = (
+        rec["qemu"]["instructions_per_inference"] if emulated else None
+    )
     if "profile" in per_op:
         ops, totals = per_op["profile"]
-        rec["profile"] = {"sample": int(idx[0]), **layers.profile_record(
-            ops, totals, per_op["info"], (1e9 / hz) if emulated else None)}
+        rec["profile"] = {
+            "sample": int(idx[0]),
+            **layers.profile_record(ops, totals, per_op["info"], (1e9 / hz) if emulated else None),
+        }
     if "diff" in per_op:
         rec["diff"] = {"sample": int(idx[0]), **per_op["diff"]}
     from .report import summary, write_bench
@@ -516,10 +685,25 @@ def run_bench(run: runs.Run, board: Board, port: str | None, samples: int = 200,
     return rec
 
 
-def _bench_plain(s: _Session, run: runs.Run, board: Board, ref: Reference, idx: np.ndarray,
-                 where: str, emulated: bool, *, warmup: int, progress: bool, latency_samples: int,
-                 latency_n: int, seed: int, write: bool, on_sample: Callable[[int], None] | None,
-                 t_start: float, bench_name: str | None = None) -> dict[str, Any]:
+def _bench_plain(
+    s: _Session,
+    run: runs.Run,
+    board: Board,
+    ref: Reference,
+    idx: np.ndarray,
+    where: str,
+    emulated: bool,
+    *,
+    warmup: int,
+    progress: bool,
+    latency_samples: int,
+    latency_n: int,
+    seed: int,
+    write: bool,
+    on_sample: Callable[[int], None] | None,
+    t_start: float,
+    bench_name: str | None = None,
+) -> dict[str, Any]:
     """Bench a device that speaks only EEMBC's commands (name, profile, db, infer, results).
 
     Its outputs come as m-results (dequantized, rounded floats), so accuracy and agreement with
@@ -536,48 +720,114 @@ def _bench_plain(s: _Session, run: runs.Run, board: Board, ref: Reference, idx: 
     laps = []
     for j in range(min(latency_samples, n)):
         x = ref.x[idx[j]]
-        r, per = s.retry(f"infer {latency_n} {warmup} on sample {int(idx[j])}",
-                         lambda: s.plain_run(x, latency_n, warmup))
-        laps.append({"sample": int(idx[j]), "n": latency_n, "warmup": warmup,
-                     "us_per_inference": per, "ticks_per_inference": None,
-                     "output_matches_ek_run": None})
+        r, per = s.retry(
+            f"infer {latency_n} {warmup} on sample {int(idx[j])}",
+            lambda: s.plain_run(x, latency_n, warmup),
+        )
+        laps.append(
+            {
+                "sample": int(idx[j]),
+                "n": latency_n,
+                "warmup": warmup,
+                "us_per_inference": per,
+                "ticks_per_inference": None,
+                "output_matches_ek_run": None,
+            }
+        )
     stats = s.link.stats
     labels, c = ref.labels[idx], ref.y.shape[1]
     dev_pred, host_pred = res.argmax(1), ref.y[idx].argmax(1)
-    why = ("the device speaks plain EEMBC (no ek- commands): it reports dequantized, rounded "
-           "m-results, not raw int8 outputs, so exactness against the host reference could not "
-           "be checked")
-    model_note = (f"the device names its model {s.model_unchecked!r} instead of a model hash, so "
-                  "which model it runs could not be checked (only its number of outputs)")
-    lat = {"ticks": _stats(us), "us": _stats(us), "median_us": float(np.median(us)),
-           "p90_us": float(np.percentile(us, 90)), "max_us": float(np.max(us)),
-           "median_ticks": float(np.median(us)), "p90_ticks": float(np.percentile(us, 90)),
-           "max_ticks": float(np.max(us)), "tick_unit": "m-lap-us", "tick_hz": 1_000_000,
-           "note": ("m-lap-us from `infer 1 0` per sample, the device's own microseconds"
-                    + ("; under QEMU -icount shift=0 these are virtual time" if emulated else ""))}
+    why = (
+        "the device speaks plain EEMBC (no ek- commands): it reports dequantized, rounded "
+        "m-results, not raw int8 outputs, so exactness against the host reference could not "
+        "be checked"
+    )
+    model_note = (
+        f"the device names its model {s.model_unchecked!r} instead of a model hash, so "
+        "which model it runs could not be checked (only its number of outputs)"
+    )
+    lat = {
+        "ticks": _stats(us),
+        "us": _stats(us),
+        "median_us": float(np.median(us)),
+        "p90_us": float(np.percentile(us, 90)),
+        "max_us": float(np.max(us)),
+        "median_ticks": float(np.median(us)),
+        "p90_ticks": float(np.percentile(us, 90)),
+        "max_ticks": float(np.max(us)),
+        "tick_unit": "m-lap-us",
+        "tick_hz": 1_000_000,
+        "note": (
+            "m-lap-us from `infer 1 0` per sample, the device's own microseconds"
+            + ("; under QEMU -icount shift=0 these are virtual time" if emulated else "")
+        ),
+    }
     macs = ref.export.get("macs")
     rec: dict[str, Any] = {
-        "stage": "bench", "board": board.name, "where": where, "emulated": emulated,
-        "mode": "eembc", "run": str(run.root), "protocol": "eembc",
-        "device": {"name": s.name, "profile": s.profile, "runtime": "unknown (plain EEMBC)",
-                   "model_hash": None, "model": s.model_unchecked, "arena_bytes": None,
-                   "arena_used": None, "inputs": s.n_in, "outputs": s.n_out,
-                   "tick_unit": "m-lap-us", "tick_hz": 1_000_000},
-        "model": {"hash": ref.model_hash, "tflite": str(ref.tflite), "macs": macs,
-                  "num_classes": c, "label_names": ref.label_names},
-        "samples": int(n), "sample_seed": seed, "reference_size": int(len(ref.x)),
-        "exact_checked": False, "exact_unchecked_reason": why, "model_unchecked_reason": model_note,
-        "exact_matches": None, "exact_match_rate": None, "max_abs_diff": None,
+        "stage": "bench",
+        "board": board.name,
+        "where": where,
+        "emulated": emulated,
+        "mode": "eembc",
+        "run": str(run.root),
+        "protocol": "eembc",
+        "device": {
+            "name": s.name,
+            "profile": s.profile,
+            "runtime": "unknown (plain EEMBC)",
+            "model_hash": None,
+            "model": s.model_unchecked,
+            "arena_bytes": None,
+            "arena_used": None,
+            "inputs": s.n_in,
+            "outputs": s.n_out,
+            "tick_unit": "m-lap-us",
+            "tick_hz": 1_000_000,
+        },
+        "model": {
+            "hash": ref.model_hash,
+            "tflite": str(ref.tflite),
+            "macs": macs,
+            "num_classes": c,
+            "label_names": ref.label_names,
+        },
+        "samples": int(n),
+        "sample_seed": seed,
+        "reference_size": int(len(ref.x)),
+        "exact_checked": False,
+        "exact_unchecked_reason": why,
+        "model_unchecked_reason": model_note,
+        "exact_matches": None,
+        "exact_match_rate": None,
+        "max_abs_diff": None,
         "top1_agreement": float(np.mean(dev_pred == host_pred)),
         "device_accuracy": float(np.mean(dev_pred == labels)),
         "host_accuracy": float(np.mean(host_pred == labels)),
-        "latency": lat, "lap_us": laps, "arena_used": None, "arena_bytes": None,
-        "flash_bytes": None, "ram_bytes": None, "build": None, "macs": macs,
-        "macs_per_tick": None, "confusion": confusion(labels, dev_pred, c),
-        "per_sample": {"index": idx, "ticks": us, "device_pred": dev_pred, "host_pred": host_pred,
-                       "label": labels, "results": res},
-        "link": {"resyncs": stats.resyncs, "resets": stats.resets, "timeouts": stats.timeouts,
-                 "garbage_lines": stats.garbage_lines, "retried": s.retried},
+        "latency": lat,
+        "lap_us": laps,
+        "arena_used": None,
+        "arena_bytes": None,
+        "flash_bytes": None,
+        "ram_bytes": None,
+        "build": None,
+        "macs": macs,
+        "macs_per_tick": None,
+        "confusion": confusion(labels, dev_pred, c),
+        "per_sample": {
+            "index": idx,
+            "ticks": us,
+            "device_pred": dev_pred,
+            "host_pred": host_pred,
+            "label": labels,
+            "results": res,
+        },
+        "link": {
+            "resyncs": stats.resyncs,
+            "resets": stats.resets,
+            "timeouts": stats.timeouts,
+            "garbage_lines": stats.garbage_lines,
+            "retried": s.retried,
+        },
         "wall_s": round(time.monotonic() - t_start, 2),
     }
     from .report import summary, write_bench
@@ -601,8 +851,11 @@ def _per_op(s: _Session, ref: Reference, sample: int, profile: bool, diff: bool)
             out["profile"] = s.ek_profile(x)
         if diff:
             dev = s.ek_layers(x, len(info.ops))
-            out["diff"] = layers.compare_layers(dev, layers.host_layer_outputs(model, info, x), info)
+            out["diff"] = layers.compare_layers(
+                dev, layers.host_layer_outputs(model, info, x), info
+            )
     except DeviceError as e:
-        raise EdgekitError(f"--{'profile' if profile else 'diff'}: the device answered "
-                           f"'{e.device_message}'") from None
+        raise EdgekitError(
+            f"--{'profile' if profile else 'diff'}: the device answered '{e.device_message}'"
+        ) from None
     return out

@@ -31,9 +31,9 @@ class OpProfile:
 @dataclass(frozen=True)
 class ProfileTotals:
     ops: int
-    sum_ticks: int       # sum of the per-op readings (one timer read per op included)
-    whole_ticks: int     # one whole inference on the same input
-    same_output: bool    # the op-by-op run gave the whole run's output bytes
+    sum_ticks: int  # sum of the per-op readings (one timer read per op included)
+    whole_ticks: int  # one whole inference on the same input
+    same_output: bool  # the op-by-op run gave the whole run's output bytes
 
 
 def host_layer_outputs(model: bytes, info: TfliteInfo, x: np.ndarray) -> list[np.ndarray]:
@@ -42,8 +42,10 @@ def host_layer_outputs(model: bytes, info: TfliteInfo, x: np.ndarray) -> list[np
     from tflite_micro.python.tflite_micro import runtime
 
     it = runtime.Interpreter.from_bytes(
-        model, arena_size=max(1 << 20, len(model) * 10),
-        intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
+        model,
+        arena_size=max(1 << 20, len(model) * 10),
+        intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors,
+    )
     shape = [int(v) for v in it.get_input_details(0)["shape"]]
     it.set_input(np.ascontiguousarray(x, dtype=np.int8).reshape(shape), 0)
     it.invoke()
@@ -54,35 +56,53 @@ def host_layer_outputs(model: bytes, info: TfliteInfo, x: np.ndarray) -> list[np
     return outs
 
 
-def compare_layers(device: list[np.ndarray], host: list[np.ndarray], info: TfliteInfo) -> dict[str, Any]:
+def compare_layers(
+    device: list[np.ndarray], host: list[np.ndarray], info: TfliteInfo
+) -> dict[str, Any]:
     """Per op: bytes that differ and the max |difference| (as int8 values); the first op that
     differs (None when every layer is byte-identical)."""
     if len(device) != len(host) or len(host) != len(info.ops):
-        raise EdgekitError(f"per-layer diff: device gave {len(device)} layers, tflite_micro "
-                           f"{len(host)}, the model has {len(info.ops)} ops")
+        raise EdgekitError(
+            f"per-layer diff: device gave {len(device)} layers, tflite_micro "
+            f"{len(host)}, the model has {len(info.ops)} ops"
+        )
     rows = []
     first = None
     for i, (d, h) in enumerate(zip(device, host)):
         op = info.ops[i]
         t = info.tensors[op.outputs[0]]
-        row: dict[str, Any] = {"op": i, "name": op.op, "tensor": op.outputs[0],
-                               "tensor_name": t.name, "shape": t.shape, "bytes": int(h.size)}
+        row: dict[str, Any] = {
+            "op": i,
+            "name": op.op,
+            "tensor": op.outputs[0],
+            "tensor_name": t.name,
+            "shape": t.shape,
+            "bytes": int(h.size),
+        }
         if d.size == 0 and op.op in ("PAD", "PADV2"):
             # edgekit-rt folds a zero-point PAD into the convolution that reads it: no tensor
             # exists on the device; that convolution's output (compared next) covers it.
             row.update(differing=0, max_abs_diff=None, note="folded into the next convolution")
         elif d.size != h.size:
-            row.update(differing=int(max(d.size, h.size)), max_abs_diff=None,
-                       note=f"device sent {d.size} bytes, tflite_micro has {h.size}")
+            row.update(
+                differing=int(max(d.size, h.size)),
+                max_abs_diff=None,
+                note=f"device sent {d.size} bytes, tflite_micro has {h.size}",
+            )
         else:
             delta = np.abs(d.astype(np.int16) - h.astype(np.int16))
-            row.update(differing=int(np.count_nonzero(delta)), max_abs_diff=int(delta.max(initial=0)))
+            row.update(
+                differing=int(np.count_nonzero(delta)), max_abs_diff=int(delta.max(initial=0))
+            )
         if row["differing"] and first is None:
             first = i
         rows.append(row)
-    return {"layers": rows, "first_differing": first,
-            "first_differing_name": None if first is None else rows[first]["name"],
-            "identical": first is None}
+    return {
+        "layers": rows,
+        "first_differing": first,
+        "first_differing_name": None if first is None else rows[first]["name"],
+        "identical": first is None,
+    }
 
 
 def diff_summary(diff: dict[str, Any]) -> str:
@@ -91,36 +111,49 @@ def diff_summary(diff: dict[str, Any]) -> str:
         return f"per-layer diff: all {n} layers byte-identical with tflite_micro"
     r = diff["layers"][diff["first_differing"]]
     mad = "n/a" if r["max_abs_diff"] is None else r["max_abs_diff"]
-    return (f"per-layer diff: first differing layer is op {r['op']} ({r['name']}, tensor "
-            f"{r['tensor']} {r['tensor_name']!r} {r['shape']}): {r['differing']} of {r['bytes']} "
-            f"bytes differ, max |diff| {mad}")
+    return (
+        f"per-layer diff: first differing layer is op {r['op']} ({r['name']}, tensor "
+        f"{r['tensor']} {r['tensor_name']!r} {r['shape']}): {r['differing']} of {r['bytes']} "
+        f"bytes differ, max |diff| {mad}"
+    )
 
 
-def profile_rows(ops: list[OpProfile], info: TfliteInfo,
-                 instr_per_tick: float | None) -> list[dict[str, Any]]:
+def profile_rows(
+    ops: list[OpProfile], info: TfliteInfo, instr_per_tick: float | None
+) -> list[dict[str, Any]]:
     """One row per op: shapes from the .tflite, MACs and ticks from the device; instructions
     (ticks x instructions-per-tick) only under QEMU -icount."""
     if len(ops) != len(info.ops):
-        raise EdgekitError(f"ek-profile: device reports {len(ops)} ops, the model has {len(info.ops)}")
+        raise EdgekitError(
+            f"ek-profile: device reports {len(ops)} ops, the model has {len(info.ops)}"
+        )
     total = sum(p.ticks for p in ops) or 1
     rows = []
     for p, op in zip(ops, info.ops):
         if p.name and p.name != op.op:
-            raise EdgekitError(f"ek-profile: device op {p.index} is {p.name}, the model's is {op.op}")
+            raise EdgekitError(
+                f"ek-profile: device op {p.index} is {p.name}, the model's is {op.op}"
+            )
         instr = p.ticks * instr_per_tick if instr_per_tick else None
-        rows.append({
-            "op": p.index, "name": op.op,
-            "input_shape": info.tensors[op.inputs[0]].shape if op.inputs else [],
-            "output_shape": info.tensors[op.outputs[0]].shape,
-            "macs": p.macs, "ticks": p.ticks, "instructions": instr,
-            "macs_per_instruction": (p.macs / instr) if instr and p.macs else None,
-            "share": p.ticks / total,
-        })
+        rows.append(
+            {
+                "op": p.index,
+                "name": op.op,
+                "input_shape": info.tensors[op.inputs[0]].shape if op.inputs else [],
+                "output_shape": info.tensors[op.outputs[0]].shape,
+                "macs": p.macs,
+                "ticks": p.ticks,
+                "instructions": instr,
+                "macs_per_instruction": (p.macs / instr) if instr and p.macs else None,
+                "share": p.ticks / total,
+            }
+        )
     return rows
 
 
-def profile_record(ops: list[OpProfile], totals: ProfileTotals, info: TfliteInfo,
-                   instr_per_tick: float | None) -> dict[str, Any]:
+def profile_record(
+    ops: list[OpProfile], totals: ProfileTotals, info: TfliteInfo, instr_per_tick: float | None
+) -> dict[str, Any]:
     rows = profile_rows(ops, info, instr_per_tick)
     by_op: dict[str, dict[str, float]] = {}
     for r in rows:
@@ -129,15 +162,24 @@ def profile_record(ops: list[OpProfile], totals: ProfileTotals, info: TfliteInfo
         agg["macs"] += r["macs"]
         agg["ticks"] += r["ticks"]
     rec: dict[str, Any] = {
-        "layers": rows, "by_op": by_op, "ops": totals.ops,
-        "sum_ticks": totals.sum_ticks, "whole_ticks": totals.whole_ticks,
+        "layers": rows,
+        "by_op": by_op,
+        "ops": totals.ops,
+        "sum_ticks": totals.sum_ticks,
+        "whole_ticks": totals.whole_ticks,
         "sum_minus_whole_ticks": totals.sum_ticks - totals.whole_ticks,
         "op_by_op_output_matches_whole": totals.same_output,
         "instructions_per_tick": instr_per_tick,
-        "note": ("per-op ticks read between ops run one at a time (ekrt_invoke_ops); their sum "
-                 "includes one timer read per op, so it differs slightly from the whole inference"
-                 + ("; instructions = ticks x 40 under QEMU -icount shift=0 (a proxy: +-1 tick "
-                    "of phase per op, not Cortex-M4 cycles)" if instr_per_tick else "")),
+        "note": (
+            "per-op ticks read between ops run one at a time (ekrt_invoke_ops); their sum "
+            "includes one timer read per op, so it differs slightly from the whole inference"
+            + (
+                "; instructions = ticks x 40 under QEMU -icount shift=0 (a proxy: +-1 tick "
+                "of phase per op, not Cortex-M4 cycles)"
+                if instr_per_tick
+                else ""
+            )
+        ),
     }
     if instr_per_tick:
         rec["sum_instructions"] = totals.sum_ticks * instr_per_tick
@@ -153,25 +195,35 @@ def profile_markdown(prof: dict[str, Any], tick_unit: str) -> list[str]:
     head += ["share"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in prof["layers"]:
-        cells = [str(r["op"]), r["name"], "×".join(map(str, r["output_shape"])), f"{r['macs']:,}",
-                 f"{r['ticks']:,}"]
+        cells = [
+            str(r["op"]),
+            r["name"],
+            "×".join(map(str, r["output_shape"])),
+            f"{r['macs']:,}",
+            f"{r['ticks']:,}",
+        ]
         if q:
             mpi = r["macs_per_instruction"]
             cells += [f"{r['instructions']:,.0f}", "" if mpi is None else f"{mpi:.3f}"]
         cells.append(f"{100 * r['share']:.1f}%")
         out.append("| " + " | ".join(cells) + " |")
-    tail = (f"Sum of per-op ticks {prof['sum_ticks']:,} vs one whole inference "
-            f"{prof['whole_ticks']:,} ({prof['sum_minus_whole_ticks']:+,}); op-by-op output "
-            f"{'matches' if prof['op_by_op_output_matches_whole'] else 'DIFFERS FROM'} the whole run.")
+    tail = (
+        f"Sum of per-op ticks {prof['sum_ticks']:,} vs one whole inference "
+        f"{prof['whole_ticks']:,} ({prof['sum_minus_whole_ticks']:+,}); op-by-op output "
+        f"{'matches' if prof['op_by_op_output_matches_whole'] else 'DIFFERS FROM'} the whole run."
+    )
     if q:
-        tail += (f" Instructions: {prof['sum_instructions']:,.0f} summed, "
-                 f"{prof['whole_instructions']:,.0f} whole.")
+        tail += (
+            f" Instructions: {prof['sum_instructions']:,.0f} summed, "
+            f"{prof['whole_instructions']:,.0f} whole."
+        )
     return out + ["", tail, "", f"Note: {prof['note']}."]
 
 
 def plot_profile(prof: dict[str, Any], title: str, path: Any) -> None:
     """Horizontal bars: ticks (or QEMU instructions) per op, labelled with the op name."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import collections
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import serial
 
@@ -20,8 +20,8 @@ from ..errors import EdgekitError
 from . import protocol
 from .protocol import Reply
 
-MAX_LINE = 8192          # a reply longer than this is noise: drop it (bounded buffer)
-READ_SLICE_S = 0.05      # pyserial read timeout; our own deadlines sit on top
+MAX_LINE = 8192  # a reply longer than this is noise: drop it (bounded buffer)
+READ_SLICE_S = 0.05  # pyserial read timeout; our own deadlines sit on top
 # sync(): a board that is mid-boot or mid-reply gets this many tries to answer '%' and name%,
 # each within SYNC_REPLY_S (both replies are one short line: milliseconds when in step).
 SYNC_ATTEMPTS = 3
@@ -79,23 +79,26 @@ class DeviceLink:
 
     url: str
     baud: int = 115200
-    timeout: float = COMMAND_S     # default seconds to wait for a command's m-ready (board TOML)
-    hint: str = ""                 # board-specific advice appended to timeout errors
+    timeout: float = COMMAND_S  # default seconds to wait for a command's m-ready (board TOML)
+    hint: str = ""  # board-specific advice appended to timeout errors
     stats: LinkStats = field(default_factory=LinkStats)
-    on_line: Callable[[str], None] | None = None   # transcript hook (debugging)
-    rx_fifo: str | None = None     # QEMU: a FIFO the firmware can read our bytes from (use_rx_fifo)
+    on_line: Callable[[str], None] | None = None  # transcript hook (debugging)
+    rx_fifo: str | None = None  # QEMU: a FIFO the firmware can read our bytes from (use_rx_fifo)
 
     def __post_init__(self) -> None:
         self._rx_fd: int | None = None
         self._buf = bytearray()
         self._recent: collections.deque[str] = collections.deque(maxlen=6)
         try:
-            self._ser = serial.serial_for_url(self.url, baudrate=self.baud, timeout=READ_SLICE_S,
-                                              write_timeout=self.timeout)
+            self._ser = serial.serial_for_url(
+                self.url, baudrate=self.baud, timeout=READ_SLICE_S, write_timeout=self.timeout
+            )
         except (serial.SerialException, ValueError, OSError) as e:
-            raise LinkError(f"--port {self.url}: cannot open ({e}); check the device path or URL "
-                            "(e.g. /dev/ttyUSB0, socket://host:port), that the board is plugged "
-                            "in and that no other program (a serial monitor) holds the port") from None
+            raise LinkError(
+                f"--port {self.url}: cannot open ({e}); check the device path or URL "
+                "(e.g. /dev/ttyUSB0, socket://host:port), that the board is plugged "
+                "in and that no other program (a serial monitor) holds the port"
+            ) from None
 
     # ------------------------------------------------------------------ plumbing
 
@@ -108,26 +111,33 @@ class DeviceLink:
         except Exception:  # closing a dead link must not hide the real error
             pass
 
-    def __enter__(self) -> "DeviceLink":
+    def __enter__(self) -> DeviceLink:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def _advice(self) -> str:
-        seen = "; last lines received: " + " | ".join(repr(s) for s in self._recent) if self._recent \
+        seen = (
+            "; last lines received: " + " | ".join(repr(s) for s in self._recent)
+            if self._recent
             else "; nothing was received"
-        return (f"check the port ({self.url}), the baud rate ({self.baud}), that the board is "
-                f"powered and out of reset, and that the edgekit firmware is flashed"
-                f"{'; ' + self.hint if self.hint else ''}{seen}")
+        )
+        return (
+            f"check the port ({self.url}), the baud rate ({self.baud}), that the board is "
+            f"powered and out of reset, and that the edgekit firmware is flashed"
+            f"{'; ' + self.hint if self.hint else ''}{seen}"
+        )
 
     def _read_some(self) -> bytes:
         try:
             n = self._ser.in_waiting
             return self._ser.read(max(1, n))
         except (serial.SerialException, OSError) as e:
-            raise LinkError(f"--port {self.url}: link lost ({e}); the board was unplugged or the "
-                            f"emulator exited. {self._advice()}") from None
+            raise LinkError(
+                f"--port {self.url}: link lost ({e}); the board was unplugged or the "
+                f"emulator exited. {self._advice()}"
+            ) from None
 
     def use_rx_fifo(self) -> bool:
         """Send our bytes through the FIFO from now on if the firmware can read it (the QEMU
@@ -148,15 +158,17 @@ class DeviceLink:
     def write(self, data: bytes) -> None:
         if self._rx_fd is not None:
             view = memoryview(data)
-            while view:   # a blocking FIFO: the firmware drains it as it works
-                view = view[os.write(self._rx_fd, view):]
+            while view:  # a blocking FIFO: the firmware drains it as it works
+                view = view[os.write(self._rx_fd, view) :]
             return
         try:
             self._ser.write(data)
             self._ser.flush()
         except serial.SerialTimeoutException:
-            raise LinkTimeout(f"--port {self.url}: write timed out after {self.timeout:g} s "
-                              f"(flow control?); {self._advice()}") from None
+            raise LinkTimeout(
+                f"--port {self.url}: write timed out after {self.timeout:g} s "
+                f"(flow control?); {self._advice()}"
+            ) from None
         except (serial.SerialException, OSError) as e:
             raise LinkError(f"--port {self.url}: write failed ({e}); {self._advice()}") from None
 
@@ -168,7 +180,7 @@ class DeviceLink:
             nl = self._buf.find(b"\n")
             if nl >= 0:
                 raw = bytes(self._buf[:nl])
-                del self._buf[:nl + 1]
+                del self._buf[: nl + 1]
                 line = raw.decode("ascii", errors="replace").rstrip("\r")
                 self._recent.append(line[:80])
                 if self.on_line:
@@ -206,9 +218,12 @@ class DeviceLink:
             line = self.readline(max(0.0, deadline - time.monotonic()))
             if line is None:
                 self.stats.timeouts += 1
-                partial = f" (a partial line {bytes(self._buf[:60])!r} is pending)" if self._buf else ""
-                raise LinkTimeout(f"no m-ready after '{what}' within {timeout:g} s{partial}: "
-                                  f"{self._advice()}")
+                partial = (
+                    f" (a partial line {bytes(self._buf[:60])!r} is pending)" if self._buf else ""
+                )
+                raise LinkTimeout(
+                    f"no m-ready after '{what}' within {timeout:g} s{partial}: {self._advice()}"
+                )
             if not line.strip():
                 continue
             r = protocol.parse_line(line)
@@ -217,9 +232,12 @@ class DeviceLink:
                 continue
             if r.kind == "boot" and not allow_boot:
                 self.stats.resets += 1
-                raise DeviceReset(f"the device reset (printed {r.text!r}) while answering "
-                                  f"'{what}'; check power, the reset line (DTR/RTS) and stack/arena "
-                                  "overflows if this repeats", got + [r])
+                raise DeviceReset(
+                    f"the device reset (printed {r.text!r}) while answering "
+                    f"'{what}'; check power, the reset line (DTR/RTS) and stack/arena "
+                    "overflows if this repeats",
+                    got + [r],
+                )
             if r.kind == "ready":
                 return got
             got.append(r)
@@ -242,7 +260,8 @@ class DeviceLink:
         if not found:
             raise protocol.ProtocolError(
                 f"'{_short(cmd)}': expected an m-{kind.replace('_', '-')} reply, got "
-                f"{[r.text for r in replies]!r}; is this edgekit (or MLPerf Tiny) firmware?")
+                f"{[r.text for r in replies]!r}; is this edgekit (or MLPerf Tiny) firmware?"
+            )
         return found[-1]
 
     def wait_ready(self, timeout: float) -> list[Reply]:
@@ -267,5 +286,7 @@ class DeviceLink:
                 last = LinkError(f"name% answered {[r.text for r in replies]!r}")
             except (LinkTimeout, LinkError) as e:
                 last = e
-        raise LinkError(f"--port {self.url}: cannot get in step with the device after {attempts} "
-                        f"attempts ({last}); {self._advice()}")
+        raise LinkError(
+            f"--port {self.url}: cannot get in step with the device after {attempts} "
+            f"attempts ({last}); {self._advice()}"
+        )

@@ -23,8 +23,8 @@ MAX_COMMAND = 1024  # bytes before the '%' the firmware accepts
 _PATTERNS: list[tuple[str, str]] = [
     ("ready", r"m-ready"),
     ("boot", r"m-boot-\[(?P<v>[^\]]*)\]"),
-    ("lap_us", r"m-lap-us-(?P<v>\d+)"),                         # EEMBC th_timestamp(): bare
-    ("lap_us", r"m-lap-us-\[(?P<v>-?\d+)\]"),                   # older edgekit firmware
+    ("lap_us", r"m-lap-us-(?P<v>\d+)"),  # EEMBC th_timestamp(): bare
+    ("lap_us", r"m-lap-us-\[(?P<v>-?\d+)\]"),  # older edgekit firmware
     ("results", r"m-results-\[(?P<v>[^\]]*)\]"),
     ("ek_info", r"m-ek-info-(?P<v>(?:[a-z]+\[[^\]]*\]-?)+)"),
     ("ek_out", r"m-ek-out-\[(?P<v>[0-9a-fA-F]*)\]"),
@@ -36,13 +36,16 @@ _PATTERNS: list[tuple[str, str]] = [
     # before "error": these end in "e-[...]", which would otherwise read as an error reply
     ("ek_stream_vote", r"m-ek-stream-vote-\[(?P<v>\d+)\]"),
     ("ek_rx_file", r"m-ek-rx-file-\[(?P<v>[^\]]*)\]"),
-    ("name", r"m-name-(?:[A-Za-z0-9_]+-)?\[(?P<v>[^\]]*)\]"),  # EEMBC m-name-dut-[x]; older m-name-[x]
+    (
+        "name",
+        r"m-name-(?:[A-Za-z0-9_]+-)?\[(?P<v>[^\]]*)\]",
+    ),  # EEMBC m-name-dut-[x]; older m-name-[x]
     ("profile", r"m-profile-\[(?P<v>[^\]]*)\]"),
     ("model", r"m-model-\[(?P<v>[^\]]*)\]"),
-    ("load_expecting", r"m-\[Expecting (?P<v>\d+) bytes\]"),   # EEMBC db load
-    ("load_expecting", r"m-load-expecting-\[(?P<v>\d+)\]"),    # edgekit db load
+    ("load_expecting", r"m-\[Expecting (?P<v>\d+) bytes\]"),  # EEMBC db load
+    ("load_expecting", r"m-load-expecting-\[(?P<v>\d+)\]"),  # edgekit db load
     ("load_done", r"m-load-done"),
-    ("warmup_start", r"m-warmup-start-\[?(?P<v>\d+)\]?"),      # EEMBC prints the count bare
+    ("warmup_start", r"m-warmup-start-\[?(?P<v>\d+)\]?"),  # EEMBC prints the count bare
     ("warmup_done", r"m-warmup-done"),
     ("infer_start", r"m-infer-start-\[?(?P<v>\d+)\]?"),
     ("infer_done", r"m-infer-done"),
@@ -58,11 +61,11 @@ class ProtocolError(EdgekitError):
 
 @dataclass(frozen=True)
 class Reply:
-    kind: str            # one of the kinds in _PATTERNS, or "garbage" (no reply in the line)
-    text: str            # the reply itself, from "m-"/"e-[" to the end of the line
-    value: str = ""      # payload of the first [...] ("" when none)
-    extra: str = ""      # second payload (ticks of ek-run, n of ek-ticks)
-    garbage: str = ""    # bytes before the reply on the same line
+    kind: str  # one of the kinds in _PATTERNS, or "garbage" (no reply in the line)
+    text: str  # the reply itself, from "m-"/"e-[" to the end of the line
+    value: str = ""  # payload of the first [...] ("" when none)
+    extra: str = ""  # second payload (ticks of ek-run, n of ek-ticks)
+    garbage: str = ""  # bytes before the reply on the same line
 
     @property
     def is_error(self) -> bool:
@@ -83,7 +86,7 @@ class EkInfo:
 
 @dataclass(frozen=True)
 class EkRun:
-    output: np.ndarray   # int8 (C,)
+    output: np.ndarray  # int8 (C,)
     ticks: int
 
 
@@ -137,8 +140,8 @@ def cmds_db_data(x: np.ndarray | bytes, max_command: int = MAX_COMMAND) -> list[
     """Split the input into `db HEX` commands that each fit the firmware's command limit
     (the MLPerf runner does the same: a 1024-byte line cannot carry large inputs)."""
     hx = hex_bytes(x)
-    per = (max_command - len("db ")) // 2 * 2   # an even number of hex chars per chunk
-    return [f"db {hx[i:i + per]}" for i in range(0, len(hx), per)] or ["db "]
+    per = (max_command - len("db ")) // 2 * 2  # an even number of hex chars per chunk
+    return [f"db {hx[i : i + per]}" for i in range(0, len(hx), per)] or ["db "]
 
 
 def cmd_infer(n: int, warmup: int) -> str:
@@ -150,7 +153,9 @@ def cmd_infer(n: int, warmup: int) -> str:
 
 def _need(r: Reply, kind: str) -> Reply:
     if r.kind != kind:
-        raise ProtocolError(f"expected an m-{kind.replace('_', '-')} reply, got {r.text or r.garbage!r}")
+        raise ProtocolError(
+            f"expected an m-{kind.replace('_', '-')} reply, got {r.text or r.garbage!r}"
+        )
     return r
 
 
@@ -162,7 +167,9 @@ def decode_int8(hexstr: str, expected: int | None = None, what: str = "output") 
     except ValueError:
         raise ProtocolError(f"{what}: not hex: {hexstr[:40]!r}") from None
     if expected is not None and arr.size != expected:
-        raise ProtocolError(f"{what}: device sent {arr.size} bytes, the exported model has {expected}")
+        raise ProtocolError(
+            f"{what}: device sent {arr.size} bytes, the exported model has {expected}"
+        )
     return arr
 
 
@@ -189,7 +196,9 @@ def parse_results(r: Reply) -> list[float]:
     try:
         return [float(v) for v in r.value.split(",") if v.strip()]
     except ValueError:
-        raise ProtocolError(f"m-results: not a comma-separated list of numbers: {r.value[:60]!r}") from None
+        raise ProtocolError(
+            f"m-results: not a comma-separated list of numbers: {r.value[:60]!r}"
+        ) from None
 
 
 _FIELD = re.compile(r"([a-z]+)\[([^\]]*)\]")
@@ -203,8 +212,16 @@ def parse_ek_info(r: Reply) -> EkInfo:
     if missing:
         raise ProtocolError(f"m-ek-info: missing field(s) {', '.join(missing)} in {r.text!r}")
     try:
-        return EkInfo(f["runtime"], f["hash"], int(f["arena"]), int(f["used"]), int(f["in"]),
-                      int(f["out"]), f["tick"], int(f["hz"]))
+        return EkInfo(
+            f["runtime"],
+            f["hash"],
+            int(f["arena"]),
+            int(f["used"]),
+            int(f["in"]),
+            int(f["out"]),
+            f["tick"],
+            int(f["hz"]),
+        )
     except ValueError:
         raise ProtocolError(f"m-ek-info: a numeric field is not an integer in {r.text!r}") from None
 
@@ -229,10 +246,18 @@ def parse_ek_profile_op(r: Reply) -> tuple[int, int, str, int, int, int]:
     _need(r, "ek_profile_op")
     f = _fields(r, r.extra, ("code", "name", "macs", "ticks", "bytes"))
     try:
-        return (int(r.value), int(f["code"]), f["name"], int(f["macs"]), int(f["ticks"]),
-                int(f["bytes"]))
+        return (
+            int(r.value),
+            int(f["code"]),
+            f["name"],
+            int(f["macs"]),
+            int(f["ticks"]),
+            int(f["bytes"]),
+        )
     except ValueError:
-        raise ProtocolError(f"m-ek-profile-op: a numeric field is not an integer in {r.text!r}") from None
+        raise ProtocolError(
+            f"m-ek-profile-op: a numeric field is not an integer in {r.text!r}"
+        ) from None
 
 
 def parse_ek_profile(r: Reply) -> tuple[int, int, int, bool]:
@@ -242,7 +267,9 @@ def parse_ek_profile(r: Reply) -> tuple[int, int, int, bool]:
     try:
         return int(f["ops"]), int(f["sum"]), int(f["whole"]), f["same"] == "1"
     except ValueError:
-        raise ProtocolError(f"m-ek-profile: a numeric field is not an integer in {r.text!r}") from None
+        raise ProtocolError(
+            f"m-ek-profile: a numeric field is not an integer in {r.text!r}"
+        ) from None
 
 
 def parse_ek_layer(r: Reply) -> tuple[int, int, int, np.ndarray]:
@@ -254,5 +281,7 @@ def parse_ek_layer(r: Reply) -> tuple[int, int, int, np.ndarray]:
     off, total = int(m.group(1)), int(m.group(2))
     chunk = decode_int8(m.group(3), what=f"ek-layer {r.value}")
     if off + chunk.size > total or (chunk.size == 0 and off < total):
-        raise ProtocolError(f"m-ek-layer: {chunk.size} bytes at {off} do not fit a {total}-byte tensor")
+        raise ProtocolError(
+            f"m-ek-layer: {chunk.size} bytes at {off} do not fit a {total}-byte tensor"
+        )
     return int(r.value), off, total, chunk

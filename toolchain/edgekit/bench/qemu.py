@@ -14,14 +14,14 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from ..boards import QEMU_BINARY, Board
 from ..errors import EdgekitError
 
-QEMU = QEMU_BINARY   # the default; a board TOML may name another ([qemu] binary)
+QEMU = QEMU_BINARY  # the default; a board TOML may name another ([qemu] binary)
 # QEMU opens its listening socket within a second; 15 s covers a loaded machine.
 START_TIMEOUT_S = 15.0
 # The free port we probed can be taken by another process before QEMU binds it: try again.
@@ -37,10 +37,14 @@ STOP_TIMEOUT_S = 3.0
 def qemu_binary(name: str = QEMU) -> str:
     exe = shutil.which(name)
     if exe is None:
-        pkg = "the Debian package qemu-system-arm (sudo apt-get install qemu-system-arm)" \
-            if name == QEMU else f"the package that provides {name} (the board's [qemu] binary)"
-        raise EdgekitError(f"{name} not found on PATH: install {pkg}, or bench a real board with "
-                           "--port")
+        pkg = (
+            "the Debian package qemu-system-arm (sudo apt-get install qemu-system-arm)"
+            if name == QEMU
+            else f"the package that provides {name} (the board's [qemu] binary)"
+        )
+        raise EdgekitError(
+            f"{name} not found on PATH: install {pkg}, or bench a real board with --port"
+        )
     return exe
 
 
@@ -52,19 +56,32 @@ def _free_port() -> int:
 
 def qemu_command(machine: str, elf: Path, port: int, exe: str = QEMU) -> list[str]:
     # semihosting lets a port read host->board bytes from a FIFO (ek-rx-file: DeviceLink.rx_fifo)
-    return [exe, "-M", machine, "-icount", "shift=0", "-nographic", "-monitor", "none",
-            "-semihosting-config", "enable=on,target=native",
-            "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on", "-kernel", str(elf)]
+    return [
+        exe,
+        "-M",
+        machine,
+        "-icount",
+        "shift=0",
+        "-nographic",
+        "-monitor",
+        "none",
+        "-semihosting-config",
+        "enable=on,target=native",
+        "-serial",
+        f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on",
+        "-kernel",
+        str(elf),
+    ]
 
 
 @dataclass
 class QemuInstance:
-    url: str                # socket://127.0.0.1:PORT for DeviceLink
+    url: str  # socket://127.0.0.1:PORT for DeviceLink
     machine: str
     elf: Path
     proc: subprocess.Popen
     log_path: Path
-    rx_fifo: Path | None = None   # a FIFO the firmware may read host->board bytes from
+    rx_fifo: Path | None = None  # a FIFO the firmware may read host->board bytes from
 
     def log(self) -> str:
         try:
@@ -97,16 +114,21 @@ def _wait_listening(proc: subprocess.Popen, port: int, timeout: float) -> bool:
 
 
 @contextlib.contextmanager
-def run_qemu(board: Board, elf: Path,
-             start_timeout: float = START_TIMEOUT_S) -> Iterator[QemuInstance]:
+def run_qemu(
+    board: Board, elf: Path, start_timeout: float = START_TIMEOUT_S
+) -> Iterator[QemuInstance]:
     """Start QEMU for `board` running `elf`; yield its serial URL; always kill QEMU afterwards."""
     if not board.emulated:
-        raise EdgekitError(f"board {board.name} has no [qemu] machine in {board.path}; "
-                           "bench it on hardware with --port")
+        raise EdgekitError(
+            f"board {board.name} has no [qemu] machine in {board.path}; "
+            "bench it on hardware with --port"
+        )
     elf = Path(elf)
     if not elf.is_file():
-        raise EdgekitError(f"{elf}: firmware ELF not found; build it with "
-                           f"`edgekit export --board {board.name} --build`")
+        raise EdgekitError(
+            f"{elf}: firmware ELF not found; build it with "
+            f"`edgekit export --board {board.name} --build`"
+        )
     exe = qemu_binary(board.qemu_binary)
     assert board.qemu_machine is not None
     with tempfile.TemporaryDirectory(prefix="edgekit-qemu-") as tmp:
@@ -118,21 +140,29 @@ def run_qemu(board: Board, elf: Path,
             for _attempt in range(PORT_ATTEMPTS):
                 port = _free_port()
                 with open(log_path, "wb") as log:
-                    proc = subprocess.Popen(qemu_command(board.qemu_machine, elf, port, exe),
-                                            stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-                inst = QemuInstance(f"socket://127.0.0.1:{port}", board.qemu_machine, elf, proc,
-                                    log_path, rx_fifo)
+                    proc = subprocess.Popen(
+                        qemu_command(board.qemu_machine, elf, port, exe),
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=log,
+                    )
+                inst = QemuInstance(
+                    f"socket://127.0.0.1:{port}", board.qemu_machine, elf, proc, log_path, rx_fifo
+                )
                 if _wait_listening(proc, port, start_timeout):
                     break
                 text = inst.log()
                 _stop(proc)
                 if "Address already in use" not in text:
-                    raise EdgekitError(f"{board.qemu_binary} -M {board.qemu_machine} failed to "
-                                       f"start on {elf}: "
-                                       f"{text.strip() or 'no output'}")
+                    raise EdgekitError(
+                        f"{board.qemu_binary} -M {board.qemu_machine} failed to "
+                        f"start on {elf}: "
+                        f"{text.strip() or 'no output'}"
+                    )
             else:
-                raise EdgekitError(f"{board.qemu_binary}: could not bind a local TCP port for the "
-                                   "serial line")
+                raise EdgekitError(
+                    f"{board.qemu_binary}: could not bind a local TCP port for the serial line"
+                )
             yield inst
         finally:
             if inst is not None:

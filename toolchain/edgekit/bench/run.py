@@ -6,7 +6,8 @@ project is missing or stale, then build); bench_on_board() is the command.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .. import firmware, runs
 from ..boards import Board
@@ -14,8 +15,9 @@ from ..errors import EdgekitError
 from .harness import run_bench
 
 
-def current_firmware(run: runs.Run, board: Board, runtime: str | None = None,
-                     make_vars: dict[str, str] | None = None) -> Callable[[], dict[str, Any]]:
+def current_firmware(
+    run: runs.Run, board: Board, runtime: str | None = None, make_vars: dict[str, str] | None = None
+) -> Callable[[], dict[str, Any]]:
     """A build_fn for the harnesses: (re-)render the run's firmware project for `runtime` (default
     the board's; another one lives in firmware/<board>-<runtime>) when it is missing or holds an
     older export, older firmware sources or another runtime, build it, return the build record
@@ -27,30 +29,55 @@ def current_firmware(run: runs.Run, board: Board, runtime: str | None = None,
         fw_dir = run.firmware_dir(name)
         rendered = fw_dir / firmware.RENDER_RECORD
         old = runs.read_json(rendered) if rendered.exists() else {}
-        if old.get("model_hash") != firmware.export_model_hash(run) \
-                or old.get("sources_hash") != firmware.sources_hash(board, runtime) \
-                or old.get("runtime", board.runtime) != runtime or "build" not in old:
+        if (
+            old.get("model_hash") != firmware.export_model_hash(run)
+            or old.get("sources_hash") != firmware.sources_hash(board, runtime)
+            or old.get("runtime", board.runtime) != runtime
+            or "build" not in old
+        ):
             fw_dir = firmware.render(run, board, runtime=runtime, dest=fw_dir)
         return firmware.build(fw_dir, board, make_vars=make_vars)
 
     return build_fn
 
 
-def bench_on_board(run: runs.Run, board: Board, port: str | None, samples: int,
-                   baud: int | None, progress: bool, runtime: str | None = None,
-                   make_vars: dict[str, str] | None = None, profile: bool = False,
-                   diff: bool = False) -> dict[str, Any]:
+def bench_on_board(
+    run: runs.Run,
+    board: Board,
+    port: str | None,
+    samples: int,
+    baud: int | None,
+    progress: bool,
+    runtime: str | None = None,
+    make_vars: dict[str, str] | None = None,
+    profile: bool = False,
+    diff: bool = False,
+) -> dict[str, Any]:
     """Bench the run's exported model; for an emulated board with no --port, build and boot QEMU.
     runtime: edgekit-rt or tflm (default the board's); another runtime than the board's is built
     in firmware/<board>-<runtime> and reported in bench/<board>-<runtime>."""
-    run.require(run.export_dir / "reference.npz", "exported model",
-                f"run `edgekit export --board {board.name}` first")
+    run.require(
+        run.export_dir / "reference.npz",
+        "exported model",
+        f"run `edgekit export --board {board.name}` first",
+    )
     runtime = runtime or board.runtime
     name = firmware.project_name(board, runtime)
     build_fn = current_firmware(run, board, runtime, make_vars)
     if port is None and not board.emulated:
-        raise EdgekitError(f"--port: board {board.name} is real hardware; give its serial port, "
-                           "e.g. --port /dev/ttyUSB0 (or any pyserial URL)")
-    return run_bench(run, board, port, samples=samples, progress=progress,
-                     build_fn=build_fn if port is None else None, baud=baud, bench_name=name,
-                     profile=profile, diff=diff)
+        raise EdgekitError(
+            f"--port: board {board.name} is real hardware; give its serial port, "
+            "e.g. --port /dev/ttyUSB0 (or any pyserial URL)"
+        )
+    return run_bench(
+        run,
+        board,
+        port,
+        samples=samples,
+        progress=progress,
+        build_fn=build_fn if port is None else None,
+        baud=baud,
+        bench_name=name,
+        profile=profile,
+        diff=diff,
+    )

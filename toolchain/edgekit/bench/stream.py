@@ -16,8 +16,10 @@ import numpy as np
 from ..data import causal
 from ..errors import EdgekitError
 
-_HOP = re.compile(r"m-ek-hop-\[(\d+)\]-out\[([0-9a-f]*)\]-class\[(\d+)\]-vote\[(\d+)\]"
-                  r"-ft\[(\d+)\]-it\[(\d+)\](?:-in\[([0-9a-f]*)\])?")
+_HOP = re.compile(
+    r"m-ek-hop-\[(\d+)\]-out\[([0-9a-f]*)\]-class\[(\d+)\]-vote\[(\d+)\]"
+    r"-ft\[(\d+)\]-it\[(\d+)\](?:-in\[([0-9a-f]*)\])?"
+)
 _SBLK = re.compile(r"m-ek-sblk-\[(\d+)\]-hops\[(\d+)\]-ticks\[(\d+)\]")
 
 # A block's reply (its hops' decisions) may take BLOCK_TIMEOUT_FACTOR times the block's own
@@ -30,6 +32,7 @@ BLOCK_TIMEOUT_FACTOR = 240.0
 @dataclass
 class Meta:
     """The model_meta.h facts the stream needs."""
+
     spec: causal.ChainSpec
     n_channels: int
     mean: np.ndarray
@@ -59,21 +62,36 @@ def read_meta(path: Path) -> Meta:
         d[k] = v
     if d.get("EK_FEAT_CHAIN") != "1":
         why = re.search(r"// (filter .*)", text)
-        raise EdgekitError(f"{path}: the model has no on-device feature chain"
-                           + (f" ({why.group(1)})" if why else "")
-                           + "; train with --filter causal (the default) and export again")
+        raise EdgekitError(
+            f"{path}: the model has no on-device feature chain"
+            + (f" ({why.group(1)})" if why else "")
+            + "; train with --filter causal (the default) and export again"
+        )
     try:
         sos = _floats(d["EK_FEAT_SOS"]).reshape(-1, 5)
         fs = float(d["EK_FS_HZ"].rstrip("f"))
-        spec = causal.ChainSpec(fs, sos, int(d["EK_FEAT_HOP"]), int(d["EK_FEAT_BLOCKS"]),
-                                float(d["EK_FEAT_ADC_LSB"].rstrip("f")), int(d["EK_FEAT_WARMUP_HOPS"]))
+        spec = causal.ChainSpec(
+            fs,
+            sos,
+            int(d["EK_FEAT_HOP"]),
+            int(d["EK_FEAT_BLOCKS"]),
+            float(d["EK_FEAT_ADC_LSB"].rstrip("f")),
+            int(d["EK_FEAT_WARMUP_HOPS"]),
+        )
         labels = re.findall(r'"((?:[^"\\]|\\.)*)"', d["EK_LABELS"])
-        return Meta(spec, int(d["EK_FEAT_CHANNELS"]), _floats(d["EK_NORM_MEAN"]),
-                    _floats(d["EK_NORM_STD"]),
-                    np.array([int(t) for t in d["EK_FEAT_MASK"].strip("{} ").split(",")], bool),
-                    np.array([int(t) for t in d["EK_FEAT_PIXELS"].strip("{} ").split(",")]),
-                    float(d["EK_INPUT_SCALE"].rstrip("f")), int(d["EK_INPUT_ZERO_POINT"]),
-                    int(d["EK_OUTPUT_SIZE"]), labels, d["EK_MODEL_HASH"].strip('"'))
+        return Meta(
+            spec,
+            int(d["EK_FEAT_CHANNELS"]),
+            _floats(d["EK_NORM_MEAN"]),
+            _floats(d["EK_NORM_STD"]),
+            np.array([int(t) for t in d["EK_FEAT_MASK"].strip("{} ").split(",")], bool),
+            np.array([int(t) for t in d["EK_FEAT_PIXELS"].strip("{} ").split(",")]),
+            float(d["EK_INPUT_SCALE"].rstrip("f")),
+            int(d["EK_INPUT_ZERO_POINT"]),
+            int(d["EK_OUTPUT_SIZE"]),
+            labels,
+            d["EK_MODEL_HASH"].strip('"'),
+        )
     except (KeyError, ValueError) as e:
         raise EdgekitError(f"{path}: feature section incomplete or malformed ({e})") from None
 
@@ -83,7 +101,7 @@ def majority_votes(classes: np.ndarray, k: int) -> np.ndarray:
     the class voted most recently."""
     out = np.zeros(len(classes), np.int64)
     for i in range(len(classes)):
-        win = [int(c) for c in classes[max(0, i - k + 1):i + 1]]
+        win = [int(c) for c in classes[max(0, i - k + 1) : i + 1]]
         best, best_n = win[-1], 0
         for c in reversed(win):
             n = win.count(c)
@@ -104,15 +122,17 @@ def host_frames(meta: Meta, counts: np.ndarray) -> np.ndarray:
     if not hops:
         return np.zeros((0, len(meta.pixels)), np.int8)
     rms = np.stack([r for r, _ in hops])
-    return causal.quantize_frame(rms, meta.mean, meta.std, meta.mask, meta.pixels, meta.in_scale,
-                                 meta.in_zp)
+    return causal.quantize_frame(
+        rms, meta.mean, meta.std, meta.mask, meta.pixels, meta.in_scale, meta.in_zp
+    )
 
 
 def encode_block(seq: int, block: np.ndarray) -> bytes:
     """ek-sblk header + payload for a (C, n) int16 block."""
     c, n = block.shape
-    return (f"ek-sblk {seq} {c} {n}%".encode()
-            + np.ascontiguousarray(block.T.astype("<i2")).tobytes())
+    return (
+        f"ek-sblk {seq} {c} {n}%".encode() + np.ascontiguousarray(block.T.astype("<i2")).tobytes()
+    )
 
 
 def parse_block_reply(lines: list[str]) -> tuple[list[dict], dict | None, list[str]]:
@@ -121,9 +141,17 @@ def parse_block_reply(lines: list[str]) -> tuple[list[dict], dict | None, list[s
     for ln in lines:
         m = _HOP.fullmatch(ln)
         if m:
-            hops.append({"hop": int(m[1]), "out": bytes.fromhex(m[2]), "class": int(m[3]),
-                         "vote": int(m[4]), "ft": int(m[5]), "it": int(m[6]),
-                         "in": bytes.fromhex(m[7]) if m[7] is not None else None})
+            hops.append(
+                {
+                    "hop": int(m[1]),
+                    "out": bytes.fromhex(m[2]),
+                    "class": int(m[3]),
+                    "vote": int(m[4]),
+                    "ft": int(m[5]),
+                    "it": int(m[6]),
+                    "in": bytes.fromhex(m[7]) if m[7] is not None else None,
+                }
+            )
             continue
         m = _SBLK.fullmatch(ln)
         if m:
@@ -135,37 +163,48 @@ def parse_block_reply(lines: list[str]) -> tuple[list[dict], dict | None, list[s
 
 # ------------------------------------------------------------------------ the replay
 
+
 @dataclass
 class Replay:
     """A held-out recording laid end to end as the amplifier would deliver it."""
-    counts: np.ndarray        # (C, n) int16
-    labels: np.ndarray        # (n,) class of each sample
-    onsets: np.ndarray        # sample index where each trial starts
+
+    counts: np.ndarray  # (C, n) int16
+    labels: np.ndarray  # (n,) class of each sample
+    onsets: np.ndarray  # sample index where each trial starts
     trial_labels: np.ndarray
     source: str
 
 
-def replay_of(rec, session: int | None, adc_lsb: float, n_channels: int,
-              max_trials: int | None = None) -> Replay:
+def replay_of(
+    rec, session: int | None, adc_lsb: float, n_channels: int, max_trials: int | None = None
+) -> Replay:
     """The trials of one session (default: the last, the session split's test set), gestures
     interleaved (trial 0 of every gesture, then trial 1, ...) so decisions must change."""
     sessions = sorted({t.session for t in rec.trials})
     s = sessions[-1] if session is None else int(session)
     if s not in sessions:
-        raise EdgekitError(f"{rec.source}: --session {s} is not in the recording; sessions present: "
-                           f"{sessions}")
+        raise EdgekitError(
+            f"{rec.source}: --session {s} is not in the recording; sessions present: {sessions}"
+        )
     trials = sorted((t for t in rec.trials if t.session == s), key=lambda t: (t.trial, t.label))
     if max_trials:
         trials = trials[:max_trials]
     if trials[0].signal.shape[0] != n_channels:
-        raise EdgekitError(f"{trials[0].source}: {trials[0].signal.shape[0]} channels; the model's "
-                           f"feature chain expects {n_channels}")
+        raise EdgekitError(
+            f"{trials[0].source}: {trials[0].signal.shape[0]} channels; the model's "
+            f"feature chain expects {n_channels}"
+        )
     counts = np.concatenate([causal.to_counts(t.signal, adc_lsb, t.source) for t in trials], axis=1)
     lens = np.array([t.signal.shape[1] for t in trials])
     onsets = np.concatenate([[0], np.cumsum(lens)[:-1]])
     labels = np.repeat([t.label for t in trials], lens)
-    return Replay(counts, labels, onsets, np.array([t.label for t in trials]),
-                  f"{rec.source} session {s} ({len(trials)} trials)")
+    return Replay(
+        counts,
+        labels,
+        onsets,
+        np.array([t.label for t in trials]),
+        f"{rec.source} session {s} ({len(trials)} trials)",
+    )
 
 
 def hop_ends(meta: Meta, n_hops: int) -> np.ndarray:
@@ -185,25 +224,39 @@ def onset_latency(meta: Meta, rp: Replay, decided: np.ndarray) -> dict:
         else:
             missed += 1
     a = np.array(lat) if lat else np.zeros(1)
-    return {"trials": int(len(rp.onsets)), "never_decided": missed,
-            "median_ms": float(np.median(a)), "p90_ms": float(np.percentile(a, 90)),
-            "max_ms": float(a.max())}
+    return {
+        "trials": int(len(rp.onsets)),
+        "never_decided": missed,
+        "median_ms": float(np.median(a)),
+        "p90_ms": float(np.percentile(a, 90)),
+        "max_ms": float(a.max()),
+    }
 
 
-def _device_stream(link, meta: Meta, rp: Replay, block: int, vote: int, realtime: bool,
-                   timeout: float, on_block=None) -> tuple[list[dict], list[str], list[dict]]:
+def _device_stream(
+    link,
+    meta: Meta,
+    rp: Replay,
+    block: int,
+    vote: int,
+    realtime: bool,
+    timeout: float,
+    on_block=None,
+) -> tuple[list[dict], list[str], list[dict]]:
     import time
 
     replies = link.command(f"ek-stream-start {vote} 1 {int(realtime)}")
     if not any(r.text.startswith("m-ek-stream-ch[") for r in replies):
-        raise EdgekitError(f"ek-stream-start answered {[r.text for r in replies]!r}; flash firmware "
-                           "built from this export")
+        raise EdgekitError(
+            f"ek-stream-start answered {[r.text for r in replies]!r}; flash firmware "
+            "built from this export"
+        )
     hops, errors, blocks = [], [], []
     n = rp.counts.shape[1]
     t0 = time.monotonic()
     for seq, pos in enumerate(range(0, n, block)):
-        blk = rp.counts[:, pos:pos + block]
-        if realtime:   # the amplifier delivers a block once its last sample exists
+        blk = rp.counts[:, pos : pos + block]
+        if realtime:  # the amplifier delivers a block once its last sample exists
             wait = t0 + (pos + blk.shape[1]) / meta.spec.fs - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
@@ -220,11 +273,24 @@ def _device_stream(link, meta: Meta, rp: Replay, block: int, vote: int, realtime
     return hops, errors, blocks
 
 
-def run_stream(run, board, port: str | None = None, *, session: int | None = None,
-               recording: Path | None = None, fmt: str = "csl", realtime: bool = False,
-               vote: int = 5, block: int | None = None, max_trials: int | None = None,
-               clock_hz: float = 156e6, baud: int | None = None, build_fn=None,
-               progress: bool = True, write: bool = True) -> dict:
+def run_stream(
+    run,
+    board,
+    port: str | None = None,
+    *,
+    session: int | None = None,
+    recording: Path | None = None,
+    fmt: str = "csl",
+    realtime: bool = False,
+    vote: int = 5,
+    block: int | None = None,
+    max_trials: int | None = None,
+    clock_hz: float = 156e6,
+    baud: int | None = None,
+    build_fn=None,
+    progress: bool = True,
+    write: bool = True,
+) -> dict:
     """Replay a held-out recording through the board and check it against the host chain."""
     from .. import runs
     from ..data.recording import load_recording
@@ -232,8 +298,11 @@ def run_stream(run, board, port: str | None = None, *, session: int | None = Non
     from .harness import boot_timeout, open_device, qemu_note
     from .link import LinkTimeout
 
-    meta_h = run.require(run.export_dir / "model_meta.h", "exported model",
-                         f"run `edgekit export --board {board.name}` first")
+    meta_h = run.require(
+        run.export_dir / "model_meta.h",
+        "exported model",
+        f"run `edgekit export --board {board.name}` first",
+    )
     meta = read_meta(meta_h)
     if not 1 <= vote <= 32:
         raise EdgekitError(f"--vote: expected 1..32 windows, got {vote}")
@@ -241,14 +310,22 @@ def run_stream(run, board, port: str | None = None, *, session: int | None = Non
     if recording is not None:
         rec = load_recording(Path(recording), fmt)
     else:
-        tr = runs.read_json(run.require(run.report_path("train"), "training report",
-                                        "train the model first (edgekit train)"))
+        tr = runs.read_json(
+            run.require(
+                run.report_path("train"), "training report", "train the model first (edgekit train)"
+            )
+        )
         root = (tr.get("data") or {}).get("root")
         if not root:
-            raise EdgekitError(f"{run.report_path('train')}: field data.root missing; give "
-                               "--recording FILE")
-        rec = load_recording(Path(root), (tr.get("data") or {}).get("kind", fmt)
-                             if (tr.get("data") or {}).get("kind") in ("csl", "otb") else "csl")
+            raise EdgekitError(
+                f"{run.report_path('train')}: field data.root missing; give --recording FILE"
+            )
+        rec = load_recording(
+            Path(root),
+            (tr.get("data") or {}).get("kind", fmt)
+            if (tr.get("data") or {}).get("kind") in ("csl", "otb")
+            else "csl",
+        )
     rp = replay_of(rec, session, meta.spec.adc_lsb, meta.n_channels, max_trials)
 
     # host reference: the same chain, the int8 model in tflite_micro
@@ -262,6 +339,7 @@ def run_stream(run, board, port: str | None = None, *, session: int | None = Non
     host_cls = argmax_first(host_out)
 
     from ..progress import progress_bar
+
     bar = progress_bar(None, "stream (samples)", enabled=progress, total=rp.counts.shape[1])
     last = [0]
 
@@ -271,31 +349,49 @@ def run_stream(run, board, port: str | None = None, *, session: int | None = Non
 
     build_info: dict = {}
     with open_device(run, board, port, baud, build_fn, build_info) as (link, where):
-        try:   # QEMU holds the guest until we connect, so its banner comes; a board may be silent
+        try:  # QEMU holds the guest until we connect, so its banner comes; a board may be silent
             link.wait_ready(boot_timeout(board, port))
         except LinkTimeout:
             pass
         link.sync()
-        fast = link.use_rx_fifo()   # QEMU: samples through semihosting, not the 1-byte UART
+        fast = link.use_rx_fifo()  # QEMU: samples through semihosting, not the 1-byte UART
         prof = link.command("profile")
         hashes = [r.value for r in prof if r.kind == "model"]
         if hashes and hashes[0] != meta.model_hash:
-            raise EdgekitError(f"{where}: the device runs model {hashes[0]}, the export is "
-                               f"{meta.model_hash}; flash the firmware built from this export")
+            raise EdgekitError(
+                f"{where}: the device runs model {hashes[0]}, the export is "
+                f"{meta.model_hash}; flash the firmware built from this export"
+            )
         info = [r for r in link.command("ek-info") if r.kind == "ek_info"]
         from . import protocol
+
         tick_hz = protocol.parse_ek_info(info[0]).tick_hz if info else 0
-        hops, errors, blocks = _device_stream(link, meta, rp, block, vote, realtime,
-                                              timeout=max(BLOCK_TIMEOUT_S, BLOCK_TIMEOUT_FACTOR
-                                                          * block / meta.spec.fs),
-                                              on_block=on_block)
+        hops, errors, blocks = _device_stream(
+            link,
+            meta,
+            rp,
+            block,
+            vote,
+            realtime,
+            timeout=max(BLOCK_TIMEOUT_S, BLOCK_TIMEOUT_FACTOR * block / meta.spec.fs),
+            on_block=on_block,
+        )
     bar.close()
-    rec_out = evaluate(meta, rp, frames, host_out, host_cls, hops, vote, tick_hz, clock_hz,
-                       board, where)
-    rec_out.update({"link": "samples by semihosting FIFO, replies by UART" if fast else "serial",
-                    "errors": errors, "blocks": len(blocks), "block_samples": block,
-                    "realtime": realtime, "source": rp.source, "run": str(run.root),
-                    "qemu_note": qemu_note(tick_hz) if where.startswith("qemu") and tick_hz else ""})
+    rec_out = evaluate(
+        meta, rp, frames, host_out, host_cls, hops, vote, tick_hz, clock_hz, board, where
+    )
+    rec_out.update(
+        {
+            "link": "samples by semihosting FIFO, replies by UART" if fast else "serial",
+            "errors": errors,
+            "blocks": len(blocks),
+            "block_samples": block,
+            "realtime": realtime,
+            "source": rp.source,
+            "run": str(run.root),
+            "qemu_note": qemu_note(tick_hz) if where.startswith("qemu") and tick_hz else "",
+        }
+    )
     rec_out["summary"] = summary_text(rec_out)
     if write:
         rec_out["files"] = write_stream(run, board.name, rec_out, rp, meta, hops)
@@ -307,12 +403,24 @@ def _input_hw(meta_h: Path) -> tuple[int, int]:
     return int(d["EK_INPUT_H"]), int(d["EK_INPUT_W"])
 
 
-def evaluate(meta: Meta, rp: Replay, frames: np.ndarray, host_out: np.ndarray,
-             host_cls: np.ndarray, hops: list[dict], vote: int, tick_hz: int, clock_hz: float,
-             board, where: str) -> dict:
+def evaluate(
+    meta: Meta,
+    rp: Replay,
+    frames: np.ndarray,
+    host_out: np.ndarray,
+    host_cls: np.ndarray,
+    hops: list[dict],
+    vote: int,
+    tick_hz: int,
+    clock_hz: float,
+    board,
+    where: str,
+) -> dict:
     n = len(frames)
     if len(hops) != n:
-        raise EdgekitError(f"{where}: the device answered {len(hops)} hops, the host chain made {n}")
+        raise EdgekitError(
+            f"{where}: the device answered {len(hops)} hops, the host chain made {n}"
+        )
     dev_in = np.array([np.frombuffer(h["in"], np.int8) for h in hops])
     dev_out = np.array([np.frombuffer(h["out"], np.int8) for h in hops])
     dev_cls = np.array([h["class"] for h in hops])
@@ -320,13 +428,13 @@ def evaluate(meta: Meta, rp: Replay, frames: np.ndarray, host_out: np.ndarray,
     host_vote = majority_votes(host_cls, vote)
     ends = hop_ends(meta, n)
     truth = rp.labels[ends - 1]
-    scored = np.arange(n) >= meta.spec.warmup_hops          # the stream's own cold start
+    scored = np.arange(n) >= meta.spec.warmup_hops  # the stream's own cold start
     diff = np.abs(dev_in.astype(np.int16) - frames.astype(np.int16))
     ft = np.array([h["ft"] for h in hops], np.int64)
     it = np.array([h["it"] for h in hops], np.int64)
     hop_s = meta.spec.hop / meta.spec.fs
     emulated = where.startswith("qemu")
-    ipt = 1e9 / tick_hz if (emulated and tick_hz) else None   # instructions per tick under icount
+    ipt = 1e9 / tick_hz if (emulated and tick_hz) else None  # instructions per tick under icount
 
     def cost(v: np.ndarray) -> dict:
         d = {"median_ticks": float(np.median(v)), "max_ticks": int(v.max())}
@@ -339,20 +447,38 @@ def evaluate(meta: Meta, rp: Replay, frames: np.ndarray, host_out: np.ndarray,
         return d
 
     return {
-        "board": board.name, "device": where, "hops": n, "scored_hops": int(scored.sum()),
-        "hop_samples": meta.spec.hop, "window_samples": meta.spec.window, "fs": meta.spec.fs,
-        "hop_ms": 1000 * hop_s, "vote": vote,
-        "accuracy": {"k1": float((dev_cls == truth)[scored].mean()),
-                     f"k{vote}": float((dev_vote == truth)[scored].mean()),
-                     "host_k1": float((host_cls == truth)[scored].mean())},
-        "agreement_with_host": {"class": float((dev_cls == host_cls).mean()),
-                                "vote": float((dev_vote == host_vote).mean())},
-        "exact": {"frames": float((diff.max(axis=1) == 0).mean()),
-                  "frame_elements_differing": int((diff > 0).sum()),
-                  "frame_elements": int(diff.size), "max_lsb_diff": int(diff.max(initial=0)),
-                  "outputs": float(np.all(dev_out == host_out, axis=1).mean())},
-        "cost": {"tick_hz": tick_hz, "clock_hz": clock_hz if ipt else None,
-                 "features": cost(ft), "inference": cost(it), "total": cost(ft + it)},
+        "board": board.name,
+        "device": where,
+        "hops": n,
+        "scored_hops": int(scored.sum()),
+        "hop_samples": meta.spec.hop,
+        "window_samples": meta.spec.window,
+        "fs": meta.spec.fs,
+        "hop_ms": 1000 * hop_s,
+        "vote": vote,
+        "accuracy": {
+            "k1": float((dev_cls == truth)[scored].mean()),
+            f"k{vote}": float((dev_vote == truth)[scored].mean()),
+            "host_k1": float((host_cls == truth)[scored].mean()),
+        },
+        "agreement_with_host": {
+            "class": float((dev_cls == host_cls).mean()),
+            "vote": float((dev_vote == host_vote).mean()),
+        },
+        "exact": {
+            "frames": float((diff.max(axis=1) == 0).mean()),
+            "frame_elements_differing": int((diff > 0).sum()),
+            "frame_elements": int(diff.size),
+            "max_lsb_diff": int(diff.max(initial=0)),
+            "outputs": float(np.all(dev_out == host_out, axis=1).mean()),
+        },
+        "cost": {
+            "tick_hz": tick_hz,
+            "clock_hz": clock_hz if ipt else None,
+            "features": cost(ft),
+            "inference": cost(it),
+            "total": cost(ft + it),
+        },
         "latency": onset_latency(meta, rp, dev_vote),
         "latency_k1": onset_latency(meta, rp, dev_cls),
         "labels": meta.labels,
@@ -362,14 +488,18 @@ def evaluate(meta: Meta, rp: Replay, frames: np.ndarray, host_out: np.ndarray,
 def summary_text(r: dict) -> str:
     a, c = r["accuracy"], r["cost"]["total"]
     k = f"k{r['vote']}"
-    s = (f"stream {r['source']} on {r['device']}: {r['hops']} hops of {r['hop_ms']:.1f} ms; "
-         f"accuracy k=1 {a['k1']:.2%}, k={r['vote']} {a[k]:.2%} (host k=1 {a['host_k1']:.2%}); "
-         f"agreement with host {r['agreement_with_host']['class']:.2%} (vote "
-         f"{r['agreement_with_host']['vote']:.2%}); exact frames {r['exact']['frames']:.2%}, "
-         f"outputs {r['exact']['outputs']:.2%}; onset latency median {r['latency']['median_ms']:.0f} ms")
+    s = (
+        f"stream {r['source']} on {r['device']}: {r['hops']} hops of {r['hop_ms']:.1f} ms; "
+        f"accuracy k=1 {a['k1']:.2%}, k={r['vote']} {a[k]:.2%} (host k=1 {a['host_k1']:.2%}); "
+        f"agreement with host {r['agreement_with_host']['class']:.2%} (vote "
+        f"{r['agreement_with_host']['vote']:.2%}); exact frames {r['exact']['frames']:.2%}, "
+        f"outputs {r['exact']['outputs']:.2%}; onset latency median {r['latency']['median_ms']:.0f} ms"
+    )
     if "fraction_of_hop_at_clock" in c:
-        s += (f"; per hop {c['median_instructions'] / 1e6:.1f} M instructions = "
-              f"{c['fraction_of_hop_at_clock']:.0%} of a hop at {r['cost']['clock_hz'] / 1e6:g} MHz")
+        s += (
+            f"; per hop {c['median_instructions'] / 1e6:.1f} M instructions = "
+            f"{c['fraction_of_hop_at_clock']:.0%} of a hop at {r['cost']['clock_hz'] / 1e6:g} MHz"
+        )
     if r["errors"]:
         s += f"; {len(r['errors'])} device errors (first: {r['errors'][0]})"
     return s
@@ -377,29 +507,51 @@ def summary_text(r: dict) -> str:
 
 def markdown(r: dict) -> str:
     k = f"k{r['vote']}"
-    rows = [("hops (scored after warm-up)", f"{r['hops']} ({r['scored_hops']})"),
-            ("hop / window", f"{r['hop_samples']} / {r['window_samples']} samples at {r['fs']:g} Hz"),
-            ("accuracy k=1 / k=" + str(r["vote"]), f"{r['accuracy']['k1']:.2%} / {r['accuracy'][k]:.2%}"),
-            ("host chain accuracy k=1", f"{r['accuracy']['host_k1']:.2%}"),
-            ("agreement with host (class / vote)",
-             f"{r['agreement_with_host']['class']:.2%} / {r['agreement_with_host']['vote']:.2%}"),
-            ("exact int8 frames / outputs", f"{r['exact']['frames']:.2%} / {r['exact']['outputs']:.2%}"),
-            ("frame elements differing (max LSB)",
-             f"{r['exact']['frame_elements_differing']} of {r['exact']['frame_elements']} "
-             f"({r['exact']['max_lsb_diff']})"),
-            ("onset -> first correct decision (median / p90 / never)",
-             f"{r['latency']['median_ms']:.0f} / {r['latency']['p90_ms']:.0f} ms / "
-             f"{r['latency']['never_decided']} of {r['latency']['trials']}")]
+    rows = [
+        ("hops (scored after warm-up)", f"{r['hops']} ({r['scored_hops']})"),
+        ("hop / window", f"{r['hop_samples']} / {r['window_samples']} samples at {r['fs']:g} Hz"),
+        (
+            "accuracy k=1 / k=" + str(r["vote"]),
+            f"{r['accuracy']['k1']:.2%} / {r['accuracy'][k]:.2%}",
+        ),
+        ("host chain accuracy k=1", f"{r['accuracy']['host_k1']:.2%}"),
+        (
+            "agreement with host (class / vote)",
+            f"{r['agreement_with_host']['class']:.2%} / {r['agreement_with_host']['vote']:.2%}",
+        ),
+        (
+            "exact int8 frames / outputs",
+            f"{r['exact']['frames']:.2%} / {r['exact']['outputs']:.2%}",
+        ),
+        (
+            "frame elements differing (max LSB)",
+            f"{r['exact']['frame_elements_differing']} of {r['exact']['frame_elements']} "
+            f"({r['exact']['max_lsb_diff']})",
+        ),
+        (
+            "onset -> first correct decision (median / p90 / never)",
+            f"{r['latency']['median_ms']:.0f} / {r['latency']['p90_ms']:.0f} ms / "
+            f"{r['latency']['never_decided']} of {r['latency']['trials']}",
+        ),
+    ]
     for part in ("features", "inference", "total"):
         c = r["cost"][part]
         v = f"{c['median_ticks']:,.0f} ticks (max {c['max_ticks']:,})"
         if "median_instructions" in c:
-            v += (f"; {c['median_instructions'] / 1e6:.2f} M instr = "
-                  f"{c['fraction_of_hop_at_clock']:.1%} of the hop at {r['cost']['clock_hz'] / 1e6:g} MHz "
-                  f"(max {c['max_fraction_of_hop_at_clock']:.1%})")
+            v += (
+                f"; {c['median_instructions'] / 1e6:.2f} M instr = "
+                f"{c['fraction_of_hop_at_clock']:.1%} of the hop at {r['cost']['clock_hz'] / 1e6:g} MHz "
+                f"(max {c['max_fraction_of_hop_at_clock']:.1%})"
+            )
         rows.append((f"per-hop cost: {part}", v))
-    out = [f"# edgekit stream: {r['source']}", "", f"Device: {r['device']}", "",
-           "| | |", "|---|---|"] + [f"| {a} | {b} |" for a, b in rows]
+    out = [
+        f"# edgekit stream: {r['source']}",
+        "",
+        f"Device: {r['device']}",
+        "",
+        "| | |",
+        "|---|---|",
+    ] + [f"| {a} | {b} |" for a, b in rows]
     if r.get("qemu_note"):
         out += ["", r["qemu_note"] + "."]
     if r["errors"]:
@@ -409,6 +561,7 @@ def markdown(r: dict) -> str:
 
 def plot(r: dict, rp: Replay, meta: Meta, hops: list[dict], path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -421,15 +574,22 @@ def plot(r: dict, rp: Replay, meta: Meta, hops: list[dict], path: Path) -> None:
         ax[0].plot(t, x - x.mean() + i * 4 * (x.std() + 1e-9), lw=0.3)
     ax[0].set_ylabel("signal (4 channels)")
     ax[1].step(t, rp.labels, where="post", label="true", lw=1)
-    ax[1].step(ends, [h["vote"] for h in hops], where="post", label=f"decided (k={r['vote']})", lw=1)
+    ax[1].step(
+        ends, [h["vote"] for h in hops], where="post", label=f"decided (k={r['vote']})", lw=1
+    )
     ax[1].set_yticks(range(len(meta.labels)))
     ax[1].set_yticklabels(meta.labels, fontsize=7)
     ax[1].legend(fontsize=7, loc="upper right")
     c = r["cost"]
-    scale = (1e9 / c["tick_hz"] / (c["clock_hz"] * meta.spec.hop / fs)) if c.get("clock_hz") else \
-        (1.0 / (c["tick_hz"] * meta.spec.hop / fs) if c["tick_hz"] else 1.0)
+    scale = (
+        (1e9 / c["tick_hz"] / (c["clock_hz"] * meta.spec.hop / fs))
+        if c.get("clock_hz")
+        else (1.0 / (c["tick_hz"] * meta.spec.hop / fs) if c["tick_hz"] else 1.0)
+    )
     ax[2].plot(ends, [h["ft"] * scale for h in hops], lw=0.8, label="features")
-    ax[2].plot(ends, [(h["ft"] + h["it"]) * scale for h in hops], lw=0.8, label="features + inference")
+    ax[2].plot(
+        ends, [(h["ft"] + h["it"]) * scale for h in hops], lw=0.8, label="features + inference"
+    )
     ax[2].axhline(1.0, color="k", ls="--", lw=0.8, label="hop budget")
     where = f" at {c['clock_hz'] / 1e6:g} MHz (QEMU instructions)" if c.get("clock_hz") else ""
     ax[2].set_ylabel("fraction of hop" + where, fontsize=7)

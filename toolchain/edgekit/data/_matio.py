@@ -20,15 +20,20 @@ def read_mat(path: Path, required: tuple[str, ...]) -> dict[str, Any]:
         mat = scipy.io.loadmat(str(path), squeeze_me=False, struct_as_record=True)
     except NotImplementedError:
         # MATLAB v7.3 files are HDF5 containers; scipy does not read them.
-        raise EdgekitError(f"{path}: MATLAB v7.3 (HDF5) .mat files are not supported; "
-                           "re-save with save(..., '-v7') in MATLAB") from None
+        raise EdgekitError(
+            f"{path}: MATLAB v7.3 (HDF5) .mat files are not supported; "
+            "re-save with save(..., '-v7') in MATLAB"
+        ) from None
     except Exception as e:  # scipy raises several types for corrupt/non-mat files
-        raise EdgekitError(f"{path}: not a readable MATLAB .mat file ({type(e).__name__}: {e})") from None
+        raise EdgekitError(
+            f"{path}: not a readable MATLAB .mat file ({type(e).__name__}: {e})"
+        ) from None
     variables = sorted(k for k in mat if not k.startswith("__"))
     missing = [k for k in required if k not in mat]
     if missing:
-        raise EdgekitError(f"{path}: missing variable(s) {missing}; expected {list(required)}, "
-                           f"found {variables}")
+        raise EdgekitError(
+            f"{path}: missing variable(s) {missing}; expected {list(required)}, found {variables}"
+        )
     return mat
 
 
@@ -36,14 +41,24 @@ def as_signal(arr: Any, path: Path, what: str, n_channels: int) -> np.ndarray:
     """A (n_channels, n) float32 trial from a numeric MATLAB array, checked for shape and
     finiteness."""
     a = np.asarray(arr)
-    if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool) \
-            or np.iscomplexobj(a):
-        raise EdgekitError(f"{path}: {what}: expected a real numeric array (channels x samples), "
-                           f"got dtype {a.dtype}")
+    if (
+        a.dtype == object
+        or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool)
+        or np.iscomplexobj(a)
+    ):
+        raise EdgekitError(
+            f"{path}: {what}: expected a real numeric array (channels x samples), "
+            f"got dtype {a.dtype}"
+        )
     if a.ndim != 2 or a.shape[0] != n_channels:
-        hint = " (transposed? expected channels x samples)" if a.ndim == 2 and a.shape[1] == n_channels else ""
-        raise EdgekitError(f"{path}: {what}: expected {n_channels} channels x samples, "
-                           f"got shape {a.shape}{hint}")
+        hint = (
+            " (transposed? expected channels x samples)"
+            if a.ndim == 2 and a.shape[1] == n_channels
+            else ""
+        )
+        raise EdgekitError(
+            f"{path}: {what}: expected {n_channels} channels x samples, got shape {a.shape}{hint}"
+        )
     sig = np.ascontiguousarray(a, dtype=np.float32)
     if not np.isfinite(sig).all():
         bad = int((~np.isfinite(sig)).sum())
@@ -70,8 +85,10 @@ def unwrap_cell(arr: Any, path: Path, field: str) -> np.ndarray:
     a = np.asarray(arr)
     while a.dtype == object:
         if a.size != 1:
-            raise EdgekitError(f"{path}: field {field!r}: expected a numeric matrix or a 1 x 1 cell "
-                               f"holding one, got a cell array of shape {a.shape}")
+            raise EdgekitError(
+                f"{path}: field {field!r}: expected a numeric matrix or a 1 x 1 cell "
+                f"holding one, got a cell array of shape {a.shape}"
+            )
         a = np.asarray(a.flat[0])
     return a
 

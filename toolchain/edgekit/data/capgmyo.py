@@ -35,7 +35,7 @@ from .recording import Recording, Trial
 
 FS_HZ = 1000.0
 N_CHANNELS = 128
-TO_MICROVOLT = 2500.0          # [-1, 1] <-> [-2.5, 2.5] mV
+TO_MICROVOLT = 2500.0  # [-1, 1] <-> [-2.5, 2.5] mV
 EXTRA_GESTURES = (100, 101)
 _NAME_RE = re.compile(r"^(\d+)-(\d+)-(\d+)\.mat$", re.IGNORECASE)
 _DB_RE = re.compile(r"^db([abc])(?:$|[-_ ])", re.IGNORECASE)
@@ -43,8 +43,9 @@ _DB_RE = re.compile(r"^db([abc])(?:$|[-_ ])", re.IGNORECASE)
 
 def grid() -> Grid:
     g = column_major(8, 16)
-    return Grid(8, 16, g.pixels, N_CHANNELS, (), tuple((0, 2 * a, 8, 2) for a in range(8)),
-                "capgmyo-8x16")
+    return Grid(
+        8, 16, g.pixels, N_CHANNELS, (), tuple((0, 2 * a, 8, 2) for a in range(8)), "capgmyo-8x16"
+    )
 
 
 def _db_of(path: Path) -> str:
@@ -58,14 +59,17 @@ def _db_of(path: Path) -> str:
 def find_files(root: Path) -> list[Path]:
     if root.is_file():
         if not _NAME_RE.match(root.name):
-            raise EdgekitError(f"{root}: expected a CapgMyo file named SSS-GGG-TTT.mat "
-                               "(subject-gesture-trial)")
+            raise EdgekitError(
+                f"{root}: expected a CapgMyo file named SSS-GGG-TTT.mat (subject-gesture-trial)"
+            )
         return [root]
     files = sorted(p for p in root.rglob("*.mat") if _NAME_RE.match(p.name))
     if not files:
-        raise EdgekitError(f"{root}: no CapgMyo files found; expected "
-                           f"{root}/dba-preprocessed-SSS/SSS-GGG-TTT.mat (unzip the preprocessed "
-                           "archives of DB-a, DB-b or DB-c there)")
+        raise EdgekitError(
+            f"{root}: no CapgMyo files found; expected "
+            f"{root}/dba-preprocessed-SSS/SSS-GGG-TTT.mat (unzip the preprocessed "
+            "archives of DB-a, DB-b or DB-c there)"
+        )
     return files
 
 
@@ -83,14 +87,17 @@ def read_file(path: Path) -> tuple[int, int, int, np.ndarray]:
         named = dict(zip(("subject", "gesture", "trial"), (int(g) for g in m.groups())))
         for k, v in named.items():
             if v != nums[k]:
-                raise EdgekitError(f"{path}: field {k!r} is {nums[k]} but the file name says {v}; "
-                                   "expected them to agree")
+                raise EdgekitError(
+                    f"{path}: field {k!r} is {nums[k]} but the file name says {v}; "
+                    "expected them to agree"
+                )
     data = np.asarray(mat["data"])
     if data.ndim == 2 and data.shape[1] != N_CHANNELS and data.shape[0] == N_CHANNELS:
         data = data.T
     if data.ndim != 2 or data.shape[1] != N_CHANNELS:
-        raise EdgekitError(f"{path}: field 'data': expected samples x {N_CHANNELS}, got shape "
-                           f"{data.shape}")
+        raise EdgekitError(
+            f"{path}: field 'data': expected samples x {N_CHANNELS}, got shape {data.shape}"
+        )
     sig = as_signal(data.T, path, "data", N_CHANNELS) * np.float32(TO_MICROVOLT)
     return nums["subject"], nums["gesture"], nums["trial"], sig
 
@@ -109,8 +116,10 @@ def load_capgmyo(root: Path) -> Recording:
             subject, session = (subject + 1) // 2, 1 if subject % 2 else 2
         rows.append((subject, session, gesture, trial, str(f), sig))
     if not rows:
-        raise EdgekitError(f"{root}: only gesture 100/101 files found ({len(skipped)}); expected "
-                           "the protocol gestures 1..12")
+        raise EdgekitError(
+            f"{root}: only gesture 100/101 files found ({len(skipped)}); expected "
+            "the protocol gestures 1..12"
+        )
     gestures = sorted({r[2] for r in rows})
     class_of = {g: i for i, g in enumerate(gestures)}
     trials: list[Trial] = []
@@ -119,7 +128,22 @@ def load_capgmyo(root: Path) -> Recording:
         key = (subject, session, gesture)
         idx = counter.get(key, 0)
         counter[key] = idx + 1
-        trials.append(Trial(signal=sig, label=class_of[gesture], subject=subject, session=session,
-                            trial=idx, source=src))
-    return Recording(trials=trials, fs=FS_HZ, label_names=[f"gest{g}" for g in gestures],
-                     layout="capgmyo", source=str(root), extra={"skipped": skipped}, grid=grid())
+        trials.append(
+            Trial(
+                signal=sig,
+                label=class_of[gesture],
+                subject=subject,
+                session=session,
+                trial=idx,
+                source=src,
+            )
+        )
+    return Recording(
+        trials=trials,
+        fs=FS_HZ,
+        label_names=[f"gest{g}" for g in gestures],
+        layout="capgmyo",
+        source=str(root),
+        extra={"skipped": skipped},
+        grid=grid(),
+    )

@@ -30,7 +30,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal as sps
 
 from ..errors import EdgekitError
 from ..quantspec import quantize_input
@@ -41,22 +40,30 @@ INT16_MAX = 32767
 @dataclass(frozen=True)
 class ChainSpec:
     """Every constant of the chain that the firmware needs (model_meta.h's feature section)."""
+
     fs: float
-    sos: np.ndarray          # (sections, 5) float32: b0 b1 b2 a1 a2 (a0 = 1)
-    hop: int                 # samples per hop
-    n_blocks: int            # hops per window
-    adc_lsb: float           # signal units per int16 count (a float32 value)
-    warmup_hops: int         # frames at a stream / trial start that training does not use
+    sos: np.ndarray  # (sections, 5) float32: b0 b1 b2 a1 a2 (a0 = 1)
+    hop: int  # samples per hop
+    n_blocks: int  # hops per window
+    adc_lsb: float  # signal units per int16 count (a float32 value)
+    warmup_hops: int  # frames at a stream / trial start that training does not use
 
     @property
     def window(self) -> int:
         return self.hop * self.n_blocks
 
     def describe(self) -> dict:
-        return {"fs": self.fs, "hop": self.hop, "window": self.window, "n_blocks": self.n_blocks,
-                "hop_ms": 1000.0 * self.hop / self.fs, "window_ms": 1000.0 * self.window / self.fs,
-                "sections": int(len(self.sos)), "adc_lsb": self.adc_lsb,
-                "warmup_hops": self.warmup_hops}
+        return {
+            "fs": self.fs,
+            "hop": self.hop,
+            "window": self.window,
+            "n_blocks": self.n_blocks,
+            "hop_ms": 1000.0 * self.hop / self.fs,
+            "window_ms": 1000.0 * self.window / self.fs,
+            "sections": int(len(self.sos)),
+            "adc_lsb": self.adc_lsb,
+            "warmup_hops": self.warmup_hops,
+        }
 
 
 def sos_float32(sos_list: list[np.ndarray]) -> np.ndarray:
@@ -67,15 +74,22 @@ def sos_float32(sos_list: list[np.ndarray]) -> np.ndarray:
     return np.ascontiguousarray(sos[:, [0, 1, 2, 4, 5]], dtype=np.float32)
 
 
-def make_spec(fs: float, sos_list: list[np.ndarray], window_ms: float, hop_ms: float,
-              adc_lsb: float, warmup_ms: float) -> ChainSpec:
+def make_spec(
+    fs: float,
+    sos_list: list[np.ndarray],
+    window_ms: float,
+    hop_ms: float,
+    adc_lsb: float,
+    warmup_ms: float,
+) -> ChainSpec:
     hop = max(1, int(round(hop_ms * fs / 1000.0)))
     n_blocks = max(1, int(round(window_ms / hop_ms)))
     warm = int(math.ceil(warmup_ms * fs / 1000.0 / hop)) if warmup_ms > 0 else 0
     if not (adc_lsb > 0 and math.isfinite(adc_lsb)):
         raise EdgekitError(f"features.adc_lsb: expected a finite value > 0, got {adc_lsb}")
-    return ChainSpec(float(fs), sos_float32(sos_list), hop, n_blocks, float(np.float32(adc_lsb)),
-                     warm)
+    return ChainSpec(
+        float(fs), sos_float32(sos_list), hop, n_blocks, float(np.float32(adc_lsb)), warm
+    )
 
 
 def adc_lsb_for(signals: list[np.ndarray]) -> float:
@@ -85,7 +99,7 @@ def adc_lsb_for(signals: list[np.ndarray]) -> float:
     peak, integral = 0.0, True
     for s in signals:
         a = np.asarray(s)
-        a = a[np.isfinite(a)]    # NaN/Inf: extract() rejects the trial with its name
+        a = a[np.isfinite(a)]  # NaN/Inf: extract() rejects the trial with its name
         if a.size:
             peak = max(peak, float(np.max(np.abs(a))))
             integral = integral and bool(np.all(a == np.round(a)))
@@ -100,8 +114,10 @@ def to_counts(signal: np.ndarray, adc_lsb: float, where: str) -> np.ndarray:
     """Signal units -> int16 counts (what the amplifier would have sent); refuses clipping."""
     q = np.round(np.asarray(signal, np.float64) / adc_lsb)
     if np.abs(q).max(initial=0) > INT16_MAX:
-        raise EdgekitError(f"{where}: samples reach {np.abs(q).max():.0f} counts at adc_lsb "
-                           f"{adc_lsb:g}; expected at most {INT16_MAX} (int16)")
+        raise EdgekitError(
+            f"{where}: samples reach {np.abs(q).max():.0f} counts at adc_lsb "
+            f"{adc_lsb:g}; expected at most {INT16_MAX} (int16)"
+        )
     return q.astype(np.int16)
 
 
@@ -120,8 +136,8 @@ class CausalChain:
         self.z = np.zeros((len(s.sos), 2, self.v), np.float32)
         self.acc = np.zeros(self.v, np.float32)
         self.part = np.zeros((s.n_blocks, self.v), np.float32)
-        self.in_hop = 0       # samples into the current hop
-        self.hops = 0         # completed hops since reset
+        self.in_hop = 0  # samples into the current hop
+        self.hops = 0  # completed hops since reset
 
     def push(self, counts: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """counts: (V, n) int16. Returns, for each frame completed by this block (one per hop
@@ -135,7 +151,7 @@ class CausalChain:
         coef = [tuple(np.float32(c) for c in row) for row in s.sos]
         z, acc = self.z, self.acc
         inv = np.float32(s.window)
-        xs = counts.astype(np.float32) * lsb              # exact: |count| < 2^24 times a float32
+        xs = counts.astype(np.float32) * lsb  # exact: |count| < 2^24 times a float32
         out: list[tuple[np.ndarray, np.ndarray]] = []
         for i in range(counts.shape[1]):
             x = xs[:, i]
@@ -168,9 +184,11 @@ def frame_ends(spec: ChainSpec, n_samples: int, warmup: bool = True) -> np.ndarr
 
 def trial_features(counts: np.ndarray, spec: ChainSpec, kind: str) -> np.ndarray:
     """(C, n) int16 trial -> (frames, C) float32 features of the frames after warm-up."""
-    frames = [rms if kind == "rms" else y for rms, y in CausalChain(spec, counts.shape[0]).push(counts)]
+    frames = [
+        rms if kind == "rms" else y for rms, y in CausalChain(spec, counts.shape[0]).push(counts)
+    ]
     f = np.stack(frames) if frames else np.zeros((0, counts.shape[0]), np.float32)
-    return f[spec.warmup_hops:]
+    return f[spec.warmup_hops :]
 
 
 def batch_features(trials: list[np.ndarray], spec: ChainSpec, kind: str) -> list[np.ndarray]:
@@ -184,12 +202,19 @@ def batch_features(trials: list[np.ndarray], spec: ChainSpec, kind: str) -> list
     for (c, n), idx in by_len.items():
         f = trial_features(np.concatenate([trials[i] for i in idx], axis=0), spec, kind)
         for j, i in enumerate(idx):
-            out[i] = np.ascontiguousarray(f[:, j * c:(j + 1) * c])
+            out[i] = np.ascontiguousarray(f[:, j * c : (j + 1) * c])
     return out  # type: ignore[return-value]
 
 
-def quantize_frame(rms: np.ndarray, mean: np.ndarray, std: np.ndarray, mask: np.ndarray,
-                   pixels: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+def quantize_frame(
+    rms: np.ndarray,
+    mean: np.ndarray,
+    std: np.ndarray,
+    mask: np.ndarray,
+    pixels: np.ndarray,
+    scale: float,
+    zero_point: int,
+) -> np.ndarray:
     """(N, C) RMS -> (N, H*W) int8 model input: normalise, zero masked channels, place on the
     grid (pixel -> channel, -1 = no electrode: 0), quantize as quantspec.quantize_input does."""
     v = (np.asarray(rms, np.float32) - mean.astype(np.float32)) / std.astype(np.float32)

@@ -54,8 +54,9 @@ def find_files(root: Path) -> list[Path]:
         return [root]
     files = sorted(p for p in root.rglob("*.mat") if _GEST_RE.match(p.name))
     if not files:
-        raise EdgekitError(f"{root}: no CSL-HDEMG files found; expected "
-                           f"{root}/subject<N>/session<M>/gest<G>.mat")
+        raise EdgekitError(
+            f"{root}: no CSL-HDEMG files found; expected {root}/subject<N>/session<M>/gest<G>.mat"
+        )
     return files
 
 
@@ -65,8 +66,10 @@ def _trial_arrays(cell: np.ndarray, path: Path) -> list[np.ndarray]:
         return [np.asarray(c) for c in cell.ravel(order="F")]
     if cell.ndim == 2:
         return [cell]
-    raise EdgekitError(f"{path}: variable 'gestures': expected a cell array of 192 x n_samples "
-                       f"trials, got a {cell.dtype} array of shape {cell.shape}")
+    raise EdgekitError(
+        f"{path}: variable 'gestures': expected a cell array of 192 x n_samples "
+        f"trials, got a {cell.dtype} array of shape {cell.shape}"
+    )
 
 
 def load_csl(root: Path) -> Recording:
@@ -87,7 +90,20 @@ def load_csl(root: Path) -> Recording:
             raise EdgekitError(f"{f}: variable 'gestures' is an empty cell array; expected trials")
         for i, a in enumerate(arrays):
             sig = as_signal(a, f, f"gestures{{{i + 1}}}", N_CHANNELS)
-            trials.append(Trial(signal=sig, label=class_of[gesture], subject=subject,
-                                session=session, trial=i, source=str(f)))
-    return Recording(trials=trials, fs=FS_HZ, label_names=[label_name(g) for g in gestures],
-                     layout="csl", source=str(root))
+            trials.append(
+                Trial(
+                    signal=sig,
+                    label=class_of[gesture],
+                    subject=subject,
+                    session=session,
+                    trial=i,
+                    source=str(f),
+                )
+            )
+    return Recording(
+        trials=trials,
+        fs=FS_HZ,
+        label_names=[label_name(g) for g in gestures],
+        layout="csl",
+        source=str(root),
+    )

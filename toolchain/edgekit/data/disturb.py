@@ -37,8 +37,9 @@ row ch % 8, column ch // 8); distances below are Euclidean in electrode pitches 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -79,13 +80,16 @@ def grid_positions(grid: GridLike) -> np.ndarray:
     return resolve(grid).positions()
 
 
-def _pick_channels(explicit: Sequence[int] | None, count: int, grid: GridLike,
-                   rng: np.random.Generator, what: str) -> np.ndarray:
+def _pick_channels(
+    explicit: Sequence[int] | None, count: int, grid: GridLike, rng: np.random.Generator, what: str
+) -> np.ndarray:
     g = resolve(grid)
     if explicit is not None:
         ch = np.asarray(list(explicit), dtype=np.int64)
         if ch.size and (ch.min() < 0 or ch.max() >= g.n_channels):
-            raise EdgekitError(f"{what}.channels: indices must be in 0..{g.n_channels - 1}, got {list(explicit)}")
+            raise EdgekitError(
+                f"{what}.channels: indices must be in 0..{g.n_channels - 1}, got {list(explicit)}"
+            )
         return ch
     active = np.flatnonzero(g.channel_mask())
     if not 0 <= count <= active.size:
@@ -98,21 +102,21 @@ def _pick_channels(explicit: Sequence[int] | None, count: int, grid: GridLike,
 
 @dataclass
 class ContactArtifactConfig:
-    rate_hz: tuple[float, float] = (4.0, 5.0)   # strike rate range; intervals drawn from 1/rate
-    region_channels: int | None = None          # strikes land on the last this-many channel
-                                                # indices; None: 3/16 of the grid's (36 of 192)
-    radius: tuple[float, float] = (2.5, 4.5)    # per-strike spread radius, electrode pitches
+    rate_hz: tuple[float, float] = (4.0, 5.0)  # strike rate range; intervals drawn from 1/rate
+    region_channels: int | None = None  # strikes land on the last this-many channel
+    # indices; None: 3/16 of the grid's (36 of 192)
+    radius: tuple[float, float] = (2.5, 4.5)  # per-strike spread radius, electrode pitches
     amplitude: tuple[float, float] = (30.0, 60.0)  # peak, in units of the signal scale
-    rise_ms: float = 1.0                        # rise time constant: an impact is a ~1 ms step
-    decay_ms: float = 20.0                      # decay time constant (sets the low-pass character)
+    rise_ms: float = 1.0  # rise time constant: an impact is a ~1 ms step
+    decay_ms: float = 20.0  # decay time constant (sets the low-pass character)
 
 
 @dataclass
 class Strike:
-    start: int                 # sample index
-    centre: int                # channel index of the strike centre
-    channels: np.ndarray       # channel indices touched by this strike
-    gains: np.ndarray          # amplitude per touched channel (signal units, signed)
+    start: int  # sample index
+    centre: int  # channel index of the strike centre
+    channels: np.ndarray  # channel indices touched by this strike
+    gains: np.ndarray  # amplitude per touched channel (signal units, signed)
 
 
 def ca_region(grid: GridLike, cfg: ContactArtifactConfig) -> np.ndarray:
@@ -124,14 +128,20 @@ def ca_region(grid: GridLike, cfg: ContactArtifactConfig) -> np.ndarray:
     return np.arange(n - k, n)
 
 
-def contact_strikes(n: int, fs: float, grid: GridLike, cfg: ContactArtifactConfig,
-                    rng: np.random.Generator, scale: float = 1.0) -> list[Strike]:
+def contact_strikes(
+    n: int,
+    fs: float,
+    grid: GridLike,
+    cfg: ContactArtifactConfig,
+    rng: np.random.Generator,
+    scale: float = 1.0,
+) -> list[Strike]:
     """Draw the strikes of a contact-artifact episode of n samples."""
     pos = grid_positions(grid)
     region = ca_region(grid, cfg)
     rpos = pos[region]
     strikes: list[Strike] = []
-    t = rng.uniform(0.0, 1.0 / cfg.rate_hz[1])          # first strike somewhere in the first period
+    t = rng.uniform(0.0, 1.0 / cfg.rate_hz[1])  # first strike somewhere in the first period
     while True:
         start = int(round(t * fs))
         if start >= n:
@@ -155,8 +165,9 @@ def strike_waveform(n: int, fs: float, rise_ms: float, decay_ms: float) -> np.nd
     return w / max(w.max(), 1e-12)
 
 
-def contact_artifact(x: np.ndarray, fs: float, grid: GridLike, cfg: ContactArtifactConfig,
-                     rng: np.random.Generator) -> np.ndarray:
+def contact_artifact(
+    x: np.ndarray, fs: float, grid: GridLike, cfg: ContactArtifactConfig, rng: np.random.Generator
+) -> np.ndarray:
     out = _check_signal(x, grid)
     n = out.shape[1]
     scale = _scale(out, grid)
@@ -164,7 +175,9 @@ def contact_artifact(x: np.ndarray, fs: float, grid: GridLike, cfg: ContactArtif
     wave = strike_waveform(int(fs * 10 * cfg.decay_ms / 1e3), fs, cfg.rise_ms, cfg.decay_ms)
     for s in contact_strikes(n, fs, grid, cfg, rng, scale):
         m = min(wave.size, n - s.start)
-        out[s.channels, s.start:s.start + m] += (s.gains[:, None] * wave[None, :m]).astype(np.float32)
+        out[s.channels, s.start : s.start + m] += (s.gains[:, None] * wave[None, :m]).astype(
+            np.float32
+        )
     return out
 
 
@@ -173,22 +186,23 @@ def contact_artifact(x: np.ndarray, fs: float, grid: GridLike, cfg: ContactArtif
 
 @dataclass
 class LooseContactConfig:
-    rows: tuple[int, ...] | None = None         # peeled rows within each block; None: the last
-                                                # two (rows 6, 7 of an 8-row grid: ch % 8 on csl)
-    grids: tuple[int, ...] | None = None        # which blocks (physical grids) peel; None: all
-    coupling: float = 0.2                       # remaining EMG gain on peeled channels
+    rows: tuple[int, ...] | None = None  # peeled rows within each block; None: the last
+    # two (rows 6, 7 of an 8-row grid: ch % 8 on csl)
+    grids: tuple[int, ...] | None = None  # which blocks (physical grids) peel; None: all
+    coupling: float = 0.2  # remaining EMG gain on peeled channels
     mains_hz: float = 50.0
-    hum: float = 5.0                            # fundamental amplitude, signal-scale units
-    harmonics: tuple[float, ...] = (1.0, 0.5, 0.3, 0.15)   # relative amplitudes of 1st..kth harmonic
-    wander: float = 2.0                         # baseline wander amplitude, signal-scale units
+    hum: float = 5.0  # fundamental amplitude, signal-scale units
+    harmonics: tuple[float, ...] = (1.0, 0.5, 0.3, 0.15)  # relative amplitudes of 1st..kth harmonic
+    wander: float = 2.0  # baseline wander amplitude, signal-scale units
     wander_hz: tuple[float, float] = (0.1, 1.0)
-    rail: float = 15.0                          # amplifier rail, signal-scale units (above the hum peak)
-    saturation_rate_hz: float = 0.3             # saturation episodes per second per channel
+    rail: float = 15.0  # amplifier rail, signal-scale units (above the hum peak)
+    saturation_rate_hz: float = 0.3  # saturation episodes per second per channel
     saturation_ms: tuple[float, float] = (20.0, 100.0)
 
 
-def peeled_channels(grid: GridLike, rows: Sequence[int] | None = None,
-                    grids: Sequence[int] | None = None) -> np.ndarray:
+def peeled_channels(
+    grid: GridLike, rows: Sequence[int] | None = None, grids: Sequence[int] | None = None
+) -> np.ndarray:
     """Channels of the given rows (within each block; default its last two) of the given blocks
     (default all), sorted; pixels without an electrode are skipped."""
     g = resolve(grid)
@@ -198,19 +212,21 @@ def peeled_channels(grid: GridLike, rows: Sequence[int] | None = None,
     out: list[int] = []
     for k in picked:
         if not 0 <= k < len(blocks):
-            raise EdgekitError(f"lc.grids: block {k} does not exist; grid {g.name} has blocks "
-                               f"0..{len(blocks) - 1}")
+            raise EdgekitError(
+                f"lc.grids: block {k} does not exist; grid {g.name} has blocks 0..{len(blocks) - 1}"
+            )
         r0, c0, h, w = blocks[k]
         rr = list(range(max(0, h - 2), h)) if rows is None else list(rows)
         if any(not 0 <= r < h for r in rr):
             raise EdgekitError(f"lc.rows: {rr} outside the block's rows 0..{h - 1}")
-        sub = gi[r0:r0 + h, c0:c0 + w][rr]
+        sub = gi[r0 : r0 + h, c0 : c0 + w][rr]
         out += [int(c) for c in sub.ravel() if c >= 0]
     return np.sort(np.asarray(out, dtype=np.int64))
 
 
-def loose_contact(x: np.ndarray, fs: float, grid: GridLike, cfg: LooseContactConfig,
-                  rng: np.random.Generator) -> np.ndarray:
+def loose_contact(
+    x: np.ndarray, fs: float, grid: GridLike, cfg: LooseContactConfig, rng: np.random.Generator
+) -> np.ndarray:
     out = _check_signal(x, grid)
     n = out.shape[1]
     scale = _scale(out, grid)
@@ -222,11 +238,21 @@ def loose_contact(x: np.ndarray, fs: float, grid: GridLike, cfg: LooseContactCon
         # Mains hum: the loose electrode's high impedance picks up 50 Hz and its harmonics.
         g = rng.uniform(0.7, 1.3)
         for k, rel in enumerate(cfg.harmonics, start=1):
-            y += g * cfg.hum * scale * rel * np.sin(2 * np.pi * cfg.mains_hz * k * t + rng.uniform(0, 2 * np.pi))
+            y += (
+                g
+                * cfg.hum
+                * scale
+                * rel
+                * np.sin(2 * np.pi * cfg.mains_hz * k * t + rng.uniform(0, 2 * np.pi))
+            )
         # Baseline wander: a few slow sinusoids (half-cell potential drift as the contact moves).
         for _ in range(3):
-            y += cfg.wander * scale / 3 * np.sin(2 * np.pi * rng.uniform(*cfg.wander_hz) * t
-                                                 + rng.uniform(0, 2 * np.pi))
+            y += (
+                cfg.wander
+                * scale
+                / 3
+                * np.sin(2 * np.pi * rng.uniform(*cfg.wander_hz) * t + rng.uniform(0, 2 * np.pi))
+            )
         # Occasional saturation: a step large enough to drive the amplifier into its rail.
         n_ep = rng.poisson(cfg.saturation_rate_hz * n / fs)
         for _ in range(n_ep):
@@ -242,19 +268,22 @@ def loose_contact(x: np.ndarray, fs: float, grid: GridLike, cfg: LooseContactCon
 
 @dataclass
 class DeadChannelConfig:
-    count: int = 4                              # random channels among those carrying signal
-    channels: tuple[int, ...] | None = None     # or exactly these
-    residual: float = 0.0                       # residual noise RMS, signal-scale units
+    count: int = 4  # random channels among those carrying signal
+    channels: tuple[int, ...] | None = None  # or exactly these
+    residual: float = 0.0  # residual noise RMS, signal-scale units
 
 
-def dead_channels(x: np.ndarray, fs: float, grid: GridLike, cfg: DeadChannelConfig,
-                  rng: np.random.Generator) -> np.ndarray:
+def dead_channels(
+    x: np.ndarray, fs: float, grid: GridLike, cfg: DeadChannelConfig, rng: np.random.Generator
+) -> np.ndarray:
     out = _check_signal(x, grid)
     scale = _scale(out, grid)
     ch = _pick_channels(cfg.channels, cfg.count, grid, rng, "dead")
     out[ch] = 0.0
     if cfg.residual > 0:
-        out[ch] = (rng.standard_normal((ch.size, out.shape[1])) * cfg.residual * scale).astype(np.float32)
+        out[ch] = (rng.standard_normal((ch.size, out.shape[1])) * cfg.residual * scale).astype(
+            np.float32
+        )
     return out
 
 
@@ -262,12 +291,13 @@ def dead_channels(x: np.ndarray, fs: float, grid: GridLike, cfg: DeadChannelConf
 class SaturatedChannelConfig:
     count: int = 4
     channels: tuple[int, ...] | None = None
-    rail: float = 15.0                          # amplifier rail, signal-scale units
-    offset: float = 3.0                         # DC offset, in rails (> 1: pinned at the rail)
+    rail: float = 15.0  # amplifier rail, signal-scale units
+    offset: float = 3.0  # DC offset, in rails (> 1: pinned at the rail)
 
 
-def saturated_channels(x: np.ndarray, fs: float, grid: GridLike, cfg: SaturatedChannelConfig,
-                       rng: np.random.Generator) -> np.ndarray:
+def saturated_channels(
+    x: np.ndarray, fs: float, grid: GridLike, cfg: SaturatedChannelConfig, rng: np.random.Generator
+) -> np.ndarray:
     out = _check_signal(x, grid)
     scale = _scale(out, grid)
     ch = _pick_channels(cfg.channels, cfg.count, grid, rng, "saturated")
@@ -279,14 +309,15 @@ def saturated_channels(x: np.ndarray, fs: float, grid: GridLike, cfg: SaturatedC
 
 @dataclass
 class NoiseConfig:
-    snr_db: float = 10.0                        # per-channel signal-to-noise ratio
+    snr_db: float = 10.0  # per-channel signal-to-noise ratio
 
 
-def broadband_noise(x: np.ndarray, fs: float, grid: GridLike, cfg: NoiseConfig,
-                    rng: np.random.Generator) -> np.ndarray:
+def broadband_noise(
+    x: np.ndarray, fs: float, grid: GridLike, cfg: NoiseConfig, rng: np.random.Generator
+) -> np.ndarray:
     out = _check_signal(x, grid)
     p = np.mean(np.square(out.astype(np.float64)), axis=1, keepdims=True)
-    std = np.sqrt(p / 10 ** (cfg.snr_db / 10))   # zero-power (dead/masked) channels stay zero
+    std = np.sqrt(p / 10 ** (cfg.snr_db / 10))  # zero-power (dead/masked) channels stay zero
     out += (rng.standard_normal(out.shape) * std).astype(np.float32)
     return out
 
@@ -301,39 +332,64 @@ class Disturbance:
     config: type
     fn: Callable[..., np.ndarray]
 
-    def apply(self, x: np.ndarray, fs: float, grid: GridLike, rng: np.random.Generator,
-              cfg: Any | None = None) -> np.ndarray:
+    def apply(
+        self,
+        x: np.ndarray,
+        fs: float,
+        grid: GridLike,
+        rng: np.random.Generator,
+        cfg: Any | None = None,
+    ) -> np.ndarray:
         return self.fn(x, fs, grid, cfg if cfg is not None else self.config(), rng)
 
 
 DISTURBANCES: dict[str, Disturbance] = {
-    "ca": Disturbance("ca", "contact artifact: pen tapped at 4-5 Hz over the last ~36 electrodes",
-                      ContactArtifactConfig, contact_artifact),
-    "lc": Disturbance("lc", "loose contact: last two rows of each grid peeled (hum, wander, clipping)",
-                      LooseContactConfig, loose_contact),
+    "ca": Disturbance(
+        "ca",
+        "contact artifact: pen tapped at 4-5 Hz over the last ~36 electrodes",
+        ContactArtifactConfig,
+        contact_artifact,
+    ),
+    "lc": Disturbance(
+        "lc",
+        "loose contact: last two rows of each grid peeled (hum, wander, clipping)",
+        LooseContactConfig,
+        loose_contact,
+    ),
     "dead": Disturbance("dead", "dead channels (zero)", DeadChannelConfig, dead_channels),
-    "saturated": Disturbance("saturated", "saturated channels (clipped at the rail)",
-                             SaturatedChannelConfig, saturated_channels),
+    "saturated": Disturbance(
+        "saturated",
+        "saturated channels (clipped at the rail)",
+        SaturatedChannelConfig,
+        saturated_channels,
+    ),
     "noise": Disturbance("noise", "white noise at a given SNR (dB)", NoiseConfig, broadband_noise),
 }
 
 
 def parse_disturbances(spec: str | Sequence[str]) -> list[Disturbance]:
-    """"ca,lc" (or ["ca", "lc"]) -> the registry entries, in order. Unknown names -> EdgekitError."""
+    """ "ca,lc" (or ["ca", "lc"]) -> the registry entries, in order. Unknown names -> EdgekitError."""
     names = [s.strip().lower() for s in (spec.split(",") if isinstance(spec, str) else spec)]
     names = [s for s in names if s]
     if not names:
         raise EdgekitError(f"--disturb: no disturbance named; known: {', '.join(DISTURBANCES)}")
     unknown = [s for s in names if s not in DISTURBANCES]
     if unknown:
-        raise EdgekitError(f"--disturb: unknown disturbance(s) {', '.join(map(repr, unknown))}; "
-                           f"known: {', '.join(DISTURBANCES)}")
+        raise EdgekitError(
+            f"--disturb: unknown disturbance(s) {', '.join(map(repr, unknown))}; "
+            f"known: {', '.join(DISTURBANCES)}"
+        )
     return [DISTURBANCES[s] for s in names]
 
 
-def apply_disturbances(x: np.ndarray, fs: float, grid: GridLike, spec: str | Sequence[str],
-                       rng: np.random.Generator,
-                       configs: dict[str, Any] | None = None) -> np.ndarray:
+def apply_disturbances(
+    x: np.ndarray,
+    fs: float,
+    grid: GridLike,
+    spec: str | Sequence[str],
+    rng: np.random.Generator,
+    configs: dict[str, Any] | None = None,
+) -> np.ndarray:
     """Apply the named disturbances in order (configs: name -> config overriding the defaults)."""
     grid = resolve(grid)
     out = _check_signal(x, grid)
@@ -342,9 +398,13 @@ def apply_disturbances(x: np.ndarray, fs: float, grid: GridLike, spec: str | Seq
     return out
 
 
-def apply_to_recording(rec: Recording, names: str | Sequence[str], seed: int,
-                       sessions: Sequence[int] | None = None,
-                       configs: dict[str, Any] | None = None) -> Recording:
+def apply_to_recording(
+    rec: Recording,
+    names: str | Sequence[str],
+    seed: int,
+    sessions: Sequence[int] | None = None,
+    configs: dict[str, Any] | None = None,
+) -> Recording:
     """A new Recording whose trials (of `sessions`, default all) carry the named disturbances.
 
     Trials of other sessions are copied unchanged. Each trial gets its own generator derived from
@@ -360,19 +420,25 @@ def apply_to_recording(rec: Recording, names: str | Sequence[str], seed: int,
         rng = np.random.default_rng(np.random.SeedSequence([seed, i]))
         sig = apply_disturbances(tr.signal, rec.fs, rec.grid, [d.name for d in ds], rng, configs)
         trials.append(dataclasses.replace(tr, signal=sig, source=f"{tr.source} [disturb:{tag}]"))
-    info = {"names": [d.name for d in ds], "seed": seed,
-            "sessions": None if sessions is None else list(sessions)}
-    out = dataclasses.replace(rec, trials=trials, label_names=list(rec.label_names),
-                              source=f"{rec.source} [disturb:{tag} seed={seed}]")
+    info = {
+        "names": [d.name for d in ds],
+        "seed": seed,
+        "sessions": None if sessions is None else list(sessions),
+    }
+    out = dataclasses.replace(
+        rec,
+        trials=trials,
+        label_names=list(rec.label_names),
+        source=f"{rec.source} [disturb:{tag} seed={seed}]",
+    )
     if hasattr(out, "extra"):
         out.extra = {**(out.extra or {}), "disturb": info}
     return out
 
 
-
 # ------------------------------------------------------------------- disturbed training copies
 
-_COPY_SEED_BASE = 17    # disturbed training copies: seed * 1000 + 17 + item index
+_COPY_SEED_BASE = 17  # disturbed training copies: seed * 1000 + 17 + item index
 
 
 def parse_conditions(conditions: Sequence[str] | str) -> list[str]:
@@ -384,18 +450,26 @@ def parse_conditions(conditions: Sequence[str] | str) -> list[str]:
         conditions = [conditions]
     out = [",".join(d.name for d in parse_disturbances(c)) for c in conditions if str(c).strip()]
     if not out:
-        raise EdgekitError(f"--disturb/--augment: no disturbance named; known: {', '.join(DISTURBANCES)}")
+        raise EdgekitError(
+            f"--disturb/--augment: no disturbance named; known: {', '.join(DISTURBANCES)}"
+        )
     return out
 
 
-def disturbed_copies(rec: Recording, conditions: Sequence[str], fcfg: FeatureConfig, seed: int,
-                     sessions: Sequence[int] | None) -> list[tuple[str, Frames]]:
+def disturbed_copies(
+    rec: Recording,
+    conditions: Sequence[str],
+    fcfg: FeatureConfig,
+    seed: int,
+    sessions: Sequence[int] | None,
+) -> list[tuple[str, Frames]]:
     """One disturbed copy of the recording per condition (trials of `sessions` disturbed, the
     others unchanged), as raw feature frames in the same order as extract(rec) gives. `train
     --augment` and `robust gan` both use these (same seeds, so the same disturbed signals)."""
     out = []
     for j, cond in enumerate(parse_conditions(conditions)):
-        drec = apply_to_recording(rec, cond.split(","), seed=seed * 1000 + _COPY_SEED_BASE + j,
-                                  sessions=sessions)
+        drec = apply_to_recording(
+            rec, cond.split(","), seed=seed * 1000 + _COPY_SEED_BASE + j, sessions=sessions
+        )
         out.append((cond, extract(drec, fcfg)))
     return out

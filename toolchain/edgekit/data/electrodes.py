@@ -46,10 +46,10 @@ class Electrode:
     rows: int
     cols: int
     pitch_mm: float
-    empty: tuple[tuple[int, int], ...]   # (row, col) positions without an electrode
-    order: str        # "serpentine": down column 0 (skipping empty), up column 1, down column 2 ...
-                      # "columns-up": up each column from the bottom row, column after column
-    source: str       # "openhdemg" where the order is documented there, else "assumed"
+    empty: tuple[tuple[int, int], ...]  # (row, col) positions without an electrode
+    order: str  # "serpentine": down column 0 (skipping empty), up column 1, down column 2 ...
+    # "columns-up": up each column from the bottom row, column after column
+    source: str  # "openhdemg" where the order is documented there, else "assumed"
 
     @property
     def n_channels(self) -> int:
@@ -82,7 +82,8 @@ def electrode(code: str, where: str = "electrode") -> Electrode:
             f"{where}: unknown OT Bioelettronica electrode code {code!r}; known: "
             f"{', '.join(known_codes())}. To add one, append an Electrode(code, rows, cols, "
             "pitch_mm, empty, order, source) line to ELECTRODES in "
-            "toolchain/edgekit/data/electrodes.py (its channel order as the OTB adapter exports it)")
+            "toolchain/edgekit/data/electrodes.py (its channel order as the OTB adapter exports it)"
+        )
     return e
 
 

@@ -36,19 +36,23 @@ class FeatureConfig:
     notch_hz: float | None = None
     filter_order: int = 4
     filter: str = "causal"
-    adc_lsb: float | None = None   # signal units per int16 count; None: causal.adc_lsb_for(data)
-    warmup_ms: float = 100.0       # causal: frames whose window starts this soon are dropped
+    adc_lsb: float | None = None  # signal units per int16 count; None: causal.adc_lsb_for(data)
+    warmup_ms: float = 100.0  # causal: frames whose window starts this soon are dropped
 
     def __post_init__(self) -> None:
         self.band_hz = (float(self.band_hz[0]), float(self.band_hz[1]))
         if self.filter not in FILTERS:
-            raise EdgekitError(f"features.filter: unknown filter {self.filter!r}; known: "
-                               f"{', '.join(FILTERS)}")
+            raise EdgekitError(
+                f"features.filter: unknown filter {self.filter!r}; known: {', '.join(FILTERS)}"
+            )
         if self.kind not in KINDS:
-            raise EdgekitError(f"features.kind: unknown feature kind {self.kind!r}; known: {', '.join(KINDS)}")
+            raise EdgekitError(
+                f"features.kind: unknown feature kind {self.kind!r}; known: {', '.join(KINDS)}"
+            )
         if not (self.window_ms > 0 and self.hop_ms > 0):
-            raise EdgekitError(f"features: window_ms and hop_ms must be > 0, got "
-                               f"{self.window_ms} / {self.hop_ms}")
+            raise EdgekitError(
+                f"features: window_ms and hop_ms must be > 0, got {self.window_ms} / {self.hop_ms}"
+            )
         lo, hi = self.band_hz
         if not 0 < lo < hi:
             raise EdgekitError(f"features.band_hz: expected 0 < low < high, got {self.band_hz}")
@@ -59,29 +63,34 @@ class FeatureConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "FeatureConfig":
+    def from_dict(cls, d: dict[str, Any]) -> FeatureConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
             raise EdgekitError(f"features: unknown fields {unknown}; known: {sorted(known)}")
-        if "filter" not in d:   # records written before the causal chain were zero-phase
+        if "filter" not in d:  # records written before the causal chain were zero-phase
             d = {**d, "filter": "zero-phase"}
         return cls(**d)
 
-    def for_recording(self, rec: Recording) -> "FeatureConfig":
+    def for_recording(self, rec: Recording) -> FeatureConfig:
         """This config with adc_lsb fixed from the recording when it was left open."""
         if self.filter != "causal" or self.adc_lsb is not None:
             return self
         from .causal import adc_lsb_for
-        return FeatureConfig(**{**asdict(self), "adc_lsb": adc_lsb_for([t.signal for t in rec.trials])})
+
+        return FeatureConfig(
+            **{**asdict(self), "adc_lsb": adc_lsb_for([t.signal for t in rec.trials])}
+        )
 
     def chain_spec(self, fs: float, where: str = "features"):
         """The causal chain's constants at sample rate fs (see causal.py)."""
         from .causal import make_spec
+
         if self.adc_lsb is None:
             raise EdgekitError(f"{where}: features.adc_lsb is not set (for_recording() fixes it)")
-        return make_spec(fs, _filters(self, fs, where), self.window_ms, self.hop_ms,
-                         self.adc_lsb, self.warmup_ms)
+        return make_spec(
+            fs, _filters(self, fs, where), self.window_ms, self.hop_ms, self.adc_lsb, self.warmup_ms
+        )
 
     def samples(self, fs: float) -> tuple[int, int]:
         """(window, hop) in samples at fs (causal: the window is a whole number of hops)."""
@@ -93,11 +102,11 @@ class FeatureConfig:
 
 @dataclass
 class Frames:
-    x: np.ndarray           # float32 (N, n_channels) per-channel values
-    y: np.ndarray           # int64 (N,)
-    trial_key: np.ndarray   # int64 (N,), unique per (subject, session, label, trial)
-    session: np.ndarray     # int64 (N,)
-    subject: np.ndarray     # int64 (N,)
+    x: np.ndarray  # float32 (N, n_channels) per-channel values
+    y: np.ndarray  # int64 (N,)
+    trial_key: np.ndarray  # int64 (N,), unique per (subject, session, label, trial)
+    session: np.ndarray  # int64 (N,)
+    subject: np.ndarray  # int64 (N,)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -112,8 +121,10 @@ def _filters(cfg: FeatureConfig, fs: float, where: str) -> list[np.ndarray]:
     lo, hi = cfg.band_hz
     nyq = fs / 2.0
     if hi >= nyq:
-        raise EdgekitError(f"{where}: features.band_hz high edge {hi:g} Hz must be below Nyquist "
-                           f"({nyq:g} Hz at fs {fs:g} Hz)")
+        raise EdgekitError(
+            f"{where}: features.band_hz high edge {hi:g} Hz must be below Nyquist "
+            f"({nyq:g} Hz at fs {fs:g} Hz)"
+        )
     sos = [sps.butter(cfg.filter_order, [lo, hi], btype="bandpass", fs=fs, output="sos")]
     if cfg.notch_hz:
         f0 = float(cfg.notch_hz)
@@ -135,32 +146,41 @@ def extract(rec: Recording, cfg: FeatureConfig | None = None) -> Frames:
         raise EdgekitError(f"{rec.source}: the recording has no trials")
     n_ch = rec.grid.n_channels
     xs, ys, keys, sess, subj = [], [], [], [], []
-    pending: list[tuple[int, np.ndarray]] = []   # causal: (index into xs, int16 counts)
+    pending: list[tuple[int, np.ndarray]] = []  # causal: (index into xs, int16 counts)
     seen: dict[int, str] = {}
     for t in rec.trials:
         where = f"{t.source}: trial {t.trial} (label {t.label}, session {t.session})"
         s = np.asarray(t.signal)
         if s.ndim != 2 or s.shape[0] != n_ch:
-            raise EdgekitError(f"{where}: expected {n_ch} channels x samples (grid "
-                               f"{rec.grid.name or rec.layout}), got shape {s.shape}")
+            raise EdgekitError(
+                f"{where}: expected {n_ch} channels x samples (grid "
+                f"{rec.grid.name or rec.layout}), got shape {s.shape}"
+            )
         n = s.shape[1]
         if n < win:
-            raise EdgekitError(f"{where}: {n} samples ({1000.0 * n / rec.fs:.1f} ms) is shorter than one "
-                               f"feature window of {win} samples ({cfg.window_ms:g} ms)")
+            raise EdgekitError(
+                f"{where}: {n} samples ({1000.0 * n / rec.fs:.1f} ms) is shorter than one "
+                f"feature window of {win} samples ({cfg.window_ms:g} ms)"
+            )
         if not np.isfinite(s).all():
             raise EdgekitError(f"{where}: contains NaN/Inf samples; expected finite values")
         key = trial_key(t.subject, t.session, t.label, t.trial)
         if key in seen:
-            raise EdgekitError(f"{where}: same (subject, session, label, trial) as a trial of {seen[key]}")
+            raise EdgekitError(
+                f"{where}: same (subject, session, label, trial) as a trial of {seen[key]}"
+            )
         seen[key] = t.source
         if spec is not None:
             from .causal import frame_ends, to_counts
+
             pending.append((len(xs), to_counts(s, spec.adc_lsb, where)))
             m = len(frame_ends(spec, n))
             if m == 0:
-                raise EdgekitError(f"{where}: {n} samples ({1000.0 * n / rec.fs:.1f} ms) leave no frame "
-                                   f"after the {cfg.warmup_ms:g} ms warm-up and one "
-                                   f"{cfg.window_ms:g} ms window")
+                raise EdgekitError(
+                    f"{where}: {n} samples ({1000.0 * n / rec.fs:.1f} ms) leave no frame "
+                    f"after the {cfg.warmup_ms:g} ms warm-up and one "
+                    f"{cfg.window_ms:g} ms window"
+                )
             xs.append(None)
         else:
             f = _zero_phase(s, sos_list, cfg, win, hop)
@@ -172,22 +192,29 @@ def extract(rec: Recording, cfg: FeatureConfig | None = None) -> Frames:
         subj.append(np.full(m, t.subject, np.int64))
     if pending:
         from .causal import batch_features
+
         for (i, _), f in zip(pending, batch_features([c for _, c in pending], spec, cfg.kind)):
             xs[i] = f
-    return Frames(x=np.concatenate(xs), y=np.concatenate(ys), trial_key=np.concatenate(keys),
-                  session=np.concatenate(sess), subject=np.concatenate(subj))
+    return Frames(
+        x=np.concatenate(xs),
+        y=np.concatenate(ys),
+        trial_key=np.concatenate(keys),
+        session=np.concatenate(sess),
+        subject=np.concatenate(subj),
+    )
 
 
-def _zero_phase(s: np.ndarray, sos_list: list[np.ndarray], cfg: FeatureConfig, win: int,
-                hop: int) -> np.ndarray:
+def _zero_phase(
+    s: np.ndarray, sos_list: list[np.ndarray], cfg: FeatureConfig, win: int, hop: int
+) -> np.ndarray:
     """The offline chain: per-trial mean removed, sosfiltfilt in float64."""
     n = s.shape[1]
     z = s.astype(np.float64)
-    z = z - z.mean(axis=1, keepdims=True)   # (not causal: the mean is the whole trial's)
+    z = z - z.mean(axis=1, keepdims=True)  # (not causal: the mean is the whole trial's)
     for sos in sos_list:
         # Zero-phase; short trials get a shorter pad than scipy's default would require.
         z = sps.sosfiltfilt(sos, z, axis=1, padlen=min(n - 1, 3 * (2 * len(sos) + 1)))
-    ends = np.arange(win, n + 1, hop)              # exclusive end of each window
+    ends = np.arange(win, n + 1, hop)  # exclusive end of each window
     if cfg.kind == "rms":
         cs = np.concatenate([np.zeros((len(z), 1)), np.cumsum(z * z, axis=1)], axis=1)
         f = np.sqrt(np.maximum(cs[:, ends] - cs[:, ends - win], 0.0) / win).T
@@ -198,24 +225,28 @@ def _zero_phase(s: np.ndarray, sos_list: list[np.ndarray], cfg: FeatureConfig, w
 
 @dataclass
 class Normalizer:
-    mean: np.ndarray                  # (n_channels,) float32
-    std: np.ndarray                   # (n_channels,) float32
-    mask: np.ndarray | None = None    # (n_channels,) bool; None = every channel carries signal
+    mean: np.ndarray  # (n_channels,) float32
+    std: np.ndarray  # (n_channels,) float32
+    mask: np.ndarray | None = None  # (n_channels,) bool; None = every channel carries signal
 
     def __post_init__(self) -> None:
         self.mean = np.asarray(self.mean, np.float32).reshape(-1)
         self.std = np.asarray(self.std, np.float32).reshape(-1)
         if self.mean.size == 0 or self.mean.shape != self.std.shape:
-            raise EdgekitError(f"normalizer: expected one mean and one std per channel, got "
-                               f"{self.mean.shape} / {self.std.shape}")
+            raise EdgekitError(
+                f"normalizer: expected one mean and one std per channel, got "
+                f"{self.mean.shape} / {self.std.shape}"
+            )
         if self.mask is not None:
             self.mask = np.asarray(self.mask, bool).reshape(-1)
             if self.mask.shape != self.mean.shape:
-                raise EdgekitError(f"normalizer: channel mask has {self.mask.size} entries for "
-                                   f"{self.mean.size} channels")
+                raise EdgekitError(
+                    f"normalizer: channel mask has {self.mask.size} entries for "
+                    f"{self.mean.size} channels"
+                )
 
     @classmethod
-    def fit(cls, x_train: np.ndarray, mask: np.ndarray | None = None) -> "Normalizer":
+    def fit(cls, x_train: np.ndarray, mask: np.ndarray | None = None) -> Normalizer:
         """Per-channel mean/std of the training frames only; masked channels get mean 0, std 1."""
         x = np.asarray(x_train, np.float64)
         if x.ndim != 2 or len(x) == 0 or (mask is not None and x.shape[1] != len(mask)):

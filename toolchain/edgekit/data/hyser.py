@@ -48,15 +48,19 @@ def session_dirs(root: Path) -> list[Path]:
         return [root]
     dirs = sorted(p for p in root.rglob("*") if p.is_dir() and _SESSION_RE.match(p.name))
     if not dirs:
-        raise EdgekitError(f"{root}: no Hyser session folders found; expected "
-                           f"{root}/pr_dataset/subjectNN_sessionM/{TASK}_preprocess_sampleK.hea "
-                           f"(+ .dat) and label_{TASK}.txt")
+        raise EdgekitError(
+            f"{root}: no Hyser session folders found; expected "
+            f"{root}/pr_dataset/subjectNN_sessionM/{TASK}_preprocess_sampleK.hea "
+            f"(+ .dat) and label_{TASK}.txt"
+        )
     return dirs
 
 
 def read_labels(path: Path) -> list[int]:
     if not path.is_file():
-        raise EdgekitError(f"{path}: label file not found; expected label_{TASK}.txt beside the records")
+        raise EdgekitError(
+            f"{path}: label file not found; expected label_{TASK}.txt beside the records"
+        )
     text = path.read_text().replace("\n", ",").replace(" ", ",")
     try:
         return [int(float(x)) for x in text.split(",") if x.strip()]
@@ -67,23 +71,30 @@ def read_labels(path: Path) -> list[int]:
 def read_record(hea: Path) -> tuple[np.ndarray, float]:
     """(256, n) float32 microvolts and the sampling frequency of one WFDB record."""
     import wfdb
+
     try:
         rec = wfdb.rdrecord(str(hea.with_suffix("")))
-    except Exception as e:   # wfdb raises many types for broken headers / signal files
+    except Exception as e:  # wfdb raises many types for broken headers / signal files
         raise EdgekitError(f"{hea}: not a readable WFDB record ({type(e).__name__}: {e})") from None
     if rec.n_sig != N_CHANNELS:
-        raise EdgekitError(f"{hea}: field 'n_sig' (channels in the header) is {rec.n_sig}; "
-                           f"expected {N_CHANNELS} (four 8 x 8 arrays)")
+        raise EdgekitError(
+            f"{hea}: field 'n_sig' (channels in the header) is {rec.n_sig}; "
+            f"expected {N_CHANNELS} (four 8 x 8 arrays)"
+        )
     scale = []
     for i, u in enumerate(rec.units):
         s = TO_MICROVOLT.get(str(u).strip().lower())
         if s is None:
-            raise EdgekitError(f"{hea}: field 'units' of channel {i + 1} is {u!r}; expected mV, uV or V")
+            raise EdgekitError(
+                f"{hea}: field 'units' of channel {i + 1} is {u!r}; expected mV, uV or V"
+            )
         scale.append(s)
     sig = np.asarray(rec.p_signal, dtype=np.float64).T * np.asarray(scale)[:, None]
     if not np.isfinite(sig).all():
-        raise EdgekitError(f"{hea}: {int((~np.isfinite(sig)).sum())} NaN/Inf samples (WFDB missing "
-                           "values); expected finite values")
+        raise EdgekitError(
+            f"{hea}: {int((~np.isfinite(sig)).sum())} NaN/Inf samples (WFDB missing "
+            "values); expected finite values"
+        )
     return sig.astype(np.float32), float(rec.fs)
 
 
@@ -103,20 +114,25 @@ def load_hyser(root: Path) -> Recording:
             continue
         labels = read_labels(d / f"label_{TASK}.txt")
         if sorted(chosen) != list(range(1, len(labels) + 1)):
-            raise EdgekitError(f"{d / f'label_{TASK}.txt'}: {len(labels)} labels but records "
-                               f"{TASK}_*_sampleK exist for K = {sorted(chosen)[:5]}..; expected one "
-                               "label per record, K = 1..N")
+            raise EdgekitError(
+                f"{d / f'label_{TASK}.txt'}: {len(labels)} labels but records "
+                f"{TASK}_*_sampleK exist for K = {sorted(chosen)[:5]}..; expected one "
+                "label per record, K = 1..N"
+            )
         for k, hea in sorted(chosen.items()):
             sig, fs = read_record(hea)
             if fs0 is None:
                 fs0 = (fs, hea)
             elif fs != fs0[0]:
-                raise EdgekitError(f"{hea}: field 'fs' is {fs:g} Hz but {fs0[1]} has {fs0[0]:g} Hz; "
-                                   "expected one sampling frequency for the whole dataset")
+                raise EdgekitError(
+                    f"{hea}: field 'fs' is {fs:g} Hz but {fs0[1]} has {fs0[0]:g} Hz; "
+                    "expected one sampling frequency for the whole dataset"
+                )
             rows.append((subject, session, labels[k - 1], k, str(hea), sig))
     if not rows or fs0 is None:
-        raise EdgekitError(f"{root}: no {TASK}_preprocess_sampleK.hea records found in the session "
-                           "folders")
+        raise EdgekitError(
+            f"{root}: no {TASK}_preprocess_sampleK.hea records found in the session folders"
+        )
     gestures = sorted({r[2] for r in rows})
     class_of = {g: i for i, g in enumerate(gestures)}
     trials: list[Trial] = []
@@ -125,7 +141,21 @@ def load_hyser(root: Path) -> Recording:
         key = (subject, session, gesture)
         idx = counter.get(key, 0)
         counter[key] = idx + 1
-        trials.append(Trial(signal=sig, label=class_of[gesture], subject=subject, session=session,
-                            trial=idx, source=src))
-    return Recording(trials=trials, fs=fs0[0], label_names=[f"gest{g}" for g in gestures],
-                     layout="hyser", source=str(root), grid=grid())
+        trials.append(
+            Trial(
+                signal=sig,
+                label=class_of[gesture],
+                subject=subject,
+                session=session,
+                trial=idx,
+                source=src,
+            )
+        )
+    return Recording(
+        trials=trials,
+        fs=fs0[0],
+        label_names=[f"gest{g}" for g in gestures],
+        layout="hyser",
+        source=str(root),
+        grid=grid(),
+    )

@@ -19,9 +19,10 @@ from __future__ import annotations
 import csv
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import EdgekitError
 
@@ -45,11 +46,13 @@ def _name_re(extensions: Sequence[str]) -> re.Pattern[str]:
 
 
 def how_to_name(extensions: Sequence[str]) -> str:
-    return (f"name each file SSS-GGG-RRR{extensions[0]} (subject-gesture-repetition; also "
-            f"{', '.join(extensions[1:]) or 'no other extension'}), optionally under session<M>/ "
-            "folders, or list the files in a manifest.csv (header "
-            "file,subject,session,gesture,repetition) or manifest.toml ([[recording]] tables with "
-            "those keys) in the dataset root")
+    return (
+        f"name each file SSS-GGG-RRR{extensions[0]} (subject-gesture-repetition; also "
+        f"{', '.join(extensions[1:]) or 'no other extension'}), optionally under session<M>/ "
+        "folders, or list the files in a manifest.csv (header "
+        "file,subject,session,gesture,repetition) or manifest.toml ([[recording]] tables with "
+        "those keys) in the dataset root"
+    )
 
 
 def _session_of(path: Path) -> int:
@@ -82,8 +85,10 @@ def read_manifest(path: Path, extensions: Sequence[str]) -> list[Entry]:
             raise EdgekitError(f"{path}: not a readable TOML manifest ({e})") from None
         recs = doc.get("recording")
         if not isinstance(recs, list) or not recs:
-            raise EdgekitError(f"{path}: expected [[recording]] tables with keys {list(FIELDS)}, "
-                               f"found keys {sorted(doc)}")
+            raise EdgekitError(
+                f"{path}: expected [[recording]] tables with keys {list(FIELDS)}, "
+                f"found keys {sorted(doc)}"
+            )
         rows = [(f"{path}: recording {i + 1}", r) for i, r in enumerate(recs)]
     else:
         with open(path, newline="", encoding="utf-8-sig") as fh:
@@ -91,25 +96,40 @@ def read_manifest(path: Path, extensions: Sequence[str]) -> list[Entry]:
             header = [h.strip().lower() for h in (reader.fieldnames or [])]
             missing = [k for k in ("file", "subject", "gesture") if k not in header]
             if missing:
-                raise EdgekitError(f"{path}: header {header} lacks {missing}; expected columns "
-                                   f"{','.join(FIELDS)} (session, repetition optional)")
+                raise EdgekitError(
+                    f"{path}: header {header} lacks {missing}; expected columns "
+                    f"{','.join(FIELDS)} (session, repetition optional)"
+                )
             for i, r in enumerate(reader):
-                rows.append((f"{path}: line {i + 2}",
-                             {k.strip().lower(): v for k, v in r.items() if k is not None}))
+                rows.append(
+                    (
+                        f"{path}: line {i + 2}",
+                        {k.strip().lower(): v for k, v in r.items() if k is not None},
+                    )
+                )
     entries = []
     for n, (where, r) in enumerate(rows):
         f = r.get("file")
         if not isinstance(f, str) or not f.strip():
-            raise EdgekitError(f"{where}: field 'file' missing; expected a path relative to the manifest")
+            raise EdgekitError(
+                f"{where}: field 'file' missing; expected a path relative to the manifest"
+            )
         p = (path.parent / f.strip()).resolve()
         if not p.is_file():
             raise EdgekitError(f"{where}: field 'file': {p} not found")
         if not any(p.name.lower().endswith(e) for e in extensions):
-            raise EdgekitError(f"{where}: field 'file': {p.name} is not one of {', '.join(extensions)}")
-        entries.append(Entry(p, _int(r.get("subject"), where, "subject", None),
-                             _int(r.get("session"), where, "session", 1),
-                             _int(r.get("gesture"), where, "gesture", None),
-                             _int(r.get("repetition"), where, "repetition", n + 1)))
+            raise EdgekitError(
+                f"{where}: field 'file': {p.name} is not one of {', '.join(extensions)}"
+            )
+        entries.append(
+            Entry(
+                p,
+                _int(r.get("subject"), where, "subject", None),
+                _int(r.get("session"), where, "session", 1),
+                _int(r.get("gesture"), where, "gesture", None),
+                _int(r.get("repetition"), where, "repetition", n + 1),
+            )
+        )
     if not entries:
         raise EdgekitError(f"{path}: the manifest lists no recordings")
     return entries
@@ -134,12 +154,17 @@ def find_entries(root: Path, extensions: Sequence[str], dataset: str) -> list[En
     for p in sorted(root.rglob("*")):
         m = name_re.match(p.name)
         if m and p.is_file():
-            entries.append(Entry(p, int(m.group(1)), _session_of(p), int(m.group(2)), int(m.group(3))))
+            entries.append(
+                Entry(p, int(m.group(1)), _session_of(p), int(m.group(2)), int(m.group(3)))
+            )
     if not entries:
-        others = sorted(p.name for p in root.rglob("*")
-                        if any(p.name.lower().endswith(e) for e in extensions))
+        others = sorted(
+            p.name for p in root.rglob("*") if any(p.name.lower().endswith(e) for e in extensions)
+        )
         seen = f" (found {len(others)} with other names, e.g. {others[:3]})" if others else ""
-        raise EdgekitError(f"{root}: no {dataset} files found; expected files named "
-                           f"SSS-GGG-RRR{extensions[0]} under it{seen}. To use them, "
-                           f"{how_to_name(extensions)}")
+        raise EdgekitError(
+            f"{root}: no {dataset} files found; expected files named "
+            f"SSS-GGG-RRR{extensions[0]} under it{seen}. To use them, "
+            f"{how_to_name(extensions)}"
+        )
     return entries

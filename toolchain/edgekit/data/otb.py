@@ -59,13 +59,18 @@ LEGACY_CHANNELS = 192
 REQUIRED = ("Data", "Description", "SamplingFrequency")
 
 # '<head> - <code> (<k>)[<unit>]'; the head is '<muscle> - <input> (Channel a->b)'
-EMG_RE = re.compile(r"^(?P<head>.*\S)\s+-\s+(?P<code>[A-Za-z0-9]+)\s*\((?P<k>\d+)\)\s*"
-                    r"\[(?P<unit>[^\]]*)\]\s*$")
+EMG_RE = re.compile(
+    r"^(?P<head>.*\S)\s+-\s+(?P<code>[A-Za-z0-9]+)\s*\((?P<k>\d+)\)\s*"
+    r"\[(?P<unit>[^\]]*)\]\s*$"
+)
 INPUT_END_RE = re.compile(r"\(\s*Channel\s*\d+\s*->\s*\d+\s*\)", re.IGNORECASE)
 DECOMP_RE = re.compile(r"decomposition\s+of", re.IGNORECASE)
 REFERENCE_RE = re.compile(r"acquired\s+data|%\s*\(\s*mvc\s*\)", re.IGNORECASE)
-AUX_RE = re.compile(r"aux|acceleration|accelerometer|ramp|buffer|quaternion|load\s*cell|"
-                    r"force|torque|trigger|sync", re.IGNORECASE)
+AUX_RE = re.compile(
+    r"aux|acceleration|accelerometer|ramp|buffer|quaternion|load\s*cell|"
+    r"force|torque|trigger|sync",
+    re.IGNORECASE,
+)
 TO_MICROVOLT = {"uv": 1.0, "µv": 1.0, "μv": 1.0, "mv": 1000.0}
 
 
@@ -77,7 +82,7 @@ def label_name(gesture: int) -> str:
 class Column:
     index: int
     description: str
-    kind: str                 # "emg" | "dropped" | "unknown-code" | "unclassified"
+    kind: str  # "emg" | "dropped" | "unknown-code" | "unclassified"
     why: str = ""
     code: str = ""
     k: int = 0
@@ -93,7 +98,7 @@ def without_input_name(desc: str) -> str:
         return desc
     start = desc.rfind(" - ", 0, end.start())
     start = 0 if start < 0 else start + 3
-    return desc[:start] + desc[end.end():]
+    return desc[:start] + desc[end.end() :]
 
 
 def classify(index: int, desc: str) -> Column:
@@ -107,10 +112,18 @@ def classify(index: int, desc: str) -> Column:
         unit = m["unit"].strip()
         scale = TO_MICROVOLT.get(unit.lower())
         if scale is None:
-            col.kind, col.why = "dropped", f"electrode {m['code'].upper()} but unit [{unit}] is not uV or mV"
+            col.kind, col.why = (
+                "dropped",
+                f"electrode {m['code'].upper()} but unit [{unit}] is not uV or mV",
+            )
             return col
-        col.kind, col.code, col.k, col.head, col.scale = "emg", m["code"].upper(), int(m["k"]), \
-            m["head"], scale
+        col.kind, col.code, col.k, col.head, col.scale = (
+            "emg",
+            m["code"].upper(),
+            int(m["k"]),
+            m["head"],
+            scale,
+        )
         return col
     if m and m["unit"].strip().lower() in TO_MICROVOLT:
         col.kind, col.code = "unknown-code", m["code"]
@@ -128,22 +141,31 @@ def classify(index: int, desc: str) -> Column:
 
 @dataclass
 class OtbFile:
-    signal: np.ndarray        # (n_channels, n_samples) float32 microvolts
+    signal: np.ndarray  # (n_channels, n_samples) float32 microvolts
     fs: float
     grid: Grid
-    columns: dict[str, Any] = field(default_factory=dict)   # {"kept": [...], "dropped": [...]}
+    columns: dict[str, Any] = field(default_factory=dict)  # {"kept": [...], "dropped": [...]}
 
 
 def column_report(cols: list[Column], kept: list[Column]) -> dict[str, Any]:
     keep = {c.index for c in kept}
-    return {"kept": [c.description for c in kept],
-            "dropped": [{"index": c.index, "description": c.description,
-                         "why": c.why or "no electrode code, not among the legacy EMG columns"}
-                        for c in cols if c.index not in keep]}
+    return {
+        "kept": [c.description for c in kept],
+        "dropped": [
+            {
+                "index": c.index,
+                "description": c.description,
+                "why": c.why or "no electrode code, not among the legacy EMG columns",
+            }
+            for c in cols
+            if c.index not in keep
+        ],
+    }
 
 
-def grid_from_columns(cols: list[Column], path: Path, field_name: str = "Description") \
-        -> tuple[list[Column], Grid]:
+def grid_from_columns(
+    cols: list[Column], path: Path, field_name: str = "Description"
+) -> tuple[list[Column], Grid]:
     """EMG columns in channel order (grid after grid, channel k of each) and their Grid."""
     groups: dict[tuple[str, str], list[Column]] = {}
     for c in cols:
@@ -160,14 +182,17 @@ def grid_from_columns(cols: list[Column], path: Path, field_name: str = "Descrip
             raise EdgekitError(
                 f"{path}: field {field_name!r}: grid '{head} - {code}' has {len(members)} EMG "
                 f"columns; expected channels 1..{n} once each (missing {missing[:8]}, "
-                f"out of range or repeated {extra[:8]})")
+                f"out of range or repeated {extra[:8]})"
+            )
         ordered += sorted(members, key=lambda c: c.k)
         grids.append(grid_for(code))
     if len({g.rows for g in grids}) > 1:
         shapes = ", ".join(f"{g.name} {g.rows}x{g.cols}" for g in grids)
-        raise EdgekitError(f"{path}: field {field_name!r}: grids {shapes} have different numbers of "
-                           "rows and cannot share one image; expected grids of one height per file "
-                           "(export them to separate datasets)")
+        raise EdgekitError(
+            f"{path}: field {field_name!r}: grids {shapes} have different numbers of "
+            "rows and cannot share one image; expected grids of one height per file "
+            "(export them to separate datasets)"
+        )
     grid = grids[0] if len(grids) == 1 else side_by_side(grids, "+".join(g.name for g in grids))
     return ordered, grid
 
@@ -181,7 +206,8 @@ def select_columns(desc: list[str], path: Path) -> tuple[list[Column], Grid, dic
         raise EdgekitError(
             f"{path}: field 'Description' column {c.index + 1} ({c.description!r}): unknown "
             f"OT Bioelettronica electrode code {c.code!r}; known: {', '.join(known_codes())}. To add "
-            "one, append an Electrode(...) line to ELECTRODES in toolchain/edgekit/data/electrodes.py")
+            "one, append an Electrode(...) line to ELECTRODES in toolchain/edgekit/data/electrodes.py"
+        )
     if any(c.kind == "emg" for c in cols):
         kept, grid = grid_from_columns(cols, path)
         return kept, grid, column_report(cols, kept)
@@ -190,14 +216,16 @@ def select_columns(desc: list[str], path: Path) -> tuple[list[Column], Grid, dic
         raise EdgekitError(
             f"{path}: field 'Description': no recognisable EMG column among {len(desc)} columns "
             f"(e.g. {desc[:3]}); expected descriptions like '<muscle> - <input> (Channel 1->64) - "
-            f"GR08MM1305 (1)[uV]' naming one of {', '.join(known_codes())}")
+            f"GR08MM1305 (1)[uV]' naming one of {', '.join(known_codes())}"
+        )
     if len(kept) != LEGACY_CHANNELS:
         aux = [c.description for c in cols if c.kind == "dropped"]
         raise EdgekitError(
             f"{path}: field 'Description': no column names a known electrode code, so the legacy "
             f"layout applies: expected {LEGACY_CHANNELS} EMG columns after dropping auxiliary "
             f"ones, found {len(kept)} of {len(desc)} columns ({len(aux)} auxiliary, e.g. {aux[:3]}). "
-            "Name the electrode in each EMG column as OTBiolab+ does ('... - GR08MM1305 (k)[uV]')")
+            "Name the electrode in each EMG column as OTBiolab+ does ('... - GR08MM1305 (k)[uV]')"
+        )
     return kept, otb_3x8x8(), column_report(cols, kept)
 
 
@@ -207,22 +235,30 @@ def read_mat_export(path: Path) -> OtbFile:
     try:
         desc = text_cells(mat["Description"])
     except ValueError as e:
-        raise EdgekitError(f"{path}: field 'Description': expected one text label per column ({e})") from None
+        raise EdgekitError(
+            f"{path}: field 'Description': expected one text label per column ({e})"
+        ) from None
     fs = scalar(mat["SamplingFrequency"], path, "SamplingFrequency")
     data = unwrap_cell(mat["Data"], path, "Data")
     if data.ndim != 2:
-        raise EdgekitError(f"{path}: field 'Data': expected samples x columns, got shape {data.shape}")
+        raise EdgekitError(
+            f"{path}: field 'Data': expected samples x columns, got shape {data.shape}"
+        )
     if data.shape[1] != len(desc):
         if data.shape[0] == len(desc):
             data = data.T  # exported columns x samples
         else:
-            raise EdgekitError(f"{path}: field 'Data' has shape {data.shape} but 'Description' has "
-                               f"{len(desc)} labels; expected one label per column")
+            raise EdgekitError(
+                f"{path}: field 'Data' has shape {data.shape} but 'Description' has "
+                f"{len(desc)} labels; expected one label per column"
+            )
     if "Time" in mat:
         t = unwrap_cell(mat["Time"], path, "Time")
         if t.size != data.shape[0]:
-            raise EdgekitError(f"{path}: field 'Time' has {t.size} values; expected one per sample "
-                               f"of 'Data' ({data.shape[0]})")
+            raise EdgekitError(
+                f"{path}: field 'Time' has {t.size} values; expected one per sample "
+                f"of 'Data' ({data.shape[0]})"
+            )
     kept, grid, report = select_columns(desc, path)
     idx = [c.index for c in kept]
     sig = as_signal(data[:, idx].T, path, "Data (EMG columns)", grid.n_channels)
@@ -235,6 +271,7 @@ def read_mat_export(path: Path) -> OtbFile:
 def read_file(path: Path) -> OtbFile:
     if path.suffix.lower() in NATIVE:
         from .otb_native import read_native
+
         return read_native(path)
     return read_mat_export(path)
 
@@ -246,28 +283,49 @@ def load_otb(root: Path) -> Recording:
     trials: list[Trial] = []
     first: tuple[Path, OtbFile] | None = None
     counter: dict[tuple[int, int, int], int] = {}
-    for e in sorted(entries, key=lambda e: (e.subject, e.session, e.gesture, e.repetition, str(e.path))):
+    for e in sorted(
+        entries, key=lambda e: (e.subject, e.session, e.gesture, e.repetition, str(e.path))
+    ):
         f = read_file(e.path)
         if first is None:
             first = (e.path, f)
         else:
             p0, f0 = first
             if f.fs != f0.fs:
-                raise EdgekitError(f"{e.path}: field 'SamplingFrequency' is {f.fs:g} Hz but {p0} has "
-                                   f"{f0.fs:g} Hz; expected one sampling frequency for the whole dataset")
+                raise EdgekitError(
+                    f"{e.path}: field 'SamplingFrequency' is {f.fs:g} Hz but {p0} has "
+                    f"{f0.fs:g} Hz; expected one sampling frequency for the whole dataset"
+                )
             if f.grid != f0.grid:
-                raise EdgekitError(f"{e.path}: field 'Description': electrode grid {f.grid.name} "
-                                   f"({f.grid.n_channels} channels, {f.grid.rows}x{f.grid.cols}) but "
-                                   f"{p0} has {f0.grid.name} ({f0.grid.n_channels} channels, "
-                                   f"{f0.grid.rows}x{f0.grid.cols}); expected one grid for the whole "
-                                   "dataset")
+                raise EdgekitError(
+                    f"{e.path}: field 'Description': electrode grid {f.grid.name} "
+                    f"({f.grid.n_channels} channels, {f.grid.rows}x{f.grid.cols}) but "
+                    f"{p0} has {f0.grid.name} ({f0.grid.n_channels} channels, "
+                    f"{f0.grid.rows}x{f0.grid.cols}); expected one grid for the whole "
+                    "dataset"
+                )
         k = (e.subject, e.session, e.gesture)
         idx = counter.get(k, 0)
         counter[k] = idx + 1
-        trials.append(Trial(signal=f.signal, label=class_of[e.gesture], subject=e.subject,
-                            session=e.session, trial=idx, source=str(e.path)))
+        trials.append(
+            Trial(
+                signal=f.signal,
+                label=class_of[e.gesture],
+                subject=e.subject,
+                session=e.session,
+                trial=idx,
+                source=str(e.path),
+            )
+        )
     assert first is not None
     p0, f0 = first
     extra = {"columns": {"file": str(p0), "files": len(entries), **f0.columns}}
-    return Recording(trials=trials, fs=f0.fs, label_names=[label_name(g) for g in gestures],
-                     layout="otb", source=str(root), extra=extra, grid=f0.grid)
+    return Recording(
+        trials=trials,
+        fs=f0.fs,
+        label_names=[label_name(g) for g in gestures],
+        layout="otb",
+        source=str(root),
+        extra=extra,
+        grid=f0.grid,
+    )

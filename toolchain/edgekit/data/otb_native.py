@@ -33,28 +33,33 @@ from .electrodes import ELECTRODES, known_codes
 from .otb import Column, OtbFile, column_report, grid_from_columns
 
 _NAME_RE = re.compile(r"^(?P<code>[A-Za-z0-9]+?)(?:_(?P<i>\d+))?$")
-EXPORT_HINT = ("or export the recording from OTBiolab+ to MATLAB (.mat), which edgekit reads "
-               "without MNE")
+EXPORT_HINT = (
+    "or export the recording from OTBiolab+ to MATLAB (.mat), which edgekit reads without MNE"
+)
 
 
 def _reader(path: Path):
     try:
         import mne
     except ImportError:
-        raise EdgekitError(f"{path}: reading native OTBiolab+ files needs MNE-Python with "
-                           f"mne.io.read_raw_otb (pip install mne); {EXPORT_HINT}") from None
+        raise EdgekitError(
+            f"{path}: reading native OTBiolab+ files needs MNE-Python with "
+            f"mne.io.read_raw_otb (pip install mne); {EXPORT_HINT}"
+        ) from None
     reader = getattr(mne.io, "read_raw_otb", None)
     if reader is None:
-        raise EdgekitError(f"{path}: the installed MNE-Python {mne.__version__} has no "
-                           "mne.io.read_raw_otb (expected an MNE release that includes the OTB "
-                           f"reader); {EXPORT_HINT}")
+        raise EdgekitError(
+            f"{path}: the installed MNE-Python {mne.__version__} has no "
+            "mne.io.read_raw_otb (expected an MNE release that includes the OTB "
+            f"reader); {EXPORT_HINT}"
+        )
     return reader
 
 
 def channels_to_columns(names: list[str], types: list[str], path: Path) -> list[Column]:
     """MNE channel names and types -> Columns with electrode code and channel number k."""
     cols: list[Column] = []
-    run: dict[str, int] = {}      # code -> channels seen so far
+    run: dict[str, int] = {}  # code -> channels seen so far
     for i, (name, kind) in enumerate(zip(names, types)):
         if kind != "emg":
             cols.append(Column(i, name, "dropped", f"MNE channel type {kind!r}, not EMG"))
@@ -62,10 +67,12 @@ def channels_to_columns(names: list[str], types: list[str], path: Path) -> list[
         m = _NAME_RE.match(name)
         code = m["code"].upper() if m else name
         if code not in ELECTRODES:
-            raise EdgekitError(f"{path}: channel {i + 1} name {name!r}: unknown OT Bioelettronica "
-                               f"electrode code {code!r}; known: {', '.join(known_codes())}. To add "
-                               "one, append an Electrode(...) line to ELECTRODES in "
-                               "toolchain/edgekit/data/electrodes.py")
+            raise EdgekitError(
+                f"{path}: channel {i + 1} name {name!r}: unknown OT Bioelettronica "
+                f"electrode code {code!r}; known: {', '.join(known_codes())}. To add "
+                "one, append an Electrode(...) line to ELECTRODES in "
+                "toolchain/edgekit/data/electrodes.py"
+            )
         seen = run.get(code, 0)
         run[code] = seen + 1
         n = ELECTRODES[code].n_channels
@@ -78,16 +85,21 @@ def read_native(path: Path) -> OtbFile:
     reader = _reader(path)
     try:
         raw = reader(str(path), verbose="error")
-        data = raw.get_data()             # volts, MNE's calibration applied
-    except Exception as e:   # MNE raises many types for archives it cannot parse
-        raise EdgekitError(f"{path}: MNE could not read this OTBiolab+ file ({type(e).__name__}: "
-                           f"{e}); expected an .otb+/.otb4 tar archive as OTBiolab+ writes it, "
-                           f"{EXPORT_HINT}") from None
+        data = raw.get_data()  # volts, MNE's calibration applied
+    except Exception as e:  # MNE raises many types for archives it cannot parse
+        raise EdgekitError(
+            f"{path}: MNE could not read this OTBiolab+ file ({type(e).__name__}: "
+            f"{e}); expected an .otb+/.otb4 tar archive as OTBiolab+ writes it, "
+            f"{EXPORT_HINT}"
+        ) from None
     cols = channels_to_columns(list(raw.ch_names), list(raw.get_channel_types()), path)
     if not any(c.kind == "emg" for c in cols):
-        raise EdgekitError(f"{path}: no EMG channel among {len(cols)} channels "
-                           f"({raw.ch_names[:4]}); expected channels named by electrode code")
+        raise EdgekitError(
+            f"{path}: no EMG channel among {len(cols)} channels "
+            f"({raw.ch_names[:4]}); expected channels named by electrode code"
+        )
     kept, grid = grid_from_columns(cols, path, "channel names")
-    sig = as_signal(np.asarray(data)[[c.index for c in kept]] * 1e6, path, "EMG channels",
-                    grid.n_channels)
+    sig = as_signal(
+        np.asarray(data)[[c.index for c in kept]] * 1e6, path, "EMG channels", grid.n_channels
+    )
     return OtbFile(sig, float(raw.info["sfreq"]), grid, column_report(cols, kept))

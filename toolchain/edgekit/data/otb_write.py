@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import scipy.io
@@ -26,7 +26,7 @@ import scipy.io
 from ..errors import EdgekitError
 from .electrodes import electrode
 
-AUX_KINDS = {   # kind -> (description without unit, unit)
+AUX_KINDS = {  # kind -> (description without unit, unit)
     "acceleration": ("Acceleration X - AUX IN 1 (Channel 1->1)", "g"),
     "force": ("Load cell - AUX IN 2 (Channel 1->1)", "kg"),
     "ramp": ("Ramp", ""),
@@ -36,8 +36,12 @@ AUX_KINDS = {   # kind -> (description without unit, unit)
 }
 
 
-def otb_descriptions(codes: Sequence[str], muscles: Sequence[str] | None = None,
-                     inputs: Sequence[str] | None = None, unit: str = "uV") -> list[str]:
+def otb_descriptions(
+    codes: Sequence[str],
+    muscles: Sequence[str] | None = None,
+    inputs: Sequence[str] | None = None,
+    unit: str = "uV",
+) -> list[str]:
     """The EMG column descriptions of grids `codes` plugged into `inputs` (default MULTIPLE IN k)."""
     out = []
     for g, code in enumerate(codes):
@@ -45,8 +49,9 @@ def otb_descriptions(codes: Sequence[str], muscles: Sequence[str] | None = None,
         muscle = muscles[g] if muscles else f"Muscle {g + 1}"
         name = inputs[g] if inputs else f"MULTIPLE IN {g + 1}"
         rng = f"(Channel 1->{e.n_channels})"
-        out += [f"{muscle} - {name} {rng} - {e.code} ({k})[{unit}]"
-                for k in range(1, e.n_channels + 1)]
+        out += [
+            f"{muscle} - {name} {rng} - {e.code} ({k})[{unit}]" for k in range(1, e.n_channels + 1)
+        ]
     return out
 
 
@@ -63,11 +68,22 @@ def _wrap(a: np.ndarray) -> np.ndarray:
     return c
 
 
-def write_otb_mat(path: Path, emg: np.ndarray, fs: float, codes: Sequence[str], *,
-                  wrapped: bool = True, muscles: Sequence[str] | None = None,
-                  inputs: Sequence[str] | None = None, unit: str = "uV",
-                  aux: Sequence[str] = (), n_decomposed: int = 0, reference: bool = False,
-                  char_description: bool = False, seed: int = 0) -> list[str]:
+def write_otb_mat(
+    path: Path,
+    emg: np.ndarray,
+    fs: float,
+    codes: Sequence[str],
+    *,
+    wrapped: bool = True,
+    muscles: Sequence[str] | None = None,
+    inputs: Sequence[str] | None = None,
+    unit: str = "uV",
+    aux: Sequence[str] = (),
+    n_decomposed: int = 0,
+    reference: bool = False,
+    char_description: bool = False,
+    seed: int = 0,
+) -> list[str]:
     """Write `emg` (n_channels x n_samples, microvolts) as an OTBiolab+ export; returns the
     Description list. Channels are grid after grid in `codes` order, each in the grid's export
     order (channel k-1 = electrode k). `unit` "mV" stores the EMG in millivolts. Extra non-EMG
@@ -76,8 +92,10 @@ def write_otb_mat(path: Path, emg: np.ndarray, fs: float, codes: Sequence[str], 
     emg = np.asarray(emg, dtype=np.float64)
     desc = otb_descriptions(codes, muscles, inputs, unit)
     if emg.ndim != 2 or emg.shape[0] != len(desc):
-        raise EdgekitError(f"write_otb_mat: emg has shape {emg.shape}; grids {list(codes)} have "
-                           f"{len(desc)} channels (expected channels x samples)")
+        raise EdgekitError(
+            f"write_otb_mat: emg has shape {emg.shape}; grids {list(codes)} have "
+            f"{len(desc)} channels (expected channels x samples)"
+        )
     if unit not in ("uV", "mV"):
         raise EdgekitError(f"write_otb_mat: unit must be 'uV' or 'mV', got {unit!r}")
     n = emg.shape[1]
@@ -85,14 +103,16 @@ def write_otb_mat(path: Path, emg: np.ndarray, fs: float, codes: Sequence[str], 
     cols = [emg / 1000.0 if unit == "mV" else emg]
     for kind in aux:
         if kind not in AUX_KINDS:
-            raise EdgekitError(f"write_otb_mat: unknown aux kind {kind!r}; known: {sorted(AUX_KINDS)}")
+            raise EdgekitError(
+                f"write_otb_mat: unknown aux kind {kind!r}; known: {sorted(AUX_KINDS)}"
+            )
         text, u = AUX_KINDS[kind]
         desc.append(f"{text}[{u}]")
         cols.append(rng.normal(size=(1, n)))
     if n_decomposed:
         # as in the real export: '1 - n - Decomposition of <grid> (i)', a summary column, then
         # 'n - Source for decomposition of <grid> (i)' and its summary, all in [a.u]
-        base = desc[0].rsplit(" (", 1)[0]   # '<muscle> - <input> (Channel a->b) - <code>'
+        base = desc[0].rsplit(" (", 1)[0]  # '<muscle> - <input> (Channel a->b) - <code>'
         m = n_decomposed
         desc += [f"1 - {m} - Decomposition of {base} ({i})[a.u]" for i in range(1, m + 1)]
         desc.append(f"Decomposition of {base} (1)[a.u]")
@@ -102,17 +122,24 @@ def write_otb_mat(path: Path, emg: np.ndarray, fs: float, codes: Sequence[str], 
     if reference:
         desc.append("acquired data[ %(MVC)]")
         cols.append(np.linspace(0, 30, n)[None, :])
-    data = np.concatenate(cols, axis=0).T.astype(np.float32)   # samples x columns
+    data = np.concatenate(cols, axis=0).T.astype(np.float32)  # samples x columns
     time = (np.arange(n, dtype=np.float64) / fs)[:, None]
     if char_description:
-        description = np.array(desc)   # scipy writes a list of str as a char matrix
+        description = np.array(desc)  # scipy writes a list of str as a char matrix
     else:
         description = _cell_column(desc)
-    fs_val = np.array([[fs]], dtype=np.uint16) if float(fs).is_integer() and fs < 65536 \
+    fs_val = (
+        np.array([[fs]], dtype=np.uint16)
+        if float(fs).is_integer() and fs < 65536
         else np.array([[fs]], dtype=np.float64)
-    mat = {"Data": _wrap(data) if wrapped else data, "Time": _wrap(time) if wrapped else time,
-           "Description": description, "SamplingFrequency": fs_val,
-           "OTBFile": np.array(["unknown"])}
+    )
+    mat = {
+        "Data": _wrap(data) if wrapped else data,
+        "Time": _wrap(time) if wrapped else time,
+        "Description": description,
+        "SamplingFrequency": fs_val,
+        "OTBFile": np.array(["unknown"]),
+    }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".mat.tmp")

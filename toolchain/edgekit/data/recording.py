@@ -26,12 +26,12 @@ FORMATS = ("csl", "otb", "capgmyo", "hyser")
 
 @dataclass
 class Trial:
-    signal: np.ndarray        # float32 (grid.n_channels, n_samples)
-    label: int                # contiguous class id (index into Recording.label_names)
+    signal: np.ndarray  # float32 (grid.n_channels, n_samples)
+    label: int  # contiguous class id (index into Recording.label_names)
     subject: int
     session: int
-    trial: int                # index within its gesture + session (+ subject)
-    source: str               # the file it came from
+    trial: int  # index within its gesture + session (+ subject)
+    source: str  # the file it came from
 
 
 @dataclass
@@ -39,9 +39,9 @@ class Recording:
     trials: list[Trial]
     fs: float
     label_names: list[str]
-    layout: str               # the format's name ("csl", "otb", ...)
+    layout: str  # the format's name ("csl", "otb", ...)
     source: str
-    extra: dict = field(default_factory=dict)   # provenance added by later steps (e.g. disturb)
+    extra: dict = field(default_factory=dict)  # provenance added by later steps (e.g. disturb)
     grid: Grid = None  # type: ignore[assignment]  # None: the fixed geometry of `layout`
 
     def __post_init__(self) -> None:
@@ -67,18 +67,24 @@ def load_recording(path: Path, fmt: str) -> Recording:
     """Load a dataset root (or a single file / manifest) in the given format (one of FORMATS);
     the Recording's grid comes from the format and the files."""
     if fmt not in FORMATS:
-        raise EdgekitError(f"--format: unknown data format {fmt!r}; known formats: {', '.join(FORMATS)}")
+        raise EdgekitError(
+            f"--format: unknown data format {fmt!r}; known formats: {', '.join(FORMATS)}"
+        )
     path = Path(path)
     if not path.exists():
         raise EdgekitError(f"{path}: dataset path not found")
     if fmt == "csl":
         from .csl import load_csl
+
         return load_csl(path)
     if fmt == "capgmyo":
         from .capgmyo import load_capgmyo
+
         return load_capgmyo(path)
     if fmt == "hyser":
         from .hyser import load_hyser
+
         return load_hyser(path)
     from .otb import load_otb
+
     return load_otb(path)

@@ -59,7 +59,7 @@ from .disturb import apply_disturbances, parse_disturbances
 from .grids import Grid, csl, side_by_side
 from .recording import GRID_COLS, GRID_ROWS, N_CHANNELS, Recording
 
-CIRCUMFERENCE = 24    # electrode pitches around the forearm (the CSL array closes the circle)
+CIRCUMFERENCE = 24  # electrode pitches around the forearm (the CSL array closes the circle)
 
 GENERATOR_VERSION = 1  # bump when the generated signals change, so cached datasets are rebuilt
 CONFIG_FILE = "synth.json"
@@ -67,7 +67,7 @@ CONFIG_FILE = "synth.json"
 
 @dataclass
 class SynthConfig:
-    n_classes: int = 8               # including idle (gest0)
+    n_classes: int = 8  # including idle (gest0)
     subjects: int = 1
     sessions: int = 3
     trials_per_gesture: int = 8
@@ -75,36 +75,47 @@ class SynthConfig:
     trial_seconds: float = 1.25
     fs: float = 2048.0
     n_sources: int = 12
-    group_size: int = 2              # related gestures per group (share `overlap` of their pattern)
-    overlap: float = 0.65            # 0 = unrelated patterns, 1 = identical within a group
-    shift_std: float = 0.3           # session rotation around the forearm, in columns (std)
-    axial_shift_std: float = 0.05    # session shift along the forearm, in rows (std)
-    force_var: float = 0.4           # log-normal sigma of the per-trial force
-    pattern_jitter: float = 0.25     # log-normal sigma of each source's per-trial share
-    gain_var: float = 0.05           # log-normal sigma of per-session electrode gains
-    signal_uv: float = 250.0         # source amplitude at full activation (microvolts)
-    idle_level: float = 0.06         # resting tone relative to full activation
-    noise_uv: float = 6.0            # sensor noise RMS (microvolts)
-    hum_uv: float = 2.0              # powerline RMS per channel (microvolts, before random spread)
+    group_size: int = 2  # related gestures per group (share `overlap` of their pattern)
+    overlap: float = 0.65  # 0 = unrelated patterns, 1 = identical within a group
+    shift_std: float = 0.3  # session rotation around the forearm, in columns (std)
+    axial_shift_std: float = 0.05  # session shift along the forearm, in rows (std)
+    force_var: float = 0.4  # log-normal sigma of the per-trial force
+    pattern_jitter: float = 0.25  # log-normal sigma of each source's per-trial share
+    gain_var: float = 0.05  # log-normal sigma of per-session electrode gains
+    signal_uv: float = 250.0  # source amplitude at full activation (microvolts)
+    idle_level: float = 0.06  # resting tone relative to full activation
+    noise_uv: float = 6.0  # sensor noise RMS (microvolts)
+    hum_uv: float = 2.0  # powerline RMS per channel (microvolts, before random spread)
     hum_hz: float = 50.0
-    onset_s: float = 0.08            # mean activity onset after trial start (s)
-    ramp_s: float = 0.10             # envelope rise / fall time (s)
-    store_dtype: str = "int16"       # "int16" (ADC counts) | "float32"
+    onset_s: float = 0.08  # mean activity onset after trial start (s)
+    ramp_s: float = 0.10  # envelope rise / fall time (s)
+    store_dtype: str = "int16"  # "int16" (ADC counts) | "float32"
     uv_per_count: float = 0.1
     seed: int = 0
-    disturb: str = ""                # e.g. "lc" or "ca,lc" (applied together); "" = clean
-    disturb_sessions: tuple[int, ...] = ()   # sessions that get `disturb`; () = all
-    grid: str = "csl"                # "csl" or OTB electrode codes joined by "+" (see module doc)
+    disturb: str = ""  # e.g. "lc" or "ca,lc" (applied together); "" = clean
+    disturb_sessions: tuple[int, ...] = ()  # sessions that get `disturb`; () = all
+    grid: str = "csl"  # "csl" or OTB electrode codes joined by "+" (see module doc)
 
     def __post_init__(self) -> None:
         if self.n_classes < 2:
-            raise EdgekitError(f"synth: n_classes must be >= 2 (idle + a gesture), got {self.n_classes}")
-        for name in ("subjects", "sessions", "trials_per_gesture", "idle_trials", "n_sources", "group_size"):
+            raise EdgekitError(
+                f"synth: n_classes must be >= 2 (idle + a gesture), got {self.n_classes}"
+            )
+        for name in (
+            "subjects",
+            "sessions",
+            "trials_per_gesture",
+            "idle_trials",
+            "n_sources",
+            "group_size",
+        ):
             if getattr(self, name) < 1:
                 raise EdgekitError(f"synth: {name} must be >= 1, got {getattr(self, name)}")
         if self.trial_seconds <= 0 or self.fs <= 2 * 450.0:
-            raise EdgekitError(f"synth: need trial_seconds > 0 and fs > 900 Hz, got "
-                               f"{self.trial_seconds} s / {self.fs} Hz")
+            raise EdgekitError(
+                f"synth: need trial_seconds > 0 and fs > 900 Hz, got "
+                f"{self.trial_seconds} s / {self.fs} Hz"
+            )
         if not 0.0 <= self.overlap <= 1.0:
             raise EdgekitError(f"synth: overlap must be in [0, 1], got {self.overlap}")
         self.disturb_sessions = tuple(int(v) for v in self.disturb_sessions)
@@ -112,21 +123,34 @@ class SynthConfig:
             parse_disturbances(self.disturb)
             bad = [v for v in self.disturb_sessions if not 1 <= v <= self.sessions]
             if bad:
-                raise EdgekitError(f"synth: disturb_sessions {bad} are not sessions 1..{self.sessions}")
+                raise EdgekitError(
+                    f"synth: disturb_sessions {bad} are not sessions 1..{self.sessions}"
+                )
         elif self.disturb_sessions:
-            raise EdgekitError("synth: disturb_sessions given without disturb (which disturbances?)")
-        self.geometry()     # an unknown electrode code fails here, naming the known ones
+            raise EdgekitError(
+                "synth: disturb_sessions given without disturb (which disturbances?)"
+            )
+        self.geometry()  # an unknown electrode code fails here, naming the known ones
         if self.store_dtype not in ("int16", "float32"):
-            raise EdgekitError(f"synth: store_dtype must be 'int16' or 'float32', got {self.store_dtype!r}")
+            raise EdgekitError(
+                f"synth: store_dtype must be 'int16' or 'float32', got {self.store_dtype!r}"
+            )
 
     @classmethod
-    def tiny(cls, seed: int = 0) -> "SynthConfig":
+    def tiny(cls, seed: int = 0) -> SynthConfig:
         """A seconds-to-generate dataset for tests."""
-        return cls(n_classes=4, sessions=2, trials_per_gesture=3, idle_trials=3, trial_seconds=0.5,
-                   n_sources=6, seed=seed)
+        return cls(
+            n_classes=4,
+            sessions=2,
+            trials_per_gesture=3,
+            idle_trials=3,
+            trial_seconds=0.5,
+            n_sources=6,
+            seed=seed,
+        )
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "SynthConfig":
+    def from_dict(cls, d: dict[str, Any]) -> SynthConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -138,9 +162,12 @@ class SynthConfig:
         if self.grid == "csl":
             return csl()
         from .electrodes import grid_for
+
         codes = [c.strip() for c in self.grid.split("+") if c.strip()]
         if not codes:
-            raise EdgekitError("synth.grid: expected 'csl' or electrode codes joined by '+', got ''")
+            raise EdgekitError(
+                "synth.grid: expected 'csl' or electrode codes joined by '+', got ''"
+            )
         grids = [grid_for(c, "synth.grid") for c in codes]
         return grids[0] if len(grids) == 1 else side_by_side(grids, "+".join(codes))
 
@@ -151,7 +178,7 @@ class SynthConfig:
 
     def digest(self) -> str:
         d = asdict(self)
-        if not self.disturb:        # clean data keeps the digest (and cache) it always had
+        if not self.disturb:  # clean data keeps the digest (and cache) it always had
             del d["disturb"], d["disturb_sessions"]
         if self.grid == "csl":
             del d["grid"]
@@ -161,12 +188,12 @@ class SynthConfig:
 
 @dataclass
 class _Anatomy:
-    theta: np.ndarray      # (S,) angular position in columns [0, 24)
-    z: np.ndarray          # (S,) axial position in rows
-    s_theta: np.ndarray    # (S,) angular spread (columns)
-    s_z: np.ndarray        # (S,) axial spread (rows)
-    amp: np.ndarray        # (S,) source strength
-    patterns: np.ndarray   # (n_classes, S) activation per class; row 0 = idle tone pattern
+    theta: np.ndarray  # (S,) angular position in columns [0, 24)
+    z: np.ndarray  # (S,) axial position in rows
+    s_theta: np.ndarray  # (S,) angular spread (columns)
+    s_z: np.ndarray  # (S,) axial spread (rows)
+    amp: np.ndarray  # (S,) source strength
+    patterns: np.ndarray  # (n_classes, S) activation per class; row 0 = idle tone pattern
 
 
 def _rng(cfg: SynthConfig, *key: int) -> np.random.Generator:
@@ -196,11 +223,13 @@ def _anatomy(cfg: SynthConfig, subject: int, grid: Grid) -> _Anatomy:
 
     base = [sparse_pattern(3) for _ in range(n_groups)]
     patterns = np.zeros((cfg.n_classes, S))
-    patterns[0] = r.uniform(0.2, 1.0, S)   # idle: weak tone everywhere (scaled by idle_level)
+    patterns[0] = r.uniform(0.2, 1.0, S)  # idle: weak tone everywhere (scaled by idle_level)
     for g in range(n_g):
         own = sparse_pattern(3)
-        p = cfg.overlap * base[g // cfg.group_size] / base[g // cfg.group_size].max() \
+        p = (
+            cfg.overlap * base[g // cfg.group_size] / base[g // cfg.group_size].max()
             + (1 - cfg.overlap) * own / own.max()
+        )
         patterns[g + 1] = p / p.max()
     return _Anatomy(theta, z, s_theta, s_z, amp, patterns)
 
@@ -209,16 +238,18 @@ def _electrode_fields(an: _Anatomy, rot: float, axial: float) -> np.ndarray:
     """(8, 24, S) monopolar gain of each source at each electrode for an array rotated by rot cols."""
     rows = np.arange(GRID_ROWS)[:, None, None] + axial
     cols = np.arange(GRID_COLS)[None, :, None] + rot
-    d_theta = np.mod(cols - an.theta + GRID_COLS / 2, GRID_COLS) - GRID_COLS / 2  # wraps around the arm
+    d_theta = (
+        np.mod(cols - an.theta + GRID_COLS / 2, GRID_COLS) - GRID_COLS / 2
+    )  # wraps around the arm
     d_z = rows - an.z
     return an.amp * np.exp(-0.5 * (d_theta / an.s_theta) ** 2 - 0.5 * (d_z / an.s_z) ** 2)
 
 
 def _bipolar_mixing(an: _Anatomy, rot: float, axial: float) -> np.ndarray:
     """(192, S) mixing matrix of the bipolar channels; gap channels (row 7) get zero."""
-    f = _electrode_fields(an, rot, axial)          # (8, 24, S)
+    f = _electrode_fields(an, rot, axial)  # (8, 24, S)
     bip = np.zeros_like(f)
-    bip[:GRID_ROWS - 1] = f[:-1] - f[1:]           # neighbouring electrodes along a column
+    bip[: GRID_ROWS - 1] = f[:-1] - f[1:]  # neighbouring electrodes along a column
     # channel ch = 8 * column + row  ->  (row, col) -> transpose to (col, row) then flatten
     return bip.transpose(1, 0, 2).reshape(N_CHANNELS, -1) * 2.5  # bipolar pickup is small; rescale
 
@@ -246,22 +277,37 @@ def _envelope(cfg: SynthConfig, n: int, r: np.random.Generator) -> np.ndarray:
     return env
 
 
-def _session_state(cfg: SynthConfig, an: _Anatomy, subject: int, session: int,
-                   grid: Grid) -> dict[str, np.ndarray]:
+def _session_state(
+    cfg: SynthConfig, an: _Anatomy, subject: int, session: int, grid: Grid
+) -> dict[str, np.ndarray]:
     r = _rng(cfg, 2, subject, session)
     rot = r.normal(0.0, cfg.shift_std)
     axial = r.normal(0.0, cfg.axial_shift_std)
     n_ch = grid.n_channels
-    fields = _bipolar_mixing(an, rot, axial) if cfg.grid == "csl" \
+    fields = (
+        _bipolar_mixing(an, rot, axial)
+        if cfg.grid == "csl"
         else _monopolar_mixing(an, grid, rot, axial)
+    )
     mix = fields * np.exp(r.normal(0, cfg.gain_var, n_ch))[:, None]
-    hum_amp = cfg.hum_uv * np.sqrt(2) * np.exp(r.normal(0, 0.5, (3, n_ch))) * np.array([[1.0], [0.4], [0.2]])
+    hum_amp = (
+        cfg.hum_uv
+        * np.sqrt(2)
+        * np.exp(r.normal(0, 0.5, (3, n_ch)))
+        * np.array([[1.0], [0.4], [0.2]])
+    )
     hum_phase = r.uniform(0, 2 * np.pi, (3, n_ch))
     return {"mix": mix, "hum_amp": hum_amp, "hum_phase": hum_phase, "rot": np.array(rot)}
 
 
-def _trial(cfg: SynthConfig, an: _Anatomy, st: dict[str, np.ndarray], cls: int,
-           r: np.random.Generator, sos: np.ndarray) -> np.ndarray:
+def _trial(
+    cfg: SynthConfig,
+    an: _Anatomy,
+    st: dict[str, np.ndarray],
+    cls: int,
+    r: np.random.Generator,
+    sos: np.ndarray,
+) -> np.ndarray:
     n = int(round(cfg.trial_seconds * cfg.fs))
     S = cfg.n_sources
     src = sps.sosfilt(sos, r.standard_normal((S, n + 512)), axis=1)[:, 512:]  # drop filter start-up
@@ -272,14 +318,16 @@ def _trial(cfg: SynthConfig, an: _Anatomy, st: dict[str, np.ndarray], cls: int,
         force = np.exp(r.normal(0, cfg.force_var))
         act = force * an.patterns[cls] * np.exp(r.normal(0, cfg.pattern_jitter, S))
         src *= _envelope(cfg, n, r)
-        act += cfg.idle_level * an.patterns[0]           # resting tone under the gesture
+        act += cfg.idle_level * an.patterns[0]  # resting tone under the gesture
     # Hum as a sum of sin/cos bases (a per-channel phase is a per-channel sin/cos mix), so the
     # muscles and the hum are one matrix product.
-    t = np.arange(n) / cfg.fs + r.uniform(0, 1.0)        # random hum phase at the trial start
+    t = np.arange(n) / cfg.fs + r.uniform(0, 1.0)  # random hum phase at the trial start
     w = 2 * np.pi * cfg.hum_hz * np.arange(1, 4)[:, None] * t
     basis = np.concatenate([src, np.sin(w), np.cos(w)])
     amp, ph = st["hum_amp"], st["hum_phase"]
-    coef = np.concatenate([cfg.signal_uv * st["mix"] * act, (amp * np.cos(ph)).T, (amp * np.sin(ph)).T], axis=1)
+    coef = np.concatenate(
+        [cfg.signal_uv * st["mix"] * act, (amp * np.cos(ph)).T, (amp * np.sin(ph)).T], axis=1
+    )
     x = (coef @ basis).astype(np.float32)
     x += r.standard_normal(x.shape, dtype=np.float32) * np.float32(cfg.noise_uv)
     if cfg.grid != "csl":
@@ -323,8 +371,9 @@ def _trials(cfg: SynthConfig, grid: Grid):
                 for i in range(n_trials):
                     x = _trial(cfg, an, st, cls, r, sos)
                     if disturbed(cfg, session):
-                        x = apply_disturbances(x, cfg.fs, grid, cfg.disturb,
-                                               _rng(cfg, 5, subject, session, cls, i))
+                        x = apply_disturbances(
+                            x, cfg.fs, grid, cfg.disturb, _rng(cfg, 5, subject, session, cls, i)
+                        )
                     yield subject, session, cls, i, n_trials, x
 
 
@@ -333,24 +382,35 @@ def _write_files(out: Path, cfg: SynthConfig) -> None:
     cell = None
     for subject, session, cls, i, n_trials, x in _trials(cfg, grid):
         d = out / f"subject{subject}" / f"session{session}"
-        if cfg.grid != "csl":       # one OTBiolab+ export per trial: SSS-GGG-RRR.mat
+        if cfg.grid != "csl":  # one OTBiolab+ export per trial: SSS-GGG-RRR.mat
             from .otb_write import write_otb_mat
+
             emg = _store(cfg, x).astype(np.float64)
             if cfg.store_dtype == "int16":
                 emg *= cfg.uv_per_count
-            write_otb_mat(d / f"{subject:03d}-{cls:03d}-{i + 1:03d}.mat", emg, cfg.fs,
-                          cfg.grid.split("+"), seed=i)
+            write_otb_mat(
+                d / f"{subject:03d}-{cls:03d}-{i + 1:03d}.mat",
+                emg,
+                cfg.fs,
+                cfg.grid.split("+"),
+                seed=i,
+            )
             continue
         if i == 0:
             d.mkdir(parents=True, exist_ok=True)
-            cell = np.empty((n_trials, 1), dtype=object)   # MATLAB cell array, one trial per row
+            cell = np.empty((n_trials, 1), dtype=object)  # MATLAB cell array, one trial per row
         cell[i, 0] = _store(cfg, x)
         if i == n_trials - 1:
             scipy.io.savemat(str(d / f"gest{cls}.mat"), {"gestures": cell}, do_compression=False)
-    meta = {"generator": "edgekit.data.synth", "version": GENERATOR_VERSION, "config": asdict(cfg),
-            "format": cfg.format, "grid_name": grid.name,
-            "label_names": [label_name(c) for c in range(cfg.n_classes)],
-            "units": f"{cfg.uv_per_count} uV per count" if cfg.store_dtype == "int16" else "uV"}
+    meta = {
+        "generator": "edgekit.data.synth",
+        "version": GENERATOR_VERSION,
+        "config": asdict(cfg),
+        "format": cfg.format,
+        "grid_name": grid.name,
+        "label_names": [label_name(c) for c in range(cfg.n_classes)],
+        "units": f"{cfg.uv_per_count} uV per count" if cfg.store_dtype == "int16" else "uV",
+    }
     (out / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n")
 
 
@@ -358,10 +418,13 @@ def generate(out_dir: Path, cfg: SynthConfig | None = None) -> Path:
     """Write the dataset to out_dir (atomically). An existing non-synthetic folder is not replaced."""
     cfg = cfg or SynthConfig()
     out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or
-                             (any(out_dir.iterdir()) and not (out_dir / CONFIG_FILE).exists())):
-        raise EdgekitError(f"{out_dir}: exists and is not an edgekit synthetic dataset; "
-                           "choose an empty or new folder")
+    if out_dir.exists() and (
+        not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / CONFIG_FILE).exists())
+    ):
+        raise EdgekitError(
+            f"{out_dir}: exists and is not an edgekit synthetic dataset; "
+            "choose an empty or new folder"
+        )
     with runs.atomic_dir(out_dir) as tmp:
         tmp.chmod(0o755)  # mkdtemp makes it private; a dataset folder is ordinary data
         _write(tmp, cfg)
@@ -390,7 +453,7 @@ def default_dataset(cfg: SynthConfig | None = None) -> Path:
         try:
             os.rename(tmp, path)
         except OSError:
-            if not (path / CONFIG_FILE).is_file():   # not a concurrent build that won the race
+            if not (path / CONFIG_FILE).is_file():  # not a concurrent build that won the race
                 raise
     finally:
         if tmp.exists():

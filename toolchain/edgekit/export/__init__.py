@@ -8,9 +8,10 @@ Firmware rendering is not done here (firmware.py does it afterwards).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,12 +21,18 @@ from ..artifacts import Frames, load_frames, load_qat
 from ..boards import Board
 from ..errors import EdgekitError
 from ..metrics import accuracy, logits_of
-from ..progress import progress_bar
-from ..quantspec import act_qparams, calibration_indices, dequantize, quantize_input, round_half_away, \
-    weight_scales
-from . import carray, fit, reference, rt_host, tflite
 from ..nn.fold import apply_folded
 from ..nn.profile import profile_model
+from ..progress import progress_bar
+from ..quantspec import (
+    act_qparams,
+    calibration_indices,
+    dequantize,
+    quantize_input,
+    round_half_away,
+    weight_scales,
+)
+from . import carray, fit, reference, rt_host, tflite
 from .onnx import INPUT_NAME, export_onnx
 
 __all__ = ["run_export", "calibration_check", "input_check"]
@@ -57,12 +64,14 @@ def input_check(info: tflite.TfliteInfo, x_cal: np.ndarray) -> dict[str, Any]:
         raise EdgekitError(
             f"onnx2tf calibration: input scale/zero-point {inp.scales[0]:.6g}/{inp.zero_points[0]} "
             f"do not match the calibration frames' range ({s_exp:.6g}/{zp_exp}); onnx2tf did not "
-            f"calibrate on our data (check -cind mean/std handling)")
+            f"calibrate on our data (check -cind mean/std handling)"
+        )
     return res
 
 
-def calibration_check(info: tflite.TfliteInfo, rec: checkpoint.ModelRecord,
-                      x_cal: np.ndarray) -> dict[str, Any]:
+def calibration_check(
+    info: tflite.TfliteInfo, rec: checkpoint.ModelRecord, x_cal: np.ndarray
+) -> dict[str, Any]:
     """Did onnx2tf calibrate on our frames, and do its parameters equal the QAT simulation's?
 
     - input scale/zero-point vs the range of the calibration frames (TFLite's rule);
@@ -83,8 +92,9 @@ def calibration_check(info: tflite.TfliteInfo, rec: checkpoint.ModelRecord,
         if kind in kinds:
             w = folded[layer["key"]]["weight"]
             sq = weight_scales(w).numpy()
-            q_qat = torch.clamp(round_half_away(
-                w / weight_scales(w).reshape(-1, *([1] * (w.dim() - 1)))), -127, 127)
+            q_qat = torch.clamp(
+                round_half_away(w / weight_scales(w).reshape(-1, *([1] * (w.dim() - 1)))), -127, 127
+            )
             q_qat = np.sort(q_qat.reshape(w.shape[0], -1).numpy().astype(np.int8), axis=1)
             best, best_d = None, np.inf
             for i, op in enumerate(info.ops):
@@ -109,8 +119,16 @@ def calibration_check(info: tflite.TfliteInfo, rec: checkpoint.ModelRecord,
             op_i = best
         elif kind == "add":
             proj = matched.get(layer["projection"])
-            op_i = next((i for i, op in enumerate(info.ops) if op.op == "ADD" and proj is not None
-                         and any(producer.get(t) == proj for t in op.inputs)), None)
+            op_i = next(
+                (
+                    i
+                    for i, op in enumerate(info.ops)
+                    if op.op == "ADD"
+                    and proj is not None
+                    and any(producer.get(t) == proj for t in op.inputs)
+                ),
+                None,
+            )
             best_d = 0.0
         elif kind == "mean":
             op_i = next((i for i, op in enumerate(info.ops) if op.op == "MEAN"), None)
@@ -122,36 +140,50 @@ def calibration_check(info: tflite.TfliteInfo, rec: checkpoint.ModelRecord,
             continue
         t = info.tensors[info.ops[op_i].outputs[0]]
         r = ranges[layer["out_q"]]
-        rows.append({"layer": layer["key"], "op": info.ops[op_i].op, "matched": True,
-                     "weight_scale_rel_diff": best_d,
-                     "qat_scale": r["scale"], "tflite_scale": t.scales[0],
-                     "scale_rel_diff": abs(t.scales[0] - r["scale"]) / max(r["scale"], 1e-30),
-                     "qat_zero_point": r["zero_point"], "tflite_zero_point": t.zero_points[0],
-                     "zero_point_diff": abs(t.zero_points[0] - r["zero_point"])})
+        rows.append(
+            {
+                "layer": layer["key"],
+                "op": info.ops[op_i].op,
+                "matched": True,
+                "weight_scale_rel_diff": best_d,
+                "qat_scale": r["scale"],
+                "tflite_scale": t.scales[0],
+                "scale_rel_diff": abs(t.scales[0] - r["scale"]) / max(r["scale"], 1e-30),
+                "qat_zero_point": r["zero_point"],
+                "tflite_zero_point": t.zero_points[0],
+                "zero_point_diff": abs(t.zero_points[0] - r["zero_point"]),
+            }
+        )
     ok = [r for r in rows if r.get("matched")]
     rel = [r["scale_rel_diff"] for r in ok]
     worst = max(ok, key=lambda r: r["scale_rel_diff"]) if ok else None
-    res.update({
-        "layers_compared": len(ok), "layers_unmatched": [r["layer"] for r in rows if not r.get("matched")],
-        "act_scale_rel_diff_max": max(rel) if rel else None,
-        "act_scale_rel_diff_median": float(np.median(rel)) if rel else None,
-        "act_zero_point_diff_max": max(r["zero_point_diff"] for r in ok) if ok else None,
-        "worst_layer": worst["layer"] if worst else None,
-        "weight_scale_rel_diff_max": max((r["weight_scale_rel_diff"] for r in ok), default=None),
-        "weight_int8_mismatches": w_mismatch,
-        "layers": rows,
-    })
+    res.update(
+        {
+            "layers_compared": len(ok),
+            "layers_unmatched": [r["layer"] for r in rows if not r.get("matched")],
+            "act_scale_rel_diff_max": max(rel) if rel else None,
+            "act_scale_rel_diff_median": float(np.median(rel)) if rel else None,
+            "act_zero_point_diff_max": max(r["zero_point_diff"] for r in ok) if ok else None,
+            "worst_layer": worst["layer"] if worst else None,
+            "weight_scale_rel_diff_max": max(
+                (r["weight_scale_rel_diff"] for r in ok), default=None
+            ),
+            "weight_int8_mismatches": w_mismatch,
+            "layers": rows,
+        }
+    )
     return res
 
 
 @dataclass
 class _Source:
     """The model being exported, as the shared export path needs it."""
-    rec: checkpoint.ModelRecord                  # labels, features, normalisation for model_meta.h
-    kind: str                                    # "qat" or "onnx-ptq"
-    x_cal: np.ndarray                            # calibration frames (NCHW, normalised)
+
+    rec: checkpoint.ModelRecord  # labels, features, normalisation for model_meta.h
+    kind: str  # "qat" or "onnx-ptq"
+    x_cal: np.ndarray  # calibration frames (NCHW, normalised)
     write_onnx: Callable[[Path], dict[str, Any]]  # writes model.onnx, returns its checks
-    test_logits: np.ndarray                      # on the test frames: what int8 is compared with
+    test_logits: np.ndarray  # on the test frames: what int8 is compared with
     float_acc: float | None
     macs: int | None
     params: int
@@ -168,13 +200,19 @@ def _qat_source(run: runs.Run, fr: Frames) -> _Source:
         float_acc = accuracy(logits_of(frec.build(), fr.x_test).argmax(1), fr.y_test)
     folded_model = apply_folded(rec.build(), rec.arch, q.folded)
     prof = profile_model(folded_model)
-    return _Source(rec, "qat", fr.x_train[q.calibration],
-                   lambda path: export_onnx(folded_model, path, fr.x_test[:32]),
-                   q.test_logits, float_acc, prof.total_macs, prof.total_params)
+    return _Source(
+        rec,
+        "qat",
+        fr.x_train[q.calibration],
+        lambda path: export_onnx(folded_model, path, fr.x_test[:32]),
+        q.test_logits,
+        float_acc,
+        prof.total_macs,
+        prof.total_params,
+    )
 
 
-def _onnx_source(run: runs.Run, fr: Frames, rec: checkpoint.ModelRecord,
-                 seed: int) -> _Source:
+def _onnx_source(run: runs.Run, fr: Frames, rec: checkpoint.ModelRecord, seed: int) -> _Source:
     """An ingested ONNX model: no PyTorch graph to fine-tune, so post-training quantization only."""
     import onnx
     import onnxruntime as ort
@@ -185,8 +223,9 @@ def _onnx_source(run: runs.Run, fr: Frames, rec: checkpoint.ModelRecord,
     name = sess.get_inputs()[0].name
 
     def predict(x: np.ndarray) -> np.ndarray:
-        return np.concatenate([sess.run(None, {name: x[i:i + 1].astype(np.float32)})[0]
-                               for i in range(len(x))])
+        return np.concatenate(
+            [sess.run(None, {name: x[i : i + 1].astype(np.float32)})[0] for i in range(len(x))]
+        )
 
     def write_onnx(path: Path) -> dict[str, Any]:
         m = onnx.load(str(src))
@@ -201,18 +240,32 @@ def _onnx_source(run: runs.Run, fr: Frames, rec: checkpoint.ModelRecord,
         m.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
         onnx.checker.check_model(m)
         onnx.save(m, str(path))
-        return {"path": str(path), "source": str(src), "ops": sorted({n.op_type for n in m.graph.node}),
-                "ort_max_abs_diff": None, "note": "ingested ONNX: exported as given"}
+        return {
+            "path": str(path),
+            "source": str(src),
+            "ops": sorted({n.op_type for n in m.graph.node}),
+            "ort_max_abs_diff": None,
+            "note": "ingested ONNX: exported as given",
+        }
 
     params = int(sum(np.prod(t.dims) for t in onnx.load(str(src)).graph.initializer))
     logits = predict(fr.x_test)
     idx = calibration_indices(len(fr.x_train), seed)
-    return _Source(rec, "onnx-ptq", fr.x_train[idx], write_onnx, logits,
-                   accuracy(logits.argmax(1), fr.y_test), None, params)
+    return _Source(
+        rec,
+        "onnx-ptq",
+        fr.x_train[idx],
+        write_onnx,
+        logits,
+        accuracy(logits.argmax(1), fr.y_test),
+        None,
+        params,
+    )
 
 
-def size_arena(data: bytes, x_int8: np.ndarray, y_int8: np.ndarray, tflm_need: int,
-               runtime: str, what: str) -> dict[str, Any]:
+def size_arena(
+    data: bytes, x_int8: np.ndarray, y_int8: np.ndarray, tflm_need: int, runtime: str, what: str
+) -> dict[str, Any]:
     """EK_ARENA_SIZE from the runtime the board runs: edgekit-rt's own planner (host build, with
     its outputs checked byte for byte against tflite_micro's y_int8), or TFLM's recorded need +
     margin. Without a host C compiler edgekit-rt falls back to TFLM's figure (said in the report)."""
@@ -230,11 +283,16 @@ def size_arena(data: bytes, x_int8: np.ndarray, y_int8: np.ndarray, tflm_need: i
     return rep
 
 
-def run_export(run: runs.Run, board: Board, seed: int, progress: bool = True,
-               runtime: str | None = None) -> dict[str, Any]:
+def run_export(
+    run: runs.Run, board: Board, seed: int, progress: bool = True, runtime: str | None = None
+) -> dict[str, Any]:
     """runtime: the firmware runtime the arena is sized for (default: the board's)."""
     t0 = time.time()
-    frec = checkpoint.load(run.float_ckpt, checkpoint.FLOAT_FORMAT) if run.float_ckpt.exists() else None
+    frec = (
+        checkpoint.load(run.float_ckpt, checkpoint.FLOAT_FORMAT)
+        if run.float_ckpt.exists()
+        else None
+    )
     if frec is not None and frec.arch == "onnx" and not run.qat_ckpt.exists():
         run.require(run.frames, "frames", "re-run `edgekit ingest` (it writes frames.npz)")
         fr = load_frames(run.frames, frec.num_classes, frec.geometry())
@@ -258,13 +316,15 @@ def run_export(run: runs.Run, board: Board, seed: int, progress: bool = True,
         onnx_rep = src.write_onnx(tmp / "model.onnx")
         next(step)
         calib_nhwc = np.ascontiguousarray(np.transpose(x_cal, (0, 2, 3, 1))).astype(np.float32)
-        conv = tflite.convert(tmp / "model.onnx", calib_nhwc, tmp / "model_int8.tflite",
-                              tmp / "onnx2tf.log")
+        conv = tflite.convert(
+            tmp / "model.onnx", calib_nhwc, tmp / "model_int8.tflite", tmp / "onnx2tf.log"
+        )
         conv["log"] = str(run.export_dir / "onnx2tf.log")
         data = (tmp / "model_int8.tflite").read_bytes()
         info = tflite.inspect_tflite(data, str(run.export_dir / "model_int8.tflite"))
-        tflite.validate_tflm_int8(info, str(run.export_dir / "model_int8.tflite"),
-                                  (1, *grid.shape, 1))
+        tflite.validate_tflm_int8(
+            info, str(run.export_dir / "model_int8.tflite"), (1, *grid.shape, 1)
+        )
         cal = calibration_check(info, rec, x_cal) if src.kind == "qat" else input_check(info, x_cal)
         next(step)
         in_s, in_zp = info.input.scales[0], info.input.zero_points[0]
@@ -273,8 +333,14 @@ def run_export(run: runs.Run, board: Board, seed: int, progress: bool = True,
         arena_need = reference.find_arena(data, x_int8[:1])
         next(step)
         y_int8 = reference.run_reference(data, x_int8, reference.arena_with_margin(arena_need))
-        arena_rep = size_arena(data, x_int8, y_int8, arena_need, runtime or board.runtime,
-                               str(run.export_dir / "model_int8.tflite"))
+        arena_rep = size_arena(
+            data,
+            x_int8,
+            y_int8,
+            arena_need,
+            runtime or board.runtime,
+            str(run.export_dir / "model_int8.tflite"),
+        )
         arena_size = arena_rep["ek_arena_size"]
         int8_pred = y_int8.argmax(1)
         # logits: dequantized int8 output vs the model it came from (QAT simulation or float ONNX)
@@ -284,50 +350,89 @@ def run_export(run: runs.Run, board: Board, seed: int, progress: bool = True,
         next(step)
         fit_rep = fit.check_fit(board, len(data), arena_size)
         resolver = tflite.resolver_ops(info)
-        files = carray.write_all(tmp, rec, data, {"shape": info.input.shape, "scale": in_s,
-                                                  "zero_point": in_zp},
-                                 {"shape": info.output.shape, "scale": out_s, "zero_point": out_zp},
-                                 arena_size, resolver, arena_rep.get("tflm_arena_size"))
-        runs.save_npz(tmp / "reference.npz", x_int8=x_int8, y_int8=y_int8,
-                      labels=fr.y_test.astype(np.int64),
-                      label_names=np.array(rec.label_names, dtype=str))
+        files = carray.write_all(
+            tmp,
+            rec,
+            data,
+            {"shape": info.input.shape, "scale": in_s, "zero_point": in_zp},
+            {"shape": info.output.shape, "scale": out_s, "zero_point": out_zp},
+            arena_size,
+            resolver,
+            arena_rep.get("tflm_arena_size"),
+        )
+        runs.save_npz(
+            tmp / "reference.npz",
+            x_int8=x_int8,
+            y_int8=y_int8,
+            labels=fr.y_test.astype(np.int64),
+            label_names=np.array(rec.label_names, dtype=str),
+        )
         next(step)
         steps.close()
         qat = src.kind == "qat"
-        acc = {"float": src.float_acc,
-               "qat": accuracy(ref_pred, fr.y_test) if qat else None,
-               "int8_host": accuracy(int8_pred, fr.y_test),
-               "qat_int8_agreement": float((ref_pred == int8_pred).mean()) if qat else None,
-               "float_int8_agreement": None if qat else float((ref_pred == int8_pred).mean()),
-               "quantize_report": rec.extra.get("accuracy"),
-               "n_test": int(len(fr.y_test)),
-               "int8_vs_reference_logit_max_abs_diff": float(np.abs(deq - ref_logits).max()),
-               "int8_output_step": out_s}
-        names = ["model.onnx", "model_int8.tflite", "onnx2tf.log", "model_data.cc", "model_data.h",
-                 "model_data.c", "model_meta.h", "reference.npz"]
-        artifacts = {n: {"path": str(run.export_dir / n), "bytes": (tmp / n).stat().st_size}
-                     for n in names}
+        acc = {
+            "float": src.float_acc,
+            "qat": accuracy(ref_pred, fr.y_test) if qat else None,
+            "int8_host": accuracy(int8_pred, fr.y_test),
+            "qat_int8_agreement": float((ref_pred == int8_pred).mean()) if qat else None,
+            "float_int8_agreement": None if qat else float((ref_pred == int8_pred).mean()),
+            "quantize_report": rec.extra.get("accuracy"),
+            "n_test": int(len(fr.y_test)),
+            "int8_vs_reference_logit_max_abs_diff": float(np.abs(deq - ref_logits).max()),
+            "int8_output_step": out_s,
+        }
+        names = [
+            "model.onnx",
+            "model_int8.tflite",
+            "onnx2tf.log",
+            "model_data.cc",
+            "model_data.h",
+            "model_data.c",
+            "model_meta.h",
+            "reference.npz",
+        ]
+        artifacts = {
+            n: {"path": str(run.export_dir / n), "bytes": (tmp / n).stat().st_size} for n in names
+        }
         report: dict[str, Any] = {
-            "stage": "export", "arch": rec.arch, "width": rec.width, "board": board.name,
-            "quantization": ("QAT, fine-tuned weights" if rec.extra.get("selected", "qat") == "qat"
-                             else "QAT stage kept the calibration-only (PTQ) weights: fine-tuning "
-                                  "was not better on validation (quantize.json)")
-            if qat else "post-training (ingested ONNX: no QAT possible)",
-            "seed": seed, "params": src.params, "macs": src.macs,
-            "model_hash": runs.model_hash(data), "model_bytes": len(data),
-            "ops": info.op_names, "op_counts": info.op_counts(), "resolver_ops": resolver,
+            "stage": "export",
+            "arch": rec.arch,
+            "width": rec.width,
+            "board": board.name,
+            "quantization": (
+                "QAT, fine-tuned weights"
+                if rec.extra.get("selected", "qat") == "qat"
+                else "QAT stage kept the calibration-only (PTQ) weights: fine-tuning "
+                "was not better on validation (quantize.json)"
+            )
+            if qat
+            else "post-training (ingested ONNX: no QAT possible)",
+            "seed": seed,
+            "params": src.params,
+            "macs": src.macs,
+            "model_hash": runs.model_hash(data),
+            "model_bytes": len(data),
+            "ops": info.op_names,
+            "op_counts": info.op_counts(),
+            "resolver_ops": resolver,
             "grid": grid.to_dict(),
             "input": {"shape": info.input.shape, "scale": in_s, "zero_point": in_zp},
             "output": {"shape": info.output.shape, "scale": out_s, "zero_point": out_zp},
             "arena": arena_rep,
-            "fit": fit_rep, "accuracy": acc, "onnx": onnx_rep, "onnx2tf": conv,
-            "calibration_check": cal, "artifacts": artifacts,
+            "fit": fit_rep,
+            "accuracy": acc,
+            "onnx": onnx_rep,
+            "onnx2tf": conv,
+            "calibration_check": cal,
+            "artifacts": artifacts,
             "wall_s": round(time.time() - t0, 1),
         }
         report["table"] = table(report)
         runs.write_json(tmp / "export.json", {**report, "provenance": runs.provenance()})
-    report["artifacts"]["export.json"] = {"path": str(run.export_dir / "export.json"),
-                                          "bytes": (run.export_dir / "export.json").stat().st_size}
+    report["artifacts"]["export.json"] = {
+        "path": str(run.export_dir / "export.json"),
+        "bytes": (run.export_dir / "export.json").stat().st_size,
+    }
     return report
 
 
@@ -338,36 +443,50 @@ def _pct(v: float | None) -> str:
 def table(r: dict[str, Any]) -> str:
     a, f, c = r["accuracy"], r["fit"], r["calibration_check"]
     macs = "n/a" if r["macs"] is None else f"{r['macs']:,}"
-    rows = [f"export {r['arch']} w{r['width']:g} for {r['board']}: {r['params']:,} params, "
-            f"{macs} MACs, model {r['model_bytes']:,} B, hash {r['model_hash']}",
-            f"quantization: {r['quantization']}",
-            f"ops: {', '.join(f'{k} x{v}' for k, v in r['op_counts'].items())}",
-            "",
-            f"{'artifact':20s} {'bytes':>10s}  path"]
+    rows = [
+        f"export {r['arch']} w{r['width']:g} for {r['board']}: {r['params']:,} params, "
+        f"{macs} MACs, model {r['model_bytes']:,} B, hash {r['model_hash']}",
+        f"quantization: {r['quantization']}",
+        f"ops: {', '.join(f'{k} x{v}' for k, v in r['op_counts'].items())}",
+        "",
+        f"{'artifact':20s} {'bytes':>10s}  path",
+    ]
     for name, d in r["artifacts"].items():
         rows.append(f"{name:20s} {d['bytes']:>10,d}  {d['path']}")
-    rows += ["",
-             f"{'memory':8s} {'need':>10s} {'budget':>10s} {'free':>10s}",
-             f"{'flash':8s} {f['flash']['need']:>10,d} {f['flash']['budget']:>10,d} "
-             f"{f['flash']['free']:>10,d}" + ("  (shared with RAM)" if f["shared_code_ram"] else ""),
-             f"{'RAM':8s} {f['ram']['need']:>10,d} {f['ram']['budget']:>10,d} {f['ram']['free']:>10,d}"
-             f"  (arena {r['arena']['ek_arena_size']:,} for {r['arena'].get('sized_for', 'tflm')}; "
-             f"TFLM host need {r['arena']['tflm_need_host']:,}"
-             + (f", edgekit-rt host need {r['arena']['ekrt_need_host']:,}"
-                if r['arena'].get('ekrt_need_host') else "") + ")",
-             "",
-             f"test accuracy (n={a['n_test']}): float {_pct(a['float'])}  QAT {_pct(a['qat'])}  "
-             f"int8 host (tflite_micro) {_pct(a['int8_host'])}"]
+    rows += [
+        "",
+        f"{'memory':8s} {'need':>10s} {'budget':>10s} {'free':>10s}",
+        f"{'flash':8s} {f['flash']['need']:>10,d} {f['flash']['budget']:>10,d} "
+        f"{f['flash']['free']:>10,d}" + ("  (shared with RAM)" if f["shared_code_ram"] else ""),
+        f"{'RAM':8s} {f['ram']['need']:>10,d} {f['ram']['budget']:>10,d} {f['ram']['free']:>10,d}"
+        f"  (arena {r['arena']['ek_arena_size']:,} for {r['arena'].get('sized_for', 'tflm')}; "
+        f"TFLM host need {r['arena']['tflm_need_host']:,}"
+        + (
+            f", edgekit-rt host need {r['arena']['ekrt_need_host']:,}"
+            if r["arena"].get("ekrt_need_host")
+            else ""
+        )
+        + ")",
+        "",
+        f"test accuracy (n={a['n_test']}): float {_pct(a['float'])}  QAT {_pct(a['qat'])}  "
+        f"int8 host (tflite_micro) {_pct(a['int8_host'])}",
+    ]
     if a["qat_int8_agreement"] is not None:
-        rows.append(f"QAT vs int8 top-1 agreement {_pct(a['qat_int8_agreement'])};  ONNX vs PyTorch "
-                    f"max abs diff {r['onnx']['ort_max_abs_diff']:.2e}")
+        rows.append(
+            f"QAT vs int8 top-1 agreement {_pct(a['qat_int8_agreement'])};  ONNX vs PyTorch "
+            f"max abs diff {r['onnx']['ort_max_abs_diff']:.2e}"
+        )
     else:
         rows.append(f"float ONNX vs int8 top-1 agreement {_pct(a['float_int8_agreement'])}")
-    rows.append(f"calibration: input scale {c['input_tflite']['scale']:.6g} zp "
-                f"{c['input_tflite']['zero_point']} (expected {c['input_expected']['scale']:.6g} / "
-                f"{c['input_expected']['zero_point']})")
+    rows.append(
+        f"calibration: input scale {c['input_tflite']['scale']:.6g} zp "
+        f"{c['input_tflite']['zero_point']} (expected {c['input_expected']['scale']:.6g} / "
+        f"{c['input_expected']['zero_point']})"
+    )
     if "layers_compared" in c:
-        rows[-1] += (f"; activation scales vs QAT: max rel diff {c['act_scale_rel_diff_max'] or 0:.2e} "
-                     f"over {c['layers_compared']} tensors, int8 weight mismatches "
-                     f"{c['weight_int8_mismatches']}")
+        rows[-1] += (
+            f"; activation scales vs QAT: max rel diff {c['act_scale_rel_diff_max'] or 0:.2e} "
+            f"over {c['layers_compared']} tensors, int8 weight mismatches "
+            f"{c['weight_int8_mismatches']}"
+        )
     return "\n".join(rows)

@@ -21,13 +21,24 @@ def fit_report(board: Board, model_bytes: int, arena_bytes: int) -> dict[str, An
         ram_need = arena_bytes + board.runtime_ram_bytes
         image = flash_need
     return {
-        "board": board.name, "shared_code_ram": board.shared_code_ram,
-        "model_bytes": int(model_bytes), "arena_bytes": int(arena_bytes),
-        "image_bytes_estimate": int(image), "heap_reserve_bytes": int(board.heap_reserve_bytes),
-        "flash": {"budget": board.flash_bytes, "need": int(flash_need),
-                  "free": int(board.flash_bytes - flash_need), "ok": flash_need <= board.flash_bytes},
-        "ram": {"budget": board.ram_bytes, "need": int(ram_need),
-                "free": int(board.ram_bytes - ram_need), "ok": ram_need <= board.ram_bytes},
+        "board": board.name,
+        "shared_code_ram": board.shared_code_ram,
+        "model_bytes": int(model_bytes),
+        "arena_bytes": int(arena_bytes),
+        "image_bytes_estimate": int(image),
+        "heap_reserve_bytes": int(board.heap_reserve_bytes),
+        "flash": {
+            "budget": board.flash_bytes,
+            "need": int(flash_need),
+            "free": int(board.flash_bytes - flash_need),
+            "ok": flash_need <= board.flash_bytes,
+        },
+        "ram": {
+            "budget": board.ram_bytes,
+            "need": int(ram_need),
+            "free": int(board.ram_bytes - ram_need),
+            "ok": ram_need <= board.ram_bytes,
+        },
         "fits": flash_need <= board.flash_bytes and ram_need <= board.ram_bytes,
     }
 
@@ -40,20 +51,32 @@ def check_fit(board: Board, model_bytes: int, arena_bytes: int) -> dict[str, Any
     where = board.path or f"boards/{board.name}.toml"
     lines = [f"{where}: the model does not fit board {board.name!r}:"]
     if board.shared_code_ram:
-        lines.append(f"  RAM (code, model and arena share it): need {rep['ram']['need']:,} B = model "
-                     f"{model_bytes:,} + runtime code {board.runtime_flash_bytes:,} + arena "
-                     f"{arena_bytes:,} + runtime data {board.runtime_ram_bytes:,}"
-                     + (f" + OS heap reserve {board.heap_reserve_bytes:,}" if board.heap_reserve_bytes
-                        else "") + f"; budget ram_bytes = {board.ram_bytes:,} B")
+        lines.append(
+            f"  RAM (code, model and arena share it): need {rep['ram']['need']:,} B = model "
+            f"{model_bytes:,} + runtime code {board.runtime_flash_bytes:,} + arena "
+            f"{arena_bytes:,} + runtime data {board.runtime_ram_bytes:,}"
+            + (
+                f" + OS heap reserve {board.heap_reserve_bytes:,}"
+                if board.heap_reserve_bytes
+                else ""
+            )
+            + f"; budget ram_bytes = {board.ram_bytes:,} B"
+        )
     else:
-        lines.append(f"  flash: need {rep['flash']['need']:,} B = model {model_bytes:,} + runtime "
-                     f"{board.runtime_flash_bytes:,}; budget flash_bytes = {board.flash_bytes:,} B"
-                     + ("" if rep["flash"]["ok"] else "  <- too big"))
-        lines.append(f"  RAM: need {rep['ram']['need']:,} B = arena {arena_bytes:,} + runtime "
-                     f"{board.runtime_ram_bytes:,}; budget ram_bytes = {board.ram_bytes:,} B"
-                     + ("" if rep["ram"]["ok"] else "  <- too big"))
-    lines.append("  what to do: train a smaller model (a lower --width, e.g. 0.2) or pick a board "
-                 "with more memory (--board; see boards/*.toml)")
+        lines.append(
+            f"  flash: need {rep['flash']['need']:,} B = model {model_bytes:,} + runtime "
+            f"{board.runtime_flash_bytes:,}; budget flash_bytes = {board.flash_bytes:,} B"
+            + ("" if rep["flash"]["ok"] else "  <- too big")
+        )
+        lines.append(
+            f"  RAM: need {rep['ram']['need']:,} B = arena {arena_bytes:,} + runtime "
+            f"{board.runtime_ram_bytes:,}; budget ram_bytes = {board.ram_bytes:,} B"
+            + ("" if rep["ram"]["ok"] else "  <- too big")
+        )
+    lines.append(
+        "  what to do: train a smaller model (a lower --width, e.g. 0.2) or pick a board "
+        "with more memory (--board; see boards/*.toml)"
+    )
     hint = board.raw.get("fit", {}).get("hint")
     if hint:
         lines.append(f"  {hint}")

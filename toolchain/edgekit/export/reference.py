@@ -68,8 +68,10 @@ def find_arena(model: bytes, x0: np.ndarray) -> int:
     for need in [recorded] + [recorded + k * step for k in range(1, 9)]:
         if allocates(model, need, x0):
             return need
-    raise EdgekitError(f"tflite_micro: the model does not run in its recorded arena need "
-                       f"({recorded} bytes) nor in up to {recorded + 8 * step} bytes")
+    raise EdgekitError(
+        f"tflite_micro: the model does not run in its recorded arena need "
+        f"({recorded} bytes) nor in up to {recorded + 8 * step} bytes"
+    )
 
 
 def arena_with_margin(need: int) -> int:
@@ -82,7 +84,7 @@ def run_reference(model: bytes, x_int8: np.ndarray, arena: int) -> np.ndarray:
     it = _interpreter(model, arena)
     outs = []
     for i in range(len(x_int8)):
-        it.set_input(x_int8[i:i + 1], 0)
+        it.set_input(x_int8[i : i + 1], 0)
         it.invoke()
         outs.append(np.array(it.get_output(0)).reshape(-1).astype(np.int8))
     return np.stack(outs) if outs else np.zeros((0, 0), np.int8)

@@ -14,7 +14,7 @@ from torch import nn
 from ..errors import EdgekitError
 from .registry import conv_bn_pairs, get_arch
 
-Folded = dict[str, dict[str, torch.Tensor]]   # float layer key -> {"weight", "bias"} on the int grid
+Folded = dict[str, dict[str, torch.Tensor]]  # float layer key -> {"weight", "bias"} on the int grid
 
 
 def _set_submodule(root: nn.Module, key: str, mod: nn.Module) -> None:

@@ -16,15 +16,15 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 from ..errors import EdgekitError
 from .registry import Arch, Block, Head, Unit, register
 
 INPUT_SHAPE = (1, 8, 24)  # C, H, W: the default grid (CSL-HDEMG, three 8x8 OTB grids)
-SEED_INPUT_HW = (8, 24)   # the only input the seed network's Linear(3840, ...) accepts
-MIN_MAP = 2               # mbv2 never downsamples a side below this
+SEED_INPUT_HW = (8, 24)  # the only input the seed network's Linear(3840, ...) accepts
+MIN_MAP = 2  # mbv2 never downsamples a side below this
 
 
 def make_divisible(v: float, divisor: int = 8) -> int:
@@ -38,8 +38,9 @@ def make_divisible(v: float, divisor: int = 8) -> int:
 class ConvBNAct(nn.Sequential):
     """conv -> BN -> ReLU6 (or no activation): the unit QAT folds into one int8 conv."""
 
-    def __init__(self, cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1,
-                 act: bool = True):
+    def __init__(
+        self, cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1, act: bool = True
+    ):
         layers: list[nn.Module] = [
             nn.Conv2d(cin, cout, k, stride, (k - 1) // 2, groups=groups, bias=False),
             nn.BatchNorm2d(cout),
@@ -57,8 +58,10 @@ class InvertedResidual(nn.Module):
         layers: list[nn.Module] = []
         if expand != 1:
             layers.append(ConvBNAct(cin, hidden, 1))
-        layers += [ConvBNAct(hidden, hidden, 3, stride, groups=hidden),
-                   ConvBNAct(hidden, cout, 1, act=False)]
+        layers += [
+            ConvBNAct(hidden, hidden, 3, stride, groups=hidden),
+            ConvBNAct(hidden, cout, 1, act=False),
+        ]
         self.conv = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -68,7 +71,7 @@ class InvertedResidual(nn.Module):
 
 # (expansion t, channels c, repeats n); the first stride of each stage comes from stride_plan.
 MBV2_STAGES = [(1, 16, 1), (6, 24, 2), (6, 32, 3), (6, 64, 4), (6, 96, 3), (6, 160, 3), (6, 320, 1)]
-STRIDE_CANDIDATES = (2, 3, 5)   # stage indices that may downsample, in order
+STRIDE_CANDIDATES = (2, 3, 5)  # stage indices that may downsample, in order
 
 
 def stride_plan(input_hw: tuple[int, int]) -> tuple[list[int], tuple[int, int]]:
@@ -86,8 +89,14 @@ def stride_plan(input_hw: tuple[int, int]) -> tuple[list[int], tuple[int, int]]:
 
 
 class MobileNetV2(nn.Module):
-    def __init__(self, width: float = 1.0, num_classes: int = 8, in_ch: int = 1,
-                 dropout: float = 0.2, input_hw: tuple[int, int] = INPUT_SHAPE[1:]):
+    def __init__(
+        self,
+        width: float = 1.0,
+        num_classes: int = 8,
+        in_ch: int = 1,
+        dropout: float = 0.2,
+        input_hw: tuple[int, int] = INPUT_SHAPE[1:],
+    ):
         super().__init__()
         check_width(width, "mbv2")
         self.input_hw = tuple(int(v) for v in input_hw)
@@ -122,8 +131,15 @@ class MobileNetV2(nn.Module):
 # ------------------------------------------------------------------------- seed network
 
 
-SEED_STAGES = [(1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2),
-               (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+SEED_STAGES = [
+    (1, 16, 1, 1),
+    (6, 24, 2, 1),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+]
 
 
 def seed_expansion(t: int, width: float) -> int:
@@ -145,8 +161,9 @@ class SeedBlock(nn.Module):
         self.bn3 = nn.BatchNorm2d(cout)
         self.shortcut = nn.Sequential()
         if stride == 1 and cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, 1, 0, bias=False),
-                                          nn.BatchNorm2d(cout))
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(cin, cout, 1, 1, 0, bias=False), nn.BatchNorm2d(cout)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
@@ -160,8 +177,10 @@ class SeedMobileNetV2(nn.Module):
         super().__init__()
         check_width(width, "mbv2-seed")
         if int(6 * width) < 1:
-            raise ValueError(f"mbv2-seed: width {width:g} gives expansion int(6*width) = 0; "
-                             "the seed network needs width >= 1/6 (e.g. 0.2)")
+            raise ValueError(
+                f"mbv2-seed: width {width:g} gives expansion int(6*width) = 0; "
+                "the seed network needs width >= 1/6 (e.g. 0.2)"
+            )
         self.width = width
         self.conv1 = nn.Conv2d(in_ch, 32, 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(32)
@@ -213,6 +232,7 @@ def _build_mbv2(width: float, num_classes: int, input_hw: tuple[int, int]) -> nn
 def _lower_mbv2(model: nn.Module) -> list[Block]:
     """Every ConvBNAct is one unit (ReLU6 fused when it has one); an InvertedResidual is a block,
     with the identity ADD when it uses the residual."""
+
     def cba(seq: nn.Sequential, key: str) -> Unit:
         return Unit(f"{key}.0", f"{key}.1", "relu6" if len(seq) > 2 else None)
 
@@ -220,8 +240,13 @@ def _lower_mbv2(model: nn.Module) -> list[Block]:
     for i, f in enumerate(model.features):
         key = f"features.{i}"
         if isinstance(f, InvertedResidual):
-            blocks.append(Block(key, [cba(s, f"{key}.conv.{j}") for j, s in enumerate(f.conv)],
-                                "identity" if f.use_res else None))
+            blocks.append(
+                Block(
+                    key,
+                    [cba(s, f"{key}.conv.{j}") for j, s in enumerate(f.conv)],
+                    "identity" if f.use_res else None,
+                )
+            )
         else:
             blocks.append(Block(key, [cba(f, key)]))
     return blocks
@@ -230,10 +255,12 @@ def _lower_mbv2(model: nn.Module) -> list[Block]:
 def _build_seed(width: float, num_classes: int, input_hw: tuple[int, int]) -> nn.Module:
     h, w = input_hw
     if (h, w) != SEED_INPUT_HW:
-        raise EdgekitError(f"--arch mbv2-seed: the seed network only takes an 8 x 24 image (its "
-                           f"Linear(3840, classes) reads the flattened 1280 x 1 x 3 map that 8 x 24 "
-                           f"gives); this data's grid is {h} x {w}. Use --arch mbv2, which adapts "
-                           f"its strides to the grid")
+        raise EdgekitError(
+            f"--arch mbv2-seed: the seed network only takes an 8 x 24 image (its "
+            f"Linear(3840, classes) reads the flattened 1280 x 1 x 3 map that 8 x 24 "
+            f"gives); this data's grid is {h} x {w}. Use --arch mbv2, which adapts "
+            f"its strides to the grid"
+        )
     return SeedMobileNetV2(width=width, num_classes=num_classes)
 
 
@@ -243,18 +270,35 @@ def _lower_seed(model: nn.Module) -> list[Block]:
     blocks = [Block("stem", [Unit("conv1", "bn1", "relu")])]
     for i, b in enumerate(model.layers):
         k = f"layers.{i}"
-        units = [Unit(f"{k}.conv1", f"{k}.bn1", "relu"), Unit(f"{k}.conv2", f"{k}.bn2", "relu"),
-                 Unit(f"{k}.conv3", f"{k}.bn3", None)]
+        units = [
+            Unit(f"{k}.conv1", f"{k}.bn1", "relu"),
+            Unit(f"{k}.conv2", f"{k}.bn2", "relu"),
+            Unit(f"{k}.conv3", f"{k}.bn3", None),
+        ]
         shortcut: str | Unit | None = None
         if b.stride == 1:
-            shortcut = (Unit(f"{k}.shortcut.0", f"{k}.shortcut.1", None) if len(b.shortcut)
-                        else "identity")
+            shortcut = (
+                Unit(f"{k}.shortcut.0", f"{k}.shortcut.1", None) if len(b.shortcut) else "identity"
+            )
         blocks.append(Block(k, units, shortcut))
     blocks.append(Block("head", [Unit("conv2", "bn2", "relu")]))
     return blocks
 
 
-register(Arch("mbv2", _build_mbv2, _lower_mbv2,
-              Head(pool="mean", classifier="classifier.1", dropout="classifier.0")))
-register(Arch("mbv2-seed", _build_seed, _lower_seed, Head(pool="flatten", classifier="linear"),
-              infer_config=infer_seed_config))
+register(
+    Arch(
+        "mbv2",
+        _build_mbv2,
+        _lower_mbv2,
+        Head(pool="mean", classifier="classifier.1", dropout="classifier.0"),
+    )
+)
+register(
+    Arch(
+        "mbv2-seed",
+        _build_seed,
+        _lower_seed,
+        Head(pool="flatten", classifier="linear"),
+        infer_config=infer_seed_config,
+    )
+)

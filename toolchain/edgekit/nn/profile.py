@@ -30,7 +30,9 @@ class ModelProfile:
         for l in self.layers:
             shape = "x".join(str(s) for s in l.output_shape)
             rows.append(f"{l.name:40s} {l.op:14s} {shape:>14s} {l.params:>10,d} {l.macs:>12,d}")
-        rows.append(f"{'total':40s} {'':14s} {'':>14s} {self.total_params:>10,d} {self.total_macs:>12,d}")
+        rows.append(
+            f"{'total':40s} {'':14s} {'':>14s} {self.total_params:>10,d} {self.total_macs:>12,d}"
+        )
         return "\n".join(rows)
 
 
@@ -53,6 +55,7 @@ def profile_model(model: nn.Module, input_shape: tuple[int, ...] | None = None) 
                 op = "linear"
             params = sum(p.numel() for p in mod.parameters())
             prof.layers.append(LayerProfile(name, op, params, int(macs), list(out.shape[1:])))
+
         return fn
 
     for name, mod in model.named_modules():

@@ -9,8 +9,8 @@ shortcut; quantize turns the plan into its fake-quant network, export folds BN a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 from torch import nn
@@ -21,15 +21,17 @@ from ..errors import EdgekitError
 @dataclass(frozen=True)
 class Unit:
     """One conv, the BatchNorm folded into it (None: no BN) and its fused activation."""
-    conv: str                 # state-dict key of the nn.Conv2d
-    bn: str | None            # state-dict key of the nn.BatchNorm2d that follows it
-    act: str | None           # "relu" | "relu6" | None
+
+    conv: str  # state-dict key of the nn.Conv2d
+    bn: str | None  # state-dict key of the nn.BatchNorm2d that follows it
+    act: str | None  # "relu" | "relu6" | None
 
 
 @dataclass(frozen=True)
 class Block:
     """Units in sequence; shortcut None (no residual ADD), "identity" (add the block input) or a
     Unit (a 1x1 conv+BN projection of the block input)."""
+
     name: str
     units: list[Unit]
     shortcut: str | Unit | None = None
@@ -38,23 +40,26 @@ class Block:
 @dataclass(frozen=True)
 class Head:
     """How the feature map reaches the classifier."""
-    pool: str                      # "mean": global average (its own int8 tensor); "flatten"
-    classifier: str                # state-dict key of the final nn.Linear
-    dropout: str | None = None     # key of the nn.Dropout before it (active in QAT fine-tuning)
+
+    pool: str  # "mean": global average (its own int8 tensor); "flatten"
+    classifier: str  # state-dict key of the final nn.Linear
+    dropout: str | None = None  # key of the nn.Dropout before it (active in QAT fine-tuning)
 
 
 @dataclass(frozen=True)
 class Arch:
     name: str
-    build: Callable[[float, int, tuple[int, int]], nn.Module]   # (width, classes, (H, W))
-    lowering: Callable[[nn.Module], list[Block]]               # QAT: the model's folded units
+    build: Callable[[float, int, tuple[int, int]], nn.Module]  # (width, classes, (H, W))
+    lowering: Callable[[nn.Module], list[Block]]  # QAT: the model's folded units
     head: Head
     # (width, classes) from a bare state dict's tensor shapes, for `edgekit ingest` (None: the
     # architecture's checkpoints are only read as edgekit checkpoints)
-    infer_config: Callable[[dict[str, torch.Tensor]], tuple[float, int]] | None = field(default=None)
+    infer_config: Callable[[dict[str, torch.Tensor]], tuple[float, int]] | None = field(
+        default=None
+    )
 
 
-ARCHS: dict[str, Arch] = {}   # name -> Arch, filled by register() as the modules load
+ARCHS: dict[str, Arch] = {}  # name -> Arch, filled by register() as the modules load
 
 
 def register(arch: Arch) -> Arch:

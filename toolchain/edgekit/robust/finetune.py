@@ -43,8 +43,14 @@ def n_generated(n_clean: int, mix_ratio: float) -> int:
     return int(round(n_clean * mix_ratio / (1.0 - mix_ratio)))
 
 
-def mix_frames(x_clean: np.ndarray, y_clean: np.ndarray, x_gen: np.ndarray, y_gen: np.ndarray,
-               mix_ratio: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def mix_frames(
+    x_clean: np.ndarray,
+    y_clean: np.ndarray,
+    x_gen: np.ndarray,
+    y_gen: np.ndarray,
+    mix_ratio: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
     """Clean frames plus n_generated(...) generated ones; r = 1: the generated ones only."""
     n_gen = n_generated(len(x_clean), mix_ratio)
     if n_gen == 0:
@@ -53,24 +59,29 @@ def mix_frames(x_clean: np.ndarray, y_clean: np.ndarray, x_gen: np.ndarray, y_ge
         raise EdgekitError(f"finetune: mix_ratio {mix_ratio} needs generated frames, got none")
     idx = rng.choice(len(x_gen), n_gen, replace=n_gen > len(x_gen))
     keep = 0 if mix_ratio == 1.0 else len(x_clean)
-    return (np.concatenate([x_clean[:keep], x_gen[idx]]).astype(np.float32),
-            np.concatenate([y_clean[:keep], y_gen[idx]]).astype(np.int64))
+    return (
+        np.concatenate([x_clean[:keep], x_gen[idx]]).astype(np.float32),
+        np.concatenate([y_clean[:keep], y_gen[idx]]).astype(np.int64),
+    )
 
 
-def generate_like(generator: Generator, y: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def generate_like(
+    generator: Generator, y: np.ndarray, n: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """n generated frames with labels drawn from the class frequencies of y."""
     rng = np.random.default_rng(seed)
     labels = rng.choice(np.asarray(y, np.int64), n, replace=True)
     return sample(generator, labels, seed=seed), labels
 
 
-def mask_frames(x: np.ndarray, channel_mask: list[bool] | np.ndarray,
-                grid: "Grid | dict | str") -> np.ndarray:
+def mask_frames(
+    x: np.ndarray, channel_mask: list[bool] | np.ndarray, grid: Grid | dict | str
+) -> np.ndarray:
     """Zero the pixels of channels that carry no signal (csl's bipolar gap row), as the
     normaliser does for real frames: the generator has no reason to leave them exactly zero."""
     from ..data.features import to_images
 
-    m = to_images(np.asarray(channel_mask, np.float32)[None], grid)   # (1, 1, H, W)
+    m = to_images(np.asarray(channel_mask, np.float32)[None], grid)  # (1, 1, H, W)
     return (np.asarray(x, np.float32) * m).astype(np.float32)
 
 
@@ -89,10 +100,18 @@ def train_with_frozen_bn(model: nn.Module) -> None:
             m.eval()
 
 
-def finetune(rec: ModelRecord, x_clean: np.ndarray, y_clean: np.ndarray,
-             x_gen: np.ndarray, y_gen: np.ndarray, cfg: FinetuneConfig | None = None,
-             seed: int = 0, x_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
-             progress: bool = False) -> tuple[ModelRecord, dict[str, Any]]:
+def finetune(
+    rec: ModelRecord,
+    x_clean: np.ndarray,
+    y_clean: np.ndarray,
+    x_gen: np.ndarray,
+    y_gen: np.ndarray,
+    cfg: FinetuneConfig | None = None,
+    seed: int = 0,
+    x_val: np.ndarray | None = None,
+    y_val: np.ndarray | None = None,
+    progress: bool = False,
+) -> tuple[ModelRecord, dict[str, Any]]:
     """Fine-tune rec's network on clean + generated frames (all (N, 1, H, W) normalised).
 
     With a validation set the weights of the best validation epoch are kept (else the last).
@@ -102,12 +121,20 @@ def finetune(rec: ModelRecord, x_clean: np.ndarray, y_clean: np.ndarray,
     cfg = cfg or FinetuneConfig()
     for name, y in (("y_clean", y_clean), ("y_gen", y_gen)):
         if len(y) and (np.min(y) < 0 or np.max(y) >= rec.num_classes):
-            raise EdgekitError(f"finetune: {name} labels must be in 0..{rec.num_classes - 1} "
-                               f"(the model has {rec.num_classes} classes), got {np.min(y)}..{np.max(y)}")
+            raise EdgekitError(
+                f"finetune: {name} labels must be in 0..{rec.num_classes - 1} "
+                f"(the model has {rec.num_classes} classes), got {np.min(y)}..{np.max(y)}"
+            )
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
-    x, y = mix_frames(np.asarray(x_clean), np.asarray(y_clean), np.asarray(x_gen), np.asarray(y_gen),
-                      cfg.mix_ratio, rng)
+    x, y = mix_frames(
+        np.asarray(x_clean),
+        np.asarray(y_clean),
+        np.asarray(x_gen),
+        np.asarray(y_gen),
+        cfg.mix_ratio,
+        rng,
+    )
     model = rec.build()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs))
@@ -117,6 +144,7 @@ def finetune(rec: ModelRecord, x_clean: np.ndarray, y_clean: np.ndarray,
     epochs: Any = range(cfg.epochs)
     if progress:
         from ..progress import progress_bar
+
         epochs = progress_bar(epochs, "finetune", total=cfg.epochs)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     for _ in epochs:
@@ -124,7 +152,7 @@ def finetune(rec: ModelRecord, x_clean: np.ndarray, y_clean: np.ndarray,
         order = torch.from_numpy(rng.permutation(len(x)))
         total = 0.0
         for i in range(0, len(x), cfg.batch_size):
-            idx = order[i:i + cfg.batch_size]
+            idx = order[i : i + cfg.batch_size]
             loss = loss_fn(model(xt[idx]), yt[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -141,23 +169,37 @@ def finetune(rec: ModelRecord, x_clean: np.ndarray, y_clean: np.ndarray,
         model.load_state_dict(best_state)
     extra = dict(rec.extra)
     n_gen = n_generated(len(x_clean), cfg.mix_ratio)
-    extra["robust_finetune"] = {**dataclasses.asdict(cfg), "seed": seed,
-                                "n_clean": int(len(x) - n_gen), "n_generated": int(n_gen),
-                                "best_val_accuracy": best_acc if best_state is not None else None}
-    new = dataclasses.replace(rec, state_dict={k: v.detach().clone() for k, v in model.state_dict().items()},
-                              extra=extra)
+    extra["robust_finetune"] = {
+        **dataclasses.asdict(cfg),
+        "seed": seed,
+        "n_clean": int(len(x) - n_gen),
+        "n_generated": int(n_gen),
+        "best_val_accuracy": best_acc if best_state is not None else None,
+    }
+    new = dataclasses.replace(
+        rec, state_dict={k: v.detach().clone() for k, v in model.state_dict().items()}, extra=extra
+    )
     return new, hist
 
 
-def finetune_with_gan(rec: ModelRecord, x_clean: np.ndarray, y_clean: np.ndarray,
-                      generator: Generator, cfg: FinetuneConfig | None = None, seed: int = 0,
-                      x_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
-                      progress: bool = False) -> tuple[ModelRecord, dict[str, Any]]:
+def finetune_with_gan(
+    rec: ModelRecord,
+    x_clean: np.ndarray,
+    y_clean: np.ndarray,
+    generator: Generator,
+    cfg: FinetuneConfig | None = None,
+    seed: int = 0,
+    x_val: np.ndarray | None = None,
+    y_val: np.ndarray | None = None,
+    progress: bool = False,
+) -> tuple[ModelRecord, dict[str, Any]]:
     """finetune() with a pool of generated frames as large as the clean set needs."""
     cfg = cfg or FinetuneConfig()
     if generator.num_classes != rec.num_classes:
-        raise EdgekitError(f"finetune: the GAN generates {generator.num_classes} classes but the "
-                           f"model has {rec.num_classes}")
+        raise EdgekitError(
+            f"finetune: the GAN generates {generator.num_classes} classes but the "
+            f"model has {rec.num_classes}"
+        )
     n = n_generated(len(x_clean), cfg.mix_ratio)
     x_gen, y_gen = generate_like(generator, y_clean, n, seed)
     x_gen = mask_frames(x_gen, rec.channel_mask, rec.geometry())

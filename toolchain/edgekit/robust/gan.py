@@ -23,9 +23,10 @@ generator (buffer `scale`) and in the checkpoint, so sample() always returns nor
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,8 +36,8 @@ from .. import runs
 from ..errors import EdgekitError
 
 GAN_FORMAT = "edgekit-gan/1"
-FRAME_SHAPE = (1, 8, 24)      # the default frame (C, H, W)
-LEGACY_HW = (8, 24)           # the generator layout of the published GAN results
+FRAME_SHAPE = (1, 8, 24)  # the default frame (C, H, W)
+LEGACY_HW = (8, 24)  # the generator layout of the published GAN results
 
 
 def _down(n: int) -> tuple[int, int, int, int]:
@@ -47,10 +48,10 @@ def _down(n: int) -> tuple[int, int, int, int]:
 @dataclass
 class GanConfig:
     latent_dim: int = 100
-    embed_dim: int = 16            # generator's class embedding size
-    g_width: int = 64              # generator channels at the last hidden layer (x4, x2, x1)
-    d_width: int = 32              # critic channels at the first layer (x1, x2, x4)
-    steps: int = 2000              # generator steps
+    embed_dim: int = 16  # generator's class embedding size
+    g_width: int = 64  # generator channels at the last hidden layer (x4, x2, x1)
+    d_width: int = 32  # critic channels at the first layer (x1, x2, x4)
+    steps: int = 2000  # generator steps
     batch_size: int = 64
     n_critic: int = 5
     gp_lambda: float = 10.0
@@ -60,7 +61,7 @@ class GanConfig:
     log_every: int = 50
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "GanConfig":
+    def from_dict(cls, d: dict[str, Any]) -> GanConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -72,8 +73,9 @@ class GanConfig:
 
 
 class Generator(nn.Module):
-    def __init__(self, num_classes: int, cfg: GanConfig,
-                 frame_hw: tuple[int, int] = LEGACY_HW) -> None:
+    def __init__(
+        self, num_classes: int, cfg: GanConfig, frame_hw: tuple[int, int] = LEGACY_HW
+    ) -> None:
         super().__init__()
         self.num_classes = num_classes
         self.latent_dim = cfg.latent_dim
@@ -82,17 +84,20 @@ class Generator(nn.Module):
         w = cfg.g_width
         self.embed = nn.Embedding(num_classes, cfg.embed_dim)
         if self.frame_hw == LEGACY_HW:
-            first, last = (2, 3), nn.ConvTranspose2d(w, 1, (3, 4), (1, 2), (1, 1))   # 8x12 -> 8x24
+            first, last = (2, 3), nn.ConvTranspose2d(w, 1, (3, 4), (1, 2), (1, 1))  # 8x12 -> 8x24
         else:
             first, last = (-(-h // 4), -(-wd // 4)), nn.ConvTranspose2d(w, 1, 3, 1, 1)
         self.net = nn.Sequential(
             nn.ConvTranspose2d(cfg.latent_dim + cfg.embed_dim, 4 * w, first, bias=False),  # 2x3
-            nn.BatchNorm2d(4 * w), nn.ReLU(inplace=True),
-            nn.ConvTranspose2d(4 * w, 2 * w, 4, 2, 1, bias=False),                           # 4x6
-            nn.BatchNorm2d(2 * w), nn.ReLU(inplace=True),
-            nn.ConvTranspose2d(2 * w, w, 4, 2, 1, bias=False),                               # 8x12
-            nn.BatchNorm2d(w), nn.ReLU(inplace=True),
-            last,                                                                            # 8x24
+            nn.BatchNorm2d(4 * w),
+            nn.ReLU(inplace=True),
+            nn.ConvTranspose2d(4 * w, 2 * w, 4, 2, 1, bias=False),  # 4x6
+            nn.BatchNorm2d(2 * w),
+            nn.ReLU(inplace=True),
+            nn.ConvTranspose2d(2 * w, w, 4, 2, 1, bias=False),  # 8x12
+            nn.BatchNorm2d(w),
+            nn.ReLU(inplace=True),
+            last,  # 8x24
             nn.Tanh(),
         )
         # Per-pixel scale from tanh units back to normalised feature units (see module doc).
@@ -101,12 +106,13 @@ class Generator(nn.Module):
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Frames in tanh units (-1, 1); multiply by .scale for normalised units."""
         h = torch.cat([z, self.embed(labels)], dim=1)[:, :, None, None]
-        return self.net(h)[:, :, :self.frame_hw[0], :self.frame_hw[1]]
+        return self.net(h)[:, :, : self.frame_hw[0], : self.frame_hw[1]]
 
 
 class Critic(nn.Module):
-    def __init__(self, num_classes: int, cfg: GanConfig,
-                 frame_hw: tuple[int, int] = LEGACY_HW) -> None:
+    def __init__(
+        self, num_classes: int, cfg: GanConfig, frame_hw: tuple[int, int] = LEGACY_HW
+    ) -> None:
         super().__init__()
         self.num_classes = num_classes
         self.frame_hw = (int(frame_hw[0]), int(frame_hw[1]))
@@ -116,12 +122,14 @@ class Critic(nn.Module):
         (kh2, sh2, ph2, h2), (kw2, sw2, pw2, w2) = _down(h1), _down(w1)
         self.label_map = nn.Embedding(num_classes, h * wd)
         self.net = nn.Sequential(
-            nn.Conv2d(2, w, 3, 1, 1),                                                        # 8x24
+            nn.Conv2d(2, w, 3, 1, 1),  # 8x24
             nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(w, 2 * w, (kh1, kw1), (sh1, sw1), (ph1, pw1)),                         # 4x12
-            nn.InstanceNorm2d(2 * w, affine=True), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(2 * w, 4 * w, (kh2, kw2), (sh2, sw2), (ph2, pw2)),                     # 2x6
-            nn.InstanceNorm2d(4 * w, affine=True), nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(w, 2 * w, (kh1, kw1), (sh1, sw1), (ph1, pw1)),  # 4x12
+            nn.InstanceNorm2d(2 * w, affine=True),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(2 * w, 4 * w, (kh2, kw2), (sh2, sw2), (ph2, pw2)),  # 2x6
+            nn.InstanceNorm2d(4 * w, affine=True),
+            nn.LeakyReLU(0.2, inplace=True),
             nn.Flatten(),
             nn.Linear(4 * w * h2 * w2, 1),
         )
@@ -131,8 +139,13 @@ class Critic(nn.Module):
         return self.net(torch.cat([x, plane], dim=1)).view(-1)
 
 
-def gradient_penalty(critic: Critic, real: torch.Tensor, fake: torch.Tensor,
-                     labels: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
+def gradient_penalty(
+    critic: Critic,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    labels: torch.Tensor,
+    gen: torch.Generator | None = None,
+) -> torch.Tensor:
     """E[(||grad_x D(x_hat)||_2 - 1)^2] at random interpolates x_hat of real and fake frames."""
     eps = torch.rand(real.size(0), 1, 1, 1, generator=gen)
     x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
@@ -141,9 +154,15 @@ def gradient_penalty(critic: Critic, real: torch.Tensor, fake: torch.Tensor,
     return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
 
 
-def critic_step(G: Generator, D: Critic, opt_d: torch.optim.Optimizer, real: torch.Tensor,
-                labels: torch.Tensor, cfg: GanConfig, gen: torch.Generator | None = None
-                ) -> dict[str, float]:
+def critic_step(
+    G: Generator,
+    D: Critic,
+    opt_d: torch.optim.Optimizer,
+    real: torch.Tensor,
+    labels: torch.Tensor,
+    cfg: GanConfig,
+    gen: torch.Generator | None = None,
+) -> dict[str, float]:
     """One critic update: minimise D(fake) - D(real) + lambda * GP. real is in tanh units."""
     z = torch.randn(real.size(0), cfg.latent_dim, generator=gen)
     with torch.no_grad():
@@ -157,8 +176,14 @@ def critic_step(G: Generator, D: Critic, opt_d: torch.optim.Optimizer, real: tor
     return {"d_loss": d_loss.item(), "gp": gp.item(), "w_dist": (d_real - d_fake).item()}
 
 
-def generator_step(G: Generator, D: Critic, opt_g: torch.optim.Optimizer, labels: torch.Tensor,
-                   cfg: GanConfig, gen: torch.Generator | None = None) -> float:
+def generator_step(
+    G: Generator,
+    D: Critic,
+    opt_g: torch.optim.Optimizer,
+    labels: torch.Tensor,
+    cfg: GanConfig,
+    gen: torch.Generator | None = None,
+) -> float:
     """One generator update: minimise -D(G(z, y)). Only G's parameters move (opt_g holds them)."""
     z = torch.randn(labels.numel(), cfg.latent_dim, generator=gen)
     g_loss = -D(G(z, labels), labels).mean()
@@ -184,9 +209,14 @@ def _check_frames(x: np.ndarray, y: np.ndarray, num_classes: int) -> None:
         raise EdgekitError(f"gan: labels must be in 0..{num_classes - 1}, got {y.min()}..{y.max()}")
 
 
-def train_gan(x: np.ndarray, y: np.ndarray, num_classes: int, cfg: GanConfig | None = None,
-              seed: int = 0, progress: bool | Callable[[int, dict[str, float]], None] = False
-              ) -> tuple[Generator, dict[str, list[float]]]:
+def train_gan(
+    x: np.ndarray,
+    y: np.ndarray,
+    num_classes: int,
+    cfg: GanConfig | None = None,
+    seed: int = 0,
+    progress: bool | Callable[[int, dict[str, float]], None] = False,
+) -> tuple[Generator, dict[str, list[float]]]:
     """Train on normalised disturbed frames x (N, 1, H, W) with labels y. Returns the generator
     (eval mode, scale buffer set) and the loss history logged every cfg.log_every steps:
     step, d_loss, g_loss, gp, w_dist (critic's real - fake score: the Wasserstein estimate).
@@ -215,6 +245,7 @@ def train_gan(x: np.ndarray, y: np.ndarray, num_classes: int, cfg: GanConfig | N
     steps: Any = range(cfg.steps)
     if progress is True:
         from ..progress import progress_bar
+
         steps = progress_bar(steps, "gan", total=cfg.steps)
     G.train()
     D.train()
@@ -233,8 +264,9 @@ def train_gan(x: np.ndarray, y: np.ndarray, num_classes: int, cfg: GanConfig | N
     return G.eval(), hist
 
 
-def sample(generator: Generator, labels: np.ndarray | list[int], seed: int = 0,
-           batch: int = 1024) -> np.ndarray:
+def sample(
+    generator: Generator, labels: np.ndarray | list[int], seed: int = 0, batch: int = 1024
+) -> np.ndarray:
     """Generated frames (N, 1, H, W) float32 in normalised feature units, one per label."""
     labels = np.asarray(labels, np.int64).reshape(-1)
     if labels.size and (labels.min() < 0 or labels.max() >= generator.num_classes):
@@ -245,24 +277,36 @@ def sample(generator: Generator, labels: np.ndarray | list[int], seed: int = 0,
     out = []
     with torch.no_grad():
         for i in range(0, labels.size, batch):
-            lab = torch.from_numpy(labels[i:i + batch])
+            lab = torch.from_numpy(labels[i : i + batch])
             z = torch.randn(lab.numel(), generator.latent_dim, generator=gen)
             out.append((generator(z, lab) * generator.scale).numpy())
     generator.train(was_training)
-    return (np.concatenate(out).astype(np.float32) if out
-            else np.zeros((0, 1, *generator.frame_hw), np.float32))
+    return (
+        np.concatenate(out).astype(np.float32)
+        if out
+        else np.zeros((0, 1, *generator.frame_hw), np.float32)
+    )
 
 
 # ------------------------------------------------------------------------------ checkpoints
 
 
-def save_gan(path: Path, generator: Generator, cfg: GanConfig,
-             label_names: list[str] | None = None, extra: dict[str, Any] | None = None) -> None:
-    d = {"format": GAN_FORMAT, "num_classes": generator.num_classes, "config": asdict(cfg),
-         "frame_hw": list(generator.frame_hw),
-         "label_names": list(label_names) if label_names is not None else None,
-         "state_dict": {k: v.detach().cpu() for k, v in generator.state_dict().items()},
-         "extra": extra or {}}
+def save_gan(
+    path: Path,
+    generator: Generator,
+    cfg: GanConfig,
+    label_names: list[str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    d = {
+        "format": GAN_FORMAT,
+        "num_classes": generator.num_classes,
+        "config": asdict(cfg),
+        "frame_hw": list(generator.frame_hw),
+        "label_names": list(label_names) if label_names is not None else None,
+        "state_dict": {k: v.detach().cpu() for k, v in generator.state_dict().items()},
+        "extra": extra or {},
+    }
     with runs.atomic_path(Path(path)) as tmp:
         torch.save(d, tmp)
 
@@ -283,8 +327,10 @@ def load_gan(path: Path, num_classes: int | None = None) -> tuple[Generator, dic
     if missing:
         raise EdgekitError(f"{path}: GAN checkpoint lacks fields {missing}")
     if num_classes is not None and int(d["num_classes"]) != num_classes:
-        raise EdgekitError(f"{path}: GAN checkpoint was trained for {d['num_classes']} classes, "
-                           f"but the data has {num_classes} classes")
+        raise EdgekitError(
+            f"{path}: GAN checkpoint was trained for {d['num_classes']} classes, "
+            f"but the data has {num_classes} classes"
+        )
     cfg = GanConfig.from_dict(d["config"])
     G = Generator(int(d["num_classes"]), cfg, tuple(d.get("frame_hw", LEGACY_HW)))
     try:
@@ -304,8 +350,9 @@ def spatial_spectrum(x: np.ndarray) -> np.ndarray:
     return np.mean(np.abs(np.fft.fft2(x[:, 0].astype(np.float64))) ** 2, axis=0)
 
 
-def quality(fake_x: np.ndarray, fake_y: np.ndarray, real_x: np.ndarray, real_y: np.ndarray,
-            num_classes: int) -> dict[str, Any]:
+def quality(
+    fake_x: np.ndarray, fake_y: np.ndarray, real_x: np.ndarray, real_y: np.ndarray, num_classes: int
+) -> dict[str, Any]:
     """How close generated frames are to held-out real disturbed frames, beyond the losses.
 
     mean_dist / std_dist: per-pixel |mean| and |std| differences, averaged over pixels and classes
@@ -321,17 +368,21 @@ def quality(fake_x: np.ndarray, fake_y: np.ndarray, real_x: np.ndarray, real_y: 
         if len(f) < 2 or len(r) < 2:
             continue
         pf, pr = spatial_spectrum(f), spatial_spectrum(r)
-        per_class.append({
-            "class": c,
-            "mean_dist": float(np.abs(f.mean(0) - r.mean(0)).mean()),
-            "std_dist": float(np.abs(f.std(0) - r.std(0)).mean()),
-            "spectral_dist": float(np.abs(np.log10(pf + 1e-9) - np.log10(pr + 1e-9)).mean()),
-        })
-    out: dict[str, Any] = {k: float(np.mean([p[k] for p in per_class])) if per_class else float("nan")
-                           for k in ("mean_dist", "std_dist", "spectral_dist")}
+        per_class.append(
+            {
+                "class": c,
+                "mean_dist": float(np.abs(f.mean(0) - r.mean(0)).mean()),
+                "std_dist": float(np.abs(f.std(0) - r.std(0)).mean()),
+                "spectral_dist": float(np.abs(np.log10(pf + 1e-9) - np.log10(pr + 1e-9)).mean()),
+            }
+        )
+    out: dict[str, Any] = {
+        k: float(np.mean([p[k] for p in per_class])) if per_class else float("nan")
+        for k in ("mean_dist", "std_dist", "spectral_dist")
+    }
     out["per_class"] = per_class
     if len(np.unique(fake_y)) < 2 or len(real_y) == 0:
-        out["tstr_accuracy"] = float("nan")        # a classifier needs two classes to train on
+        out["tstr_accuracy"] = float("nan")  # a classifier needs two classes to train on
         return out
     lda = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")
     lda.fit(fake_x.reshape(len(fake_x), -1), fake_y)
@@ -339,18 +390,30 @@ def quality(fake_x: np.ndarray, fake_y: np.ndarray, real_x: np.ndarray, real_y: 
     return out
 
 
-def save_grid_png(path: Path, real_x: np.ndarray, real_y: np.ndarray, fake_x: np.ndarray,
-                  fake_y: np.ndarray, label_names: list[str] | None = None, per_class: int = 2) -> None:
+def save_grid_png(
+    path: Path,
+    real_x: np.ndarray,
+    real_y: np.ndarray,
+    fake_x: np.ndarray,
+    fake_y: np.ndarray,
+    label_names: list[str] | None = None,
+    per_class: int = 2,
+) -> None:
     """PNG: one row per class, `per_class` real frames then `per_class` generated ones."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     classes = sorted(set(np.asarray(real_y).tolist()) | set(np.asarray(fake_y).tolist()))
     both = np.concatenate([real_x, fake_x])
     vmax = float(np.quantile(np.abs(both), 0.99)) if both.size else 1.0
-    fig, axes = plt.subplots(len(classes), 2 * per_class, squeeze=False,
-                             figsize=(2.4 * 2 * per_class, 1.1 * len(classes) + 0.6))
+    fig, axes = plt.subplots(
+        len(classes),
+        2 * per_class,
+        squeeze=False,
+        figsize=(2.4 * 2 * per_class, 1.1 * len(classes) + 0.6),
+    )
     for i, c in enumerate(classes):
         for j in range(2 * per_class):
             ax = axes[i, j]

@@ -19,8 +19,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -34,7 +35,7 @@ from ..progress import progress_bar
 EVAL_SETS = ("clean", "ca", "lc")
 GAN_FILE, GAN_REPORT, GAN_PNG = "gan.pt", "gan.json", "gan.png"
 EVAL_JSON, EVAL_MD, EVAL_PNG = "robust_eval.json", "robust_eval.md", "robust_eval.png"
-_EVAL_SEED_BASE = 90_001       # disturbed test sets: independent of the training draws
+_EVAL_SEED_BASE = 90_001  # disturbed test sets: independent of the training draws
 
 
 # ------------------------------------------------------------------------------ shared pieces
@@ -44,29 +45,37 @@ def load_source_recording(rec: checkpoint.ModelRecord, where: Path) -> Recording
     """The recording the model was trained on, from its checkpoint's source["data"]."""
     data = rec.source.get("data") if isinstance(rec.source, dict) else None
     if not isinstance(data, dict) or "kind" not in data:
-        raise EdgekitError(f"{where}: field 'source.data' is missing, so the checkpoint does not say "
-                           "which data it was trained on; re-train it with `edgekit train`")
+        raise EdgekitError(
+            f"{where}: field 'source.data' is missing, so the checkpoint does not say "
+            "which data it was trained on; re-train it with `edgekit train`"
+        )
     kind = data["kind"]
     if kind == "synthetic":
         from ..data.synth import SynthConfig, load_synthetic
+
         cfg = SynthConfig.from_dict(data["config"]) if "config" in data else SynthConfig()
         return load_synthetic(cfg)
     if kind in FORMATS:
         root = Path(data.get("root", ""))
         if not root.exists():
-            raise EdgekitError(f"{where}: the training data {root} (field 'source.data.root') is "
-                               "not there any more; the robust stages need the raw recording")
+            raise EdgekitError(
+                f"{where}: the training data {root} (field 'source.data.root') is "
+                "not there any more; the robust stages need the raw recording"
+            )
         return load_recording(root, kind)
-    raise EdgekitError(f"{where}: field 'source.data.kind' is {kind!r}; expected synthetic, "
-                       f"{' or '.join(FORMATS)}")
+    raise EdgekitError(
+        f"{where}: field 'source.data.kind' is {kind!r}; expected synthetic, {' or '.join(FORMATS)}"
+    )
 
 
 def _model(run: runs.Run) -> checkpoint.ModelRecord:
     run.require(run.float_ckpt, "float model", "run `edgekit train` first")
     rec = checkpoint.load(run.float_ckpt, checkpoint.FLOAT_FORMAT)
     if rec.arch == "onnx":
-        raise EdgekitError(f"{run.float_ckpt}: an ingested ONNX model cannot be fine-tuned or "
-                           "evaluated in torch; ingest a PyTorch checkpoint instead")
+        raise EdgekitError(
+            f"{run.float_ckpt}: an ingested ONNX model cannot be fine-tuned or "
+            "evaluated in torch; ingest a PyTorch checkpoint instead"
+        )
     return rec
 
 
@@ -80,14 +89,17 @@ def _split_frames(run: runs.Run, rec: checkpoint.ModelRecord) -> dict[str, np.nd
     for p in ("train", "val", "test"):
         y = z[f"y_{p}"]
         if len(y) and (y.min() < 0 or y.max() >= rec.num_classes):
-            raise EdgekitError(f"{run.frames}: 'y_{p}' has labels outside 0..{rec.num_classes - 1} "
-                               f"(the model in {run.float_ckpt} has {rec.num_classes} classes)")
+            raise EdgekitError(
+                f"{run.frames}: 'y_{p}' has labels outside 0..{rec.num_classes - 1} "
+                f"(the model in {run.float_ckpt} has {rec.num_classes} classes)"
+            )
     return z
 
 
 def _normalizer(rec: checkpoint.ModelRecord) -> Normalizer:
-    return Normalizer(np.asarray(rec.norm_mean), np.asarray(rec.norm_std),
-                      np.asarray(rec.channel_mask, bool))
+    return Normalizer(
+        np.asarray(rec.norm_mean), np.asarray(rec.norm_std), np.asarray(rec.channel_mask, bool)
+    )
 
 
 def _images(f: Frames, rec: checkpoint.ModelRecord, idx: np.ndarray | None = None) -> np.ndarray:
@@ -96,15 +108,19 @@ def _images(f: Frames, rec: checkpoint.ModelRecord, idx: np.ndarray | None = Non
 
 
 def _recording_keys(rec: Recording) -> np.ndarray:
-    return np.array([trial_key(t.subject, t.session, t.label, t.trial) for t in rec.trials], np.int64)
+    return np.array(
+        [trial_key(t.subject, t.session, t.label, t.trial) for t in rec.trials], np.int64
+    )
 
 
 def _check_reproduces(x_new: np.ndarray, x_saved: np.ndarray, run: runs.Run, part: str) -> None:
     """The reloaded data must give exactly the frames training used, else the dataset changed."""
     if x_new.shape != x_saved.shape or not np.allclose(x_new, x_saved, rtol=1e-4, atol=1e-4):
-        raise EdgekitError(f"{run.frames}: the {part} frames re-extracted from the training data do "
-                           f"not match 'x_{part}' ({x_new.shape} vs {x_saved.shape}); the dataset "
-                           f"changed since `edgekit train`: re-train the run")
+        raise EdgekitError(
+            f"{run.frames}: the {part} frames re-extracted from the training data do "
+            f"not match 'x_{part}' ({x_new.shape} vs {x_saved.shape}); the dataset "
+            f"changed since `edgekit train`: re-train the run"
+        )
 
 
 def _finite(obj: Any) -> Any:
@@ -121,15 +137,21 @@ def _finite(obj: Any) -> Any:
 # ------------------------------------------------------------------------------ robust gan
 
 
-def run_gan(run: runs.Run, disturb: Sequence[str] = ("ca", "lc"), steps: int = 2000, seed: int = 0,
-            progress: bool = True, gan_config: dict[str, Any] | None = None) -> dict[str, Any]:
+def run_gan(
+    run: runs.Run,
+    disturb: Sequence[str] = ("ca", "lc"),
+    steps: int = 2000,
+    seed: int = 0,
+    progress: bool = True,
+    gan_config: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Train the conditional WGAN-GP on disturbed frames of the run's training trials.
     Writes gan.pt, gan.json and gan.png into the run directory."""
     from .finetune import mask_frames
     from .gan import GanConfig, quality, sample, save_gan, save_grid_png, train_gan
 
     t0 = time.perf_counter()
-    items = parse_conditions(disturb)   # one disturbed copy per condition
+    items = parse_conditions(disturb)  # one disturbed copy per condition
     if steps < 1:
         raise EdgekitError(f"--steps: must be >= 1, got {steps}")
     cfg = GanConfig.from_dict({**(gan_config or {}), "steps": steps})
@@ -138,8 +160,10 @@ def run_gan(run: runs.Run, disturb: Sequence[str] = ("ca", "lc"), steps: int = 2
     fcfg = FeatureConfig.from_dict(rec.features)
     data = load_source_recording(rec, run.float_ckpt)
     if list(data.label_names) != list(rec.label_names):
-        raise EdgekitError(f"{run.float_ckpt}: the training data now has classes {data.label_names}, "
-                           f"the model {rec.label_names}; re-train the run")
+        raise EdgekitError(
+            f"{run.float_ckpt}: the training data now has classes {data.label_names}, "
+            f"the model {rec.label_names}; re-train the run"
+        )
     clean = extract(data, fcfg)
     tr = np.isin(clean.trial_key, z["trial_train"])
     va = np.isin(clean.trial_key, z["trial_val"])
@@ -166,17 +190,27 @@ def run_gan(run: runs.Run, disturb: Sequence[str] = ("ca", "lc"), steps: int = 2
     q_real.pop("per_class", None)
 
     gan_path = run.root / GAN_FILE
-    extra = {"disturb": items, "seed": seed, "float_ckpt": str(run.float_ckpt),
-             "train_frames": int(len(y_tr))}
+    extra = {
+        "disturb": items,
+        "seed": seed,
+        "float_ckpt": str(run.float_ckpt),
+        "train_frames": int(len(y_tr)),
+    }
     save_gan(gan_path, G, cfg, rec.label_names, extra)
     save_grid_png(run.root / GAN_PNG, x_va, y_va, fake_x, fake_y, rec.label_names)
     last = {k: v[-1] for k, v in hist.items() if v}
     report = {
-        "disturb": items, "steps": steps, "seed": seed, "config": dataclasses.asdict(cfg),
-        "classes": rec.label_names, "frames": per_item,
+        "disturb": items,
+        "steps": steps,
+        "seed": seed,
+        "config": dataclasses.asdict(cfg),
+        "classes": rec.label_names,
+        "frames": per_item,
         "disturbed_frames": {"train": int(len(y_tr)), "val_heldout": int(len(y_va))},
-        "losses_last": last, "history": hist,
-        "quality": q, "quality_real_reference": q_real,
+        "losses_last": last,
+        "history": hist,
+        "quality": q,
+        "quality_real_reference": q_real,
         "files": {"gan": str(gan_path), "grid": str(run.root / GAN_PNG)},
         "wall_s": round(time.perf_counter() - t0, 1),
     }
@@ -190,54 +224,80 @@ def gan_summary(r: dict[str, Any]) -> str:
 
     def f(v: Any) -> str:
         return "n/a" if v is None else f"{v:.3f}"
-    return "\n".join([
-        f"conditional WGAN-GP on {r['disturbed_frames']['train']} disturbed training frames "
-        f"({', '.join(r['disturb'])}), {r['steps']} generator steps; "
-        f"last W-distance {f(r['losses_last'].get('w_dist'))}",
-        "quality vs held-out disturbed validation frames (generated | real training frames):",
-        f"  mean dist {f(q['mean_dist'])} | {f(qr['mean_dist'])}   std dist {f(q['std_dist'])} | "
-        f"{f(qr['std_dist'])}   spectral dist {f(q['spectral_dist'])} | {f(qr['spectral_dist'])}",
-        f"  LDA trained on it, tested on real: {f(q['tstr_accuracy'])} | {f(qr['tstr_accuracy'])}",
-        f"wrote {r['files']['gan']}, {r['files']['grid']}"])
+
+    return "\n".join(
+        [
+            f"conditional WGAN-GP on {r['disturbed_frames']['train']} disturbed training frames "
+            f"({', '.join(r['disturb'])}), {r['steps']} generator steps; "
+            f"last W-distance {f(r['losses_last'].get('w_dist'))}",
+            "quality vs held-out disturbed validation frames (generated | real training frames):",
+            f"  mean dist {f(q['mean_dist'])} | {f(qr['mean_dist'])}   std dist {f(q['std_dist'])} | "
+            f"{f(qr['std_dist'])}   spectral dist {f(q['spectral_dist'])} | {f(qr['spectral_dist'])}",
+            f"  LDA trained on it, tested on real: {f(q['tstr_accuracy'])} | {f(qr['tstr_accuracy'])}",
+            f"wrote {r['files']['gan']}, {r['files']['grid']}",
+        ]
+    )
 
 
 # ------------------------------------------------------------------------------ robust finetune
 
 
-def run_finetune(run: runs.Run, out_run: runs.Run, mix: float = 0.5, epochs: int = 5,
-                 seed: int = 0, progress: bool = True, lr: float | None = None) -> dict[str, Any]:
+def run_finetune(
+    run: runs.Run,
+    out_run: runs.Run,
+    mix: float = 0.5,
+    epochs: int = 5,
+    seed: int = 0,
+    progress: bool = True,
+    lr: float | None = None,
+) -> dict[str, Any]:
     """Fine-tune run's float model on clean training frames + GAN frames; write it as out_run."""
     from ..artifacts import load_frames
     from ..metrics import accuracy, predict
-    from .finetune import (FinetuneConfig, finetune_with_gan, generate_like, mask_frames,
-                           mix_frames, n_generated)
+    from .finetune import (
+        FinetuneConfig,
+        finetune_with_gan,
+        generate_like,
+        mask_frames,
+        mix_frames,
+        n_generated,
+    )
     from .gan import load_gan
 
     t0 = time.perf_counter()
     if out_run.root.resolve() == run.root.resolve():
-        raise EdgekitError(f"--out: {out_run.root} is the source run; the robust model goes into a "
-                           "new run directory (e.g. --out runs/robust)")
+        raise EdgekitError(
+            f"--out: {out_run.root} is the source run; the robust model goes into a "
+            "new run directory (e.g. --out runs/robust)"
+        )
     if not 0.0 <= mix <= 1.0:
         raise EdgekitError(f"--mix: fraction of generated frames must be in [0, 1], got {mix}")
     if epochs < 1:
         raise EdgekitError(f"--epochs: must be >= 1, got {epochs}")
     stale = [p.name for p in (out_run.qat_ckpt, out_run.export_dir) if p.exists()]
     if stale:
-        raise EdgekitError(f"--out: {out_run.root} already holds {', '.join(stale)} of an earlier "
-                           "model, which would no longer match; use a new --out directory")
+        raise EdgekitError(
+            f"--out: {out_run.root} already holds {', '.join(stale)} of an earlier "
+            "model, which would no longer match; use a new --out directory"
+        )
     rec = _model(run)
     run.require(run.frames, "frames", "run `edgekit train` first (it writes frames.npz)")
     fr = load_frames(run.frames, rec.num_classes)
-    gan_path = run.require(run.root / GAN_FILE, "GAN checkpoint",
-                           f"run `edgekit robust gan --run {run.root}` first")
+    gan_path = run.require(
+        run.root / GAN_FILE, "GAN checkpoint", f"run `edgekit robust gan --run {run.root}` first"
+    )
     G, meta = load_gan(gan_path, rec.num_classes)
     if meta.get("label_names") and list(meta["label_names"]) != list(rec.label_names):
-        raise EdgekitError(f"{gan_path}: field 'label_names' is {meta['label_names']}, but the model "
-                           f"has {rec.label_names}; re-run `edgekit robust gan --run {run.root}`")
+        raise EdgekitError(
+            f"{gan_path}: field 'label_names' is {meta['label_names']}, but the model "
+            f"has {rec.label_names}; re-run `edgekit robust gan --run {run.root}`"
+        )
     cfg = FinetuneConfig(epochs=epochs, mix_ratio=mix, **({"lr": lr} if lr is not None else {}))
     model = rec.build()
-    before = {"test": accuracy(predict(model, fr.x_test), fr.y_test),
-              "val": accuracy(predict(model, fr.x_val), fr.y_val)}
+    before = {
+        "test": accuracy(predict(model, fr.x_test), fr.y_test),
+        "val": accuracy(predict(model, fr.x_val), fr.y_val),
+    }
     # Model selection on the validation trials: their clean frames plus generated disturbed frames
     # in the same ratio as training (no real disturbed frame is used).
     n_gen_val = n_generated(len(fr.y_val), mix)
@@ -246,20 +306,41 @@ def run_finetune(run: runs.Run, out_run: runs.Run, mix: float = 0.5, epochs: int
     x_sel, y_sel = mix_frames(fr.x_val, fr.y_val, gx, gy, mix, np.random.default_rng(seed + 1))
     new, hist = finetune_with_gan(rec, fr.x_train, fr.y_train, G, cfg, seed, x_sel, y_sel, progress)
     model = new.build()
-    after = {"test": accuracy(predict(model, fr.x_test), fr.y_test),
-             "val": accuracy(predict(model, fr.x_val), fr.y_val)}
-    new.source = {**rec.source, "kind": "robust-finetune", "robust": True,
-                  "from_run": str(run.root), "from_ckpt": str(run.float_ckpt), "gan": str(gan_path),
-                  "gan_disturb": meta.get("extra", {}).get("disturb"), "mix_ratio": mix}
+    after = {
+        "test": accuracy(predict(model, fr.x_test), fr.y_test),
+        "val": accuracy(predict(model, fr.x_val), fr.y_val),
+    }
+    new.source = {
+        **rec.source,
+        "kind": "robust-finetune",
+        "robust": True,
+        "from_run": str(run.root),
+        "from_ckpt": str(run.float_ckpt),
+        "gan": str(gan_path),
+        "gan_disturb": meta.get("extra", {}).get("disturb"),
+        "mix_ratio": mix,
+    }
     ft = new.extra.get("robust_finetune", {})
     report = {
-        "from_run": str(run.root), "out_run": str(out_run.root), "gan": str(gan_path),
-        "mix_ratio": mix, "epochs": epochs, "seed": seed, "lr": cfg.lr,
-        "frames": {"clean": ft.get("n_clean"), "generated": ft.get("n_generated"),
-                   "selection_generated": n_gen_val},
-        "clean_accuracy": {"before": before, "after": after,
-                           "test_change_pp": round(100 * (after["test"] - before["test"]), 2)},
-        "history": hist, "wall_s": round(time.perf_counter() - t0, 1),
+        "from_run": str(run.root),
+        "out_run": str(out_run.root),
+        "gan": str(gan_path),
+        "mix_ratio": mix,
+        "epochs": epochs,
+        "seed": seed,
+        "lr": cfg.lr,
+        "frames": {
+            "clean": ft.get("n_clean"),
+            "generated": ft.get("n_generated"),
+            "selection_generated": n_gen_val,
+        },
+        "clean_accuracy": {
+            "before": before,
+            "after": after,
+            "test_change_pp": round(100 * (after["test"] - before["test"]), 2),
+        },
+        "history": hist,
+        "wall_s": round(time.perf_counter() - t0, 1),
     }
     out_run.root.mkdir(parents=True, exist_ok=True)
     checkpoint.save(out_run.float_ckpt, new)
@@ -270,12 +351,14 @@ def run_finetune(run: runs.Run, out_run: runs.Run, mix: float = 0.5, epochs: int
 
 def finetune_summary(r: dict[str, Any]) -> str:
     c = r["clean_accuracy"]
-    return (f"fine-tuned {r['from_run']} on {r['frames']['clean']} clean + {r['frames']['generated']} "
-            f"generated frames (mix {r['mix_ratio']:g}), {r['epochs']} epochs\n"
-            f"clean test accuracy {c['before']['test']:.4f} -> {c['after']['test']:.4f} "
-            f"({c['test_change_pp']:+.2f} pp)\n"
-            f"wrote {r['out_run']}/float.pt; next: edgekit robust eval --run {r['from_run']} "
-            f"--robust {r['out_run']}  (or edgekit quantize --run {r['out_run']})")
+    return (
+        f"fine-tuned {r['from_run']} on {r['frames']['clean']} clean + {r['frames']['generated']} "
+        f"generated frames (mix {r['mix_ratio']:g}), {r['epochs']} epochs\n"
+        f"clean test accuracy {c['before']['test']:.4f} -> {c['after']['test']:.4f} "
+        f"({c['test_change_pp']:+.2f} pp)\n"
+        f"wrote {r['out_run']}/float.pt; next: edgekit robust eval --run {r['from_run']} "
+        f"--robust {r['out_run']}  (or edgekit quantize --run {r['out_run']})"
+    )
 
 
 # ------------------------------------------------------------------------------ robust eval
@@ -295,41 +378,62 @@ def _int8_predictor(run: runs.Run) -> tuple[Callable[[np.ndarray], np.ndarray] |
     info = load_export(meta)
     scale, zp = info.input_scale, info.input_zero_point
     # the host reference is TFLM: its own need (EK_ARENA_SIZE may be edgekit-rt's, smaller)
-    arena = (reference.arena_with_margin(info.tflm_need_host) if info.tflm_need_host
-             else info.ek_arena_size)
+    arena = (
+        reference.arena_with_margin(info.tflm_need_host)
+        if info.tflm_need_host
+        else info.ek_arena_size
+    )
     data = tfl.read_bytes()
 
     def predict(x: np.ndarray) -> np.ndarray:
         return reference.run_reference(data, quantize_input(x, scale, zp), arena).argmax(1)
+
     return predict, "ok"
 
 
-def _sets_for(run: runs.Run, rec: checkpoint.ModelRecord, z: dict[str, np.ndarray], seed: int,
-              cache: dict[Any, dict[str, Frames]]) -> dict[str, Any]:
+def _sets_for(
+    run: runs.Run,
+    rec: checkpoint.ModelRecord,
+    z: dict[str, np.ndarray],
+    seed: int,
+    cache: dict[Any, dict[str, Frames]],
+) -> dict[str, Any]:
     """Clean / CA / LC EvalSets of the run's test trials, normalised with the run's normaliser."""
     from .evaluate import EvalSet
 
     fcfg = FeatureConfig.from_dict(rec.features)
     test_keys = np.unique(z["trial_test"])
-    key = (runs.to_json(rec.source.get("data"), indent=None), runs.to_json(fcfg.to_dict(), indent=None),
-           test_keys.tobytes())
+    key = (
+        runs.to_json(rec.source.get("data"), indent=None),
+        runs.to_json(fcfg.to_dict(), indent=None),
+        test_keys.tobytes(),
+    )
     if key not in cache:
         data = load_source_recording(rec, run.float_ckpt)
         keep = np.isin(_recording_keys(data), test_keys)
         test = dataclasses.replace(data, trials=[t for t, k in zip(data.trials, keep) if k])
         if not test.trials:
             raise EdgekitError(f"{run.frames}: none of the test trials are in the training data")
-        cache[key] = {name: extract(test if name == "clean" else
-                                    apply_to_recording(test, name, seed + _EVAL_SEED_BASE), fcfg)
-                      for name in EVAL_SETS}
+        cache[key] = {
+            name: extract(
+                test if name == "clean" else apply_to_recording(test, name, seed + _EVAL_SEED_BASE),
+                fcfg,
+            )
+            for name in EVAL_SETS
+        }
     sets = {name: EvalSet(_images(f, rec), f.y, f.trial_key) for name, f in cache[key].items()}
     # test frames keep the original frame order, so the clean set must be frames.npz's x_test
     _check_reproduces(sets["clean"].x, z["x_test"], run, "test")
     return sets
 
 
-def run_eval(runs_by_name: dict[str, runs.Run], seed: int = 0, progress: bool = True,
-             out_dir: Path | None = None, votes: Sequence[int] | None = None) -> dict[str, Any]:
+def run_eval(
+    runs_by_name: dict[str, runs.Run],
+    seed: int = 0,
+    progress: bool = True,
+    out_dir: Path | None = None,
+    votes: Sequence[int] | None = None,
+) -> dict[str, Any]:
     """Float and int8 accuracy of each model on clean, CA and LC test trials with majority voting.
     Writes robust_eval.json / .md / .png into out_dir (default: the first run's directory)."""
     from ..metrics import predict
@@ -344,55 +448,86 @@ def run_eval(runs_by_name: dict[str, runs.Run], seed: int = 0, progress: bool = 
     ref_keys, ref_name, timing = None, "", None
     loaded = [(name, run, _model(run)) for name, run in runs_by_name.items()]
     for name, run, rec in loaded:
-        _split_frames(run, rec)       # every run checked before any slow work
+        _split_frames(run, rec)  # every run checked before any slow work
     for name, run, rec in progress_bar(loaded, "robust eval", progress):
         z = _split_frames(run, rec)
         keys = np.unique(z["trial_test"])
         if ref_keys is None:
             ref_keys, ref_name = keys, name
         elif not np.array_equal(keys, ref_keys):
-            raise EdgekitError(f"{run.frames}: the {name} model was tested on other trials than the "
-                               f"{ref_name} model; train both on the same data and --split")
+            raise EdgekitError(
+                f"{run.frames}: the {name} model was tested on other trials than the "
+                f"{ref_name} model; train both on the same data and --split"
+            )
         fc = FeatureConfig.from_dict(rec.features)
         if timing is None:
             timing = (fc.window_ms, fc.hop_ms)
         elif timing != (fc.window_ms, fc.hop_ms):
-            raise EdgekitError(f"{run.float_ckpt}: window/hop {fc.window_ms:g}/{fc.hop_ms:g} ms differ "
-                               f"from the {ref_name} model's {timing[0]:g}/{timing[1]:g} ms")
+            raise EdgekitError(
+                f"{run.float_ckpt}: window/hop {fc.window_ms:g}/{fc.hop_ms:g} ms differ "
+                f"from the {ref_name} model's {timing[0]:g}/{timing[1]:g} ms"
+            )
         sets = _sets_for(run, rec, z, seed, cache)
         model = rec.build()
-        res = {"run": str(run.root), "source": rec.source.get("kind"),
-               "float": evaluate(lambda x: predict(model, x), sets, rec.num_classes, *timing,
-                                 votes)["accuracy"]}
+        res = {
+            "run": str(run.root),
+            "source": rec.source.get("kind"),
+            "float": evaluate(lambda x: predict(model, x), sets, rec.num_classes, *timing, votes)[
+                "accuracy"
+            ],
+        }
         predict8, status = _int8_predictor(run)
         res["int8_status"] = status
-        res["int8"] = (evaluate(predict8, sets, rec.num_classes, *timing, votes)["accuracy"]
-                       if predict8 is not None else None)
+        res["int8"] = (
+            evaluate(predict8, sets, rec.num_classes, *timing, votes)["accuracy"]
+            if predict8 is not None
+            else None
+        )
         # retention: disturbed accuracy as a fraction of the same model's clean accuracy
-        res["retention"] = {prec: {s: [a / c if c else None for a, c in zip(acc[s], acc["clean"])]
-                                   for s in EVAL_SETS if s != "clean"}
-                            for prec in ("float", "int8") if (acc := res[prec]) is not None}
+        res["retention"] = {
+            prec: {
+                s: [a / c if c else None for a, c in zip(acc[s], acc["clean"])]
+                for s in EVAL_SETS
+                if s != "clean"
+            }
+            for prec in ("float", "int8")
+            if (acc := res[prec]) is not None
+        }
         models[name] = res
         n = {s: int(len(v.y)) for s, v in sets.items()}
     result: dict[str, Any] = {
-        "votes": votes, "latency_ms": [vote_latency_ms(timing[0], timing[1], k) for k in votes],
-        "window_ms": timing[0], "hop_ms": timing[1], "sets": list(EVAL_SETS), "n": n,
-        "test_trials": int(len(ref_keys)), "seed": seed, "disturb_seed": seed + _EVAL_SEED_BASE,
-        "models": models}
+        "votes": votes,
+        "latency_ms": [vote_latency_ms(timing[0], timing[1], k) for k in votes],
+        "window_ms": timing[0],
+        "hop_ms": timing[1],
+        "sets": list(EVAL_SETS),
+        "n": n,
+        "test_trials": int(len(ref_keys)),
+        "seed": seed,
+        "disturb_seed": seed + _EVAL_SEED_BASE,
+        "models": models,
+    }
     result["table"] = eval_table(result)
     out = Path(out_dir) if out_dir is not None else next(iter(runs_by_name.values())).root
-    result["files"] = {k: str(out / f) for k, f in (("json", EVAL_JSON), ("md", EVAL_MD), ("png", EVAL_PNG))}
+    result["files"] = {
+        k: str(out / f) for k, f in (("json", EVAL_JSON), ("md", EVAL_MD), ("png", EVAL_PNG))
+    }
     result["wall_s"] = round(time.perf_counter() - t0, 1)
     runs.write_json(out / EVAL_JSON, {**result, "provenance": runs.provenance()})
-    runs.write_text(out / EVAL_MD, "# Robustness to bad electrode contacts\n\n" + result["table"] + "\n")
+    runs.write_text(
+        out / EVAL_MD, "# Robustness to bad electrode contacts\n\n" + result["table"] + "\n"
+    )
     plot_eval(out / EVAL_PNG, result)
     return result
 
 
 def eval_table(r: dict[str, Any]) -> str:
     """Markdown: one row per (model, precision, set), one column per vote length (+ latency)."""
-    head = ("| model | precision | set | " + " | ".join(
-        f"k={k} ({lat:g} ms)" for k, lat in zip(r["votes"], r["latency_ms"])) + " |")
+    head = (
+        "| model | precision | set | "
+        + " | ".join(f"k={k} ({lat:g} ms)" for k, lat in zip(r["votes"], r["latency_ms"]))
+        + " |"
+    )
     rows = [head, "|---|---|---|" + "---|" * len(r["votes"])]
     notes = []
     for name, m in r["models"].items():
@@ -402,23 +537,37 @@ def eval_table(r: dict[str, Any]) -> str:
                 notes.append(f"{name} int8: {m['int8_status']}")
                 continue
             for s in r["sets"]:
-                rows.append(f"| {name} | {prec} | {s} | "
-                            + " | ".join(f"{100 * a:.1f}%" for a in acc[s]) + " |")
+                rows.append(
+                    f"| {name} | {prec} | {s} | "
+                    + " | ".join(f"{100 * a:.1f}%" for a in acc[s])
+                    + " |"
+                )
     # Retention: each model's disturbed accuracy as a share of its own clean accuracy, per vote.
     disturbed = [s for s in r["sets"] if s != "clean"]
-    rows += ["", "| model | precision | " + " | ".join(
-        f"{s.upper()} kept, k={'/'.join(map(str, r['votes']))}" for s in disturbed) + " |",
-        "|---|---|" + "---|" * len(disturbed)]
+    rows += [
+        "",
+        "| model | precision | "
+        + " | ".join(f"{s.upper()} kept, k={'/'.join(map(str, r['votes']))}" for s in disturbed)
+        + " |",
+        "|---|---|" + "---|" * len(disturbed),
+    ]
     for name, m in r["models"].items():
         for prec, ret in m.get("retention", {}).items():
-            rows.append(f"| {name} | {prec} | " + " | ".join(
-                " / ".join("-" if v is None else f"{100 * v:.0f}%" for v in ret[s])
-                for s in disturbed) + " |")
+            rows.append(
+                f"| {name} | {prec} | "
+                + " | ".join(
+                    " / ".join("-" if v is None else f"{100 * v:.0f}%" for v in ret[s])
+                    for s in disturbed
+                )
+                + " |"
+            )
     text = "\n".join(rows)
     n = r.get("n", {})
-    text += (f"\n\nTest trials: {r.get('test_trials')}, frames per set: {n.get('clean')}; "
-             f"window {r['window_ms']:g} ms, hop {r['hop_ms']:g} ms; a vote over k windows "
-             "decides from window + (k-1) * hop of signal.")
+    text += (
+        f"\n\nTest trials: {r.get('test_trials')}, frames per set: {n.get('clean')}; "
+        f"window {r['window_ms']:g} ms, hop {r['hop_ms']:g} ms; a vote over k windows "
+        "decides from window + (k-1) * hop of signal."
+    )
     if notes:
         text += "\n" + "\n".join(f"- {t}" for t in notes)
     return text
@@ -426,6 +575,7 @@ def eval_table(r: dict[str, Any]) -> str:
 
 def plot_eval(path: Path, r: dict[str, Any]) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -435,11 +585,25 @@ def plot_eval(path: Path, r: dict[str, Any]) -> None:
         for i, (name, m) in enumerate(r["models"].items()):
             for prec, style in (("float", "-o"), ("int8", "--s")):
                 if m[prec] is not None:
-                    ax.plot(r["latency_ms"], [100 * a for a in m[prec][s]], style,
-                            color=colors[i % len(colors)], label=f"{name} {prec}", ms=4)
+                    ax.plot(
+                        r["latency_ms"],
+                        [100 * a for a in m[prec][s]],
+                        style,
+                        color=colors[i % len(colors)],
+                        label=f"{name} {prec}",
+                        ms=4,
+                    )
         for k, lat in zip(r["votes"], r["latency_ms"]):
-            ax.annotate(f"k={k}", (lat, 0), xytext=(0, 2), textcoords="offset points",
-                        fontsize=7, ha="center", va="bottom", xycoords=("data", "axes fraction"))
+            ax.annotate(
+                f"k={k}",
+                (lat, 0),
+                xytext=(0, 2),
+                textcoords="offset points",
+                fontsize=7,
+                ha="center",
+                va="bottom",
+                xycoords=("data", "axes fraction"),
+            )
         ax.set_ylim(0, 102)
         ax.set_title(s.upper() if s != "clean" else "clean")
         ax.set_xlabel("decision latency (ms)")

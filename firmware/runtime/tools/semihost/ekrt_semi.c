@@ -32,7 +32,10 @@ static uint8_t s_out[IO_MAX];
 static char s_jobs[JOBS_MAX];
 static uint32_t s_op_ticks[OPS_MAX];
 
-static void out_str(const char *s) { cm_semi_write0(s); }
+static void out_str(const char *s)
+{
+    cm_semi_write0(s);
+}
 
 static void out_u(uint32_t v)
 {

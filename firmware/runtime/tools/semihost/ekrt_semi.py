@@ -67,16 +67,33 @@ def run(elf: Path, jobs: list[Job], timeout: float = 600.0) -> list[Result]:
     """Run every job in one QEMU boot; one Result per job, in order."""
     with tempfile.TemporaryDirectory(prefix="ekrt-semi-") as tmp:
         jobs_file = Path(tmp) / "jobs.txt"
-        jobs_file.write_text("".join(
-            f"{j.model} {j.inputs} {j.outputs}{' profile' if j.profile else ''}\n" for j in jobs))
+        jobs_file.write_text(
+            "".join(
+                f"{j.model} {j.inputs} {j.outputs}{' profile' if j.profile else ''}\n" for j in jobs
+            )
+        )
         for p in [*(j.model for j in jobs), *(j.inputs for j in jobs), jobs_file]:
             if " " in str(p):
                 raise ValueError(f"{p}: paths with spaces cannot go through the jobs file")
         proc = subprocess.run(
-            ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-icount", "shift=0",
-             "-semihosting-config", "enable=on,target=native", "-kernel", str(elf),
-             "-append", str(jobs_file)],
-            capture_output=True, text=True, timeout=timeout)
+            [
+                "qemu-system-arm",
+                "-M",
+                "mps2-an386",
+                "-nographic",
+                "-icount",
+                "shift=0",
+                "-semihosting-config",
+                "enable=on,target=native",
+                "-kernel",
+                str(elf),
+                "-append",
+                str(jobs_file),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
     results: list[Result] = [Result(ok=False, error="no report") for _ in jobs]
     current = None
     # QEMU writes the semihosting console to stderr when stdout is not a terminal
@@ -89,6 +106,7 @@ def run(elf: Path, jobs: list[Job], timeout: float = 600.0) -> list[Result]:
         elif (m := _OP.match(line)) and current is not None:
             current.ops.append(OpTicks(int(m[1]), int(m[2]), m[3], int(m[4]), int(m[5])))
     if proc.returncode not in (0, 1):
-        raise RuntimeError(f"ekrt_semi exited {proc.returncode}: {proc.stdout[-2000:]}"
-                           f"{proc.stderr[-2000:]}")
+        raise RuntimeError(
+            f"ekrt_semi exited {proc.returncode}: {proc.stdout[-2000:]}{proc.stderr[-2000:]}"
+        )
     return results
