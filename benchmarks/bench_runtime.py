@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             recs.append(r)
             jobs.append(ekrt_semi.Job(m.resolve(), t / f"in{i}.bin", t / f"out{i}.bin", True))
         results = ekrt_semi.run(elf, jobs)
-        for i, (m, res) in enumerate(zip(args.models, results)):
+        for i, (m, res) in enumerate(zip(args.models, results, strict=True)):
             if not res.ok:
                 print(f"{m}: edgekit-rt error: {res.error}", file=sys.stderr)
                 return 1

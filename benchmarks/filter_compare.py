@@ -87,7 +87,7 @@ def main() -> None:
     za = [r["zero-phase"][0] for r in rows]
     print(
         f"| mean +- std | {spread(ca)} % | {spread(za)} % | "
-        f"{spread([c - z for c, z in zip(ca, za)])} pt |"
+        f"{spread([c - z for c, z in zip(ca, za, strict=True)])} pt |"
     )
 
 

@@ -127,7 +127,7 @@ def test_run_bench_exact_over_pty(device: PtyDevice, host_run) -> None:
     assert rec["device_accuracy"] == rec["host_accuracy"] < 1.0  # labels were perturbed
     assert rec["samples"] == 25 and rec["device"]["tick_unit"] == "us"
     assert rec["arena_used"] > 0 and rec["latency"]["median_us"] > 0
-    assert all(l["output_matches_ek_run"] for l in rec["lap_us"]) and len(rec["lap_us"]) == 2
+    assert all(lap["output_matches_ek_run"] for lap in rec["lap_us"]) and len(rec["lap_us"]) == 2
     assert "qemu" not in rec
     on_disk = json.loads((run.bench_dir("host") / "bench.json").read_text())
     assert on_disk["exact_matches"] == 25 and np.array(on_disk["confusion"]).sum() == 25

@@ -68,8 +68,8 @@ def test_bench_in_qemu_is_exact_and_deterministic(qemu_run: runs.Run) -> None:
     )
     assert rec["flash_bytes"] > 0 and rec["ram_bytes"] > 0 and rec["arena_used"] > 0
     # the MLPerf path (db load / infer N W / m-lap-us) computes the same output
-    assert all(l["output_matches_ek_run"] for l in rec["lap_us"])
-    assert all(l["us_per_inference"] > 0 for l in rec["lap_us"])
+    assert all(lap["output_matches_ek_run"] for lap in rec["lap_us"])
+    assert all(lap["us_per_inference"] > 0 for lap in rec["lap_us"])
     # -icount shift=0: the same samples take the same instruction count in a second QEMU boot;
     # only the SysTick phase at the start (how long the UART poll loop waited) moves, by <= 1 tick
     again = run_bench(

@@ -142,7 +142,7 @@ REGISTRIES = {
 def test_registry_options_reject_unknown_names_listing_the_known(tmp_path, capsys):
     checked = set()
     for name, p in commands().items():
-        for opt, a in options(p).items():
+        for opt in options(p):
             if opt not in REGISTRIES:
                 continue
             argv = minimal_argv(name, p, tmp_path) + [opt, "no-such-thing"]

@@ -51,7 +51,7 @@ def test_every_table_entry_is_a_valid_grid(code: str) -> None:
     g = grid_for(code)
     e = ELECTRODES[code]
     assert (g.rows, g.cols, g.n_channels) == (e.rows, e.cols, e.rows * e.cols - len(e.empty))
-    assert [(r, c) for r, c in zip(*np.nonzero(g.index() < 0))] == list(e.empty)
+    assert [(r, c) for r, c in zip(*np.nonzero(g.index() < 0), strict=True)] == list(e.empty)
 
 
 def test_unknown_code_lists_known_and_how_to_add() -> None:

@@ -39,7 +39,9 @@ def test_layout_and_loader(tiny: Path) -> None:
 def test_deterministic_by_seed(tiny: Path, tmp_path: Path) -> None:
     again = load_recording(generate(tmp_path / "a", SynthConfig.tiny(seed=3)), "csl")
     first = load_recording(tiny, "csl")
-    assert all(np.array_equal(a.signal, b.signal) for a, b in zip(first.trials, again.trials))
+    assert all(
+        np.array_equal(a.signal, b.signal) for a, b in zip(first.trials, again.trials, strict=True)
+    )
     other = load_recording(generate(tmp_path / "b", SynthConfig.tiny(seed=4)), "csl")
     assert not np.array_equal(first.trials[5].signal, other.trials[5].signal)
 
@@ -156,7 +158,7 @@ def test_disturbed_session(tiny: Path, tmp_path: Path) -> None:
     assert cfg.digest() != SynthConfig.tiny(seed=3).digest()
     clean, bad = load_recording(tiny, "csl"), load_recording(out, "csl")
     peeled = np.arange(192) % 8 == 6  # row 6 (row 7 is csl's gap row)
-    for a, b in zip(clean.trials, bad.trials):
+    for a, b in zip(clean.trials, bad.trials, strict=True):
         assert (a.session, a.label, a.trial) == (b.session, b.label, b.trial)
         if a.session == 1:
             assert np.array_equal(a.signal, b.signal)

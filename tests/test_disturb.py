@@ -234,7 +234,7 @@ def test_apply_to_recording_sessions():
     out = apply_to_recording(rec, "ca,lc", seed=3, sessions=[2])
     again = apply_to_recording(rec, "ca,lc", seed=3, sessions=[2])
     assert len(out.trials) == 4 and out.fs == FS and out.layout == "csl"
-    for i, (t, k) in enumerate(zip(out.trials, keep)):
+    for i, (t, k) in enumerate(zip(out.trials, keep, strict=True)):
         assert np.array_equal(rec.trials[i].signal, k)  # input untouched
         assert np.array_equal(t.signal, again.trials[i].signal)  # seeded
         assert (t.session == 2) == (not np.array_equal(t.signal, k))

@@ -204,7 +204,7 @@ def test_ek_run(link, tiny_tflite):
     ):
         r = link.cmd(bad)
         assert _is_err(r) and "384 hex digits" in r[0], (bad[:20], r)
-    for xi, ri in zip(x, ref):
+    for xi, ri in zip(x, ref, strict=True):
         r = link.cmd("ek-run " + xi.tobytes().hex())
         m = re.fullmatch(r"m-ek-run-\[([0-9a-f]+)\]-ticks\[(\d+)\]", r[0])
         assert m and m.group(1) == ri.tobytes().hex(), (r, ri)

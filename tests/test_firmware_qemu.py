@@ -55,7 +55,7 @@ def test_firmware_in_qemu(tiny_run, board_name):
             r,
         ), r
         ticks = []
-        for xi, ri in zip(x, ref):
+        for xi, ri in zip(x, ref, strict=True):
             r = link.cmd("ek-run " + xi.tobytes().hex(), timeout=30)[0]
             m = re.fullmatch(r"m-ek-run-\[([0-9a-f]+)\]-ticks\[(\d+)\]", r)
             assert m and m.group(1) == ri.tobytes().hex(), (r, ri.tobytes().hex())

@@ -159,7 +159,7 @@ def test_model_meta_h_describes_the_grid() -> None:
     assert "// Electrode grid GR08MM1305: 13 x 5 pixels, 64 channels, 0 masked" in text
     assert "#define EK_GRID_CHANNELS 64" in text and "#define EK_GRID_PIXELS {-1, " in text
     masked = carray.grid_defines(csl())
-    active = next(l for l in masked if l.startswith("#define EK_GRID_CHANNEL_ACTIVE"))
+    active = next(ln for ln in masked if ln.startswith("#define EK_GRID_CHANNEL_ACTIVE"))
     assert active.count("0") - active.count("10") == 24  # csl: every 8th channel masked
 
 

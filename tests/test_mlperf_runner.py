@@ -184,7 +184,7 @@ def test_mlperf_runner_client_drives_the_firmware_in_qemu(tmp_path_factory) -> N
         assert runner_name(dev) == "edgekit-mps2-an386"
         prof = runner_profile(dev)
         assert prof["model"] == info["model_hash"] and prof["profile"].startswith("edgekit ")
-        for xi, yi in zip(x, ref):
+        for xi, yi in zip(x, ref, strict=True):
             assert runner_load(dev, xi.tobytes())[-2:] == ["m-load-done", "m-ready"]
             r = runner_infer(dev, 4, 1)
             assert r["elapsed_time"] > 0, r  # the runner's "Incomplete time data" if not
@@ -332,7 +332,7 @@ def test_harness_benches_a_plain_eembc_device(tmp_path: Path, tiny_tflite: bytes
     assert rec["top1_agreement"] == 1.0
     assert rec["device_accuracy"] == rec["host_accuracy"]
     assert rec["latency"]["median_us"] > 0 and len(rec["lap_us"]) == 2
-    assert all(l["us_per_inference"] > 0 for l in rec["lap_us"])
+    assert all(lap["us_per_inference"] > 0 for lap in rec["lap_us"])
     assert "exact int8 match not checked" in rec["summary"]
     assert "could not be checked" in Path(rec["files"]["md"]).read_text()
 

@@ -233,13 +233,13 @@ def test_per_op_api(models: dict[str, Path], ekrt_run: Path):
     layers = [ln.split() for ln in step.stderr.decode().splitlines() if ln.startswith("layer ")]
     assert [ln[2] for ln in layers] == rt_models.op_names(model.read_bytes())
     fields = [dict(kv.split("=") for kv in ln[3:]) for ln in layers]
-    pad = [f for ln, f in zip(layers, fields) if ln[2] == "PAD"]
+    pad = [f for ln, f in zip(layers, fields, strict=True) if ln[2] == "PAD"]
     assert pad and all(f["bytes"] == "0" for f in pad)
-    others = [f for ln, f in zip(layers, fields) if ln[2] != "PAD"]
+    others = [f for ln, f in zip(layers, fields, strict=True) if ln[2] != "PAD"]
     for f in others:
         dims = [int(d) for d in f["dims"].split("x")]
         assert int(f["bytes"]) == int(np.prod(dims)) > 0
     macs = {ln[2]: 0 for ln in layers}
-    for ln, f in zip(layers, fields):
+    for ln, f in zip(layers, fields, strict=True):
         macs[ln[2]] += int(f["macs"])
     assert macs["CONV_2D"] > 0 and macs["DEPTHWISE_CONV_2D"] > 0 and macs["ADD"] == 0

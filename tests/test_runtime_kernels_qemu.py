@@ -50,7 +50,7 @@ def qemu_results(tmp_path_factory: pytest.TempPathFactory):
             )
         )
     results = ekrt_semi.run(elf, jobs)
-    return elf, tmp, dict(zip((s.name for s in SPECS), results)), want, models
+    return elf, tmp, dict(zip((s.name for s in SPECS), results, strict=True)), want, models
 
 
 def test_dsp_instructions_in_the_image(qemu_results):

@@ -170,6 +170,9 @@ def test_stream_realtime_overrun_accounting(run, elf):
             expected.append(i)
             lag = 0
     assert len(got) == len(expected)
-    assert all(f"after block {i};" in e and "nothing dropped" in e for i, e in zip(expected, got))
+    assert all(
+        f"after block {i};" in e and "nothing dropped" in e
+        for i, e in zip(expected, got, strict=True)
+    )
     rc, err = link.close()
     assert rc == 0, err

@@ -391,7 +391,7 @@ def cmd_profile(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         "classes": args.classes,
         "params": prof.total_params,
         "macs": prof.total_macs,
-        "layers": [asdict(l) for l in prof.layers],
+        "layers": [asdict(layer) for layer in prof.layers],
     }
     return rep, prof.table()
 

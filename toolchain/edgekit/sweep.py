@@ -178,8 +178,8 @@ def _stage(argv: list[str], log: Path, threads: int) -> dict[str, Any]:
         + proc.stdout,
     )
     if proc.returncode != 0:
-        lines = [l for l in proc.stderr.splitlines() if l.strip()]
-        at = next((i for i, l in enumerate(lines) if l.startswith("edgekit: error:")), None)
+        lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+        at = next((i for i, ln in enumerate(lines) if ln.startswith("edgekit: error:")), None)
         msg = "\n".join(lines[at:]) if at is not None else "\n".join(lines[-5:])
         raise EdgekitError(f"edgekit {argv[0]} (exit {proc.returncode}): {msg} [log {log}]")
     return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -289,7 +289,7 @@ def plot(path: Path, rep: dict[str, Any]) -> None:
         ("ram_need", "RAM need (KB)", 1024, b["ram_bytes"], "RAM", "KB"),
     ]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-    for ax, (key, label, unit, limit, name, uname) in zip(axes, panels):
+    for ax, (key, label, unit, limit, name, uname) in zip(axes, panels, strict=True):
         front = rep["pareto"]["latency" if key == "latency_ms" else key.split("_")[0]]
         for r in rows:
             x = _cost(r, key)
@@ -321,7 +321,7 @@ def plot(path: Path, rep: dict[str, Any]) -> None:
             if r["config"] in front
         )
         if pts:
-            ax.plot(*zip(*pts), color="C1", lw=1, alpha=0.6, label="Pareto front")
+            ax.plot(*zip(*pts, strict=True), color="C1", lw=1, alpha=0.6, label="Pareto front")
         ax.axvline(
             limit / unit,
             color="C3",

@@ -366,7 +366,7 @@ def run_train(run: runs.Run, opts: TrainOptions, progress: bool = True) -> dict[
         "options": asdict(opts),
         "params": prof.total_params,
         "macs": prof.total_macs,
-        "layers": [asdict(l) for l in prof.layers],
+        "layers": [asdict(layer) for layer in prof.layers],
         "wall_s": round(time.perf_counter() - t0, 1),
     }
     if folds:

@@ -541,13 +541,13 @@ def run_bench(
             if on_sample is not None:
                 on_sample(j)
             x = ref.x[idx[j]]
-            outs[j], ticks[j] = s.retry(f"sample {int(idx[j])}", lambda: one(x))
+            outs[j], ticks[j] = s.retry(f"sample {int(idx[j])}", lambda x=x: one(x))
         for j in range(min(latency_samples, len(idx))):
             x = ref.x[idx[j]]
             laps.append(
                 s.retry(
                     f"infer {latency_n} {warmup} on sample {int(idx[j])}",
-                    lambda: s.lap(x, latency_n, warmup),
+                    lambda x=x: s.lap(x, latency_n, warmup),
                 )
             )
         per_op = _per_op(s, ref, int(idx[0]), profile, diff) if (profile or diff) else {}
@@ -577,15 +577,15 @@ def run_bench(
         "note": qemu_note(hz) if emulated else f"{info.tick_unit} at {hz:,} Hz on the device",
     }
     lap_rec = []
-    for j, l in enumerate(laps):
-        same = None if "output" not in l else bool(np.array_equal(l["output"], outs[j]))
+    for j, lap in enumerate(laps):
+        same = None if "output" not in lap else bool(np.array_equal(lap["output"], outs[j]))
         lap_rec.append(
             {
                 "sample": int(idx[j]),
-                "n": l["n"],
-                "warmup": l["warmup"],
-                "us_per_inference": l["us_per_inference"],
-                "ticks_per_inference": l.get("ticks_per_inference"),
+                "n": lap["n"],
+                "warmup": lap["warmup"],
+                "us_per_inference": lap["us_per_inference"],
+                "ticks_per_inference": lap.get("ticks_per_inference"),
                 "output_matches_ek_run": same,
             }
         )
@@ -715,14 +715,14 @@ def _bench_plain(
         if on_sample is not None:
             on_sample(j)
         x = ref.x[idx[j]]
-        r, us[j] = s.retry(f"sample {int(idx[j])}", lambda: s.plain_run(x))
+        r, us[j] = s.retry(f"sample {int(idx[j])}", lambda x=x: s.plain_run(x))
         res[j] = r
     laps = []
     for j in range(min(latency_samples, n)):
         x = ref.x[idx[j]]
         r, per = s.retry(
             f"infer {latency_n} {warmup} on sample {int(idx[j])}",
-            lambda: s.plain_run(x, latency_n, warmup),
+            lambda x=x: s.plain_run(x, latency_n, warmup),
         )
         laps.append(
             {

@@ -68,7 +68,7 @@ def compare_layers(
         )
     rows = []
     first = None
-    for i, (d, h) in enumerate(zip(device, host)):
+    for i, (d, h) in enumerate(zip(device, host, strict=True)):
         op = info.ops[i]
         t = info.tensors[op.outputs[0]]
         row: dict[str, Any] = {
@@ -129,7 +129,7 @@ def profile_rows(
         )
     total = sum(p.ticks for p in ops) or 1
     rows = []
-    for p, op in zip(ops, info.ops):
+    for p, op in zip(ops, info.ops, strict=True):
         if p.name and p.name != op.op:
             raise EdgekitError(
                 f"ek-profile: device op {p.index} is {p.name}, the model's is {op.op}"

@@ -105,17 +105,17 @@ def markdown(rec: dict[str, Any]) -> str:
         ("MACs per inference", _num(rec["macs"])),
         ("MACs per tick", _num(rec["macs_per_tick"], ".3f")),
     ]
-    for l in rec["lap_us"]:
+    for lap in rec["lap_us"]:
         rows.append(
             (
-                f"infer {l['n']} {l['warmup']} on sample {l['sample']} (m-lap-us)",
-                f"{l['us_per_inference']:,.1f} µs/inference"
+                f"infer {lap['n']} {lap['warmup']} on sample {lap['sample']} (m-lap-us)",
+                f"{lap['us_per_inference']:,.1f} µs/inference"
                 + (
-                    f", {l['ticks_per_inference']:,.0f} ticks"
-                    if l.get("ticks_per_inference")
+                    f", {lap['ticks_per_inference']:,.0f} ticks"
+                    if lap.get("ticks_per_inference")
                     else ""
                 )
-                + ("" if l.get("output_matches_ek_run") in (None, True) else ", OUTPUT DIFFERS"),
+                + ("" if lap.get("output_matches_ek_run") in (None, True) else ", OUTPUT DIFFERS"),
             )
         )
     if rec.get("qemu"):

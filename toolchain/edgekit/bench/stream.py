@@ -216,7 +216,7 @@ def onset_latency(meta: Meta, rp: Replay, decided: np.ndarray) -> dict:
     """From each trial's start to the end of the first window whose decision is its gesture."""
     ends = hop_ends(meta, len(decided))
     lat, missed = [], 0
-    for k, (on, lab) in enumerate(zip(rp.onsets, rp.trial_labels)):
+    for k, (on, lab) in enumerate(zip(rp.onsets, rp.trial_labels, strict=True)):
         stop = rp.onsets[k + 1] if k + 1 < len(rp.onsets) else rp.counts.shape[1]
         hit = np.nonzero((ends > on) & (ends <= stop) & (decided == lab))[0]
         if len(hit):

@@ -84,7 +84,9 @@ def read_file(path: Path) -> tuple[int, int, int, np.ndarray]:
         nums[k] = int(v)
     m = _NAME_RE.match(path.name)
     if m:
-        named = dict(zip(("subject", "gesture", "trial"), (int(g) for g in m.groups())))
+        named = dict(
+            zip(("subject", "gesture", "trial"), (int(g) for g in m.groups()), strict=True)
+        )
         for k, v in named.items():
             if v != nums[k]:
                 raise EdgekitError(
@@ -124,7 +126,7 @@ def load_capgmyo(root: Path) -> Recording:
     class_of = {g: i for i, g in enumerate(gestures)}
     trials: list[Trial] = []
     counter: dict[tuple[int, int, int], int] = {}
-    for subject, session, gesture, trial, src, sig in sorted(rows, key=lambda r: r[:5]):
+    for subject, session, gesture, _trial, src, sig in sorted(rows, key=lambda r: r[:5]):
         key = (subject, session, gesture)
         idx = counter.get(key, 0)
         counter[key] = idx + 1

@@ -199,7 +199,7 @@ def batch_features(trials: list[np.ndarray], spec: ChainSpec, kind: str) -> list
     by_len: dict[tuple[int, int], list[int]] = {}
     for i, t in enumerate(trials):
         by_len.setdefault(t.shape, []).append(i)
-    for (c, n), idx in by_len.items():
+    for (c, _n), idx in by_len.items():
         f = trial_features(np.concatenate([trials[i] for i in idx], axis=0), spec, kind)
         for j, i in enumerate(idx):
             out[i] = np.ascontiguousarray(f[:, j * c : (j + 1) * c])

@@ -193,7 +193,9 @@ def extract(rec: Recording, cfg: FeatureConfig | None = None) -> Frames:
     if pending:
         from .causal import batch_features
 
-        for (i, _), f in zip(pending, batch_features([c for _, c in pending], spec, cfg.kind)):
+        for (i, _), f in zip(
+            pending, batch_features([c for _, c in pending], spec, cfg.kind), strict=True
+        ):
             xs[i] = f
     return Frames(
         x=np.concatenate(xs),

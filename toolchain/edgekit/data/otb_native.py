@@ -60,7 +60,7 @@ def channels_to_columns(names: list[str], types: list[str], path: Path) -> list[
     """MNE channel names and types -> Columns with electrode code and channel number k."""
     cols: list[Column] = []
     run: dict[str, int] = {}  # code -> channels seen so far
-    for i, (name, kind) in enumerate(zip(names, types)):
+    for i, (name, kind) in enumerate(zip(names, types, strict=True)):
         if kind != "emg":
             cols.append(Column(i, name, "dropped", f"MNE channel type {kind!r}, not EMG"))
             continue

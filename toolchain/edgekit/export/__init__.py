@@ -350,7 +350,7 @@ def run_export(
         next(step)
         fit_rep = fit.check_fit(board, len(data), arena_size)
         resolver = tflite.resolver_ops(info)
-        files = carray.write_all(
+        carray.write_all(
             tmp,
             rec,
             data,

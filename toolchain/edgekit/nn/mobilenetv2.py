@@ -104,7 +104,7 @@ class MobileNetV2(nn.Module):
         cin = make_divisible(32 * width)
         last = make_divisible(1280 * max(1.0, width))
         feats: list[nn.Module] = [ConvBNAct(in_ch, cin, 3, stride=1)]
-        for (t, c, n), s in zip(MBV2_STAGES, strides):
+        for (t, c, n), s in zip(MBV2_STAGES, strides, strict=True):
             cout = make_divisible(c * width)
             for i in range(n):
                 feats.append(InvertedResidual(cin, cout, s if i == 0 else 1, t))

@@ -27,9 +27,11 @@ class ModelProfile:
 
     def table(self) -> str:
         rows = [f"{'layer':40s} {'op':14s} {'output':>14s} {'params':>10s} {'MACs':>12s}"]
-        for l in self.layers:
-            shape = "x".join(str(s) for s in l.output_shape)
-            rows.append(f"{l.name:40s} {l.op:14s} {shape:>14s} {l.params:>10,d} {l.macs:>12,d}")
+        for layer in self.layers:
+            shape = "x".join(str(s) for s in layer.output_shape)
+            rows.append(
+                f"{layer.name:40s} {layer.op:14s} {shape:>14s} {layer.params:>10,d} {layer.macs:>12,d}"
+            )
         rows.append(
             f"{'total':40s} {'':14s} {'':>14s} {self.total_params:>10,d} {self.total_macs:>12,d}"
         )
@@ -70,5 +72,5 @@ def profile_model(model: nn.Module, input_shape: tuple[int, ...] | None = None) 
         for h in hooks:
             h.remove()
         model.train(was_training)
-    prof.total_macs = sum(l.macs for l in prof.layers)
+    prof.total_macs = sum(layer.macs for layer in prof.layers)
     return prof

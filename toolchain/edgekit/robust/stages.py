@@ -17,6 +17,7 @@ it must equal the ones in frames.npz, which proves the reload reproduces the tra
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -411,7 +412,9 @@ def _sets_for(
     if key not in cache:
         data = load_source_recording(rec, run.float_ckpt)
         keep = np.isin(_recording_keys(data), test_keys)
-        test = dataclasses.replace(data, trials=[t for t, k in zip(data.trials, keep) if k])
+        test = dataclasses.replace(
+            data, trials=[t for t, k in zip(data.trials, keep, strict=True) if k]
+        )
         if not test.trials:
             raise EdgekitError(f"{run.frames}: none of the test trials are in the training data")
         cache[key] = {
@@ -447,7 +450,7 @@ def run_eval(
     models: dict[str, Any] = {}
     ref_keys, ref_name, timing = None, "", None
     loaded = [(name, run, _model(run)) for name, run in runs_by_name.items()]
-    for name, run, rec in loaded:
+    for _name, run, rec in loaded:
         _split_frames(run, rec)  # every run checked before any slow work
     for name, run, rec in progress_bar(loaded, "robust eval", progress):
         z = _split_frames(run, rec)
@@ -472,9 +475,9 @@ def run_eval(
         res = {
             "run": str(run.root),
             "source": rec.source.get("kind"),
-            "float": evaluate(lambda x: predict(model, x), sets, rec.num_classes, *timing, votes)[
-                "accuracy"
-            ],
+            "float": evaluate(
+                functools.partial(predict, model), sets, rec.num_classes, *timing, votes
+            )["accuracy"],
         }
         predict8, status = _int8_predictor(run)
         res["int8_status"] = status
@@ -486,7 +489,7 @@ def run_eval(
         # retention: disturbed accuracy as a fraction of the same model's clean accuracy
         res["retention"] = {
             prec: {
-                s: [a / c if c else None for a, c in zip(acc[s], acc["clean"])]
+                s: [a / c if c else None for a, c in zip(acc[s], acc["clean"], strict=True)]
                 for s in EVAL_SETS
                 if s != "clean"
             }
@@ -525,7 +528,9 @@ def eval_table(r: dict[str, Any]) -> str:
     """Markdown: one row per (model, precision, set), one column per vote length (+ latency)."""
     head = (
         "| model | precision | set | "
-        + " | ".join(f"k={k} ({lat:g} ms)" for k, lat in zip(r["votes"], r["latency_ms"]))
+        + " | ".join(
+            f"k={k} ({lat:g} ms)" for k, lat in zip(r["votes"], r["latency_ms"], strict=True)
+        )
         + " |"
     )
     rows = [head, "|---|---|---|" + "---|" * len(r["votes"])]
@@ -581,7 +586,7 @@ def plot_eval(path: Path, r: dict[str, Any]) -> None:
 
     fig, axes = plt.subplots(1, len(r["sets"]), figsize=(4.2 * len(r["sets"]), 3.4), sharey=True)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for ax, s in zip(axes, r["sets"]):
+    for ax, s in zip(axes, r["sets"], strict=True):
         for i, (name, m) in enumerate(r["models"].items()):
             for prec, style in (("float", "-o"), ("int8", "--s")):
                 if m[prec] is not None:
@@ -593,7 +598,7 @@ def plot_eval(path: Path, r: dict[str, Any]) -> None:
                         label=f"{name} {prec}",
                         ms=4,
                     )
-        for k, lat in zip(r["votes"], r["latency_ms"]):
+        for k, lat in zip(r["votes"], r["latency_ms"], strict=True):
             ax.annotate(
                 f"k={k}",
                 (lat, 0),
