@@ -23,9 +23,11 @@ from .protocol import Reply
 MAX_LINE = 8192  # a reply longer than this is noise: drop it (bounded buffer)
 READ_SLICE_S = 0.05  # pyserial read timeout; our own deadlines sit on top
 # sync(): a board that is mid-boot or mid-reply gets this many tries to answer '%' and name%,
-# each within SYNC_REPLY_S (both replies are one short line: milliseconds when in step).
+# each within the link's command timeout (the board's [timeouts] command_s). Both replies are one
+# short line, milliseconds when in step; but QEMU on a loaded host (a sweep runs trials side by
+# side) answered after more than 3 s, and a reply that comes after its deadline is drained as
+# stale by the next attempt, so a short deadline failed every attempt.
 SYNC_ATTEMPTS = 3
-SYNC_REPLY_S = 3.0
 # drain(): input is stale once the line has been quiet for DRAIN_QUIET_S (several lines' time at
 # 115200 baud); a device that never stops talking is cut off after DRAIN_LIMIT_S.
 DRAIN_QUIET_S = 0.1
@@ -268,9 +270,11 @@ class DeviceLink:
         """After a (re)boot: read until the firmware's first m-ready (m-boot allowed)."""
         return self.read_until_ready(timeout, "boot", allow_boot=True)
 
-    def sync(self, attempts: int = SYNC_ATTEMPTS, timeout: float = SYNC_REPLY_S) -> None:
+    def sync(self, attempts: int = SYNC_ATTEMPTS, timeout: float | None = None) -> None:
         """Get back in step: drop pending input, end whatever partial command the device holds
-        with a bare '%', wait for its m-ready, then prove alignment with name% -> m-name."""
+        with a bare '%', wait for its m-ready, then prove alignment with name% -> m-name.
+        timeout: per reply, default the link's command timeout."""
+        timeout = self.timeout if timeout is None else timeout
         last: Exception | None = None
         for _ in range(attempts):
             self.stats.resyncs += 1
