@@ -31,7 +31,7 @@ import numpy as np
 from ..errors import EdgekitError
 from ._matio import as_signal, read_mat, scalar
 from .grids import Grid, column_major
-from .recording import Recording, Trial
+from .recording import Recording, numbered_trials
 
 FS_HZ = 1000.0
 N_CHANNELS = 128
@@ -122,24 +122,7 @@ def load_capgmyo(root: Path) -> Recording:
             f"{root}: only gesture 100/101 files found ({len(skipped)}); expected "
             "the protocol gestures 1..12"
         )
-    gestures = sorted({r[2] for r in rows})
-    class_of = {g: i for i, g in enumerate(gestures)}
-    trials: list[Trial] = []
-    counter: dict[tuple[int, int, int], int] = {}
-    for subject, session, gesture, _trial, src, sig in sorted(rows, key=lambda r: r[:5]):
-        key = (subject, session, gesture)
-        idx = counter.get(key, 0)
-        counter[key] = idx + 1
-        trials.append(
-            Trial(
-                signal=sig,
-                label=class_of[gesture],
-                subject=subject,
-                session=session,
-                trial=idx,
-                source=src,
-            )
-        )
+    gestures, trials = numbered_trials(rows)
     return Recording(
         trials=trials,
         fs=FS_HZ,

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import EdgekitError
 from .grids import Grid, column_major, side_by_side
-from .recording import Recording, Trial
+from .recording import Recording, numbered_trials
 
 FS_HZ = 2048.0
 N_CHANNELS = 256
@@ -133,24 +133,7 @@ def load_hyser(root: Path) -> Recording:
         raise EdgekitError(
             f"{root}: no {TASK}_preprocess_sampleK.hea records found in the session folders"
         )
-    gestures = sorted({r[2] for r in rows})
-    class_of = {g: i for i, g in enumerate(gestures)}
-    trials: list[Trial] = []
-    counter: dict[tuple[int, int, int], int] = {}
-    for subject, session, gesture, _k, src, sig in sorted(rows, key=lambda r: r[:4]):
-        key = (subject, session, gesture)
-        idx = counter.get(key, 0)
-        counter[key] = idx + 1
-        trials.append(
-            Trial(
-                signal=sig,
-                label=class_of[gesture],
-                subject=subject,
-                session=session,
-                trial=idx,
-                source=src,
-            )
-        )
+    gestures, trials = numbered_trials(rows)
     return Recording(
         trials=trials,
         fs=fs0[0],

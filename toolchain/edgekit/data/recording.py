@@ -49,6 +49,30 @@ class Recording:
             self.grid = for_layout(self.layout)
 
 
+def numbered_trials(rows: list[tuple]) -> tuple[list[int], list[Trial]]:
+    """Loader rows (subject, session, gesture, order, source, signal) -> (the gestures in class
+    order, the trials): gestures numbered as contiguous classes, and each (subject, session,
+    gesture)'s trials numbered 0, 1, ... in (order, source) order, whatever the files call them."""
+    gestures = sorted({r[2] for r in rows})
+    class_of = {g: i for i, g in enumerate(gestures)}
+    trials: list[Trial] = []
+    counter: dict[tuple[int, int, int], int] = {}
+    for subject, session, gesture, _order, src, sig in sorted(rows, key=lambda r: r[:5]):
+        idx = counter.get((subject, session, gesture), 0)
+        counter[(subject, session, gesture)] = idx + 1
+        trials.append(
+            Trial(
+                signal=sig,
+                label=class_of[gesture],
+                subject=subject,
+                session=session,
+                trial=idx,
+                source=src,
+            )
+        )
+    return gestures, trials
+
+
 def grid_index(grid: Grid | dict | str) -> np.ndarray:
     """(rows, cols) int array: the 0-based channel index shown at each image pixel (-1: none)."""
     return resolve(grid).index()
