@@ -441,6 +441,24 @@ def open_device(
 # ------------------------------------------------------------------------ statistics
 
 
+def _latency(ticks: np.ndarray, hz: float, unit: str, note: str) -> dict[str, Any]:
+    """The bench report's latency record from per-sample ticks at hz."""
+    us = ticks * 1e6 / hz
+    return {
+        "ticks": _stats(ticks),
+        "us": _stats(us),
+        "median_us": float(np.median(us)),
+        "p90_us": float(np.percentile(us, 90)),
+        "max_us": float(np.max(us)),
+        "median_ticks": float(np.median(ticks)),
+        "p90_ticks": float(np.percentile(ticks, 90)),
+        "max_ticks": float(np.max(ticks)),
+        "tick_unit": unit,
+        "tick_hz": hz,
+        "note": note,
+    }
+
+
 def _stats(v: np.ndarray) -> dict[str, float]:
     return {
         "median": float(np.median(v)),
@@ -562,20 +580,12 @@ def run_bench(
     dev_pred, host_pred = outs.argmax(1), y_ref.argmax(1)
     hz = info.tick_hz
     emulated = port is None  # we booted QEMU ourselves, with -icount shift=0
-    us = ticks * 1e6 / hz
-    lat = {
-        "ticks": _stats(ticks),
-        "us": _stats(us),
-        "median_us": float(np.median(us)),
-        "p90_us": float(np.percentile(us, 90)),
-        "max_us": float(np.max(us)),
-        "median_ticks": float(np.median(ticks)),
-        "p90_ticks": float(np.percentile(ticks, 90)),
-        "max_ticks": float(np.max(ticks)),
-        "tick_unit": info.tick_unit,
-        "tick_hz": hz,
-        "note": qemu_note(hz) if emulated else f"{info.tick_unit} at {hz:,} Hz on the device",
-    }
+    lat = _latency(
+        ticks,
+        hz,
+        info.tick_unit,
+        qemu_note(hz) if emulated else f"{info.tick_unit} at {hz:,} Hz on the device",
+    )
     lap_rec = []
     for j, lap in enumerate(laps):
         same = None if "output" not in lap else bool(np.array_equal(lap["output"], outs[j]))
@@ -746,22 +756,13 @@ def _bench_plain(
         f"the device names its model {s.model_unchecked!r} instead of a model hash, so "
         "which model it runs could not be checked (only its number of outputs)"
     )
-    lat = {
-        "ticks": _stats(us),
-        "us": _stats(us),
-        "median_us": float(np.median(us)),
-        "p90_us": float(np.percentile(us, 90)),
-        "max_us": float(np.max(us)),
-        "median_ticks": float(np.median(us)),
-        "p90_ticks": float(np.percentile(us, 90)),
-        "max_ticks": float(np.max(us)),
-        "tick_unit": "m-lap-us",
-        "tick_hz": 1_000_000,
-        "note": (
-            "m-lap-us from `infer 1 0` per sample, the device's own microseconds"
-            + ("; under QEMU -icount shift=0 these are virtual time" if emulated else "")
-        ),
-    }
+    lat = _latency(
+        us,
+        1_000_000,
+        "m-lap-us",
+        "m-lap-us from `infer 1 0` per sample, the device's own microseconds"
+        + ("; under QEMU -icount shift=0 these are virtual time" if emulated else ""),
+    )
     macs = ref.export.get("macs")
     rec: dict[str, Any] = {
         "stage": "bench",
