@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import runs
+from .artifacts import ExportReport, load_export
 from .errors import EdgekitError
 
 TRIAL_FILE = "trial.json"
@@ -274,7 +275,7 @@ def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
             # board; the fit is still counted against B's budget below
             fit_error = str(e)
             stage("export-bench", ["export", *common, "--board", bench_board], ex_json)
-        ex = runs.read_json(ex_json)
+        ex = load_export(ex_json)
         bench_on = board if trial["port"] else bench_board
         bench_argv = ["bench", *common, "--board", bench_on, "--samples", str(trial["samples"])]
         if trial["port"]:
@@ -293,7 +294,13 @@ def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
 
 
 def metrics(
-    tr: dict, ex: dict, be: dict, run: Path, board_name: str, bench_on: str, measured_on_board: bool
+    tr: dict,
+    ex: ExportReport,
+    be: dict,
+    run: Path,
+    board_name: str,
+    bench_on: str,
+    measured_on_board: bool,
 ) -> dict[str, Any]:
     """The numbers of one trial, from the stages' reports (and the export's reference outputs)."""
     from .boards import get_board
@@ -304,7 +311,7 @@ def metrics(
     ref = runs.load_npz(run / "export" / "reference.npz")
     n = len(ref["label_names"])
     int8 = scores(ref["labels"], ref["y_int8"].argmax(1), n)
-    fit = fit_report(board, ex["model_bytes"], ex["arena"]["ek_arena_size"])
+    fit = fit_report(board, ex.model_bytes, ex.ek_arena_size)
     lat = be["latency"]
     q = be.get("qemu") or {}
     instr = q.get("instructions_per_inference")
@@ -331,10 +338,10 @@ def metrics(
         "exact_match_rate": be["exact_match_rate"],
         "bench_samples": be["samples"],
         "bench_board": bench_on,
-        "params": ex["params"],
-        "macs": ex["macs"],
-        "model_bytes": ex["model_bytes"],
-        "arena_bytes": ex["arena"]["ek_arena_size"],
+        "params": ex.raw["params"],
+        "macs": ex.raw["macs"],
+        "model_bytes": ex.model_bytes,
+        "arena_bytes": ex.ek_arena_size,
         "arena_used": be.get("arena_used"),
         "flash_need": fit["flash"]["need"],
         "flash_budget": fit["flash"]["budget"],
