@@ -79,6 +79,14 @@ def arena_with_margin(need: int) -> int:
     return int(-(-(need + max(1024, need // 10)) // 16) * 16)
 
 
+def host_arena(report: Any) -> int:
+    """The arena for run_reference on an exported model (an artifacts.ExportReport): TFLM's own
+    host need with the margin, since EK_ARENA_SIZE may be edgekit-rt's, which is smaller."""
+    if report.tflm_need_host:
+        return arena_with_margin(report.tflm_need_host)
+    return report.ek_arena_size
+
+
 def run_reference(model: bytes, x_int8: np.ndarray, arena: int) -> np.ndarray:
     """(N, H, W, 1) int8 -> (N, C) int8 outputs of the tflite_micro interpreter."""
     it = _interpreter(model, arena)

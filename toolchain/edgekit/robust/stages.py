@@ -378,12 +378,7 @@ def _int8_predictor(run: runs.Run) -> tuple[Callable[[np.ndarray], np.ndarray] |
         return None, "stale export (float.pt is newer): re-run quantize and export"
     info = load_export(meta)
     scale, zp = info.input_scale, info.input_zero_point
-    # the host reference is TFLM: its own need (EK_ARENA_SIZE may be edgekit-rt's, smaller)
-    arena = (
-        reference.arena_with_margin(info.tflm_need_host)
-        if info.tflm_need_host
-        else info.ek_arena_size
-    )
+    arena = reference.host_arena(info)
     data = tfl.read_bytes()
 
     def predict(x: np.ndarray) -> np.ndarray:
