@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgekit.artifacts import ExportReport
 from edgekit.cli import main
 from edgekit.data.features import Frames, trial_key
 from edgekit.data.splits import check_no_leak, make_split
 from edgekit.errors import EdgekitError
-from edgekit.sweep import TRIAL_FILE, make_folds
+from edgekit.sweep import TRIAL_FILE, bench_board_for, for_board, make_folds
 from edgekit.sweep_report import pareto, recommend, summarize
 
 
@@ -137,7 +138,7 @@ def test_sweep_on_local_ray_reports_resumes_and_keeps_failures(
     argv = [
         "sweep",
         "--board",
-        "mps2-an386",
+        "mps2-an386,spresense",
         "--widths",
         "0.1,0.2,1.6",
         "--seeds",
@@ -158,11 +159,13 @@ def test_sweep_on_local_ray_reports_resumes_and_keeps_failures(
         "--no-progress",
     ]
     assert main(argv) == 0
-    rep = json.loads(capsys.readouterr().out)
-    assert rep["trials_run_this_call"] == 6 and [f["name"] for f in rep["folds"]] == [
-        "sess1",
-        "sess2",
+    result = json.loads(capsys.readouterr().out)
+    assert result["trials_run_this_call"] == 6 and list(result["boards"]) == [
+        "mps2-an386",
+        "spresense",
     ]
+    rep, spr = result["boards"]["mps2-an386"], result["boards"]["spresense"]
+    assert [f["name"] for f in rep["folds"]] == ["sess1", "sess2"]
     rows = {r["config"]: r for r in rep["configs"]}
     for w in ("mbv2 w0.1", "mbv2 w0.2"):
         r = rows[w]
@@ -178,19 +181,29 @@ def test_sweep_on_local_ray_reports_resumes_and_keeps_failures(
     rec = rep["recommendation"]
     assert rec["config"] is None and "too slow" in rec["others"]["mbv2 w0.1"]  # 25 MHz: > 50 ms
     assert "every trial failed" in rec["others"]["mbv2 w1.6"]
-    for name in ("sweep.json", "sweep.md", "sweep.png"):
-        assert (out / name).stat().st_size > 0
-    assert "| mbv2 w0.2 | 2/2 |" in (out / "sweep.md").read_text()
+    # The Spresense (no QEMU model) is measured on the same mps2-an386 bench, at its own clock
+    # and against its own budget: one trained model, one bench, two boards' numbers.
+    for w in ("mbv2 w0.1", "mbv2 w0.2"):
+        r, s = rows[w], {x["config"]: x for x in spr["configs"]}[w]
+        assert s["int8_acc"] == r["int8_acc"] and s["instructions"] == r["instructions"]
+        assert s["latency_ms"]["mean"] == pytest.approx(r["instructions"]["mean"] / 156e6 * 1e3)
+        assert s["ram_budget"] == 786_432 and s["ram_need"] > r["ram_need"]  # code runs from RAM
+    for board in ("mps2-an386", "spresense"):
+        for kind in ("json", "md", "png"):
+            assert (out / f"sweep-{board}.{kind}").stat().st_size > 0
+        assert "| mbv2 w0.2 | 2/2 |" in (out / f"sweep-{board}.md").read_text()
     trial = json.loads((out / "trials" / "mbv2-w0.2-seed0-sess1" / TRIAL_FILE).read_text())
-    assert trial["stages_run"] == ["train", "quantize", "export", "bench"] and trial["threads"] == 1
+    assert trial["stages_run"] == ["train", "quantize", "export", "bench-mps2-an386"]
+    assert trial["threads"] == 1 and list(trial["boards"]) == ["mps2-an386", "spresense"]
     assert trial["test_split"].startswith("leave-one-session-out: test session 1")
 
     # An interrupted trial (no trial.json yet) resumes from its stage reports; nothing else runs.
     (out / "trials" / "mbv2-w0.1-seed0-sess2" / TRIAL_FILE).unlink()
     before = _mtimes(out / "trials")
     assert main(argv) == 0
-    rep2 = json.loads(capsys.readouterr().out)
-    assert rep2["trials_run_this_call"] == 1
+    result2 = json.loads(capsys.readouterr().out)
+    rep2 = result2["boards"]["mps2-an386"]
+    assert result2["trials_run_this_call"] == 1
     again = json.loads((out / "trials" / "mbv2-w0.1-seed0-sess2" / TRIAL_FILE).read_text())
     first = {t["name"]: t for t in rep["trials"]}["mbv2-w0.1-seed0-sess2"]
     assert again["stages_run"] == [] and again["int8_acc"] == first["int8_acc"]
@@ -205,3 +218,33 @@ def test_sweep_on_local_ray_reports_resumes_and_keeps_failures(
     assert json.loads(capsys.readouterr().out)["trials_run_this_call"] == 0
     assert main([a if a != "3" else "4" for a in argv]) == 2
     assert "samples" in capsys.readouterr().err
+
+
+def _export(model_bytes: int, arena: int) -> ExportReport:
+    return ExportReport(
+        Path("export.json"), "mps2-an386", "h", model_bytes, 1.0, 0, 1.0, 0, arena, None, {}
+    )
+
+
+def test_each_board_is_benched_on_itself_when_qemu_runs_it_and_the_model_fits() -> None:
+    trial = {"port": None, "bench_board": None}
+    small, big = _export(200_000, 40_000), _export(2_000_000, 40_000)  # big > 1 MB flash
+    assert bench_board_for(trial, "stm32f405", small) == "stm32f405"
+    assert bench_board_for(trial, "stm32f405", big) == "mps2-an386"  # could not link
+    assert bench_board_for(trial, "spresense", small) == "mps2-an386"  # no QEMU model
+    assert bench_board_for({**trial, "bench_board": "mps2-an386"}, "stm32f405", small) == (
+        "mps2-an386"
+    )
+    assert bench_board_for({**trial, "port": "/dev/ttyUSB0"}, "spresense", big) == "spresense"
+    ok = {"status": "ok", "int8_acc": 0.9, "boards": {"a": {"fits": True}, "b": {"fits": False}}}
+    assert for_board(ok, "b") == {"status": "ok", "int8_acc": 0.9, "fits": False}
+    failed = {"status": "failed", "error": "boom"}
+    assert for_board(failed, "b") == failed
+
+
+def test_sweep_refuses_a_port_for_several_boards(capsys) -> None:
+    argv = ["sweep", "--board", "spresense,stm32f405", "--widths", "0.2", "--port", "/dev/null"]
+    assert main(argv) == 2
+    assert "one real board" in capsys.readouterr().err
+    assert main(["sweep", "--board", "spresense,nope", "--widths", "0.2"]) == 2
+    assert "nope" in capsys.readouterr().err

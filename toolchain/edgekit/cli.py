@@ -83,6 +83,20 @@ def _board(name: str) -> str:
     return name
 
 
+def _board_list(arg: str) -> str:
+    """sweep --board: one board or several separated by commas, each one the registry knows."""
+    names = [b.strip() for b in arg.split(",") if b.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(
+            f"expected board names like spresense,stm32f405, got {arg!r}"
+        )
+    for name in names:
+        _board(name)
+    if len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"a board is named twice in {arg!r}")
+    return arg
+
+
 def _arch_list(arg: str) -> str:
     """sweep --archs: architectures separated by commas, each one the registry knows."""
     names = [a.strip() for a in arg.split(",") if a.strip()]
@@ -893,7 +907,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_output(p)
     p.add_argument(
-        "--board", required=True, type=_board, help="the board to fit (see `edgekit boards`)"
+        "--board",
+        required=True,
+        type=_board_list,
+        metavar="LIST",
+        help="the board(s) to fit, comma-separated (see `edgekit boards`): each trial trains and "
+        "quantizes once and is measured for every board",
     )
     p.add_argument(
         "--widths", required=True, metavar="LIST", help="width multipliers, e.g. 0.1,0.2,0.5"

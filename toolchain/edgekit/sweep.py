@@ -1,8 +1,11 @@
-"""`edgekit sweep`: one trial per (arch, width, seed, fold) as a Ray task; a Pareto report.
+"""`edgekit sweep`: one trial per (arch, width, seed, fold) as a Ray task; a Pareto report per board.
 
 A trial is a plain function of its config and its input files: it runs the stages through the
-edgekit CLI in subprocesses (train -> quantize -> export for the board -> bench) in its own run
-directory and returns the trial record, which it also writes as <trial>/trial.json. That file is
+edgekit CLI in subprocesses (train -> quantize -> export -> bench) in its own run directory and
+returns the trial record, which it also writes as <trial>/trial.json. Training, quantization and
+the .tflite do not depend on the board, so a trial runs them once and then measures the model for
+every board of the sweep: the fit against each board's budget from the export's figures, the
+instructions per inference on each distinct emulated board it is benched on. That file is
 the record: a trial that has one is never recomputed, and a trial interrupted half-way picks up
 at the first stage without a report. A failed stage ends the trial with its error as the record;
 the other trials go on. Ray does all the scheduling (one task per trial, --cpus-per-trial CPUs).
@@ -31,7 +34,7 @@ DEFAULT_BENCH_BOARD = "mps2-an386"
 
 @dataclass
 class SweepConfig:
-    board: str
+    boards: list[str]
     widths: list[float]
     archs: list[str] = field(default_factory=lambda: ["mbv2"])
     seeds: int = 1
@@ -44,7 +47,8 @@ class SweepConfig:
     format: str = "csl"
     out: str = "sweep"
     port: str | None = None  # a real board on a serial port: bench on it
-    bench_board: str | None = None  # default: the board if QEMU emulates it, else mps2-an386
+    # default: each board itself if QEMU emulates it and the model fits it, else mps2-an386
+    bench_board: str | None = None
     cpus_per_trial: float = 1.0
     retry_failed: bool = False
 
@@ -132,7 +136,7 @@ def plan_trials(cfg: SweepConfig, folds: list[dict[str, Any]]) -> list[dict[str,
                             **{
                                 k: getattr(cfg, k)
                                 for k in (
-                                    "board",
+                                    "boards",
                                     "bench_board",
                                     "port",
                                     "epochs",
@@ -241,7 +245,6 @@ def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
     )
     if trial["data"] is not None:
         data += ["--data", trial["data"], "--format", trial["format"]]
-    board, bench_board = trial["board"], trial["bench_board"]
 
     def stage(name: str, argv: list[str], report: Path) -> dict[str, Any]:
         if report.exists():
@@ -264,26 +267,22 @@ def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
             ["quantize", *common, "--qat-epochs", str(trial["qat_epochs"])],
             run / "quantize.json",
         )
-        fit_error = None
+        # One export serves every board: its fit check is against the board it is exported for
+        # (the real board behind --port, else the emulated one it is first measured on); each
+        # board's own fit is computed from the export's figures below.
+        ex_board = trial["boards"][0] if trial["port"] else _default_bench(trial)
         ex_json = run / "export" / "export.json"
-        try:
-            stage("export", ["export", *common, "--board", board], ex_json)
-        except EdgekitError as e:
-            if "does not fit" not in str(e) or bench_board == board:
-                raise
-            # measure it anyway (the .tflite does not depend on the board): export for the bench
-            # board; the fit is still counted against B's budget below
-            fit_error = str(e)
-            stage("export-bench", ["export", *common, "--board", bench_board], ex_json)
+        stage("export", ["export", *common, "--board", ex_board], ex_json)
         ex = load_export(ex_json)
-        bench_on = board if trial["port"] else bench_board
-        bench_argv = ["bench", *common, "--board", bench_on, "--samples", str(trial["samples"])]
-        if trial["port"]:
-            bench_argv += ["--port", trial["port"]]
-        be = stage("bench", bench_argv, run / "bench" / bench_on / "bench.json")
-        rec.update(metrics(tr, ex, be, run, board, bench_on, measured_on_board=bool(trial["port"])))
-        if fit_error:
-            rec["fit_error"] = fit_error
+        rec.update(model_metrics(tr, ex, run))
+        rec["boards"] = {}
+        for name in trial["boards"]:
+            bench_on = bench_board_for(trial, name, ex)
+            bench_argv = ["bench", *common, "--board", bench_on, "--samples", str(trial["samples"])]
+            if trial["port"]:
+                bench_argv += ["--port", trial["port"]]
+            be = stage(f"bench-{bench_on}", bench_argv, run / "bench" / bench_on / "bench.json")
+            rec["boards"][name] = board_metrics(ex, be, name, bench_on, bool(trial["port"]))
     except EdgekitError as e:
         rec.update(status="failed", error=str(e))
     except Exception as e:  # a bug in a stage is still this trial's result, not the sweep's end
@@ -293,25 +292,65 @@ def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
     return rec
 
 
-def metrics(
-    tr: dict,
-    ex: ExportReport,
-    be: dict,
-    run: Path,
-    board_name: str,
-    bench_on: str,
-    measured_on_board: bool,
-) -> dict[str, Any]:
-    """The numbers of one trial, from the stages' reports (and the export's reference outputs)."""
+def _default_bench(trial: dict[str, Any]) -> str:
+    return trial["bench_board"] or DEFAULT_BENCH_BOARD
+
+
+def bench_board_for(trial: dict[str, Any], name: str, ex: ExportReport) -> str:
+    """Where a board's latency is measured: the board itself behind --port; else the board in
+    QEMU when QEMU runs it and the model fits it (else the build could not link); else
+    --bench-board or mps2-an386, the same Cortex-M4 core and runtime at a roomier memory map."""
     from .boards import get_board
     from .export.fit import fit_report
+
+    if trial["port"]:
+        return name
+    if trial["bench_board"]:
+        return trial["bench_board"]
+    board = get_board(name)
+    if board.emulated and fit_report(board, ex.model_bytes, _arena(board, ex))["fits"]:
+        return name
+    return DEFAULT_BENCH_BOARD
+
+
+def _arena(board: Any, ex: ExportReport) -> int:
+    """The arena the board's runtime needs: edgekit-rt's planned size, or TFLM's need + margin."""
+    if board.runtime == "tflm" and ex.raw.get("arena", {}).get("tflm_arena_size"):
+        return int(ex.raw["arena"]["tflm_arena_size"])
+    return ex.ek_arena_size
+
+
+def model_metrics(tr: dict, ex: ExportReport, run: Path) -> dict[str, Any]:
+    """The board-independent numbers of one trial: accuracy of the float and int8 models, size."""
     from .metrics import scores
 
-    board = get_board(board_name)
     ref = runs.load_npz(run / "export" / "reference.npz")
     n = len(ref["label_names"])
     int8 = scores(ref["labels"], ref["y_int8"].argmax(1), n)
-    fit = fit_report(board, ex.model_bytes, ex.ek_arena_size)
+    return {
+        "float_acc": tr["cnn"]["accuracy"],
+        "float_f1": tr["cnn"]["macro_f1"],
+        "lda_acc": tr["lda"]["accuracy"],
+        "int8_acc": int8["accuracy"],
+        "int8_f1": int8["macro_f1"],
+        "n_test": int8["n"],
+        "test_split": tr["split"]["description"],
+        "params": ex.raw["params"],
+        "macs": ex.raw["macs"],
+        "model_bytes": ex.model_bytes,
+    }
+
+
+def board_metrics(
+    ex: ExportReport, be: dict, board_name: str, bench_on: str, measured_on_board: bool
+) -> dict[str, Any]:
+    """One board's numbers for a trial: fit against its budget, the bench, latency at its clock."""
+    from .boards import get_board
+    from .export.fit import fit_report
+
+    board = get_board(board_name)
+    arena = _arena(board, ex)
+    fit = fit_report(board, ex.model_bytes, arena)
     lat = be["latency"]
     q = be.get("qemu") or {}
     instr = q.get("instructions_per_inference")
@@ -327,21 +366,11 @@ def metrics(
             "instruction (a lower bound on a real Cortex-M4)"
         )
     return {
-        "float_acc": tr["cnn"]["accuracy"],
-        "float_f1": tr["cnn"]["macro_f1"],
-        "lda_acc": tr["lda"]["accuracy"],
-        "int8_acc": int8["accuracy"],
-        "int8_f1": int8["macro_f1"],
-        "n_test": int8["n"],
-        "test_split": tr["split"]["description"],
         "device_acc": be["device_accuracy"],
         "exact_match_rate": be["exact_match_rate"],
         "bench_samples": be["samples"],
         "bench_board": bench_on,
-        "params": ex.raw["params"],
-        "macs": ex.raw["macs"],
-        "model_bytes": ex.model_bytes,
-        "arena_bytes": ex.ek_arena_size,
+        "arena_bytes": arena,
         "arena_used": be.get("arena_used"),
         "flash_need": fit["flash"]["need"],
         "flash_budget": fit["flash"]["budget"],
@@ -380,10 +409,14 @@ def run_sweep(
     from .progress import progress_bar
     from .sweep_report import build_report, write_report
 
-    board = get_board(cfg.board)
-    if cfg.bench_board is None:
-        cfg.bench_board = board.name if board.emulated else DEFAULT_BENCH_BOARD
-    get_board(cfg.bench_board)
+    boards = [get_board(b) for b in cfg.boards]
+    if cfg.bench_board is not None:
+        get_board(cfg.bench_board)
+    if cfg.port and len(boards) > 1:
+        raise EdgekitError(
+            f"--port: one real board is on a serial port, but --board names {len(boards)}; "
+            "sweep one board with --port"
+        )
     bad = [w for w in cfg.widths if not w > 0]
     if not cfg.widths or bad:
         raise EdgekitError(f"--widths: expected positive widths like 0.1,0.2, got {cfg.widths}")
@@ -413,7 +446,8 @@ def run_sweep(
     _say(
         f"{len(trials)} trials ({len(cfg.archs)} arch x {len(cfg.widths)} widths x {cfg.seeds} seeds "
         f"x {len(folds)} folds), {len(trials) - len(todo)} already done, {len(todo)} to run; "
-        f"board {board.name}, bench on {cfg.port or cfg.bench_board}"
+        f"board(s) {', '.join(cfg.boards)}"
+        + (f", bench on {cfg.port or cfg.bench_board}" if cfg.port or cfg.bench_board else "")
     )
     t0 = time.time()
     if todo:
@@ -450,8 +484,12 @@ def run_sweep(
                     elapsed = time.time() - t0
                     left = elapsed / finished * (len(todo) - finished)
                     what = (
-                        f"int8 {rec['int8_acc']:.2%}, {rec['latency_ms'] or 0:.1f} ms, "
-                        f"{'fits' if rec['fits'] else 'does NOT fit'}"
+                        f"int8 {rec['int8_acc']:.2%}; "
+                        + "; ".join(
+                            f"{b}: {m['latency_ms'] or 0:.1f} ms, "
+                            f"{'fits' if m['fits'] else 'does NOT fit'}"
+                            for b, m in rec["boards"].items()
+                        )
                         if rec["status"] == "ok"
                         else "FAILED: " + rec["error"].splitlines()[0][:200]
                     )
@@ -465,11 +503,25 @@ def run_sweep(
         finally:
             if started_here:
                 ray.shutdown()
-    rep = build_report(cfg, board, [records[t["name"]] for t in trials], folds)
-    rep["wall_s_this_call"] = round(time.time() - t0, 1)
-    rep["trials_run_this_call"] = len(todo)
-    rep["files"] = write_report(out, rep, board)
-    return rep
+    done = [records[t["name"]] for t in trials]
+    reports = {}
+    for board in boards:
+        rep = build_report(cfg, board, [for_board(r, board.name) for r in done], folds)
+        rep["files"] = write_report(out, rep, board)
+        reports[board.name] = rep
+    return {
+        "boards": reports,
+        "wall_s_this_call": round(time.time() - t0, 1),
+        "trials_run_this_call": len(todo),
+    }
+
+
+def for_board(rec: dict[str, Any], board: str) -> dict[str, Any]:
+    """A trial record as one board sees it: the model's numbers and that board's."""
+    flat = {k: v for k, v in rec.items() if k != "boards"}
+    if rec["status"] == "ok":
+        flat.update(rec["boards"][board])
+    return flat
 
 
 def config_from_args(args: Any) -> SweepConfig:
@@ -486,7 +538,7 @@ def config_from_args(args: Any) -> SweepConfig:
     if unknown:
         raise EdgekitError(f"--arch: unknown {unknown}; known: {', '.join(arch_names())}")
     return SweepConfig(
-        board=args.board,
+        boards=[b.strip() for b in args.board.split(",") if b.strip()],
         widths=floats(args.widths, "--widths"),
         archs=archs,
         seeds=args.seeds,

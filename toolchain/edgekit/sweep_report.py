@@ -260,8 +260,14 @@ def markdown(rep: dict[str, Any]) -> str:
     lines += ["", f"**Recommendation:** {rec['config'] or 'none'}: {rec['reason']}.", ""]
     for name, why in rec["others"].items():
         lines.append(f"- {name}: {why}")
-    how = next((r["latency_how"] for r in rep["configs"] if r.get("latency_how")), None)
-    if how:
+    hows = {}
+    for r in rep["configs"]:
+        if r.get("latency_how"):
+            hows.setdefault(r["latency_how"], []).append(r["config"])
+    if hows:
+        how = "; ".join(
+            h + ("" if len(hows) == 1 else f" ({', '.join(names)})") for h, names in hows.items()
+        )
         lines += [
             "",
             f"Latency: {how}. Exact = the lowest device-vs-host int8 exact-match rate of the "
@@ -343,21 +349,25 @@ def plot(path: Path, rep: dict[str, Any]) -> None:
 
 
 def write_report(out: Path, rep: dict[str, Any], board: Any) -> dict[str, str]:
-    files = {
-        "json": str(out / "sweep.json"),
-        "md": str(out / "sweep.md"),
-        "png": str(out / "sweep.png"),
-    }
-    runs.write_text(out / "sweep.md", markdown(rep))
-    plot(out / "sweep.png", rep)
-    runs.write_json(out / "sweep.json", {**rep, "files": files, "provenance": runs.provenance()})
+    """sweep-<board>.json/.md/.png: one report per board of the sweep."""
+    files = {kind: str(out / f"sweep-{board.name}.{kind}") for kind in ("json", "md", "png")}
+    runs.write_text(Path(files["md"]), markdown(rep))
+    plot(Path(files["png"]), rep)
+    runs.write_json(Path(files["json"]), {**rep, "files": files, "provenance": runs.provenance()})
     return files
 
 
-def summary(rep: dict[str, Any]) -> str:
-    rec = rep["recommendation"]
+def summary(result: dict[str, Any]) -> str:
+    parts = [board_summary(rep) for rep in result["boards"].values()]
+    parts.append(f"{result['trials_run_this_call']} trials run in {result['wall_s_this_call']} s")
+    return "\n\n".join(parts)
+
+
+def board_summary(rep: dict[str, Any]) -> str:
+    b, rec = rep["board"], rep["recommendation"]
     rows = [
-        f"{'config':16s} {'ok':>5s} {'int8 acc %':>14s} {'latency ms':>14s} {'flash B':>10s} {'RAM B':>9s} fits"
+        f"{b['name']} ({b['clock_hz'] / 1e6:g} MHz, budget {rep['budget_ms']:g} ms):",
+        f"{'config':16s} {'ok':>5s} {'int8 acc %':>14s} {'latency ms':>14s} {'flash B':>10s} {'RAM B':>9s} fits",
     ]
     for r in rep["configs"]:
         rows.append(
@@ -367,8 +377,5 @@ def summary(rep: dict[str, Any]) -> str:
         )
     rows.append(f"recommended: {rec['config'] or 'none'}: {rec['reason']}")
     rows += [f"  {k}: {v}" for k, v in rec["others"].items()]
-    rows.append(
-        f"{rep['trials_run_this_call']} trials run in {rep['wall_s_this_call']} s; wrote "
-        f"{rep['files']['md']}, {rep['files']['png']}, {rep['files']['json']}"
-    )
+    rows.append(f"wrote {rep['files']['md']}, {rep['files']['png']}, {rep['files']['json']}")
     return "\n".join(rows)
