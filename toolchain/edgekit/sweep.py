@@ -402,7 +402,7 @@ def run_sweep(
     local_cpus: int | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Plan the trials, run the missing ones as Ray tasks, write sweep.json/.md/.png."""
+    """Plan the trials, run the missing ones as Ray tasks, write sweep-<board>.json/.md/.png."""
     import ray
 
     from .boards import get_board

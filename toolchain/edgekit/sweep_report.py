@@ -1,5 +1,5 @@
 """The sweep's report: per configuration mean ± std over seeds and folds, the Pareto fronts, the
-recommendation with the reason each other configuration lost; sweep.json, sweep.md, sweep.png."""
+recommendation with the reason each other configuration lost; sweep-<board>.json/.md/.png."""
 
 from __future__ import annotations
 
