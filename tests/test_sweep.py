@@ -14,7 +14,14 @@ from edgekit.cli import main
 from edgekit.data.features import Frames, trial_key
 from edgekit.data.splits import check_no_leak, make_split
 from edgekit.errors import EdgekitError
-from edgekit.sweep import TRIAL_FILE, bench_board_for, for_board, make_folds
+from edgekit.sweep import (
+    TRIAL_FILE,
+    bench_board_for,
+    for_board,
+    make_folds,
+    relative_cost,
+    time_left,
+)
 from edgekit.sweep_report import pareto, recommend, summarize
 
 
@@ -248,3 +255,17 @@ def test_sweep_refuses_a_port_for_several_boards(capsys) -> None:
     assert "one real board" in capsys.readouterr().err
     assert main(["sweep", "--board", "spresense,nope", "--widths", "0.2"]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_time_left_predicts_each_trial_from_its_cost() -> None:
+    assert time_left([], [], [1.0], 2) is None  # nothing timed yet
+    assert time_left([(1.0, 100.0), (1.0, 140.0)], [], [5.0, 5.0], 1) == pytest.approx(240.0)
+    # a line through (cost, wall): 100 s + 100 s per unit of cost; widths the builder refused
+    # (cost None) take no time; a running trial counts what it still has to do
+    timed = [(1.0, 200.0), (3.0, 400.0), (None, 3.0)]
+    assert time_left(timed, [(3.0, 100.0)], [1.0, None], 2) == pytest.approx((300 + 200) / 2)
+    assert time_left(timed, [(3.0, 900.0)], [], 2) == 0.0  # over its prediction: not negative
+    # noisy points with a falling line: no trial is predicted shorter for being wider
+    assert time_left([(1.0, 300.0), (2.0, 200.0)], [], [10.0], 1) == pytest.approx(250.0)
+    w01, w10 = relative_cost("mbv2", 0.1), relative_cost("mbv2", 1.0)
+    assert w10 > 5 * w01 > 0 and relative_cost("mbv2", 1.6) is None

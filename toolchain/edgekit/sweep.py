@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from . import runs
 from .artifacts import ExportReport, load_export
 from .errors import EdgekitError
@@ -396,6 +398,51 @@ def _fmt_s(s: float) -> str:
     return f"{s / 60:.1f} min" if s >= 90 else f"{s:.0f} s"
 
 
+def relative_cost(arch: str, width: float) -> float | None:
+    """A trial's weight in the time-left estimate: the MACs of the architecture at this width on
+    the default grid (training and QAT time grow with them; only ratios matter). None for a width
+    the builder refuses (that trial fails at once)."""
+    from .nn import build_model
+    from .nn.profile import profile_model
+
+    try:
+        return float(profile_model(build_model(arch, width, 10)).total_macs)
+    except EdgekitError:
+        return None
+
+
+def time_left(
+    timed: list[tuple[float | None, float]],
+    running: list[tuple[float | None, float]],
+    waiting: list[float | None],
+    slots: int,
+) -> float | None:
+    """Seconds until the last trial ends. Each trial's wall time is predicted from the finished
+    trials that ran every stage, `timed` (cost, wall s): a line through them once two costs are
+    known (wider models take longer, but not in proportion: small ones are overhead-bound), their
+    mean before that. running: (cost, seconds since it started); the remaining work is spread
+    over the `slots` trials Ray runs at once. None until one trial has been timed."""
+    pts = [(c, w) for c, w in timed if c is not None]
+    if not pts:
+        return None
+    c, w = np.array(pts, dtype=float).T
+    slope = max(float(np.polyfit(c, w, 1)[0]), 0.0) if len(set(c.tolist())) > 1 else 0.0
+    base = float((w - slope * c).mean())
+
+    def predict(cost: float | None) -> float:
+        return 0.0 if cost is None else max(base + slope * cost, 0.0)
+
+    work = sum(max(predict(cc) - e, 0.0) for cc, e in running) + sum(map(predict, waiting))
+    return work / max(slots, 1)
+
+
+def _started_at(trial: dict[str, Any], default: float) -> float:
+    try:
+        return float(runs.read_json(Path(trial["dir"]) / STARTED_FILE)["time"])
+    except (EdgekitError, KeyError, TypeError, ValueError):
+        return default
+
+
 def run_sweep(
     cfg: SweepConfig,
     address: str | None = None,
@@ -463,6 +510,14 @@ def run_sweep(
             ray.init(**kw)
         try:
             task = ray.remote(num_cpus=cfg.cpus_per_trial, max_retries=0)(run_trial)
+            slots = max(1, int(ray.cluster_resources().get("CPU", 1) // cfg.cpus_per_trial))
+            cost = {t["name"]: relative_cost(t["arch"], t["width"]) for t in trials}
+            # what the finished trials that ran every stage took, for the time-left estimate
+            timed = [
+                (cost[n], r["wall_s"])
+                for n, r in records.items()
+                if r["status"] == "ok" and "train" in r.get("stages_run", ())
+            ]
             pending = {task.remote(t): t for t in todo}
             seen_start: set[str] = set()
             bar = progress_bar(range(len(todo)), "sweep", progress, total=len(todo))
@@ -481,8 +536,19 @@ def run_sweep(
                         rec = {"config": t, "status": "failed", "error": f"Ray task: {e}"}
                     records[t["name"]] = rec
                     finished += 1
-                    elapsed = time.time() - t0
-                    left = elapsed / finished * (len(todo) - finished)
+                    if rec["status"] == "ok" and "train" in rec.get("stages_run", ()):
+                        timed.append((cost[t["name"]], rec["wall_s"]))
+                    now = time.time()
+                    left = time_left(
+                        timed,
+                        [
+                            (cost[p["name"]], now - _started_at(p, now))
+                            for p in pending.values()
+                            if p["name"] in seen_start
+                        ],
+                        [cost[p["name"]] for p in pending.values() if p["name"] not in seen_start],
+                        slots,
+                    )
                     what = (
                         f"int8 {rec['int8_acc']:.2%}; "
                         + "; ".join(
@@ -495,7 +561,8 @@ def run_sweep(
                     )
                     bar.write(
                         f"edgekit sweep: finished {t['name']} [{finished}/{len(todo)}] "
-                        f"in {rec.get('wall_s', 0):.0f} s: {what}; time left ~{_fmt_s(left)}",
+                        f"in {rec.get('wall_s', 0):.0f} s: {what}; time left "
+                        + (f"~{_fmt_s(left)}" if left is not None else "not known yet"),
                         file=sys.stderr,
                     )
                     bar.update(1)
