@@ -28,15 +28,25 @@ def test_quantize_multiplier_represents_the_scale():
         q, shift = quantize_multiplier(real)
         assert (1 << 30) <= q < (1 << 31)
         assert math.isclose(q * 2.0 ** (shift - 31), real, rel_tol=1e-9)
+    assert quantize_multiplier(1 - 2.0**-33) == (1 << 30, 1)  # rounds to 2^31: halved, shift + 1
+    assert quantize_multiplier(0.0) == (0, 0)
 
 
 def test_requantize_matches_fixed_point_reference_and_differs_from_single_rounding():
     rng = np.random.default_rng(0)
-    acc = rng.integers(-200_000, 200_000, size=4000)
-    reals = [1.7e-4, 3.3e-3, 0.021]
+    # small and int32-wide accumulators, ties of the final shift, both signs
+    acc = np.concatenate(
+        [
+            rng.integers(-200_000, 200_000, size=4000),
+            rng.integers(-(2**31) + 1, 2**31 - 1, size=1000),
+            np.arange(-4096, 4097, 64),
+            [0, 1, -1, 2**31 - 1, -(2**31) + 1],
+        ]
+    )
+    reals = [1.7e-4, 3.3e-3, 0.021, 0.5, 0.999]
     mq = [quantize_multiplier(r) for r in reals]
     got = requantize(
-        torch.tensor(acc).view(1, 1, -1).repeat(1, 3, 1),
+        torch.tensor(acc).view(1, 1, -1).repeat(1, len(reals), 1),
         torch.tensor([a for a, _ in mq]),
         torch.tensor([b for _, b in mq]),
     )
