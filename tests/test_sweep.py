@@ -16,6 +16,7 @@ from edgekit.data.splits import check_no_leak, make_split
 from edgekit.errors import EdgekitError
 from edgekit.sweep import (
     TRIAL_FILE,
+    _outcome,
     bench_board_for,
     for_board,
     make_folds,
@@ -247,6 +248,21 @@ def test_each_board_is_benched_on_itself_when_qemu_runs_it_and_the_model_fits() 
     assert for_board(ok, "b") == {"status": "ok", "int8_acc": 0.9, "fits": False}
     failed = {"status": "failed", "error": "boom"}
     assert for_board(failed, "b") == failed
+    # one board's bench failed: that board sees a failed trial, the other its numbers
+    half = {
+        "status": "failed",
+        "error": "b: link",
+        "int8_acc": 0.9,
+        "boards": {"a": {"fits": True, "latency_ms": 4.0}, "b": {"error": "link"}},
+    }
+    assert for_board(half, "a") == {
+        "status": "ok",
+        "int8_acc": 0.9,
+        "fits": True,
+        "latency_ms": 4.0,
+    }
+    assert for_board(half, "b") == {"status": "failed", "int8_acc": 0.9, "error": "link"}
+    assert _outcome(half) == "int8 90.00%; a: 4.0 ms, fits; b: FAILED: link"
 
 
 def test_sweep_refuses_a_port_for_several_boards(capsys) -> None:

@@ -278,13 +278,19 @@ def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
         ex = load_export(ex_json)
         rec.update(model_metrics(tr, ex, run))
         rec["boards"] = {}
-        for name in trial["boards"]:
+        for name in trial["boards"]:  # a board whose bench fails does not cost the others theirs
             bench_on = bench_board_for(trial, name, ex)
             bench_argv = ["bench", *common, "--board", bench_on, "--samples", str(trial["samples"])]
             if trial["port"]:
                 bench_argv += ["--port", trial["port"]]
-            be = stage(f"bench-{bench_on}", bench_argv, run / "bench" / bench_on / "bench.json")
-            rec["boards"][name] = board_metrics(ex, be, name, bench_on, bool(trial["port"]))
+            try:
+                be = stage(f"bench-{bench_on}", bench_argv, run / "bench" / bench_on / "bench.json")
+                rec["boards"][name] = board_metrics(ex, be, name, bench_on, bool(trial["port"]))
+            except EdgekitError as e:
+                rec["boards"][name] = {"error": str(e)}
+        bad = {n: m["error"] for n, m in rec["boards"].items() if "error" in m}
+        if bad:  # failed, so --retry-failed runs it again (only the missing benches re-run)
+            rec.update(status="failed", error="; ".join(f"{n}: {e}" for n, e in bad.items()))
     except EdgekitError as e:
         rec.update(status="failed", error=str(e))
     except Exception as e:  # a bug in a stage is still this trial's result, not the sweep's end
@@ -396,6 +402,18 @@ def _say(msg: str) -> None:
 
 def _fmt_s(s: float) -> str:
     return f"{s / 60:.1f} min" if s >= 90 else f"{s:.0f} s"
+
+
+def _outcome(rec: dict[str, Any]) -> str:
+    """A finished trial in one line: int8 accuracy and each board's latency and fit."""
+    if "boards" not in rec:
+        return "FAILED: " + rec["error"].splitlines()[0][:200]
+    return f"int8 {rec['int8_acc']:.2%}; " + "; ".join(
+        f"{b}: FAILED: {m['error'].splitlines()[0][:200]}"
+        if "error" in m
+        else f"{b}: {m['latency_ms'] or 0:.1f} ms, {'fits' if m['fits'] else 'does NOT fit'}"
+        for b, m in rec["boards"].items()
+    )
 
 
 def relative_cost(arch: str, width: float) -> float | None:
@@ -549,16 +567,7 @@ def run_sweep(
                         [cost[p["name"]] for p in pending.values() if p["name"] not in seen_start],
                         slots,
                     )
-                    what = (
-                        f"int8 {rec['int8_acc']:.2%}; "
-                        + "; ".join(
-                            f"{b}: {m['latency_ms'] or 0:.1f} ms, "
-                            f"{'fits' if m['fits'] else 'does NOT fit'}"
-                            for b, m in rec["boards"].items()
-                        )
-                        if rec["status"] == "ok"
-                        else "FAILED: " + rec["error"].splitlines()[0][:200]
-                    )
+                    what = _outcome(rec)
                     bar.write(
                         f"edgekit sweep: finished {t['name']} [{finished}/{len(todo)}] "
                         f"in {rec.get('wall_s', 0):.0f} s: {what}; time left "
@@ -585,10 +594,17 @@ def run_sweep(
 
 def for_board(rec: dict[str, Any], board: str) -> dict[str, Any]:
     """A trial record as one board sees it: the model's numbers and that board's."""
-    flat = {k: v for k, v in rec.items() if k != "boards"}
-    if rec["status"] == "ok":
-        flat.update(rec["boards"][board])
-    return flat
+    flat = {k: v for k, v in rec.items() if k not in ("boards", "error")}
+    mine = rec.get("boards", {}).get(board)
+    if mine is None:  # the trial failed before any board was measured
+        return {
+            **flat,
+            "status": rec["status"],
+            **({"error": rec["error"]} if "error" in rec else {}),
+        }
+    if "error" in mine:
+        return {**flat, "status": "failed", "error": mine["error"]}
+    return {**flat, "status": "ok", **mine}
 
 
 def config_from_args(args: Any) -> SweepConfig:
