@@ -9,7 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgekit.artifacts import load_export
+from edgekit.boards import get_board
 from edgekit.cli import main
+from edgekit.export.fit import fit_report
 
 pytestmark = pytest.mark.slow
 
@@ -73,6 +76,12 @@ def test_bench_in_qemu_matches_host_reference_exactly(mbv2_run: Path, capsys, bo
     assert len(ref["y_int8"]) >= 40
     assert rec["latency"]["median_ticks"] > 0
     assert (mbv2_run / "bench" / board / "bench.png").stat().st_size > 0
+    # the export's fit estimate (what the sweep and `export` judge a board by) covers the linked
+    # firmware, and by little: the board's [estimate] is measured, not a guess
+    ex = load_export(mbv2_run / "export" / "export.json")
+    fit = fit_report(get_board(board), ex.model_bytes, ex.ek_arena_size)
+    assert rec["flash_bytes"] <= fit["flash"]["need"] <= rec["flash_bytes"] + 4096
+    assert rec["ram_bytes"] <= fit["ram"]["need"] <= rec["ram_bytes"] + 4096
 
 
 def test_seed_model_fit_error_then_bigger_board(tmp_path, capsys, tiny_csl):
