@@ -4,6 +4,9 @@ on a local Ray instance (train -> quantize -> export -> QEMU bench per trial), r
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -285,3 +288,40 @@ def test_time_left_predicts_each_trial_from_its_cost() -> None:
     assert time_left([(1.0, 300.0), (2.0, 200.0)], [], [10.0], 1) == pytest.approx(250.0)
     w01, w10 = relative_cost("mbv2", 0.1), relative_cost("mbv2", 1.0)
     assert w10 > 5 * w01 > 0 and relative_cost("mbv2", 1.6) is None
+
+
+def test_a_stage_dies_with_the_worker_that_started_it(tmp_path) -> None:
+    """A sweep stopped by killing its workers (Ctrl-C, `ray stop`) leaves no stage running: the
+    stage gets SIGINT, the CLI's Ctrl-C path with its cleanup."""
+    marker = tmp_path / "interrupted"
+    stage = (
+        "import time\n"
+        "try:\n    time.sleep(60)\n"
+        f"except KeyboardInterrupt:\n    open({str(marker)!r}, 'w').close()\n"
+    )
+    worker = (
+        "import signal, subprocess, sys, time\n"
+        "from edgekit.sweep import stage_dies_with_parent\n"
+        "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"  # as a worker may have it
+        f"p = subprocess.Popen([sys.executable, '-c', {stage!r}], "
+        "preexec_fn=stage_dies_with_parent)\n"
+        "print(p.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", worker], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    time.sleep(0.5)  # the stage is inside its sleep
+    parent.kill()
+    parent.wait()
+
+    def alive() -> bool:  # a zombie (exited, not yet reaped by whoever adopted it) is not
+        try:
+            return Path(f"/proc/{child}/stat").read_text().split(")")[-1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    deadline = time.time() + 10
+    while time.time() < deadline and alive():
+        time.sleep(0.1)
+    assert not alive(), "the stage outlived its worker"
+    assert marker.exists()  # it went through KeyboardInterrupt, not a bare kill

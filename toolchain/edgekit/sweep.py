@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -174,7 +175,9 @@ def _stage(argv: list[str], log: Path, threads: int) -> dict[str, Any]:
         "PYTHONPATH": os.pathsep.join(p for p in (toolchain, os.environ.get("PYTHONPATH")) if p),
     }
     cmd = [sys.executable, "-m", "edgekit.cli", *argv, "--json", "--no-progress"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, env=env, preexec_fn=stage_dies_with_parent
+    )
     runs.write_text(
         log,
         "$ edgekit "
@@ -190,6 +193,21 @@ def _stage(argv: list[str], log: Path, threads: int) -> dict[str, Any]:
         msg = "\n".join(lines[at:]) if at is not None else "\n".join(lines[-5:])
         raise EdgekitError(f"edgekit {argv[0]} (exit {proc.returncode}): {msg} [log {log}]")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def stage_dies_with_parent() -> None:
+    """Run in a stage's process before exec: it gets SIGINT when the Ray worker that started it
+    dies, so a stopped or interrupted sweep leaves no training or QEMU running. SIGINT takes the
+    CLI's Ctrl-C path, whose cleanup stops QEMU and the build tools' process groups; its default
+    is restored first because a worker may have inherited SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, int(signal.SIGINT))
 
 
 def _threads() -> int:
