@@ -4,14 +4,20 @@ on a local Ray instance (train -> quantize -> export -> QEMU bench per trial), r
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import edgekit
 from edgekit.artifacts import ExportReport
 from edgekit.cli import main
 from edgekit.data.features import Frames, trial_key
@@ -137,13 +143,66 @@ def local_ray():
     ray.shutdown()
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture()
+def ray_cluster():
+    """A Ray cluster of its own, started as a user starts one (`ray start --head`), with a Ray
+    Client server: (GCS address, client address). Stopped with its whole process group."""
+    pytest.importorskip("ray")
+    gcs, client = _free_port(), _free_port()
+    tmp = tempfile.mkdtemp(prefix="ekray")  # short: Ray's unix sockets live below it
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("ray")),
+            "start",
+            "--head",
+            "--block",
+            f"--port={gcs}",
+            f"--ray-client-server-port={client}",
+            "--num-cpus=1",
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+            f"--temp-dir={tmp}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if "Ray runtime started" in line:
+                break
+        else:
+            pytest.fail("ray start --head did not start:\n" + "".join(seen[-20:]))
+        yield f"127.0.0.1:{gcs}", f"ray://127.0.0.1:{client}"
+    finally:
+        for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 15)):
+            try:
+                os.killpg(proc.pid, sig)
+                proc.wait(wait)
+                break
+            except ProcessLookupError:
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _mtimes(root: Path) -> dict[str, int]:
     return {str(p): p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
 
 
 @pytest.mark.slow
 def test_sweep_on_local_ray_reports_resumes_and_keeps_failures(
-    tmp_path, tiny_csl, capsys, local_ray
+    tmp_path, tiny_csl, capsys, local_ray, ray_cluster
 ):
     out = tmp_path / "sweep"
     argv = [
@@ -209,10 +268,22 @@ def test_sweep_on_local_ray_reports_resumes_and_keeps_failures(
     assert trial["test_split"].startswith("leave-one-session-out: test session 1")
 
     # An interrupted trial (no trial.json yet) resumes from its stage reports; nothing else runs.
+    # This call goes to an existing cluster through Ray Client (`--address ray://HOST:PORT`), as
+    # the README tells a user to: with RAY_AUTH_MODE=token (the cluster's token is this user's
+    # ~/.ray/auth_token); without it, the sweep says so instead of a traceback.
+    gcs, client = ray_cluster
+    env = {**os.environ, "PYTHONPATH": str(Path(edgekit.__file__).parents[1])}
+    env.pop("RAY_AUTH_MODE", None)
+    cli = [sys.executable, "-m", "edgekit.cli", *argv]
     (out / "trials" / "mbv2-w0.1-seed0-sess2" / TRIAL_FILE).unlink()
     before = _mtimes(out / "trials")
-    assert main(argv) == 0
-    result2 = json.loads(capsys.readouterr().out)
+    refused = subprocess.run([*cli, "--address", gcs], env=env, capture_output=True, text=True)
+    assert refused.returncode == 2 and "RAY_AUTH_MODE=token" in refused.stderr, refused.stderr
+    assert _mtimes(out / "trials") == before
+    env["RAY_AUTH_MODE"] = "token"
+    proc = subprocess.run([*cli, "--address", client], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    result2 = json.loads(proc.stdout.strip().splitlines()[-1])
     rep2 = result2["boards"]["mps2-an386"]
     assert result2["trials_run_this_call"] == 1
     again = json.loads((out / "trials" / "mbv2-w0.1-seed0-sess2" / TRIAL_FILE).read_text())

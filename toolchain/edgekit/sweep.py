@@ -543,7 +543,18 @@ def run_sweep(
                 kw["object_store_memory"] = 256 * 1024**2
                 if local_cpus:
                     kw["num_cpus"] = local_cpus
-            ray.init(**kw)
+            try:
+                ray.init(**kw)
+            except Exception as e:  # ConnectionError, AuthenticationError, ...: say what to do
+                if not address:
+                    raise
+                raise EdgekitError(
+                    f"--address {address}: could not join the Ray cluster: "
+                    f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}; "
+                    "a cluster started with `ray start` uses token authentication (Ray 2.59 "
+                    "and later): run the sweep with RAY_AUTH_MODE=token and the cluster's token "
+                    "in ~/.ray/auth_token (or RAY_AUTH_TOKEN)"
+                ) from None
         try:
             task = ray.remote(num_cpus=cfg.cpus_per_trial, max_retries=0)(run_trial)
             slots = max(1, int(ray.cluster_resources().get("CPU", 1) // cfg.cpus_per_trial))
