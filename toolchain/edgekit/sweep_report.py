@@ -109,7 +109,9 @@ def recommend(rows: list[dict[str, Any]], budget_ms: float, board: str) -> dict[
     for r in rows:
         if r is best:
             continue
-        if not r["ok"]:
+        if not r["trials"]:
+            why[r["config"]] = "no trial finished yet"
+        elif not r["ok"]:
             why[r["config"]] = f"every trial failed: {r['errors'][0]['error'].splitlines()[0]}"
         elif not r["fits"]:
             parts = []
