@@ -133,6 +133,8 @@ def test_pareto_and_recommendation_say_why_the_others_lost() -> None:
     assert why["mbv2 w0.5"].startswith("too slow: 80.0 ms > 50 ms")
     assert why["mbv2 w1"] == "does not fit stm32f405: RAM 200,000 > 131,072 B"
     assert "boom" in why["mbv2 w0.3"]
+    rows.append(summarize("mbv2", 0.75, [], 50))  # a sweep in progress: nothing finished yet
+    assert recommend(rows, 50, "stm32f405")["others"]["mbv2 w0.75"] == "no trial finished yet"
 
 
 @pytest.fixture()
