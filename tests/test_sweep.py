@@ -209,7 +209,7 @@ def test_sweep_on_local_ray_reports_resumes_and_keeps_failures(
     out = tmp_path / "sweep"
     argv = [
         "sweep",
-        "--board",
+        "--boards",
         "mps2-an386,spresense",
         "--widths",
         "0.1,0.2,1.6",
@@ -342,11 +342,13 @@ def test_each_board_is_benched_on_itself_when_qemu_runs_it_and_the_model_fits() 
 
 
 def test_sweep_refuses_a_port_for_several_boards(capsys) -> None:
-    argv = ["sweep", "--board", "spresense,stm32f405", "--widths", "0.2", "--port", "/dev/null"]
+    argv = ["sweep", "--boards", "spresense,stm32f405", "--widths", "0.2", "--port", "/dev/null"]
     assert main(argv) == 2
     assert "one real board" in capsys.readouterr().err
-    assert main(["sweep", "--board", "spresense,nope", "--widths", "0.2"]) == 2
+    assert main(["sweep", "--boards", "spresense,nope", "--widths", "0.2"]) == 2
     assert "nope" in capsys.readouterr().err
+    assert main(["sweep", "--board", "spresense,stm32f405", "--widths", "0.2"]) == 2
+    assert "--boards A,B" in capsys.readouterr().err
 
 
 def test_time_left_predicts_each_trial_from_its_cost() -> None:

@@ -79,7 +79,8 @@ def _board(name: str) -> str:
     try:
         get_board(name)
     except EdgekitError as e:
-        raise argparse.ArgumentTypeError(str(e).removeprefix("--board: ")) from None
+        hint = " (several boards: `sweep --boards A,B`)" if "," in name else ""
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--board: ") + hint) from None
     return name
 
 
@@ -906,13 +907,15 @@ def build_parser() -> argparse.ArgumentParser:
         "Ray tasks; Pareto report and the model that fits the board",
     )
     _add_output(p)
-    p.add_argument(
-        "--board",
-        required=True,
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--board", type=_board, help="the board to fit (see `edgekit boards`)")
+    which.add_argument(
+        "--boards",
+        dest="board",
         type=_board_list,
         metavar="LIST",
-        help="the board(s) to fit, comma-separated (see `edgekit boards`): each trial trains and "
-        "quantizes once and is measured for every board",
+        help="several boards, comma-separated: each trial trains and quantizes once and is "
+        "measured for every board",
     )
     p.add_argument(
         "--widths", required=True, metavar="LIST", help="width multipliers, e.g. 0.1,0.2,0.5"
