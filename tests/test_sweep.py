@@ -379,7 +379,7 @@ def test_a_stage_dies_with_the_worker_that_started_it(tmp_path) -> None:
         "from edgekit.sweep import stage_dies_with_parent\n"
         "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"  # as a worker may have it
         f"p = subprocess.Popen([sys.executable, '-c', {stage!r}], "
-        "preexec_fn=stage_dies_with_parent)\n"
+        "preexec_fn=stage_dies_with_parent())\n"
         "print(p.pid, flush=True)\n"
         "time.sleep(60)\n"
     )

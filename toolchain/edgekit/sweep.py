@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,7 +177,7 @@ def _stage(argv: list[str], log: Path, threads: int) -> dict[str, Any]:
     }
     cmd = [sys.executable, "-m", "edgekit.cli", *argv, "--json", "--no-progress"]
     proc = subprocess.run(
-        cmd, capture_output=True, text=True, env=env, preexec_fn=stage_dies_with_parent
+        cmd, capture_output=True, text=True, env=env, preexec_fn=stage_dies_with_parent()
     )
     runs.write_text(
         log,
@@ -198,16 +199,24 @@ def _stage(argv: list[str], log: Path, threads: int) -> dict[str, Any]:
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def stage_dies_with_parent() -> None:
-    """Run in a stage's process before exec: it gets SIGINT when the Ray worker that started it
+def stage_dies_with_parent() -> Callable[[], None]:
+    """A preexec_fn for a stage's process: it gets SIGINT when the Ray worker that started it
     dies, so a stopped or interrupted sweep leaves no training or QEMU running. SIGINT takes the
     CLI's Ctrl-C path, whose cleanup stops QEMU and the build tools' process groups; its default
-    is restored first because a worker may have inherited SIGINT ignored."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    is restored first because a worker may have inherited SIGINT ignored. prctl is looked up
+    here, in the (threaded) worker: between fork and exec the child only makes the two calls."""
+    prctl = None
     if sys.platform.startswith("linux"):
         import ctypes
 
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, int(signal.SIGINT))
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def preexec() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if prctl is not None:
+            prctl(PR_SET_PDEATHSIG, int(signal.SIGINT))
+
+    return preexec
 
 
 def _threads() -> int:
@@ -288,8 +297,8 @@ def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
             run / "quantize.json",
         )
         # One export serves every board: its fit check is against the board it is exported for
-        # (the real board behind --port, else the emulated one it is first measured on); each
-        # board's own fit is computed from the export's figures below.
+        # (the real board behind --port, else --bench-board or mps2-an386, whose 4 MB hold any
+        # model a board could run); each board's own fit is computed from its figures below.
         ex_board = trial["boards"][0] if trial["port"] else _default_bench(trial)
         ex_json = run / "export" / "export.json"
         stage("export", ["export", *common, "--board", ex_board], ex_json)
