@@ -279,6 +279,13 @@ def test_sweep_on_local_ray_reports_resumes_and_keeps_failures(
     cli = [sys.executable, "-m", "edgekit.cli", *argv]
     (out / "trials" / "mbv2-w0.1-seed0-sess2" / TRIAL_FILE).unlink()
     before = _mtimes(out / "trials")
+    # --report-only: the report of the trials finished so far; runs nothing, touches no trial
+    assert main([*argv, "--report-only"]) == 0
+    partial = json.loads(capsys.readouterr().out)
+    assert partial["trials_run_this_call"] == 0 and _mtimes(out / "trials") == before
+    row = {r["config"]: r for r in partial["boards"]["mps2-an386"]["configs"]}["mbv2 w0.1"]
+    assert row["trials"] == 1 and row["ok"] == 1
+    assert "5 of 6 trials finished" in (out / "sweep-mps2-an386.md").read_text()
     refused = subprocess.run([*cli, "--address", gcs], env=env, capture_output=True, text=True)
     assert refused.returncode == 2 and "RAY_AUTH_MODE=token" in refused.stderr, refused.stderr
     assert _mtimes(out / "trials") == before

@@ -524,6 +524,7 @@ def cmd_sweep(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         address=args.address,
         local_cpus=args.local_cpus,
         progress=args.progress,
+        report_only=args.report_only,
     )
     return rep, summary(rep)
 
@@ -983,6 +984,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="CPUs of the local Ray instance (default: all of this machine's)",
     )
     p.add_argument("--retry-failed", action="store_true", help="re-run trials that failed before")
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="write the report from the trials finished so far and run nothing (e.g. while "
+        "the sweep runs elsewhere, or after stopping it)",
+    )
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser(

@@ -493,8 +493,10 @@ def run_sweep(
     address: str | None = None,
     local_cpus: int | None = None,
     progress: bool = True,
+    report_only: bool = False,
 ) -> dict[str, Any]:
-    """Plan the trials, run the missing ones as Ray tasks, write sweep-<board>.json/.md/.png."""
+    """Plan the trials, run the missing ones as Ray tasks, write sweep-<board>.json/.md/.png
+    (report_only: from the trials finished so far, running nothing)."""
     import ray
 
     from .boards import get_board
@@ -535,6 +537,22 @@ def run_sweep(
                 continue
             f.unlink()
         todo.append(t)
+
+    def write_reports() -> dict[str, Any]:
+        """sweep-<board>.* from the trials finished so far (after each one, so a stopped sweep
+        leaves a report of what it did)."""
+        done = [records[t["name"]] for t in trials if t["name"] in records]
+        reports = {}
+        for board in boards:
+            rep = build_report(cfg, board, [for_board(r, board.name) for r in done], folds)
+            rep["trials_planned"] = len(trials)
+            rep["files"] = write_report(out, rep, board)
+            reports[board.name] = rep
+        return reports
+
+    if report_only:
+        _say(f"{len(records)} of {len(trials)} trials finished; report only, nothing run")
+        return {"boards": write_reports(), "wall_s_this_call": 0.0, "trials_run_this_call": 0}
     _say(
         f"{len(trials)} trials ({len(cfg.archs)} arch x {len(cfg.widths)} widths x {cfg.seeds} seeds "
         f"x {len(folds)} folds), {len(trials) - len(todo)} already done, {len(todo)} to run; "
@@ -613,18 +631,13 @@ def run_sweep(
                         file=sys.stderr,
                     )
                     bar.update(1)
+                    write_reports()
             bar.close()
         finally:
             if started_here:
                 ray.shutdown()
-    done = [records[t["name"]] for t in trials]
-    reports = {}
-    for board in boards:
-        rep = build_report(cfg, board, [for_board(r, board.name) for r in done], folds)
-        rep["files"] = write_report(out, rep, board)
-        reports[board.name] = rep
     return {
-        "boards": reports,
+        "boards": write_reports(),
         "wall_s_this_call": round(time.time() - t0, 1),
         "trials_run_this_call": len(todo),
     }

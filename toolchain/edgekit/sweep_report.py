@@ -236,7 +236,13 @@ def markdown(rep: dict[str, Any]) -> str:
         f"RAM {b['ram_bytes']:,} B{', shared' if b['shared_code_ram'] else ''}), budget "
         f"{rep['budget_ms']:g} ms",
         "",
-        f"{len(rep['trials'])} trials: {len(c['archs'])} arch x {len(c['widths'])} widths x "
+        f"{len(rep['trials'])}"
+        + (
+            f" of {rep['trials_planned']} trials finished"
+            if rep.get("trials_planned", len(rep["trials"])) != len(rep["trials"])
+            else " trials"
+        )
+        + f": {len(c['archs'])} arch x {len(c['widths'])} widths x "
         f"{c['seeds']} seeds x {len(rep['folds'])} folds ({', '.join(f['name'] for f in rep['folds'])}); "
         f"float epochs {c['epochs'] or 'default'}, QAT epochs {c['qat_epochs']}, "
         f"{c['samples']} bench samples per trial; accuracies on the whole held-out part, mean ± std "
