@@ -85,7 +85,7 @@ def _board(name: str) -> str:
 
 
 def _board_list(arg: str) -> str:
-    """sweep --board: one board or several separated by commas, each one the registry knows."""
+    """sweep --boards: boards separated by commas, each one the registry knows, none twice."""
     names = [b.strip() for b in arg.split(",") if b.strip()]
     if not names:
         raise argparse.ArgumentTypeError(

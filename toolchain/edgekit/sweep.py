@@ -350,9 +350,9 @@ def bench_board_for(trial: dict[str, Any], name: str, ex: ExportReport) -> str:
 
 def _arena(board: Any, ex: ExportReport) -> int:
     """The arena the board's runtime needs: edgekit-rt's planned size, or TFLM's need + margin."""
-    if board.runtime == "tflm" and ex.raw.get("arena", {}).get("tflm_arena_size"):
-        return int(ex.raw["arena"]["tflm_arena_size"])
-    return ex.ek_arena_size
+    from .export.reference import host_arena
+
+    return host_arena(ex) if board.runtime == "tflm" else ex.ek_arena_size
 
 
 def model_metrics(tr: dict, ex: ExportReport, run: Path) -> dict[str, Any]:
@@ -508,7 +508,7 @@ def run_sweep(
         get_board(cfg.bench_board)
     if cfg.port and len(boards) > 1:
         raise EdgekitError(
-            f"--port: one real board is on a serial port, but --board names {len(boards)}; "
+            f"--port: one real board is on a serial port, but --boards names {len(boards)}; "
             "sweep one board with --port"
         )
     bad = [w for w in cfg.widths if not w > 0]
@@ -585,7 +585,9 @@ def run_sweep(
         try:
             task = ray.remote(num_cpus=cfg.cpus_per_trial, max_retries=0)(run_trial)
             slots = max(1, int(ray.cluster_resources().get("CPU", 1) // cfg.cpus_per_trial))
-            cost = {t["name"]: relative_cost(t["arch"], t["width"]) for t in trials}
+            by_config = {(t["arch"], t["width"]) for t in trials}  # one model build per config
+            config_cost = {c: relative_cost(*c) for c in by_config}
+            cost = {t["name"]: config_cost[t["arch"], t["width"]] for t in trials}
             # what the finished trials that ran every stage took, for the time-left estimate
             timed = [
                 (cost[n], r["wall_s"])
