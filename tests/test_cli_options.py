@@ -178,6 +178,26 @@ def test_registry_options_reject_unknown_names_listing_the_known(tmp_path, capsy
 
 
 @pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["bench", "--board", "mps2-an386", "--runtime", "tflm,tflm"], "tflm named twice"),
+        (["bench", "--board", "mps2-an386", "--runtime", " , "], "expected runtimes like"),
+        (["sweep", "--boards", "spresense,,spresense", "--widths", "0.1"], "spresense named twice"),
+        (["sweep", "--board", "spresense", "--archs", ",", "--widths", "0.1"], "architectures"),
+    ],
+)
+def test_comma_lists_refuse_empty_and_repeated_names(argv, said, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.parse_args(argv)
+    assert e.value.code == 2 and said in capsys.readouterr().err
+
+
+def test_bench_runtimes_parse_to_a_list():
+    args = cli.parse_args(["bench", "--board", "mps2-an386", "--runtime", " edgekit-rt, tflm"])
+    assert args.runtime == ["edgekit-rt", "tflm"]
+
+
+@pytest.mark.parametrize(
     "argv",
     [
         ["profile", "--run", "r"],

@@ -84,50 +84,45 @@ def _board(name: str) -> str:
     return name
 
 
-def _board_list(arg: str) -> str:
-    """sweep --boards: boards separated by commas, each one the registry knows, none twice."""
-    names = [b.strip() for b in arg.split(",") if b.strip()]
+def _comma_list(arg: str, what: str, example: str, check) -> list[str]:
+    """A comma-separated list of names, each once; `check(name)` raises ArgumentTypeError for an
+    unknown one. One parser for --boards, --archs and --runtime."""
+    names = [n.strip() for n in arg.split(",") if n.strip()]
     if not names:
-        raise argparse.ArgumentTypeError(
-            f"expected board names like spresense,stm32f405, got {arg!r}"
-        )
+        raise argparse.ArgumentTypeError(f"expected {what} like {example}, got {arg!r}")
     for name in names:
-        _board(name)
-    if len(set(names)) != len(names):
-        raise argparse.ArgumentTypeError(f"a board is named twice in {arg!r}")
+        check(name)
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise argparse.ArgumentTypeError(f"{', '.join(twice)} named twice in {arg!r}")
+    return names
+
+
+def _known_in(registry, what: str):
+    def check(name: str) -> None:
+        if name not in registry:
+            raise argparse.ArgumentTypeError(
+                f"unknown {what} {name!r}; known: {', '.join(registry)}"
+            )
+
+    return check
+
+
+def _board_list(arg: str) -> str:
+    """sweep --boards: boards the registry knows, separated by commas."""
+    _comma_list(arg, "board names", "spresense,stm32f405", _board)
     return arg
 
 
 def _arch_list(arg: str) -> str:
-    """sweep --archs: architectures separated by commas, each one the registry knows."""
-    names = [a.strip() for a in arg.split(",") if a.strip()]
-    unknown = [a for a in names if a not in KNOWN_ARCHS]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"unknown architecture(s) {', '.join(map(repr, unknown))} "
-            f"in {arg!r}; known: {', '.join(KNOWN_ARCHS)}"
-        )
+    """sweep --archs: architectures the registry knows, separated by commas."""
+    _comma_list(arg, "architectures", "mbv2,mbv2-seed", _known_in(KNOWN_ARCHS, "architecture"))
     return arg
 
 
-def _split_runtimes(arg: str) -> list[str]:
-    rts = [r.strip() for r in arg.split(",") if r.strip()]
-    bad = [r for r in rts if r not in KNOWN_RUNTIMES]
-    if bad or not rts or len(set(rts)) != len(rts):
-        raise EdgekitError(
-            f"--runtime: expected one or more of {', '.join(KNOWN_RUNTIMES)} "
-            f"separated by commas, each once (e.g. edgekit-rt,tflm), got {arg!r}"
-        )
-    return rts
-
-
-def _runtime_list(arg: str) -> str:
+def _runtime_list(arg: str) -> list[str]:
     """bench --runtime: one runtime, or several separated by commas to compare side by side."""
-    try:
-        _split_runtimes(arg)
-    except EdgekitError as e:
-        raise argparse.ArgumentTypeError(str(e).removeprefix("--runtime: ")) from None
-    return arg
+    return _comma_list(arg, "runtimes", "edgekit-rt,tflm", _known_in(KNOWN_RUNTIMES, "runtime"))
 
 
 def _disturb_condition(spec: str) -> str:
@@ -285,7 +280,7 @@ def cmd_bench(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from .boards import get_board
 
     board = get_board(args.board)
-    runtimes = _runtimes(args.runtime, board)
+    runtimes = args.runtime or [board.runtime]
     make_vars = {"TFLM_DIR": args.tflm_dir} if args.tflm_dir else None
     if args.tflite is not None:  # any int8 .tflite: exported into a run directory of its own
         from .export.from_tflite import export_tflite
@@ -327,10 +322,6 @@ def cmd_bench(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
 
     rep = write_runtime_comparison(run, board.name, recs)
     return rep, "\n\n".join(r.get("summary", "") for r in recs) + "\n\n" + rep["table"]
-
-
-def _runtimes(arg: str | None, board) -> list[str]:
-    return _split_runtimes(arg) if arg else [board.runtime]
 
 
 def cmd_stream(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
