@@ -73,8 +73,8 @@ def data_sessions(data: str | None, fmt: str) -> dict[int, list[int]]:
 
         found: dict[int, set[int]] = {}
         for f in csl.find_files(root):
-            subj = csl._number_from_parents(f, csl._SUBJ_RE, 1)
-            found.setdefault(subj, set()).add(csl._number_from_parents(f, csl._SESS_RE, 1))
+            subj, sess = csl.subject_session(f)
+            found.setdefault(subj, set()).add(sess)
     else:
         from .data import load_recording
 

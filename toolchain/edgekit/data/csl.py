@@ -46,6 +46,11 @@ def _number_from_parents(path: Path, pattern: re.Pattern[str], default: int) -> 
     return default
 
 
+def subject_session(path: Path) -> tuple[int, int]:
+    """(subject, session) of a gest<G>.mat from its subject<N>/session<M> folders (1 where absent)."""
+    return _number_from_parents(path, _SUBJ_RE, 1), _number_from_parents(path, _SESS_RE, 1)
+
+
 def find_files(root: Path) -> list[Path]:
     root = Path(root)
     if root.is_file():
@@ -77,8 +82,7 @@ def load_csl(root: Path) -> Recording:
     entries = []
     for f in files:
         gesture = int(_GEST_RE.match(f.name).group(1))  # type: ignore[union-attr]
-        subject = _number_from_parents(f, _SUBJ_RE, 1)
-        session = _number_from_parents(f, _SESS_RE, 1)
+        subject, session = subject_session(f)
         entries.append((subject, session, gesture, f))
     gestures = sorted({e[2] for e in entries})
     class_of = {g: i for i, g in enumerate(gestures)}
