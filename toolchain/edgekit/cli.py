@@ -108,16 +108,16 @@ def _known_in(registry, what: str):
     return check
 
 
-def _board_list(arg: str) -> str:
+def _board_list(arg: str) -> list[str]:
     """sweep --boards: boards the registry knows, separated by commas."""
-    _comma_list(arg, "board names", "spresense,stm32f405", _board)
-    return arg
+    return _comma_list(arg, "board names", "spresense,stm32f405", _board)
 
 
-def _arch_list(arg: str) -> str:
+def _arch_list(arg: str) -> list[str]:
     """sweep --archs: architectures the registry knows, separated by commas."""
-    _comma_list(arg, "architectures", "mbv2,mbv2-seed", _known_in(KNOWN_ARCHS, "architecture"))
-    return arg
+    return _comma_list(
+        arg, "architectures", "mbv2,mbv2-seed", _known_in(KNOWN_ARCHS, "architecture")
+    )
 
 
 def _runtime_list(arg: str) -> list[str]:
@@ -903,7 +903,6 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--board", type=_board, help="the board to fit (see `edgekit boards`)")
     which.add_argument(
         "--boards",
-        dest="board",
         type=_board_list,
         metavar="LIST",
         help="several boards, comma-separated: each trial trains and quantizes once and is "
@@ -915,7 +914,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--archs",
         dest="arch",
-        default="mbv2",
+        default=["mbv2"],
         metavar="LIST",
         type=_arch_list,
         help="architectures, comma-separated: mbv2 (default), mbv2-seed or both",

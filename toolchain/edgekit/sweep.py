@@ -667,16 +667,10 @@ def config_from_args(args: Any) -> SweepConfig:
         except ValueError:
             raise EdgekitError(f"{what}: expected comma-separated numbers, got {s!r}") from None
 
-    from .nn import arch_names
-
-    archs = [a.strip() for a in args.arch.split(",") if a.strip()]
-    unknown = [a for a in archs if a not in arch_names()]
-    if unknown:
-        raise EdgekitError(f"--arch: unknown {unknown}; known: {', '.join(arch_names())}")
-    return SweepConfig(
-        boards=[b.strip() for b in args.board.split(",") if b.strip()],
+    return SweepConfig(  # boards and archs: lists the parser checked against their registries
+        boards=args.boards or [args.board],
         widths=floats(args.widths, "--widths"),
-        archs=archs,
+        archs=list(args.arch),
         seeds=args.seeds,
         folds=args.folds,
         budget_ms=args.budget_ms,
