@@ -90,3 +90,41 @@ def test_profile_covers_every_op(qemu_results):
     assert sum(o.macs for o in res.ops) > 0
     total = sum(o.ticks for o in res.ops)
     assert total <= res.ticks <= total + 2 * len(res.ops) + 4
+
+
+def test_models_over_one_mib_load_and_oversized_ones_say_so(qemu_results):
+    """A model over 1 MiB (a w0.75 MobileNetV2 is 1.75 MB) loads into the image's model buffer
+    in the code memory and runs byte-exact; a file over MODEL_MAX is refused by name."""
+    elf, tmp = qemu_results[0], qemu_results[1]
+    spec = rt_models.ModelSpec(
+        "fc_big",
+        "fc",
+        390,
+        dict(
+            n=1024,
+            units=1100,
+            act=None,
+            rank3=False,
+            rows=1,
+            wstd=0.05,
+            range=(-1.0, 1.0),
+            per_tensor=False,
+        ),
+    )
+    model = rt_models.build(spec, rt_models.cache_dir())
+    assert model.stat().st_size > (1 << 20)
+    x = random_inputs(model, spec.seed)
+    (tmp / "big.in").write_bytes(x.tobytes())
+    huge = tmp / "huge.tflite"
+    huge.write_bytes(bytes((3 << 20) + 1))
+    big, over = ekrt_semi.run(
+        elf,
+        [
+            ekrt_semi.Job(model, tmp / "big.in", tmp / "big.out"),
+            ekrt_semi.Job(huge, tmp / "big.in", tmp / "huge.out"),
+        ],
+    )
+    assert big.ok, big.error
+    ref = tflm_outputs(model, x)
+    assert (tmp / "big.out").read_bytes() == ref.tobytes()
+    assert not over.ok and "larger than this image's MODEL_MAX" in over.error
