@@ -20,7 +20,10 @@
 #include "cm_semihost.h"
 #include "ekrt.h"
 
-#define MODEL_MAX (3u << 20) /* in the code memory (ekrt_semi.ld): w1.0 MobileNetV2 fits */
+#define MODEL_MAX_MIB 3 /* in the code memory (ekrt_semi.ld): a w1.0 MobileNetV2 fits */
+#define MODEL_MAX ((uint32_t)MODEL_MAX_MIB << 20)
+#define STR_(x) #x
+#define STR(x) STR_(x)
 #define ARENA_MAX (1u << 20)
 #define IO_MAX (64u * 1024u)
 #define JOBS_MAX (16u * 1024u)
@@ -128,7 +131,8 @@ static int run_job(uint32_t index, const char *model_path, const char *in_path,
     uint32_t records = 0, ticks = 0, op;
     model_len = read_file(model_path, s_model, MODEL_MAX);
     if (model_len == -2) {
-        return job_error(index, "the model is larger than this image's MODEL_MAX (3 MiB)");
+        return job_error(
+            index, "the model is larger than this image's MODEL_MAX (" STR(MODEL_MAX_MIB) " MiB)");
     }
     if (model_len < 0) {
         return job_error(index, "cannot read the model");
