@@ -3,7 +3,9 @@
  * for one or two columns (pixels) at a time and two filter rows (output channels) at a time,
  * so every weight word loaded feeds two pixels and every input word feeds two channels.
  * With DSP: 4 int8 -> two int16 pairs per SXTB16/SXTAB16 (the input offset added on the way),
- * two MACs per SMLAD; the portable path computes the same sums with the same lane order. */
+ * two MACs per SMLAD; the portable path computes the same sums with the same lane order.
+ * The scalar k % 4 tails are written out in each path on purpose: one shared inline helper
+ * (accumulators by pointer) cost gcc 12 +17,000 instructions (+0.25%) on the sweep's w0.1. */
 #include "ekrt_dsp.h" /* first: kernel optimisation level */
 #include "ekrt_internal.h"
 
