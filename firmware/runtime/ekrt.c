@@ -20,7 +20,7 @@ static int parse_tensors(ekrt_prep_t *c, uint32_t tvec, uint32_t n_tensors, uint
         memset(t, 0, sizeof *t);
         t->first = -1;
         t->last = -1;
-        sv = ekrt_fb_get_vec(fb, tt, 0, 4, &nd);
+        sv = ekrt_fb_get_vec(fb, tt, EKRT_TENSOR_SHAPE, 4, &nd);
         if (fb->bad) {
             return ekrt_fail(c, "malformed model: tensor %u", (unsigned)i);
         }
@@ -41,23 +41,23 @@ static int parse_tensors(ekrt_prep_t *c, uint32_t tvec, uint32_t n_tensors, uint
             count *= (uint32_t)v;
             t->dims[d] = v;
         }
-        t->type = ekrt_fb_get_u8(fb, tt, 1, 0);
+        t->type = ekrt_fb_get_u8(fb, tt, EKRT_TENSOR_TYPE, 0);
         es = ekrt_type_size(t->type);
         if (es != 0 && count > 0x7FFFFFFFu / es) {
             return ekrt_fail(c, "tensor %u is too large", (unsigned)i);
         }
         t->bytes = count * es;
-        buf = ekrt_fb_get_u32(fb, tt, 2, 0);
+        buf = ekrt_fb_get_u32(fb, tt, EKRT_TENSOR_BUFFER, 0);
         if (buf >= n_buffers) {
             return ekrt_fail(c, "malformed model: tensor %u uses buffer %u of %u", (unsigned)i,
                              (unsigned)buf, (unsigned)n_buffers);
         }
-        q = ekrt_fb_get_table(fb, tt, 4);
+        q = ekrt_fb_get_table(fb, tt, EKRT_TENSOR_QUANTIZATION);
         if (q) {
             uint32_t ns, nz, sc, zp;
-            sc = ekrt_fb_get_vec(fb, q, 2, 4, &ns);
-            zp = ekrt_fb_get_vec(fb, q, 3, 8, &nz);
-            t->qdim = ekrt_fb_get_i32(fb, q, 6, 0);
+            sc = ekrt_fb_get_vec(fb, q, EKRT_QUANT_SCALE, 4, &ns);
+            zp = ekrt_fb_get_vec(fb, q, EKRT_QUANT_ZERO_POINT, 8, &nz);
+            t->qdim = ekrt_fb_get_i32(fb, q, EKRT_QUANT_QUANTIZED_DIMENSION, 0);
             if (ns > 0) {
                 t->scale = ekrt_fb_f32(fb, sc);
                 t->qscale_pos = sc;
@@ -75,9 +75,9 @@ static int parse_tensors(ekrt_prep_t *c, uint32_t tvec, uint32_t n_tensors, uint
         }
         {
             uint32_t bt = ekrt_fb_vec_table(fb, bvec, n_buffers, buf);
-            uint32_t dlen, dpos = ekrt_fb_get_vec(fb, bt, 0, 1, &dlen);
-            uint64_t boff = ekrt_fb_get_u64(fb, bt, 1, 0);
-            uint64_t bsize = ekrt_fb_get_u64(fb, bt, 2, 0);
+            uint32_t dlen, dpos = ekrt_fb_get_vec(fb, bt, EKRT_BUFFER_DATA, 1, &dlen);
+            uint64_t boff = ekrt_fb_get_u64(fb, bt, EKRT_BUFFER_OFFSET, 0);
+            uint64_t bsize = ekrt_fb_get_u64(fb, bt, EKRT_BUFFER_SIZE, 0);
             if (fb->bad) {
                 return ekrt_fail(c, "malformed model: buffer %u of tensor %u", (unsigned)buf,
                                  (unsigned)i);
@@ -126,15 +126,15 @@ static int32_t op_code_at(ekrt_fb_t *fb, uint32_t ovec, uint32_t n_ops, uint32_t
                           uint32_t n_codes, uint32_t i)
 {
     const uint32_t ot = ekrt_fb_vec_table(fb, ovec, n_ops, i);
-    const uint32_t opcode = ekrt_fb_get_u32(fb, ot, 0, 0);
+    const uint32_t opcode = ekrt_fb_get_u32(fb, ot, EKRT_OPERATOR_OPCODE_INDEX, 0);
     uint32_t ct;
     int32_t dep, code;
     if (fb->bad || opcode >= n_codes) {
         return 0;
     }
     ct = ekrt_fb_vec_table(fb, cvec, n_codes, opcode);
-    dep = ekrt_fb_get_i8(fb, ct, 0, 0);
-    code = ekrt_fb_get_i32(fb, ct, 3, 0);
+    dep = ekrt_fb_get_i8(fb, ct, EKRT_OPCODE_DEPRECATED_BUILTIN_CODE, 0);
+    code = ekrt_fb_get_i32(fb, ct, EKRT_OPCODE_BUILTIN_CODE, 0);
     return code > dep ? code : dep; /* schema v3a: the real code is the larger field */
 }
 
@@ -146,7 +146,7 @@ static int parse_ops(ekrt_prep_t *c, uint32_t ovec, uint32_t n_ops, uint32_t cve
     for (i = 0; i < n_ops; ++i) {
         ekrt_op_t *op = &rt->ops[i];
         uint32_t ot = ekrt_fb_vec_table(fb, ovec, n_ops, i);
-        uint32_t opcode = ekrt_fb_get_u32(fb, ot, 0, 0);
+        uint32_t opcode = ekrt_fb_get_u32(fb, ot, EKRT_OPERATOR_OPCODE_INDEX, 0);
         uint32_t iv, ov, n_in, n_out;
         int32_t code;
         memset(op, 0, sizeof *op);
@@ -159,12 +159,13 @@ static int parse_ops(ekrt_prep_t *c, uint32_t ovec, uint32_t n_ops, uint32_t cve
         code = op_code_at(fb, ovec, n_ops, cvec, n_codes, i);
         c->op_code = code;
         if (ekrt_op_find(code) == NULL) {
-            return ekrt_fail_op(c, code == 32 ? "custom operators are not supported"
-                                              : "operator is not supported by edgekit-rt");
+            return ekrt_fail_op(c, code == EKRT_BUILTIN_CUSTOM
+                                       ? "custom operators are not supported"
+                                       : "operator is not supported by edgekit-rt");
         }
         op->code = (int16_t)code;
-        iv = ekrt_fb_get_vec(fb, ot, 1, 4, &n_in);
-        ov = ekrt_fb_get_vec(fb, ot, 2, 4, &n_out);
+        iv = ekrt_fb_get_vec(fb, ot, EKRT_OPERATOR_INPUTS, 4, &n_in);
+        ov = ekrt_fb_get_vec(fb, ot, EKRT_OPERATOR_OUTPUTS, 4, &n_out);
         if (fb->bad) {
             return ekrt_fail(c, "malformed model: operator %u", (unsigned)i);
         }
@@ -427,19 +428,19 @@ int ekrt_init(ekrt_t *rt, const uint8_t *model, size_t model_len, uint8_t *arena
     if (c.fb.bad) {
         return ekrt_fail(&c, "malformed model: root table");
     }
-    if (ekrt_fb_get_u32(&c.fb, root, 0, 0) != 3) {
+    if (ekrt_fb_get_u32(&c.fb, root, EKRT_MODEL_VERSION, 0) != EKRT_SCHEMA_VERSION) {
         return ekrt_fail(&c, "model schema version %u, expected 3",
-                         (unsigned)ekrt_fb_get_u32(&c.fb, root, 0, 0));
+                         (unsigned)ekrt_fb_get_u32(&c.fb, root, EKRT_MODEL_VERSION, 0));
     }
-    cvec = ekrt_fb_get_vec(&c.fb, root, 1, 4, &n_codes);
-    subgraphs = ekrt_fb_get_vec(&c.fb, root, 2, 4, &n_sg);
-    bvec = ekrt_fb_get_vec(&c.fb, root, 4, 4, &n_buffers);
+    cvec = ekrt_fb_get_vec(&c.fb, root, EKRT_MODEL_OPERATOR_CODES, 4, &n_codes);
+    subgraphs = ekrt_fb_get_vec(&c.fb, root, EKRT_MODEL_SUBGRAPHS, 4, &n_sg);
+    bvec = ekrt_fb_get_vec(&c.fb, root, EKRT_MODEL_BUFFERS, 4, &n_buffers);
     if (c.fb.bad || n_sg < 1) {
         return ekrt_fail(&c, "malformed model: no subgraph");
     }
     sg = ekrt_fb_vec_table(&c.fb, subgraphs, n_sg, 0);
-    tvec = ekrt_fb_get_vec(&c.fb, sg, 0, 4, &n_tensors);
-    ovec = ekrt_fb_get_vec(&c.fb, sg, 3, 4, &n_ops);
+    tvec = ekrt_fb_get_vec(&c.fb, sg, EKRT_SUBGRAPH_TENSORS, 4, &n_tensors);
+    ovec = ekrt_fb_get_vec(&c.fb, sg, EKRT_SUBGRAPH_OPERATORS, 4, &n_ops);
     if (c.fb.bad) {
         return ekrt_fail(&c, "malformed model: subgraph 0");
     }
@@ -464,8 +465,8 @@ int ekrt_init(ekrt_t *rt, const uint8_t *model, size_t model_len, uint8_t *arena
             (unsigned long)arena_len, (unsigned)n_tensors, (unsigned)n_ops);
     }
     if (parse_tensors(&c, tvec, n_tensors, bvec, n_buffers) ||
-        io_list(&c, sg, 1, rt->inputs, &rt->n_inputs, "inputs") ||
-        io_list(&c, sg, 2, rt->outputs, &rt->n_outputs, "outputs") ||
+        io_list(&c, sg, EKRT_SUBGRAPH_INPUTS, rt->inputs, &rt->n_inputs, "inputs") ||
+        io_list(&c, sg, EKRT_SUBGRAPH_OUTPUTS, rt->outputs, &rt->n_outputs, "outputs") ||
         parse_ops(&c, ovec, n_ops, cvec, n_codes) || fold_pads(&c) || plan(&c)) {
         rt->n_tensors = 0;
         rt->n_ops = 0;
@@ -524,16 +525,16 @@ static void tensor_quant(const ekrt_t *rt, int32_t t, float *scale, int32_t *zp)
     *scale = 0.0f;
     *zp = 0;
     root = ekrt_fb_table_at(&fb, 0);
-    sgs = ekrt_fb_get_vec(&fb, root, 2, 4, &n_sg);
+    sgs = ekrt_fb_get_vec(&fb, root, EKRT_MODEL_SUBGRAPHS, 4, &n_sg);
     sg = ekrt_fb_vec_table(&fb, sgs, n_sg, 0);
-    tvec = ekrt_fb_get_vec(&fb, sg, 0, 4, &n_t);
+    tvec = ekrt_fb_get_vec(&fb, sg, EKRT_SUBGRAPH_TENSORS, 4, &n_t);
     tt = ekrt_fb_vec_table(&fb, tvec, n_t, (uint32_t)t);
-    q = ekrt_fb_get_table(&fb, tt, 4);
+    q = ekrt_fb_get_table(&fb, tt, EKRT_TENSOR_QUANTIZATION);
     if (fb.bad || q == 0) {
         return;
     }
-    sc = ekrt_fb_get_vec(&fb, q, 2, 4, &ns);
-    zv = ekrt_fb_get_vec(&fb, q, 3, 8, &nz);
+    sc = ekrt_fb_get_vec(&fb, q, EKRT_QUANT_SCALE, 4, &ns);
+    zv = ekrt_fb_get_vec(&fb, q, EKRT_QUANT_ZERO_POINT, 8, &nz);
     if (ns > 0) {
         *scale = ekrt_fb_f32(&fb, sc);
     }

@@ -63,7 +63,7 @@ int ekrt_prepare_add(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in)
         ekrt_bcast_strides(b->ndim, b->dims, out->ndim, out->dims, s)) {
         return ekrt_fail_op(c, "input shapes do not broadcast to the output shape");
     }
-    act = ekrt_fb_get_i8(&c->fb, ekrt_opts_table(c, ot, EKRT_OPT_ADD), 0, 0);
+    act = ekrt_fb_get_i8(&c->fb, ekrt_opts_table(c, ot, EKRT_OPT_ADD), EKRT_ADD_ACTIVATION, 0);
     if (ekrt_act_range(c, act, out, &p->act_min, &p->act_max)) {
         return -1;
     }

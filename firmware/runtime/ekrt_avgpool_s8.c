@@ -50,12 +50,12 @@ int ekrt_prepare_avgpool(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_
     in = ekrt_tinfo(c, op->in[0]);
     out = ekrt_tinfo(c, op->out);
     o = ekrt_opts_table(c, ot, EKRT_OPT_POOL);
-    padding = ekrt_fb_get_i8(&c->fb, o, 0, 0);
-    p->stride_w = ekrt_fb_get_i32(&c->fb, o, 1, 0);
-    p->stride_h = ekrt_fb_get_i32(&c->fb, o, 2, 0);
-    p->k_w = ekrt_fb_get_i32(&c->fb, o, 3, 0);
-    p->k_h = ekrt_fb_get_i32(&c->fb, o, 4, 0);
-    act = ekrt_fb_get_i8(&c->fb, o, 5, 0);
+    padding = ekrt_fb_get_i8(&c->fb, o, EKRT_POOL_PADDING, 0);
+    p->stride_w = ekrt_fb_get_i32(&c->fb, o, EKRT_POOL_STRIDE_W, 0);
+    p->stride_h = ekrt_fb_get_i32(&c->fb, o, EKRT_POOL_STRIDE_H, 0);
+    p->k_w = ekrt_fb_get_i32(&c->fb, o, EKRT_POOL_FILTER_W, 0);
+    p->k_h = ekrt_fb_get_i32(&c->fb, o, EKRT_POOL_FILTER_H, 0);
+    act = ekrt_fb_get_i8(&c->fb, o, EKRT_POOL_ACTIVATION, 0);
     if (p->stride_w < 1 || p->stride_h < 1 || p->k_w < 1 || p->k_h < 1 || p->stride_w > 1024 ||
         p->stride_h > 1024 || p->k_w > 4096 || p->k_h > 4096) {
         return ekrt_fail_op(c, "invalid pool size/stride");

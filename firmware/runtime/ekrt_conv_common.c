@@ -96,18 +96,19 @@ int ekrt_conv_prepare(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, int depthwise)
     f = ekrt_tinfo(c, op->in[1]);
     out = ekrt_tinfo(c, op->out);
     o = ekrt_opts_table(c, ot, depthwise ? EKRT_OPT_DWCONV : EKRT_OPT_CONV);
-    padding = ekrt_fb_get_i8(&c->fb, o, 0, 0);
-    p->stride_w = ekrt_fb_get_i32(&c->fb, o, 1, 0);
-    p->stride_h = ekrt_fb_get_i32(&c->fb, o, 2, 0);
+    /* the two options tables share padding and strides at the same slots */
+    padding = ekrt_fb_get_i8(&c->fb, o, EKRT_CONV_PADDING, 0);
+    p->stride_w = ekrt_fb_get_i32(&c->fb, o, EKRT_CONV_STRIDE_W, 0);
+    p->stride_h = ekrt_fb_get_i32(&c->fb, o, EKRT_CONV_STRIDE_H, 0);
     if (depthwise) {
-        p->depth_mult = ekrt_fb_get_i32(&c->fb, o, 3, 0);
-        act = ekrt_fb_get_i8(&c->fb, o, 4, 0);
-        p->dil_w = ekrt_fb_get_i32(&c->fb, o, 5, 1);
-        p->dil_h = ekrt_fb_get_i32(&c->fb, o, 6, 1);
+        p->depth_mult = ekrt_fb_get_i32(&c->fb, o, EKRT_DWCONV_DEPTH_MULTIPLIER, 0);
+        act = ekrt_fb_get_i8(&c->fb, o, EKRT_DWCONV_ACTIVATION, 0);
+        p->dil_w = ekrt_fb_get_i32(&c->fb, o, EKRT_DWCONV_DILATION_W, 1);
+        p->dil_h = ekrt_fb_get_i32(&c->fb, o, EKRT_DWCONV_DILATION_H, 1);
     } else {
-        act = ekrt_fb_get_i8(&c->fb, o, 3, 0);
-        p->dil_w = ekrt_fb_get_i32(&c->fb, o, 4, 1);
-        p->dil_h = ekrt_fb_get_i32(&c->fb, o, 5, 1);
+        act = ekrt_fb_get_i8(&c->fb, o, EKRT_CONV_ACTIVATION, 0);
+        p->dil_w = ekrt_fb_get_i32(&c->fb, o, EKRT_CONV_DILATION_W, 1);
+        p->dil_h = ekrt_fb_get_i32(&c->fb, o, EKRT_CONV_DILATION_H, 1);
     }
     if (p->stride_w < 1 || p->stride_h < 1 || p->dil_w < 1 || p->dil_h < 1 || p->stride_w > 1024 ||
         p->stride_h > 1024 || p->dil_w > 1024 || p->dil_h > 1024) {

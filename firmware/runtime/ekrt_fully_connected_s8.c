@@ -53,8 +53,8 @@ int ekrt_prepare_fully_connected(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uin
     f = ekrt_tinfo(c, op->in[1]);
     out = ekrt_tinfo(c, op->out);
     o = ekrt_opts_table(c, ot, EKRT_OPT_FC);
-    act = ekrt_fb_get_i8(&c->fb, o, 0, 0);
-    if (ekrt_fb_get_i8(&c->fb, o, 1, 0) != 0) {
+    act = ekrt_fb_get_i8(&c->fb, o, EKRT_FC_ACTIVATION, 0);
+    if (ekrt_fb_get_i8(&c->fb, o, EKRT_FC_WEIGHTS_FORMAT, 0) != 0) {
         return ekrt_fail_op(c, "shuffled weights format is not supported");
     }
     p->out_depth = f->dims[0];

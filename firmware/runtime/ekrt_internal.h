@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "ekrt.h"
+#include "ekrt_schema.h"
 
 #define EKRT_MAX_DIMS 6
 #define EKRT_OP_NAME_COUNT 161
@@ -335,17 +336,6 @@ const char *ekrt_type_name(uint32_t type);
 
 
 /* --- op preparation (ekrt_prepare.c, ekrt_conv_common.c, one prepare per op file) ------- */
-
-/* BuiltinOptions union types we read (schema.fbs). */
-enum {
-    EKRT_OPT_CONV = 1,
-    EKRT_OPT_DWCONV = 2,
-    EKRT_OPT_POOL = 5,
-    EKRT_OPT_FC = 8,
-    EKRT_OPT_SOFTMAX = 9,
-    EKRT_OPT_ADD = 11,
-    EKRT_OPT_REDUCER = 27
-};
 
 /* Init-time context handed to every prepare. */
 typedef struct ekrt_prep {

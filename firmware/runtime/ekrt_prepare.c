@@ -141,11 +141,11 @@ int ekrt_want_const(ekrt_prep_t *c, int32_t idx, const char *role)
 
 uint32_t ekrt_opts_table(ekrt_prep_t *c, uint32_t ot, uint8_t expect)
 {
-    uint8_t kind = ekrt_fb_get_u8(&c->fb, ot, 3, 0);
+    uint8_t kind = ekrt_fb_get_u8(&c->fb, ot, EKRT_OPERATOR_BUILTIN_OPTIONS_TYPE, 0);
     if (kind != expect) {
         return 0;
     }
-    return ekrt_fb_get_table(&c->fb, ot, 4);
+    return ekrt_fb_get_table(&c->fb, ot, EKRT_OPERATOR_BUILTIN_OPTIONS);
 }
 
 int ekrt_request_scratch(ekrt_prep_t *c, ekrt_op_t *op, uint32_t bytes)

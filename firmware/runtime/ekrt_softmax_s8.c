@@ -141,7 +141,7 @@ int ekrt_prepare_softmax(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_
         return ekrt_fail_op(c, "int8 output must have scale 1/256 and zero point -128");
     }
     o = ekrt_opts_table(c, ot, EKRT_OPT_SOFTMAX);
-    fpos = ekrt_fb_field(&c->fb, o, 0, 4);
+    fpos = ekrt_fb_field(&c->fb, o, EKRT_SOFTMAX_BETA, 4);
     if (fpos) {
         beta = ekrt_fb_f32(&c->fb, fpos);
     }
