@@ -14,11 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .assets import BOARDS_DIR, FIRMWARE_DIR
 from .errors import EdgekitError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-BOARDS_DIR = REPO_ROOT / "boards"
-FIRMWARE_DIR = REPO_ROOT / "firmware"
 BOARDS_DIR_ENV = "EDGEKIT_BOARDS_DIR"
 
 # Default timeouts (seconds) for a board whose TOML has no [timeouts] / [qemu] boot_s.
@@ -151,7 +149,7 @@ def load_board_file(path: Path) -> Board:
 
 
 def board_dirs() -> list[Path]:
-    """boards/ of the repository, then each directory in $EDGEKIT_BOARDS_DIR."""
+    """edgekit's boards/ (the checkout's, or the installed package's), then each directory in $EDGEKIT_BOARDS_DIR."""
     extra = [
         Path(p).expanduser() for p in os.environ.get(BOARDS_DIR_ENV, "").split(os.pathsep) if p
     ]
