@@ -378,15 +378,19 @@ static void decode32(uint32_t h1, uint32_t h2, insn_t *d)
     }
 }
 
-static void decode(const uint8_t *b, size_t size, insn_t *d)
+/* Decodes one instruction; returns its length in bytes. The length comes from the first
+ * halfword, not from qemu_plugin_insn_size(): QEMU 7.2 reports extra bytes (the next
+ * halfword) for some instructions just below a 1 KiB page boundary. */
+static size_t decode(const uint8_t *b, size_t size, insn_t *d)
 {
     uint32_t h1 = (uint32_t)b[0] | (uint32_t)b[1] << 8;
     memset(d, 0, sizeof *d);
-    if (size == 4) {
+    if ((h1 >> 11) >= 0x1d && size >= 4) {
         decode32(h1, (uint32_t)b[2] | (uint32_t)b[3] << 8, d);
-    } else {
-        decode16(h1, d);
+        return 4;
     }
+    decode16(h1, d);
+    return 2;
 }
 
 /* ---- execution ------------------------------------------------------------------------- */
@@ -456,11 +460,11 @@ static long marker_index(uint64_t vaddr)
     return (lo < g_nmarks && g_marks[lo] == vaddr) ? (long)lo : -1;
 }
 
-static void dump_insn(struct qemu_plugin_insn *insn, const insn_t *d, int cost)
+static void dump_insn(struct qemu_plugin_insn *insn, const insn_t *d, size_t size, int cost)
 {
     char *text = qemu_plugin_insn_disas(insn);
     const uint8_t *b = qemu_plugin_insn_data(insn);
-    size_t i, size = qemu_plugin_insn_size(insn);
+    size_t i;
     fprintf(g_dump, "%08llx ", (unsigned long long)qemu_plugin_insn_vaddr(insn));
     for (i = 0; i < 4; ++i) fprintf(g_dump, i < size ? "%02x" : "  ", i < size ? b[i] : 0);
     fprintf(g_dump, " %s %d%s | %s\n", CLS_NAMES[d->cls], cost, d->branch ? "+P" : "",
@@ -482,10 +486,9 @@ static void block_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     for (i = 0; i < n; ++i) {
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
         uint64_t vaddr = qemu_plugin_insn_vaddr(insn);
-        size_t size = qemu_plugin_insn_size(insn);
+        size_t size = decode(qemu_plugin_insn_data(insn), qemu_plugin_insn_size(insn), &d);
         int ev = -1, cost;
         long mark;
-        decode(qemu_plugin_insn_data(insn), size, &d);
         cost = d.base + (i > 0 ? pair_adjust(&prev, &d, &ev) : 0);
         if (i == 0) {
             blk->start = vaddr;
@@ -519,7 +522,7 @@ static void block_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
                                                            &blk->last_exec, 1);
             }
         }
-        if (g_dump != NULL) dump_insn(insn, &d, cost);
+        if (g_dump != NULL) dump_insn(insn, &d, size, cost);
         prev = d;
     }
     qemu_plugin_register_vcpu_tb_exec_cb(tb, block_exec, QEMU_PLUGIN_CB_NO_REGS, blk);
