@@ -175,3 +175,105 @@ def test_bad_argument_is_refused(loops, tmp_path):
         timeout=60,
     )
     assert proc.returncode != 0 and "div=2..12" in proc.stderr
+
+
+# --- on edgekit-rt: ekrt_semi's cycle attribution, and the decoder against QEMU's disassembler
+
+
+@pytest.fixture(scope="module")
+def rt_run(loops, tmp_path_factory: pytest.TempPathFactory):
+    import rt_models
+    from runtime_util import random_inputs
+
+    sys.path.insert(0, str(REPO / "firmware" / "runtime" / "tools" / "semihost"))
+    import ekrt_semi
+
+    tmp = tmp_path_factory.mktemp("m4cycles-rt")
+    spec = next(s for s in rt_models.all_specs() if s.name == "mbv2")
+    model = rt_models.build(spec, rt_models.cache_dir())
+    (tmp / "in.bin").write_bytes(random_inputs(model, spec.seed)[:2].tobytes())
+    elf = ekrt_semi.build(tmp / "build")
+    jobs = [
+        ekrt_semi.Job(model, tmp / "in.bin", tmp / "a.out", profile=True),
+        ekrt_semi.Job(model, tmp / "in.bin", tmp / "b.out", profile=False),
+    ]
+    return ekrt_semi, elf, model, tmp, ekrt_semi.run(elf, jobs, cycles=True)
+
+
+def test_ekrt_semi_cycles_per_inference_and_op(rt_run):
+    ekrt_semi, _, _, _, (prof, whole) = rt_run
+    for res in (prof, whole):
+        assert res.ok and res.cycles is not None
+        ticks_instr = res.ticks * ekrt_semi.INSTR_PER_TICK
+        # the plugin counts what SysTick times, less the two timer reads around it
+        assert 0 <= ticks_instr - res.cycles.instructions <= 2 * ekrt_semi.INSTR_PER_TICK
+        assert res.cycles.cycles > res.cycles.instructions  # loads, branches: CPI > 1
+    assert all(o.cycles is not None for o in prof.ops) and len(prof.ops) > 5
+    for o in prof.ops:
+        assert abs(o.ticks * ekrt_semi.INSTR_PER_TICK - o.cycles.instructions) <= 80
+    # the op calls account for the inference but for the loop and the timer reads around them
+    op_cycles = sum(o.cycles.cycles for o in prof.ops)
+    assert 0 < prof.cycles.cycles - op_cycles < 200 * len(prof.ops)
+    # op by op and the whole invoke run the same kernels
+    assert abs(whole.cycles.cycles - op_cycles) < 50 * len(prof.ops)
+
+
+# mnemonic (condition code and .w/.n stripped) -> the plugin's class
+_CLASS_OF = [
+    ("dual", r"ldrd|strd"),
+    ("multi", r"ldm\w*|stm\w*|push|pop"),
+    ("load", r"ldr|ldrb|ldrh|ldrsb|ldrsh|ldrex[bh]?|ldrb?t|ldrs?ht|ldrsbt"),
+    ("store", r"str|strb|strh|strex[bh]?|strb?t|strht"),
+    ("branch", r"b|bl|bx|blx|cbn?z|tb[bh]"),
+    ("div", r"[su]div"),
+    ("mul", r"muls?|ml[as]|[su]mull|[su]mlal"),
+    (
+        "dsp",
+        r"smla[bt][bt]|smlaw[bt]|smlal[bt][bt]|smlal?dx?|smlsl?dx?|smul[bt][bt]|smulw[bt]"
+        r"|smu[as]dx?|smm(ul|la|ls)r?|usada?8|umaal",
+    ),
+    ("fp_mem", r"vldr|vstr|vldm\w*|vstm\w*|vpush|vpop"),
+    ("fp_mac", r"vn?ml[as]|vfn?m[as]"),
+    ("fp_div", r"vdiv|vsqrt"),
+    ("fp", r"v\w+"),
+    ("other", r"msr|mrs|cpsi[de]|dsb|dmb|isb|svc|bkpt|udf|pl[di]|clrex"),
+]
+_COND = r"(eq|ne|cs|hs|cc|lo|mi|pl|vs|vc|hi|ls|ge|lt|gt|le|al)?"
+
+
+def expected_class(disas: str) -> str:
+    import re
+
+    mnemonic, _, operands = disas.strip().partition(" ")
+    mnemonic = mnemonic.split(".")[0]
+    for cls, pattern in _CLASS_OF:
+        if re.fullmatch(f"({pattern}){_COND}", mnemonic):
+            return cls
+    if re.fullmatch(f"(mov|add){_COND}", mnemonic) and operands.strip().startswith("pc"):
+        return "branch"
+    return "alu"
+
+
+def test_decoder_agrees_with_qemu_disassembler(loops, rt_run):
+    """Every instruction edgekit-rt executes (and the validation loops) is classed as QEMU's own
+    disassembler names it."""
+    plugin = loops[0]
+    _, elf, model, tmp, _ = rt_run
+    (tmp / "jobs.txt").write_text(f"{model} {tmp / 'in.bin'} {tmp / 'c.out'} profile\n")
+    seen = {}
+    for kernel, extra in ((elf, ["-append", str(tmp / "jobs.txt")]), (loops[1], [])):
+        dump = tmp / "dump.txt"
+        subprocess.run(
+            ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-icount", "shift=0"]
+            + ["-semihosting-config", "enable=on,target=native", "-kernel", str(kernel), *extra]
+            + m4cycles.plugin_args(plugin, [], tmp / "hits.txt", dump=dump),
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+        for line in dump.read_text().splitlines():
+            left, _, disas = line.partition(" | ")
+            seen[disas] = left.split()[2]
+    wrong = {d: c for d, c in seen.items() if expected_class(d) != c}
+    assert len(seen) > 500 and not wrong
+    assert {"load", "store", "dsp", "mul", "branch", "multi", "dual"} <= set(seen.values())
