@@ -130,7 +130,7 @@ def bench(args: argparse.Namespace) -> list[dict]:
             macs, ops = macs_and_ops(m)
             want = bench_runtime.tflm_output_records(m, recs[i])
             exact = res.ok and (t / f"out{i}.bin").read_bytes() == b"".join(want)
-            rec = {"model": r.name, "group": r.group, "note": r.note, "file": str(m)}
+            rec = {"model": r.name, "group": r.group, "note": r.note, "file": m.name}
             rec |= {"macs": macs, "ops": ops, "tflite_bytes": m.stat().st_size}
             rec["edgekit_rt"] = rt_record(res, exact, macs)
             if args.anchor:
@@ -197,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     records = bench(args)
     if args.json:
-        meta = {"records": args.records, "seed": args.seed, "anchor": str(args.anchor or "")}
+        meta = {"records": args.records, "seed": args.seed, "cache": str(args.cache)}
+        meta["anchor"] = str(args.anchor or "")
         args.json.write_text(json.dumps({"meta": meta, "models": records}, indent=1) + "\n")
     print(markdown(records), end="")
     ok = all(r["edgekit_rt"]["status"] != "ok" or r["edgekit_rt"]["exact"] for r in records)

@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-RECIPE_VERSION = 1  # bump when a builder changes so cached models are rebuilt
+# bump when a builder changes so its cached models are rebuilt
+BUILDER_VERSION = {"keras": 2, "edgekit": 2}
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -223,6 +224,38 @@ def _layer(kind: str, p: dict):
     return tf.keras.Model(inp, x(inp))
 
 
+def _healthy_weights(model, shape: tuple[int, ...], seed: int) -> None:
+    """Random weights whose activations stay in range, as a trained network's do: He-normal
+    kernels (a depthwise kernel's fan-in is one channel's k x k, which Keras's default
+    initialiser does not use), then every BatchNormalization's moving statistics set to its
+    input's statistics on random inputs. Without this, activations vanish through the depth
+    and quantize to scales near 1e-8, a range no real model has (it sends kernels down
+    unrepresentative paths, and TFLM's SOFTMAX refuses it)."""
+    import tensorflow as tf
+
+    L = tf.keras.layers
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        w = layer.get_weights()
+        if isinstance(layer, L.DepthwiseConv2D):
+            fan_in = w[0].shape[0] * w[0].shape[1]
+        elif isinstance(layer, (L.Conv2D, L.Dense)):
+            fan_in = int(np.prod(w[0].shape[:-1]))
+        else:
+            continue
+        w[0] = rng.normal(0.0, np.sqrt(2.0 / fan_in), w[0].shape).astype(np.float32)
+        if len(w) > 1:
+            w[1] = rng.normal(0.0, 0.1, w[1].shape).astype(np.float32)
+        layer.set_weights(w)
+    x = rng.uniform(-1.0, 1.0, size=(32, *shape)).astype(np.float32)
+    for layer in model.layers:
+        if isinstance(layer, L.BatchNormalization):
+            a = np.asarray(tf.keras.Model(model.inputs, layer.input)(x, training=False))
+            gamma, beta, _, _ = layer.get_weights()
+            axes = tuple(range(a.ndim - 1))
+            layer.set_weights([gamma, beta, a.mean(axes), a.var(axes)])
+
+
 KERAS = {
     "vww_mbv1": _vww_mbv1,
     "keras_mbv2": _keras_mbv2,
@@ -239,6 +272,7 @@ def keras_tflite(r: Recipe) -> bytes:
     tf.keras.utils.set_random_seed(r.seed)
     model = KERAS[r.kind](r.params) if r.kind in KERAS else _layer(r.kind, r.params)
     shape = tuple(model.inputs[0].shape[1:])
+    _healthy_weights(model, shape, r.seed)
     rng = np.random.default_rng(r.seed)
 
     def rep():
@@ -258,7 +292,9 @@ def keras_tflite(r: Recipe) -> bytes:
 
 
 def edgekit_tflite(r: Recipe) -> bytes:
-    """edgekit's network, untrained, through edgekit's export path (ONNX -> onnx2tf)."""
+    """edgekit's network, untrained, through edgekit's export path (ONNX -> onnx2tf). The
+    BatchNorm statistics are set from random frames first (train-mode passes, cumulative
+    average), for the reason _healthy_weights gives."""
     import torch
 
     from edgekit.export import tflite
@@ -266,8 +302,17 @@ def edgekit_tflite(r: Recipe) -> bytes:
     from edgekit.nn import build_model
 
     torch.manual_seed(r.seed)
-    model = build_model(r.params["arch"], r.params["width"], 8, (8, 24)).eval()
-    frames = np.random.default_rng(r.seed).standard_normal((32, 1, 8, 24)).astype(np.float32)
+    model = build_model(r.params["arch"], r.params["width"], 8, (8, 24))
+    frames = np.random.default_rng(r.seed).standard_normal((64, 1, 8, 24)).astype(np.float32)
+    for m in model.modules():
+        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            m.reset_running_stats()
+            m.momentum = None
+    model.train()
+    with torch.no_grad():
+        for i in range(0, len(frames), 16):
+            model(torch.from_numpy(frames[i : i + 16]))
+    model.eval()
     with tempfile.TemporaryDirectory(prefix="zoo-onnx-") as td:
         t = Path(td)
         export_onnx(model, t / "model.onnx", frames)
@@ -291,8 +336,10 @@ def _versions(r: Recipe) -> dict[str, str]:
 
 
 def key(r: Recipe) -> str:
+    builder = "edgekit" if r.kind == "edgekit" else "keras"
     blob = json.dumps(
-        {"v": RECIPE_VERSION, "kind": r.kind, "params": r.params, "seed": r.seed, **_versions(r)},
+        {"v": BUILDER_VERSION[builder], "kind": r.kind, "params": r.params, "seed": r.seed}
+        | _versions(r),
         sort_keys=True,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -289,7 +289,9 @@ static void decode32_branch_misc(uint32_t h1, uint32_t h2, insn_t *d)
         d->dpw = BIT((h2 >> 8) & 15);
     } else if (!(o1 & 5) && op == 0x3a) { /* hints (NOP.W, ...) */
         d->cls = C_ALU;
-    } /* MSR, DSB/DMB/ISB/CLREX, UDF: 1 */
+    } else if (!(o1 & 5) && op == 0x3b && ((h2 >> 4) & 15) == 6) { /* ISB: 1+B, B = a refill */
+        d->base = (uint8_t)(1 + g_p);
+    } /* MSR, DSB/DMB (1+B, B at least 0), CLREX, UDF: 1 */
 }
 
 static void decode32_ldst_single(uint32_t h1, uint32_t h2, insn_t *d)
