@@ -181,6 +181,35 @@ def markdown(records: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def by_op_markdown(rec: dict) -> str:
+    """One model's ops summed by kind: edgekit-rt against TFLM + CMSIS-NN."""
+    cm = (rec.get("tflm") or {}).get("cmsis-nn") or {}
+    cm_ops = {o["index"]: o for o in cm.get("ops") or []}
+    cm_cyc = {o["index"]: o for o in (cm.get("cycles_detail") or {}).get("ops") or []}
+    rows: dict[str, list[int]] = {}
+    for o in rec["edgekit_rt"].get("ops", []):
+        a = rows.setdefault(o["op"], [0] * 6)
+        a[0] += 1
+        a[1] += o["macs"]
+        a[2] += o["instructions"]
+        a[3] += o["cycles"] or 0
+        a[4] += cm_ops.get(o["index"], {}).get("instructions", 0)
+        a[5] += cm_cyc.get(o["index"], {}).get("cycles", 0)
+    lines = [
+        f"{rec['model']}, per op kind:",
+        "",
+        "| op | count | MACs | edgekit-rt instr | est. cycles | CMSIS-NN instr | CMSIS-NN cycles |"
+        " rt / CMSIS-NN instr | rt / CMSIS-NN cycles |",
+        "|---|" + "---:|" * 8,
+    ]
+    for op, (n, macs, ri, rc, ci, cc) in rows.items():
+        lines.append(
+            f"| {op} | {n} | {_n(macs or None)} | {ri:,} | {rc:,} | {_n(ci or None)} | "
+            f"{_n(cc or None)} | {_ratio(ri, ci)} | {_ratio(rc, cc)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", help="comma-separated zoo model names (default: all)")
@@ -191,9 +220,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-cycles", dest="cycles", action="store_false", help="skip m4cycles")
     ap.add_argument("--json", type=Path, help="write the records to this file")
     ap.add_argument("--markdown", type=Path, help="print the table of a --json file and exit")
+    ap.add_argument("--by-op", metavar="MODEL", help="with --markdown: one model's op kinds")
     args = ap.parse_args(argv)
     if args.markdown:
-        print(markdown(json.loads(args.markdown.read_text())["models"]), end="")
+        models = json.loads(args.markdown.read_text())["models"]
+        if args.by_op:
+            rec = next((m for m in models if m["model"] == args.by_op), None)
+            if rec is None or rec["edgekit_rt"]["status"] != "ok":
+                raise SystemExit(f"{args.markdown}: no edgekit-rt result for {args.by_op}")
+            print(by_op_markdown(rec), end="")
+        else:
+            print(markdown(models), end="")
         return 0
     records = bench(args)
     if args.json:
