@@ -1,6 +1,11 @@
 """Cortex-M4 cycle estimates for firmware run under QEMU, through the m4cycles TCG plugin
 (m4cycles.c beside this file; the model is in docs/runtime-cycles.md). Standard library only, so
-the bench harness can load it by path.
+the bench harness can load it by path (register it before running it: its dataclasses look
+themselves up in sys.modules):
+
+    spec = importlib.util.spec_from_file_location("m4cycles", FIRMWARE_DIR / "runtime/tools/qemu_cycles/m4cycles.py")
+    m4 = sys.modules["m4cycles"] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m4)
 
     plugin = build_plugin(build_dir)                       # gcc -shared -fPIC, once per source
     markers = call_markers(elf, ["ek_model_invoke"])       # a function's entry + return sites
