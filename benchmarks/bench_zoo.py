@@ -5,12 +5,13 @@ and TFLM + CMSIS-NN from the anchor (an external instrument, given by path).
 
     PYTHONPATH=toolchain .venv/bin/python benchmarks/bench_zoo.py [--only A,B] [--cache DIR] \
         [--anchor ../shared/anchors/tflm/run-anchor] [--records 2] [--seed 0] [--json OUT.json]
-    PYTHONPATH=toolchain .venv/bin/python benchmarks/bench_zoo.py --markdown OUT.json
+    PYTHONPATH=toolchain .venv/bin/python benchmarks/bench_zoo.py --markdown OUT.json [--by-op M]
 
 Instructions are QEMU's (-icount shift=0: SysTick x 40, as bench_runtime.py counts them);
 cycles are the plugin's estimate from the Cortex-M4 TRM timing table, zero wait states
 (docs/runtime-cycles.md). A model edgekit-rt cannot run (an operator it lacks) is reported as
-such in the table. --markdown prints the table from a JSON file written by --json.
+such in the table. --markdown prints the table from a JSON file written by --json (--by-op
+MODEL: that model's ops summed by kind, against CMSIS-NN).
 """
 
 from __future__ import annotations
