@@ -52,8 +52,25 @@ def make_run(root: Path, tflite: bytes, n: int = 40, seed: int = 0) -> runs.Run:
         labels=labels,
         label_names=np.array(LABELS[: facts["n_out"]]),
     )
-    runs.write_json(run.export_dir / "export.json", {"stage": "export", "hash": facts["hash"]})
+    runs.write_json(run.export_dir / "export.json", export_report(tflite, "host"))
     return run
+
+
+def export_report(tflite: bytes, board: str, arena: int = 64 * 1024) -> dict:
+    """The fields of export.json the bench reads (artifacts.load_export), as the export writes them."""
+    from edgekit.export.tflite import inspect_tflite
+
+    info = inspect_tflite(tflite)
+    i, o = info.input, info.output
+    return {
+        "stage": "export",
+        "board": board,
+        "model_hash": runs.model_hash(tflite),
+        "model_bytes": len(tflite),
+        "input": {"shape": i.shape, "scale": i.scales[0], "zero_point": i.zero_points[0]},
+        "output": {"shape": o.shape, "scale": o.scales[0], "zero_point": o.zero_points[0]},
+        "arena": {"ek_arena_size": arena},
+    }
 
 
 def build_for(run: runs.Run, board: Board) -> dict:

@@ -194,6 +194,9 @@ def test_hash_mismatch_names_both_models_and_the_fix(
     shutil.copytree(run.export_dir, other.export_dir)
     tfl = other.export_dir / "model_int8.tflite"
     tfl.write_bytes(tfl.read_bytes() + b"\0")  # a different model file -> another hash
+    ex = json.loads((other.export_dir / "export.json").read_text())
+    ex["model_hash"] = runs.model_hash(tfl.read_bytes())  # exported as such
+    (other.export_dir / "export.json").write_text(json.dumps(ex))
     with pytest.raises(EdgekitError) as e:
         run_bench(other, HOST_BOARD, device.path, samples=5, progress=False)
     msg = str(e.value)
