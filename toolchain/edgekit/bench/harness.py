@@ -115,9 +115,10 @@ class _Bench:
     input: InputPath | None = None
 
 
-def _plan(s: Session, ref: Reference, mode: str, profile: bool, diff: bool) -> tuple[str, str]:
-    """(mode, input command) from what the device can do; per-op views refused up front."""
-    n_in = int(np.prod(ref.x.shape[1:]))
+def _plan(s: Session, n_in: int, mode: str, profile: bool, diff: bool) -> str:
+    """The bench's mode from what the device can do: ek-run or db on edgekit firmware (auto: by
+    the input's size), eembc on a plain EEMBC device (db load, infer, m-results); per-op views
+    are refused up front where the device cannot step ops."""
     caps = s.caps
     if (profile or diff) and not caps.step_ops:
         flag = "--profile" if profile else "--diff"
@@ -126,15 +127,15 @@ def _plan(s: Session, ref: Reference, mode: str, profile: bool, diff: bool) -> t
             f"{flag}: the device ({rt}) cannot run one op at a time (ek-profile, ek-layer "
             "need the edgekit-rt runtime); bench with --runtime edgekit-rt"
         )
-    auto = caps.input_command(n_in)
+    fits = caps.input_command(n_in)
     if not caps.ek:
-        return "eembc", "db"
-    if mode == "ek-run" and auto != "ek-run":
+        return "eembc"
+    if mode == "ek-run" and fits != "ek-run":
         raise EdgekitError(
             f"mode ek-run: the input of {n_in:,} bytes does not fit one command "
             f"(ek-run carries at most {caps.inline_max} bytes); use the db load"
         )
-    return (auto if mode == "auto" else mode), (auto if mode == "auto" else mode)
+    return fits if mode == "auto" else mode
 
 
 def run_bench(
@@ -178,9 +179,9 @@ def run_bench(
         s = Session(link, _expect(b), timeouts.for_board(board), retries, max_resets)
         s.start(timeouts.boot_timeout(board, b.emulated))  # sync() retries cover a slower boot
         b.where = where
-        b.mode, command = _plan(s, ref, mode, profile, diff)
+        b.mode = _plan(s, s.expect.n_in, mode, profile, diff)
         rx = "semihosting-fifo" if s.caps.rx_file else "serial"
-        b.input = InputPath(s.expect.n_in, command, rx)
+        b.input = InputPath(s.expect.n_in, "db" if b.mode == "eembc" else b.mode, rx)
         outs, ticks = _samples(s, b, warmup, progress, on_sample)
         laps = _laps(s, b, outs, min(latency_samples, len(b.idx)), latency_n, warmup)
         per_op = _per_op(s, ref, int(b.idx[0]), profile, diff) if (profile or diff) else {}
@@ -202,7 +203,7 @@ def _expect(b: _Bench) -> Expect:
         n_in=int(np.prod(b.ref.x.shape[1:])),
         n_out=int(b.ref.y.shape[1]),
         model=str(b.ref.tflite),
-        fw_hint=str(b.run.firmware_dir(b.board.name)),
+        fw_hint=str(b.run.firmware_dir(b.fw_name)),
         rebuild_hint=f"edgekit export --board {b.board.name} --build",
     )
 

@@ -264,7 +264,7 @@ def _device_stream(
     return hops, errors, blocks
 
 
-def _recording(run, board, recording: Path | None, fmt: str):
+def _recording(run, recording: Path | None, fmt: str):
     """--recording, else the data the run was trained on (train.json's data.root)."""
     from .. import runs
     from ..data.recording import load_recording
@@ -333,13 +333,22 @@ def run_stream(
     if not 1 <= vote <= 32:
         raise EdgekitError(f"--vote: expected 1..32 windows, got {vote}")
     block = block or meta.spec.hop
-    rec = _recording(run, board, recording, fmt)
+    rec = _recording(run, recording, fmt)
     rp = replay_of(rec, session, meta.spec.adc_lsb, meta.n_channels, max_trials)
     frames, host_out = _host_reference(run, meta_h, meta, rp)
     host_cls = argmax_first(host_out)
-    dev = _on_device(
-        run, board, port, baud, build_fn, meta_h, meta, rp, block, vote, realtime, progress
+    expect = Expect(
+        meta.model_hash,
+        _meta_ints(meta_h, "EK_INPUT_SIZE").get("EK_INPUT_SIZE", len(meta.pixels)),
+        meta.n_out,
+        str(run.export_dir / "model_int8.tflite"),
+        str(run.firmware_dir(board.name)),
+        f"edgekit export --board {board.name} --build",
     )
+    with open_device(run, board, port, baud, build_fn, {}) as (link, where):
+        s = Session(link, expect, timeouts.for_board(board))
+        s.start(timeouts.boot_timeout(board, port is None))  # the model must be this export's
+        dev = _on_device(s, where, meta, rp, (block, vote, realtime), progress)
     rec_out = evaluate(
         meta,
         rp,
@@ -372,23 +381,17 @@ def run_stream(
 
 
 def _on_device(
-    run,
-    board,
-    port,
-    baud,
-    build_fn,
-    meta_h: Path,
-    meta: Meta,
-    rp: Replay,
-    block: int,
-    vote: int,
-    realtime: bool,
-    progress: bool,
+    s: Session, where: str, meta: Meta, rp: Replay, how: tuple[int, int, bool], progress: bool
 ) -> dict:
-    """Boot or open the device, the shared handshake (the model must be this export's), then
-    the replay; samples through QEMU's semihosting FIFO where there is one."""
+    """The replay on a device past the handshake (how: block, vote, realtime); samples go through
+    QEMU's semihosting FIFO where there is one."""
     from ..progress import progress_bar
 
+    if not s.caps.ek or s.info is None:
+        raise EdgekitError(
+            f"{where}: the device speaks plain EEMBC (no ek- commands); streaming needs "
+            f"edgekit firmware built from this export ({s.expect.fw_hint})"
+        )
     bar = progress_bar(None, "stream (samples)", enabled=progress, total=rp.counts.shape[1])
     last = [0]
 
@@ -396,23 +399,7 @@ def _on_device(
         bar.update(done - last[0])
         last[0] = done
 
-    expect = Expect(
-        meta.model_hash,
-        _meta_ints(meta_h, "EK_INPUT_SIZE").get("EK_INPUT_SIZE", len(meta.pixels)),
-        meta.n_out,
-        str(run.export_dir / "model_int8.tflite"),
-        str(run.firmware_dir(board.name)),
-        f"edgekit export --board {board.name} --build",
-    )
-    with open_device(run, board, port, baud, build_fn, {}) as (link, where):
-        s = Session(link, expect, timeouts.for_board(board))
-        caps = s.start(timeouts.boot_timeout(board, port is None))
-        if not caps.ek or s.info is None:
-            raise EdgekitError(
-                f"{where}: the device speaks plain EEMBC (no ek- commands); streaming needs "
-                f"edgekit firmware built from this export ({expect.fw_hint})"
-            )
-        hops, errors, blocks = _device_stream(link, meta, rp, block, vote, realtime, on_block)
+    hops, errors, blocks = _device_stream(s.link, meta, rp, *how, on_block)
     bar.close()
     return {
         "hops": hops,
@@ -420,7 +407,7 @@ def _on_device(
         "blocks": blocks,
         "where": where,
         "tick_hz": s.info.tick_hz,
-        "link": "samples by semihosting FIFO, replies by UART" if caps.rx_file else "serial",
+        "link": "samples by semihosting FIFO, replies by UART" if s.caps.rx_file else "serial",
     }
 
 
