@@ -8,9 +8,11 @@ test session skips TensorFlow entirely when nothing changed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -555,6 +557,26 @@ def _build_keras(spec: ModelSpec):  # -> (keras.Model, input shape without batch
         inp = tf.keras.Input(shape, batch_size=1)
         x = L.Dense(p["units"], kernel_initializer=init(p["wstd"]))(inp)
         x = L.Softmax()(x)
+    elif k == "convhead":
+        # a strided conv, global average pool and a small dense head: a large input (an image)
+        # with a small output, as a classifier has
+        shape = (p["h"], p["w"], p["cin"])
+        inp = tf.keras.Input(shape, batch_size=1)
+        x = L.Conv2D(
+            p["cout"],
+            p["k"],
+            strides=p["s"],
+            padding="same",
+            activation="relu6",
+            kernel_initializer=init(p["wstd"]),
+            bias_initializer=binit,
+        )(inp)
+        x = L.GlobalAveragePooling2D()(x)
+        x = L.Dense(p["units"], kernel_initializer=init(0.5), bias_initializer=binit)(x)
+    elif k == "maxpool":
+        shape = (p["h"], p["w"], p["c"])
+        inp = tf.keras.Input(shape, batch_size=1)
+        x = L.MaxPooling2D(p["k"], strides=p["s"])(inp)
     elif k == "tanh":
         shape = (4, 6, 2)
         inp = tf.keras.Input(shape, batch_size=1)
@@ -606,11 +628,29 @@ def cache_dir() -> Path:
     return d
 
 
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    """TensorFlow prints `Saved artifact at ...` and the model's signature on stdout while it
+    converts: send that (Python's stdout and the C level's fd 1) to stderr, so a test that parses a
+    command's stdout reads only the command's."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def build(spec: ModelSpec, directory: Path) -> Path:
     """Path of the cached .tflite for spec, converting (and atomically writing) if missing."""
     path = directory / f"{spec.name}-{spec.key()}.tflite"
     if not path.exists():
-        data = convert(spec)
+        with _stdout_to_stderr():
+            data = convert(spec)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         tmp.write_bytes(data)
         os.replace(tmp, path)

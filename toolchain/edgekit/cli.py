@@ -276,46 +276,49 @@ def _build_summary(info: dict[str, Any], board) -> str:
 
 
 def cmd_bench(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
-    from .bench.run import bench_on_board
+    from .bench.run import bench_on_board, check_tflite
     from .boards import get_board
 
     board = get_board(args.board)
     runtimes = args.runtime or [board.runtime]
     make_vars = {"TFLM_DIR": args.tflm_dir} if args.tflm_dir else None
     if args.tflite is not None:  # any int8 .tflite: exported into a run directory of its own
-        from .export.from_tflite import export_tflite
-
-        model = Path(args.tflite)
+        check_tflite(Path(args.tflite), board, runtimes)  # before the host reference runs it
         run = runs.Run(
-            Path(args.run) if args.run else runs.DEFAULT_RUNS_ROOT / f"tflite-{model.stem}"
-        )
-        export_tflite(
-            run,
-            board,
-            model,
-            Path(args.inputs) if args.inputs else None,
-            n=args.samples,
-            seed=args.seed,
+            Path(args.run)
+            if args.run
+            else runs.DEFAULT_RUNS_ROOT / f"tflite-{Path(args.tflite).stem}"
         )
     elif args.inputs is not None:
         raise EdgekitError("--inputs: only with --tflite FILE (a run's export has its own inputs)")
     else:
         run = _run_for(args)
-    recs = [
-        bench_on_board(
-            run,
-            board,
-            args.port,
-            args.samples,
-            args.baud,
-            args.progress,
-            runtime=rt,
-            make_vars=make_vars,
-            profile=args.profile,
-            diff=args.diff,
-        )
-        for rt in runtimes
-    ]
+    new_dir = args.tflite is not None and not run.root.exists()
+    try:
+        if args.tflite is not None:
+            from .export.from_tflite import export_tflite
+
+            inputs = Path(args.inputs) if args.inputs else None
+            export_tflite(run, board, Path(args.tflite), inputs, n=args.samples, seed=args.seed)
+        recs = [
+            bench_on_board(
+                run,
+                board,
+                args.port,
+                args.samples,
+                args.baud,
+                args.progress,
+                runtime=rt,
+                make_vars=make_vars,
+                profile=args.profile,
+                diff=args.diff,
+            )
+            for rt in runtimes
+        ]
+    except BaseException:
+        if new_dir:  # the --tflite run directory this command made: nothing half-written stays
+            shutil.rmtree(run.root, ignore_errors=True)
+        raise
     if len(recs) == 1:
         return recs[0], recs[0].get("summary", "")
     from .bench.report import write_runtime_comparison
@@ -527,6 +530,9 @@ def cmd_sweep(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
 
 def _add_output(p: argparse.ArgumentParser, progress: bool = True) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON record on stdout")
+    p.add_argument(
+        "--debug", action="store_true", help="on an error, also print the Python traceback"
+    )
     if progress:
         p.add_argument(
             "--no-progress", dest="progress", action="store_false", help="no progress bars"
@@ -1075,15 +1081,25 @@ def main(argv: list[str] | None = None) -> int:
     existed = run_root is not None and run_root.exists()
     try:
         record, text = args.func(args)
-    except EdgekitError as e:
-        # Bad input leaves nothing behind: a run directory this command created goes again.
-        if run_root is not None and not existed and run_root.exists():
-            shutil.rmtree(run_root, ignore_errors=True)
-        print(f"edgekit: error: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("edgekit: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:
+        # Bad input leaves nothing behind: a run directory this command created goes again.
+        if run_root is not None and not existed and run_root.exists():
+            shutil.rmtree(run_root, ignore_errors=True)
+        if getattr(args, "debug", False):
+            raise
+        if isinstance(e, EdgekitError):
+            print(f"edgekit: error: {e}", file=sys.stderr)
+            return 2
+        # a bug, not bad input: one line, the traceback with --debug
+        print(
+            f"edgekit: error: internal error ({type(e).__name__}: {e}); "
+            "run again with --debug for the traceback and report it",
+            file=sys.stderr,
+        )
+        return 1
     if getattr(args, "json", False):
         print(runs.to_json(record, indent=None))
     else:
