@@ -27,10 +27,17 @@ sys.path.insert(0, str(REPO / "firmware" / "runtime" / "tools" / "semihost"))
 import ekrt_semi  # noqa: E402
 
 
-def tflm_outputs(model: Path, records: np.ndarray) -> bytes:
+def interpreter(model: Path):
+    """tflite_micro on the model; the arena holds small models with large activation maps
+    (its default, 10x the model size, does not)."""
     from tflite_micro.python.tflite_micro import runtime
 
-    interp = runtime.Interpreter.from_bytes(model.read_bytes())
+    data = model.read_bytes()
+    return runtime.Interpreter.from_bytes(data, arena_size=max(1 << 22, 10 * len(data)))
+
+
+def tflm_outputs(model: Path, records: np.ndarray) -> bytes:
+    interp = interpreter(model)
     shape = tuple(interp.get_input_details(0)["shape"])
     out = []
     for r in records:
@@ -41,9 +48,7 @@ def tflm_outputs(model: Path, records: np.ndarray) -> bytes:
 
 
 def input_records(model: Path, n: int, seed: int) -> np.ndarray:
-    from tflite_micro.python.tflite_micro import runtime
-
-    d = runtime.Interpreter.from_bytes(model.read_bytes()).get_input_details(0)
+    d = interpreter(model).get_input_details(0)
     if np.dtype(d["dtype"]) != np.int8:
         raise SystemExit(f"{model}: input type {np.dtype(d['dtype'])}; this benchmark feeds int8")
     size = int(np.prod(d["shape"]))

@@ -67,9 +67,9 @@ void ekrt_eval_depthwise_conv2d(const ekrt_t *rt, const ekrt_op_t *op)
 /* Variants, fastest first; this reference kernel is the fallback for every other shape. */
 ekrt_eval_fn ekrt_depthwise_conv2d_select(const ekrt_conv_params_t *p)
 {
-    if (p->depth_mult == 1 && p->dil_h == 1 && p->dil_w == 1 &&
-        p->k_h * p->k_w <= EKRT_DW_MAX_TAPS && ekrt_shifts_fast(p->shift, p->out_c)) {
-        return ekrt_eval_depthwise_conv2d_mult1;
+    if (p->dil_h == 1 && p->dil_w == 1 && p->k_h * p->k_w <= EKRT_DW_MAX_TAPS &&
+        ekrt_shifts_fast(p->shift, p->out_c)) {
+        return ekrt_eval_depthwise_conv2d_4ch;
     }
     return ekrt_eval_depthwise_conv2d;
 }

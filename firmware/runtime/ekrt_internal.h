@@ -412,8 +412,8 @@ ekrt_eval_fn ekrt_conv2d_select(const ekrt_conv_params_t *p);
 ekrt_eval_fn ekrt_depthwise_conv2d_select(const ekrt_conv_params_t *p);
 void ekrt_eval_conv2d_1x1(const ekrt_t *rt, const struct ekrt_op *op);
 void ekrt_eval_conv2d_im2col(const ekrt_t *rt, const struct ekrt_op *op);
-void ekrt_eval_depthwise_conv2d_mult1(const ekrt_t *rt, const struct ekrt_op *op);
-#define EKRT_DW_MAX_TAPS 25 /* ekrt_eval_depthwise_conv2d_mult1: filters up to 5x5 */
+void ekrt_eval_depthwise_conv2d_4ch(const ekrt_t *rt, const struct ekrt_op *op);
+#define EKRT_DW_MAX_TAPS 49 /* ekrt_eval_depthwise_conv2d_4ch: filters up to 7x7 */
 void ekrt_eval_add_elementwise(const ekrt_t *rt, const struct ekrt_op *op);
 void ekrt_eval_mean_hw(const ekrt_t *rt, const struct ekrt_op *op);
 void ekrt_eval_fully_connected_mat(const ekrt_t *rt, const struct ekrt_op *op);
