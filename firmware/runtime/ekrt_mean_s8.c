@@ -120,6 +120,7 @@ int ekrt_prepare_mean(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in)
     }
     p->mult = (int32_t)(((int64_t)mult * ((int64_t)1 << sh)) / (int64_t)n);
     p->shift = shift - sh;
+    p->in = ekrt_shape_of(in);
     if (in->ndim == 4 && p->reduce_mask == 0x6) {
         op->eval = ekrt_eval_mean_hw;
     }
@@ -128,7 +129,7 @@ int ekrt_prepare_mean(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in)
 
 void ekrt_eval_mean(const ekrt_t *rt, const ekrt_op_t *op)
 {
-    const ekrt_tensor_t *in = &rt->tensors[op->in[0]];
+    const ekrt_shape_t *in = &op->p.mean.in;
     ekrt_mean_s8(&op->p.mean, in->ndim, in->dims, EKRT_IN(rt, op, 0), EKRT_OUT(rt, op));
 }
 
@@ -137,7 +138,7 @@ void ekrt_eval_mean(const ekrt_t *rt, const ekrt_op_t *op)
 void ekrt_eval_mean_hw(const ekrt_t *rt, const ekrt_op_t *op)
 {
     const ekrt_mean_params_t *p = &op->p.mean;
-    const ekrt_tensor_t *t = &rt->tensors[op->in[0]];
+    const ekrt_shape_t *t = &p->in;
     const int8_t *in = EKRT_IN(rt, op, 0);
     int8_t *out = EKRT_OUT(rt, op);
     const int32_t ch = t->dims[3], hw = t->dims[1] * t->dims[2];

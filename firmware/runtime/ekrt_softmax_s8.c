@@ -159,12 +159,12 @@ int ekrt_prepare_softmax(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_
     p->left_shift = shift;
     radius = 31.0 * (double)((int64_t)1 << 26) / (double)((int64_t)1 << shift);
     p->diff_min = -(int32_t)radius; /* floor of a positive value */
+    p->depth = (uint32_t)in->dims[in->ndim - 1];
+    p->rows = ekrt_elem_count(in) / p->depth;
     return 0;
 }
 
 void ekrt_eval_softmax(const ekrt_t *rt, const ekrt_op_t *op)
 {
-    const ekrt_tensor_t *in = &rt->tensors[op->in[0]];
-    const uint32_t depth = (uint32_t)in->dims[in->ndim - 1];
-    ekrt_softmax_s8(&op->p.sm, in->bytes / depth, depth, EKRT_IN(rt, op, 0), EKRT_OUT(rt, op));
+    ekrt_softmax_s8(&op->p.sm, op->p.sm.rows, op->p.sm.depth, EKRT_IN(rt, op, 0), EKRT_OUT(rt, op));
 }
