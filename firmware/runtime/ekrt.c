@@ -2,6 +2,7 @@
  * found through ekrt_op_table) -> graph rewrites (PAD folding) -> arena plan -> invoke (walks
  * the op table's evals). All tables live at the end of the caller's arena; activations and
  * scratch buffers are planned from its start. */
+#include <stddef.h>
 #include <string.h>
 
 #include "ekrt_internal.h"
@@ -126,15 +127,6 @@ static int parse_tensors(ekrt_prep_t *c)
     return 0;
 }
 
-static int prepare_op(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in)
-{
-    const ekrt_op_reg_t *reg = ekrt_op_find(op->code);
-    if (reg == NULL) {
-        return ekrt_fail_op(c, "operator is not supported by edgekit-rt");
-    }
-    op->eval = reg->eval;
-    return reg->prepare(c, op, ot, n_in);
-}
 
 /* The code of operator i (0 if unreadable: parse_ops reports it). */
 static int32_t op_code_at(ekrt_fb_t *fb, uint32_t ovec, uint32_t n_ops, uint32_t cvec,
@@ -159,12 +151,12 @@ static int parse_ops(ekrt_prep_t *c, uint32_t ovec, uint32_t n_ops, uint32_t cve
     ekrt_t *rt = c->rt;
     uint32_t i, k;
     for (i = 0; i < n_ops; ++i) {
-        ekrt_op_t *op = &rt->ops[i];
+        ekrt_op_t *op;
+        const ekrt_op_reg_t *reg;
         uint32_t ot = ekrt_fb_vec_table(fb, ovec, n_ops, i);
         uint32_t opcode = ekrt_fb_get_u32(fb, ot, EKRT_OPERATOR_OPCODE_INDEX, 0);
-        uint32_t iv, ov, n_in, n_out;
+        uint32_t iv, ov, n_in, n_out, size;
         int32_t code;
-        memset(op, 0, sizeof *op);
         c->op_index = i;
         c->op_code = -1;
         if (fb->bad || opcode >= n_codes) {
@@ -173,11 +165,20 @@ static int parse_ops(ekrt_prep_t *c, uint32_t ovec, uint32_t n_ops, uint32_t cve
         }
         code = op_code_at(fb, ovec, n_ops, cvec, n_codes, i);
         c->op_code = code;
-        if (ekrt_op_find(code) == NULL) {
+        reg = ekrt_op_find(code);
+        if (reg == NULL) {
             return ekrt_fail_op(c, code == EKRT_BUILTIN_CUSTOM
                                        ? "custom operators are not supported"
                                        : "operator is not supported by edgekit-rt");
         }
+        /* the record holds only the parameters this op's kind uses */
+        size = (uint32_t)offsetof(ekrt_op_t, p) + reg->params;
+        op = rt->ops[i] = (ekrt_op_t *)ekrt_palloc(c, size);
+        if (op == NULL) {
+            return ekrt_fail(c, "arena too small: %lu bytes cannot hold the operator table",
+                             (unsigned long)rt->arena_len);
+        }
+        memset(op, 0, size);
         op->code = (int16_t)code;
         iv = ekrt_fb_get_vec(fb, ot, EKRT_OPERATOR_INPUTS, 4, &n_in);
         ov = ekrt_fb_get_vec(fb, ot, EKRT_OPERATOR_OUTPUTS, 4, &n_out);
@@ -204,7 +205,8 @@ static int parse_ops(ekrt_prep_t *c, uint32_t ovec, uint32_t n_ops, uint32_t cve
             }
             op->out = (int16_t)t;
         }
-        if (prepare_op(c, op, ot, n_in) != 0) {
+        op->eval = reg->eval;
+        if (reg->prepare(c, op, ot, n_in) != 0) {
             return -1;
         }
         if (n_out != 1) {
@@ -229,7 +231,7 @@ static int fold_pads(ekrt_prep_t *c)
     ekrt_t *rt = c->rt;
     uint32_t i, j, k;
     for (i = 0; i < rt->n_ops; ++i) {
-        ekrt_op_t *pad = &rt->ops[i];
+        ekrt_op_t *pad = rt->ops[i];
         const ekrt_tinfo_t *pin, *pout;
         int32_t reader = -1, readers = 0;
         if (pad->code != EKRT_OP_PAD && pad->code != EKRT_OP_PADV2) {
@@ -252,14 +254,14 @@ static int fold_pads(ekrt_prep_t *c)
         }
         for (j = i + 1; j < rt->n_ops && readers < 2; ++j) {
             for (k = 0; k < 3; ++k) {
-                if (rt->ops[j].in[k] == pad->out) {
+                if (rt->ops[j]->in[k] == pad->out) {
                     readers += (k == 0 && reader < 0) ? 1 : 2;
                     reader = (int32_t)j;
                 }
             }
         }
         if (readers == 1) {
-            ekrt_op_t *conv = &rt->ops[reader];
+            ekrt_op_t *conv = rt->ops[reader];
             ekrt_conv_params_t *p = &conv->p.conv;
             /* the 1x1 variant needs no padding; a conv with a larger filter already has
              * the im2col scratch (or runs the reference), which any padding suits */
@@ -292,7 +294,7 @@ static int lifetimes(ekrt_prep_t *c)
         ts[rt->inputs[i]].last = 0;
     }
     for (i = 0; i < rt->n_ops; ++i) {
-        const ekrt_op_t *op = &rt->ops[i];
+        const ekrt_op_t *op = rt->ops[i];
         ekrt_plan_t *o = &ts[op->out];
         if (op->eval == NULL) {
             continue; /* folded: its output is never materialised */
@@ -381,7 +383,7 @@ static int plan(ekrt_prep_t *c)
                          (unsigned long)rt->arena_len);
     }
     for (i = 0; i < rt->n_ops; ++i) {
-        ekrt_op_t *op = &rt->ops[i];
+        ekrt_op_t *op = rt->ops[i];
         for (k = 0; k < 3; ++k) {
             op->in_data[k] = tensor_data(c, op->in[k]);
         }
@@ -389,7 +391,7 @@ static int plan(ekrt_prep_t *c)
     }
     for (i = 0; i < c->n_scratch; ++i) {
         const ekrt_plan_t *s = &c->pl[rt->n_tensors + i];
-        rt->ops[s->first].scratch = rt->arena + s->offset;
+        rt->ops[s->first]->scratch = rt->arena + s->offset;
     }
     io_bind(c, rt->n_inputs, rt->inputs, rt->in_data, rt->in_bytes, rt->in_type, rt->in_scale,
             rt->in_zp);
@@ -484,7 +486,7 @@ static int alloc_tables(ekrt_prep_t *c, const ekrt_graph_t *g)
     c->pl = (ekrt_plan_t *)ekrt_init_alloc(
         c, (uint32_t)(sizeof(ekrt_plan_t) * (g->n_tensors + c->max_scratch)));
     rt->ops =
-        (ekrt_op_t *)ekrt_palloc(c, (uint32_t)(sizeof(ekrt_op_t) * (g->n_ops ? g->n_ops : 1u)));
+        (ekrt_op_t **)ekrt_palloc(c, (uint32_t)(sizeof(ekrt_op_t *) * (g->n_ops ? g->n_ops : 1u)));
     if (c->pl == NULL || rt->ops == NULL) {
         return ekrt_fail(
             c, "arena too small: %lu bytes cannot hold the tables of %u tensors and %u operators",
@@ -566,7 +568,7 @@ int ekrt_invoke_ops(ekrt_t *rt, uint32_t first, uint32_t count, char *err, size_
         return -1;
     }
     for (i = first; i < first + count; ++i) {
-        const ekrt_op_t *op = &rt->ops[i];
+        const ekrt_op_t *op = rt->ops[i];
         if (op->eval != NULL) {
             op->eval(rt, op);
         }
@@ -642,7 +644,7 @@ int ekrt_op_info(const ekrt_t *rt, uint32_t op_index, ekrt_op_info_t *info)
     if (rt == NULL || !rt->ready || op_index >= rt->n_ops || info == NULL) {
         return -1;
     }
-    op = &rt->ops[op_index];
+    op = rt->ops[op_index];
     memset(info, 0, sizeof *info);
     info->opcode = op->code;
     info->name = ekrt_op_name(op->code);

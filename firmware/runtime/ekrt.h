@@ -34,7 +34,7 @@ typedef struct {
     size_t planned_bytes;    /* start of arena: activations (and init-time tables during init) */
     size_t persistent_bytes; /* tensor/op tables and per-channel multipliers (end of arena) */
     size_t arena_used;       /* planned + persistent + alignment slack */
-    struct ekrt_op *ops;
+    struct ekrt_op **ops;    /* one record per operator, each sized to its parameters */
     uint32_t n_tensors;
     uint32_t n_ops;
     uint32_t n_inputs;

@@ -393,7 +393,11 @@ typedef struct {
     ekrt_prepare_fn prepare;
     ekrt_eval_fn eval;   /* the reference eval; prepare may replace it with a variant */
     int32_t may_scratch; /* prepare may call ekrt_request_scratch (sizes the planner's table) */
+    uint32_t params;     /* bytes of ekrt_op_t.p the op uses (its record is cut to them) */
 } ekrt_op_reg_t;
+
+/* ekrt_op_reg_t.params of the ops whose parameters are ekrt_op_t.p.member */
+#define EKRT_PARAMS(member) ((uint32_t)sizeof(((ekrt_op_t *)0)->p.member))
 
 extern const ekrt_op_reg_t ekrt_op_table[];
 extern const uint32_t ekrt_op_table_len;
