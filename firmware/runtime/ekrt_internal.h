@@ -32,6 +32,7 @@ enum {
     EKRT_OP_DEPTHWISE_CONV_2D = 4,
     EKRT_OP_DEQUANTIZE = 6,
     EKRT_OP_FULLY_CONNECTED = 9,
+    EKRT_OP_MAX_POOL_2D = 17,
     EKRT_OP_RESHAPE = 22,
     EKRT_OP_SOFTMAX = 25,
     EKRT_OP_PAD = 34,
@@ -270,6 +271,7 @@ void ekrt_add_s8(const ekrt_add_params_t *p, uint32_t ndim, const int32_t *out_d
                  const int32_t *s1, const int32_t *s2, const int8_t *in1, const int8_t *in2,
                  int8_t *out);
 void ekrt_avgpool_s8(const ekrt_pool_params_t *p, const int8_t *in, int8_t *out);
+void ekrt_maxpool_s8(const ekrt_pool_params_t *p, const int8_t *in, int8_t *out);
 void ekrt_mean_s8(const ekrt_mean_params_t *p, uint32_t ndim, const int32_t *in_dims,
                   const int8_t *in, int8_t *out);
 void ekrt_pad_s8(const ekrt_pad_params_t *p, uint32_t ndim, const int32_t *in_dims,
@@ -465,6 +467,12 @@ EKRT_DECLARE_OP(depthwise_conv2d);
 EKRT_DECLARE_OP(fully_connected);
 EKRT_DECLARE_OP(add);
 EKRT_DECLARE_OP(avgpool);
+EKRT_DECLARE_OP(maxpool);
+/* AVERAGE_POOL_2D / MAX_POOL_2D checks and parameters (TFLM pooling Prepare) into op->p.pool */
+int ekrt_pool_prepare(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in);
+void ekrt_eval_avgpool_4ch(const ekrt_t *rt, const struct ekrt_op *op);
+void ekrt_eval_maxpool_4ch(const ekrt_t *rt, const struct ekrt_op *op);
+#define EKRT_POOL_4CH_MAX_TAPS 255 /* ekrt_eval_avgpool_4ch: int16 lane sums */
 EKRT_DECLARE_OP(mean);
 EKRT_DECLARE_OP(pad);
 EKRT_DECLARE_OP(reshape);
