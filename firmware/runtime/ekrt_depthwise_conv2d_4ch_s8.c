@@ -309,66 +309,65 @@ DW_DEFINE_CLIP(dw_clip_b, DW_FETCH_B)
 #define DW_PIXF_R_H(ip, lt) DW_ASMF(DW_ASM_FULL(DW_ASM_TAPF_H) DW_ASM_REQ4, ip, lt)
 #define DW_HAVE_PIX3_R 1
 #else
-#define DW_PIX3_R_W(ip, lt, rows) ((void)(ip))
-#define DW_PIX3_R_H(ip, lt, rows) ((void)(ip))
-#define DW_PIXF_R_W(ip, lt) (a0 = 0, (void)(ip)) /* never runs: L->full is 0 */
-#define DW_PIXF_R_H(ip, lt) (a0 = 0, (void)(ip))
+/* never run (DW_HAVE_PIX3_R is 0, and L->full with it) */
+#define DW_PIX3_R_W(ip, lt, rows) (a0 = 0, (void)(ip), (void)(lt))
+#define DW_PIX3_R_H(ip, lt, rows) (a0 = 0, (void)(ip), (void)(lt))
+#define DW_PIXF_R_W(ip, lt) (a0 = 0, (void)(ip), (void)(lt))
+#define DW_PIXF_R_H(ip, lt) (a0 = 0, (void)(ip), (void)(lt))
 #define DW_HAVE_PIX3_R 0
 #endif
 
-/* n full 3x3 windows inside the image (folded offset) from input ip */
-#define DW_PIXF_RUN(V, ip, n)                                \
-    do {                                                     \
-        const int8_t *ip_ = (ip);                            \
-        int32_t n_;                                          \
-        for (n_ = (n); n_ > 0; --n_, ip_ += step, o += oc) { \
-            DW_PIXF_R_##V(ip_, lt + 2);                      \
-            memcpy(o, &a0, 4); /* the packed bytes */        \
-        }                                                    \
-    } while (0)
-
-/* pix3 for n pixels from input ip with lanes l, stepping step input bytes a pixel */
-#define DW_PIX3_RUN(V, ip, l, n)                             \
-    do {                                                     \
-        const int8_t *ip_ = (ip);                            \
-        int32_t n_;                                          \
-        for (n_ = (n); n_ > 0; --n_, ip_ += step, o += oc) { \
-            if (L->right && DW_HAVE_PIX3_R) {                \
-                DW_PIX3_R_##V(ip_, l, rows);                 \
-                memcpy(o, &a0, 4); /* the packed bytes */    \
-            } else {                                         \
-                DW_PIX3_C(DW_FETCH_##V, ip_, l, rows);       \
-                dw_store(L, q, a0, a1, a2, a3, o);           \
-            }                                                \
-        }                                                    \
-    } while (0)
+/* pixels ox .. x1 - 1 of one output row, each reading columns px .. px + 2 (px: the window
+ * start clamped into the image) against the lanes of filter column px - ix0 first (zero
+ * lanes past the filter, see dw_group_t.lt); PIX is the pixel's code */
+#define DW_ROW_LOOP(PIX)                                            \
+    for (; ox < x1; ++ox, ix0 += sw, o += oc) {                     \
+        const int32_t px = ix0 < 0 ? 0 : (ix0 > last ? last : ix0); \
+        const int8_t *ip = in_row + px * ch;                        \
+        const uint32_t(*l)[2] = lt + (px - ix0);                    \
+        PIX;                                                        \
+    }
 
 /* One output row of pix3: kernel rows ky0 .. ky0 + rows - 1 starting at input row `in_row`.
- * A window hanging over an edge reads columns px .. px + 2, px its start clamped into the
- * image, with the lanes of filter column px - ix0 first (zero lanes past the filter). */
+ * On the DSP with "right": the asm pixel for 1, 2 or 3 rows; full 3x3 windows inside the
+ * image (L->full) by the folded-offset block. Otherwise the same in C. */
 #define DW_DEFINE_ROW3(name, V)                                                                   \
     static void name(const dw_layer_t *L, const dw_group_t *g, const int8_t *in_row, int32_t ky0, \
                      int32_t rows, int8_t *o)                                                     \
     {                                                                                             \
         const dw_q_t *q = &g->q;                                                                  \
         const uint32_t off2 = L->off2;                                                            \
-        const int32_t ch = L->in_c, oc = L->out_c, step = L->s_w * L->in_c;                       \
-        const uint32_t(*lt)[2] = g->lt[ky0];                                                      \
-        int32_t ox, a0, a1, a2, a3;                                                               \
-        for (ox = 0; ox < L->out_w;) {                                                            \
-            const int32_t ix0 = ox * L->s_w - L->pad_w;                                           \
-            if (ox >= L->x_lo && ox < L->x_hi) {                                                  \
-                if (rows == 3 && L->full) {                                                       \
-                    DW_PIXF_RUN(V, in_row + ix0 * ch, L->x_hi - ox);                              \
-                } else {                                                                          \
-                    DW_PIX3_RUN(V, in_row + ix0 * ch, lt + 2, L->x_hi - ox);                      \
+        const int32_t ch = L->in_c, oc = L->out_c, sw = L->s_w, last = L->in_w - 3;               \
+        const uint32_t(*lt)[2] = g->lt[ky0] + 2; /* filter column 0's lanes */                    \
+        int32_t ox = 0, x1 = L->out_w, ix0 = -L->pad_w, a0, a1, a2, a3;                           \
+        if (!(L->right && DW_HAVE_PIX3_R)) {                                                      \
+            DW_ROW_LOOP(DW_PIX3_C(DW_FETCH_##V, ip, l, rows); dw_store(L, q, a0, a1, a2, a3, o))  \
+            return;                                                                               \
+        }                                                                                         \
+        if (rows == 3 && L->full) {                                                               \
+            x1 = L->x_lo;                                                                         \
+            DW_ROW_LOOP(DW_PIX3_R_##V(ip, l, 3); memcpy(o, &a0, 4))                               \
+            {                                                                                     \
+                const int8_t *ip = in_row + ix0 * ch; /* inside: no clamping */                   \
+                const int32_t step = sw * ch, n = L->x_hi - ox;                                   \
+                int32_t k;                                                                        \
+                for (k = 0; k < n; ++k, ip += step, o += oc) {                                    \
+                    DW_PIXF_R_##V(ip, lt);                                                        \
+                    memcpy(o, &a0, 4);                                                            \
                 }                                                                                 \
-                ox = L->x_hi;                                                                     \
-            } else {                                                                              \
-                const int32_t px = ix0 < 0 ? 0 : L->in_w - 3;                                     \
-                DW_PIX3_RUN(V, in_row + px * ch, lt + 2 + (px - ix0), 1);                         \
-                ++ox;                                                                             \
+                ox += n;                                                                          \
+                ix0 += n * sw;                                                                    \
             }                                                                                     \
+            x1 = L->out_w;                                                                        \
+            DW_ROW_LOOP(DW_PIX3_R_##V(ip, l, 3); memcpy(o, &a0, 4))                               \
+            return;                                                                               \
+        }                                                                                         \
+        if (rows == 3) {                                                                          \
+            DW_ROW_LOOP(DW_PIX3_R_##V(ip, l, 3); memcpy(o, &a0, 4))                               \
+        } else if (rows == 2) {                                                                   \
+            DW_ROW_LOOP(DW_PIX3_R_##V(ip, l, 2); memcpy(o, &a0, 4))                               \
+        } else {                                                                                  \
+            DW_ROW_LOOP(DW_PIX3_R_##V(ip, l, 1); memcpy(o, &a0, 4))                               \
         }                                                                                         \
     }
 DW_DEFINE_ROW3(dw_row3_w, W)
@@ -396,20 +395,27 @@ static void dw_group_setup(const ekrt_conv_params_t *p, const dw_layer_t *L, con
         g->q.off[j] =
             p->depth_mult == 1 ? ch[j] - ch[0] : ch[j] / p->depth_mult - ch[0] / p->depth_mult;
     }
-    for (ky = L->ky_lo; ky < L->ky_hi; ++ky) {
+    if (p->out_c >= 4) {
+        /* four consecutive filter bytes a tap: two SXTB16 (doubled: shift left, and clear the
+         * bit the low lane's sign carried into the high lane) */
+        const uint32_t keep = right ? 0xFFFEFFFFu : 0xFFFFFFFFu;
+        const int32_t oc_ = p->out_c;
+        for (ky = L->ky_lo; ky < L->ky_hi; ++ky) {
+            uint32_t(*d)[2] = pix3 ? &g->lt[ky][2] : &g->fl[ky * p->k_w];
+            const int8_t *f = filter + ky * p->k_w * oc_ + oc;
+            for (kx = p->k_w; kx > 0; --kx, ++d, f += oc_) {
+                const uint32_t w = ekrt_load4(f);
+                (*d)[0] = (ekrt_sxtb16(w) << dbl) & keep;
+                (*d)[1] = (ekrt_sxtb16_hi(w) << dbl) & keep;
+            }
+        }
+    }
+    for (ky = L->ky_lo; ky < L->ky_hi && p->out_c < 4; ++ky) {
         for (kx = 0; kx < p->k_w; ++kx) {
             uint32_t *d = pix3 ? g->lt[ky][kx + 2] : g->fl[ky * p->k_w + kx];
             const int8_t *f = filter + (ky * p->k_w + kx) * p->out_c;
-            if (p->out_c >= 4) {
-                /* four consecutive filter bytes: two SXTB16 (doubled: shift left, and clear the
-                 * bit the low lane's sign carried into the high lane) */
-                const uint32_t w = ekrt_load4(f + oc), keep = right ? 0xFFFEFFFFu : 0xFFFFFFFFu;
-                d[0] = (ekrt_sxtb16(w) << dbl) & keep;
-                d[1] = (ekrt_sxtb16_hi(w) << dbl) & keep;
-            } else {
-                d[0] = dw_lanes(f[ch[0]] * (1 + dbl), f[ch[2]] * (1 + dbl));
-                d[1] = dw_lanes(f[ch[1]] * (1 + dbl), f[ch[3]] * (1 + dbl));
-            }
+            d[0] = dw_lanes(f[ch[0]] * (1 + dbl), f[ch[2]] * (1 + dbl));
+            d[1] = dw_lanes(f[ch[1]] * (1 + dbl), f[ch[3]] * (1 + dbl));
         }
     }
     if (L->full) {
