@@ -411,7 +411,8 @@ def rt_dw_specs(seed0: int = 1500) -> list[ModelSpec]:
     high), images narrower than 3, channels not a multiple of 4 (overlapping last group) and
     below 4, multipliers 1, 2 (halfword inputs) and 4 (bytes), 5x5 and 7x7 and 3x1 / 1x3
     filters, per-tensor weights, multipliers above 1 (shifts >= 0: the general
-    requantization), relu / relu6 / none."""
+    requantization), relu / relu6 / none; MEAN over H, W with fewer than 4 channels and more
+    than 255 pixels (int16 lane sums flushed)."""
     q = seed0
     out = [
         _dw("r_dw_full_c12", q, 12, 14, 12, 3, act="relu6"),
@@ -463,6 +464,15 @@ def rt_dw_specs(seed0: int = 1500) -> list[ModelSpec]:
         if name == "r_max_relu6_c6":
             params["act"] = "relu6"
         out.append(ModelSpec(name, kind, q + i, params))
+    for i, (h, w, c) in enumerate([(16, 20, 3), (4, 70, 9)], start=50):  # MEAN over H, W
+        out.append(
+            ModelSpec(
+                f"r_gap_{h}x{w}x{c}",
+                "mean",
+                q + i,
+                dict(h=h, w=w, c=c, keep=False, range=(-1.0, 3.0)),
+            )
+        )
     for i, (mode, c) in enumerate([("scalar", 6), ("chan1", 8), ("row", 5)], start=40):
         out.append(
             ModelSpec(
