@@ -51,11 +51,14 @@ typedef char dw_q_layout_ok[offsetof(dw_q_t, s) == 32 && offsetof(dw_q_t, lo2) =
                                 ? 1
                                 : -1];
 
-/* one group: constants and filter lanes (per tap {f0,f2} {f1,f3}, doubled when right) */
+/* one group: constants and filter lanes (per tap {f0,f2} {f1,f3}, doubled when right): the
+ * clipped pixels read fl, pix3 reads lt (never both in one layer) */
 typedef struct {
     dw_q_t q;
-    uint32_t fl[EKRT_DW_MAX_TAPS][2]; /* k_h x k_w taps (clipped pixels) */
-    uint32_t lt[3][DW_LT_W][2];       /* 3-wide windows: lanes of column j at lt[ky][j + 2] */
+    union {
+        uint32_t fl[EKRT_DW_MAX_TAPS][2]; /* k_h x k_w taps */
+        uint32_t lt[3][DW_LT_W][2];       /* 3-wide windows: column j's lanes at lt[ky][j + 2] */
+    } u;
 } dw_group_t;
 
 /* the layer, as the loops want it */
@@ -152,7 +155,7 @@ static inline void dw_store(const dw_layer_t *L, const dw_q_t *q, int32_t a0, in
         for (ky = ky0; ky < ky1; ++ky) {                                                      \
             const int8_t *ip = in + ((iy0 + ky) * L->in_w + ix0 + kx0) * L->in_c;             \
             for (kx = kx0; kx < kx1; ++kx) {                                                  \
-                DW_TAP(F, ip, g->fl[ky * L->k_w + kx]);                                       \
+                DW_TAP(F, ip, g->u.fl[ky * L->k_w + kx]);                                     \
                 ip += L->in_c;                                                                \
             }                                                                                 \
         }                                                                                     \
@@ -319,7 +322,7 @@ DW_DEFINE_CLIP(dw_clip_b, DW_FETCH_B)
 
 /* pixels ox .. x1 - 1 of one output row, each reading columns px .. px + 2 (px: the window
  * start clamped into the image) against the lanes of filter column px - ix0 first (zero
- * lanes past the filter, see dw_group_t.lt); PIX is the pixel's code */
+ * lanes past the filter, see dw_group_t.u.lt); PIX is the pixel's code */
 #define DW_ROW_LOOP(PIX)                                            \
     for (; ox < x1; ++ox, ix0 += sw, o += oc) {                     \
         const int32_t px = ix0 < 0 ? 0 : (ix0 > last ? last : ix0); \
@@ -338,7 +341,7 @@ DW_DEFINE_CLIP(dw_clip_b, DW_FETCH_B)
         const dw_q_t *q = &g->q;                                                                  \
         const uint32_t off2 = L->off2;                                                            \
         const int32_t ch = L->in_c, oc = L->out_c, sw = L->s_w, last = L->in_w - 3;               \
-        const uint32_t(*lt)[2] = g->lt[ky0] + 2; /* filter column 0's lanes */                    \
+        const uint32_t(*lt)[2] = g->u.lt[ky0] + 2; /* filter column 0's lanes */                  \
         int32_t ox = 0, x1 = L->out_w, ix0 = -L->pad_w, a0, a1, a2, a3;                           \
         if (!(L->right && DW_HAVE_PIX3_R)) {                                                      \
             DW_ROW_LOOP(DW_PIX3_C(DW_FETCH_##V, ip, l, rows); dw_store(L, q, a0, a1, a2, a3, o))  \
@@ -379,7 +382,7 @@ typedef void (*dw_row3_fn)(const dw_layer_t *, const dw_group_t *, const int8_t 
                            int8_t *);
 
 /* the group of output channels oc .. oc+3 (clamped to out_c - 1 when out_c < 4): constants,
- * and the lanes of the kernel rows some output row uses (into g->lt for pix3, else g->fl) */
+ * and the lanes of the kernel rows some output row uses (into g->u.lt for pix3, else g->u.fl) */
 static void dw_group_setup(const ekrt_conv_params_t *p, const dw_layer_t *L, const int8_t *filter,
                            const int32_t *bias, int32_t oc, int pix3, dw_group_t *g)
 {
@@ -401,7 +404,7 @@ static void dw_group_setup(const ekrt_conv_params_t *p, const dw_layer_t *L, con
         const uint32_t keep = right ? 0xFFFEFFFFu : 0xFFFFFFFFu;
         const int32_t oc_ = p->out_c;
         for (ky = L->ky_lo; ky < L->ky_hi; ++ky) {
-            uint32_t(*d)[2] = pix3 ? &g->lt[ky][2] : &g->fl[ky * p->k_w];
+            uint32_t(*d)[2] = pix3 ? &g->u.lt[ky][2] : &g->u.fl[ky * p->k_w];
             const int8_t *f = filter + ky * p->k_w * oc_ + oc;
             for (kx = p->k_w; kx > 0; --kx, ++d, f += oc_) {
                 const uint32_t w = ekrt_load4(f);
@@ -412,7 +415,7 @@ static void dw_group_setup(const ekrt_conv_params_t *p, const dw_layer_t *L, con
     }
     for (ky = L->ky_lo; ky < L->ky_hi && p->out_c < 4; ++ky) {
         for (kx = 0; kx < p->k_w; ++kx) {
-            uint32_t *d = pix3 ? g->lt[ky][kx + 2] : g->fl[ky * p->k_w + kx];
+            uint32_t *d = pix3 ? g->u.lt[ky][kx + 2] : g->u.fl[ky * p->k_w + kx];
             const int8_t *f = filter + (ky * p->k_w + kx) * p->out_c;
             d[0] = dw_lanes(f[ch[0]] * (1 + dbl), f[ch[2]] * (1 + dbl));
             d[1] = dw_lanes(f[ch[1]] * (1 + dbl), f[ch[3]] * (1 + dbl));
@@ -422,7 +425,7 @@ static void dw_group_setup(const ekrt_conv_params_t *p, const dw_layer_t *L, con
         int32_t sum[4] = {0, 0, 0, 0};
         for (ky = 0; ky < 3; ++ky) {
             for (kx = 2; kx < 5; ++kx) {
-                const uint32_t *v = g->lt[ky][kx];
+                const uint32_t *v = g->u.lt[ky][kx];
                 sum[0] += (int16_t)(uint16_t)v[0];
                 sum[2] += (int16_t)(uint16_t)(v[0] >> 16);
                 sum[1] += (int16_t)(uint16_t)v[1];
@@ -506,7 +509,7 @@ void ekrt_eval_depthwise_conv2d_4ch(const ekrt_t *rt, const ekrt_op_t *op)
     dw_group_t g;
     int32_t b, oc;
     dw_layer_setup(p, op->right_only, &L);
-    memset(g.lt, 0, sizeof g.lt); /* the zero columns; the filter columns are set per group */
+    memset(g.u.lt, 0, sizeof g.u.lt); /* the zero columns; the filter columns are set per group */
     g.q.lo2 = ekrt_dup16(L.lo);
     g.q.hi2 = ekrt_dup16(L.hi);
     g.q.row = p->in_w * p->in_c;
