@@ -165,6 +165,42 @@ DW_DEFINE_CLIP(dw_clip_w, DW_FETCH_W)
 DW_DEFINE_CLIP(dw_clip_h, DW_FETCH_H)
 DW_DEFINE_CLIP(dw_clip_b, DW_FETCH_B)
 
+/* n output pixels of one row whose windows lie inside the image horizontally (any window
+ * width): kernel rows ky0 .. ky0 + rows - 1, the first window at ip; no clipping per pixel */
+#define DW_DEFINE_ROWK(name, F)                                                               \
+    static void name(const dw_layer_t *L, const dw_group_t *g, const int8_t *ip, int32_t ky0, \
+                     int32_t rows, int32_t n, int8_t *o)                                      \
+    {                                                                                         \
+        const dw_q_t *q = &g->q;                                                              \
+        const uint32_t off2 = L->off2;                                                        \
+        const int32_t ch = L->in_c, kw = L->k_w, step = L->s_w * ch, oc = L->out_c;           \
+        const int32_t next = L->in_w * ch - kw * ch;                                          \
+        for (; n > 0; --n, ip += step, o += oc) {                                             \
+            const uint32_t(*f)[2] = g->u.fl + ky0 * kw;                                       \
+            const int8_t *p = ip;                                                             \
+            int32_t a0 = q->b[0], a1 = q->b[1], a2 = q->b[2], a3 = q->b[3], r, k;             \
+            for (r = rows; r > 0; --r, p += next) {                                           \
+                if (kw == 5) { /* unrolled: the common 5x5 */                                 \
+                    DW_TAP(F, p, f[0]);                                                       \
+                    DW_TAP(F, p + ch, f[1]);                                                  \
+                    DW_TAP(F, p + 2 * ch, f[2]);                                              \
+                    DW_TAP(F, p + 3 * ch, f[3]);                                              \
+                    DW_TAP(F, p + 4 * ch, f[4]);                                              \
+                    p += 5 * ch;                                                              \
+                    f += 5;                                                                   \
+                    continue;                                                                 \
+                }                                                                             \
+                for (k = kw; k > 0; --k, p += ch, ++f) {                                      \
+                    DW_TAP(F, p, *f);                                                         \
+                }                                                                             \
+            }                                                                                 \
+            dw_store(L, q, a0, a1, a2, a3, o);                                                \
+        }                                                                                     \
+    }
+DW_DEFINE_ROWK(dw_rowk_w, DW_FETCH_W)
+DW_DEFINE_ROWK(dw_rowk_h, DW_FETCH_H)
+DW_DEFINE_ROWK(dw_rowk_b, DW_FETCH_B)
+
 /* pix3 in C: `rows` kernel rows of 3 taps at p (row stride q->row), lanes lt (row stride
  * DW_LT_W), into a0..a3 */
 #define DW_PIX3_C(F, p, lt, rows)          \
@@ -380,6 +416,8 @@ typedef void (*dw_clip_fn)(const dw_layer_t *, const dw_group_t *, const int8_t 
                            int8_t *);
 typedef void (*dw_row3_fn)(const dw_layer_t *, const dw_group_t *, const int8_t *, int32_t, int32_t,
                            int8_t *);
+typedef void (*dw_rowk_fn)(const dw_layer_t *, const dw_group_t *, const int8_t *, int32_t, int32_t,
+                           int32_t, int8_t *);
 
 /* the group of output channels oc .. oc+3 (clamped to out_c - 1 when out_c < 4): constants,
  * and the lanes of the kernel rows some output row uses (into g->u.lt for pix3, else g->u.fl) */
@@ -472,9 +510,10 @@ static void dw_layer_setup(const ekrt_conv_params_t *p, int32_t right, dw_layer_
         DW_HAVE_PIX3_R && right && p->k_h == 3 && p->k_w == 3 && p->in_h >= 3 && L->x_hi > L->x_lo;
 }
 
-/* every output pixel of one group */
+/* every output pixel of one group: pix3 rows, or the horizontally inside pixels by rowk and
+ * the others clipped */
 static void dw_group_run(const dw_layer_t *L, const dw_group_t *g, const int8_t *in, int8_t *out,
-                         dw_clip_fn clip, dw_row3_fn row3)
+                         dw_clip_fn clip, dw_row3_fn row3, dw_rowk_fn rowk)
 {
     int32_t oy, ox;
     for (oy = 0; oy < L->out_h; ++oy) {
@@ -487,6 +526,13 @@ static void dw_group_run(const dw_layer_t *L, const dw_group_t *g, const int8_t 
             continue;
         }
         for (ox = 0; ox < L->out_w; ++ox) {
+            if (ox == L->x_lo && L->x_hi > ox && ky1 > ky0) {
+                const int32_t ix0 = ox * L->s_w - L->pad_w;
+                rowk(L, g, in + ((iy0 + ky0) * L->in_w + ix0) * L->in_c, ky0, ky1 - ky0,
+                     L->x_hi - ox, o + ox * L->out_c);
+                ox = L->x_hi - 1;
+                continue;
+            }
             clip(L, g, in, iy0, ox * L->s_w - L->pad_w, o + ox * L->out_c);
         }
     }
@@ -505,6 +551,7 @@ void ekrt_eval_depthwise_conv2d_4ch(const ekrt_t *rt, const ekrt_op_t *op)
                      (p->out_w - 1) * p->stride_w - p->pad_w - (p->in_w - 3) <= 2;
     const dw_clip_fn clip = !wide ? dw_clip_b : (dm == 1 ? dw_clip_w : dw_clip_h);
     const dw_row3_fn row3 = !pix3 ? NULL : (dm == 1 ? dw_row3_w : dw_row3_h);
+    const dw_rowk_fn rowk = !wide ? dw_rowk_b : (dm == 1 ? dw_rowk_w : dw_rowk_h);
     dw_layer_t L;
     dw_group_t g;
     int32_t b, oc;
@@ -519,7 +566,7 @@ void ekrt_eval_depthwise_conv2d_4ch(const ekrt_t *rt, const ekrt_op_t *op)
         for (oc = 0; oc < p->out_c; oc += 4) {
             const int32_t c = oc + 4 <= p->out_c || p->out_c < 4 ? oc : p->out_c - 4;
             dw_group_setup(p, &L, filter, bias, c, pix3, &g);
-            dw_group_run(&L, &g, in_b + c / dm, out_b + c, clip, row3);
+            dw_group_run(&L, &g, in_b + c / dm, out_b + c, clip, row3, rowk);
         }
     }
 }
