@@ -433,6 +433,7 @@ def rt_dw_specs(seed0: int = 1500) -> list[ModelSpec]:
         _dw("r_dw_m2_c1", q + 15, 5, 5, 1, 3, dm=2),
         _dw("r_dw_bigw_c8", q + 16, 6, 7, 8, 3, wstd=6.0, range=(-0.05, 0.05)),
         _dw("r_dw_pt_c8", q + 17, 7, 9, 8, 3, s=2, act="relu6", per_tensor=True),
+        _dw("r_dw_m2_5x5_c4", q + 19, 8, 9, 4, 5, dm=2, act="relu"),
         ModelSpec(
             "r_pad2_dw_c8",
             "padconv",
