@@ -1,12 +1,18 @@
 /* SOFTMAX int8 -> int8 (TFLM reference_ops::Softmax, quantized): gemmlowp fixed-point
  * exp on the beta-scaled differences to the row max (5 integer bits), sum with 12 integer
  * bits, fixed-point reciprocal, output scale 1/256 and zero point -128. */
+#include "ekrt_dsp.h" /* first: kernel optimisation level */
 #include "ekrt_internal.h"
 
-/* gemmlowp fixed-point helpers on raw int32 values */
-static int32_t fp_mul(int32_t a, int32_t b)
+/* gemmlowp fixed-point helpers on raw int32 values. SaturatingRoundingDoublingHighMul:
+ * floor((a b + 2^30) / 2^31) equals TFLM's truncating (a b + nudge) / 2^31 for both signs
+ * (see ekrt_mbqm_fast), one 64-bit multiply-add and a shift; the one saturating case apart. */
+static inline int32_t fp_mul(int32_t a, int32_t b)
 {
-    return ekrt_srdhm(a, b);
+    if (a == INT32_MIN && b == INT32_MIN) {
+        return INT32_MAX;
+    }
+    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
 }
 
 static int32_t sat_shl(int32_t x, int32_t e) /* SaturatingRoundingMultiplyByPOT, e > 0 */
@@ -95,7 +101,7 @@ void ekrt_softmax_s8(const ekrt_softmax_params_t *p, uint32_t rows, uint32_t dep
         for (c = 0; c < depth; ++c) {
             const int32_t diff = (int32_t)x[c] - max_in;
             if (diff >= p->diff_min) {
-                const int32_t scaled = ekrt_srdhm(diff * (1 << p->left_shift), p->mult);
+                const int32_t scaled = fp_mul(diff * (1 << p->left_shift), p->mult);
                 sum = ekrt_wadd(sum, ekrt_rdbpot(exp_neg(scaled), 12)); /* Rescale<12> */
             }
         }
@@ -105,7 +111,7 @@ void ekrt_softmax_s8(const ekrt_softmax_params_t *p, uint32_t rows, uint32_t dep
         for (c = 0; c < depth; ++c) {
             const int32_t diff = (int32_t)x[c] - max_in;
             if (diff >= p->diff_min) {
-                const int32_t scaled = ekrt_srdhm(diff * (1 << p->left_shift), p->mult);
+                const int32_t scaled = fp_mul(diff * (1 << p->left_shift), p->mult);
                 const int32_t e = exp_neg(scaled);
                 const int32_t v = ekrt_rdbpot(fp_mul(scale, e), bits_over_unit + 31 - 8) - 128;
                 y[c] = (int8_t)ekrt_clamp(v, -128, 127);
