@@ -428,13 +428,18 @@ static void dw_group_setup(const ekrt_conv_params_t *p, const dw_layer_t *L, con
     int32_t ch[4], j, ky, kx;
     for (j = 0; j < 4; ++j) {
         ch[j] = oc + j < p->out_c ? oc + j : p->out_c - 1;
-        g->q.b[j] = (int32_t)((uint32_t)(bias ? bias[ch[j]] : 0) << dbl);
+    }
+    for (j = 0; j < 4; ++j) {
+        const int32_t s = p->shift[ch[j]];
+        g->q.b[j] = bias ? (int32_t)((uint32_t)bias[ch[j]] << dbl) : 0;
         g->q.mc[j][0] = p->mult[ch[j]];
-        g->q.s[j] = right ? -p->shift[ch[j]] : p->shift[ch[j]];
-        g->q.mc[j][1] =
-            right ? (int32_t)((1u << (g->q.s[j] - 1)) + ((uint32_t)L->zp << g->q.s[j])) : 0;
-        g->q.off[j] =
-            p->depth_mult == 1 ? ch[j] - ch[0] : ch[j] / p->depth_mult - ch[0] / p->depth_mult;
+        g->q.s[j] = right ? -s : s;
+        g->q.mc[j][1] = right ? (int32_t)((1u << (-s - 1)) + ((uint32_t)L->zp << -s)) : 0;
+    }
+    if (p->depth_mult != 1 || p->out_c < 4) { /* read by the byte-fetching variant only */
+        for (j = 0; j < 4; ++j) {
+            g->q.off[j] = ch[j] / p->depth_mult - ch[0] / p->depth_mult;
+        }
     }
     if (p->out_c >= 4) {
         /* four consecutive filter bytes a tap: two SXTB16 (doubled: shift left, and clear the
