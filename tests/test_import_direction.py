@@ -29,6 +29,7 @@ SHARED = {
     "edgekit.progress",
     "edgekit.seeding",
     "edgekit.boards",
+    "edgekit.assets",
     "edgekit.quantspec",
     "edgekit.metrics",
 }
@@ -39,7 +40,7 @@ STAGES = [
     ("train", ["edgekit.train", "edgekit.ingest"]),
     ("quantize", ["edgekit.quantize"]),
     ("export", ["edgekit.export"]),
-    ("firmware", ["edgekit.firmware"]),
+    ("firmware", ["edgekit.firmware", "edgekit.flash"]),  # flash: writes the built image
     ("bench", ["edgekit.bench"]),
     (
         "consumer",

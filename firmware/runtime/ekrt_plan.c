@@ -12,12 +12,12 @@ static uint64_t align_up(uint32_t v)
     return ((uint64_t)v + (EKRT_ALIGN - 1u)) & ~(uint64_t)(EKRT_ALIGN - 1u);
 }
 
-static int lifetimes_overlap(const ekrt_tinfo_t *a, const ekrt_tinfo_t *b)
+static int lifetimes_overlap(const ekrt_plan_t *a, const ekrt_plan_t *b)
 {
     return a->first <= b->last && b->first <= a->last;
 }
 
-size_t ekrt_plan(ekrt_tinfo_t *t, uint32_t n)
+size_t ekrt_plan(ekrt_plan_t *t, uint32_t n)
 {
     uint32_t i, j;
     uint64_t total = 0;
@@ -44,7 +44,7 @@ size_t ekrt_plan(ekrt_tinfo_t *t, uint32_t n)
         do {
             moved = 0;
             for (j = 0; j < n; ++j) {
-                const ekrt_tinfo_t *o = &t[j];
+                const ekrt_plan_t *o = &t[j];
                 if (!o->placed || !lifetimes_overlap(o, &t[best])) {
                     continue;
                 }
