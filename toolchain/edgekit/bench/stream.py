@@ -293,7 +293,7 @@ def run_stream(
 ) -> dict:
     """Replay a held-out recording through the board and check it against the host chain."""
     from .. import runs
-    from ..data.recording import load_recording
+    from ..data import load_recording
     from ..export.reference import run_reference
     from .harness import boot_timeout, open_device, qemu_note
     from .link import LinkTimeout
