@@ -62,8 +62,11 @@ typedef struct {
 typedef struct {
 #if EK_FEAT_CHAIN
     ek_features_t feat;
-    int16_t sample[EK_FEAT_CHANNELS]; /* the sample being received, all channels */
-    int8_t frame[EK_INPUT_SIZE];      /* the model input the chain made last */
+    /* samples received and not yet through the chain (all channels of a sample together):
+     * pushed EK_FEAT_BLOCK_MAX at a time, at a hop's end and at a block's end */
+    int16_t samples[EK_FEAT_BLOCK_MAX * EK_FEAT_CHANNELS];
+    uint32_t buffered;           /* complete samples in `samples` */
+    int8_t frame[EK_INPUT_SIZE]; /* the model input the chain made last */
 #endif
     int on;              /* ek-stream-start done */
     int echo;            /* print each frame (exactness checks) */

@@ -1,9 +1,9 @@
 /* ek-sblk SEQ NCH NS: a block of raw samples for the stream, then its binary payload.
  *
  * The command is followed by exactly NCH * NS * 2 binary bytes (int16 little-endian, sample
- * after sample, all channels of a sample together). The payload is consumed byte by byte as it
- * arrives (one sample buffered, nothing else), so its length is bounded only by
- * EK_SBLK_MAX_SAMPLES. A block the device cannot use (wrong channel count or length) is still
+ * after sample, all channels of a sample together). The payload is consumed as it arrives, up to
+ * EK_FEAT_BLOCK_MAX samples buffered for the feature chain (which runs them channel by channel,
+ * its filter state in registers), so its length is bounded only by EK_SBLK_MAX_SAMPLES. A block the device cannot use (wrong channel count or length) is still
  * read to its end, so the framing never slips; m-ready follows the payload. */
 #include "ek_commands.h"
 #include "ek_parse.h"
@@ -126,6 +126,21 @@ static void block_done(ek_app_t *app)
     ek_reply_line(r, "m-ready");
 }
 
+#if EK_FEAT_CHAIN
+/* The buffered samples through the feature chain; a completed hop runs the model. */
+static void push_buffered(ek_app_t *app)
+{
+    ek_stream_t *st = &app->stream;
+    uint64_t t0 = ek_clock_now(&app->clock), t1;
+    int ready = ek_features_push_block(&st->feat, st->samples, st->buffered, st->frame);
+    t1 = ek_clock_now(&app->clock);
+    st->feat_ticks += t1 - t0;
+    app->sblk.ticks += t1 - t0;
+    st->buffered = 0;
+    if (ready == 1) ek_stream_hop(app);
+}
+#endif
+
 void ek_sblk_byte(ek_app_t *app, uint8_t byte)
 {
     ek_sblk_t *b = &app->sblk;
@@ -133,18 +148,18 @@ void ek_sblk_byte(ek_app_t *app, uint8_t byte)
 #if EK_FEAT_CHAIN
     if (b->use) {
         ek_stream_t *st = &app->stream;
+        int16_t *sample = &st->samples[st->buffered * EK_FEAT_CHANNELS];
         if ((b->pos & 1u) == 0)
             b->lo = byte;
         else
-            st->sample[b->pos >> 1] = (int16_t)(uint16_t)((uint16_t)b->lo | ((uint16_t)byte << 8));
+            sample[b->pos >> 1] = (int16_t)(uint16_t)((uint16_t)b->lo | ((uint16_t)byte << 8));
         if (++b->pos == 2u * EK_FEAT_CHANNELS) {
-            uint64_t t0 = ek_clock_now(&app->clock), t1;
-            int ready = ek_features_push(&st->feat, st->sample, st->frame);
-            t1 = ek_clock_now(&app->clock);
-            st->feat_ticks += t1 - t0;
-            b->ticks += t1 - t0;
             b->pos = 0;
-            if (ready) ek_stream_hop(app);
+            st->buffered++;
+            /* a push never crosses a hop's end, and nothing stays buffered after a block */
+            if (st->buffered == EK_FEAT_BLOCK_MAX || st->buffered == ek_features_room(&st->feat) ||
+                b->left == 0)
+                push_buffered(app);
         }
     }
 #else

@@ -12,6 +12,7 @@ void ek_stream_restart(ek_app_t *app)
 {
 #if EK_FEAT_CHAIN
     ek_features_reset(&app->stream.feat);
+    app->stream.buffered = 0;
 #endif
     app->stream.hops = 0;
     app->vote.n = 0;
