@@ -51,12 +51,7 @@ runtime_ram_bytes = 0
 
 
 def _spec(name: str) -> rt_models.ModelSpec:
-    extra = [
-        rt_models.tanh_spec(),
-        rt_models.ModelSpec(
-            "maxpool0", "maxpool", 1400, dict(h=6, w=8, c=3, k=2, s=2, range=(-1.0, 1.0))
-        ),
-    ]
+    extra = [rt_models.tanh_spec()]
     return next(
         s for s in rt_models.conv_specs() + rt_models.misc_specs() + extra if s.name == name
     )
@@ -64,10 +59,7 @@ def _spec(name: str) -> rt_models.ModelSpec:
 
 @pytest.fixture(scope="module")
 def models() -> dict[str, Path]:
-    return {
-        n: rt_models.build(_spec(n), rt_models.cache_dir())
-        for n in ("conv4", "qdq", "tanh", "maxpool0")
-    }
+    return {n: rt_models.build(_spec(n), rt_models.cache_dir()) for n in ("conv4", "qdq", "tanh")}
 
 
 @pytest.fixture(scope="module")
@@ -182,10 +174,6 @@ CASES: dict[str, tuple[Callable[[Ctx], list[str]], str]] = {
         lambda c: c.tflite("tanh"),
         r"tanh-\w+\.tflite: edgekit-rt \(board mps2-an386\) has no TANH operator; it runs ADD, "
         r".*CONV_2D.*; bench it with --runtime tflm",
-    ),
-    "MAX_POOL_2D, which edgekit-rt lacks": (
-        lambda c: c.tflite("maxpool0"),
-        r"maxpool0-\w+\.tflite: edgekit-rt \(board mps2-an386\) has no MAX_POOL_2D operator",
     ),
     "too large for the board's RAM": (
         lambda c: c.small_board("conv4", lambda ex: ex["arena"]["ek_arena_size"] // 2),
