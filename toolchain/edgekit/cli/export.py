@@ -27,6 +27,12 @@ class Export(Command):
             help="firmware runtime: %(choices)s (default: the board's)",
         )
         p.add_argument("--build", action="store_true", help="also compile the firmware")
+        p.add_argument(
+            "--allow-check-failures",
+            action="store_true",
+            help="export even if the converted int8 model fails its self-check against the QAT "
+            "model (int8 weights, matched layers); export.json records the failures",
+        )
 
     def run(self, args: argparse.Namespace) -> Result:
         from .. import firmware
@@ -47,6 +53,7 @@ class Export(Command):
             seed=args.seed,
             progress=args.progress,
             runtime=args.runtime,
+            allow_check_failures=args.allow_check_failures,
         )
         fw_dir = firmware.render(run, board, runtime=args.runtime)
         # printed with the export report; on disk each stage keeps its own record (export.json,
