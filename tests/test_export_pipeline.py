@@ -46,6 +46,7 @@ def test_export_tflite_is_tflm_int8(exported: tuple[runs.Run, dict]) -> None:
     assert c["act_scale_rel_diff_max"] < 1e-2
     assert rep["onnx"]["ort_max_abs_diff"] < 1e-3
     assert "BatchNormalization" not in rep["onnx"]["ops"]
+    assert rep["onnx"]["path"] == str(run.export_dir / "model.onnx")
     assert (run.export_dir / "onnx2tf.log").stat().st_size > 0
 
 

@@ -110,7 +110,8 @@ def run_export(
 def _write_onnx(run: runs.Run, src: Source, tmp: Path) -> dict[str, Any]:
     if src.kind == "onnx-ptq":
         tflite.check_onnx_ops(run.root / src.rec.extra.get("onnx", "float.onnx"))
-    return src.write_onnx(tmp / "model.onnx")
+    rep = src.write_onnx(tmp / "model.onnx")
+    return {**rep, "path": str(run.export_dir / "model.onnx")}  # where it is once in place
 
 
 def _convert(run: runs.Run, src: Source, tmp: Path) -> Converted:
