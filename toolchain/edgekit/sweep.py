@@ -614,9 +614,12 @@ def _ray(address: str | None, local_cpus: int | None) -> Iterator[None]:
         except Exception as e:  # ConnectionError, AuthenticationError, ...: say what to do
             if not address:
                 raise
+            # Ray's reason may be on the lines after a heading ("Initialization failure from
+            # server:\n<why>"): all of it, on one line
+            why = " ".join(ln.strip() for ln in str(e).splitlines() if ln.strip())
             raise EdgekitError(
                 f"--address {address}: could not join the Ray cluster: "
-                f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}; "
+                f"{why[:500] or type(e).__name__}; "
                 "a cluster started with `ray start` uses token authentication (Ray 2.59 "
                 "and later): run the sweep with RAY_AUTH_MODE=token and the cluster's token "
                 "in ~/.ray/auth_token (or RAY_AUTH_TOKEN)"
