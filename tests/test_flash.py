@@ -36,7 +36,8 @@ def test_dry_run_plans_the_first_recipe_with_a_real_bin_image(stm32_build, monke
     run, fw_dir = stm32_build
     monkeypatch.setenv("PATH", "/usr/bin:/bin")  # whatever probes are installed here: none counts
     info = flash.plan(fw_dir, get_board("stm32f405"), None, _hash(run), dry_run=True)
-    assert info["tool"] == "st-flash"
+    assert info["tool"] == "st-flash" and not info["tool_found"]
+    assert "stlink-tools" in info["install"]
     image = Path(info["image"])
     assert image.suffix == ".bin" and image.is_file()
     assert info["command"] == ["st-flash", "--reset", "write", str(image), "0x08000000"]
@@ -108,3 +109,19 @@ def test_sketch_header_names_the_board_and_its_tools_menu():
     assert f"arduino-cli compile --fqbn {fqbn} edgekit" in head
     assert "edgekit flash --board spresense-1536k" in head
     assert "Memory: 768 KB (Default)" in firmware.sketch_header(get_board("spresense"), "tflm")
+
+
+@needs_arm
+def test_cli_flash_dry_run(stm32_build, capsys, monkeypatch):
+    import json
+
+    from edgekit.cli import main
+
+    run, _ = stm32_build
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    argv = ["flash", "--board", "stm32f405", "--run", str(run.root), "--dry-run", "--json"]
+    assert main(argv) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["dry_run"] and rec["command"][:3] == ["st-flash", "--reset", "write"]
+    assert main(["flash", "--board", "stm32f405", "--run", str(run.root)]) == 2
+    assert "no upload tool found on PATH" in capsys.readouterr().err

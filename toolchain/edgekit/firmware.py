@@ -704,3 +704,24 @@ def _build_sketch(
         else (flash <= board.flash_bytes and ram <= board.ram_bytes),
         "toolchain": {"builder": version},
     }
+
+
+def up_to_date_build(
+    run: Run, board: Board, runtime: str | None = None, make_vars: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The run's firmware for `board` built from its current export: (re-)render the project
+    (firmware/<board>, or firmware/<board>-<runtime> for another runtime than the board's) when
+    it is missing or holds an older export, older firmware sources or another runtime, build it,
+    and return the build record (with 'elf')."""
+    runtime = runtime or board.runtime
+    fw_dir = run.firmware_dir(project_name(board, runtime))
+    rendered = fw_dir / RENDER_RECORD
+    old = runs.read_json(rendered) if rendered.exists() else {}
+    if (
+        old.get("model_hash") != export_model_hash(run)
+        or old.get("sources_hash") != sources_hash(board, runtime)
+        or old.get("runtime", board.runtime) != runtime
+        or "build" not in old
+    ):
+        fw_dir = render(run, board, runtime=runtime, dest=fw_dir)
+    return build(fw_dir, board, make_vars=make_vars)

@@ -24,6 +24,7 @@ from typing import Any
 from . import firmware
 from .boards import Board
 from .errors import EdgekitError
+from .runs import Run
 
 UPLOAD_TIMEOUT_S = 300.0  # a 1.5 MB image at 115200 baud takes about two minutes
 IMAGE_KINDS = ("elf", "bin", "spk")
@@ -168,6 +169,8 @@ def plan(
     return {
         "board": board.name,
         "tool": r.tool,
+        "tool_found": shutil.which(r.tool) is not None,
+        "install": r.install,
         "image": str(image),
         "image_bytes": image.stat().st_size,
         "command": cmd,
@@ -181,3 +184,16 @@ def flash(info: dict[str, Any], port: str | None) -> None:
             f"--port {port}: no such device; plug the board in (and check the cable)"
         )
     firmware.run_tool(info["command"], UPLOAD_TIMEOUT_S, f"{info['board']}: {info['tool']}")
+
+
+def flash_run(
+    run: Run, board: Board, port: str | None, runtime: str | None = None, dry_run: bool = False
+) -> dict[str, Any]:
+    """`edgekit flash`: the run's firmware for `board`, built from its current export if needed,
+    checked, then written with the board's upload recipe (only planned with dry_run)."""
+    built = firmware.up_to_date_build(run, board, runtime)
+    info = plan(Path(built["record"]).parent, board, port, firmware.export_model_hash(run), dry_run)
+    info["dry_run"] = dry_run
+    if not dry_run:
+        flash(info, port)
+    return info

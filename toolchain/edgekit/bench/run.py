@@ -34,27 +34,8 @@ def check_tflite(model: Path, board: Board, runtimes: list[str]) -> None:
 def current_firmware(
     run: runs.Run, board: Board, runtime: str | None = None, make_vars: dict[str, str] | None = None
 ) -> Callable[[], dict[str, Any]]:
-    """A build_fn for the harnesses: (re-)render the run's firmware project for `runtime` (default
-    the board's; another one lives in firmware/<board>-<runtime>) when it is missing or holds an
-    older export, older firmware sources or another runtime, build it, return the build record
-    (with 'elf')."""
-    runtime = runtime or board.runtime
-    name = firmware.project_name(board, runtime)
-
-    def build_fn() -> dict[str, Any]:
-        fw_dir = run.firmware_dir(name)
-        rendered = fw_dir / firmware.RENDER_RECORD
-        old = runs.read_json(rendered) if rendered.exists() else {}
-        if (
-            old.get("model_hash") != firmware.export_model_hash(run)
-            or old.get("sources_hash") != firmware.sources_hash(board, runtime)
-            or old.get("runtime", board.runtime) != runtime
-            or "build" not in old
-        ):
-            fw_dir = firmware.render(run, board, runtime=runtime, dest=fw_dir)
-        return firmware.build(fw_dir, board, make_vars=make_vars)
-
-    return build_fn
+    """A build_fn for the harnesses: firmware.up_to_date_build when the harness needs the image."""
+    return lambda: firmware.up_to_date_build(run, board, runtime, make_vars)
 
 
 def bench_on_board(
