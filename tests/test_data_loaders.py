@@ -201,7 +201,8 @@ def test_formats_register_where_defined() -> None:
     assert list(FORMATS) == ["csl", "otb", "capgmyo", "hyser", "table", "edf", "bdf"]
     module = {"bdf": "edf"}  # EDF and BDF share one module (both read with MNE)
     assert all(
-        load.__module__ == f"edgekit.data.{module.get(name, name)}" for name, load in FORMATS.items()
+        load.__module__ == f"edgekit.data.{module.get(name, name)}"
+        for name, load in FORMATS.items()
     )
     with pytest.raises(ValueError, match="'csl' registered twice"):
         register_format("csl")(lambda root: None)
