@@ -392,6 +392,34 @@ def test_edf_annotation_past_the_end_and_overlapping(tmp_path: Path) -> None:
         load_recording(tmp_path, "edf")
 
 
+def test_edf_units_from_the_header_or_recording_toml(tmp_path: Path) -> None:
+    """A header unit edgekit knows wins; a channel without one takes recording.toml's unit, and
+    a recording.toml unit that contradicts the header is refused."""
+    lab = [f"EMG{j}" for j in range(8)]
+    sig = np.random.default_rng(2).normal(0, 1, (8, 400))
+    head = f'grid = [1, 8]\nchannels = "EMG\\\\d"\n{GESTURES}'
+    ann = [(0.0, 2.0, "fist")]
+    q = write_edf(tmp_path / "a.edf", sig, 200, lab, unit="mV", annotations=ann)
+    toml(tmp_path, head)
+    (t,) = load_recording(tmp_path, "edf").trials
+    np.testing.assert_allclose(t.signal, q * 1000, rtol=1e-6)
+    toml(tmp_path, 'unit = "uV"\n' + head)
+    with pytest.raises(
+        EdgekitError, match=r"a\.edf: channel 'EMG0' has physical dimension 'mV' but .*'uV'"
+    ):
+        load_recording(tmp_path, "edf")
+    q = write_edf(tmp_path / "a.edf", sig, 200, lab, unit="", annotations=ann)
+    toml(tmp_path, head)
+    with pytest.raises(
+        EdgekitError,
+        match=r"a\.edf: channel 'EMG0' has no physical dimension, not uV, mV or V; set 'unit'",
+    ):
+        load_recording(tmp_path, "edf")
+    toml(tmp_path, 'unit = "mV"\n' + head)
+    (t,) = load_recording(tmp_path, "edf").trials
+    np.testing.assert_allclose(t.signal, q * 1000, rtol=1e-6)
+
+
 def test_a_bad_dataset_leaves_no_run_behind(tmp_path: Path) -> None:
     _armband_csv(tmp_path / "data", cols=9)
     run = tmp_path / "run"
@@ -471,3 +499,49 @@ def test_mbv2_serves_thin_grids_and_says_how(hw, final, says) -> None:
     m = build_model("mbv2", 0.2, 4, hw).eval()
     x = torch.zeros(2, 1, *hw)
     assert m(x).shape == (2, 4) and m.features(x).shape[2:] == final
+
+
+# ------------------------------------------------------------------------------ docs/data.md
+
+
+def doc_tomls() -> list[str]:
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "data.md").read_text()
+    return re.findall(r"```toml\n(.*?)```", doc, re.S)
+
+
+def test_docs_table_example_loads(tmp_path: Path) -> None:
+    """docs/data.md's armband recording.toml, as written, on files of the form it shows."""
+    text = next(t for t in doc_tomls() if "my-armband" in t)
+    toml(tmp_path, text)
+    names = ["rest", "fist", "open", "pinch", "wrist_flexion", "wrist_extension"]
+    for k in (1, 2):
+        s = gesture_session(8, 200, 6, 2, 0.5, 4, k)
+        counts = np.round(s.signal / 0.25)
+        t = np.arange(counts.shape[1])[:, None] / 200
+        head = ["time_s", *[f"emg{i + 1}" for i in range(8)], "gesture"]
+        lab = [names[g] for g in s.labels()]
+        write_table(tmp_path / f"session{k}.csv", np.hstack([t, counts.T]), head, lab, 9, "%.6g")
+    rec = load_recording(tmp_path, "table")
+    assert rec.grid.name == "armband-8" and rec.grid.shape == (1, 8) and rec.adc_step == 0.25
+    assert rec.label_names == names and len(rec.trials) == 24
+    assert FeatureConfig().for_recording(rec).adc_lsb == 0.25  # the counts reach the device
+
+
+def test_docs_bdf_example_loads(tmp_path: Path) -> None:
+    """docs/data.md's Biosemi recording.toml, as written, on a BDF+ file with A1..B32, EXG1..8
+    and Status channels."""
+    text = next(t for t in doc_tomls() if "my-biosemi" in t)
+    toml(tmp_path, text)
+    names = ["rest", "index_flexion", "middle_flexion", "hand_close", "hand_open"]
+    s = gesture_session(64, 2048, 5, 1, 0.3, 6)
+    labels = [f"{b}{i + 1}" for b in "AB" for i in range(32)] + [f"EXG{i + 1}" for i in range(8)]
+    sig = np.vstack([s.signal, np.zeros((9, s.signal.shape[1]), np.float32)])
+    ann = [(0.0, 0.0, "Recording starts")]
+    ann += [(a / 2048, (b - a) / 2048, names[g]) for a, b, g in s.segments]
+    q = write_edf(tmp_path / "p01.bdf", sig, 2048, [*labels, "Status"], annotations=ann, bdf=True)
+    rec = load_recording(tmp_path, "bdf")
+    assert rec.grid.name == "biosemi-8x8" and rec.grid.masked == (49,)
+    assert rec.extra["channels"]["names"][49] == "B18" and rec.label_names == names
+    t = next(t for t in rec.trials if t.label == 3)
+    a, b, _ = s.segments[3]
+    np.testing.assert_allclose(t.signal, q[:64, a:b], rtol=1e-6, atol=1e-3)

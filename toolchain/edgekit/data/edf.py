@@ -149,8 +149,8 @@ def _to_microvolt(raw, name: str, rig: Rig, path: Path) -> float:
     """Microvolts per value MNE returns for this channel (volts for uV/mV/V headers)."""
     unit = str(getattr(raw, "_orig_units", {}).get(name, "")).strip()
     known = unit.lower() in TO_MICROVOLT
-    if known and rig.unit is not None and rig.unit.lower() != unit.lower():
-        if not (rig.unit == "uV" and TO_MICROVOLT[unit.lower()] == 1.0):
+    if known and rig.unit is not None:
+        if rig.unit == "counts" or TO_MICROVOLT[rig.unit.lower()] != TO_MICROVOLT[unit.lower()]:
             raise EdgekitError(
                 f"{path}: channel {name!r} has physical dimension {unit!r} but {rig.path} "
                 f"field 'unit' says {rig.unit!r}; remove 'unit' (the header's is used)"
@@ -158,8 +158,9 @@ def _to_microvolt(raw, name: str, rig: Rig, path: Path) -> float:
     if known:
         return 1e6
     if rig.unit is None:
+        dim = f"physical dimension {unit!r}" if unit not in ("", "n/a") else "no physical dimension"
         raise EdgekitError(
-            f"{path}: channel {name!r} has physical dimension {unit!r}, not uV, mV or V; set "
+            f"{path}: channel {name!r} has {dim}, not uV, mV or V; set "
             f"'unit' in {rig.path} to what its values are (uV, mV, V, or counts with adc_lsb)"
         )
     return rig.to_microvolt
