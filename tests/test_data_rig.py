@@ -152,6 +152,23 @@ def test_grid_channel_order_empty_and_masked_pixels(tmp_path: Path) -> None:
     assert img.tolist() == [[0, 5, 4], [3, 2, 1]]
 
 
+@pytest.mark.parametrize("rows, cols, fs", [(2, 2, 10000), (16, 16, 2048), (1, 4, 200)])
+def test_extreme_rates_and_channel_counts(tmp_path: Path, rows: int, cols: int, fs: int) -> None:
+    """4 channels at 10 kHz, 256 channels, 4 channels at 200 Hz: loaded, framed and given a
+    feature chain whose hop and window are whole samples of 50 / 150 ms."""
+    toml(tmp_path, f'sampling_rate_hz = {fs}\ngrid = [{rows}, {cols}]\nunit = "uV"\n')
+    for k in (1, 2):
+        sig = gesture_session(rows * cols, fs, 1, 1, 0.6, 9, k).signal
+        write_table(tmp_path / f"session{k}" / "001-000-001.npy", sig.T)
+    rec = load_recording(tmp_path, "table")
+    assert rec.grid.n_channels == rows * cols and rec.fs == fs
+    fc = FeatureConfig().for_recording(rec)
+    spec = fc.chain_spec(fs)
+    assert spec.hop == round(fs / 20) and spec.window == 3 * spec.hop
+    assert len(spec.sos) == 4 and fc.band_hz == (20.0, min(450.0, 0.45 * fs))
+    assert extract(rec, fc).x.shape[1] == rows * cols
+
+
 # ------------------------------------------------------------------------------ EDF / BDF
 
 
