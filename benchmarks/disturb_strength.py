@@ -46,7 +46,7 @@ def main() -> None:
     live = channel_mask(rec.grid)
     print(
         f"{len(trials)} trials of session {args.session}, {len(clean)} RMS frames, "
-        f"{fc.band_hz[0]:g}-{fc.band_hz[1]:g} Hz band-pass"
+        "{:g}-{:g} Hz band-pass".format(*fc.band(rec.fs))
     )
     print(
         "| disturbance | affected electrodes per trial | median growth | p90 growth | others, median |"

@@ -134,11 +134,14 @@ def test_feature_config_round_trip_and_validation() -> None:
         FeatureConfig(kind="mav")
     with pytest.raises(EdgekitError, match="unknown fields \\['bogus'\\]"):
         FeatureConfig.from_dict({"bogus": 1})
-    with pytest.raises(EdgekitError, match="Nyquist"):
+    with pytest.raises(EdgekitError, match=r"20-450 Hz cannot be served at 800 Hz.*360 Hz"):
         extract(
             Recording([sine_trial(np.ones(192), 1000)], 800.0, ["idle"], "csl", "mem"),
-            FeatureConfig(),
+            FeatureConfig(band_hz=(20, 450)),
         )
+    # the default band adapts to the rate: its high edge at most 0.45 x fs
+    assert FeatureConfig().band(800.0) == (20.0, 360.0)
+    assert FeatureConfig().band(2048.0) == (20.0, 450.0)
 
 
 def test_normalizer_train_only_and_mask() -> None:

@@ -188,16 +188,22 @@ def test_otb_mixed_sampling_frequency(tmp_path: Path) -> None:
 
 def test_unknown_format_lists_known(tmp_path: Path) -> None:
     with pytest.raises(
-        EdgekitError, match="unknown data format 'edf'; known formats: csl, otb, capgmyo, hyser$"
+        EdgekitError,
+        match="unknown data format 'gdf'; known formats: csl, otb, capgmyo, hyser, table, edf, "
+        "bdf$",
     ):
-        load_recording(tmp_path, "edf")
+        load_recording(tmp_path, "gdf")
 
 
 def test_formats_register_where_defined() -> None:
     """Each loader registers itself in its own module; a fresh `import edgekit.data.formats`
     (the registry alone) already sees all of them, since the package imports every format."""
-    assert list(FORMATS) == ["csl", "otb", "capgmyo", "hyser"]
-    assert all(load.__module__ == f"edgekit.data.{name}" for name, load in FORMATS.items())
+    assert list(FORMATS) == ["csl", "otb", "capgmyo", "hyser", "table", "edf", "bdf"]
+    module = {"bdf": "edf"}  # EDF and BDF share one module (both read with MNE)
+    assert all(
+        load.__module__ == f"edgekit.data.{module.get(name, name)}"
+        for name, load in FORMATS.items()
+    )
     with pytest.raises(ValueError, match="'csl' registered twice"):
         register_format("csl")(lambda root: None)
     code = "from edgekit.data.formats import FORMATS; print(','.join(FORMATS))"
@@ -205,7 +211,7 @@ def test_formats_register_where_defined() -> None:
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     )
-    assert out.stdout.strip() == "csl,otb,capgmyo,hyser"
+    assert out.stdout.strip() == "csl,otb,capgmyo,hyser,table,edf,bdf"
 
 
 def test_missing_path(tmp_path: Path) -> None:

@@ -57,6 +57,7 @@ class TrainOptions:
     seed: int = 0
     window_ms: float = 150.0
     hop_ms: float = 50.0
+    band: tuple[float, float] | None = None  # band-pass edges, Hz; None: the default at the rate
     feature: str = "rms"
     filter: str = "causal"  # "causal" (what the device runs) | "zero-phase" (offline)
     # disturbed copies of the training frames, one per condition (a condition = disturbances
@@ -87,7 +88,11 @@ class TrainOptions:
 
     def feature_config(self) -> FeatureConfig:
         return FeatureConfig(
-            window_ms=self.window_ms, hop_ms=self.hop_ms, kind=self.feature, filter=self.filter
+            window_ms=self.window_ms,
+            hop_ms=self.hop_ms,
+            kind=self.feature,
+            filter=self.filter,
+            band_hz=self.band,
         )
 
 
@@ -373,6 +378,7 @@ def run_train(run: runs.Run, opts: TrainOptions, progress: bool = True) -> dict[
         "options": asdict(opts),
         "params": prof.total_params,
         "macs": prof.total_macs,
+        "stride_plan": getattr(model, "plan", None),  # how mbv2 downsamples this grid
         "layers": [asdict(layer) for layer in prof.layers],
         "numerics": numerics(),
         "wall_s": round(time.perf_counter() - t0, 1),
@@ -427,6 +433,7 @@ def summary(report: dict[str, Any]) -> str:
     lines = [
         f"{report['arch']} w{report['width']:g}: {report['params']:,} params, "
         f"{report['macs']:,} MACs",
+        *([f"strides: {report['stride_plan']}"] if report.get("stride_plan") else []),
         f"split {s['kind']}: {s['description']} "
         f"(frames train/val/test {s['frames']['train']}/{s['frames']['val']}/{s['frames']['test']})",
         f"CNN test accuracy {report['cnn']['accuracy']:.4f}  macro-F1 {report['cnn']['macro_f1']:.4f}",

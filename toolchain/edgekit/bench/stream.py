@@ -267,7 +267,7 @@ def _device_stream(
 def _recording(run, recording: Path | None, fmt: str):
     """--recording, else the data the run was trained on (train.json's data.root)."""
     from .. import runs
-    from ..data import load_recording
+    from ..data import FORMATS, load_recording
 
     if recording is not None:
         return load_recording(Path(recording), fmt)
@@ -281,8 +281,9 @@ def _recording(run, recording: Path | None, fmt: str):
         raise EdgekitError(
             f"{run.report_path('train')}: field data.root missing; give --recording FILE"
         )
+    # the synthetic default is a CSL-layout dataset; any other kind is the format it was read as
     return load_recording(
-        Path(data["root"]), data["kind"] if data.get("kind") in ("csl", "otb") else "csl"
+        Path(data["root"]), data["kind"] if data.get("kind") in FORMATS else "csl"
     )
 
 

@@ -17,7 +17,15 @@ from typing import Any
 
 from .. import runs
 from ..errors import EdgekitError
-from .values import KNOWN_ARCHS, KNOWN_FORMATS, KNOWN_SPLITS, board_name, disturb_condition, recipe
+from .values import (
+    KNOWN_ARCHS,
+    KNOWN_FORMATS,
+    KNOWN_SPLITS,
+    band,
+    board_name,
+    disturb_condition,
+    recipe,
+)
 
 QAT_EPOCHS = 8  # default QAT fine-tuning epochs (--qat-epochs of quantize, demo, sweep)
 DEFAULT_SEED = 0  # --seed when neither the flag nor a --recipe gives one, in every command
@@ -209,6 +217,14 @@ def data(p: argparse.ArgumentParser) -> None:
     g.add_argument("--window-ms", type=float, default=None)
     g.add_argument("--hop-ms", type=float, default=None)
     g.add_argument(
+        "--band",
+        type=band,
+        default=None,
+        metavar="LO,HI",
+        help="band-pass edges in Hz (default 20 Hz to 450 Hz, the high edge capped at 0.45 x "
+        "the sampling rate: 20,90 at 200 Hz); HI above 0.45 x the rate is refused",
+    )
+    g.add_argument(
         "--feature", default=None, help="rms (default) | raw (the seed's per-instant frames)"
     )
     g.add_argument(
@@ -252,6 +268,7 @@ FLOAT_TRAINING = (
     "lr",
     "window_ms",
     "hop_ms",
+    "band",
     "feature",
     "filter",
     "augment",

@@ -34,6 +34,8 @@ class Profile(Command):
             "classes": args.classes,
             "params": prof.total_params,
             "macs": prof.total_macs,
+            "stride_plan": getattr(model, "plan", None),
             "layers": [asdict(layer) for layer in prof.layers],
         }
-        return rep, prof.table()
+        plan = f"strides: {rep['stride_plan']}\n" if rep["stride_plan"] else ""
+        return rep, plan + prof.table()

@@ -138,6 +138,21 @@ def positive_int(arg: str) -> int:
     return v
 
 
+def band(arg: str) -> tuple[float, float]:
+    """--band LO,HI: the band-pass edges in Hz (0 < LO < HI; HI at most 0.45 x the sampling
+    rate, checked against the data when it is loaded)."""
+    parts = [p.strip() for p in arg.split(",")]
+    try:
+        lo, hi = (float(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected LOW,HIGH in Hz like 20,450 (or 10,90 at 200 Hz), got {arg!r}"
+        ) from None
+    if not 0 < lo < hi:
+        raise argparse.ArgumentTypeError(f"expected 0 < LOW < HIGH, got {lo:g},{hi:g}")
+    return lo, hi
+
+
 def recipe(arg: str) -> str:
     """--recipe: a TOML file, or the name of a recipe edgekit ships (mbv2-w0.2), so an installed
     edgekit finds its recipes from any directory."""

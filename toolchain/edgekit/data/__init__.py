@@ -1,4 +1,5 @@
-"""HD-sEMG data: loaders (CSL-HDEMG, OT Bioelettronica, CapgMyo, Hyser), synthetic data, features, splits.
+"""EMG data: loaders (CSL-HDEMG, OT Bioelettronica, CapgMyo, Hyser, your own rig's tables and
+EDF/BDF files), synthetic data, features, splits.
 
 Each format module registers its loader (formats.register_format); importing them here, once,
 completes the registry before anyone can look a format up.
@@ -6,7 +7,7 @@ completes the registry before anyone can look a format up.
 
 # isort: off
 # Registration order is the order --format and the unknown-format error list the formats.
-from . import csl, otb, capgmyo, hyser  # noqa: F401  (imported to register)
+from . import csl, otb, capgmyo, hyser, table, edf  # noqa: F401  (imported to register)
 
 # isort: on
 from .formats import FORMATS, load_recording

@@ -92,17 +92,24 @@ def make_spec(
     )
 
 
-def adc_lsb_for(signals: list[np.ndarray]) -> float:
-    """The ADC step the chain assumes when the config gives none: 1.0 when every sample is an
-    integer in int16 range (the data are ADC counts, as CSL and the synthetic set store them),
-    else the power of two that puts the largest |sample| at or below a quarter of int16 range."""
-    peak, integral = 0.0, True
+def adc_lsb_for(signals: list[np.ndarray], step: float | None = None) -> float:
+    """The ADC step the chain assumes when the config gives none: the recording's own ADC step
+    `step` (signal units per count) when every sample is a whole number of steps in int16 range
+    (then the device gets the file's counts as they are); 1.0 when every sample is an integer in
+    int16 range (the data are ADC counts, as CSL and the synthetic set store them); else the
+    power of two that puts the largest |sample| at or below a quarter of int16 range."""
+    peak, integral, on_step = 0.0, True, step is not None and step > 0
     for s in signals:
         a = np.asarray(s)
         a = a[np.isfinite(a)]  # NaN/Inf: extract() rejects the trial with its name
         if a.size:
             peak = max(peak, float(np.max(np.abs(a))))
             integral = integral and bool(np.all(a == np.round(a)))
+            if on_step:
+                k = a.astype(np.float64) / step
+                on_step = bool(np.all(np.abs(k - np.round(k)) <= 1e-3))
+    if on_step and peak / step <= INT16_MAX + 0.5:
+        return float(np.float32(step))
     if integral and peak <= INT16_MAX:
         return 1.0
     if peak == 0:

@@ -1,7 +1,10 @@
 """Per-channel feature frames from recordings, normalisation, and the grid image.
 
 Per trial: band-pass (Butterworth; optional powerline notch at notch_hz and its harmonics inside
-the band), then frames every hop_ms. filter "causal" (default) runs the chain a device runs
+the band), then frames every hop_ms. The band is band_hz, or by default 20 Hz to 450 Hz capped at
+0.45 x the sampling rate (20-90 Hz at 200 Hz, 20-450 Hz from 1000 Hz up): a Butterworth edge must
+stay clear of Nyquist, so a high edge above 0.45 x fs is refused, not moved. Window and hop stay in
+ms and become whole samples at the data's rate. filter "causal" (default) runs the chain a device runs
 (causal.py: float32 biquads from zero state on the int16 counts, window = n_blocks whole hops,
 the first warmup_ms of frames dropped); "zero-phase" is the older offline chain (per-trial mean
 removed, sosfiltfilt in float64), kept for comparison. Frames:
@@ -25,6 +28,8 @@ from .recording import Recording
 
 KINDS = ("rms", "raw")
 FILTERS = ("causal", "zero-phase")
+DEFAULT_BAND_HZ = (20.0, 450.0)  # the band when band_hz is None, its high edge capped as below
+MAX_HIGH_EDGE = 0.45  # the band's high edge is at most this fraction of the sampling rate
 
 
 @dataclass
@@ -32,7 +37,7 @@ class FeatureConfig:
     window_ms: float = 150.0
     hop_ms: float = 50.0
     kind: str = "rms"
-    band_hz: tuple[float, float] = (20.0, 450.0)
+    band_hz: tuple[float, float] | None = None  # None: DEFAULT_BAND_HZ, high edge <= 0.45 fs
     notch_hz: float | None = None
     filter_order: int = 4
     filter: str = "causal"
@@ -40,7 +45,12 @@ class FeatureConfig:
     warmup_ms: float = 100.0  # causal: frames whose window starts this soon are dropped
 
     def __post_init__(self) -> None:
-        self.band_hz = (float(self.band_hz[0]), float(self.band_hz[1]))
+        if self.band_hz is not None:
+            if len(self.band_hz) != 2:
+                raise EdgekitError(
+                    f"features.band_hz: expected [low, high] in Hz, got {self.band_hz}"
+                )
+            self.band_hz = (float(self.band_hz[0]), float(self.band_hz[1]))
         if self.filter not in FILTERS:
             raise EdgekitError(
                 f"features.filter: unknown filter {self.filter!r}; known: {', '.join(FILTERS)}"
@@ -53,14 +63,27 @@ class FeatureConfig:
             raise EdgekitError(
                 f"features: window_ms and hop_ms must be > 0, got {self.window_ms} / {self.hop_ms}"
             )
-        lo, hi = self.band_hz
-        if not 0 < lo < hi:
+        if self.band_hz is not None and not 0 < self.band_hz[0] < self.band_hz[1]:
             raise EdgekitError(f"features.band_hz: expected 0 < low < high, got {self.band_hz}")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["band_hz"] = list(self.band_hz)
+        d["band_hz"] = None if self.band_hz is None else list(self.band_hz)
         return d
+
+    def band(self, fs: float, where: str = "features") -> tuple[float, float]:
+        """The band-pass edges at sample rate fs: band_hz, or the default for that rate; a high
+        edge above MAX_HIGH_EDGE x fs (or a default band that leaves no room) is an error."""
+        top = MAX_HIGH_EDGE * fs
+        lo, hi = self.band_hz or (DEFAULT_BAND_HZ[0], min(DEFAULT_BAND_HZ[1], top))
+        if hi > top or not 0 < lo < hi:
+            given = "--band / features.band_hz" if self.band_hz else "the default band"
+            raise EdgekitError(
+                f"{where}: {given} {lo:g}-{hi:g} Hz cannot be served at {fs:g} Hz: the high "
+                f"edge must be at most {MAX_HIGH_EDGE:g} x the sampling rate ({top:g} Hz; "
+                f"Nyquist {fs / 2:g} Hz) and above the low edge; give --band LOW,HIGH within it"
+            )
+        return lo, hi
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FeatureConfig:
@@ -73,14 +96,14 @@ class FeatureConfig:
         return cls(**d)
 
     def for_recording(self, rec: Recording) -> FeatureConfig:
-        """This config with adc_lsb fixed from the recording when it was left open."""
-        if self.filter != "causal" or self.adc_lsb is not None:
-            return self
-        from .causal import adc_lsb_for
+        """This config with what it left open fixed from the recording: the band at its rate
+        and (causal) the ADC step, so the record says what the device must run."""
+        d = {**asdict(self), "band_hz": self.band(rec.fs, rec.source)}
+        if self.filter == "causal" and self.adc_lsb is None:
+            from .causal import adc_lsb_for
 
-        return FeatureConfig(
-            **{**asdict(self), "adc_lsb": adc_lsb_for([t.signal for t in rec.trials])}
-        )
+            d["adc_lsb"] = adc_lsb_for([t.signal for t in rec.trials], rec.adc_step)
+        return FeatureConfig(**d)
 
     def chain_spec(self, fs: float, where: str = "features"):
         """The causal chain's constants at sample rate fs (see causal.py)."""
@@ -118,13 +141,8 @@ def trial_key(subject: int, session: int, label: int, trial: int) -> int:
 
 
 def _filters(cfg: FeatureConfig, fs: float, where: str) -> list[np.ndarray]:
-    lo, hi = cfg.band_hz
+    lo, hi = cfg.band(fs, where)
     nyq = fs / 2.0
-    if hi >= nyq:
-        raise EdgekitError(
-            f"{where}: features.band_hz high edge {hi:g} Hz must be below Nyquist "
-            f"({nyq:g} Hz at fs {fs:g} Hz)"
-        )
     sos = [sps.butter(cfg.filter_order, [lo, hi], btype="bandpass", fs=fs, output="sos")]
     if cfg.notch_hz:
         f0 = float(cfg.notch_hz)

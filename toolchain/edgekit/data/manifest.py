@@ -12,6 +12,12 @@ Manifest, for files named otherwise: `manifest.csv` or `manifest.toml` in the da
                   session = 1        # optional, default 1
                   gesture = 3
                   repetition = 1     # optional, default: file order
+
+Labels inside the files (a table's label column, EDF+/BDF+ annotations: `gesture_optional`): the
+manifest may leave out `gesture` (in every row: a file is then a session's continuous recording),
+and without a manifest every file with the format's extensions is one, its subject and session
+from `subject<N>` / `session<M>` parent folders, else subject 1 and the file's rank (by path)
+among that subject's files as its session.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from ..errors import EdgekitError
 NAMES = ("manifest.csv", "manifest.toml")
 FIELDS = ("file", "subject", "session", "gesture", "repetition")
 _SESS_RE = re.compile(r"^session[_-]?(\d+)$", re.IGNORECASE)
+_SUBJ_RE = re.compile(r"^subject[_-]?(\d+)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -36,7 +43,7 @@ class Entry:
     path: Path
     subject: int
     session: int
-    gesture: int
+    gesture: int | None  # None: the file's own labels say (gesture_optional)
     repetition: int
 
 
@@ -55,12 +62,16 @@ def how_to_name(extensions: Sequence[str]) -> str:
     )
 
 
-def _session_of(path: Path) -> int:
+def _folder_number(path: Path, pattern: re.Pattern[str]) -> int | None:
     for part in reversed(path.parent.parts):
-        m = _SESS_RE.match(part)
+        m = pattern.match(part)
         if m:
             return int(m.group(1))
-    return 1
+    return None
+
+
+def _session_of(path: Path) -> int:
+    return _folder_number(path, _SESS_RE) or 1
 
 
 def _int(value: Any, where: str, key: str, default: int | None) -> int:
@@ -76,7 +87,9 @@ def _int(value: Any, where: str, key: str, default: int | None) -> int:
         raise EdgekitError(f"{where}: field {key!r} is {value!r}; expected an integer") from None
 
 
-def read_manifest(path: Path, extensions: Sequence[str]) -> list[Entry]:
+def read_manifest(
+    path: Path, extensions: Sequence[str], gesture_optional: bool = False
+) -> list[Entry]:
     rows: list[tuple[str, dict[str, Any]]] = []
     if path.suffix.lower() == ".toml":
         try:
@@ -94,7 +107,8 @@ def read_manifest(path: Path, extensions: Sequence[str]) -> list[Entry]:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             header = [h.strip().lower() for h in (reader.fieldnames or [])]
-            missing = [k for k in ("file", "subject", "gesture") if k not in header]
+            need = ("file", "subject") if gesture_optional else ("file", "subject", "gesture")
+            missing = [k for k in need if k not in header]
             if missing:
                 raise EdgekitError(
                     f"{path}: header {header} lacks {missing}; expected columns "
@@ -108,6 +122,7 @@ def read_manifest(path: Path, extensions: Sequence[str]) -> list[Entry]:
                     )
                 )
     entries = []
+    with_gesture = set()
     for n, (where, r) in enumerate(rows):
         f = r.get("file")
         if not isinstance(f, str) or not f.strip():
@@ -121,12 +136,21 @@ def read_manifest(path: Path, extensions: Sequence[str]) -> list[Entry]:
             raise EdgekitError(
                 f"{where}: field 'file': {p.name} is not one of {', '.join(extensions)}"
             )
+        given = r.get("gesture") not in (None, "") and not str(r.get("gesture")).isspace()
+        with_gesture.add(given)
+        if gesture_optional and len(with_gesture) > 1:
+            raise EdgekitError(
+                f"{where}: field 'gesture' is given in some rows and not in others; give it "
+                "in every row (each file one gesture) or in none (labels inside the files)"
+            )
         entries.append(
             Entry(
                 p,
                 _int(r.get("subject"), where, "subject", None),
                 _int(r.get("session"), where, "session", 1),
-                _int(r.get("gesture"), where, "gesture", None),
+                _int(r.get("gesture"), where, "gesture", None)
+                if given or not gesture_optional
+                else None,
                 _int(r.get("repetition"), where, "repetition", n + 1),
             )
         )
@@ -135,21 +159,36 @@ def read_manifest(path: Path, extensions: Sequence[str]) -> list[Entry]:
     return entries
 
 
-def find_entries(root: Path, extensions: Sequence[str], dataset: str) -> list[Entry]:
-    """The recordings under `root` (a folder, one file or a manifest)."""
+def find_entries(
+    root: Path, extensions: Sequence[str], dataset: str, gesture_optional: bool = False
+) -> list[Entry]:
+    """The recordings under `root` (a folder, one file or a manifest). gesture_optional: the
+    files may carry their own labels (see the module docstring)."""
     name_re = _name_re(extensions)
     if root.is_file():
-        if root.suffix.lower() in (".csv", ".toml"):
-            return read_manifest(root, extensions)
+        is_data = any(root.name.lower().endswith(e) for e in extensions)
+        if root.name.lower() in NAMES or (root.suffix.lower() in (".csv", ".toml") and not is_data):
+            return read_manifest(root, extensions, gesture_optional)
         m = name_re.match(root.name)
-        if not m:
-            raise EdgekitError(f"{root}: file name not recognised; {how_to_name(extensions)}")
-        return [Entry(root, int(m.group(1)), _session_of(root), int(m.group(2)), int(m.group(3)))]
+        if m and not gesture_optional:
+            g = int(m.group(2))
+            return [Entry(root, int(m.group(1)), _session_of(root), g, int(m.group(3)))]
+        if gesture_optional and is_data:
+            return sessions_of([root])
+        raise EdgekitError(f"{root}: file name not recognised; {how_to_name(extensions)}")
     manifests = [root / n for n in NAMES if (root / n).is_file()]
     if len(manifests) > 1:
         raise EdgekitError(f"{root}: both manifest.csv and manifest.toml found; expected one")
     if manifests:
-        return read_manifest(manifests[0], extensions)
+        return read_manifest(manifests[0], extensions, gesture_optional)
+    if gesture_optional:
+        files = data_files(root, extensions)
+        if not files:
+            raise EdgekitError(
+                f"{root}: no {dataset} files found; expected files ending in "
+                f"{', '.join(extensions)} under it"
+            )
+        return sessions_of(files)
     entries = []
     for p in sorted(root.rglob("*")):
         m = name_re.match(p.name)
@@ -167,4 +206,28 @@ def find_entries(root: Path, extensions: Sequence[str], dataset: str) -> list[En
             f"SSS-GGG-RRR{extensions[0]} under it{seen}. To use them, "
             f"{how_to_name(extensions)}"
         )
+    return entries
+
+
+def data_files(root: Path, extensions: Sequence[str]) -> list[Path]:
+    """Every file under root whose name ends in one of the extensions (manifests excluded)."""
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file()
+        and p.name.lower() not in NAMES
+        and any(p.name.lower().endswith(e) for e in extensions)
+    )
+
+
+def sessions_of(files: Sequence[Path]) -> list[Entry]:
+    """Continuous recordings without a manifest: subject and session from subject<N> /
+    session<M> folders, else subject 1 and the file's rank among its subject's files."""
+    entries = []
+    rank: dict[int, int] = {}
+    for p in sorted(files):
+        subject = _folder_number(p, _SUBJ_RE) or 1
+        rank[subject] = rank.get(subject, 0) + 1
+        session = _folder_number(p, _SESS_RE) or rank[subject]
+        entries.append(Entry(p, subject, session, None, 1))
     return entries

@@ -13,10 +13,10 @@ channel count is one grid, its i-th channel electrode i+1 (electrodes.grid_for),
 side by side as for .mat exports. Other channel types are dropped and reported.
 
 `read_raw_otb` is not in a released MNE-Python: it was proposed in pull request
-mne-tools/mne-python#13303 (mne/io/otb/otb.py), and MNE 1.13.2, the newest release on PyPI, does
-not have it. So edgekit does not pin MNE; a native file then stops with a message saying to
-install an MNE that has the reader or to export the recording to .mat from OTBiolab+ (otb.py
-reads those). The tests write an .otb+ in the layout that reader expects; the ones that need the
+mne-tools/mne-python#13303 (mne/io/otb/otb.py), and MNE 1.13.2, the newest release on PyPI and the
+one edgekit pins (for EDF/BDF, edf.py), does not have it. A native file then stops with a message
+saying to install an MNE that has the reader or to export the recording to .mat from OTBiolab+
+(otb.py reads those). The tests write an .otb+ in the layout that reader expects; the ones that need the
 reader are skipped until one is installed.
 """
 

@@ -41,6 +41,9 @@ class Recording:
     source: str
     extra: dict = field(default_factory=dict)  # provenance added by later steps (e.g. disturb)
     grid: Grid = None  # type: ignore[assignment]  # None: the fixed geometry of `layout`
+    # signal units per ADC count when the files hold counts of a known ADC (recording.toml
+    # unit = "counts"); the device's feature chain then takes those counts as they are
+    adc_step: float | None = None
 
     def __post_init__(self) -> None:
         if self.grid is None:

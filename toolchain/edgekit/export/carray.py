@@ -203,9 +203,11 @@ def feature_chain_lines(rec: ModelRecord, input_size: int) -> list[str]:
             "mask must be the grid's)"
         )
     d = spec.describe()
+    lo, hi = fc.band(fs, "checkpoint.features")
     return head + [
-        f"// hop {spec.hop} samples ({d['hop_ms']:.3f} ms), window {spec.n_blocks} hops = "
-        f"{spec.window} samples ({d['window_ms']:.3f} ms) at {fs:g} Hz",
+        f"// band-pass {lo:g}-{hi:g} Hz ({len(spec.sos)} biquads), hop {spec.hop} samples "
+        f"({d['hop_ms']:.3f} ms), window {spec.n_blocks} hops = {spec.window} samples "
+        f"({d['window_ms']:.3f} ms) at {fs:g} Hz",
         "#define EK_FEAT_CHAIN 1",
         "#define EK_FEAT_CHANNELS EK_GRID_CHANNELS",
         f"#define EK_FEAT_SECTIONS {len(spec.sos)}",

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..errors import EdgekitError
-from .mobilenetv2 import INPUT_SHAPE, infer_seed_config, stride_plan
+from .mobilenetv2 import INPUT_SHAPE, describe_plan, infer_seed_config, stride_plan
 from .registry import ARCHS, Arch, arch_names, get_arch
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "Arch",
     "arch_names",
     "build_model",
+    "describe_plan",
     "get_arch",
     "load_state_dict_checked",
     "infer_seed_config",

@@ -2,13 +2,18 @@
 
 `mbv2`      standard channel width multiplier (channels rounded to multiples of 8), ReLU6, global
             average pooling, for any grid. The stride plan is chosen from the input size so the
-            map never collapses below 2 x 2 (see stride_plan): the stem stays at stride 1, and the
-            stages where ImageNet's MobileNetV2 downsamples after its first two (3rd, 4th, 6th)
-            take stride 2 in turn only while both sides stay >= 2 afterwards (a 3x3 / pad 1 /
-            stride 2 conv maps n to ceil(n / 2)). 8 x 24 -> 2 x 6 (two stride-2 stages, the
-            network edgekit always had), 8 x 8 -> 2 x 2, 13 x 5 -> 4 x 2, 8 x 16 -> 2 x 4,
-            16 x 16 -> 2 x 2 (three). Strides hold no weights: the parameters depend only on width
-            and classes.
+            map never collapses below 2 pixels along a side that has them (see stride_plan): the
+            stem stays at stride 1, and the stages where ImageNet's MobileNetV2 downsamples after
+            its first two (3rd, 4th, 6th) take stride 2 in turn only while each side stays >= 2
+            afterwards (a 3x3 / pad 1 / stride 2 conv maps n to ceil(n / 2)). 8 x 24 -> 2 x 6 (two
+            stride-2 stages, the network edgekit always had), 8 x 8 -> 2 x 2, 13 x 5 -> 4 x 2,
+            8 x 16 -> 2 x 4, 16 x 16 -> 2 x 2 (three), 4 x 4 -> 2 x 2. A side of 1 (an armband's
+            1 x 8) does not stop it: stride 2 maps 1 to 1, the kernel's centre row on the image
+            row as at stride 1, so 1 x 8 -> 1 x 2 and 1 x 16 -> 1 x 2 (stride 2 on both sides:
+            TFLite's depthwise conv has no stride along one side only, which onnx2tf would turn
+            into a grouped conv). A side of 2 would collapse to 1, so 2 x 4 keeps 2 x 4.
+            describe_plan() says which for a given grid. Strides hold no weights: the parameters
+            depend only on width and classes.
 `mbv2-seed` the seed project's CIFAR-style network, reproduced layer for layer (state-dict keys
             included) so its checkpoints load: `width` scales only the expansion factor.
 """
@@ -75,17 +80,30 @@ STRIDE_CANDIDATES = (2, 3, 5)  # stage indices that may downsample, in order
 
 
 def stride_plan(input_hw: tuple[int, int]) -> tuple[list[int], tuple[int, int]]:
-    """(first stride of each MBV2_STAGES stage, final map size) for an H x W input."""
+    """(first stride of each MBV2_STAGES stage, final map size) for an H x W input: the
+    candidate stages take stride 2 while every side stays >= MIN_MAP or is 1 (which stays 1)."""
     h, w = (int(v) for v in input_hw)
     if h < 1 or w < 1:
         raise ValueError(f"mbv2: input size must be at least 1 x 1, got {h} x {w}")
     strides = [1] * len(MBV2_STAGES)
     for i in STRIDE_CANDIDATES:
         nh, nw = -(-h // 2), -(-w // 2)
-        if min(nh, nw) < MIN_MAP:
+        if (nh, nw) == (h, w) or any(n < MIN_MAP for n, o in ((nh, h), (nw, w)) if o > 1):
             break
         strides[i], h, w = 2, nh, nw
     return strides, (h, w)
+
+
+def describe_plan(input_hw: tuple[int, int]) -> str:
+    """One line saying how mbv2 downsamples this grid (train's and profile's reports)."""
+    strides, (fh, fw) = stride_plan(input_hw)
+    h, w = (int(v) for v in input_hw)
+    stages = [str(i + 1) for i, s in enumerate(strides) if s != 1]
+    if not stages:
+        why = "a side would drop below 2" if max(h, w) > 1 else "a single pixel"
+        return f"{h} x {w} input, no downsampling ({why})"
+    one = " (a side of 1 stays 1 under stride 2)" if min(h, w) == 1 else ""
+    return f"{h} x {w} input -> {fh} x {fw} map: stride 2 at stage {', '.join(stages)}{one}"
 
 
 class MobileNetV2(nn.Module):
@@ -101,6 +119,7 @@ class MobileNetV2(nn.Module):
         check_width(width, "mbv2")
         self.input_hw = tuple(int(v) for v in input_hw)
         strides, self.map_hw = stride_plan(self.input_hw)
+        self.plan = describe_plan(self.input_hw)
         cin = make_divisible(32 * width)
         last = make_divisible(1280 * max(1.0, width))
         feats: list[nn.Module] = [ConvBNAct(in_ch, cin, 3, stride=1)]
