@@ -623,6 +623,31 @@ def fqbn_options(fqbn: str) -> dict[str, str]:
     return dict(kv.split("=", 1) for kv in opts.split(",") if "=" in kv)
 
 
+def _build_with_kit(
+    fw_dir: Path, board: Board, kit: Path, kit_cfg: dict[str, Any], timeout_s: float
+) -> tuple[str, str, Path, str]:
+    """The board's offline Arduino kit ([arduino.kit] command) into <fw_dir>/build: its output,
+    the tool's name, the ELF it leaves and the builder's version line."""
+    sketch, out = fw_dir / "edgekit", fw_dir / "build"
+    if out.exists():
+        shutil.rmtree(out)
+    values = {**fqbn_options(board.fqbn or ""), "sketch": str(sketch), "out": str(out)}
+    try:
+        tool, *args = kit_cfg["command"]
+        cmd = [str(kit / tool)] + [a.format(**values) for a in args]
+    except KeyError as e:
+        raise EdgekitError(
+            f"{board.path or board.name}: [arduino.kit] command uses {{{e.args[0]}}}, which is "
+            f"neither sketch, out nor a menu option of fqbn {board.fqbn}"
+        ) from None
+    try:
+        stdout = run_tool(cmd, timeout_s, f"{sketch}: {tool}")
+    except EdgekitError:
+        shutil.rmtree(out, ignore_errors=True)  # no half-written build folder
+        raise
+    return stdout, tool, out / kit_cfg.get("elf", "edgekit.ino.elf"), f"{tool} ({kit})"
+
+
 def _build_sketch(
     fw_dir: Path, board: Board, rec: dict[str, Any], timeout_s: float | None
 ) -> dict[str, Any]:
@@ -643,26 +668,7 @@ def _build_sketch(
     )
     timeout_s = timeout_s or ARDUINO_BUILD_TIMEOUT_S
     if kit is not None and not (cli and os.environ.get("EDGEKIT_ARDUINO") == "cli"):
-        out = fw_dir / "build"
-        if out.exists():
-            shutil.rmtree(out)
-        values = {**fqbn_options(board.fqbn), "sketch": str(sketch), "out": str(out)}
-        try:
-            tool, *args = kit_cfg["command"]
-            cmd = [str(kit / tool)] + [a.format(**values) for a in args]
-        except KeyError as e:
-            raise EdgekitError(
-                f"{where}: [arduino.kit] command uses {{{e.args[0]}}}, which is "
-                f"neither sketch, out nor a menu option of fqbn "
-                f"{board.fqbn}"
-            ) from None
-        try:
-            stdout = run_tool(cmd, timeout_s, f"{sketch}: {tool}")
-        except EdgekitError:
-            shutil.rmtree(out, ignore_errors=True)  # no half-written build folder
-            raise
-        elf: Path | None = out / kit_cfg.get("elf", "edgekit.ino.elf")
-        version = f"{tool} ({kit})"
+        stdout, tool, elf, version = _build_with_kit(fw_dir, board, kit, kit_cfg, timeout_s)
     elif cli is not None:
         out = fw_dir / "build"  # the .elf and the .spk the upload writes
         stdout = run_tool(
