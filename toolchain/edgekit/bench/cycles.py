@@ -114,6 +114,8 @@ class CycleMeter:
             return None
         assert self.hits is not None
         try:
+            if self.hits.stat().st_size == 0:  # its header goes out with the first hit
+                return m4cycles().Profile(0, 0, [], None, [])
             return m4cycles().read_profile(self.hits, self.markers)
         except (OSError, ValueError) as e:
             self.why_not = f"m4cycles: cannot read {self.hits}: {e}"
