@@ -85,5 +85,11 @@ def test_stream_replay_in_qemu(tmp_path_factory):
     assert v["keeps_up"] == (v["worst_share_of_hop"] <= 0.9)
     assert ("keeps up at 25 MHz? " + ("YES" if v["keeps_up"] else "NO")) in rep["summary"]
     assert "soft-float" in rep["fpu_note"]
+    # the sweep's feature cost (the chain alone, built as the port builds it) is the stream's
+    from edgekit.bench.feature_cost import feature_cost
+    from edgekit.boards import get_board
+
+    alone = feature_cost(run / "export" / "model_meta.h", get_board("mps2-an386"))
+    assert alone["median_cycles"] == pytest.approx(cyc["features"]["median"], rel=0.03)
     for k in ("json", "md", "png"):
         assert Path(rep["files"][k]).stat().st_size > 0

@@ -72,6 +72,12 @@ def m4_reason(board: Board) -> str | None:
     return f"the cycle model is the Cortex-M4's; board {board.name} has a {board.cpu}"
 
 
+def why(e: Exception) -> str:
+    """An m4cycles failure as one message that says where it came from."""
+    msg = str(e).strip()
+    return msg if msg.startswith("m4cycles") else f"m4cycles: {msg}"
+
+
 class CycleMeter:
     """m4cycles on one QEMU run, bracketing the calls of a few firmware functions."""
 
@@ -98,7 +104,7 @@ class CycleMeter:
             hits = Path(workdir) / "m4cycles.txt"
             args = m4.plugin_args(so, self.markers, hits)
         except (RuntimeError, ValueError, OSError, subprocess.CalledProcessError) as e:
-            self.why_not = f"m4cycles: {e}".strip()
+            self.why_not = why(e)
             return []
         self.hits = hits
         return args

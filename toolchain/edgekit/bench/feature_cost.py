@@ -29,7 +29,7 @@ from .. import runs
 from ..assets import FIRMWARE_DIR
 from ..boards import Board, all_boards, port_search_path
 from ..errors import EdgekitError
-from .cycles import NOTE, WHAT, m4_reason, m4cycles, plugin
+from .cycles import NOTE, WHAT, m4_reason, m4cycles, plugin, why
 from .qemu import qemu_binary
 
 FEATURES = "ek_features_push_block"
@@ -49,9 +49,9 @@ def has_chain(meta_h: Path) -> bool:
 def fpu_twin(board: Board) -> Board:
     """The emulated board the chain is measured on for `board`: itself when QEMU runs it, else
     the first emulated board (by name) with the same core and so the same float ABI."""
-    why = m4_reason(board)
-    if why:
-        raise EdgekitError(f"feature cost: {why}")
+    reason = m4_reason(board)
+    if reason:
+        raise EdgekitError(f"feature cost: {reason}")
     if board.emulated:
         return board
     same = [b for _, b in sorted(all_boards().items()) if b.emulated and b.cpu == board.cpu]
@@ -186,7 +186,7 @@ def feature_cost(meta_h: Path, board: Board) -> dict[str, Any]:
         try:
             lines, calls = _run(elf, twin, Path(tmp))
         except (RuntimeError, ValueError, OSError, subprocess.CalledProcessError) as e:
-            raise EdgekitError(f"feature cost: m4cycles: {e}") from None
+            raise EdgekitError(f"feature cost: {why(e)}") from None
     hops = _per_hop(lines, calls, meta.spec.hop)
     block = max(hops)
     frames = hops[block][meta.spec.n_blocks - 1 :]  # from the window's fill on: a frame per hop
