@@ -345,17 +345,9 @@ def run_stream(
     rp = replay_of(rec, session, meta.spec.adc_lsb, meta.n_channels, max_trials)
     frames, host_out = _host_reference(run, meta_h, meta, rp)
     host_cls = argmax_first(host_out)
-    expect = Expect(
-        meta.model_hash,
-        _meta_ints(meta_h, "EK_INPUT_SIZE").get("EK_INPUT_SIZE", len(meta.pixels)),
-        meta.n_out,
-        str(run.export_dir / "model_int8.tflite"),
-        str(run.firmware_dir(board.name)),
-        f"edgekit export --board {board.name} --build",
-    )
     meter = CycleMeter([FEATURES, INFERENCE]) if cycles and port is None else None
     with open_device(run, board, port, baud, build_fn, {}, meter=meter) as (link, where):
-        s = Session(link, expect, timeouts.for_board(board))
+        s = Session(link, _expect(run, board, meta_h, meta), timeouts.for_board(board))
         s.start(timeouts.boot_timeout(board, port is None))  # the model must be this export's
         base = len(meter.roots()) if meter else 0
         dev = _on_device(s, where, meta, rp, (block, vote, realtime), progress)
@@ -393,6 +385,17 @@ def run_stream(
     if write:
         rec_out["files"] = write_stream(run, board.name, rec_out, rp, meta, dev["hops"])
     return rec_out
+
+
+def _expect(run, board, meta_h: Path, meta: Meta) -> Expect:
+    return Expect(
+        meta.model_hash,
+        _meta_ints(meta_h, "EK_INPUT_SIZE").get("EK_INPUT_SIZE", len(meta.pixels)),
+        meta.n_out,
+        str(run.export_dir / "model_int8.tflite"),
+        str(run.firmware_dir(board.name)),
+        f"edgekit export --board {board.name} --build",
+    )
 
 
 def _cycles_status(port: str | None, meter: CycleMeter | None, dev: dict) -> str | None:
