@@ -12,7 +12,7 @@ import pytest
 
 from edgekit import runs
 from edgekit.boards import get_board
-from edgekit.sweep import TRIAL_FILE, SweepConfig, hop_metrics, rescore_trial
+from edgekit.sweep import TRIAL_FILE, SweepConfig, _same_trial, hop_metrics, rescore_trial
 from edgekit.sweep_report import budget_of, build_report, markdown, recommend, summarize
 
 HOP_MS = 1e3 * 102 / 2048  # the default chain: 102 samples at 2048 Hz = 49.8 ms
@@ -124,6 +124,13 @@ def test_trials_without_cycles_are_reported_with_how_to_rescore_them() -> None:
     row = {r["config"]: r for r in rep["configs"]}["mbv2 w0.1"]
     assert row["cycles"] is None and row["no_cycles"] == 1
     assert "| mbv2 w0.1 | 9,000,000 | n/a | 1,200,000 | n/a |" in md
+
+
+def test_a_copied_sweep_directory_is_the_same_sweep() -> None:
+    """--report-only / --rescore on a copy of a sweep: the trials' dirs differ, nothing else."""
+    a = {"name": "t", "dir": "/work/pool/sweep/trials/t", "samples": 50}
+    assert _same_trial(a, {**a, "dir": "/tmp/copy/trials/t"}) is None
+    assert _same_trial(a, {**a, "samples": 3}) == "samples"
 
 
 @pytest.mark.slow

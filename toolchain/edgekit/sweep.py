@@ -163,7 +163,7 @@ def plan_trials(cfg: SweepConfig, folds: list[dict[str, Any]]) -> list[dict[str,
 def _same_trial(a: dict[str, Any], b: dict[str, Any]) -> str | None:
     """The first field in which two trial configs differ (the output dir must not be reused for
     another sweep's settings), or None."""
-    for k in sorted(set(a) | set(b) - {"dir"}):
+    for k in sorted((set(a) | set(b)) - {"dir"}):  # a sweep directory may be moved
         if a.get(k) != b.get(k):
             return k
     return None
@@ -672,7 +672,7 @@ def rescore_trial(trial: dict[str, Any], rec: dict[str, Any]) -> dict[str, Any]:
         rebenched.append(name)
         return _stage(argv, logs / f"{name}-rescore.log", 1)
 
-    rec = dict(rec)
+    rec = {**rec, "config": trial}  # where the trial is now (a copied sweep directory)
     rec["hop_ms"] = hop_ms(run / "export" / "model_meta.h")
     _measure_boards(trial, rec, ex, stage)
     rec["rescored"] = {"time": time.time(), "benched_again": rebenched}

@@ -471,5 +471,11 @@ def board_summary(rep: dict[str, Any]) -> str:
         )
     rows.append(f"recommended: {rec['config'] or 'none'}: {rec['reason']}")
     rows += [f"  {k}: {v}" for k, v in rec["others"].items()]
+    stale = sum(r.get("no_cycles") or 0 for r in rep["configs"])
+    if stale:
+        rows.append(
+            f"note: {stale} trials have no cycle estimate (their figure is the inference alone "
+            "at 1 cycle per QEMU instruction): `--rescore` re-benches them, training nothing"
+        )
     rows.append(f"wrote {rep['files']['md']}, {rep['files']['png']}, {rep['files']['json']}")
     return "\n".join(rows)
