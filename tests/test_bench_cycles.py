@@ -165,3 +165,14 @@ def test_the_feature_chain_costs_per_hop_as_the_board_builds_it(
     assert len(list((tmp_path / "cache" / "feature-cost").glob("*.json"))) == 1
     soft = feature_cost(meta, get_board("mps2-an386"))  # no FPU: float in library calls
     assert "-mfloat-abi=soft" in soft["flags"] and soft["median_cycles"] > 5 * hard["median_cycles"]
+
+
+def test_streaming_a_board_qemu_lacks_names_the_same_core_in_qemu(capsys, tmp_path) -> None:
+    from edgekit.cli import main
+
+    assert main(["stream", "--board", "spresense", "--run", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--port /dev/ttyUSB0" in err
+    assert "edgekit stream --board stm32f405 --clock-mhz 156" in err
+    assert main(["stream", "--board", "stm32f405", "--clock-mhz", "0", "--run", str(tmp_path)]) == 2
+    assert "--clock-mhz: expected a clock in MHz > 0" in capsys.readouterr().err

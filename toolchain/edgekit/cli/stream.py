@@ -72,6 +72,8 @@ class Stream(Command):
         board = get_board(args.board)
         if args.clock_mhz is not None and not args.clock_mhz > 0:
             raise EdgekitError(f"--clock-mhz: expected a clock in MHz > 0, got {args.clock_mhz:g}")
+        if args.port is None and not board.emulated:
+            raise EdgekitError(_real_board_hint(board))
         run = options.run_for(args)
         rep = run_stream(
             run,
@@ -91,3 +93,22 @@ class Stream(Command):
             cycles=args.cycles,
         )
         return rep, rep["summary"]
+
+
+def _real_board_hint(board) -> str:
+    """A board QEMU lacks: its port, or the same core in QEMU at its clock (the Spresense's
+    Cortex-M4F as the stm32f405, hard float, at 156 MHz)."""
+    from ..bench.feature_cost import fpu_twin
+
+    msg = (
+        f"--port: board {board.name} is real hardware; give its serial port, e.g. "
+        "--port /dev/ttyUSB0 (or any pyserial URL)"
+    )
+    try:
+        twin = fpu_twin(board)
+    except EdgekitError:
+        return msg
+    return (
+        f"{msg}; or estimate it in QEMU on the same core ({board.cpu}): edgekit stream "
+        f"--board {twin.name} --clock-mhz {board.clock_hz / 1e6:g}"
+    )
