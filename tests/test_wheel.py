@@ -83,6 +83,10 @@ def test_wheel_carries_firmware_boards_and_recipes(wheel: Path):
         "edgekit/_assets/firmware/runtime/ekrt.c",
         "edgekit/_assets/firmware/dsp/ek_features.c",
         "edgekit/_assets/firmware/ports/mps2-an386/port.mk",
+        # the bench's cycle estimate: the plugin's source and its module, loaded by path
+        "edgekit/_assets/firmware/runtime/tools/qemu_cycles/m4cycles.c",
+        "edgekit/_assets/firmware/runtime/tools/qemu_cycles/m4cycles.py",
+        "edgekit/_assets/firmware/dsp/tools/ek_features_bench.c",
     ):
         assert want in names, want
     # every file the runtime's one source list names is in the wheel
@@ -179,4 +183,6 @@ def test_installed_edgekit_runs_the_whole_path_outside_the_checkout(
         "--no-progress",
     )
     assert rec["exact_match_rate"] == 1.0 and rec["samples"] == 4
+    if shutil.which("gcc"):  # the plugin is built from the wheel's copy of m4cycles.c
+        assert rec["cycles_estimate"]["median"] >= rec["qemu"]["instructions_per_inference"]
     assert (tmp_path / run / "firmware" / "mps2-an386" / "build.json").is_file()

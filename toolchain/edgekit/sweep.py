@@ -44,7 +44,8 @@ class SweepConfig:
     archs: list[str] = field(default_factory=lambda: ["mbv2"])
     seeds: int = 1
     folds: str = "sessions"  # sessions | subjects | K (the first K session folds)
-    budget_ms: float = 50.0
+    # per-hop budget (features + inference at the board's clock); None: KEEP_UP_SHARE of the hop
+    budget_ms: float | None = None
     epochs: int | None = None  # float training epochs (None: train's default)
     qat_epochs: int = 8
     samples: int = 50  # bench samples per trial
@@ -162,7 +163,7 @@ def plan_trials(cfg: SweepConfig, folds: list[dict[str, Any]]) -> list[dict[str,
 def _same_trial(a: dict[str, Any], b: dict[str, Any]) -> str | None:
     """The first field in which two trial configs differ (the output dir must not be reused for
     another sweep's settings), or None."""
-    for k in sorted(set(a) | set(b) - {"dir"}):
+    for k in sorted((set(a) | set(b)) - {"dir"}):  # a sweep directory may be moved
         if a.get(k) != b.get(k):
             return k
     return None
@@ -324,20 +325,53 @@ def _run_stages(trial: dict[str, Any], rec: dict[str, Any], threads: int) -> Non
     stage("export", ["export", *common, "--board", ex_board], ex_json)
     ex = load_export(ex_json)
     rec.update(model_metrics(tr, ex, run))
+    _measure_boards(trial, rec, ex, stage)
+
+
+def _measure_boards(
+    trial: dict[str, Any], rec: dict[str, Any], ex: ExportReport, stage: Callable[..., Any]
+) -> None:
+    """Each board's numbers into rec["boards"]: its bench (stage() runs it unless its report is
+    there) and the feature chain's cost on it. A board whose bench fails does not cost the
+    others theirs; the trial is then failed, so --retry-failed re-runs the missing benches."""
+    run = Path(trial["dir"]) / "run"
+    common, _ = _stage_options(trial)
     rec["boards"] = {}
-    for name in trial["boards"]:  # a board whose bench fails does not cost the others theirs
+    for name in trial["boards"]:
         bench_on = bench_board_for(trial, name, ex)
         bench_argv = ["bench", *common, "--board", bench_on, "--samples", str(trial["samples"])]
         if trial["port"]:
             bench_argv += ["--port", trial["port"]]
         try:
             be = stage(f"bench-{bench_on}", bench_argv, run / "bench" / bench_on / "bench.json")
-            rec["boards"][name] = board_metrics(ex, be, name, bench_on, bool(trial["port"]))
+            features = _features(run, name)
+            rec["boards"][name] = board_metrics(
+                ex, be, name, bench_on, bool(trial["port"]), features
+            )
         except EdgekitError as e:
             rec["boards"][name] = {"error": str(e)}
     bad = {n: m["error"] for n, m in rec["boards"].items() if "error" in m}
-    if bad:  # failed, so --retry-failed runs it again (only the missing benches re-run)
+    if bad:
         rec.update(status="failed", error="; ".join(f"{n}: {e}" for n, e in bad.items()))
+    else:
+        rec.update(status="ok")
+        rec.pop("error", None)
+
+
+def _features(run: Path, board_name: str) -> dict[str, Any] | str | None:
+    """The feature chain's cost per hop on the board (bench/feature_cost.py); None when the
+    model has no on-device chain (a hop costs its inference alone); why, when it could not be
+    measured."""
+    from .bench.feature_cost import feature_cost, has_chain
+    from .boards import get_board
+
+    meta_h = run / "export" / "model_meta.h"
+    if not meta_h.is_file() or not has_chain(meta_h):
+        return None
+    try:
+        return feature_cost(meta_h, get_board(board_name))
+    except EdgekitError as e:
+        return str(e)
 
 
 def _default_bench(trial: dict[str, Any]) -> str:
@@ -386,33 +420,38 @@ def model_metrics(tr: dict, ex: ExportReport, run: Path) -> dict[str, Any]:
         "params": ex.raw["params"],
         "macs": ex.raw["macs"],
         "model_bytes": ex.model_bytes,
+        "hop_ms": hop_ms(run / "export" / "model_meta.h"),
     }
 
 
+def hop_ms(meta_h: Path) -> float | None:
+    """The stream's hop (a decision every hop) of an export with an on-device feature chain."""
+    from .bench.feature_cost import has_chain
+    from .bench.stream import read_meta
+
+    if not meta_h.is_file() or not has_chain(meta_h):
+        return None
+    spec = read_meta(meta_h).spec
+    return 1e3 * spec.hop / spec.fs
+
+
 def board_metrics(
-    ex: ExportReport, be: dict, board_name: str, bench_on: str, measured_on_board: bool
+    ex: ExportReport,
+    be: dict,
+    board_name: str,
+    bench_on: str,
+    measured_on_board: bool,
+    features: dict[str, Any] | str | None,
 ) -> dict[str, Any]:
-    """One board's numbers for a trial: fit against its budget, the bench, latency at its clock."""
+    """One board's numbers for a trial: fit against its budget, the bench, and what a hop costs
+    at its clock (features: bench/feature_cost.py's record; None: no on-device feature chain;
+    a string: why its cost is not known)."""
     from .boards import get_board
     from .export.fit import fit_report
 
     board = get_board(board_name)
     arena = _arena(board, ex)
     fit = fit_report(board, ex.model_bytes, arena)
-    lat = be["latency"]
-    q = be.get("qemu") or {}
-    instr = q.get("instructions_per_inference")
-    if measured_on_board:
-        latency_ms, how = (
-            lat["median_us"] / 1000.0,
-            f"measured on {board_name} ({lat['tick_unit']})",
-        )
-    else:
-        latency_ms = instr / board.clock_hz * 1000.0 if instr else None
-        how = (
-            f"QEMU {bench_on} instructions / {board.clock_hz / 1e6:g} MHz at 1 cycle per "
-            "instruction (a lower bound on a real Cortex-M4)"
-        )
     return {
         "device_acc": be["device_accuracy"],
         "exact_match_rate": be["exact_match_rate"],
@@ -427,8 +466,61 @@ def board_metrics(
         "fits": fit["fits"],
         "elf_flash_bytes": be.get("flash_bytes"),
         "elf_ram_bytes": be.get("ram_bytes"),
+        **hop_metrics(be, features, board.clock_hz, board_name, bench_on, measured_on_board),
+    }
+
+
+def hop_metrics(
+    be: dict,
+    features: dict[str, Any] | str | None,
+    clock_hz: int,
+    board_name: str,
+    bench_on: str,
+    measured_on_board: bool,
+) -> dict[str, Any]:
+    """What the board spends per hop at its clock: the inference (estimated Cortex-M4 cycles on
+    the QEMU bench, or the real board's timer behind --port) and the feature chain (estimated
+    cycles as the board's float ABI runs it). latency_ms is the per-hop total, the figure the
+    budget is held against; without a cycle estimate it is the inference alone at one cycle per
+    QEMU instruction, as sweeps before cycle estimates reported it."""
+    instr = (be.get("qemu") or {}).get("instructions_per_inference")
+    cycles = (be.get("cycles_estimate") or {}).get("median")
+    feat = features["median_cycles"] if isinstance(features, dict) else None
+    feat = 0.0 if features is None else feat  # no on-device chain: nothing to compute per hop
+    mhz = f"{clock_hz / 1e6:g} MHz"
+    if measured_on_board:
+        lat = be["latency"]
+        inference_ms, how = lat["median_us"] / 1e3, f"inference measured on {board_name}"
+        how += f" ({lat['tick_unit']})"
+    elif cycles is not None:
+        inference_ms = cycles / clock_hz * 1e3
+        how = f"inference in estimated Cortex-M4 cycles on QEMU {bench_on} at {mhz}"
+    else:
+        why = be.get("cycles_estimate_unavailable") or "the bench has no cycle estimate"
+        inference_ms = instr / clock_hz * 1e3 if instr else None
+        how = (
+            f"QEMU {bench_on} instructions / {mhz} at 1 cycle per instruction (a lower bound "
+            f"on a real Cortex-M4; no cycle estimate: {why})"
+        )
+    features_ms = feat / clock_hz * 1e3 if feat is not None else None
+    if isinstance(features, dict):
+        how += (
+            f"; features in estimated cycles as {features['measured_as']} builds them "
+            f"({'hard' if 'float-abi=hard' in features['flags'] else 'soft'} float)"
+        )
+    elif features is None:
+        how += "; no on-device feature chain"
+    else:
+        how += f"; features not counted: {features}"
+    total = inference_ms + (features_ms or 0.0) if inference_ms is not None else None
+    return {
         "instructions": instr,
-        "latency_ms": latency_ms,
+        "cycles": cycles,
+        "features_cycles": feat,
+        "hop_cycles": cycles + feat if cycles is not None and feat is not None else None,
+        "inference_ms": inference_ms,
+        "features_ms": features_ms,
+        "latency_ms": total,
         "latency_how": how,
     }
 
@@ -507,9 +599,12 @@ def run_sweep(
     local_cpus: int | None = None,
     progress: bool = True,
     report_only: bool = False,
+    rescore: bool = False,
 ) -> dict[str, Any]:
     """Plan the trials, run the missing ones as Ray tasks, write sweep-<board>.json/.md/.png
-    (report_only: from the trials finished so far, running nothing)."""
+    (report_only: from the trials finished so far, running nothing; rescore: the finished
+    trials' board numbers again from their run directories, re-benching where a bench has no
+    cycle estimate, training nothing)."""
     boards = _check_config(cfg)
     folds = make_folds(cfg.folds, data_sessions(cfg.data, cfg.format))
     trials = plan_trials(cfg, folds)
@@ -529,9 +624,21 @@ def run_sweep(
             reports[board.name] = rep
         return reports
 
-    if report_only:
-        _say(f"{len(records)} of {len(trials)} trials finished; report only, nothing run")
-        return {"boards": write_reports(), "wall_s_this_call": 0.0, "trials_run_this_call": 0}
+    if report_only or rescore:
+        _say(
+            f"{len(records)} of {len(trials)} trials finished; "
+            + ("rescoring them (no training)" if rescore else "report only, nothing run")
+        )
+        t0 = time.time()
+        for t in trials if rescore else []:
+            if "int8_acc" in records.get(t["name"], {}):  # the model was trained and exported
+                records[t["name"]] = rescore_trial(t, records[t["name"]])
+                _say(f"rescored {t['name']}: {_outcome(records[t['name']])}")
+        return {
+            "boards": write_reports(),
+            "wall_s_this_call": round(time.time() - t0, 1),
+            "trials_run_this_call": 0,
+        }
     _say(
         f"{len(trials)} trials ({len(cfg.archs)} arch x {len(cfg.widths)} widths x {cfg.seeds} seeds "
         f"x {len(folds)} folds), {len(trials) - len(todo)} already done, {len(todo)} to run; "
@@ -549,6 +656,30 @@ def run_sweep(
     }
 
 
+def rescore_trial(trial: dict[str, Any], rec: dict[str, Any]) -> dict[str, Any]:
+    """A finished trial's board numbers again from its run directory, training nothing: a bench
+    made before cycle estimates (no cycles_estimate in its bench.json; not on --port) runs
+    again, the feature chain's cost is measured (cached), and trial.json is rewritten."""
+    run, logs = Path(trial["dir"]) / "run", Path(trial["dir"]) / "logs"
+    ex = load_export(run / "export" / "export.json")
+    rebenched: list[str] = []
+
+    def stage(name: str, argv: list[str], report: Path) -> dict[str, Any]:
+        if report.exists():
+            old = runs.read_json(report)
+            if trial["port"] or "cycles_estimate" in old:
+                return old
+        rebenched.append(name)
+        return _stage(argv, logs / f"{name}-rescore.log", 1)
+
+    rec = {**rec, "config": trial}  # where the trial is now (a copied sweep directory)
+    rec["hop_ms"] = hop_ms(run / "export" / "model_meta.h")
+    _measure_boards(trial, rec, ex, stage)
+    rec["rescored"] = {"time": time.time(), "benched_again": rebenched}
+    runs.write_json(Path(trial["dir"]) / TRIAL_FILE, rec)
+    return rec
+
+
 def _check_config(cfg: SweepConfig) -> list[Any]:
     """The sweep's boards; a clear error for settings that cannot be swept."""
     from .boards import get_board
@@ -561,6 +692,8 @@ def _check_config(cfg: SweepConfig) -> list[Any]:
             f"--port: one real board is on a serial port, but --boards names {len(boards)}; "
             "sweep one board with --port"
         )
+    if cfg.budget_ms is not None and not cfg.budget_ms > 0:
+        raise EdgekitError(f"--budget-ms: expected a time in ms > 0, got {cfg.budget_ms:g}")
     bad = [w for w in cfg.widths if not w > 0]
     if not cfg.widths or bad:
         raise EdgekitError(f"--widths: expected positive widths like 0.1,0.2, got {cfg.widths}")

@@ -21,7 +21,15 @@ SPREAD = (
     "exact_match_rate",
     "latency_ms",
     "instructions",
+    "cycles",
+    "features_cycles",
+    "hop_cycles",
+    "inference_ms",
+    "features_ms",
 )
+# Without a hop to hold the per-hop cost against (no on-device feature chain, or trials recorded
+# before per-hop costs) and no --budget-ms, the budget of the sweeps before it.
+FALLBACK_BUDGET_MS = 50.0
 # Properties of the architecture: the same in every trial of a configuration (the largest is kept).
 FIXED = (
     "params",
@@ -74,6 +82,7 @@ def summarize(
         row["latency_how"] = ok[0]["latency_how"]
         lat = row["latency_ms"]["max"] if row["latency_ms"] else None
         row["within_budget"] = lat is not None and lat <= budget_ms
+        row["no_cycles"] = sum(1 for t in ok if t.get("cycles") is None)
     else:
         row.update(flash_budget=None, ram_budget=None, fits=None, within_budget=None)
     return row
@@ -122,7 +131,8 @@ def recommend(rows: list[dict[str, Any]], budget_ms: float, board: str) -> dict[
             why[r["config"]] = f"does not fit {board}: " + ", ".join(parts)
         elif not r["within_budget"]:
             why[r["config"]] = (
-                f"too slow: {r['latency_ms']['max']:.1f} ms > {budget_ms:g} ms at {board}'s clock"
+                f"too slow: {r['latency_ms']['max']:.1f} ms per hop > {budget_ms:.3g} ms at "
+                f"{board}'s clock"
             )
         elif best is not None:
             d = best["int8_acc"]["mean"] - r["int8_acc"]["mean"]
@@ -148,14 +158,15 @@ def recommend(rows: list[dict[str, Any]], budget_ms: float, board: str) -> dict[
     if best is None:
         return {
             "config": None,
-            "reason": f"no configuration fits {board} and runs within {budget_ms:g} ms",
+            "reason": f"no configuration fits {board} and runs a hop within {budget_ms:.3g} ms",
             "others": why,
         }
     reason = (
         f"most accurate int8 model ({best['int8_acc']['mean']:.2%} ± {best['int8_acc']['std']:.2%} "
         f"over {best['int8_acc']['n']} seed x fold trials) that fits {board} "
         f"(flash {best['flash_need']:,} of {best['flash_budget']:,} B, RAM {best['ram_need']:,} of "
-        f"{best['ram_budget']:,} B) within {budget_ms:g} ms ({best['latency_ms']['mean']:.1f} ms)"
+        f"{best['ram_budget']:,} B) and spends {best['latency_ms']['mean']:.1f} ms per hop, "
+        f"within {budget_ms:.3g} ms"
     )
     return {
         "config": best["config"],
@@ -166,16 +177,33 @@ def recommend(rows: list[dict[str, Any]], budget_ms: float, board: str) -> dict[
     }
 
 
+def budget_of(cfg: Any, trials: list[dict[str, Any]]) -> tuple[float, str]:
+    """The per-hop budget and where it comes from: --budget-ms, else KEEP_UP_SHARE of the hop
+    (the shortest, should trials differ), else FALLBACK_BUDGET_MS."""
+    from .bench.cycles import KEEP_UP_SHARE
+
+    if cfg.budget_ms is not None:
+        return cfg.budget_ms, f"--budget-ms {cfg.budget_ms:g}"
+    hops = sorted({t["hop_ms"] for t in trials if t.get("hop_ms")})
+    if hops:
+        return KEEP_UP_SHARE * hops[0], f"{KEEP_UP_SHARE:.0%} of the {hops[0]:.1f} ms hop"
+    return FALLBACK_BUDGET_MS, (
+        f"{FALLBACK_BUDGET_MS:g} ms: no hop known (no on-device feature chain, or trials "
+        "recorded before per-hop costs: `edgekit sweep ... --rescore`); --budget-ms sets it"
+    )
+
+
 def build_report(
     cfg: Any, board: Any, trials: list[dict[str, Any]], folds: list[dict[str, Any]]
 ) -> dict[str, Any]:
+    budget_ms, budget_how = budget_of(cfg, trials)
     rows = []
     for arch in cfg.archs:
         for width in cfg.widths:
             mine = [
                 t for t in trials if t["config"]["arch"] == arch and t["config"]["width"] == width
             ]
-            rows.append(summarize(arch, width, mine, cfg.budget_ms))
+            rows.append(summarize(arch, width, mine, budget_ms))
     fronts = {
         "latency": pareto(rows, "latency_ms"),
         "flash": pareto(rows, "flash_need"),
@@ -193,10 +221,12 @@ def build_report(
         },
         "config": asdict(cfg),
         "folds": folds,
-        "budget_ms": cfg.budget_ms,
+        "budget_ms": budget_ms,
+        "budget_how": budget_how,
+        "hop_ms": next((t["hop_ms"] for t in trials if t.get("hop_ms")), None),
         "configs": rows,
         "pareto": fronts,
-        "recommendation": recommend(rows, cfg.budget_ms, board.name),
+        "recommendation": recommend(rows, budget_ms, board.name),
         "trials": [
             {
                 "name": t["config"]["name"],
@@ -206,7 +236,17 @@ def build_report(
                 **(
                     {"error": t["error"]}
                     if t["status"] != "ok"
-                    else {k: t.get(k) for k in ("int8_acc", "float_acc", "latency_ms", "fits")}
+                    else {
+                        k: t.get(k)
+                        for k in (
+                            "int8_acc",
+                            "float_acc",
+                            "latency_ms",
+                            "cycles",
+                            "hop_cycles",
+                            "fits",
+                        )
+                    }
                 ),
             }
             for t in trials
@@ -228,13 +268,58 @@ def _b(v: Any) -> str:
     return "n/a" if v is None else f"{v:,}"
 
 
+def _mean(s: dict | None, scale: float = 1.0, fmt: str = ",.0f") -> str:
+    return "n/a" if s is None else format(s["mean"] / scale, fmt)
+
+
+def _hop_table(rep: dict[str, Any]) -> list[str]:
+    """What a hop costs each configuration at the board's clock: inference, features, the two
+    together, in estimated cycles and in ms, against the budget."""
+    from .bench.cycles import NOTE, WHAT
+
+    b, hop = rep["board"], rep.get("hop_ms")
+    mhz = f"{b['clock_hz'] / 1e6:g} MHz"
+    out = [
+        "",
+        f"Per hop on {b['name']} at {mhz} (features + inference; budget {rep['budget_ms']:.3g} "
+        f"ms = {rep['budget_how']}; {WHAT}, mean over trials):",
+        "",
+        "| config | instructions / inference | est. cycles: inference | features | per hop "
+        f"| ms at {mhz}: inference | features | per hop | share of the hop | within budget |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rep["configs"]:
+        share = (
+            f"{r['latency_ms']['mean'] / hop:.0%}" if hop and r["latency_ms"] is not None else "n/a"
+        )
+        ok = r.get("within_budget")
+        out.append(
+            f"| {r['config']} | {_mean(r['instructions'])} | {_mean(r['cycles'])} "
+            f"| {_mean(r['features_cycles'])} | {_mean(r['hop_cycles'])} "
+            f"| {_mean(r['inference_ms'], fmt='.2f')} | {_mean(r['features_ms'], fmt='.2f')} "
+            f"| {_mean(r['latency_ms'], fmt='.2f')} | {share} "
+            f"| {'n/a' if ok is None else ('yes' if ok else 'NO')} |"
+        )
+    out += ["", f"Cycles: {NOTE}."]
+    stale = sum(r.get("no_cycles") or 0 for r in rep["configs"])
+    if stale:
+        out += [
+            "",
+            f"{stale} trials have no cycle estimate (benched before cycle estimates): their "
+            "per-hop figure is the inference alone at one cycle per QEMU instruction. "
+            "`edgekit sweep <the same options> --rescore` re-benches them and adds the feature "
+            "chain's cost, training nothing.",
+        ]
+    return out
+
+
 def markdown(rep: dict[str, Any]) -> str:
     b, rec = rep["board"], rep["recommendation"]
     c = rep["config"]
     lines = [
         f"# edgekit sweep: {b['name']} ({b['clock_hz'] / 1e6:g} MHz, flash {b['flash_bytes']:,} B, "
         f"RAM {b['ram_bytes']:,} B{', shared' if b['shared_code_ram'] else ''}), budget "
-        f"{rep['budget_ms']:g} ms",
+        f"{rep['budget_ms']:.3g} ms per hop",
         "",
         f"{len(rep['trials'])}"
         + (
@@ -249,8 +334,8 @@ def markdown(rep: dict[str, Any]) -> str:
         "over seeds x folds, in %.",
         "",
         "| config | trials ok | float acc | float F1 | int8 acc | int8 F1 | params | MACs | int8 model B "
-        "| flash need / budget B | RAM need / budget B | arena B | instructions | latency ms | exact | fits | Pareto |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| flash need / budget B | RAM need / budget B | arena B | per hop ms | exact | fits | Pareto |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rep["configs"]:
         exact = "n/a" if not r["exact_match_rate"] else f"{100 * r['exact_match_rate']['min']:.0f}%"
@@ -260,11 +345,11 @@ def markdown(rep: dict[str, Any]) -> str:
             f"| {_pct(r['int8_acc'])} | {_pct(r['int8_f1'])} | {_b(r['params'])} | {_b(r['macs'])} "
             f"| {_b(r['model_bytes'])} | {_b(r['flash_need'])} / {_b(r['flash_budget'])} "
             f"| {_b(r['ram_need'])} / {_b(r['ram_budget'])} | {_b(r['arena_bytes'])} "
-            f"| {'n/a' if not r['instructions'] else format(round(r['instructions']['mean']), ',')} "
             f"| {_ms(r['latency_ms'])} | {exact} "
             f"| {'n/a' if r['fits'] is None else ('yes' if r['fits'] else 'no')} "
             f"| {', '.join(r['pareto']) or '-'} |"
         )
+    lines += _hop_table(rep)
     lines += ["", f"**Recommendation:** {rec['config'] or 'none'}: {rec['reason']}.", ""]
     for name, why in rec["others"].items():
         lines.append(f"- {name}: {why}")
@@ -298,7 +383,7 @@ def plot(path: Path, rep: dict[str, Any]) -> None:
     b = rep["board"]
     rows = [r for r in rep["configs"] if r["int8_acc"]]
     panels = [
-        ("latency_ms", "latency at the board's clock (ms)", 1, rep["budget_ms"], "budget", "ms"),
+        ("latency_ms", "per hop at the board's clock (ms)", 1, rep["budget_ms"], "budget", "ms"),
         ("flash_need", "flash need (KB)", 1024, b["flash_bytes"], "flash", "KB"),
         ("ram_need", "RAM need (KB)", 1024, b["ram_bytes"], "RAM", "KB"),
     ]
@@ -374,8 +459,9 @@ def summary(result: dict[str, Any]) -> str:
 def board_summary(rep: dict[str, Any]) -> str:
     b, rec = rep["board"], rep["recommendation"]
     rows = [
-        f"{b['name']} ({b['clock_hz'] / 1e6:g} MHz, budget {rep['budget_ms']:g} ms):",
-        f"{'config':16s} {'ok':>5s} {'int8 acc %':>14s} {'latency ms':>14s} {'flash B':>10s} {'RAM B':>9s} fits",
+        f"{b['name']} ({b['clock_hz'] / 1e6:g} MHz, budget {rep['budget_ms']:.3g} ms per hop = "
+        f"{rep['budget_how']}):",
+        f"{'config':16s} {'ok':>5s} {'int8 acc %':>14s} {'per hop ms':>14s} {'flash B':>10s} {'RAM B':>9s} fits",
     ]
     for r in rep["configs"]:
         rows.append(
@@ -385,5 +471,11 @@ def board_summary(rep: dict[str, Any]) -> str:
         )
     rows.append(f"recommended: {rec['config'] or 'none'}: {rec['reason']}")
     rows += [f"  {k}: {v}" for k, v in rec["others"].items()]
+    stale = sum(r.get("no_cycles") or 0 for r in rep["configs"])
+    if stale:
+        rows.append(
+            f"note: {stale} trials have no cycle estimate (their figure is the inference alone "
+            "at 1 cycle per QEMU instruction): `--rescore` re-benches them, training nothing"
+        )
     rows.append(f"wrote {rep['files']['md']}, {rep['files']['png']}, {rep['files']['json']}")
     return "\n".join(rows)

@@ -26,6 +26,7 @@ from ..errors import EdgekitError
 from ..firmware import read_build_record
 from ..progress import progress_bar
 from . import layers, timeouts
+from .cycles import INFERENCE, OPS, CycleMeter
 from .link import DeviceError
 from .record import (
     PLAIN_EXACT_WHY,
@@ -35,6 +36,7 @@ from .record import (
     Lap,
     ModelFacts,
     confusion,
+    cycles_estimate,
     latency,
     qemu_facts,
     qemu_note,
@@ -113,6 +115,7 @@ class _Bench:
     where: str = ""
     mode: str = ""
     input: InputPath | None = None
+    meter: CycleMeter | None = None  # m4cycles under QEMU (None on a real port, or when off)
 
 
 def _plan(s: Session, n_in: int, mode: str, profile: bool, diff: bool) -> str:
@@ -159,6 +162,7 @@ def run_bench(
     bench_name: str | None = None,
     profile: bool = False,
     diff: bool = False,
+    cycles: bool = True,
 ) -> dict[str, Any]:
     """Bench the run's exported model on `board` (via `port`, or QEMU when port is None and the
     board is emulated; build_fn() then returns the ELF path or a build-info dict with 'elf',
@@ -167,25 +171,30 @@ def run_bench(
     from the device's capabilities). on_sample(j) is called before sample j. bench_name: the
     bench/ subdirectory (default the board's name). profile: the per-op profile (ek-profile) of
     the first sample; diff: every layer's output on the first sample against tflite_micro's
-    (ek-layer), naming the first that differs."""
+    (ek-layer), naming the first that differs. cycles: under QEMU, estimate Cortex-M4 cycles per
+    inference (and per op with profile) with the m4cycles plugin (QEMU takes about twice as
+    long); a real board reports its own timer."""
     if mode not in MODES:
         raise EdgekitError(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
     ref = load_reference(run)
     idx = pick_samples(len(ref.x), samples, seed)
     b = _Bench(run, board, ref, idx, bench_name or board.name, port is None, seed)
+    b.meter = CycleMeter([INFERENCE, OPS]) if cycles and port is None else None
     t_start = time.monotonic()
     build_info: dict[str, Any] = {}
-    with open_device(run, board, port, baud, build_fn, build_info, b.fw_name) as (link, where):
+    opened = open_device(run, board, port, baud, build_fn, build_info, b.fw_name, b.meter)
+    with opened as (link, where):
         s = Session(link, _expect(b), timeouts.for_board(board), retries, max_resets)
         s.start(timeouts.boot_timeout(board, b.emulated))  # sync() retries cover a slower boot
         b.where = where
         b.mode = _plan(s, s.expect.n_in, mode, profile, diff)
         rx = "semihosting-fifo" if s.caps.rx_file else "serial"
         b.input = InputPath(s.expect.n_in, "db" if b.mode == "eembc" else b.mode, rx)
-        outs, ticks = _samples(s, b, warmup, progress, on_sample)
+        outs, ticks, est = _samples(s, b, warmup, progress, on_sample)
         laps = _laps(s, b, outs, min(latency_samples, len(b.idx)), latency_n, warmup)
-        per_op = _per_op(s, ref, int(b.idx[0]), profile, diff) if (profile or diff) else {}
+        per_op = _per_op(s, b, int(b.idx[0]), profile, diff) if (profile or diff) else {}
     rec = _record(b, s, outs, ticks, laps, _build_of(b, build_info, s, port))
+    _add_cycles(rec, b, est)
     _add_per_op(rec, per_op, int(b.idx[0]))
     rec.wall_s = round(time.monotonic() - t_start, 2)
     from .report import summary, write_bench
@@ -210,8 +219,9 @@ def _expect(b: _Bench) -> Expect:
 
 def _samples(
     s: Session, b: _Bench, warmup: int, progress: bool, on_sample: Callable[[int], None] | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Every sample once: (outputs, ticks) (plain EEMBC: m-results and m-lap-us µs)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Every sample once: (outputs, ticks, estimate) (plain EEMBC: m-results and m-lap-us µs);
+    estimate: (cycles, instructions) of each sample's inference from m4cycles, or None."""
     one = {"ek-run": s.ek_run, "db": s.db_run, "eembc": s.plain_run}[b.mode]
     ek = b.mode != "eembc"
     n, x = len(b.idx), b.ref.x
@@ -220,12 +230,19 @@ def _samples(
     for _ in range(max(0, warmup) if ek else 0):  # first-call effects stay out of the stats
         s.retry("warmup", lambda: one(x[b.idx[0]]))
     label = f"bench {b.board.name}" + ("" if ek else " (plain EEMBC)")
+    est = np.full((n, 2), -1, np.int64)
+    seen = len(b.meter.calls(INFERENCE)) if b.meter else 0
     for j in progress_bar(range(n), label, progress):
         if on_sample is not None:
             on_sample(j)
         xj = x[b.idx[j]]
         outs[j], ticks[j] = s.retry(f"sample {int(b.idx[j])}", lambda xj=xj: one(xj))
-    return outs, ticks
+        if b.meter and b.meter.on:  # the sample's inference: the call its command made last
+            calls = b.meter.calls(INFERENCE)
+            if len(calls) > seen:
+                est[j] = calls[-1].counts.cycles, calls[-1].counts.instructions
+            seen = len(calls)
+    return outs, ticks, (est if b.meter and b.meter.on else None)
 
 
 def _laps(s: Session, b: _Bench, outs: np.ndarray, count: int, n: int, warmup: int) -> list[Lap]:
@@ -350,17 +367,23 @@ def _record(
     )
 
 
-def _per_op(s: Session, ref: Reference, sample: int, profile: bool, diff: bool) -> dict[str, Any]:
+def _per_op(s: Session, b: _Bench, sample: int, profile: bool, diff: bool) -> dict[str, Any]:
     """ek-profile and/or ek-layer on one sample; the device must step its ops one at a time."""
     from ..export.tflite import inspect_tflite
 
-    model = Path(ref.tflite).read_bytes()
-    info = inspect_tflite(model, str(ref.tflite))
-    x = ref.x[sample]
+    model = Path(b.ref.tflite).read_bytes()
+    info = inspect_tflite(model, str(b.ref.tflite))
+    x = b.ref.x[sample]
     out: dict[str, Any] = {"info": info}
     try:
         if profile:
+            before = _call_counts(b.meter)
             out["profile"] = s.ek_profile(x)
+            out["cycles"] = _profile_cycles(b.meter, before, len(out["profile"][0]))
+            if out["cycles"] is None and b.meter is not None:
+                out["cycles_why_not"] = b.meter.why_not or (
+                    f"m4cycles did not see one {INFERENCE} call and one {OPS} call per op"
+                )
         if diff:
             dev = s.ek_layers(x, len(info.ops))
             out["diff"] = layers.compare_layers(
@@ -373,13 +396,49 @@ def _per_op(s: Session, ref: Reference, sample: int, profile: bool, diff: bool) 
     return out
 
 
+def _call_counts(meter: CycleMeter | None) -> tuple[int, int]:
+    if meter is None or not meter.on:
+        return 0, 0
+    return len(meter.calls(INFERENCE)), len(meter.calls(OPS))
+
+
+def _profile_cycles(
+    meter: CycleMeter | None, before: tuple[int, int], n_ops: int
+) -> layers.ProfileCycles | None:
+    """ek-profile's estimated cycles: its whole inference (one ek_model_invoke) and one
+    ek_model_invoke_ops call per op, in order; None unless m4cycles saw exactly those."""
+    if meter is None or not meter.on:
+        return None
+    whole, ops = meter.calls(INFERENCE), meter.calls(OPS)
+    if len(whole) != before[0] + 1 or len(ops) != before[1] + n_ops:
+        return None
+    per_op = ops[len(ops) - n_ops :]
+    return layers.ProfileCycles([c.counts.cycles for c in per_op], whole[-1].counts.cycles)
+
+
+def _add_cycles(rec: BenchRecord, b: _Bench, est: np.ndarray | None) -> None:
+    """The cycle estimate per inference, or why there is none (QEMU only)."""
+    if b.meter is None:
+        return
+    if est is not None and (est[:, 0] < 0).any():
+        miss = int(b.idx[int(np.argmax(est[:, 0] < 0))])
+        b.meter.why_not = f"m4cycles saw no {INFERENCE} call for sample {miss}"
+    if est is None or b.meter.why_not:
+        rec.cycles_estimate_unavailable = b.meter.why_not or "m4cycles recorded nothing"
+        return
+    rec.per_sample["cycles_estimate"] = est[:, 0]
+    rec.cycles_estimate = cycles_estimate(est[:, 0], est[:, 1], rec.macs, b.board.clock_hz)
+
+
 def _add_per_op(rec: BenchRecord, per_op: dict[str, Any], sample: int) -> None:
     ipt = rec.qemu["instructions_per_tick"] if rec.qemu else None
     if "profile" in per_op:
         ops, totals = per_op["profile"]
         rec.profile = {
             "sample": sample,
-            **layers.profile_record(ops, totals, per_op["info"], ipt),
+            **layers.profile_record(ops, totals, per_op["info"], ipt, per_op.get("cycles")),
         }
+        if per_op.get("cycles_why_not"):
+            rec.profile["cycles_estimate_unavailable"] = per_op["cycles_why_not"]
     if "diff" in per_op:
         rec.diff = {"sample": sample, **per_op["diff"]}

@@ -36,6 +36,15 @@ class ProfileTotals:
     same_output: bool  # the op-by-op run gave the whole run's output bytes
 
 
+@dataclass(frozen=True)
+class ProfileCycles:
+    """m4cycles' estimate of an ek-profile under QEMU: each op's ek_model_invoke_ops call and
+    the whole inference's ek_model_invoke call, in estimated cycles."""
+
+    per_op: list[int]
+    whole: int
+
+
 def host_layer_outputs(model: bytes, info: TfliteInfo, x: np.ndarray) -> list[np.ndarray]:
     """Output tensor (raw bytes as int8, flattened) of every op of `model` on input x, from
     tflite_micro with all tensors preserved."""
@@ -119,17 +128,20 @@ def diff_summary(diff: dict[str, Any]) -> str:
 
 
 def profile_rows(
-    ops: list[OpProfile], info: TfliteInfo, instr_per_tick: float | None
+    ops: list[OpProfile],
+    info: TfliteInfo,
+    instr_per_tick: float | None,
+    cycles: ProfileCycles | None = None,
 ) -> list[dict[str, Any]]:
     """One row per op: shapes from the .tflite, MACs and ticks from the device; instructions
-    (ticks x instructions-per-tick) only under QEMU -icount."""
+    (ticks x instructions-per-tick) only under QEMU -icount; estimated cycles with m4cycles."""
     if len(ops) != len(info.ops):
         raise EdgekitError(
             f"ek-profile: device reports {len(ops)} ops, the model has {len(info.ops)}"
         )
     total = sum(p.ticks for p in ops) or 1
     rows = []
-    for p, op in zip(ops, info.ops, strict=True):
+    for i, (p, op) in enumerate(zip(ops, info.ops, strict=True)):
         if p.name and p.name != op.op:
             raise EdgekitError(
                 f"ek-profile: device op {p.index} is {p.name}, the model's is {op.op}"
@@ -148,19 +160,29 @@ def profile_rows(
                 "share": p.ticks / total,
             }
         )
+        if cycles is not None:
+            c = cycles.per_op[i]
+            rows[-1]["cycles_estimate"] = c
+            rows[-1]["cycles_per_mac"] = c / p.macs if p.macs else None
     return rows
 
 
 def profile_record(
-    ops: list[OpProfile], totals: ProfileTotals, info: TfliteInfo, instr_per_tick: float | None
+    ops: list[OpProfile],
+    totals: ProfileTotals,
+    info: TfliteInfo,
+    instr_per_tick: float | None,
+    cycles: ProfileCycles | None = None,
 ) -> dict[str, Any]:
-    rows = profile_rows(ops, info, instr_per_tick)
+    rows = profile_rows(ops, info, instr_per_tick, cycles)
     by_op: dict[str, dict[str, float]] = {}
     for r in rows:
         agg = by_op.setdefault(r["name"], {"count": 0, "macs": 0, "ticks": 0})
         agg["count"] += 1
         agg["macs"] += r["macs"]
         agg["ticks"] += r["ticks"]
+        if cycles is not None:
+            agg["cycles_estimate"] = agg.get("cycles_estimate", 0) + r["cycles_estimate"]
     rec: dict[str, Any] = {
         "layers": rows,
         "by_op": by_op,
@@ -184,14 +206,24 @@ def profile_record(
     if instr_per_tick:
         rec["sum_instructions"] = totals.sum_ticks * instr_per_tick
         rec["whole_instructions"] = totals.whole_ticks * instr_per_tick
+    if cycles is not None:
+        rec["sum_cycles_estimate"] = sum(cycles.per_op)
+        rec["whole_cycles_estimate"] = cycles.whole
+        rec["note"] += (
+            "; estimated Cortex-M4 cycles (TRM timing, zero wait states) per op: m4cycles from "
+            "each op's entry to its return (no timer reads in them)"
+        )
     return rec
 
 
 def profile_markdown(prof: dict[str, Any], tick_unit: str) -> list[str]:
     q = prof.get("instructions_per_tick")
+    cyc = "whole_cycles_estimate" in prof
     head = ["#", "op", "output shape", "MACs", f"ticks ({tick_unit})"]
     if q:
         head += ["instructions (QEMU)", "MACs / instr"]
+    if cyc:
+        head += ["est. M4 cycles", "cycles / MAC"]
     head += ["share"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in prof["layers"]:
@@ -205,6 +237,9 @@ def profile_markdown(prof: dict[str, Any], tick_unit: str) -> list[str]:
         if q:
             mpi = r["macs_per_instruction"]
             cells += [f"{r['instructions']:,.0f}", "" if mpi is None else f"{mpi:.3f}"]
+        if cyc:
+            cpm = r["cycles_per_mac"]
+            cells += [f"{r['cycles_estimate']:,}", "" if cpm is None else f"{cpm:.2f}"]
         cells.append(f"{100 * r['share']:.1f}%")
         out.append("| " + " | ".join(cells) + " |")
     tail = (
@@ -216,6 +251,11 @@ def profile_markdown(prof: dict[str, Any], tick_unit: str) -> list[str]:
         tail += (
             f" Instructions: {prof['sum_instructions']:,.0f} summed, "
             f"{prof['whole_instructions']:,.0f} whole."
+        )
+    if cyc:
+        tail += (
+            f" Estimated Cortex-M4 cycles (TRM timing, zero wait states): "
+            f"{prof['sum_cycles_estimate']:,} summed, {prof['whole_cycles_estimate']:,} whole."
         )
     return out + ["", tail, "", f"Note: {prof['note']}."]
 
@@ -229,13 +269,21 @@ def plot_profile(prof: dict[str, Any], title: str, path: Any) -> None:
 
     rows = prof["layers"]
     q = prof.get("instructions_per_tick")
-    vals = [r["instructions"] if q else r["ticks"] for r in rows]
+    cyc = "whole_cycles_estimate" in prof
+    key = "cycles_estimate" if cyc else "instructions" if q else "ticks"
+    vals = [r[key] for r in rows]
     labels = [f"{r['op']} {r['name']}" for r in rows]
     fig, ax = plt.subplots(figsize=(9, max(3.0, 0.22 * len(rows) + 1.2)))
     ax.barh(range(len(rows)), vals, color="tab:blue")
     ax.set_yticks(range(len(rows)), labels, fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel("instructions per op (QEMU -icount proxy)" if q else "ticks per op")
+    ax.set_xlabel(
+        {
+            "cycles_estimate": "estimated Cortex-M4 cycles per op (TRM timing, zero wait states)",
+            "instructions": "instructions per op (QEMU -icount proxy)",
+            "ticks": "ticks per op",
+        }[key]
+    )
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

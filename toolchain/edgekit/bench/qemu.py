@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..boards import QEMU_BINARY, Board
 from ..errors import EdgekitError
+from .cycles import CycleMeter
 from .timeouts import QEMU_LISTEN_POLL_S, QEMU_NO_PROC_WAIT_S, QEMU_START_S, QEMU_STOP_S
 
 QEMU = QEMU_BINARY  # the default; a board TOML may name another ([qemu] binary)
@@ -47,7 +48,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def qemu_command(machine: str, elf: Path, port: int, exe: str = QEMU) -> list[str]:
+def qemu_command(
+    machine: str, elf: Path, port: int, exe: str = QEMU, extra: list[str] | None = None
+) -> list[str]:
+    """extra: more arguments (the m4cycles plugin's)."""
     # semihosting lets a port read host->board bytes from a FIFO (ek-rx-file: DeviceLink.rx_fifo)
     return [
         exe,
@@ -64,6 +68,7 @@ def qemu_command(machine: str, elf: Path, port: int, exe: str = QEMU) -> list[st
         f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on",
         "-kernel",
         str(elf),
+        *(extra or []),
     ]
 
 
@@ -108,9 +113,11 @@ def _wait_listening(proc: subprocess.Popen, port: int, timeout: float) -> bool:
 
 @contextlib.contextmanager
 def run_qemu(
-    board: Board, elf: Path, start_timeout: float = QEMU_START_S
+    board: Board, elf: Path, start_timeout: float = QEMU_START_S, meter: CycleMeter | None = None
 ) -> Iterator[QemuInstance]:
-    """Start QEMU for `board` running `elf`; yield its serial URL; always kill QEMU afterwards."""
+    """Start QEMU for `board` running `elf`; yield its serial URL; always kill QEMU afterwards.
+    meter: load the m4cycles plugin for it (its hits file lives as long as QEMU's temp dir, so
+    read it inside the with block); QEMU starts without it when it cannot be used."""
     if not board.emulated:
         raise EdgekitError(
             f"board {board.name} has no [qemu] machine in {board.path}; "
@@ -129,12 +136,13 @@ def run_qemu(
         rx_fifo = Path(tmp) / "rx.fifo"
         os.mkfifo(rx_fifo)
         inst: QemuInstance | None = None
+        extra = meter.qemu_args(board, elf, Path(tmp)) if meter is not None else []
         try:
             for _attempt in range(PORT_ATTEMPTS):
                 port = _free_port()
                 with open(log_path, "wb") as log:
                     proc = subprocess.Popen(
-                        qemu_command(board.qemu_machine, elf, port, exe),
+                        qemu_command(board.qemu_machine, elf, port, exe, extra),
                         stdin=subprocess.DEVNULL,
                         stdout=log,
                         stderr=log,
@@ -146,6 +154,10 @@ def run_qemu(
                     break
                 text = inst.log()
                 _stop(proc)
+                if extra and meter is not None and "plugin" in text.lower():
+                    meter.refused(text)  # a QEMU without plugin support: run without it
+                    extra = []
+                    continue
                 if "Address already in use" not in text:
                     raise EdgekitError(
                         f"{board.qemu_binary} -M {board.qemu_machine} failed to "

@@ -12,11 +12,21 @@ from typing import Any
 
 import numpy as np
 
+from .cycles import NOTE, WHAT
+
 # Outputs beyond which the confusion matrix is left out: unreadable, and C x C counts (a model
 # with a 9,216-byte output map would need 680 MB for it).
 MAX_CONFUSION = 32
 # keys left out of the dict when None, as bench.json has always done
-_OPTIONAL = ("qemu", "profile", "diff", "exact_unchecked_reason", "model_unchecked_reason")
+_OPTIONAL = (
+    "qemu",
+    "cycles_estimate",
+    "cycles_estimate_unavailable",
+    "profile",
+    "diff",
+    "exact_unchecked_reason",
+    "model_unchecked_reason",
+)
 PLAIN_EXACT_WHY = (
     "the device speaks plain EEMBC (no ek- commands): it reports dequantized, rounded "
     "m-results, not raw int8 outputs, so exactness against the host reference could not "
@@ -105,6 +115,8 @@ class BenchRecord:
     link: dict[str, Any]
     wall_s: float
     qemu: dict[str, Any] | None = None
+    cycles_estimate: dict[str, Any] | None = None  # m4cycles under QEMU (cycles_estimate())
+    cycles_estimate_unavailable: str | None = None  # under QEMU without it: why
     profile: dict[str, Any] | None = None
     diff: dict[str, Any] | None = None
     exact_unchecked_reason: str | None = None
@@ -193,4 +205,26 @@ def qemu_facts(machine: str | None, hz: int, med_ticks: float, macs: int | None)
         "instructions_per_tick": ipt,
         "instructions_per_inference": ins,
         "macs_per_instruction": (macs / ins) if macs and ins else None,
+    }
+
+
+def cycles_estimate(
+    cycles: np.ndarray, instructions: np.ndarray, macs: int | None, clock_hz: int
+) -> dict[str, Any]:
+    """Per-inference estimated Cortex-M4 cycles (m4cycles), and the milliseconds they take at
+    the board's clock: the latency of the board, estimated, where QEMU's ticks count
+    instructions."""
+    med = float(np.median(cycles))
+    ins = float(np.median(instructions))
+    return {
+        "what": WHAT,
+        **stats(cycles),
+        "instructions": ins,  # the same inferences' instructions, counted by the plugin
+        "cycles_per_instruction": med / ins if ins else None,
+        "cycles_per_mac": med / macs if macs else None,
+        "clock_hz": clock_hz,
+        "ms_at_clock": {k: v * 1e3 / clock_hz for k, v in stats(cycles).items()}
+        if clock_hz
+        else None,
+        "note": NOTE,
     }

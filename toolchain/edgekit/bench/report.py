@@ -46,6 +46,7 @@ def summary(rec: dict[str, Any]) -> str:
             + (f", {mpi:.3f} MACs per instruction" if mpi else "")
         )
         lines.append(f"note: {lat['note']}")
+    lines += _cycles_lines(rec)
     for key in ("exact_unchecked_reason", "model_unchecked_reason"):
         if rec.get(key):
             lines.append(f"note: {rec[key]}")
@@ -62,6 +63,12 @@ def summary(rec: dict[str, Any]) -> str:
             f"profile ({pr['ops']} ops, sample {pr['sample']}): per-op ticks sum "
             f"{pr['sum_ticks']:,} vs whole inference {pr['whole_ticks']:,}; largest op "
             f"{top['op']} {top['name']} {100 * top['share']:.1f}%"
+            + (
+                f"; estimated cycles: per-op sum {pr['sum_cycles_estimate']:,} vs whole "
+                f"{pr['whole_cycles_estimate']:,}"
+                if "whole_cycles_estimate" in pr
+                else ""
+            )
         )
     if rec.get("diff"):
         from .layers import diff_summary
@@ -73,6 +80,50 @@ def summary(rec: dict[str, Any]) -> str:
             "recovered by re-synchronising"
         )
     return "\n".join(lines)
+
+
+def _cycles_lines(rec: dict[str, Any]) -> list[str]:
+    """The cycle estimate under QEMU (m4cycles), or why there is none."""
+    c = rec.get("cycles_estimate")
+    if c is None:
+        why = rec.get("cycles_estimate_unavailable")
+        return [f"no cycle estimate: {why}"] if why else []
+    per_mac = f" ({c['cycles_per_mac']:.2f} per MAC)" if c.get("cycles_per_mac") else ""
+    line = (
+        f"{c['what']}: median {c['median']:,.0f} per inference{per_mac}, p90 {c['p90']:,.0f}, "
+        f"max {c['max']:,.0f}"
+    )
+    if c.get("ms_at_clock"):
+        line += (
+            f"; at {rec['board']}'s {c['clock_hz'] / 1e6:g} MHz an estimated "
+            f"{c['ms_at_clock']['median']:,.2f} ms per inference"
+        )
+    return [line, f"note: cycles are {c['note']}"]
+
+
+def _cycles_rows(rec: dict[str, Any]) -> list[tuple[str, str]]:
+    c = rec.get("cycles_estimate")
+    if c is None:
+        why = rec.get("cycles_estimate_unavailable")
+        return [("estimated Cortex-M4 cycles", f"none: {why}")] if why else []
+    rows = [
+        (
+            "estimated Cortex-M4 cycles per inference (TRM timing, zero wait states), "
+            "median / p90 / max",
+            f"{c['median']:,.0f} / {c['p90']:,.0f} / {c['max']:,.0f}",
+        ),
+        ("estimated cycles per MAC", _num(c.get("cycles_per_mac"), ".2f")),
+        ("estimated cycles per instruction", _num(c.get("cycles_per_instruction"), ".3f")),
+    ]
+    if c.get("ms_at_clock"):
+        m = c["ms_at_clock"]
+        rows.append(
+            (
+                f"estimated latency at {c['clock_hz'] / 1e6:g} MHz, median / p90 / max (ms)",
+                f"{m['median']:,.2f} / {m['p90']:,.2f} / {m['max']:,.2f}",
+            )
+        )
+    return rows
 
 
 def markdown(rec: dict[str, Any]) -> str:
@@ -121,9 +172,12 @@ def markdown(rec: dict[str, Any]) -> str:
         q = rec["qemu"]
         rows.append(("QEMU instructions per inference", _num(q["instructions_per_inference"])))
         rows.append(("MACs per instruction", _num(q.get("macs_per_instruction"), ".4f")))
+    rows += _cycles_rows(rec)
     out = [f"# edgekit bench: {rec['board']}", "", "| | |", "|---|---|"]
     out += [f"| {k} | {v} |" for k, v in rows]
     out += ["", f"Timing: {lat['note']}.", ""]
+    if rec.get("cycles_estimate"):
+        out += [f"Cycles: {rec['cycles_estimate']['note']}.", ""]
     out += [
         f"Note: {rec[k]}."
         for k in ("exact_unchecked_reason", "model_unchecked_reason")
@@ -237,19 +291,20 @@ def runtime_comparison(recs: list[dict[str, Any]]) -> str:
     are the device's own (ek-info: what the runtime's planner used on the target), not a host
     interpreter's."""
     head = (
-        "| runtime | kernels | exact | instructions / inference | ticks / inference | "
-        "arena used / compiled (device, B) | flash B | RAM B |"
+        "| runtime | kernels | exact | instructions / inference | est. M4 cycles / inference "
+        "| ticks / inference | arena used / compiled (device, B) | flash B | RAM B |"
     )
-    out = [head, "|---|---|---|---|---|---|---|---|"]
+    out = [head, "|---|---|---|---|---|---|---|---|---|"]
     for r in recs:
         build = r.get("build") or {}
         kernels = (build.get("tflm") or {}).get(
             "kernels", "edgekit-rt" if r["device"]["runtime"] == "edgekit-rt" else "n/a"
         )
         ins = (r.get("qemu") or {}).get("instructions_per_inference")
+        cyc = (r.get("cycles_estimate") or {}).get("median")
         out.append(
             f"| {r['device']['runtime']} | {kernels} | {_exact_line(r).removeprefix('exact int8 match ')} "
-            f"| {_num(ins)} | {_num(r['latency']['median_ticks'])} "
+            f"| {_num(ins)} | {_num(cyc)} | {_num(r['latency']['median_ticks'])} "
             f"| {_num(r['arena_used'])} / {_num(r['arena_bytes'])} "
             f"| {_num(r['flash_bytes'])} | {_num(r['ram_bytes'])} |"
         )
@@ -281,6 +336,7 @@ def write_runtime_comparison(
             runtime=r["device"]["runtime"],
             median_ticks=r["latency"]["median_ticks"],
             instructions_per_inference=(r.get("qemu") or {}).get("instructions_per_inference"),
+            cycles_estimate=(r.get("cycles_estimate") or {}).get("median"),
             tflm=(r.get("build") or {}).get("tflm"),
         )
         rows.append(row)

@@ -49,10 +49,12 @@ def bench_on_board(
     make_vars: dict[str, str] | None = None,
     profile: bool = False,
     diff: bool = False,
+    cycles: bool = True,
 ) -> dict[str, Any]:
     """Bench the run's exported model; for an emulated board with no --port, build and boot QEMU.
     runtime: edgekit-rt or tflm (default the board's); another runtime than the board's is built
-    in firmware/<board>-<runtime> and reported in bench/<board>-<runtime>."""
+    in firmware/<board>-<runtime> and reported in bench/<board>-<runtime>. cycles: under QEMU,
+    estimated Cortex-M4 cycles too (the m4cycles plugin)."""
     run.require(
         run.export_dir / "reference.npz",
         "exported model",
@@ -82,4 +84,5 @@ def bench_on_board(
         bench_name=name,
         profile=profile,
         diff=diff,
+        cycles=cycles,
     )

@@ -19,6 +19,7 @@ from ..boards import Board
 from ..errors import EdgekitError
 from ..firmware import read_build_record
 from . import layers, protocol, timeouts
+from .cycles import CycleMeter
 from .link import DeviceError, DeviceLink, DeviceReset, LinkError, LinkTimeout
 from .protocol import EkInfo, ProtocolError
 
@@ -365,9 +366,11 @@ def open_device(
     build_fn: BuildFn | None,
     build_info: dict[str, Any],
     fw_name: str | None = None,
+    meter: CycleMeter | None = None,
 ) -> Iterator[tuple[DeviceLink, str]]:
     """Yield (link, where) for a real port, or for QEMU booting the run's firmware (build_fn's,
-    else the one built in <run>/firmware/<fw_name or board>/)."""
+    else the one built in <run>/firmware/<fw_name or board>/). meter: under QEMU, estimate the
+    cycles of its functions (m4cycles; read it inside the with block); unused on a real port."""
     baud = baud or board.baud
     command_s = timeouts.for_board(board).command_s
     if port is not None:
@@ -387,7 +390,7 @@ def open_device(
 
     elf, info = _elf_from(build_fn()) if build_fn else _built_elf(run, board, fw_name or board.name)
     build_info.update(info)
-    with run_qemu(board, elf) as q:
+    with run_qemu(board, elf, meter=meter) as q:
         fifo = str(q.rx_fifo) if q.rx_fifo else None
         try:
             with DeviceLink(

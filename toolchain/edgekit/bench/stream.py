@@ -17,8 +17,13 @@ import numpy as np
 from ..data import causal
 from ..errors import EdgekitError
 from . import timeouts
+from .cycles import INFERENCE, KEEP_UP_SHARE, WHAT, CycleMeter
 from .record import qemu_note
 from .session import Expect, Session, open_device
+
+# The feature chain's entry: firmware/app/ek_sblk.c calls it with BL for every buffered block of
+# samples; the hop's inference follows the call that completes the hop.
+FEATURES = "ek_features_push_block"
 
 _HOP = re.compile(
     r"m-ek-hop-\[(\d+)\]-out\[([0-9a-f]*)\]-class\[(\d+)\]-vote\[(\d+)\]"
@@ -318,13 +323,16 @@ def run_stream(
     vote: int = 5,
     block: int | None = None,
     max_trials: int | None = None,
-    clock_hz: float = 156e6,
+    clock_hz: float | None = None,
     baud: int | None = None,
     build_fn=None,
     progress: bool = True,
     write: bool = True,
+    cycles: bool = True,
 ) -> dict:
-    """Replay a held-out recording through the board and check it against the host chain."""
+    """Replay a held-out recording through the board and check it against the host chain.
+    clock_hz: the clock the per-hop cost is judged at (default the board's). cycles: under
+    QEMU, each hop's features and inference in estimated Cortex-M4 cycles (m4cycles)."""
     meta_h = run.require(
         run.export_dir / "model_meta.h",
         "exported model",
@@ -338,18 +346,15 @@ def run_stream(
     rp = replay_of(rec, session, meta.spec.adc_lsb, meta.n_channels, max_trials)
     frames, host_out = _host_reference(run, meta_h, meta, rp)
     host_cls = argmax_first(host_out)
-    expect = Expect(
-        meta.model_hash,
-        _meta_ints(meta_h, "EK_INPUT_SIZE").get("EK_INPUT_SIZE", len(meta.pixels)),
-        meta.n_out,
-        str(run.export_dir / "model_int8.tflite"),
-        str(run.firmware_dir(board.name)),
-        f"edgekit export --board {board.name} --build",
-    )
-    with open_device(run, board, port, baud, build_fn, {}) as (link, where):
-        s = Session(link, expect, timeouts.for_board(board))
+    meter = CycleMeter([FEATURES, INFERENCE]) if cycles and port is None else None
+    with open_device(run, board, port, baud, build_fn, {}, meter=meter) as (link, where):
+        s = Session(link, _expect(run, board, meta_h, meta), timeouts.for_board(board))
         s.start(timeouts.boot_timeout(board, port is None))  # the model must be this export's
+        base = len(meter.roots()) if meter else 0
         dev = _on_device(s, where, meta, rp, (block, vote, realtime), progress)
+        if meter is not None:
+            calls = meter.roots()[base:]
+            dev["cycles_why_not"] = meter.why_not or add_hop_cycles(dev["hops"], calls)
     rec_out = evaluate(
         meta,
         rp,
@@ -359,9 +364,10 @@ def run_stream(
         dev["hops"],
         vote,
         dev["tick_hz"],
-        clock_hz,
+        clock_hz or board.clock_hz,
         board,
         dev["where"],
+        _cycles_status(port, meter, dev),
     )
     rec_out.update(
         {
@@ -373,12 +379,34 @@ def run_stream(
             "source": rp.source,
             "run": str(run.root),
             "qemu_note": qemu_note(dev["tick_hz"]) if dev["where"].startswith("qemu") else "",
+            "fpu_note": fpu_note(board) if dev["where"].startswith("qemu") else "",
         }
     )
     rec_out["summary"] = summary_text(rec_out)
     if write:
         rec_out["files"] = write_stream(run, board.name, rec_out, rp, meta, dev["hops"])
     return rec_out
+
+
+def _expect(run, board, meta_h: Path, meta: Meta) -> Expect:
+    return Expect(
+        meta.model_hash,
+        _meta_ints(meta_h, "EK_INPUT_SIZE").get("EK_INPUT_SIZE", len(meta.pixels)),
+        meta.n_out,
+        str(run.export_dir / "model_int8.tflite"),
+        str(run.firmware_dir(board.name)),
+        f"edgekit export --board {board.name} --build",
+    )
+
+
+def _cycles_status(port: str | None, meter: CycleMeter | None, dev: dict) -> str | None:
+    """None on a real port (its own timer is the cost); under QEMU "" when each hop has its
+    cycle estimate, else why it has none."""
+    if port is not None:
+        return None
+    if meter is None:
+        return "the cycle estimate is off (QEMU's ticks count instructions, not cycles)"
+    return dev.get("cycles_why_not") or ""
 
 
 def _on_device(
@@ -424,7 +452,11 @@ def evaluate(
     clock_hz: float,
     board,
     where: str,
+    cycles_why_not: str | None = None,
 ) -> dict:
+    """The replay's record: exactness and agreement with the host chain, accuracy, onset
+    latency, and what each hop cost (cycles_why_not: None on a real port, else "" when every
+    hop has its m4cycles estimate or why none has)."""
     n = len(frames)
     if len(hops) != n:
         raise EdgekitError(
@@ -439,22 +471,7 @@ def evaluate(
     truth = rp.labels[ends - 1]
     scored = np.arange(n) >= meta.spec.warmup_hops  # the stream's own cold start
     diff = np.abs(dev_in.astype(np.int16) - frames.astype(np.int16))
-    ft = np.array([h["ft"] for h in hops], np.int64)
-    it = np.array([h["it"] for h in hops], np.int64)
     hop_s = meta.spec.hop / meta.spec.fs
-    emulated = where.startswith("qemu")
-    ipt = 1e9 / tick_hz if (emulated and tick_hz) else None  # instructions per tick under icount
-
-    def cost(v: np.ndarray) -> dict:
-        d = {"median_ticks": float(np.median(v)), "max_ticks": int(v.max())}
-        if ipt:
-            d["median_instructions"] = float(np.median(v) * ipt)
-            d["fraction_of_hop_at_clock"] = float(np.median(v) * ipt / (clock_hz * hop_s))
-            d["max_fraction_of_hop_at_clock"] = float(v.max() * ipt / (clock_hz * hop_s))
-        elif tick_hz:
-            d["fraction_of_hop"] = float(np.median(v) / (tick_hz * hop_s))
-        return d
-
     return {
         "board": board.name,
         "device": where,
@@ -481,21 +498,135 @@ def evaluate(
             "max_lsb_diff": int(diff.max(initial=0)),
             "outputs": float(np.all(dev_out == host_out, axis=1).mean()),
         },
-        "cost": {
-            "tick_hz": tick_hz,
-            "clock_hz": clock_hz if ipt else None,
-            "features": cost(ft),
-            "inference": cost(it),
-            "total": cost(ft + it),
-        },
+        "cost": hop_cost(hops, tick_hz, clock_hz, hop_s, where, cycles_why_not),
         "latency": onset_latency(meta, rp, dev_vote),
         "latency_k1": onset_latency(meta, rp, dev_cls),
         "labels": meta.labels,
     }
 
 
+def add_hop_cycles(hops: list[dict], calls: list) -> str | None:
+    """Each hop's estimated cycles from the m4cycles calls of the stream, in order: its features
+    are every ek_features_push_block call since the previous hop's inference (the first hop's:
+    since the stream began, the window's first fill), its inference the ek_model_invoke call.
+    Sets hop["features_cycles"], hop["inference_cycles"]; returns why not when they disagree."""
+    feats, infs, acc = [], [], 0
+    for c in calls:
+        if c.function == FEATURES:
+            acc += c.counts.cycles
+        elif c.function == INFERENCE:
+            feats.append(acc)
+            infs.append(c.counts.cycles)
+            acc = 0
+    if len(infs) != len(hops):
+        return f"m4cycles saw {len(infs)} inferences in the stream, the device answered {len(hops)} hops"
+    for h, f, i in zip(hops, feats, infs, strict=True):
+        h["features_cycles"], h["inference_cycles"] = f, i
+    return None
+
+
+def _spread(v: np.ndarray) -> dict:
+    return {"median": float(np.median(v)), "max": float(v.max())}
+
+
+def hop_cost(
+    hops: list[dict],
+    tick_hz: int,
+    clock_hz: float,
+    hop_s: float,
+    where: str,
+    cycles_why_not: str | None,
+) -> dict:
+    """What a hop costs: the device's ticks (features, inference, total; instructions under
+    QEMU -icount), and the verdict: does the board keep up, features + inference of every hop
+    after the first within KEEP_UP_SHARE of the hop (the first hop's features are the window's
+    first fill). Under QEMU the verdict is in estimated Cortex-M4 cycles at clock_hz; on a real
+    board in its own timer's ticks."""
+    ipt = 1e9 / tick_hz if (where.startswith("qemu") and tick_hz) else None
+    ft = np.array([h["ft"] for h in hops], np.int64)
+    it = np.array([h["it"] for h in hops], np.int64)
+    out: dict = {"tick_hz": tick_hz, "clock_hz": clock_hz, "hop_ms": 1e3 * hop_s}
+    for part, v in (("features", ft), ("inference", it), ("total", ft + it)):
+        out[part] = {"median_ticks": float(np.median(v)), "max_ticks": int(v.max())}
+        if ipt:
+            out[part]["median_instructions"] = float(np.median(v) * ipt)
+    steady = slice(1, None) if len(hops) > 1 else slice(None)
+    if cycles_why_not is None and tick_hz and not ipt:  # a real board: its own timer
+        per_s = float(tick_hz)
+        parts = {"features": ft[steady], "inference": it[steady]}
+    elif cycles_why_not == "" and hops:
+        fc = np.array([h["features_cycles"] for h in hops], np.int64)
+        ic = np.array([h["inference_cycles"] for h in hops], np.int64)
+        out["cycles"] = {
+            "what": WHAT,
+            "features": _spread(fc[steady]),
+            "inference": _spread(ic[steady]),
+            "total": _spread((fc + ic)[steady]),
+            "first_hop_features": int(fc[0]),
+        }
+        per_s = clock_hz
+        parts = {"features": fc[steady], "inference": ic[steady]}
+    else:
+        out["verdict"] = None
+        out["no_verdict_why"] = cycles_why_not or "the device has no timer"
+        return out
+    out["verdict"] = keeps_up(parts["features"], parts["inference"], per_s, hop_s)
+    return out
+
+
+def keeps_up(features: np.ndarray, inference: np.ndarray, per_s: float, hop_s: float) -> dict:
+    """Every hop's features + inference (in units of per_s per second) within KEEP_UP_SHARE of
+    the hop: the worst hop decides; the medians say what a typical hop takes."""
+    total = features + inference
+    budget = per_s * hop_s
+    worst = float(total.max())
+    return {
+        "keeps_up": worst <= KEEP_UP_SHARE * budget,
+        "limit_share": KEEP_UP_SHARE,
+        "features": float(np.median(features)),
+        "inference": float(np.median(inference)),
+        "total": float(np.median(total)),
+        "worst_total": worst,
+        "per_hop_budget": budget,
+        "share_of_hop": float(np.median(total)) / budget,
+        "worst_share_of_hop": worst / budget,
+        "worst_ms": 1e3 * worst / per_s,
+        "median_ms": 1e3 * float(np.median(total)) / per_s,
+    }
+
+
+def fpu_note(board) -> str:
+    """A soft-float build pays for the feature chain's float arithmetic in software."""
+    if board.cpu.lower() != "cortex-m4":
+        return ""
+    return (
+        f"{board.name} is a Cortex-M4 without an FPU: its firmware is built soft-float, so the "
+        "feature chain's float arithmetic runs in library calls; a Cortex-M4F build (e.g. "
+        "stm32f405, or the Spresense's) runs it in the FPU, several times cheaper"
+    )
+
+
+def verdict_line(r: dict) -> str:
+    """Does the board keep up with the stream: the answer first, then the numbers."""
+    c = r["cost"]
+    v = c.get("verdict")
+    if v is None:
+        return f"keeps up? not known: {c.get('no_verdict_why', 'no per-hop cost')}"
+    if "cycles" in c:
+        at, unit = f"at {c['clock_hz'] / 1e6:g} MHz", f"{WHAT} per hop"
+    else:
+        at, unit = "by the device's timer", f"ticks at {c['tick_hz']:,} Hz per hop"
+    return (
+        f"keeps up {at}? {'YES' if v['keeps_up'] else 'NO'}: features "
+        f"{v['features'] / 1e6:.2f} M + inference {v['inference'] / 1e6:.2f} M = "
+        f"{v['total'] / 1e6:.2f} M {unit} = {v['median_ms']:.1f} ms = {v['share_of_hop']:.0%} "
+        f"of the {c['hop_ms']:.1f} ms hop (worst hop {v['worst_share_of_hop']:.0%}; the limit "
+        f"is {v['limit_share']:.0%})"
+    )
+
+
 def summary_text(r: dict) -> str:
-    a, c = r["accuracy"], r["cost"]["total"]
+    a = r["accuracy"]
     k = f"k{r['vote']}"
     s = (
         f"stream {r['source']} on {r['device']}: {r['hops']} hops of {r['hop_ms']:.1f} ms; "
@@ -504,14 +635,38 @@ def summary_text(r: dict) -> str:
         f"{r['agreement_with_host']['vote']:.2%}); exact frames {r['exact']['frames']:.2%}, "
         f"outputs {r['exact']['outputs']:.2%}; onset latency median {r['latency']['median_ms']:.0f} ms"
     )
-    if "fraction_of_hop_at_clock" in c:
-        s += (
-            f"; per hop {c['median_instructions'] / 1e6:.1f} M instructions = "
-            f"{c['fraction_of_hop_at_clock']:.0%} of a hop at {r['cost']['clock_hz'] / 1e6:g} MHz"
-        )
     if r["errors"]:
         s += f"; {len(r['errors'])} device errors (first: {r['errors'][0]})"
+    s += "\n" + verdict_line(r)
+    if r.get("fpu_note"):
+        s += "\nnote: " + r["fpu_note"]
     return s
+
+
+def _cost_rows(r: dict) -> list[tuple[str, str]]:
+    c = r["cost"]
+    rows = []
+    for part in ("features", "inference", "total"):
+        t = c[part]
+        v = f"{t['median_ticks']:,.0f} ticks (max {t['max_ticks']:,})"
+        if "median_instructions" in t:
+            v += f"; {t['median_instructions'] / 1e6:.2f} M instructions (QEMU)"
+        if "cycles" in c:
+            e = c["cycles"][part]
+            v += (
+                f"; {e['median'] / 1e6:.2f} M est. cycles (max {e['max'] / 1e6:.2f} M) = "
+                f"{1e3 * e['median'] / c['clock_hz']:.1f} ms at {c['clock_hz'] / 1e6:g} MHz"
+            )
+        rows.append((f"per-hop cost: {part}", v))
+    if "cycles" in c:
+        rows.append(
+            (
+                "first hop's features (the window's first fill)",
+                f"{c['cycles']['first_hop_features'] / 1e6:.2f} M est. cycles",
+            )
+        )
+    rows.append(("keeps up?", verdict_line(r)))
+    return rows
 
 
 def markdown(r: dict) -> str:
@@ -542,17 +697,7 @@ def markdown(r: dict) -> str:
             f"{r['latency']['median_ms']:.0f} / {r['latency']['p90_ms']:.0f} ms / "
             f"{r['latency']['never_decided']} of {r['latency']['trials']}",
         ),
-    ]
-    for part in ("features", "inference", "total"):
-        c = r["cost"][part]
-        v = f"{c['median_ticks']:,.0f} ticks (max {c['max_ticks']:,})"
-        if "median_instructions" in c:
-            v += (
-                f"; {c['median_instructions'] / 1e6:.2f} M instr = "
-                f"{c['fraction_of_hop_at_clock']:.1%} of the hop at {r['cost']['clock_hz'] / 1e6:g} MHz "
-                f"(max {c['max_fraction_of_hop_at_clock']:.1%})"
-            )
-        rows.append((f"per-hop cost: {part}", v))
+    ] + _cost_rows(r)
     out = [
         f"# edgekit stream: {r['source']}",
         "",
@@ -561,8 +706,13 @@ def markdown(r: dict) -> str:
         "| | |",
         "|---|---|",
     ] + [f"| {a} | {b} |" for a, b in rows]
-    if r.get("qemu_note"):
-        out += ["", r["qemu_note"] + "."]
+    for note in ("qemu_note", "fpu_note"):
+        if r.get(note):
+            out += ["", r[note] + "."]
+    if "cycles" in r["cost"]:
+        from .cycles import NOTE
+
+        out += ["", f"Cycles: {NOTE}."]
     if r["errors"]:
         out += ["", "Device errors:", ""] + [f"- {e}" for e in r["errors"][:20]]
     return "\n".join(out) + "\n"
@@ -590,23 +740,36 @@ def plot(r: dict, rp: Replay, meta: Meta, hops: list[dict], path: Path) -> None:
     ax[1].set_yticklabels(meta.labels, fontsize=7)
     ax[1].legend(fontsize=7, loc="upper right")
     c = r["cost"]
-    scale = (
-        (1e9 / c["tick_hz"] / (c["clock_hz"] * meta.spec.hop / fs))
-        if c.get("clock_hz")
-        else (1.0 / (c["tick_hz"] * meta.spec.hop / fs) if c["tick_hz"] else 1.0)
-    )
-    ax[2].plot(ends, [h["ft"] * scale for h in hops], lw=0.8, label="features")
-    ax[2].plot(
-        ends, [(h["ft"] + h["it"]) * scale for h in hops], lw=0.8, label="features + inference"
-    )
-    ax[2].axhline(1.0, color="k", ls="--", lw=0.8, label="hop budget")
-    where = f" at {c['clock_hz'] / 1e6:g} MHz (QEMU instructions)" if c.get("clock_hz") else ""
-    ax[2].set_ylabel("fraction of hop" + where, fontsize=7)
+    feat, total, label = _hop_shares(c, hops)
+    ax[2].plot(ends, feat, lw=0.8, label="features")
+    ax[2].plot(ends, total, lw=0.8, label="features + inference")
+    if c.get("verdict"):
+        ax[2].axhline(1.0, color="k", ls="--", lw=0.8, label="hop")
+        ax[2].axhline(KEEP_UP_SHARE, color="C3", ls=":", lw=0.8, label="keep-up limit")
+    ax[2].set_ylabel(label, fontsize=7)
     ax[2].set_xlabel("time (s)")
     ax[2].legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _hop_shares(c: dict, hops: list[dict]) -> tuple[list[float], list[float], str]:
+    """Per hop: features and features + inference as a share of the hop, on the verdict's basis
+    (estimated cycles at the clock, or a real board's timer); raw ticks when there is none."""
+    hop_s = c["hop_ms"] / 1e3
+    if "cycles" in c:
+        f = [h["features_cycles"] / (c["clock_hz"] * hop_s) for h in hops]
+        t = [(h["features_cycles"] + h["inference_cycles"]) / (c["clock_hz"] * hop_s) for h in hops]
+        return f, t, f"share of hop, est. cycles at {c['clock_hz'] / 1e6:g} MHz"
+    if c.get("verdict"):
+        per = c["tick_hz"] * hop_s
+        return (
+            [h["ft"] / per for h in hops],
+            [(h["ft"] + h["it"]) / per for h in hops],
+            ("share of hop (device timer)"),
+        )
+    return [h["ft"] for h in hops], [h["ft"] + h["it"] for h in hops], "ticks per hop"
 
 
 def write_stream(run, board: str, r: dict, rp: Replay, meta: Meta, hops: list[dict]) -> dict:

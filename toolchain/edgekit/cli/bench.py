@@ -37,6 +37,13 @@ class Bench(Command):
             help="compare every layer's output with tflite_micro; name the first that differs",
         )
         p.add_argument(
+            "--no-cycles",
+            dest="cycles",
+            action="store_false",
+            help="under QEMU, skip the estimated Cortex-M4 cycles (the m4cycles plugin about "
+            "doubles QEMU's time); instructions are still counted",
+        )
+        p.add_argument(
             "--tflite",
             metavar="FILE",
             default=None,
@@ -95,6 +102,7 @@ class Bench(Command):
                     make_vars=make_vars,
                     profile=args.profile,
                     diff=args.diff,
+                    cycles=args.cycles,
                 )
                 for rt in runtimes
             ]

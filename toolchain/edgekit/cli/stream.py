@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import EdgekitError
 from . import options
 from .command import Command, Result
 
@@ -50,8 +51,17 @@ class Stream(Command):
         p.add_argument(
             "--clock-mhz",
             type=float,
-            default=156.0,
-            help="target clock for the per-hop budget (QEMU instructions as the cycle proxy)",
+            default=None,
+            help="the clock the per-hop cost is judged at, in estimated Cortex-M4 cycles under "
+            "QEMU (default: the board's clock_hz; e.g. 156 for the Spresense's on the "
+            "stm32f405's hard-float build)",
+        )
+        p.add_argument(
+            "--no-cycles",
+            dest="cycles",
+            action="store_false",
+            help="under QEMU, skip the cycle estimate (the m4cycles plugin about doubles "
+            "QEMU's time): no keeps-up verdict then",
         )
 
     def run(self, args: argparse.Namespace) -> Result:
@@ -60,6 +70,10 @@ class Stream(Command):
         from ..boards import get_board
 
         board = get_board(args.board)
+        if args.clock_mhz is not None and not args.clock_mhz > 0:
+            raise EdgekitError(f"--clock-mhz: expected a clock in MHz > 0, got {args.clock_mhz:g}")
+        if args.port is None and not board.emulated:
+            raise EdgekitError(_real_board_hint(board))
         run = options.run_for(args)
         rep = run_stream(
             run,
@@ -72,9 +86,29 @@ class Stream(Command):
             vote=args.vote,
             block=args.block,
             max_trials=args.max_trials,
-            clock_hz=args.clock_mhz * 1e6,
+            clock_hz=args.clock_mhz * 1e6 if args.clock_mhz else None,
             baud=args.baud,
             build_fn=current_firmware(run, board) if args.port is None else None,
             progress=args.progress,
+            cycles=args.cycles,
         )
         return rep, rep["summary"]
+
+
+def _real_board_hint(board) -> str:
+    """A board QEMU lacks: its port, or the same core in QEMU at its clock (the Spresense's
+    Cortex-M4F as the stm32f405, hard float, at 156 MHz)."""
+    from ..bench.feature_cost import fpu_twin
+
+    msg = (
+        f"--port: board {board.name} is real hardware; give its serial port, e.g. "
+        "--port /dev/ttyUSB0 (or any pyserial URL)"
+    )
+    try:
+        twin = fpu_twin(board)
+    except EdgekitError:
+        return msg
+    return (
+        f"{msg}; or estimate it in QEMU on the same core ({board.cpu}): edgekit stream "
+        f"--board {twin.name} --clock-mhz {board.clock_hz / 1e6:g}"
+    )
