@@ -93,12 +93,18 @@ def features() -> str:
     return "\n".join(lines) + "\n"
 
 
+def runtimes() -> str:
+    """docs/results/runtimes.json: `edgekit bench --runtime edgekit-rt,tflm --json` (its table)."""
+    return _json("runtimes.json")["table"].rstrip("\n") + "\n"
+
+
 RENDERERS: dict[str, Callable[..., str]] = {
     "demo": demo,
     "zoo": zoo,
     "zoo-short": zoo_short,
     "zoo-ops": zoo_ops,
     "features": features,
+    "runtimes": runtimes,
 }
 
 
