@@ -393,6 +393,28 @@ def variant_specs(seed0: int = 1300) -> list[ModelSpec]:
     return out
 
 
+def mat_specs(seed0: int = 1400) -> list[ModelSpec]:
+    """CONV_2D and FULLY_CONNECTED at the edges of the matrix-product kernels (rt-mat):
+    near-dead output channels (weights scaled by 1e-7, as a trained network's pruned or
+    BatchNorm-silenced channels: per-channel shifts below -22 and biases near 2^30)."""
+
+    def conv(name, i, h, w, cin, cout, k, s, pad, act, **extra):
+        params = dict(h=h, w=w, cin=cin, cout=cout, k=k, s=s, pad=pad, act=act, dil=1, groups=1)
+        params.update(wstd=0.3, range=(-2.0, 2.0), **extra)
+        return ModelSpec(name, "conv", seed0 + i, params)
+
+    def fc(name, i, n, units, act, **extra):
+        params = dict(n=n, units=units, act=act, rank3=False, rows=1, wstd=0.2)
+        params.update(range=(-2.0, 2.0), per_tensor=False, **extra)
+        return ModelSpec(name, "fc", seed0 + i, params)
+
+    return [
+        conv("m_1x1_dead", 0, 6, 6, 24, 20, 1, 1, "valid", "relu6", dead=[3, 11]),
+        conv("m_3x3_dead", 1, 5, 7, 6, 9, 3, 1, "same", None, dead=[2]),
+        fc("m_fc_dead", 2, 40, 12, None, dead=[0, 5]),
+    ]
+
+
 def all_specs() -> list[ModelSpec]:
     return (
         conv_specs()
@@ -404,6 +426,7 @@ def all_specs() -> list[ModelSpec]:
         + pad_specs()
         + misc_specs()
         + variant_specs()
+        + mat_specs()
     )
 
 
@@ -562,7 +585,18 @@ def _build_keras(spec: ModelSpec):  # -> (keras.Model, input shape without batch
         x = L.Activation("tanh")(x)
     else:
         raise ValueError(f"unknown model kind {k!r}")
-    return tf.keras.Model(inp, x), shape
+    model = tf.keras.Model(inp, x)
+    if p.get("dead"):
+        _silence_channels(model, p["dead"])
+    return model, shape
+
+
+def _silence_channels(model, channels: list[int]) -> None:
+    """Scale the weights of these output channels of the first layer with a kernel by 1e-7."""
+    layer = next(layer for layer in model.layers if getattr(layer, "kernel", None) is not None)
+    weights = layer.get_weights()
+    weights[0][..., channels] *= 1e-7
+    layer.set_weights(weights)
 
 
 def convert(spec: ModelSpec) -> bytes:

@@ -1,7 +1,7 @@
 /* CONV_2D int8, 1x1 filter: a matrix product of pixels x input channels by the filter rows
  * (ekrt_mat_s8), two pixels and two output channels at a time.
  * Preconditions (ekrt_conv2d_select): k_h = k_w = 1, no padding, one group, every shift in
- * [-22, 31]. Any stride, any channel count. Scratch: ekrt_mat_q15_bytes(in_c) (two input
+ * [-31, 31]. Any stride, any channel count. Scratch: ekrt_mat_q15_bytes(in_c) (two input
  * pixels widened to int16; NULL when there is none to make: in_c < 4). */
 #include "ekrt_dsp.h" /* first: kernel optimisation level */
 #include "ekrt_internal.h"

@@ -2,7 +2,7 @@
  * scratch column (im2col, k_h * k_w * in_c int8; taps outside the image are filled with the
  * input zero point, which contributes 0 exactly as TFLM's skipped taps do), then two columns
  * at a time go through the matrix product (ekrt_mat_s8).
- * Preconditions (ekrt_conv2d_select): one group, every shift in [-22, 31], scratch of
+ * Preconditions (ekrt_conv2d_select): one group, every shift in [-31, 31], scratch of
  * ekrt_conv2d_im2col_scratch() bytes. Any stride, dilation, padding, channel count. */
 #include "ekrt_dsp.h" /* first: kernel optimisation level */
 #include <string.h>

@@ -182,7 +182,7 @@ int ekrt_shifts_fast(const int8_t *shift, int32_t n)
 {
     int32_t i;
     for (i = 0; i < n; ++i) {
-        if (shift[i] < -22 || shift[i] > 31) {
+        if (shift[i] < -31 || shift[i] > 31) {
             return 0;
         }
     }

@@ -162,23 +162,32 @@ static inline int32_t ekrt_mbqm_fast(int32_t acc, int32_t qm, int32_t shift)
     return q + ((x & mask) > ((mask >> 1) + (q < 0 ? 1 : 0)) ? 1 : 0);
 }
 
-/* ekrt_requant_s8 (requantize, add the zero point, clamp) for shifts in [-22, 31] and
- * multipliers from ekrt_quantize_multiplier. For a right shift r in [1, 22]
- * RoundingDivideByPOT (round half away from zero) is (x + 2^(r-1) - (x < 0)) >> r; the
- * saturating add only saturates when x >= 2^31 - 2^(r-1), where the exact quotient
- * (>= 2^(31-r) - 1 >= 511) and the computed one both clamp to 255 below. */
+/* MultiplyByQuantizedMultiplier for a right shift r in [2, 31] and any int32 acc, qm from
+ * ekrt_quantize_multiplier (in [2^30, 2^31) or 0), with one 64-bit multiply-accumulate.
+ * With x = SaturatingRoundingDoublingHighMul(acc, qm) = floor((acc * qm + 2^30) / 2^31) (above)
+ * and n = (x < 0), RoundingDivideByPOT(x, r) = floor((x + 2^(r-1) - n) / 2^r), and
+ * floor((floor(A / 2^31) + c) / 2^r) = floor((A + c 2^31) / 2^(31+r)) for integers A, c, so
+ *     result = floor((acc * qm + 2^30 + 2^(30+r) - n 2^31) / 2^(31+r)).
+ * n may be taken as (acc < 0): x has acc's sign, and where x = 0 both give 0. Splitting
+ * -n 2^31 = n 2^31 - n 2^32, the addend's low word is 2^30 + n 2^31 (acc's sign bit over
+ * 0x40000000) and its high word 2^(r-2) - n; the result is the sum's high word >> (r - 1).
+ * No step can overflow (|acc * qm| < 2^62). */
+static inline int32_t ekrt_mbqm_r2(int32_t acc, int32_t qm, int32_t r)
+{
+    const uint32_t lo = 0x40000000u | ((uint32_t)acc & 0x80000000u);
+    const int32_t hi = (int32_t)(1u << (r - 2)) + (acc >> 31);
+    const int64_t s = (int64_t)acc * qm + (int64_t)(((uint64_t)(uint32_t)hi << 32) | lo);
+    return (int32_t)(s >> 32) >> (r - 1);
+}
+
+/* ekrt_requant_s8 (requantize, add the zero point, clamp) for shifts in [-31, 31] and
+ * multipliers from ekrt_quantize_multiplier: every shift ekrt_conv_per_channel accepts for
+ * the variants (ekrt_shifts_fast). Right shifts of 2 or more take ekrt_mbqm_r2, a right
+ * shift of 1 and left shifts ekrt_mbqm_fast. */
 static inline int8_t ekrt_requant_fast(int32_t acc, int32_t qm, int32_t shift, int32_t zp,
                                        int32_t lo, int32_t hi)
 {
-    int32_t v;
-    if (shift < 0) {
-        const int32_t r = -shift;
-        const int64_t ab = (int64_t)acc * (int64_t)qm + ((int64_t)1 << 30);
-        const int32_t x = (int32_t)(ab >> 31);
-        v = (ekrt_qadd(x, (int32_t)(1u << (r - 1))) + (x >> 31)) >> r;
-    } else {
-        v = ekrt_mbqm_fast(acc, qm, shift);
-    }
+    int32_t v = shift <= -2 ? ekrt_mbqm_r2(acc, qm, -shift) : ekrt_mbqm_fast(acc, qm, shift);
     v = ekrt_ssat9(v) + zp;
     return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
 }

@@ -90,7 +90,7 @@ int ekrt_prepare_fully_connected(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uin
     p->input_offset = -in->zero_point;
     p->filter_offset = -f->zero_point;
     p->output_offset = out->zero_point;
-    if (p->pc_mult == NULL && p->filter_offset == 0 && p->shift >= -22 && p->shift <= 31) {
+    if (p->pc_mult == NULL && p->filter_offset == 0 && p->shift >= -31 && p->shift <= 31) {
         /* the matrix product takes per-row arrays: spell the one multiplier out per row */
         int32_t *m = (int32_t *)ekrt_palloc(c, 4u * (uint32_t)p->out_depth);
         int8_t *s = (int8_t *)ekrt_palloc(c, (uint32_t)p->out_depth);
@@ -122,7 +122,7 @@ void ekrt_eval_fully_connected(const ekrt_t *rt, const ekrt_op_t *op)
                             EKRT_OUT(rt, op));
 }
 
-/* Variant: symmetric weights (filter zero point 0) and shifts in [-22, 31]: the batches are
+/* Variant: symmetric weights (filter zero point 0) and shifts in [-31, 31]: the batches are
  * the columns of the int8 matrix product (ekrt_mat_s8), two at a time. */
 void ekrt_eval_fully_connected_mat(const ekrt_t *rt, const ekrt_op_t *op)
 {

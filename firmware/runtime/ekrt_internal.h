@@ -259,7 +259,7 @@ void ekrt_dequantize_s8_f32(const ekrt_qnt_params_t *p, uint32_t n, const int8_t
 /* --- optimised kernels (variants beside the reference of the same op) -------------------- */
 
 /* Requantization of one matrix product, per row: multipliers from ekrt_quantize_multiplier,
- * shifts within [-22, 31]. */
+ * shifts within [-31, 31]. */
 typedef struct {
     int32_t input_offset, output_offset, act_min, act_max;
     const int32_t *mult;
@@ -290,7 +290,7 @@ static inline ekrt_mat_q_t ekrt_mat_q(int32_t input_offset, int32_t output_offse
 void ekrt_mat_s8(const ekrt_mat_q_t *q, const int8_t *a, int32_t n_cols, int32_t k, const int8_t *w,
                  int32_t rows, const int32_t *bias, int8_t *out, void *q15);
 uint32_t ekrt_mat_q15_bytes(int32_t k);
-/* 1 if every shift lies in [-22, 31] (the range ekrt_requant_fast handles) */
+/* 1 if every shift lies in [-31, 31] (the range ekrt_requant_fast handles) */
 int ekrt_shifts_fast(const int8_t *shift, int32_t n);
 /* 1 if ekrt_requant_r applies to all n channels: shifts in [-31, -1] and |bias| + k * 128 *
  * 255 < 2^30 (bias may be NULL); 0 otherwise (ekrt_requant_fast, or the reference). */
