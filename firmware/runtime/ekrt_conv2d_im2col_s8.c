@@ -1,7 +1,7 @@
 /* CONV_2D int8, any filter size: each output pixel's receptive field is copied into a
  * scratch column (im2col, k_h * k_w * in_c int8; taps outside the image are filled with the
- * input zero point, which contributes 0 exactly as TFLM's skipped taps do), then two columns
- * at a time go through the matrix product (ekrt_mat_s8).
+ * input zero point, which contributes 0 exactly as TFLM's skipped taps do), which the matrix
+ * product (ekrt_mat_run) widens into its tile.
  * Preconditions (ekrt_conv2d_select): one group, every shift in [-31, 31], scratch of
  * ekrt_conv2d_im2col_scratch() bytes. Any stride, dilation, padding, channel count. */
 #include "ekrt_dsp.h" /* first: kernel optimisation level */
@@ -9,9 +9,21 @@
 
 #include "ekrt_internal.h"
 
+static int32_t im2col_k(const ekrt_conv_params_t *p)
+{
+    return p->k_h * p->k_w * p->in_c;
+}
+
+static int32_t im2col_tile(const ekrt_conv_params_t *p)
+{
+    return ekrt_mat_tile(im2col_k(p), p->batches * p->out_h * p->out_w);
+}
+
+/* the matrix product's tile, then one int8 column (4-byte multiple: the tile stays aligned) */
 uint32_t ekrt_conv2d_im2col_scratch(const ekrt_conv_params_t *p)
 {
-    return 2u * (uint32_t)(p->k_h * p->k_w * p->in_c);
+    return ekrt_mat_scratch_bytes(im2col_k(p), im2col_tile(p)) +
+           (((uint32_t)im2col_k(p) + 3u) & ~3u);
 }
 
 /* short copies inline: the stem has in_c = 1, where a memcpy call per tap costs more than
@@ -61,23 +73,28 @@ static void fill_column(const ekrt_conv_params_t *p, const int8_t *in, int32_t p
     }
 }
 
+typedef struct {
+    const ekrt_conv_params_t *p;
+    const int8_t *in;
+} col_ctx_t;
+
+static const int8_t *im2col(const void *ctx, int32_t pix, int8_t *buf)
+{
+    const col_ctx_t *c = (const col_ctx_t *)ctx;
+    fill_column(c->p, c->in, pix, buf);
+    return buf;
+}
+
 void ekrt_eval_conv2d_im2col(const ekrt_t *rt, const ekrt_op_t *op)
 {
     const ekrt_conv_params_t *p = &op->p.conv;
-    const int8_t *in = EKRT_IN(rt, op, 0), *filter = EKRT_IN(rt, op, 1);
-    const int32_t *bias = EKRT_BIAS(rt, op);
-    int8_t *out = EKRT_OUT(rt, op);
-    const int32_t k = p->k_h * p->k_w * p->in_c, n = p->batches * p->out_h * p->out_w;
-    int8_t *col_a = (int8_t *)op->scratch, *col_b = col_a + k;
-    const ekrt_mat_q_t q = ekrt_mat_q(p->input_offset, p->output_offset, p->act_min, p->act_max,
-                                      p->mult, p->shift, op->right_only);
-    int32_t i;
-    for (i = 0; i < n; i += 2) {
-        const int two = i + 1 < n;
-        fill_column(p, in, i, col_a);
-        if (two) {
-            fill_column(p, in, i + 1, col_b);
-        }
-        ekrt_mat_s8(&q, col_a, two ? 2 : 1, k, filter, p->out_c, bias, out + i * p->out_c, NULL);
-    }
+    const int32_t k = im2col_k(p), tile = im2col_tile(p);
+    const ekrt_mat_q_t q =
+        ekrt_mat_q(p->input_offset, p->output_offset, p->act_min, p->act_max, p->mult, p->shift, 0);
+    int8_t *col = (int8_t *)op->scratch + ekrt_mat_scratch_bytes(k, tile);
+    col_ctx_t ctx;
+    ctx.p = p;
+    ctx.in = EKRT_IN(rt, op, 0);
+    ekrt_mat_run(&q, im2col, &ctx, p->batches * p->out_h * p->out_w, k, EKRT_IN(rt, op, 1),
+                 p->out_c, EKRT_BIAS(rt, op), EKRT_OUT(rt, op), op->scratch, tile, col);
 }

@@ -17,6 +17,14 @@
 #include <stdint.h>
 #include <string.h>
 
+/* for the small helpers a kernel instantiates per mode: gcc's size heuristics may otherwise
+ * keep the mode a run-time argument */
+#if defined(__GNUC__)
+#define EKRT_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define EKRT_ALWAYS_INLINE inline
+#endif
+
 #if defined(__ARM_FEATURE_DSP) && !defined(EKRT_PORTABLE)
 #include <arm_acle.h>
 #define EKRT_HAVE_DSP 1
@@ -66,6 +74,18 @@ static inline int32_t ekrt_smlatt(uint32_t a, uint32_t b, int32_t acc)
 {
     return __smlatt((int32_t)a, (int32_t)b, acc);
 }
+static inline uint32_t ekrt_sadd16(uint32_t a, uint32_t b)
+{
+    return (uint32_t)__sadd16((int16x2_t)a, (int16x2_t)b);
+}
+/* acc + (a * b + 2^31) >> 32 (wrapping), the rounded high word accumulated */
+static inline int32_t ekrt_smmlar(int32_t a, int32_t b, int32_t acc)
+{
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+#define ekrt_ssat8(v) __ssat((v), 8)
 
 #else
 #define EKRT_HAVE_DSP 0
@@ -130,6 +150,18 @@ static inline int32_t ekrt_smmulr(int32_t a, int32_t b)
 {
     return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 31)) >> 32);
 }
+static inline uint32_t ekrt_sadd16(uint32_t a, uint32_t b)
+{
+    return ekrt_lane16(ekrt_lo16(a) + ekrt_lo16(b), ekrt_hi16(a) + ekrt_hi16(b));
+}
+static inline int32_t ekrt_smmlar(int32_t a, int32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)ekrt_smmulr(a, b));
+}
+static inline int32_t ekrt_ssat8(int32_t v)
+{
+    return v < -128 ? -128 : (v > 127 ? 127 : v);
+}
 #endif
 
 /* 4 int8 from any address (one LDR on Cortex-M3 and later: unaligned word loads are legal) */
@@ -137,6 +169,17 @@ static inline uint32_t ekrt_load4(const int8_t *p)
 {
     uint32_t w;
     memcpy(&w, p, 4);
+    return w;
+}
+
+/* the first n (1..3) bytes at p in a word's low bytes, the rest 0 (no read past p + n) */
+static inline uint32_t ekrt_load_tail(const int8_t *p, int32_t n)
+{
+    uint32_t w = 0;
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        w |= (uint32_t)(uint8_t)p[i] << (8 * i);
+    }
     return w;
 }
 

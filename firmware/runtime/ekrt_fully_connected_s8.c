@@ -90,28 +90,13 @@ int ekrt_prepare_fully_connected(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uin
     p->input_offset = -in->zero_point;
     p->filter_offset = -f->zero_point;
     p->output_offset = out->zero_point;
-    if (p->pc_mult == NULL && p->filter_offset == 0 && p->shift >= -31 && p->shift <= 31) {
-        /* the matrix product takes per-row arrays: spell the one multiplier out per row */
-        int32_t *m = (int32_t *)ekrt_palloc(c, 4u * (uint32_t)p->out_depth);
-        int8_t *s = (int8_t *)ekrt_palloc(c, (uint32_t)p->out_depth);
-        int32_t r;
-        if (m == NULL || s == NULL) {
-            return ekrt_fail_op(c, "arena too small for the multipliers");
-        }
-        for (r = 0; r < p->out_depth; ++r) {
-            m[r] = p->mult;
-            s[r] = (int8_t)p->shift;
-        }
-        p->pc_mult = m;
-        p->pc_shift = s;
-    }
-    if (p->filter_offset == 0 && p->pc_mult != NULL &&
-        ekrt_shifts_fast(p->pc_shift, p->out_depth)) {
+    if (p->filter_offset == 0 && (p->pc_mult != NULL ? ekrt_shifts_fast(p->pc_shift, p->out_depth)
+                                                     : (p->shift >= -31 && p->shift <= 31))) {
+        const int32_t tile = ekrt_mat_tile(p->accum_depth, p->batches);
         op->eval = ekrt_eval_fully_connected_mat;
-        op->right_only = (uint8_t)ekrt_requant_mode(
-            p->pc_shift, p->out_depth,
-            (const int32_t *)(const void *)(op->in[2] >= 0 ? ekrt_tinfo(c, op->in[2])->data : NULL),
-            p->accum_depth);
+        if (tile > 0) {
+            return ekrt_request_scratch(c, op, ekrt_mat_scratch_bytes(p->accum_depth, tile));
+        }
     }
     return 0;
 }
@@ -123,21 +108,31 @@ void ekrt_eval_fully_connected(const ekrt_t *rt, const ekrt_op_t *op)
 }
 
 /* Variant: symmetric weights (filter zero point 0) and shifts in [-31, 31]: the batches are
- * the columns of the int8 matrix product (ekrt_mat_s8), two at a time. */
+ * the columns of the int8 matrix product (ekrt_mat_run; one batch: ekrt_mat_vec, no scratch). */
+typedef struct {
+    const int8_t *in;
+    int32_t k;
+} batch_ctx_t;
+
+static const int8_t *batch_col(const void *ctx, int32_t b, int8_t *buf)
+{
+    const batch_ctx_t *c = (const batch_ctx_t *)ctx;
+    (void)buf;
+    return c->in + b * c->k;
+}
+
 void ekrt_eval_fully_connected_mat(const ekrt_t *rt, const ekrt_op_t *op)
 {
     const ekrt_fc_params_t *p = &op->p.fc;
-    const int8_t *in = EKRT_IN(rt, op, 0), *filter = EKRT_IN(rt, op, 1);
-    const int32_t *bias = EKRT_BIAS(rt, op);
-    int8_t *out = EKRT_OUT(rt, op);
-    const int32_t k = p->accum_depth, rows = p->out_depth;
+    const int32_t per_tensor = p->pc_mult == NULL;
+    const int8_t shift = (int8_t)p->shift; /* per-tensor: in [-31, 31] (prepare) */
     const ekrt_mat_q_t q = ekrt_mat_q(p->input_offset, p->output_offset, p->act_min, p->act_max,
-                                      p->pc_mult, p->pc_shift, op->right_only);
-    int32_t b;
-    for (b = 0; b + 1 < p->batches; b += 2) {
-        ekrt_mat_s8(&q, in + b * k, 2, k, filter, rows, bias, out + b * rows, NULL);
-    }
-    if (b < p->batches) {
-        ekrt_mat_s8(&q, in + b * k, 1, k, filter, rows, bias, out + b * rows, NULL);
-    }
+                                      per_tensor ? &p->mult : p->pc_mult,
+                                      per_tensor ? &shift : p->pc_shift, per_tensor);
+    batch_ctx_t ctx;
+    ctx.in = EKRT_IN(rt, op, 0);
+    ctx.k = p->accum_depth;
+    ekrt_mat_run(&q, batch_col, &ctx, p->batches, p->accum_depth, EKRT_IN(rt, op, 1), p->out_depth,
+                 EKRT_BIAS(rt, op), EKRT_OUT(rt, op), op->scratch,
+                 ekrt_mat_tile(p->accum_depth, p->batches), NULL);
 }

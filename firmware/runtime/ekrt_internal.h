@@ -258,19 +258,21 @@ void ekrt_dequantize_s8_f32(const ekrt_qnt_params_t *p, uint32_t n, const int8_t
 
 /* --- optimised kernels (variants beside the reference of the same op) -------------------- */
 
-/* Requantization of one matrix product, per row: multipliers from ekrt_quantize_multiplier,
- * shifts within [-31, 31]. */
+/* Requantization of one matrix product (ekrt_mat_s8.c): multipliers from
+ * ekrt_quantize_multiplier, shifts in [-31, 31] (ekrt_shifts_fast), per row or one for all. */
 typedef struct {
-    int32_t input_offset, output_offset, act_min, act_max;
-    const int32_t *mult;
+    int32_t input_offset;  /* -input zero point, [-127, 128] */
+    int32_t output_offset; /* output zero point, [-128, 127] */
+    int32_t act_min, act_max;
+    const int32_t *mult; /* per row, or mult[0] for every row when per_tensor */
     const int8_t *shift;
-    int32_t right_only; /* ekrt_requant_mode() == 1: every shift < 0, accumulators < 2^30 */
+    int32_t per_tensor;
 } ekrt_mat_q_t;
 
 /* The ekrt_mat_q_t of a conv or fully connected op (one per eval, so copied, not stored). */
 static inline ekrt_mat_q_t ekrt_mat_q(int32_t input_offset, int32_t output_offset, int32_t act_min,
                                       int32_t act_max, const int32_t *mult, const int8_t *shift,
-                                      int32_t right_only)
+                                      int32_t per_tensor)
 {
     ekrt_mat_q_t q;
     q.input_offset = input_offset;
@@ -279,17 +281,36 @@ static inline ekrt_mat_q_t ekrt_mat_q(int32_t input_offset, int32_t output_offse
     q.act_max = act_max;
     q.mult = mult;
     q.shift = shift;
-    q.right_only = right_only;
+    q.per_tensor = per_tensor;
     return q;
 }
 
-/* n_cols (1 or 2) columns of k int8, column c at a + c * k, against the filter rows
- * w[r * k .. r * k + k) for r < rows, into out[c * rows + r] (ekrt_mat_s8.c). Any k, any
- * rows, any alignment. q15: NULL, or ekrt_mat_q15_bytes(k) bytes of 4-byte aligned scratch
- * where two columns are widened to int16 once for all rows (faster when rows > 2). */
-void ekrt_mat_s8(const ekrt_mat_q_t *q, const int8_t *a, int32_t n_cols, int32_t k, const int8_t *w,
-                 int32_t rows, const int32_t *bias, int8_t *out, void *q15);
-uint32_t ekrt_mat_q15_bytes(int32_t k);
+/* The matrix product out[c * rows + r] = requant(bias[r] + sum_i w[r * k + i] * (x_c[i] +
+ * input_offset)) over columns x_c of k int8 (pixels, im2col columns, batches), any k >= 1,
+ * any rows >= 1, any alignment of x and w:
+ * - ekrt_mat_widen: column c (0-based in a tile of an even number of columns) widened to
+ *   int16 into xq (ekrt_mat_col_words(k) words per column, 4-byte aligned);
+ * - ekrt_mat_cols: the tile's n (even) columns against all rows; wq: NULL or
+ *   2 * ekrt_mat_col_words(k) words of 4-byte aligned scratch, used when n >= EKRT_MAT_WIDE_MIN
+ *   to widen two filter rows at a time once per tile (faster);
+ * - ekrt_mat_vec: one int8 column without scratch. */
+#define EKRT_MAT_WIDE_MIN 4
+uint32_t ekrt_mat_col_words(int32_t k);
+void ekrt_mat_widen(const ekrt_mat_q_t *q, const int8_t *col, int32_t k, uint32_t *xq, int32_t c);
+void ekrt_mat_cols(const ekrt_mat_q_t *q, const uint32_t *xq, int32_t n, int32_t k, const int8_t *w,
+                   int32_t rows, const int32_t *bias, int8_t *out, uint32_t *wq);
+void ekrt_mat_vec(const ekrt_mat_q_t *q, const int8_t *x, int32_t k, const int8_t *w, int32_t rows,
+                  const int32_t *bias, int8_t *out);
+/* Column c of n for ekrt_mat_run: a pointer to its k int8, in the input or built in buf. */
+typedef const int8_t *(*ekrt_mat_col_fn)(const void *ctx, int32_t c, int8_t *buf);
+/* Columns per tile for n columns of k (even, 0 when n = 1) and the scratch a tile needs
+ * (ekrt_mat_run's scratch, 4-byte aligned; 0 when tile = 0). */
+int32_t ekrt_mat_tile(int32_t k, int32_t n);
+uint32_t ekrt_mat_scratch_bytes(int32_t k, int32_t tile);
+/* All n columns, a tile at a time: widen, ekrt_mat_cols; an odd last one by ekrt_mat_vec. */
+void ekrt_mat_run(const ekrt_mat_q_t *q, ekrt_mat_col_fn col, const void *ctx, int32_t n, int32_t k,
+                  const int8_t *w, int32_t rows, const int32_t *bias, int8_t *out, void *scratch,
+                  int32_t tile, int8_t *col_buf);
 /* 1 if every shift lies in [-31, 31] (the range ekrt_requant_fast handles) */
 int ekrt_shifts_fast(const int8_t *shift, int32_t n);
 /* 1 if ekrt_requant_r applies to all n channels: shifts in [-31, -1] and |bias| + k * 128 *
@@ -417,8 +438,9 @@ void ekrt_eval_depthwise_conv2d_mult1(const ekrt_t *rt, const struct ekrt_op *op
 void ekrt_eval_add_elementwise(const ekrt_t *rt, const struct ekrt_op *op);
 void ekrt_eval_mean_hw(const ekrt_t *rt, const struct ekrt_op *op);
 void ekrt_eval_fully_connected_mat(const ekrt_t *rt, const struct ekrt_op *op);
-/* scratch bytes ekrt_eval_conv2d_im2col needs (two im2col columns) */
+/* scratch bytes ekrt_eval_conv2d_im2col / ekrt_eval_conv2d_1x1 need */
 uint32_t ekrt_conv2d_im2col_scratch(const ekrt_conv_params_t *p);
+uint32_t ekrt_conv2d_1x1_scratch(const ekrt_conv_params_t *p);
 EKRT_DECLARE_OP(depthwise_conv2d);
 EKRT_DECLARE_OP(fully_connected);
 EKRT_DECLARE_OP(add);

@@ -1,245 +1,647 @@
 /* The int8 matrix product behind the 1x1 convolution, the im2col convolution and the fully
- * connected layer: out[c][r] = requant(bias[r] + sum_k w[r][k] * (col_c[k] + input_offset))
- * for one or two columns (pixels) at a time and two filter rows (output channels) at a time,
- * so every weight word loaded feeds two pixels and every input word feeds two channels.
- * With DSP: 4 int8 -> two int16 pairs per SXTB16/SXTAB16 (the input offset added on the way),
- * two MACs per SMLAD; the portable path computes the same sums with the same lane order.
- * The scalar k % 4 tails are written out in each path on purpose: one shared inline helper
- * (accumulators by pointer) cost gcc 12 +17,000 instructions (+0.25%) on the sweep's w0.1. */
+ * connected layer: out[c][r] = requant(bias[r] + sum_k w[r][k] * (x_c[k] + input_offset)).
+ *
+ * Columns (pixels, im2col columns, batches) are widened once into a tile in scratch
+ * (ekrt_mat_widen): four int8 -> {2(x0+off), 2(x2+off)} {2(x1+off), 2(x3+off)} per two words
+ * (SXTAB16 then SADD16), zeros past k. The doubling is free for the requantization below
+ * and costs one SADD16 per two values per column, shared by all rows.
+ * - wide (a tile of at least EKRT_MAT_WIDE_MIN columns): each pair of filter rows is split to
+ *   int16 once per tile too, so the loop over k is loads and SMLADs only: 2 rows x 2 columns,
+ *   4 LDRD + 8 SMLAD per 16 MACs.
+ * - narrow (2 or 4 columns): the filter rows are split on the fly, 2 rows x 2 columns,
+ *   18 instructions per 16 MACs.
+ * - vec (one column, no scratch: FULLY_CONNECTED with one batch, an odd last column): 4 rows,
+ *   the column split on the fly.
+ * Requantization per row: mode R where the shift is in [-22, -1] and no accumulator can reach
+ * 2^30 (|bias| + k * 128 * 255 < 2^30): SMMLAR on the doubled accumulator with the zero point
+ * folded into the rounding constant, 4 instructions + saturation; otherwise mode G,
+ * ekrt_requant_fast (any shift in [-31, 31], any accumulator). Both equal TFLM's
+ * MultiplyByQuantizedMultiplier (proofs in ekrt_dsp.h and at requant_r below).
+ * The hot loops are inline asm with the DSP (gcc 12 spills them); the portable build runs the
+ * same sums in the same lanes in C. */
 #include "ekrt_dsp.h" /* first: kernel optimisation level */
 #include "ekrt_internal.h"
 
-/* the requantization parameters copied into locals, so stores to out (int8, may alias
- * anything) do not force reloads */
-#define REQUANT_LOCALS(q)                                                        \
-    const int32_t *const mult = (q)->mult;                                       \
-    const int8_t *const shift = (q)->shift;                                      \
-    const int32_t zp = (q)->output_offset, lo = (q)->act_min, hi = (q)->act_max; \
-    const int32_t right_only = (q)->right_only
-#define requant(q, acc, r)                                              \
-    (right_only ? ekrt_requant_r((acc), mult[r], -shift[r], zp, lo, hi) \
-                : ekrt_requant_fast((acc), mult[r], shift[r], zp, lo, hi))
+typedef struct {
+    int32_t a0, a1, b0, b1; /* rows 0, 1 of column a; rows 0, 1 of column b */
+} acc4_t;
 
-/* Two columns through int16: the columns' first k & ~3 values, offset added, go to q15 as
- * {a0,a2} {a1,a3} {b0,b2} {b1,b3} per group of four (one SXTAB16 per two values, once per
- * column pair), so the loop over the filter rows loads four ready words per four k instead
- * of splitting both columns again for every pair of rows. */
-static void mat_2col_q15(const ekrt_mat_q_t *q, const int8_t *a, int32_t k, const int8_t *w,
-                         int32_t rows, const int32_t *bias, int8_t *out, uint32_t *q15)
+/* |bias| bound of mode R for k: 2^30 - k * 128 * 255 (k * 255 * 128 bounds the products) */
+static inline int32_t r_limit(int32_t k)
 {
+    const int64_t l = ((int64_t)1 << 30) - (int64_t)k * 32640;
+    return l > 0 ? (int32_t)l : 0;
+}
+
+/* Mode R's conditions for one row: shift in [-22, -1] (so the folded zero point cannot
+ * overflow below: |x| < 2^30, |zp 2^r| <= 2^29) and |bias| < limit. */
+static inline int row_is_r(const ekrt_mat_q_t *q, int32_t row, int32_t bias, int32_t limit)
+{
+    const int32_t sh = q->shift[q->per_tensor ? 0 : row];
+    return sh >= -22 && sh <= -1 && bias > -limit && bias < limit;
+}
+
+static inline int32_t row_mult(const ekrt_mat_q_t *q, int32_t row)
+{
+    return q->mult[q->per_tensor ? 0 : row];
+}
+
+static inline int32_t row_shift(const ekrt_mat_q_t *q, int32_t row)
+{
+    return q->shift[q->per_tensor ? 0 : row];
+}
+
+/* Mode R's rounding constant with the zero point: 2^(r-1) + zp 2^r */
+static inline int32_t row_rz(const ekrt_mat_q_t *q, int32_t r)
+{
+    return (int32_t)(1u << (r - 1)) + q->output_offset * (int32_t)(1u << r);
+}
+
+/* Mode R on acc2 = 2 acc: SMMLAR(2 acc, qm, c) = SMMULR(2 acc, qm) + c = SRDHM(acc, qm) + c
+ * (ekrt_mbqm_r), so with c = rz - n (n = acc < 0, the sign bit of acc2) the shift gives
+ * RoundingDivideByPOT + zp (ekrt_mbqm_r2 shows n may be taken from acc). */
+static inline int32_t requant_r(int32_t acc2, int32_t qm, int32_t rz, int32_t r)
+{
+    return ekrt_smmlar(acc2, qm, rz + (acc2 >> 31)) >> r;
+}
+
+static inline int8_t clamp8(int32_t v, int32_t lo, int32_t hi)
+{
+    return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+}
+
+/* The result of row `row` from its product sum (bias not included): s2 = twice the sum (the
+ * widened columns are doubled), or with dbl = 0 the sum itself (vec). Any mode. */
+static int8_t finish(const ekrt_mat_q_t *q, int32_t row, int32_t s, int dbl, int32_t bias,
+                     int32_t limit)
+{
+    const int32_t sh = row_shift(q, row);
+    if (row_is_r(q, row, bias, limit)) {
+        /* |sum| + |bias| < 2^30: twice it fits */
+        const int32_t acc2 = dbl ? s + 2 * bias : 2 * (s + bias);
+        return clamp8(requant_r(acc2, row_mult(q, row), row_rz(q, -sh), -sh), q->act_min,
+                      q->act_max);
+    }
+    return ekrt_requant_fast(ekrt_wadd(dbl ? s >> 1 : s, bias), row_mult(q, row), sh,
+                             q->output_offset, q->act_min, q->act_max);
+}
+
+/* --- widening --------------------------------------------------------------------------- */
+
+uint32_t ekrt_mat_col_words(int32_t k)
+{
+    return 2u * (uint32_t)((k + 3) >> 2);
+}
+
+/* {2(x0+off), 2(x2+off)} {2(x1+off), 2(x3+off)} of a word of 4 int8 */
+static inline void split_x(uint32_t v, uint32_t off2, uint32_t *d)
+{
+    const uint32_t lo = ekrt_sxtab16(off2, v), hi = ekrt_sxtab16_hi(off2, v);
+    d[0] = ekrt_sadd16(lo, lo);
+    d[1] = ekrt_sadd16(hi, hi);
+}
+
+/* Column c of a tile: pairs of columns interleave per 4 k ({a lo, a hi, b lo, b hi}), so each
+ * pair is one run of 2 * ekrt_mat_col_words(k) words. */
+void ekrt_mat_widen(const ekrt_mat_q_t *q, const int8_t *col, int32_t k, uint32_t *xq, int32_t c)
+{
+    const int32_t g = (k + 3) >> 2, tail = k & 3;
     const uint32_t off2 = ekrt_dup16(q->input_offset);
-    const int32_t in_off = q->input_offset, k4 = k & ~3, n4 = k >> 2;
-    int32_t r = 0, i;
-    REQUANT_LOCALS(q);
-    {
-        const int8_t *pa = a;
-        uint32_t *dst = q15;
-        int32_t n = n4;
-        while (n-- > 0) {
-            const uint32_t xa = ekrt_load4(pa), xb = ekrt_load4(pa + k);
-            dst[0] = ekrt_sxtab16(off2, xa);
-            dst[1] = ekrt_sxtab16_hi(off2, xa);
-            dst[2] = ekrt_sxtab16(off2, xb);
-            dst[3] = ekrt_sxtab16_hi(off2, xb);
-            dst += 4;
-            pa += 4;
+    uint32_t *d = xq + (c >> 1) * 4 * g + (c & 1) * 2;
+    int32_t n = k >> 2;
+    while (n-- > 0) {
+        split_x(ekrt_load4(col), off2, d);
+        col += 4;
+        d += 4;
+    }
+    if (tail) {
+        /* lanes past k are 0, so whatever weight meets them adds 0 */
+        split_x(ekrt_load_tail(col, tail), off2, d);
+        d[0] &= tail == 3 ? 0xFFFFFFFFu : 0xFFFFu;
+        d[1] &= tail == 1 ? 0u : 0xFFFFu;
+    }
+}
+
+/* a filter row's group of 4 k as {w0, w2} {w1, w3} */
+static inline void split_w(uint32_t v, uint32_t *d)
+{
+    d[0] = ekrt_sxtb16(v);
+    d[1] = ekrt_sxtb16_hi(v);
+}
+
+/* rows w0 and w0 + k to {r0 lo, r0 hi, r1 lo, r1 hi} per 4 k (one row, two = 0: {lo, hi}) */
+static void widen_rows(const int8_t *w0, int32_t k, int two, uint32_t *d)
+{
+    const int8_t *w1 = w0 + k;
+    const int32_t tail = k & 3, step = two ? 4 : 2;
+    int32_t n = k >> 2;
+    while (n-- > 0) {
+        split_w(ekrt_load4(w0), d);
+        if (two) {
+            split_w(ekrt_load4(w1), d + 2);
+        }
+        w0 += 4;
+        w1 += 4;
+        d += step;
+    }
+    if (tail) {
+        split_w(ekrt_load_tail(w0, tail), d);
+        if (two) {
+            split_w(ekrt_load_tail(w1, tail), d + 2);
         }
     }
-    for (; r + 1 < rows; r += 2) {
-        const int8_t *pw = w + r * k;
-        const uint32_t *px = q15;
-        int32_t a0 = bias ? bias[r] : 0, a1 = bias ? bias[r + 1] : 0;
-        int32_t b0 = a0, b1 = a1;
-        int32_t n = n4;
-        while (n-- > 0) {
-            const uint32_t wa = ekrt_load4(pw), wb = ekrt_load4(pw + k);
-            const uint32_t wa_l = ekrt_sxtb16(wa), wa_h = ekrt_sxtb16_hi(wa);
-            const uint32_t wb_l = ekrt_sxtb16(wb), wb_h = ekrt_sxtb16_hi(wb);
-            const uint32_t xa_l = px[0], xa_h = px[1], xb_l = px[2], xb_h = px[3];
-            a0 = ekrt_smlad(wa_l, xa_l, a0);
-            a0 = ekrt_smlad(wa_h, xa_h, a0);
-            a1 = ekrt_smlad(wb_l, xa_l, a1);
-            a1 = ekrt_smlad(wb_h, xa_h, a1);
-            b0 = ekrt_smlad(wa_l, xb_l, b0);
-            b0 = ekrt_smlad(wa_h, xb_h, b0);
-            b1 = ekrt_smlad(wb_l, xb_l, b1);
-            b1 = ekrt_smlad(wb_h, xb_h, b1);
-            pw += 4;
-            px += 4;
+}
+
+/* --- wide: both sides widened ----------------------------------------------------------- */
+
+/* x: a pair of columns or (xstep 4) one of a pair; w: one row (wstep 2) or one of a pair */
+static int32_t dot_1x1(const uint32_t *px, const uint32_t *pw, int32_t wstep, int32_t g, int32_t a)
+{
+    do {
+        a = ekrt_smlad(pw[0], px[0], a);
+        a = ekrt_smlad(pw[1], px[1], a);
+        px += 4;
+        pw += wstep;
+    } while (--g > 0);
+    return a;
+}
+
+/* Constants of one pair of rows for the wide loop (its asm reads them at these offsets). */
+typedef struct {
+    const uint32_t *wq;    /* 0 */
+    int32_t g;             /* 4: groups of 4 k */
+    int32_t rows;          /* 8 */
+    const uint32_t *x_end; /* 12: xq past the last pair of columns */
+    int32_t bias0, bias1;  /* 16, 20: 2 bias (mode R) */
+    int32_t qm0, rz0;      /* 24, 28 */
+    int32_t qm1, rz1;      /* 32, 36 */
+    int32_t r0, r1;        /* 40, 44: right shifts */
+    int8_t *po;            /* 48: output of the current pair of columns, row r */
+    int32_t lo, hi;        /* 52, 56: activation range */
+} wide_ctx_t;
+
+#if EKRT_HAVE_DSP
+/* Every pair of columns of the tile against one pair of rows in mode R with the full int8
+ * range: 2 x 2 accumulators over k (4 LDRD + 8 SMLAD per 4 k), then per result
+ * ADD, SMMLAR, ASR, SSAT (requant_r) and a byte store. */
+static void wide_r_full(const uint32_t *xq, wide_ctx_t *ctx)
+{
+    const uint32_t *px = xq;
+    uint32_t a0, a1, b0, b1, xal, xah, xbl, xbh, wl, wh, pw, cnt;
+    __asm__ volatile(
+        "0:\n\t"
+        "ldrd %[a0], %[a1], [%[ctx], #16]\n\t"
+        "mov %[b0], %[a0]\n\t"
+        "mov %[b1], %[a1]\n\t"
+        "ldrd %[pw], %[cnt], [%[ctx]]\n\t"
+        "1:\n\t"
+        "ldrd %[xal], %[xah], [%[px]], #8\n\t"
+        "ldrd %[wl], %[wh], [%[pw]], #8\n\t"
+        "ldrd %[xbl], %[xbh], [%[px]], #8\n\t"
+        "smlad %[a0], %[wl], %[xal], %[a0]\n\t"
+        "smlad %[a0], %[wh], %[xah], %[a0]\n\t"
+        "smlad %[b0], %[wl], %[xbl], %[b0]\n\t"
+        "smlad %[b0], %[wh], %[xbh], %[b0]\n\t"
+        "ldrd %[wl], %[wh], [%[pw]], #8\n\t"
+        "smlad %[a1], %[wl], %[xal], %[a1]\n\t"
+        "smlad %[a1], %[wh], %[xah], %[a1]\n\t"
+        "smlad %[b1], %[wl], %[xbl], %[b1]\n\t"
+        "smlad %[b1], %[wh], %[xbh], %[b1]\n\t"
+        "subs %[cnt], %[cnt], #1\n\t"
+        "bne 1b\n\t"
+        "ldrd %[xal], %[xah], [%[ctx], #24]\n\t" /* qm0, rz0 */
+        "ldrd %[xbl], %[xbh], [%[ctx], #40]\n\t" /* r0, r1 */
+        "add %[wl], %[xah], %[a0], asr #31\n\t"
+        "smmlar %[wl], %[a0], %[xal], %[wl]\n\t"
+        "asr %[wl], %[wl], %[xbl]\n\t"
+        "ssat %[a0], #8, %[wl]\n\t"
+        "add %[wl], %[xah], %[b0], asr #31\n\t"
+        "smmlar %[wl], %[b0], %[xal], %[wl]\n\t"
+        "asr %[wl], %[wl], %[xbl]\n\t"
+        "ssat %[b0], #8, %[wl]\n\t"
+        "ldrd %[xal], %[xah], [%[ctx], #32]\n\t" /* qm1, rz1 */
+        "add %[wl], %[xah], %[a1], asr #31\n\t"
+        "smmlar %[wl], %[a1], %[xal], %[wl]\n\t"
+        "asr %[wl], %[wl], %[xbh]\n\t"
+        "ssat %[a1], #8, %[wl]\n\t"
+        "add %[wl], %[xah], %[b1], asr #31\n\t"
+        "smmlar %[wl], %[b1], %[xal], %[wl]\n\t"
+        "asr %[wl], %[wl], %[xbh]\n\t"
+        "ssat %[b1], #8, %[wl]\n\t"
+        "ldrd %[pw], %[cnt], [%[ctx], #8]\n\t" /* rows, x_end */
+        "ldr %[wh], [%[ctx], #48]\n\t"         /* po */
+        "strb %[a0], [%[wh]]\n\t"
+        "strb %[a1], [%[wh], #1]\n\t"
+        "add %[xal], %[wh], %[pw]\n\t"
+        "strb %[b0], [%[xal]]\n\t"
+        "strb %[b1], [%[xal], #1]\n\t"
+        "add %[wh], %[xal], %[pw]\n\t"
+        "str %[wh], [%[ctx], #48]\n\t"
+        "cmp %[px], %[cnt]\n\t"
+        "bne 0b"
+        : [px] "+r"(px), [a0] "=&r"(a0), [a1] "=&r"(a1), [b0] "=&r"(b0), [b1] "=&r"(b1),
+          [xal] "=&r"(xal), [xah] "=&r"(xah), [xbl] "=&r"(xbl), [xbh] "=&r"(xbh), [wl] "=&r"(wl),
+          [wh] "=&r"(wh), [pw] "=&r"(pw), [cnt] "=&r"(cnt)
+        : [ctx] "r"(ctx)
+        : "cc", "memory");
+}
+
+static inline acc4_t dot_2x2(const uint32_t *px, const uint32_t *pw, int32_t g, acc4_t s)
+{
+    uint32_t xal, xah, xbl, xbh, wl, wh;
+    __asm__("1:\n\t"
+            "ldrd %[xal], %[xah], [%[px]], #8\n\t"
+            "ldrd %[wl], %[wh], [%[pw]], #8\n\t"
+            "ldrd %[xbl], %[xbh], [%[px]], #8\n\t"
+            "smlad %[a0], %[wl], %[xal], %[a0]\n\t"
+            "smlad %[a0], %[wh], %[xah], %[a0]\n\t"
+            "smlad %[b0], %[wl], %[xbl], %[b0]\n\t"
+            "smlad %[b0], %[wh], %[xbh], %[b0]\n\t"
+            "ldrd %[wl], %[wh], [%[pw]], #8\n\t"
+            "smlad %[a1], %[wl], %[xal], %[a1]\n\t"
+            "smlad %[a1], %[wh], %[xah], %[a1]\n\t"
+            "smlad %[b1], %[wl], %[xbl], %[b1]\n\t"
+            "smlad %[b1], %[wh], %[xbh], %[b1]\n\t"
+            "subs %[g], %[g], #1\n\t"
+            "bne 1b"
+            : [a0] "+r"(s.a0), [a1] "+r"(s.a1), [b0] "+r"(s.b0), [b1] "+r"(s.b1), [px] "+r"(px),
+              [pw] "+r"(pw), [g] "+r"(g), [xal] "=&r"(xal), [xah] "=&r"(xah), [xbl] "=&r"(xbl),
+              [xbh] "=&r"(xbh), [wl] "=&r"(wl), [wh] "=&r"(wh)
+            :
+            : "cc", "memory");
+    return s;
+}
+#else
+static inline acc4_t dot_2x2(const uint32_t *px, const uint32_t *pw, int32_t g, acc4_t s)
+{
+    do {
+        s.a0 = ekrt_smlad(pw[0], px[0], s.a0);
+        s.a0 = ekrt_smlad(pw[1], px[1], s.a0);
+        s.b0 = ekrt_smlad(pw[0], px[2], s.b0);
+        s.b0 = ekrt_smlad(pw[1], px[3], s.b0);
+        s.a1 = ekrt_smlad(pw[2], px[0], s.a1);
+        s.a1 = ekrt_smlad(pw[3], px[1], s.a1);
+        s.b1 = ekrt_smlad(pw[2], px[2], s.b1);
+        s.b1 = ekrt_smlad(pw[3], px[3], s.b1);
+        px += 4;
+        pw += 4;
+    } while (--g > 0);
+    return s;
+}
+#endif
+
+/* Every pair of columns against one pair of rows, any mode (r_mode: both rows in mode R;
+ * else their sums start at 0 and finish adds the bias). */
+static void wide_any(const ekrt_mat_q_t *q, const uint32_t *xq, wide_ctx_t *ctx, int32_t r,
+                     int r_mode, int32_t limit)
+{
+    const uint32_t *px = xq;
+    const int32_t g = ctx->g, rows = ctx->rows;
+    const int32_t bias0 = ctx->bias0, bias1 = ctx->bias1;
+    int8_t *po = ctx->po;
+    acc4_t init;
+    init.a0 = init.b0 = r_mode ? 2 * bias0 : 0;
+    init.a1 = init.b1 = r_mode ? 2 * bias1 : 0;
+    while (px != ctx->x_end) {
+        const acc4_t s = dot_2x2(px, ctx->wq, g, init);
+        int8_t o0, o1, o2, o3;
+        if (r_mode) {
+            o0 = clamp8(requant_r(s.a0, ctx->qm0, ctx->rz0, ctx->r0), ctx->lo, ctx->hi);
+            o1 = clamp8(requant_r(s.a1, ctx->qm1, ctx->rz1, ctx->r1), ctx->lo, ctx->hi);
+            o2 = clamp8(requant_r(s.b0, ctx->qm0, ctx->rz0, ctx->r0), ctx->lo, ctx->hi);
+            o3 = clamp8(requant_r(s.b1, ctx->qm1, ctx->rz1, ctx->r1), ctx->lo, ctx->hi);
+        } else {
+            o0 = finish(q, r, s.a0, 1, bias0, limit);
+            o1 = finish(q, r + 1, s.a1, 1, bias1, limit);
+            o2 = finish(q, r, s.b0, 1, bias0, limit);
+            o3 = finish(q, r + 1, s.b1, 1, bias1, limit);
         }
-        for (i = k4; i < k; ++i) {
-            const int32_t xa = a[i] + in_off, xb = a[k + i] + in_off;
-            const int32_t f0 = w[r * k + i], f1 = w[(r + 1) * k + i];
-            a0 = ekrt_wadd(a0, f0 * xa);
-            a1 = ekrt_wadd(a1, f1 * xa);
-            b0 = ekrt_wadd(b0, f0 * xb);
-            b1 = ekrt_wadd(b1, f1 * xb);
+        po[0] = o0;
+        po[1] = o1;
+        po[rows] = o2;
+        po[rows + 1] = o3;
+        px += 4 * g;
+        po += 2 * rows;
+    }
+}
+
+static void wide(const ekrt_mat_q_t *q, const uint32_t *xq, int32_t n, int32_t k, const int8_t *w,
+                 int32_t rows, const int32_t *bias, int8_t *out, uint32_t *wq)
+{
+    const int32_t g = (k + 3) >> 2, limit = r_limit(k);
+    int32_t r, c;
+    wide_ctx_t ctx;
+    ctx.wq = wq;
+    ctx.g = g;
+    ctx.rows = rows;
+    ctx.x_end = xq + (n >> 1) * 4 * g;
+    ctx.lo = q->act_min;
+    ctx.hi = q->act_max;
+    for (r = 0; r + 1 < rows; r += 2) {
+        int r_mode;
+        ctx.bias0 = bias ? bias[r] : 0;
+        ctx.bias1 = bias ? bias[r + 1] : 0;
+        r_mode = row_is_r(q, r, ctx.bias0, limit) && row_is_r(q, r + 1, ctx.bias1, limit);
+        widen_rows(w + r * k, k, 1, wq);
+        ctx.po = out + r;
+        if (!r_mode) {
+            wide_any(q, xq, &ctx, r, 0, limit);
+            continue;
         }
-        {
-            const int8_t o0 = requant(q, a0, r), o1 = requant(q, a1, r + 1);
-            const int8_t o2 = requant(q, b0, r), o3 = requant(q, b1, r + 1);
-            out[r] = o0;
-            out[r + 1] = o1;
-            out[rows + r] = o2;
-            out[rows + r + 1] = o3;
+        ctx.qm0 = row_mult(q, r);
+        ctx.qm1 = row_mult(q, r + 1);
+        ctx.r0 = -row_shift(q, r);
+        ctx.r1 = -row_shift(q, r + 1);
+        ctx.rz0 = row_rz(q, ctx.r0);
+        ctx.rz1 = row_rz(q, ctx.r1);
+#if EKRT_HAVE_DSP
+        if (ctx.lo == -128 && ctx.hi == 127) {
+            ctx.bias0 *= 2;
+            ctx.bias1 *= 2;
+            wide_r_full(xq, &ctx);
+            continue;
         }
+#endif
+        wide_any(q, xq, &ctx, r, 1, limit);
     }
     if (r < rows) {
-        const int8_t *pw = w + r * k;
-        const uint32_t *px = q15;
-        int32_t a0 = bias ? bias[r] : 0, b0 = a0;
-        int32_t n = n4;
-        while (n-- > 0) {
-            const uint32_t wa = ekrt_load4(pw);
-            const uint32_t wa_l = ekrt_sxtb16(wa), wa_h = ekrt_sxtb16_hi(wa);
-            a0 = ekrt_smlad(wa_l, px[0], a0);
-            a0 = ekrt_smlad(wa_h, px[1], a0);
-            b0 = ekrt_smlad(wa_l, px[2], b0);
-            b0 = ekrt_smlad(wa_h, px[3], b0);
-            pw += 4;
-            px += 4;
+        const int32_t b = bias ? bias[r] : 0;
+        widen_rows(w + r * k, k, 0, wq);
+        for (c = 0; c < n; ++c) {
+            const int32_t s2 = dot_1x1(xq + (c >> 1) * 4 * g + (c & 1) * 2, wq, 2, g, 0);
+            out[c * rows + r] = finish(q, r, s2, 1, b, limit);
         }
-        for (i = k4; i < k; ++i) {
-            a0 = ekrt_wadd(a0, w[r * k + i] * (a[i] + in_off));
-            b0 = ekrt_wadd(b0, w[r * k + i] * (a[k + i] + in_off));
+    }
+}
+
+/* --- narrow: filter rows split on the fly ----------------------------------------------- */
+
+#if EKRT_HAVE_DSP
+/* rows p0, p1 against a pair of widened columns over n groups of 4 k */
+static inline acc4_t dot_narrow(const uint32_t *px, const int8_t *p0, const int8_t *p1, int32_t n,
+                                acc4_t s)
+{
+    uint32_t xal, xah, xbl, xbh, v, t;
+    __asm__("1:\n\t"
+            "ldrd %[xal], %[xah], [%[px]], #8\n\t"
+            "ldrd %[xbl], %[xbh], [%[px]], #8\n\t"
+            "ldr %[v], [%[p0]], #4\n\t"
+            "sxtb16 %[t], %[v]\n\t"
+            "smlad %[a0], %[t], %[xal], %[a0]\n\t"
+            "smlad %[b0], %[t], %[xbl], %[b0]\n\t"
+            "sxtb16 %[v], %[v], ror #8\n\t"
+            "smlad %[a0], %[v], %[xah], %[a0]\n\t"
+            "smlad %[b0], %[v], %[xbh], %[b0]\n\t"
+            "ldr %[v], [%[p1]], #4\n\t"
+            "sxtb16 %[t], %[v]\n\t"
+            "smlad %[a1], %[t], %[xal], %[a1]\n\t"
+            "smlad %[b1], %[t], %[xbl], %[b1]\n\t"
+            "sxtb16 %[v], %[v], ror #8\n\t"
+            "smlad %[a1], %[v], %[xah], %[a1]\n\t"
+            "smlad %[b1], %[v], %[xbh], %[b1]\n\t"
+            "subs %[n], %[n], #1\n\t"
+            "bne 1b"
+            : [a0] "+r"(s.a0), [a1] "+r"(s.a1), [b0] "+r"(s.b0), [b1] "+r"(s.b1), [px] "+r"(px),
+              [p0] "+r"(p0), [p1] "+r"(p1), [n] "+r"(n), [xal] "=&r"(xal), [xah] "=&r"(xah),
+              [xbl] "=&r"(xbl), [xbh] "=&r"(xbh), [v] "=&r"(v), [t] "=&r"(t)
+            :
+            : "cc", "memory");
+    return s;
+}
+#else
+static inline acc4_t dot_narrow(const uint32_t *px, const int8_t *p0, const int8_t *p1, int32_t n,
+                                acc4_t s)
+{
+    do {
+        const uint32_t v0 = ekrt_load4(p0), v1 = ekrt_load4(p1);
+        s.a0 = ekrt_smlad(ekrt_sxtb16(v0), px[0], s.a0);
+        s.b0 = ekrt_smlad(ekrt_sxtb16(v0), px[2], s.b0);
+        s.a0 = ekrt_smlad(ekrt_sxtb16_hi(v0), px[1], s.a0);
+        s.b0 = ekrt_smlad(ekrt_sxtb16_hi(v0), px[3], s.b0);
+        s.a1 = ekrt_smlad(ekrt_sxtb16(v1), px[0], s.a1);
+        s.b1 = ekrt_smlad(ekrt_sxtb16(v1), px[2], s.b1);
+        s.a1 = ekrt_smlad(ekrt_sxtb16_hi(v1), px[1], s.a1);
+        s.b1 = ekrt_smlad(ekrt_sxtb16_hi(v1), px[3], s.b1);
+        px += 4;
+        p0 += 4;
+        p1 += 4;
+    } while (--n > 0);
+    return s;
+}
+#endif
+
+/* all rows against one pair of widened columns ({a lo, a hi, b lo, b hi} per 4 k) */
+static void narrow_pair(const ekrt_mat_q_t *q, const uint32_t *xq, int32_t k, const int8_t *w,
+                        int32_t rows, const int32_t *bias, int8_t *out)
+{
+    const int32_t full = k >> 2, tail = k & 3, limit = r_limit(k);
+    int32_t r;
+    for (r = 0; r < rows; r += 2) {
+        const int32_t r1 = r + 1 < rows ? r + 1 : r; /* odd last row: computed twice */
+        const int8_t *p0 = w + r * k, *p1 = w + r1 * k;
+        const int32_t bias0 = bias ? bias[r] : 0, bias1 = bias ? bias[r1] : 0;
+        acc4_t s;
+        s.a0 = s.a1 = s.b0 = s.b1 = 0;
+        if (full > 0) {
+            s = dot_narrow(xq, p0, p1, full, s);
+        }
+        if (tail) {
+            const uint32_t *x = xq + 4 * full;
+            const uint32_t v0 = ekrt_load_tail(p0 + 4 * full, tail);
+            const uint32_t v1 = ekrt_load_tail(p1 + 4 * full, tail);
+            s.a0 = ekrt_smlad(ekrt_sxtb16(v0), x[0], ekrt_smlad(ekrt_sxtb16_hi(v0), x[1], s.a0));
+            s.b0 = ekrt_smlad(ekrt_sxtb16(v0), x[2], ekrt_smlad(ekrt_sxtb16_hi(v0), x[3], s.b0));
+            s.a1 = ekrt_smlad(ekrt_sxtb16(v1), x[0], ekrt_smlad(ekrt_sxtb16_hi(v1), x[1], s.a1));
+            s.b1 = ekrt_smlad(ekrt_sxtb16(v1), x[2], ekrt_smlad(ekrt_sxtb16_hi(v1), x[3], s.b1));
         }
         {
-            const int8_t o0 = requant(q, a0, r), o2 = requant(q, b0, r);
+            const int8_t o0 = finish(q, r, s.a0, 1, bias0, limit);
+            const int8_t o2 = finish(q, r, s.b0, 1, bias0, limit);
+            const int8_t o1 = finish(q, r1, s.a1, 1, bias1, limit);
+            const int8_t o3 = finish(q, r1, s.b1, 1, bias1, limit);
             out[r] = o0;
             out[rows + r] = o2;
+            out[r1] = o1;
+            out[rows + r1] = o3;
         }
     }
 }
 
-/* Two columns: a and a + k, into out and out + rows. Pointer walks and a count-down keep the
- * loop's live values (4 accumulators, 2 pointers, k, count, offset) in registers. */
-static void mat_2col(const ekrt_mat_q_t *q, const int8_t *a, int32_t k, const int8_t *w,
-                     int32_t rows, const int32_t *bias, int8_t *out)
+void ekrt_mat_cols(const ekrt_mat_q_t *q, const uint32_t *xq, int32_t n, int32_t k, const int8_t *w,
+                   int32_t rows, const int32_t *bias, int8_t *out, uint32_t *wq)
+{
+    int32_t c;
+    if (wq != NULL && n >= EKRT_MAT_WIDE_MIN) {
+        wide(q, xq, n, k, w, rows, bias, out, wq);
+        return;
+    }
+    for (c = 0; c < n; c += 2) {
+        narrow_pair(q, xq + c * ekrt_mat_col_words(k), k, w, rows, bias, out + c * rows);
+    }
+}
+
+/* --- vec: one int8 column, no scratch --------------------------------------------------- */
+
+typedef struct {
+    int32_t s0, s1, s2, s3;
+} sum4_t;
+
+#if EKRT_HAVE_DSP
+/* rows p0..p3 against n groups of 4 k of x (n >= 1), x split on the fly */
+static inline sum4_t dot_vec4(const int8_t *px, const int8_t *p0, const int8_t *p1,
+                              const int8_t *p2, const int8_t *p3, int32_t n, uint32_t off2)
+{
+    const int8_t *end = px + 4 * n;
+    sum4_t s;
+    uint32_t xl, xh, v, t;
+    s.s0 = s.s1 = s.s2 = s.s3 = 0;
+    __asm__("1:\n\t"
+            "ldr %[v], [%[px]], #4\n\t"
+            "sxtab16 %[xl], %[off2], %[v]\n\t"
+            "sxtab16 %[xh], %[off2], %[v], ror #8\n\t"
+            "ldr %[v], [%[p0]], #4\n\t"
+            "sxtb16 %[t], %[v]\n\t"
+            "smlad %[s0], %[t], %[xl], %[s0]\n\t"
+            "sxtb16 %[v], %[v], ror #8\n\t"
+            "smlad %[s0], %[v], %[xh], %[s0]\n\t"
+            "ldr %[v], [%[p1]], #4\n\t"
+            "sxtb16 %[t], %[v]\n\t"
+            "smlad %[s1], %[t], %[xl], %[s1]\n\t"
+            "sxtb16 %[v], %[v], ror #8\n\t"
+            "smlad %[s1], %[v], %[xh], %[s1]\n\t"
+            "ldr %[v], [%[p2]], #4\n\t"
+            "sxtb16 %[t], %[v]\n\t"
+            "smlad %[s2], %[t], %[xl], %[s2]\n\t"
+            "sxtb16 %[v], %[v], ror #8\n\t"
+            "smlad %[s2], %[v], %[xh], %[s2]\n\t"
+            "ldr %[v], [%[p3]], #4\n\t"
+            "sxtb16 %[t], %[v]\n\t"
+            "smlad %[s3], %[t], %[xl], %[s3]\n\t"
+            "sxtb16 %[v], %[v], ror #8\n\t"
+            "smlad %[s3], %[v], %[xh], %[s3]\n\t"
+            "ldr %[t], %[end]\n\t"
+            "cmp %[px], %[t]\n\t"
+            "bne 1b"
+            : [s0] "+r"(s.s0), [s1] "+r"(s.s1), [s2] "+r"(s.s2), [s3] "+r"(s.s3), [px] "+r"(px),
+              [p0] "+r"(p0), [p1] "+r"(p1), [p2] "+r"(p2), [p3] "+r"(p3), [xl] "=&r"(xl),
+              [xh] "=&r"(xh), [v] "=&r"(v), [t] "=&r"(t)
+            : [off2] "r"(off2), [end] "m"(end)
+            : "cc", "memory");
+    return s;
+}
+#else
+static inline sum4_t dot_vec4(const int8_t *px, const int8_t *p0, const int8_t *p1,
+                              const int8_t *p2, const int8_t *p3, int32_t n, uint32_t off2)
+{
+    sum4_t s;
+    s.s0 = s.s1 = s.s2 = s.s3 = 0;
+    while (n-- > 0) {
+        const uint32_t xv = ekrt_load4(px);
+        const uint32_t xl = ekrt_sxtab16(off2, xv), xh = ekrt_sxtab16_hi(off2, xv);
+        uint32_t v = ekrt_load4(p0);
+        s.s0 = ekrt_smlad(ekrt_sxtb16_hi(v), xh, ekrt_smlad(ekrt_sxtb16(v), xl, s.s0));
+        v = ekrt_load4(p1);
+        s.s1 = ekrt_smlad(ekrt_sxtb16_hi(v), xh, ekrt_smlad(ekrt_sxtb16(v), xl, s.s1));
+        v = ekrt_load4(p2);
+        s.s2 = ekrt_smlad(ekrt_sxtb16_hi(v), xh, ekrt_smlad(ekrt_sxtb16(v), xl, s.s2));
+        v = ekrt_load4(p3);
+        s.s3 = ekrt_smlad(ekrt_sxtb16_hi(v), xh, ekrt_smlad(ekrt_sxtb16(v), xl, s.s3));
+        px += 4;
+        p0 += 4;
+        p1 += 4;
+        p2 += 4;
+        p3 += 4;
+    }
+    return s;
+}
+#endif
+
+/* One int8 column against all rows, four at a time, the column split on the fly: no scratch
+ * (FULLY_CONNECTED with one batch, a 1x1 convolution of one pixel, an odd last column). */
+void ekrt_mat_vec(const ekrt_mat_q_t *q, const int8_t *x, int32_t k, const int8_t *w, int32_t rows,
+                  const int32_t *bias, int8_t *out)
 {
     const uint32_t off2 = ekrt_dup16(q->input_offset);
-    const int32_t in_off = q->input_offset, k4 = k & ~3;
-    int32_t r = 0, i;
-    REQUANT_LOCALS(q);
-    for (; r + 1 < rows; r += 2) {
-        const int8_t *pw = w + r * k, *pa = a;
-        int32_t a0 = bias ? bias[r] : 0, a1 = bias ? bias[r + 1] : 0;
-        int32_t b0 = a0, b1 = a1;
-        int32_t n = k >> 2;
-        while (n-- > 0) {
-            const uint32_t wa = ekrt_load4(pw), wb = ekrt_load4(pw + k);
-            const uint32_t wa_l = ekrt_sxtb16(wa), wa_h = ekrt_sxtb16_hi(wa);
-            const uint32_t wb_l = ekrt_sxtb16(wb), wb_h = ekrt_sxtb16_hi(wb);
-            uint32_t x = ekrt_load4(pa), x_l = ekrt_sxtab16(off2, x),
-                     x_h = ekrt_sxtab16_hi(off2, x);
-            a0 = ekrt_smlad(wa_l, x_l, a0);
-            a0 = ekrt_smlad(wa_h, x_h, a0);
-            a1 = ekrt_smlad(wb_l, x_l, a1);
-            a1 = ekrt_smlad(wb_h, x_h, a1);
-            x = ekrt_load4(pa + k);
-            x_l = ekrt_sxtab16(off2, x);
-            x_h = ekrt_sxtab16_hi(off2, x);
-            b0 = ekrt_smlad(wa_l, x_l, b0);
-            b0 = ekrt_smlad(wa_h, x_h, b0);
-            b1 = ekrt_smlad(wb_l, x_l, b1);
-            b1 = ekrt_smlad(wb_h, x_h, b1);
-            pw += 4;
-            pa += 4;
-        }
-        for (i = k4; i < k; ++i) {
-            const int32_t xa = a[i] + in_off, xb = a[k + i] + in_off;
-            const int32_t f0 = w[r * k + i], f1 = w[(r + 1) * k + i];
-            a0 = ekrt_wadd(a0, f0 * xa);
-            a1 = ekrt_wadd(a1, f1 * xa);
-            b0 = ekrt_wadd(b0, f0 * xb);
-            b1 = ekrt_wadd(b1, f1 * xb);
-        }
-        {
-            /* all four results before any store: an int8 store may alias mult/shift */
-            const int8_t o0 = requant(q, a0, r), o1 = requant(q, a1, r + 1);
-            const int8_t o2 = requant(q, b0, r), o3 = requant(q, b1, r + 1);
-            out[r] = o0;
-            out[r + 1] = o1;
-            out[rows + r] = o2;
-            out[rows + r + 1] = o3;
-        }
+    const int32_t full = k >> 2, tail = k & 3, limit = r_limit(k);
+    uint32_t xt[2] = {0, 0};
+    int32_t r, j;
+    if (tail) {
+        const uint32_t v = ekrt_load_tail(x + 4 * full, tail);
+        xt[0] = ekrt_sxtab16(off2, v) & (tail == 3 ? 0xFFFFFFFFu : 0xFFFFu);
+        xt[1] = ekrt_sxtab16_hi(off2, v) & (tail == 1 ? 0u : 0xFFFFu);
     }
-    if (r < rows) {
-        const int8_t *w0 = w + r * k;
-        int32_t a0 = bias ? bias[r] : 0, b0 = a0;
-        for (i = 0; i < k4; i += 4) {
-            const uint32_t wa = ekrt_load4(w0 + i);
-            const uint32_t xa = ekrt_load4(a + i), xb = ekrt_load4(a + k + i);
-            const uint32_t wa_l = ekrt_sxtb16(wa), wa_h = ekrt_sxtb16_hi(wa);
-            a0 = ekrt_smlad(wa_l, ekrt_sxtab16(off2, xa), a0);
-            a0 = ekrt_smlad(wa_h, ekrt_sxtab16_hi(off2, xa), a0);
-            b0 = ekrt_smlad(wa_l, ekrt_sxtab16(off2, xb), b0);
-            b0 = ekrt_smlad(wa_h, ekrt_sxtab16_hi(off2, xb), b0);
+    for (r = 0; r < rows; r += 4) {
+        /* rows past the end repeat the last one: the same loads, the results dropped */
+        const int32_t rn = rows - r < 4 ? rows - r : 4;
+        const int8_t *p[4];
+        int32_t s[4] = {0, 0, 0, 0};
+        for (j = 0; j < 4; ++j) {
+            p[j] = w + (r + (j < rn ? j : rn - 1)) * k;
         }
-        for (; i < k; ++i) {
-            a0 = ekrt_wadd(a0, w0[i] * (a[i] + in_off));
-            b0 = ekrt_wadd(b0, w0[i] * (a[k + i] + in_off));
+        if (full > 0) {
+            const sum4_t t = dot_vec4(x, p[0], p[1], p[2], p[3], full, off2);
+            s[0] = t.s0;
+            s[1] = t.s1;
+            s[2] = t.s2;
+            s[3] = t.s3;
         }
-        out[r] = requant(q, a0, r);
-        out[rows + r] = requant(q, b0, r);
+        for (j = 0; j < rn; ++j) {
+            int32_t a = s[j];
+            if (tail) {
+                const uint32_t v = ekrt_load_tail(p[j] + 4 * full, tail);
+                a = ekrt_smlad(ekrt_sxtb16(v), xt[0], ekrt_smlad(ekrt_sxtb16_hi(v), xt[1], a));
+            }
+            out[r + j] = finish(q, r + j, a, 0, bias ? bias[r + j] : 0, limit);
+        }
     }
 }
 
-/* One column against `rows` filter rows. */
-static void mat_1col(const ekrt_mat_q_t *q, const int8_t *a, int32_t k, const int8_t *w,
-                     int32_t rows, const int32_t *bias, int8_t *out_a)
+/* --- tiles of columns -------------------------------------------------------------------- */
+
+/* A tile holds up to EKRT_MAT_TILE_MAX widened columns (4 * ekrt_mat_col_words(k) bytes,
+ * about 2k, each) within EKRT_MAT_TILE_BYTES, and at least two; none when k is so large
+ * that doubled sums could overflow (k * 255 * 128 * 2 >= 2^31), where the vec path runs. */
+#define EKRT_MAT_TILE_MAX 64
+#define EKRT_MAT_TILE_BYTES 4096u
+
+int32_t ekrt_mat_tile(int32_t k, int32_t n)
 {
-    const uint32_t off2 = ekrt_dup16(q->input_offset);
-    const int32_t k4 = k & ~3;
-    int32_t r = 0, i;
-    REQUANT_LOCALS(q);
-    for (; r + 1 < rows; r += 2) {
-        const int8_t *w0 = w + r * k, *w1 = w0 + k;
-        int32_t a0 = bias ? bias[r] : 0, a1 = bias ? bias[r + 1] : 0;
-        for (i = 0; i < k4; i += 4) {
-            const uint32_t wa = ekrt_load4(w0 + i), wb = ekrt_load4(w1 + i);
-            const uint32_t xa = ekrt_load4(a + i);
-            const uint32_t xa_l = ekrt_sxtab16(off2, xa), xa_h = ekrt_sxtab16_hi(off2, xa);
-            a0 = ekrt_smlad(ekrt_sxtb16(wa), xa_l, a0);
-            a0 = ekrt_smlad(ekrt_sxtb16_hi(wa), xa_h, a0);
-            a1 = ekrt_smlad(ekrt_sxtb16(wb), xa_l, a1);
-            a1 = ekrt_smlad(ekrt_sxtb16_hi(wb), xa_h, a1);
-        }
-        for (; i < k; ++i) {
-            const int32_t xa = a[i] + q->input_offset;
-            a0 = ekrt_wadd(a0, w0[i] * xa);
-            a1 = ekrt_wadd(a1, w1[i] * xa);
-        }
-        out_a[r] = requant(q, a0, r);
-        out_a[r + 1] = requant(q, a1, r + 1);
+    const uint32_t per_col = 4u * ekrt_mat_col_words(k);
+    int32_t t = (int32_t)(EKRT_MAT_TILE_BYTES / per_col);
+    if (k >= 32768) {
+        return 0;
     }
-    if (r < rows) {
-        const int8_t *w0 = w + r * k;
-        int32_t a0 = bias ? bias[r] : 0;
-        for (i = 0; i < k4; i += 4) {
-            const uint32_t wa = ekrt_load4(w0 + i), xa = ekrt_load4(a + i);
-            a0 = ekrt_smlad(ekrt_sxtb16(wa), ekrt_sxtab16(off2, xa), a0);
-            a0 = ekrt_smlad(ekrt_sxtb16_hi(wa), ekrt_sxtab16_hi(off2, xa), a0);
-        }
-        for (; i < k; ++i) {
-            a0 = ekrt_wadd(a0, w0[i] * (a[i] + q->input_offset));
-        }
-        out_a[r] = requant(q, a0, r);
-    }
+    t = t > EKRT_MAT_TILE_MAX ? EKRT_MAT_TILE_MAX : t;
+    t = t < 2 ? 2 : t;
+    t = t < n ? t : n;
+    return t & ~1;
 }
 
-uint32_t ekrt_mat_q15_bytes(int32_t k)
+uint32_t ekrt_mat_scratch_bytes(int32_t k, int32_t tile)
 {
-    return 4u * (uint32_t)(k & ~3);
+    const uint32_t cw = ekrt_mat_col_words(k);
+    return 4u * cw * (uint32_t)tile + (tile >= EKRT_MAT_WIDE_MIN ? 8u * cw : 0u);
 }
 
-void ekrt_mat_s8(const ekrt_mat_q_t *q, const int8_t *a, int32_t n_cols, int32_t k, const int8_t *w,
-                 int32_t rows, const int32_t *bias, int8_t *out, void *q15)
+void ekrt_mat_run(const ekrt_mat_q_t *q, ekrt_mat_col_fn col, const void *ctx, int32_t n, int32_t k,
+                  const int8_t *w, int32_t rows, const int32_t *bias, int8_t *out, void *scratch,
+                  int32_t tile, int8_t *col_buf)
 {
-    if (n_cols == 2 && q15 != NULL) {
-        mat_2col_q15(q, a, k, w, rows, bias, out, (uint32_t *)q15);
-    } else if (n_cols == 2) {
-        mat_2col(q, a, k, w, rows, bias, out);
-    } else {
-        mat_1col(q, a, k, w, rows, bias, out);
+    uint32_t *xq = (uint32_t *)scratch;
+    uint32_t *wq = xq + ekrt_mat_col_words(k) * (uint32_t)tile;
+    int32_t t0 = 0, c;
+    while (t0 < n) {
+        const int32_t left = n - t0, nt = left < tile ? left & ~1 : tile;
+        if (nt == 0) {
+            ekrt_mat_vec(q, col(ctx, t0, col_buf), k, w, rows, bias, out + t0 * rows);
+            t0 += 1;
+            continue;
+        }
+        for (c = 0; c < nt; ++c) {
+            ekrt_mat_widen(q, col(ctx, t0 + c, col_buf), k, xq, c);
+        }
+        ekrt_mat_cols(q, xq, nt, k, w, rows, bias, out + t0 * rows,
+                      nt >= EKRT_MAT_WIDE_MIN ? wq : NULL);
+        t0 += nt;
     }
 }
