@@ -21,14 +21,6 @@ typedef struct {
     const int8_t *in;
 } pix_ctx_t;
 
-/* stride 1: output pixel i reads input pixel i */
-static const int8_t *pixel_dense(const void *ctx, int32_t i, int8_t *buf)
-{
-    const pix_ctx_t *c = (const pix_ctx_t *)ctx;
-    (void)buf;
-    return c->in + i * c->p->in_c;
-}
-
 static const int8_t *pixel_strided(const void *ctx, int32_t i, int8_t *buf)
 {
     const pix_ctx_t *c = (const pix_ctx_t *)ctx;
@@ -44,10 +36,11 @@ void ekrt_eval_conv2d_1x1(const ekrt_t *rt, const ekrt_op_t *op)
     const ekrt_conv_params_t *p = &op->p.conv;
     const ekrt_mat_q_t q =
         ekrt_mat_q(p->input_offset, p->output_offset, p->act_min, p->act_max, p->mult, p->shift, 0);
+    const int dense = p->stride_h == 1 && p->stride_w == 1; /* output pixel i reads pixel i */
     pix_ctx_t ctx;
     ctx.p = p;
     ctx.in = EKRT_IN(rt, op, 0);
-    ekrt_mat_run(&q, p->stride_h == 1 && p->stride_w == 1 ? pixel_dense : pixel_strided, &ctx,
-                 pixels(p), p->in_c, EKRT_IN(rt, op, 1), p->out_c, EKRT_BIAS(rt, op),
-                 EKRT_OUT(rt, op), op->scratch, ekrt_mat_tile(p->in_c, pixels(p)), NULL);
+    ekrt_mat_run(&q, dense ? NULL : pixel_strided, dense ? (const void *)ctx.in : &ctx, pixels(p),
+                 p->in_c, EKRT_IN(rt, op, 1), p->out_c, EKRT_BIAS(rt, op), EKRT_OUT(rt, op),
+                 op->scratch, ekrt_mat_tile(p->in_c, pixels(p)), NULL);
 }

@@ -19,11 +19,11 @@ static int32_t im2col_tile(const ekrt_conv_params_t *p)
     return ekrt_mat_tile(im2col_k(p), p->batches * p->out_h * p->out_w);
 }
 
-/* the matrix product's tile, then one int8 column (4-byte multiple: the tile stays aligned) */
+/* the matrix product's tile, then two int8 columns of k rounded up to 4 */
 uint32_t ekrt_conv2d_im2col_scratch(const ekrt_conv_params_t *p)
 {
     return ekrt_mat_scratch_bytes(im2col_k(p), im2col_tile(p)) +
-           (((uint32_t)im2col_k(p) + 3u) & ~3u);
+           2u * (((uint32_t)im2col_k(p) + 3u) & ~3u);
 }
 
 /* short copies inline: the stem has in_c = 1, where a memcpy call per tap costs more than

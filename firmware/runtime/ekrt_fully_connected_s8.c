@@ -109,18 +109,6 @@ void ekrt_eval_fully_connected(const ekrt_t *rt, const ekrt_op_t *op)
 
 /* Variant: symmetric weights (filter zero point 0) and shifts in [-31, 31]: the batches are
  * the columns of the int8 matrix product (ekrt_mat_run; one batch: ekrt_mat_vec, no scratch). */
-typedef struct {
-    const int8_t *in;
-    int32_t k;
-} batch_ctx_t;
-
-static const int8_t *batch_col(const void *ctx, int32_t b, int8_t *buf)
-{
-    const batch_ctx_t *c = (const batch_ctx_t *)ctx;
-    (void)buf;
-    return c->in + b * c->k;
-}
-
 void ekrt_eval_fully_connected_mat(const ekrt_t *rt, const ekrt_op_t *op)
 {
     const ekrt_fc_params_t *p = &op->p.fc;
@@ -129,10 +117,8 @@ void ekrt_eval_fully_connected_mat(const ekrt_t *rt, const ekrt_op_t *op)
     const ekrt_mat_q_t q = ekrt_mat_q(p->input_offset, p->output_offset, p->act_min, p->act_max,
                                       per_tensor ? &p->mult : p->pc_mult,
                                       per_tensor ? &shift : p->pc_shift, per_tensor);
-    batch_ctx_t ctx;
-    ctx.in = EKRT_IN(rt, op, 0);
-    ctx.k = p->accum_depth;
-    ekrt_mat_run(&q, batch_col, &ctx, p->batches, p->accum_depth, EKRT_IN(rt, op, 1), p->out_depth,
-                 EKRT_BIAS(rt, op), EKRT_OUT(rt, op), op->scratch,
+    /* the batches are contiguous columns */
+    ekrt_mat_run(&q, NULL, EKRT_IN(rt, op, 0), p->batches, p->accum_depth, EKRT_IN(rt, op, 1),
+                 p->out_depth, EKRT_BIAS(rt, op), EKRT_OUT(rt, op), op->scratch,
                  ekrt_mat_tile(p->accum_depth, p->batches), NULL);
 }

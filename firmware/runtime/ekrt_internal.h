@@ -287,27 +287,29 @@ static inline ekrt_mat_q_t ekrt_mat_q(int32_t input_offset, int32_t output_offse
 
 /* The matrix product out[c * rows + r] = requant(bias[r] + sum_i w[r * k + i] * (x_c[i] +
  * input_offset)) over columns x_c of k int8 (pixels, im2col columns, batches), any k >= 1,
- * any rows >= 1, any alignment of x and w:
- * - ekrt_mat_widen: column c (0-based in a tile of an even number of columns) widened to
- *   int16 into xq (ekrt_mat_col_words(k) words per column, 4-byte aligned);
- * - ekrt_mat_cols: the tile's n (even) columns against all rows; wq: NULL or
+ * any rows >= 1, any alignment of x and w (ekrt_mat_s8.c):
+ * - ekrt_mat_run: all columns, a tile at a time widened to int16 into scratch;
+ * - ekrt_mat_cols: a tile's n (even) widened columns xq against all rows; wq: NULL or
  *   2 * ekrt_mat_col_words(k) words of 4-byte aligned scratch, used when n >= EKRT_MAT_WIDE_MIN
  *   to widen two filter rows at a time once per tile (faster);
  * - ekrt_mat_vec: one int8 column without scratch. */
 #define EKRT_MAT_WIDE_MIN 4
+/* words of one widened column */
 uint32_t ekrt_mat_col_words(int32_t k);
-void ekrt_mat_widen(const ekrt_mat_q_t *q, const int8_t *col, int32_t k, uint32_t *xq, int32_t c);
 void ekrt_mat_cols(const ekrt_mat_q_t *q, const uint32_t *xq, int32_t n, int32_t k, const int8_t *w,
                    int32_t rows, const int32_t *bias, int8_t *out, uint32_t *wq);
 void ekrt_mat_vec(const ekrt_mat_q_t *q, const int8_t *x, int32_t k, const int8_t *w, int32_t rows,
                   const int32_t *bias, int8_t *out);
-/* Column c of n for ekrt_mat_run: a pointer to its k int8, in the input or built in buf. */
+/* Column c of n for ekrt_mat_run: a pointer to its k int8, in the input or built in buf
+ * (NULL instead of a function: the columns are contiguous, column c at ctx + c * k). */
 typedef const int8_t *(*ekrt_mat_col_fn)(const void *ctx, int32_t c, int8_t *buf);
 /* Columns per tile for n columns of k (even, 0 when n = 1) and the scratch a tile needs
  * (ekrt_mat_run's scratch, 4-byte aligned; 0 when tile = 0). */
 int32_t ekrt_mat_tile(int32_t k, int32_t n);
 uint32_t ekrt_mat_scratch_bytes(int32_t k, int32_t tile);
-/* All n columns, a tile at a time: widen, ekrt_mat_cols; an odd last one by ekrt_mat_vec. */
+/* All n columns, a tile at a time: widen, ekrt_mat_cols; an odd last one by ekrt_mat_vec.
+ * col_buf: room for two built columns of (k + 3) & ~3 bytes each (col writes column c of a
+ * pair at col_buf, the other at col_buf + that), or NULL when col never builds one. */
 void ekrt_mat_run(const ekrt_mat_q_t *q, ekrt_mat_col_fn col, const void *ctx, int32_t n, int32_t k,
                   const int8_t *w, int32_t rows, const int32_t *bias, int8_t *out, void *scratch,
                   int32_t tile, int8_t *col_buf);

@@ -2,7 +2,7 @@
  * connected layer: out[c][r] = requant(bias[r] + sum_k w[r][k] * (x_c[k] + input_offset)).
  *
  * Columns (pixels, im2col columns, batches) are widened once into a tile in scratch
- * (ekrt_mat_widen): four int8 -> {2(x0+off), 2(x2+off)} {2(x1+off), 2(x3+off)} per two words
+ * (widen_pair): four int8 -> {2(x0+off), 2(x2+off)} {2(x1+off), 2(x3+off)} per two words
  * (SXTAB16 then SADD16), zeros past k. The doubling is free for the requantization below
  * and costs one SADD16 per two values per column, shared by all rows.
  * - wide (a tile of at least EKRT_MAT_WIDE_MIN columns): each pair of filter rows is split to
@@ -20,6 +20,8 @@
  * The hot loops are inline asm with the DSP (gcc 12 spills them); the portable build runs the
  * same sums in the same lanes in C. */
 #include "ekrt_dsp.h" /* first: kernel optimisation level */
+#include <stddef.h>
+
 #include "ekrt_internal.h"
 
 typedef struct {
@@ -101,24 +103,32 @@ static inline void split_x(uint32_t v, uint32_t off2, uint32_t *d)
     d[1] = ekrt_sadd16(hi, hi);
 }
 
-/* Column c of a tile: pairs of columns interleave per 4 k ({a lo, a hi, b lo, b hi}), so each
- * pair is one run of 2 * ekrt_mat_col_words(k) words. */
-void ekrt_mat_widen(const ekrt_mat_q_t *q, const int8_t *col, int32_t k, uint32_t *xq, int32_t c)
+/* zero the lanes of a widened tail group past k (tail = k & 3 values are real) */
+static inline void mask_tail(uint32_t *d, int32_t tail)
 {
-    const int32_t g = (k + 3) >> 2, tail = k & 3;
-    const uint32_t off2 = ekrt_dup16(q->input_offset);
-    uint32_t *d = xq + (c >> 1) * 4 * g + (c & 1) * 2;
+    d[0] &= tail == 3 ? 0xFFFFFFFFu : 0xFFFFu;
+    d[1] &= tail == 1 ? 0u : 0xFFFFu;
+}
+
+/* Columns a and b (b may equal a) of a tile into their pair's run: pairs of columns
+ * interleave per 4 k ({a lo, a hi, b lo, b hi}), each pair one run of
+ * 2 * ekrt_mat_col_words(k) words; lanes past k are 0, so whatever weight meets them adds 0. */
+static void widen_pair(uint32_t off2, const int8_t *a, const int8_t *b, int32_t k, uint32_t *d)
+{
+    const int32_t tail = k & 3;
     int32_t n = k >> 2;
     while (n-- > 0) {
-        split_x(ekrt_load4(col), off2, d);
-        col += 4;
+        split_x(ekrt_load4(a), off2, d);
+        split_x(ekrt_load4(b), off2, d + 2);
+        a += 4;
+        b += 4;
         d += 4;
     }
     if (tail) {
-        /* lanes past k are 0, so whatever weight meets them adds 0 */
-        split_x(ekrt_load_tail(col, tail), off2, d);
-        d[0] &= tail == 3 ? 0xFFFFFFFFu : 0xFFFFu;
-        d[1] &= tail == 1 ? 0u : 0xFFFFu;
+        split_x(ekrt_load_tail(a, tail), off2, d);
+        split_x(ekrt_load_tail(b, tail), off2, d + 2);
+        mask_tail(d, tail);
+        mask_tail(d + 2, tail);
     }
 }
 
@@ -129,26 +139,40 @@ static inline void split_w(uint32_t v, uint32_t *d)
     d[1] = ekrt_sxtb16_hi(v);
 }
 
-/* rows w0 and w0 + k to {r0 lo, r0 hi, r1 lo, r1 hi} per 4 k (one row, two = 0: {lo, hi}) */
-static void widen_rows(const int8_t *w0, int32_t k, int two, uint32_t *d)
+/* rows w0 and w0 + k to {r0 lo, r0 hi, r1 lo, r1 hi} per 4 k, zeros past k */
+static void widen_rows2(const int8_t *w0, int32_t k, uint32_t *d)
 {
     const int8_t *w1 = w0 + k;
-    const int32_t tail = k & 3, step = two ? 4 : 2;
+    const int32_t tail = k & 3;
     int32_t n = k >> 2;
     while (n-- > 0) {
-        split_w(ekrt_load4(w0), d);
-        if (two) {
-            split_w(ekrt_load4(w1), d + 2);
-        }
+        const uint32_t v0 = ekrt_load4(w0), v1 = ekrt_load4(w1);
+        d[0] = ekrt_sxtb16(v0);
+        d[1] = ekrt_sxtb16_hi(v0);
+        d[2] = ekrt_sxtb16(v1);
+        d[3] = ekrt_sxtb16_hi(v1);
         w0 += 4;
         w1 += 4;
-        d += step;
+        d += 4;
     }
     if (tail) {
         split_w(ekrt_load_tail(w0, tail), d);
-        if (two) {
-            split_w(ekrt_load_tail(w1, tail), d + 2);
-        }
+        split_w(ekrt_load_tail(w1, tail), d + 2);
+    }
+}
+
+/* one row to {lo, hi} per 4 k, zeros past k */
+static void widen_row1(const int8_t *w0, int32_t k, uint32_t *d)
+{
+    const int32_t tail = k & 3;
+    int32_t n = k >> 2;
+    while (n-- > 0) {
+        split_w(ekrt_load4(w0), d);
+        w0 += 4;
+        d += 2;
+    }
+    if (tail) {
+        split_w(ekrt_load_tail(w0, tail), d);
     }
 }
 
@@ -178,72 +202,146 @@ typedef struct {
     int32_t r0, r1;        /* 40, 44: right shifts */
     int8_t *po;            /* 48: output of the current pair of columns, row r */
     int32_t lo, hi;        /* 52, 56: activation range */
+    int32_t pad;           /* 60 */
+    uint32_t w2[8];        /* 64: the widened pair of rows when g = 2 (k = 5..8) */
 } wide_ctx_t;
 
 #if EKRT_HAVE_DSP
+/* the asm below addresses these fields by offset */
+typedef char
+    wide_ctx_layout_ok[offsetof(wide_ctx_t, x_end) == 12 && offsetof(wide_ctx_t, qm0) == 24 &&
+                               offsetof(wide_ctx_t, po) == 48 && offsetof(wide_ctx_t, w2) == 64
+                           ? 1
+                           : -1];
+
+/* One group of 4 k: a pair of columns (px, post-incremented) against a pair of widened rows,
+ * W0 and W1 loading each row's two words into wl, wh. */
+#define WIDE_GROUP(W0, W1)                                                             \
+    "ldrd %[xal], %[xah], [%[px]], #8\n\t" W0 "ldrd %[xbl], %[xbh], [%[px]], #8\n\t"   \
+    "smlad %[a0], %[wl], %[xal], %[a0]\n\t"                                            \
+    "smlad %[a0], %[wh], %[xah], %[a0]\n\t"                                            \
+    "smlad %[b0], %[wl], %[xbl], %[b0]\n\t"                                            \
+    "smlad %[b0], %[wh], %[xbh], %[b0]\n\t" W1 "smlad %[a1], %[wl], %[xal], %[a1]\n\t" \
+    "smlad %[a1], %[wh], %[xah], %[a1]\n\t"                                            \
+    "smlad %[b1], %[wl], %[xbl], %[b1]\n\t"                                            \
+    "smlad %[b1], %[wh], %[xbh], %[b1]\n\t"
+#define WIDE_W_PW "ldrd %[wl], %[wh], [%[pw]], #8\n\t"
+
+/* requant_r of a0, b0 (row 0) and a1, b1 (row 1) in place, saturated to int8: per result ADD,
+ * SMMLAR, ASR, SSAT; the x registers are free here */
+#define WIDE_REQUANT_FULL                    \
+    "ldrd %[xal], %[xah], [%[ctx], #24]\n\t" \
+    "ldrd %[xbl], %[xbh], [%[ctx], #40]\n\t" \
+    "add %[wl], %[xah], %[a0], asr #31\n\t"  \
+    "smmlar %[wl], %[a0], %[xal], %[wl]\n\t" \
+    "asr %[wl], %[wl], %[xbl]\n\t"           \
+    "ssat %[a0], #8, %[wl]\n\t"              \
+    "add %[wl], %[xah], %[b0], asr #31\n\t"  \
+    "smmlar %[wl], %[b0], %[xal], %[wl]\n\t" \
+    "asr %[wl], %[wl], %[xbl]\n\t"           \
+    "ssat %[b0], #8, %[wl]\n\t"              \
+    "ldrd %[xal], %[xah], [%[ctx], #32]\n\t" \
+    "add %[wl], %[xah], %[a1], asr #31\n\t"  \
+    "smmlar %[wl], %[a1], %[xal], %[wl]\n\t" \
+    "asr %[wl], %[wl], %[xbh]\n\t"           \
+    "ssat %[a1], #8, %[wl]\n\t"              \
+    "add %[wl], %[xah], %[b1], asr #31\n\t"  \
+    "smmlar %[wl], %[b1], %[xal], %[wl]\n\t" \
+    "asr %[wl], %[wl], %[xbh]\n\t"           \
+    "ssat %[b1], #8, %[wl]\n\t"
+
 /* Every pair of columns of the tile against one pair of rows in mode R with the full int8
- * range: 2 x 2 accumulators over k (4 LDRD + 8 SMLAD per 4 k), then per result
- * ADD, SMMLAR, ASR, SSAT (requant_r) and a byte store. */
+ * range, any g: 2 x 2 accumulators over k (4 LDRD + 8 SMLAD per 4 k, two groups a pass when
+ * g is even), requant_r, four byte stores. */
 static void wide_r_full(const uint32_t *xq, wide_ctx_t *ctx)
 {
     const uint32_t *px = xq;
     uint32_t a0, a1, b0, b1, xal, xah, xbl, xbh, wl, wh, pw, cnt;
+    if (ctx->g & 1) {
+        __asm__ volatile(
+            "0:\n\t"
+            "ldrd %[a0], %[a1], [%[ctx], #16]\n\t"
+            "mov %[b0], %[a0]\n\t"
+            "mov %[b1], %[a1]\n\t"
+            "ldrd %[pw], %[cnt], [%[ctx]]\n\t"
+            "1:\n\t" WIDE_GROUP(WIDE_W_PW,
+                                WIDE_W_PW) "subs %[cnt], %[cnt], #1\n\t"
+                                           "bne 1b\n\t" WIDE_REQUANT_FULL
+                                           "ldrd %[pw], %[cnt], [%[ctx], #8]\n\t" /* rows, x_end */
+                                           "ldr %[wh], [%[ctx], #48]\n\t"         /* po */
+                                           "strb %[a0], [%[wh]]\n\t"
+                                           "strb %[a1], [%[wh], #1]\n\t"
+                                           "add %[xal], %[wh], %[pw]\n\t"
+                                           "strb %[b0], [%[xal]]\n\t"
+                                           "strb %[b1], [%[xal], #1]\n\t"
+                                           "add %[wh], %[xal], %[pw]\n\t"
+                                           "str %[wh], [%[ctx], #48]\n\t"
+                                           "cmp %[px], %[cnt]\n\t"
+                                           "bne 0b"
+            : [px] "+r"(px), [a0] "=&r"(a0), [a1] "=&r"(a1), [b0] "=&r"(b0), [b1] "=&r"(b1),
+              [xal] "=&r"(xal), [xah] "=&r"(xah), [xbl] "=&r"(xbl), [xbh] "=&r"(xbh),
+              [wl] "=&r"(wl), [wh] "=&r"(wh), [pw] "=&r"(pw), [cnt] "=&r"(cnt)
+            : [ctx] "r"(ctx)
+            : "cc", "memory");
+        return;
+    }
     __asm__ volatile(
         "0:\n\t"
         "ldrd %[a0], %[a1], [%[ctx], #16]\n\t"
         "mov %[b0], %[a0]\n\t"
         "mov %[b1], %[a1]\n\t"
         "ldrd %[pw], %[cnt], [%[ctx]]\n\t"
-        "1:\n\t"
-        "ldrd %[xal], %[xah], [%[px]], #8\n\t"
-        "ldrd %[wl], %[wh], [%[pw]], #8\n\t"
-        "ldrd %[xbl], %[xbh], [%[px]], #8\n\t"
-        "smlad %[a0], %[wl], %[xal], %[a0]\n\t"
-        "smlad %[a0], %[wh], %[xah], %[a0]\n\t"
-        "smlad %[b0], %[wl], %[xbl], %[b0]\n\t"
-        "smlad %[b0], %[wh], %[xbh], %[b0]\n\t"
-        "ldrd %[wl], %[wh], [%[pw]], #8\n\t"
-        "smlad %[a1], %[wl], %[xal], %[a1]\n\t"
-        "smlad %[a1], %[wh], %[xah], %[a1]\n\t"
-        "smlad %[b1], %[wl], %[xbl], %[b1]\n\t"
-        "smlad %[b1], %[wh], %[xbh], %[b1]\n\t"
-        "subs %[cnt], %[cnt], #1\n\t"
-        "bne 1b\n\t"
-        "ldrd %[xal], %[xah], [%[ctx], #24]\n\t" /* qm0, rz0 */
-        "ldrd %[xbl], %[xbh], [%[ctx], #40]\n\t" /* r0, r1 */
-        "add %[wl], %[xah], %[a0], asr #31\n\t"
-        "smmlar %[wl], %[a0], %[xal], %[wl]\n\t"
-        "asr %[wl], %[wl], %[xbl]\n\t"
-        "ssat %[a0], #8, %[wl]\n\t"
-        "add %[wl], %[xah], %[b0], asr #31\n\t"
-        "smmlar %[wl], %[b0], %[xal], %[wl]\n\t"
-        "asr %[wl], %[wl], %[xbl]\n\t"
-        "ssat %[b0], #8, %[wl]\n\t"
-        "ldrd %[xal], %[xah], [%[ctx], #32]\n\t" /* qm1, rz1 */
-        "add %[wl], %[xah], %[a1], asr #31\n\t"
-        "smmlar %[wl], %[a1], %[xal], %[wl]\n\t"
-        "asr %[wl], %[wl], %[xbh]\n\t"
-        "ssat %[a1], #8, %[wl]\n\t"
-        "add %[wl], %[xah], %[b1], asr #31\n\t"
-        "smmlar %[wl], %[b1], %[xal], %[wl]\n\t"
-        "asr %[wl], %[wl], %[xbh]\n\t"
-        "ssat %[b1], #8, %[wl]\n\t"
-        "ldrd %[pw], %[cnt], [%[ctx], #8]\n\t" /* rows, x_end */
-        "ldr %[wh], [%[ctx], #48]\n\t"         /* po */
-        "strb %[a0], [%[wh]]\n\t"
-        "strb %[a1], [%[wh], #1]\n\t"
-        "add %[xal], %[wh], %[pw]\n\t"
-        "strb %[b0], [%[xal]]\n\t"
-        "strb %[b1], [%[xal], #1]\n\t"
-        "add %[wh], %[xal], %[pw]\n\t"
-        "str %[wh], [%[ctx], #48]\n\t"
-        "cmp %[px], %[cnt]\n\t"
-        "bne 0b"
+        "1:\n\t" WIDE_GROUP(WIDE_W_PW, WIDE_W_PW)
+            WIDE_GROUP(WIDE_W_PW, WIDE_W_PW) "subs %[cnt], %[cnt], #2\n\t"
+                                             "bne 1b\n\t" WIDE_REQUANT_FULL
+                                             "ldrd %[pw], %[cnt], [%[ctx], #8]\n\t"
+                                             "ldr %[wh], [%[ctx], #48]\n\t"
+                                             "strb %[a0], [%[wh]]\n\t"
+                                             "strb %[a1], [%[wh], #1]\n\t"
+                                             "add %[xal], %[wh], %[pw]\n\t"
+                                             "strb %[b0], [%[xal]]\n\t"
+                                             "strb %[b1], [%[xal], #1]\n\t"
+                                             "add %[wh], %[xal], %[pw]\n\t"
+                                             "str %[wh], [%[ctx], #48]\n\t"
+                                             "cmp %[px], %[cnt]\n\t"
+                                             "bne 0b"
         : [px] "+r"(px), [a0] "=&r"(a0), [a1] "=&r"(a1), [b0] "=&r"(b0), [b1] "=&r"(b1),
           [xal] "=&r"(xal), [xah] "=&r"(xah), [xbl] "=&r"(xbl), [xbh] "=&r"(xbh), [wl] "=&r"(wl),
           [wh] "=&r"(wh), [pw] "=&r"(pw), [cnt] "=&r"(cnt)
         : [ctx] "r"(ctx)
         : "cc", "memory");
+}
+
+/* wide_r_full for g = 2 (k = 5..8, the 8-channel layers of small MobileNetV2s): the rows are
+ * read from ctx->w2 at fixed offsets, so the output pointer and the row count stay in the
+ * registers the loop's pointer and counter would take. */
+static void wide_r_full_g2(const uint32_t *xq, wide_ctx_t *ctx)
+{
+    const uint32_t *px = xq;
+    int8_t *po = ctx->po;
+    const int32_t rows = ctx->rows;
+    uint32_t a0, a1, b0, b1, xal, xah, xbl, xbh, wl, wh;
+    __asm__ volatile("0:\n\t"
+                     "ldrd %[a0], %[a1], [%[ctx], #16]\n\t"
+                     "mov %[b0], %[a0]\n\t"
+                     "mov %[b1], %[a1]\n\t" WIDE_GROUP("ldrd %[wl], %[wh], [%[ctx], #64]\n\t",
+                                                       "ldrd %[wl], %[wh], [%[ctx], #72]\n\t")
+                         WIDE_GROUP("ldrd %[wl], %[wh], [%[ctx], #80]\n\t",
+                                    "ldrd %[wl], %[wh], [%[ctx], #88]\n\t") WIDE_REQUANT_FULL
+                     "strb %[a0], [%[po]]\n\t"
+                     "strb %[a1], [%[po], #1]\n\t"
+                     "strb %[b0], [%[po], %[rows]]\n\t"
+                     "add %[xal], %[po], %[rows]\n\t"
+                     "strb %[b1], [%[xal], #1]\n\t"
+                     "add %[po], %[po], %[rows], lsl #1\n\t"
+                     "ldr %[wl], [%[ctx], #12]\n\t"
+                     "cmp %[px], %[wl]\n\t"
+                     "bne 0b"
+                     : [px] "+r"(px), [po] "+r"(po), [a0] "=&r"(a0), [a1] "=&r"(a1), [b0] "=&r"(b0),
+                       [b1] "=&r"(b1), [xal] "=&r"(xal), [xah] "=&r"(xah), [xbl] "=&r"(xbl),
+                       [xbh] "=&r"(xbh), [wl] "=&r"(wl), [wh] "=&r"(wh)
+                     : [ctx] "r"(ctx), [rows] "r"(rows)
+                     : "cc", "memory");
 }
 
 static inline acc4_t dot_2x2(const uint32_t *px, const uint32_t *pw, int32_t g, acc4_t s)
@@ -331,7 +429,6 @@ static void wide(const ekrt_mat_q_t *q, const uint32_t *xq, int32_t n, int32_t k
     const int32_t g = (k + 3) >> 2, limit = r_limit(k);
     int32_t r, c;
     wide_ctx_t ctx;
-    ctx.wq = wq;
     ctx.g = g;
     ctx.rows = rows;
     ctx.x_end = xq + (n >> 1) * 4 * g;
@@ -342,9 +439,10 @@ static void wide(const ekrt_mat_q_t *q, const uint32_t *xq, int32_t n, int32_t k
         ctx.bias0 = bias ? bias[r] : 0;
         ctx.bias1 = bias ? bias[r + 1] : 0;
         r_mode = row_is_r(q, r, ctx.bias0, limit) && row_is_r(q, r + 1, ctx.bias1, limit);
-        widen_rows(w + r * k, k, 1, wq);
+        widen_rows2(w + r * k, k, g == 2 ? ctx.w2 : wq);
         ctx.po = out + r;
         if (!r_mode) {
+            ctx.wq = g == 2 ? ctx.w2 : wq;
             wide_any(q, xq, &ctx, r, 0, limit);
             continue;
         }
@@ -358,15 +456,21 @@ static void wide(const ekrt_mat_q_t *q, const uint32_t *xq, int32_t n, int32_t k
         if (ctx.lo == -128 && ctx.hi == 127) {
             ctx.bias0 *= 2;
             ctx.bias1 *= 2;
-            wide_r_full(xq, &ctx);
+            if (g == 2) {
+                wide_r_full_g2(xq, &ctx);
+            } else {
+                ctx.wq = wq;
+                wide_r_full(xq, &ctx);
+            }
             continue;
         }
 #endif
+        ctx.wq = g == 2 ? ctx.w2 : wq;
         wide_any(q, xq, &ctx, r, 1, limit);
     }
     if (r < rows) {
         const int32_t b = bias ? bias[r] : 0;
-        widen_rows(w + r * k, k, 0, wq);
+        widen_row1(w + r * k, k, wq);
         for (c = 0; c < n; ++c) {
             const int32_t s2 = dot_1x1(xq + (c >> 1) * 4 * g + (c & 1) * 2, wq, 2, g, 0);
             out[c * rows + r] = finish(q, r, s2, 1, b, limit);
@@ -601,7 +705,7 @@ void ekrt_mat_vec(const ekrt_mat_q_t *q, const int8_t *x, int32_t k, const int8_
 /* A tile holds up to EKRT_MAT_TILE_MAX widened columns (4 * ekrt_mat_col_words(k) bytes,
  * about 2k, each) within EKRT_MAT_TILE_BYTES, and at least two; none when k is so large
  * that doubled sums could overflow (k * 255 * 128 * 2 >= 2^31), where the vec path runs. */
-#define EKRT_MAT_TILE_MAX 64
+#define EKRT_MAT_TILE_MAX 256
 #define EKRT_MAT_TILE_BYTES 4096u
 
 int32_t ekrt_mat_tile(int32_t k, int32_t n)
@@ -627,18 +731,28 @@ void ekrt_mat_run(const ekrt_mat_q_t *q, ekrt_mat_col_fn col, const void *ctx, i
                   const int8_t *w, int32_t rows, const int32_t *bias, int8_t *out, void *scratch,
                   int32_t tile, int8_t *col_buf)
 {
+    const uint32_t off2 = ekrt_dup16(q->input_offset);
+    const int8_t *dense = col == NULL ? (const int8_t *)ctx : NULL;
     uint32_t *xq = (uint32_t *)scratch;
     uint32_t *wq = xq + ekrt_mat_col_words(k) * (uint32_t)tile;
+    const int32_t k4 = (k + 3) & ~3;
     int32_t t0 = 0, c;
     while (t0 < n) {
         const int32_t left = n - t0, nt = left < tile ? left & ~1 : tile;
         if (nt == 0) {
-            ekrt_mat_vec(q, col(ctx, t0, col_buf), k, w, rows, bias, out + t0 * rows);
+            ekrt_mat_vec(q, dense ? dense + t0 * k : col(ctx, t0, col_buf), k, w, rows, bias,
+                         out + t0 * rows);
             t0 += 1;
             continue;
         }
-        for (c = 0; c < nt; ++c) {
-            ekrt_mat_widen(q, col(ctx, t0 + c, col_buf), k, xq, c);
+        for (c = 0; c < nt; c += 2) {
+            uint32_t *d = xq + (uint32_t)c * ekrt_mat_col_words(k);
+            if (dense) {
+                widen_pair(off2, dense + (t0 + c) * k, dense + (t0 + c + 1) * k, k, d);
+            } else {
+                widen_pair(off2, col(ctx, t0 + c, col_buf), col(ctx, t0 + c + 1, col_buf + k4), k,
+                           d);
+            }
         }
         ekrt_mat_cols(q, xq, nt, k, w, rows, bias, out + t0 * rows,
                       nt >= EKRT_MAT_WIDE_MIN ? wq : NULL);
