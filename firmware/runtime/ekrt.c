@@ -264,6 +264,22 @@ static int fold_pads(ekrt_prep_t *c)
 
 /* --- lifetimes + plan ------------------------------------------------------------------- */
 
+/* Each scratch buffer moves to the longest free run of the arena during its op (below the
+ * planned front: the arena does not grow) and may use it, up to the most its op can use
+ * (ekrt_request_scratch_upto) and 4080 bytes: op->scratch16. */
+static void scratch_rooms(ekrt_prep_t *c, ekrt_tinfo_t *ts, size_t need)
+{
+    const uint32_t n = c->rt->n_tensors + c->n_scratch;
+    uint32_t i;
+    for (i = 0; i < c->n_scratch; ++i) {
+        const uint32_t j = c->rt->n_tensors + i;
+        uint64_t room = ekrt_scratch_move(ts, n, j, need);
+        room = room < ts[j].qcount ? room : ts[j].qcount;
+        room = room < 255u * 16u ? room : 255u * 16u;
+        c->rt->ops[ts[j].first].scratch16 = (uint8_t)(room / 16u);
+    }
+}
+
 static int plan(ekrt_prep_t *c)
 {
     ekrt_t *rt = c->rt;
@@ -314,6 +330,9 @@ static int plan(ekrt_prep_t *c)
         t->last = (int32_t)rt->n_ops;
     }
     need = ekrt_plan(ts, rt->n_tensors + c->n_scratch);
+    if (need <= (size_t)0x7FFFFFF0u) {
+        scratch_rooms(c, ts, need);
+    }
     /* the compact runtime tensor table goes to the persistent end; the init-time table at the
      * start is dead once it is copied, so the activations may overwrite it later */
     rt->tensors =
@@ -337,8 +356,7 @@ static int plan(ekrt_prep_t *c)
         t->ndim = ts[i].ndim;
     }
     for (i = 0; i < c->n_scratch; ++i) {
-        const ekrt_tinfo_t *s = &ts[rt->n_tensors + i];
-        rt->ops[s->first].scratch = rt->arena + s->offset;
+        rt->ops[ts[rt->n_tensors + i].first].scratch = rt->arena + ts[rt->n_tensors + i].offset;
     }
     for (i = 0; i < rt->n_inputs; ++i) {
         rt->in_scale[i] = ts[rt->inputs[i]].scale;

@@ -2,7 +2,8 @@
  * in_c) by the filter rows (ekrt_mat_run: tiles of pixels widened to int16 in scratch).
  * Preconditions (ekrt_conv2d_select): k_h = k_w = 1, no padding, one group, every shift in
  * [-31, 31]. Any stride, any channel count, any number of pixels.
- * Scratch: ekrt_conv2d_1x1_scratch() (none for a single pixel). */
+ * Scratch: ekrt_conv2d_1x1_scratch() (none for a single pixel), more used when the plan
+ * leaves room (op->scratch16). */
 #include "ekrt_dsp.h" /* first: kernel optimisation level */
 #include "ekrt_internal.h"
 
@@ -11,9 +12,11 @@ static int32_t pixels(const ekrt_conv_params_t *p)
     return p->batches * p->out_h * p->out_w;
 }
 
-uint32_t ekrt_conv2d_1x1_scratch(const ekrt_conv_params_t *p)
+int ekrt_conv2d_1x1_scratch(ekrt_prep_t *c, ekrt_op_t *op)
 {
-    return ekrt_mat_scratch_bytes(p->in_c, ekrt_mat_tile(p->in_c, pixels(p)));
+    const ekrt_conv_params_t *p = &op->p.conv;
+    return ekrt_request_scratch_upto(c, op, ekrt_mat_scratch_min(p->in_c, pixels(p)),
+                                     ekrt_mat_scratch_max(p->in_c, pixels(p)));
 }
 
 typedef struct {
@@ -34,13 +37,15 @@ static const int8_t *pixel_strided(const void *ctx, int32_t i, int8_t *buf)
 void ekrt_eval_conv2d_1x1(const ekrt_t *rt, const ekrt_op_t *op)
 {
     const ekrt_conv_params_t *p = &op->p.conv;
-    const ekrt_mat_q_t q =
-        ekrt_mat_q(p->input_offset, p->output_offset, p->act_min, p->act_max, p->mult, p->shift, 0);
+    const ekrt_mat_q_t q = ekrt_mat_q(p->input_offset, p->output_offset, p->act_min, p->act_max,
+                                      p->mult, p->shift, 0, op->right_only);
     const int dense = p->stride_h == 1 && p->stride_w == 1; /* output pixel i reads pixel i */
+    const uint32_t room = (uint32_t)op->scratch16 * 16u;
+    const uint32_t asked = ekrt_mat_scratch_min(p->in_c, pixels(p));
     pix_ctx_t ctx;
     ctx.p = p;
     ctx.in = EKRT_IN(rt, op, 0);
     ekrt_mat_run(&q, dense ? NULL : pixel_strided, dense ? (const void *)ctx.in : &ctx, pixels(p),
                  p->in_c, EKRT_IN(rt, op, 1), p->out_c, EKRT_BIAS(rt, op), EKRT_OUT(rt, op),
-                 op->scratch, ekrt_mat_tile(p->in_c, pixels(p)), NULL);
+                 op->scratch, ekrt_mat_tile(p->in_c, pixels(p), room > asked ? room : asked), NULL);
 }

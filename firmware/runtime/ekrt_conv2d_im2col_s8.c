@@ -14,16 +14,20 @@ static int32_t im2col_k(const ekrt_conv_params_t *p)
     return p->k_h * p->k_w * p->in_c;
 }
 
-static int32_t im2col_tile(const ekrt_conv_params_t *p)
+/* one int8 column of k rounded up to 4 */
+static uint32_t col_bytes(const ekrt_conv_params_t *p)
 {
-    return ekrt_mat_tile(im2col_k(p), p->batches * p->out_h * p->out_w);
+    return ((uint32_t)im2col_k(p) + 3u) & ~3u;
 }
 
-/* the matrix product's tile, then two int8 columns of k rounded up to 4 */
-uint32_t ekrt_conv2d_im2col_scratch(const ekrt_conv_params_t *p)
+/* At least one column (ekrt_mat_vec, as little as the old two-column im2col); with room, two
+ * columns then the matrix product's tile. */
+int ekrt_conv2d_im2col_scratch(ekrt_prep_t *c, ekrt_op_t *op)
 {
-    return ekrt_mat_scratch_bytes(im2col_k(p), im2col_tile(p)) +
-           2u * (((uint32_t)im2col_k(p) + 3u) & ~3u);
+    const ekrt_conv_params_t *p = &op->p.conv;
+    const int32_t k = im2col_k(p), n = p->batches * p->out_h * p->out_w;
+    return ekrt_request_scratch_upto(c, op, col_bytes(p),
+                                     2u * col_bytes(p) + ekrt_mat_scratch_max(k, n));
 }
 
 /* short copies inline: the stem has in_c = 1, where a memcpy call per tap costs more than
@@ -88,13 +92,15 @@ static const int8_t *im2col(const void *ctx, int32_t pix, int8_t *buf)
 void ekrt_eval_conv2d_im2col(const ekrt_t *rt, const ekrt_op_t *op)
 {
     const ekrt_conv_params_t *p = &op->p.conv;
-    const int32_t k = im2col_k(p), tile = im2col_tile(p);
-    const ekrt_mat_q_t q =
-        ekrt_mat_q(p->input_offset, p->output_offset, p->act_min, p->act_max, p->mult, p->shift, 0);
-    int8_t *col = (int8_t *)op->scratch + ekrt_mat_scratch_bytes(k, tile);
+    const int32_t k = im2col_k(p), n = p->batches * p->out_h * p->out_w;
+    const uint32_t room = (uint32_t)op->scratch16 * 16u, cols2 = 2u * col_bytes(p);
+    const ekrt_mat_q_t q = ekrt_mat_q(p->input_offset, p->output_offset, p->act_min, p->act_max,
+                                      p->mult, p->shift, 0, op->right_only);
+    int8_t *cols = (int8_t *)op->scratch;
     col_ctx_t ctx;
     ctx.p = p;
     ctx.in = EKRT_IN(rt, op, 0);
-    ekrt_mat_run(&q, im2col, &ctx, p->batches * p->out_h * p->out_w, k, EKRT_IN(rt, op, 1),
-                 p->out_c, EKRT_BIAS(rt, op), EKRT_OUT(rt, op), op->scratch, tile, col);
+    ekrt_mat_run(&q, im2col, &ctx, n, k, EKRT_IN(rt, op, 1), p->out_c, EKRT_BIAS(rt, op),
+                 EKRT_OUT(rt, op), cols + cols2,
+                 ekrt_mat_tile(k, n, room > cols2 ? room - cols2 : 0), cols);
 }

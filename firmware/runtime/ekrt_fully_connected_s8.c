@@ -92,11 +92,16 @@ int ekrt_prepare_fully_connected(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uin
     p->output_offset = out->zero_point;
     if (p->filter_offset == 0 && (p->pc_mult != NULL ? ekrt_shifts_fast(p->pc_shift, p->out_depth)
                                                      : (p->shift >= -31 && p->shift <= 31))) {
-        const int32_t tile = ekrt_mat_tile(p->accum_depth, p->batches);
+        /* more than one batch: tiles where the plan has room (one batch: ekrt_mat_vec) */
+        const uint32_t most = ekrt_mat_scratch_max(p->accum_depth, p->batches);
+        const int32_t *bias =
+            op->in[2] >= 0 ? (const int32_t *)(const void *)ekrt_tinfo(c, op->in[2])->data : NULL;
         op->eval = ekrt_eval_fully_connected_mat;
-        if (tile > 0) {
-            return ekrt_request_scratch(c, op, ekrt_mat_scratch_bytes(p->accum_depth, tile));
-        }
+        op->right_only =
+            (uint8_t)(p->pc_mult != NULL
+                          ? ekrt_requant_mode(p->pc_shift, p->out_depth, bias, p->accum_depth)
+                          : ekrt_requant_mode_tensor(p->shift, p->out_depth, bias, p->accum_depth));
+        return ekrt_request_scratch_upto(c, op, most > 0 ? 16u : 0u, most);
     }
     return 0;
 }
@@ -114,11 +119,12 @@ void ekrt_eval_fully_connected_mat(const ekrt_t *rt, const ekrt_op_t *op)
     const ekrt_fc_params_t *p = &op->p.fc;
     const int32_t per_tensor = p->pc_mult == NULL;
     const int8_t shift = (int8_t)p->shift; /* per-tensor: in [-31, 31] (prepare) */
-    const ekrt_mat_q_t q = ekrt_mat_q(p->input_offset, p->output_offset, p->act_min, p->act_max,
-                                      per_tensor ? &p->mult : p->pc_mult,
-                                      per_tensor ? &shift : p->pc_shift, per_tensor);
+    const ekrt_mat_q_t q =
+        ekrt_mat_q(p->input_offset, p->output_offset, p->act_min, p->act_max,
+                   per_tensor ? &p->mult : p->pc_mult, per_tensor ? &shift : p->pc_shift,
+                   per_tensor, op->right_only);
     /* the batches are contiguous columns */
     ekrt_mat_run(&q, NULL, EKRT_IN(rt, op, 0), p->batches, p->accum_depth, EKRT_IN(rt, op, 1),
                  p->out_depth, EKRT_BIAS(rt, op), EKRT_OUT(rt, op), op->scratch,
-                 ekrt_mat_tile(p->accum_depth, p->batches), NULL);
+                 ekrt_mat_tile(p->accum_depth, p->batches, (uint32_t)op->scratch16 * 16u), NULL);
 }

@@ -72,10 +72,11 @@ static inline int8_t clamp8(int32_t v, int32_t lo, int32_t hi)
     return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
 }
 
-/* The result of row `row` from its product sum (bias not included): s2 = twice the sum (the
- * widened columns are doubled), or with dbl = 0 the sum itself (vec). Any mode. */
-static int8_t finish(const ekrt_mat_q_t *q, int32_t row, int32_t s, int dbl, int32_t bias,
-                     int32_t limit)
+/* The result of row `row` from its product sum (bias not included) in mode G, or in mode R
+ * where the row allows it: s = twice the sum (the widened columns are doubled), or with
+ * dbl = 0 the sum itself (vec). */
+static int8_t finish_any(const ekrt_mat_q_t *q, int32_t row, int32_t s, int dbl, int32_t bias,
+                         int32_t limit)
 {
     const int32_t sh = row_shift(q, row);
     if (row_is_r(q, row, bias, limit)) {
@@ -86,6 +87,31 @@ static int8_t finish(const ekrt_mat_q_t *q, int32_t row, int32_t s, int dbl, int
     }
     return ekrt_requant_fast(ekrt_wadd(dbl ? s >> 1 : s, bias), row_mult(q, row), sh,
                              q->output_offset, q->act_min, q->act_max);
+}
+
+/* finish for n rows row.. (n <= 4) and their sums; every row in mode R (q->all_r): per row
+ * 3 loads and 9 operations, the zero point folded (rz = (1 + 2 zp) << (r - 1)) */
+static void finish_rows(const ekrt_mat_q_t *q, int32_t row, int32_t n, const int32_t *sums, int dbl,
+                        const int32_t *bias, int32_t limit, int8_t *out)
+{
+    int32_t j;
+    if (q->all_r) {
+        const int32_t step = q->per_tensor ? 0 : 1, lo = q->act_min, hi = q->act_max;
+        const int32_t zp1 = 1 + 2 * q->output_offset;
+        const int32_t *mult = q->mult + row * step;
+        const int8_t *shift = q->shift + row * step;
+        const int32_t *b = bias ? bias + row : NULL;
+        for (j = 0; j < n; ++j) {
+            const int32_t sh = shift[j * step], s = sums[j], bj = b ? b[j] : 0;
+            const int32_t acc2 = dbl ? s + 2 * bj : 2 * (s + bj);
+            const int32_t rz = (int32_t)((uint32_t)zp1 << (-sh - 1));
+            out[j] = clamp8(requant_r(acc2, mult[j * step], rz, -sh), lo, hi);
+        }
+        return;
+    }
+    for (j = 0; j < n; ++j) {
+        out[j] = finish_any(q, row + j, sums[j], dbl, bias ? bias[row + j] : 0, limit);
+    }
 }
 
 /* --- widening --------------------------------------------------------------------------- */
@@ -214,19 +240,6 @@ typedef char
                            ? 1
                            : -1];
 
-/* One group of 4 k: a pair of columns (px, post-incremented) against a pair of widened rows,
- * W0 and W1 loading each row's two words into wl, wh. */
-#define WIDE_GROUP(W0, W1)                                                             \
-    "ldrd %[xal], %[xah], [%[px]], #8\n\t" W0 "ldrd %[xbl], %[xbh], [%[px]], #8\n\t"   \
-    "smlad %[a0], %[wl], %[xal], %[a0]\n\t"                                            \
-    "smlad %[a0], %[wh], %[xah], %[a0]\n\t"                                            \
-    "smlad %[b0], %[wl], %[xbl], %[b0]\n\t"                                            \
-    "smlad %[b0], %[wh], %[xbh], %[b0]\n\t" W1 "smlad %[a1], %[wl], %[xal], %[a1]\n\t" \
-    "smlad %[a1], %[wh], %[xah], %[a1]\n\t"                                            \
-    "smlad %[b1], %[wl], %[xbl], %[b1]\n\t"                                            \
-    "smlad %[b1], %[wh], %[xbh], %[b1]\n\t"
-#define WIDE_W_PW "ldrd %[wl], %[wh], [%[pw]], #8\n\t"
-
 /* requant_r of a0, b0 (row 0) and a1, b1 (row 1) in place, saturated to int8: per result ADD,
  * SMMLAR, ASR, SSAT; the x registers are free here */
 #define WIDE_REQUANT_FULL                    \
@@ -251,96 +264,111 @@ typedef char
     "ssat %[b1], #8, %[wl]\n\t"
 
 /* Every pair of columns of the tile against one pair of rows in mode R with the full int8
- * range, any g: 2 x 2 accumulators over k (4 LDRD + 8 SMLAD per 4 k, two groups a pass when
- * g is even), requant_r, four byte stores. */
+ * range, any g: 2 x 2 accumulators over k, per 4 k one LDM of the pair's 4 column words, two
+ * LDRD of the rows' and 8 SMLAD (two groups a pass when g is even); then requant_r, four byte
+ * stores. The registers are pinned: LDM wants its list in ascending order. */
+#define WIDE_GROUP_LDM                   \
+    "ldmia %[px]!, {r4, r5, r6, r7}\n\t" \
+    "ldrd %[wl], %[wh], [%[pw]], #8\n\t" \
+    "smlad %[a0], %[wl], r4, %[a0]\n\t"  \
+    "smlad %[a0], %[wh], r5, %[a0]\n\t"  \
+    "smlad %[b0], %[wl], r6, %[b0]\n\t"  \
+    "smlad %[b0], %[wh], r7, %[b0]\n\t"  \
+    "ldrd %[wl], %[wh], [%[pw]], #8\n\t" \
+    "smlad %[a1], %[wl], r4, %[a1]\n\t"  \
+    "smlad %[a1], %[wh], r5, %[a1]\n\t"  \
+    "smlad %[b1], %[wl], r6, %[b1]\n\t"  \
+    "smlad %[b1], %[wh], r7, %[b1]\n\t"
+#define WIDE_R_FULL_TAIL                                     \
+    WIDE_REQUANT_FULL                                        \
+    "ldrd %[pw], %[cnt], [%[ctx], #8]\n\t" /* rows, x_end */ \
+    "ldr %[wh], [%[ctx], #48]\n\t"         /* po */          \
+    "strb %[a0], [%[wh]]\n\t"                                \
+    "strb %[a1], [%[wh], #1]\n\t"                            \
+    "add %[xal], %[wh], %[pw]\n\t"                           \
+    "strb %[b0], [%[xal]]\n\t"                               \
+    "strb %[b1], [%[xal], #1]\n\t"                           \
+    "add %[wh], %[xal], %[pw]\n\t"                           \
+    "str %[wh], [%[ctx], #48]\n\t"                           \
+    "cmp %[px], %[cnt]\n\t"                                  \
+    "bne 0b"
+#define WIDE_R_FULL_HEAD                   \
+    "0:\n\t"                               \
+    "ldrd %[a0], %[a1], [%[ctx], #16]\n\t" \
+    "mov %[b0], %[a0]\n\t"                 \
+    "mov %[b1], %[a1]\n\t"                 \
+    "ldrd %[pw], %[cnt], [%[ctx]]\n\t"
+
 static void wide_r_full(const uint32_t *xq, wide_ctx_t *ctx)
 {
-    const uint32_t *px = xq;
-    uint32_t a0, a1, b0, b1, xal, xah, xbl, xbh, wl, wh, pw, cnt;
+    register uint32_t a0 __asm__("r0"), a1 __asm__("r1"), b0 __asm__("r2"), b1 __asm__("r3");
+    register uint32_t xal __asm__("r4"), xah __asm__("r5"), xbl __asm__("r6"), xbh __asm__("r7");
+    register uint32_t wl __asm__("r8"), wh __asm__("r9"), pw __asm__("r11"), cnt __asm__("r12");
+    register const uint32_t *px __asm__("r10") = xq;
+    register wide_ctx_t *c __asm__("lr") = ctx;
     if (ctx->g & 1) {
         __asm__ volatile(
-            "0:\n\t"
-            "ldrd %[a0], %[a1], [%[ctx], #16]\n\t"
-            "mov %[b0], %[a0]\n\t"
-            "mov %[b1], %[a1]\n\t"
-            "ldrd %[pw], %[cnt], [%[ctx]]\n\t"
-            "1:\n\t" WIDE_GROUP(WIDE_W_PW,
-                                WIDE_W_PW) "subs %[cnt], %[cnt], #1\n\t"
-                                           "bne 1b\n\t" WIDE_REQUANT_FULL
-                                           "ldrd %[pw], %[cnt], [%[ctx], #8]\n\t" /* rows, x_end */
-                                           "ldr %[wh], [%[ctx], #48]\n\t"         /* po */
-                                           "strb %[a0], [%[wh]]\n\t"
-                                           "strb %[a1], [%[wh], #1]\n\t"
-                                           "add %[xal], %[wh], %[pw]\n\t"
-                                           "strb %[b0], [%[xal]]\n\t"
-                                           "strb %[b1], [%[xal], #1]\n\t"
-                                           "add %[wh], %[xal], %[pw]\n\t"
-                                           "str %[wh], [%[ctx], #48]\n\t"
-                                           "cmp %[px], %[cnt]\n\t"
-                                           "bne 0b"
+            WIDE_R_FULL_HEAD "1:\n\t" WIDE_GROUP_LDM "subs %[cnt], %[cnt], #1\n\t"
+                             "bne 1b\n\t" WIDE_R_FULL_TAIL
             : [px] "+r"(px), [a0] "=&r"(a0), [a1] "=&r"(a1), [b0] "=&r"(b0), [b1] "=&r"(b1),
               [xal] "=&r"(xal), [xah] "=&r"(xah), [xbl] "=&r"(xbl), [xbh] "=&r"(xbh),
               [wl] "=&r"(wl), [wh] "=&r"(wh), [pw] "=&r"(pw), [cnt] "=&r"(cnt)
-            : [ctx] "r"(ctx)
+            : [ctx] "r"(c)
             : "cc", "memory");
         return;
     }
     __asm__ volatile(
-        "0:\n\t"
-        "ldrd %[a0], %[a1], [%[ctx], #16]\n\t"
-        "mov %[b0], %[a0]\n\t"
-        "mov %[b1], %[a1]\n\t"
-        "ldrd %[pw], %[cnt], [%[ctx]]\n\t"
-        "1:\n\t" WIDE_GROUP(WIDE_W_PW, WIDE_W_PW)
-            WIDE_GROUP(WIDE_W_PW, WIDE_W_PW) "subs %[cnt], %[cnt], #2\n\t"
-                                             "bne 1b\n\t" WIDE_REQUANT_FULL
-                                             "ldrd %[pw], %[cnt], [%[ctx], #8]\n\t"
-                                             "ldr %[wh], [%[ctx], #48]\n\t"
-                                             "strb %[a0], [%[wh]]\n\t"
-                                             "strb %[a1], [%[wh], #1]\n\t"
-                                             "add %[xal], %[wh], %[pw]\n\t"
-                                             "strb %[b0], [%[xal]]\n\t"
-                                             "strb %[b1], [%[xal], #1]\n\t"
-                                             "add %[wh], %[xal], %[pw]\n\t"
-                                             "str %[wh], [%[ctx], #48]\n\t"
-                                             "cmp %[px], %[cnt]\n\t"
-                                             "bne 0b"
+        WIDE_R_FULL_HEAD "1:\n\t" WIDE_GROUP_LDM WIDE_GROUP_LDM "subs %[cnt], %[cnt], #2\n\t"
+                         "bne 1b\n\t" WIDE_R_FULL_TAIL
         : [px] "+r"(px), [a0] "=&r"(a0), [a1] "=&r"(a1), [b0] "=&r"(b0), [b1] "=&r"(b1),
           [xal] "=&r"(xal), [xah] "=&r"(xah), [xbl] "=&r"(xbl), [xbh] "=&r"(xbh), [wl] "=&r"(wl),
           [wh] "=&r"(wh), [pw] "=&r"(pw), [cnt] "=&r"(cnt)
-        : [ctx] "r"(ctx)
+        : [ctx] "r"(c)
         : "cc", "memory");
 }
 
 /* wide_r_full for g = 2 (k = 5..8, the 8-channel layers of small MobileNetV2s): the rows are
  * read from ctx->w2 at fixed offsets, so the output pointer and the row count stay in the
  * registers the loop's pointer and counter would take. */
+#define WIDE_GROUP_W2(O0, O1)                  \
+    "ldmia %[px]!, {r4, r5, r6, r7}\n\t"       \
+    "ldrd %[wl], %[wh], [%[ctx], #" O0 "]\n\t" \
+    "smlad %[a0], %[wl], r4, %[a0]\n\t"        \
+    "smlad %[a0], %[wh], r5, %[a0]\n\t"        \
+    "smlad %[b0], %[wl], r6, %[b0]\n\t"        \
+    "smlad %[b0], %[wh], r7, %[b0]\n\t"        \
+    "ldrd %[wl], %[wh], [%[ctx], #" O1 "]\n\t" \
+    "smlad %[a1], %[wl], r4, %[a1]\n\t"        \
+    "smlad %[a1], %[wh], r5, %[a1]\n\t"        \
+    "smlad %[b1], %[wl], r6, %[b1]\n\t"        \
+    "smlad %[b1], %[wh], r7, %[b1]\n\t"
+
 static void wide_r_full_g2(const uint32_t *xq, wide_ctx_t *ctx)
 {
-    const uint32_t *px = xq;
-    int8_t *po = ctx->po;
-    const int32_t rows = ctx->rows;
-    uint32_t a0, a1, b0, b1, xal, xah, xbl, xbh, wl, wh;
+    register uint32_t a0 __asm__("r0"), a1 __asm__("r1"), b0 __asm__("r2"), b1 __asm__("r3");
+    register uint32_t xal __asm__("r4"), xah __asm__("r5"), xbl __asm__("r6"), xbh __asm__("r7");
+    register uint32_t wl __asm__("r8"), wh __asm__("r9");
+    register const uint32_t *px __asm__("r10") = xq;
+    register int8_t *po __asm__("r11") = ctx->po;
+    register int32_t rows __asm__("r12") = ctx->rows;
+    register wide_ctx_t *c __asm__("lr") = ctx;
     __asm__ volatile("0:\n\t"
                      "ldrd %[a0], %[a1], [%[ctx], #16]\n\t"
                      "mov %[b0], %[a0]\n\t"
-                     "mov %[b1], %[a1]\n\t" WIDE_GROUP("ldrd %[wl], %[wh], [%[ctx], #64]\n\t",
-                                                       "ldrd %[wl], %[wh], [%[ctx], #72]\n\t")
-                         WIDE_GROUP("ldrd %[wl], %[wh], [%[ctx], #80]\n\t",
-                                    "ldrd %[wl], %[wh], [%[ctx], #88]\n\t") WIDE_REQUANT_FULL
-                     "strb %[a0], [%[po]]\n\t"
-                     "strb %[a1], [%[po], #1]\n\t"
-                     "strb %[b0], [%[po], %[rows]]\n\t"
-                     "add %[xal], %[po], %[rows]\n\t"
-                     "strb %[b1], [%[xal], #1]\n\t"
-                     "add %[po], %[po], %[rows], lsl #1\n\t"
-                     "ldr %[wl], [%[ctx], #12]\n\t"
-                     "cmp %[px], %[wl]\n\t"
-                     "bne 0b"
+                     "mov %[b1], %[a1]\n\t" WIDE_GROUP_W2("64", "72") WIDE_GROUP_W2("80", "88")
+                         WIDE_REQUANT_FULL "strb %[a0], [%[po]]\n\t"
+                                           "strb %[a1], [%[po], #1]\n\t"
+                                           "strb %[b0], [%[po], %[rows]]\n\t"
+                                           "add %[xal], %[po], %[rows]\n\t"
+                                           "strb %[b1], [%[xal], #1]\n\t"
+                                           "add %[po], %[po], %[rows], lsl #1\n\t"
+                                           "ldr %[wl], [%[ctx], #12]\n\t"
+                                           "cmp %[px], %[wl]\n\t"
+                                           "bne 0b"
                      : [px] "+r"(px), [po] "+r"(po), [a0] "=&r"(a0), [a1] "=&r"(a1), [b0] "=&r"(b0),
                        [b1] "=&r"(b1), [xal] "=&r"(xal), [xah] "=&r"(xah), [xbl] "=&r"(xbl),
                        [xbh] "=&r"(xbh), [wl] "=&r"(wl), [wh] "=&r"(wh)
-                     : [ctx] "r"(ctx), [rows] "r"(rows)
+                     : [ctx] "r"(c), [rows] "r"(rows)
                      : "cc", "memory");
 }
 
@@ -409,10 +437,10 @@ static void wide_any(const ekrt_mat_q_t *q, const uint32_t *xq, wide_ctx_t *ctx,
             o2 = clamp8(requant_r(s.b0, ctx->qm0, ctx->rz0, ctx->r0), ctx->lo, ctx->hi);
             o3 = clamp8(requant_r(s.b1, ctx->qm1, ctx->rz1, ctx->r1), ctx->lo, ctx->hi);
         } else {
-            o0 = finish(q, r, s.a0, 1, bias0, limit);
-            o1 = finish(q, r + 1, s.a1, 1, bias1, limit);
-            o2 = finish(q, r, s.b0, 1, bias0, limit);
-            o3 = finish(q, r + 1, s.b1, 1, bias1, limit);
+            o0 = finish_any(q, r, s.a0, 1, bias0, limit);
+            o1 = finish_any(q, r + 1, s.a1, 1, bias1, limit);
+            o2 = finish_any(q, r, s.b0, 1, bias0, limit);
+            o3 = finish_any(q, r + 1, s.b1, 1, bias1, limit);
         }
         po[0] = o0;
         po[1] = o1;
@@ -473,7 +501,7 @@ static void wide(const ekrt_mat_q_t *q, const uint32_t *xq, int32_t n, int32_t k
         widen_row1(w + r * k, k, wq);
         for (c = 0; c < n; ++c) {
             const int32_t s2 = dot_1x1(xq + (c >> 1) * 4 * g + (c & 1) * 2, wq, 2, g, 0);
-            out[c * rows + r] = finish(q, r, s2, 1, b, limit);
+            out[c * rows + r] = finish_any(q, r, s2, 1, b, limit);
         }
     }
 }
@@ -558,11 +586,27 @@ static void narrow_pair(const ekrt_mat_q_t *q, const uint32_t *xq, int32_t k, co
             s.a1 = ekrt_smlad(ekrt_sxtb16(v1), x[0], ekrt_smlad(ekrt_sxtb16_hi(v1), x[1], s.a1));
             s.b1 = ekrt_smlad(ekrt_sxtb16(v1), x[2], ekrt_smlad(ekrt_sxtb16_hi(v1), x[3], s.b1));
         }
-        {
-            const int8_t o0 = finish(q, r, s.a0, 1, bias0, limit);
-            const int8_t o2 = finish(q, r, s.b0, 1, bias0, limit);
-            const int8_t o1 = finish(q, r1, s.a1, 1, bias1, limit);
-            const int8_t o3 = finish(q, r1, s.b1, 1, bias1, limit);
+        if (q->all_r) {
+            /* mode R for both rows, inline (as finish_rows) */
+            const int32_t zp1 = 1 + 2 * q->output_offset, lo = q->act_min, hi = q->act_max;
+            const int32_t i0 = q->per_tensor ? 0 : r, i1 = q->per_tensor ? 0 : r1;
+            const int32_t r0 = -q->shift[i0], r1s = -q->shift[i1];
+            const int32_t qm0 = q->mult[i0], qm1 = q->mult[i1];
+            const int32_t rz0 = (int32_t)((uint32_t)zp1 << (r0 - 1));
+            const int32_t rz1 = (int32_t)((uint32_t)zp1 << (r1s - 1));
+            const int8_t o0 = clamp8(requant_r(s.a0 + 2 * bias0, qm0, rz0, r0), lo, hi);
+            const int8_t o2 = clamp8(requant_r(s.b0 + 2 * bias0, qm0, rz0, r0), lo, hi);
+            const int8_t o1 = clamp8(requant_r(s.a1 + 2 * bias1, qm1, rz1, r1s), lo, hi);
+            const int8_t o3 = clamp8(requant_r(s.b1 + 2 * bias1, qm1, rz1, r1s), lo, hi);
+            out[r] = o0;
+            out[rows + r] = o2;
+            out[r1] = o1;
+            out[rows + r1] = o3;
+        } else {
+            const int8_t o0 = finish_any(q, r, s.a0, 1, bias0, limit);
+            const int8_t o2 = finish_any(q, r, s.b0, 1, bias0, limit);
+            const int8_t o1 = finish_any(q, r1, s.a1, 1, bias1, limit);
+            const int8_t o3 = finish_any(q, r1, s.b1, 1, bias1, limit);
             out[r] = o0;
             out[rows + r] = o2;
             out[r1] = o1;
@@ -591,45 +635,41 @@ typedef struct {
 } sum4_t;
 
 #if EKRT_HAVE_DSP
-/* rows p0..p3 against n groups of 4 k of x (n >= 1), x split on the fly */
+/* one group of 4 k: x split with the offset added, then each row's word split and
+ * multiply-accumulated (LDR, SXTB16, SMLAD, SXTB16, SMLAD) */
+#define VEC_ROW(P, S)                           \
+    "ldr %[v], [%[" P "]], #4\n\t"              \
+    "sxtb16 %[t], %[v]\n\t"                     \
+    "smlad %[" S "], %[t], %[xl], %[" S "]\n\t" \
+    "sxtb16 %[v], %[v], ror #8\n\t"             \
+    "smlad %[" S "], %[v], %[xh], %[" S "]\n\t"
+#define VEC_GROUP                                                                      \
+    "ldr %[v], [%[px]], #4\n\t"                                                        \
+    "sxtab16 %[xl], %[off2], %[v]\n\t"                                                 \
+    "sxtab16 %[xh], %[off2], %[v], ror #8\n\t" VEC_ROW("p0", "s0") VEC_ROW("p1", "s1") \
+        VEC_ROW("p2", "s2") VEC_ROW("p3", "s3")
+
+/* rows p0..p3 against n groups of 4 k of x (n >= 1), x split on the fly; two groups a pass
+ * (an odd n enters at the second). All 14 registers hold values, so the end and the entry
+ * come from memory. */
 static inline sum4_t dot_vec4(const int8_t *px, const int8_t *p0, const int8_t *p1,
                               const int8_t *p2, const int8_t *p3, int32_t n, uint32_t off2)
 {
     const int8_t *end = px + 4 * n;
+    const int32_t odd = n & 1;
     sum4_t s;
     uint32_t xl, xh, v, t;
     s.s0 = s.s1 = s.s2 = s.s3 = 0;
-    __asm__("1:\n\t"
-            "ldr %[v], [%[px]], #4\n\t"
-            "sxtab16 %[xl], %[off2], %[v]\n\t"
-            "sxtab16 %[xh], %[off2], %[v], ror #8\n\t"
-            "ldr %[v], [%[p0]], #4\n\t"
-            "sxtb16 %[t], %[v]\n\t"
-            "smlad %[s0], %[t], %[xl], %[s0]\n\t"
-            "sxtb16 %[v], %[v], ror #8\n\t"
-            "smlad %[s0], %[v], %[xh], %[s0]\n\t"
-            "ldr %[v], [%[p1]], #4\n\t"
-            "sxtb16 %[t], %[v]\n\t"
-            "smlad %[s1], %[t], %[xl], %[s1]\n\t"
-            "sxtb16 %[v], %[v], ror #8\n\t"
-            "smlad %[s1], %[v], %[xh], %[s1]\n\t"
-            "ldr %[v], [%[p2]], #4\n\t"
-            "sxtb16 %[t], %[v]\n\t"
-            "smlad %[s2], %[t], %[xl], %[s2]\n\t"
-            "sxtb16 %[v], %[v], ror #8\n\t"
-            "smlad %[s2], %[v], %[xh], %[s2]\n\t"
-            "ldr %[v], [%[p3]], #4\n\t"
-            "sxtb16 %[t], %[v]\n\t"
-            "smlad %[s3], %[t], %[xl], %[s3]\n\t"
-            "sxtb16 %[v], %[v], ror #8\n\t"
-            "smlad %[s3], %[v], %[xh], %[s3]\n\t"
-            "ldr %[t], %[end]\n\t"
+    __asm__("ldr %[t], %[odd]\n\t"
+            "cmp %[t], #0\n\t"
+            "bne 2f\n\t"
+            "1:\n\t" VEC_GROUP "2:\n\t" VEC_GROUP "ldr %[t], %[end]\n\t"
             "cmp %[px], %[t]\n\t"
             "bne 1b"
             : [s0] "+r"(s.s0), [s1] "+r"(s.s1), [s2] "+r"(s.s2), [s3] "+r"(s.s3), [px] "+r"(px),
               [p0] "+r"(p0), [p1] "+r"(p1), [p2] "+r"(p2), [p3] "+r"(p3), [xl] "=&r"(xl),
               [xh] "=&r"(xh), [v] "=&r"(v), [t] "=&r"(t)
-            : [off2] "r"(off2), [end] "m"(end)
+            : [off2] "r"(off2), [end] "m"(end), [odd] "m"(odd)
             : "cc", "memory");
     return s;
 }
@@ -662,13 +702,20 @@ static inline sum4_t dot_vec4(const int8_t *px, const int8_t *p0, const int8_t *
 
 /* One int8 column against all rows, four at a time, the column split on the fly: no scratch
  * (FULLY_CONNECTED with one batch, a 1x1 convolution of one pixel, an odd last column). */
+/* a row's last k & 3 weights against the split tail of x */
+static int32_t tail_dot(const int8_t *p, int32_t tail, const uint32_t *xt, int32_t a)
+{
+    const uint32_t v = ekrt_load_tail(p, tail);
+    return ekrt_smlad(ekrt_sxtb16(v), xt[0], ekrt_smlad(ekrt_sxtb16_hi(v), xt[1], a));
+}
+
 void ekrt_mat_vec(const ekrt_mat_q_t *q, const int8_t *x, int32_t k, const int8_t *w, int32_t rows,
                   const int32_t *bias, int8_t *out)
 {
     const uint32_t off2 = ekrt_dup16(q->input_offset);
     const int32_t full = k >> 2, tail = k & 3, limit = r_limit(k);
     uint32_t xt[2] = {0, 0};
-    int32_t r, j;
+    int32_t r;
     if (tail) {
         const uint32_t v = ekrt_load_tail(x + 4 * full, tail);
         xt[0] = ekrt_sxtab16(off2, v) & (tail == 3 ? 0xFFFFFFFFu : 0xFFFFu);
@@ -677,54 +724,65 @@ void ekrt_mat_vec(const ekrt_mat_q_t *q, const int8_t *x, int32_t k, const int8_
     for (r = 0; r < rows; r += 4) {
         /* rows past the end repeat the last one: the same loads, the results dropped */
         const int32_t rn = rows - r < 4 ? rows - r : 4;
-        const int8_t *p[4];
-        int32_t s[4] = {0, 0, 0, 0};
-        for (j = 0; j < 4; ++j) {
-            p[j] = w + (r + (j < rn ? j : rn - 1)) * k;
-        }
+        const int8_t *p0 = w + r * k;
+        const int8_t *p1 = rn > 1 ? p0 + k : p0, *p2 = rn > 2 ? p1 + k : p1;
+        const int8_t *p3 = rn > 3 ? p2 + k : p2;
+        sum4_t t;
+        t.s0 = t.s1 = t.s2 = t.s3 = 0;
         if (full > 0) {
-            const sum4_t t = dot_vec4(x, p[0], p[1], p[2], p[3], full, off2);
-            s[0] = t.s0;
-            s[1] = t.s1;
-            s[2] = t.s2;
-            s[3] = t.s3;
+            t = dot_vec4(x, p0, p1, p2, p3, full, off2);
         }
-        for (j = 0; j < rn; ++j) {
-            int32_t a = s[j];
-            if (tail) {
-                const uint32_t v = ekrt_load_tail(p[j] + 4 * full, tail);
-                a = ekrt_smlad(ekrt_sxtb16(v), xt[0], ekrt_smlad(ekrt_sxtb16_hi(v), xt[1], a));
-            }
-            out[r + j] = finish(q, r + j, a, 0, bias ? bias[r + j] : 0, limit);
+        if (tail) {
+            t.s0 = tail_dot(p0 + 4 * full, tail, xt, t.s0);
+            t.s1 = tail_dot(p1 + 4 * full, tail, xt, t.s1);
+            t.s2 = tail_dot(p2 + 4 * full, tail, xt, t.s2);
+            t.s3 = tail_dot(p3 + 4 * full, tail, xt, t.s3);
+        }
+        {
+            int32_t sums[4];
+            sums[0] = t.s0;
+            sums[1] = t.s1;
+            sums[2] = t.s2;
+            sums[3] = t.s3;
+            finish_rows(q, r, rn, sums, 0, bias, limit, out + r);
         }
     }
 }
 
 /* --- tiles of columns -------------------------------------------------------------------- */
 
-/* A tile holds up to EKRT_MAT_TILE_MAX widened columns (4 * ekrt_mat_col_words(k) bytes,
- * about 2k, each) within EKRT_MAT_TILE_BYTES, and at least two; none when k is so large
- * that doubled sums could overflow (k * 255 * 128 * 2 >= 2^31), where the vec path runs. */
+/* A tile holds up to EKRT_MAT_TILE_MAX widened columns (4 * ekrt_mat_col_words(k) bytes, about
+ * 2k, each), plus two widened filter rows from EKRT_MAT_WIDE_MIN columns on. None when k is
+ * so large that doubled sums could overflow (k * 255 * 128 * 2 >= 2^31): the vec path. */
 #define EKRT_MAT_TILE_MAX 256
-#define EKRT_MAT_TILE_BYTES 4096u
-
-int32_t ekrt_mat_tile(int32_t k, int32_t n)
-{
-    const uint32_t per_col = 4u * ekrt_mat_col_words(k);
-    int32_t t = (int32_t)(EKRT_MAT_TILE_BYTES / per_col);
-    if (k >= 32768) {
-        return 0;
-    }
-    t = t > EKRT_MAT_TILE_MAX ? EKRT_MAT_TILE_MAX : t;
-    t = t < 2 ? 2 : t;
-    t = t < n ? t : n;
-    return t & ~1;
-}
 
 uint32_t ekrt_mat_scratch_bytes(int32_t k, int32_t tile)
 {
     const uint32_t cw = ekrt_mat_col_words(k);
     return 4u * cw * (uint32_t)tile + (tile >= EKRT_MAT_WIDE_MIN ? 8u * cw : 0u);
+}
+
+uint32_t ekrt_mat_scratch_min(int32_t k, int32_t n)
+{
+    return n >= 2 && k < 32768 ? ekrt_mat_scratch_bytes(k, 2) : 0u;
+}
+
+uint32_t ekrt_mat_scratch_max(int32_t k, int32_t n)
+{
+    const int32_t t = (n < EKRT_MAT_TILE_MAX ? n : EKRT_MAT_TILE_MAX) & ~1;
+    return t >= 2 && k < 32768 ? ekrt_mat_scratch_bytes(k, t) : 0u;
+}
+
+int32_t ekrt_mat_tile(int32_t k, int32_t n, uint32_t bytes)
+{
+    int32_t t = (n < EKRT_MAT_TILE_MAX ? n : EKRT_MAT_TILE_MAX) & ~1;
+    if (k >= 32768) {
+        return 0;
+    }
+    while (t >= 2 && ekrt_mat_scratch_bytes(k, t) > bytes) {
+        t -= 2;
+    }
+    return t;
 }
 
 void ekrt_mat_run(const ekrt_mat_q_t *q, ekrt_mat_col_fn col, const void *ctx, int32_t n, int32_t k,

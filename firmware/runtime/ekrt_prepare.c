@@ -150,6 +150,11 @@ uint32_t ekrt_opts_table(ekrt_prep_t *c, uint32_t ot, uint8_t expect)
 
 int ekrt_request_scratch(ekrt_prep_t *c, ekrt_op_t *op, uint32_t bytes)
 {
+    return ekrt_request_scratch_upto(c, op, bytes, bytes);
+}
+
+int ekrt_request_scratch_upto(ekrt_prep_t *c, ekrt_op_t *op, uint32_t bytes, uint32_t most)
+{
     ekrt_tinfo_t *s;
     if (bytes == 0) {
         return 0;
@@ -166,6 +171,7 @@ int ekrt_request_scratch(ekrt_prep_t *c, ekrt_op_t *op, uint32_t bytes)
     s->type = EKRT_T_INT8;
     s->ndim = 1;
     s->dims[0] = (int32_t)bytes;
+    s->qcount = most > bytes ? most : bytes; /* scratch entries: the most the op can use */
     (void)op; /* found again after planning by its lifetime (first == this op) */
     c->n_scratch++;
     return 0;
