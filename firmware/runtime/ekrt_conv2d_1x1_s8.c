@@ -15,8 +15,10 @@ static int32_t pixels(const ekrt_conv_params_t *p)
 int ekrt_conv2d_1x1_scratch(ekrt_prep_t *c, ekrt_op_t *op)
 {
     const ekrt_conv_params_t *p = &op->p.conv;
-    return ekrt_request_scratch_upto(c, op, ekrt_mat_scratch_min(p->in_c, pixels(p)),
-                                     ekrt_mat_scratch_max(p->in_c, pixels(p)));
+    const uint32_t least = ekrt_mat_scratch_min(p->in_c, pixels(p));
+    const uint32_t most = ekrt_mat_scratch_max(p->in_c, pixels(p));
+    /* 16 bytes at least, so there is a buffer to move into a larger free run */
+    return ekrt_request_scratch_upto(c, op, most > 0 && least < 16u ? 16u : least, most);
 }
 
 typedef struct {

@@ -20,13 +20,15 @@ static uint32_t col_bytes(const ekrt_conv_params_t *p)
     return ((uint32_t)im2col_k(p) + 3u) & ~3u;
 }
 
-/* At least one column (ekrt_mat_vec, as little as the old two-column im2col); with room, two
- * columns then the matrix product's tile. */
+/* One column at least (ekrt_mat_vec; less than the old two-column im2col), or two and the
+ * narrow path's when that is small (ekrt_mat_scratch_min); with room, two columns then the
+ * matrix product's tile. */
 int ekrt_conv2d_im2col_scratch(ekrt_prep_t *c, ekrt_op_t *op)
 {
     const ekrt_conv_params_t *p = &op->p.conv;
     const int32_t k = im2col_k(p), n = p->batches * p->out_h * p->out_w;
-    return ekrt_request_scratch_upto(c, op, col_bytes(p),
+    const uint32_t narrow = ekrt_mat_scratch_min(k, n);
+    return ekrt_request_scratch_upto(c, op, narrow > 0 ? 2u * col_bytes(p) + narrow : col_bytes(p),
                                      2u * col_bytes(p) + ekrt_mat_scratch_max(k, n));
 }
 

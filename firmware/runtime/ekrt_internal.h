@@ -310,10 +310,11 @@ void ekrt_mat_vec(const ekrt_mat_q_t *q, const int8_t *x, int32_t k, const int8_
 /* Column c of n for ekrt_mat_run: a pointer to its k int8, in the input or built in buf
  * (NULL instead of a function: the columns are contiguous, column c at ctx + c * k). */
 typedef const int8_t *(*ekrt_mat_col_fn)(const void *ctx, int32_t c, int8_t *buf);
-/* Scratch for ekrt_mat_run: ekrt_mat_scratch_min (two widened columns; 0 for one column,
- * which needs none) is what an op asks for; with more room (op->scratch16) the tile grows:
- * ekrt_mat_tile = the most columns (even, up to n) whose ekrt_mat_scratch_bytes fit in bytes,
- * 0 when not even two do. The scratch is 4-byte aligned. */
+/* Scratch for ekrt_mat_run (4-byte aligned): an op asks for ekrt_mat_scratch_min (two widened
+ * columns when that is at most 512 bytes, else 0: ekrt_mat_vec needs none) up to
+ * ekrt_mat_scratch_max (its largest tile), and after planning may use what op->scratch16
+ * says: ekrt_mat_tile = the most columns (even, up to n) whose ekrt_mat_scratch_bytes fit in
+ * bytes, 0 when not even two do. */
 uint32_t ekrt_mat_scratch_min(int32_t k, int32_t n);
 uint32_t ekrt_mat_scratch_max(int32_t k, int32_t n); /* the most a tile can use */
 int32_t ekrt_mat_tile(int32_t k, int32_t n, uint32_t bytes);

@@ -230,6 +230,17 @@ typedef struct {
     int32_t lo, hi;        /* 52, 56: activation range */
     int32_t pad;           /* 60 */
     uint32_t w2[8];        /* 64: the widened pair of rows when g = 2 (k = 5..8) */
+    /* the row loop of wide_rows_r_full: */
+    const uint32_t *xq;  /* 96 */
+    const int8_t *w;     /* 100: the next pair's first filter row */
+    int32_t k;           /* 104 */
+    const int32_t *bias; /* 108: the next pair's */
+    const int32_t *mult; /* 112 */
+    const int8_t *shift; /* 116 */
+    int32_t step;        /* 120: 1 per channel, 0 per tensor */
+    int32_t zp1;         /* 124: 1 + 2 zp, rz = zp1 << (r - 1) */
+    int8_t *out_row;     /* 128: output of the next pair, first column */
+    int32_t pairs;       /* 132: pairs of rows left */
 } wide_ctx_t;
 
 #if EKRT_HAVE_DSP
@@ -299,37 +310,76 @@ typedef char
     "mov %[b1], %[a1]\n\t"                 \
     "ldrd %[pw], %[cnt], [%[ctx]]\n\t"
 
-static void wide_r_full(const uint32_t *xq, wide_ctx_t *ctx)
-{
-    register uint32_t a0 __asm__("r0"), a1 __asm__("r1"), b0 __asm__("r2"), b1 __asm__("r3");
-    register uint32_t xal __asm__("r4"), xah __asm__("r5"), xbl __asm__("r6"), xbh __asm__("r7");
-    register uint32_t wl __asm__("r8"), wh __asm__("r9"), pw __asm__("r11"), cnt __asm__("r12");
-    register const uint32_t *px __asm__("r10") = xq;
-    register wide_ctx_t *c __asm__("lr") = ctx;
-    if (ctx->g & 1) {
-        __asm__ volatile(
-            WIDE_R_FULL_HEAD "1:\n\t" WIDE_GROUP_LDM "subs %[cnt], %[cnt], #1\n\t"
-                             "bne 1b\n\t" WIDE_R_FULL_TAIL
-            : [px] "+r"(px), [a0] "=&r"(a0), [a1] "=&r"(a1), [b0] "=&r"(b0), [b1] "=&r"(b1),
-              [xal] "=&r"(xal), [xah] "=&r"(xah), [xbl] "=&r"(xbl), [xbh] "=&r"(xbh),
-              [wl] "=&r"(wl), [wh] "=&r"(wh), [pw] "=&r"(pw), [cnt] "=&r"(cnt)
-            : [ctx] "r"(c)
-            : "cc", "memory");
-        return;
-    }
-    __asm__ volatile(
-        WIDE_R_FULL_HEAD "1:\n\t" WIDE_GROUP_LDM WIDE_GROUP_LDM "subs %[cnt], %[cnt], #2\n\t"
-                         "bne 1b\n\t" WIDE_R_FULL_TAIL
-        : [px] "+r"(px), [a0] "=&r"(a0), [a1] "=&r"(a1), [b0] "=&r"(b0), [b1] "=&r"(b1),
-          [xal] "=&r"(xal), [xah] "=&r"(xah), [xbl] "=&r"(xbl), [xbh] "=&r"(xbh), [wl] "=&r"(wl),
-          [wh] "=&r"(wh), [pw] "=&r"(pw), [cnt] "=&r"(cnt)
-        : [ctx] "r"(c)
-        : "cc", "memory");
-}
+/* The start of a pair of rows: the rows w and w + k into wq (WQ: its address into r12, the
+ * group count into r9) a word at a time (past k those lanes meet zero columns: the caller
+ * leaves the last pair to C when that would read past the filter), then their constants:
+ * 2 bias, qm, r, rz = zp1 << (r - 1), the output pointer. */
+#define ROWS_HEAD(WQ)                    \
+    "9:\n\t"                             \
+    "ldr r10, [lr, #100]\n\t"            \
+    "ldr r8, [lr, #104]\n\t"             \
+    "add r11, r10, r8\n\t"               \
+    "add r8, r11, r8\n\t"                \
+    "str r8, [lr, #100]\n\t" WQ "8:\n\t" \
+    "ldr r8, [r10], #4\n\t"              \
+    "sxtb16 r4, r8\n\t"                  \
+    "sxtb16 r5, r8, ror #8\n\t"          \
+    "ldr r8, [r11], #4\n\t"              \
+    "sxtb16 r6, r8\n\t"                  \
+    "sxtb16 r7, r8, ror #8\n\t"          \
+    "stmia r12!, {r4, r5, r6, r7}\n\t"   \
+    "subs r9, r9, #1\n\t"                \
+    "bne 8b\n\t"                         \
+    "ldr r4, [lr, #108]\n\t"             \
+    "ldrd r5, r6, [r4], #8\n\t"          \
+    "str r4, [lr, #108]\n\t"             \
+    "lsl r5, r5, #1\n\t"                 \
+    "lsl r6, r6, #1\n\t"                 \
+    "strd r5, r6, [lr, #16]\n\t"         \
+    "ldr r7, [lr, #120]\n\t"             \
+    "ldr r4, [lr, #112]\n\t"             \
+    "ldr r5, [r4]\n\t"                   \
+    "ldr r6, [r4, r7, lsl #2]\n\t"       \
+    "add r4, r4, r7, lsl #3\n\t"         \
+    "str r4, [lr, #112]\n\t"             \
+    "str r5, [lr, #24]\n\t"              \
+    "str r6, [lr, #32]\n\t"              \
+    "ldr r4, [lr, #116]\n\t"             \
+    "ldrsb r5, [r4]\n\t"                 \
+    "ldrsb r6, [r4, r7]\n\t"             \
+    "add r4, r4, r7, lsl #1\n\t"         \
+    "str r4, [lr, #116]\n\t"             \
+    "rsb r5, r5, #0\n\t"                 \
+    "rsb r6, r6, #0\n\t"                 \
+    "strd r5, r6, [lr, #40]\n\t"         \
+    "ldr r4, [lr, #124]\n\t"             \
+    "sub r7, r5, #1\n\t"                 \
+    "lsl r7, r4, r7\n\t"                 \
+    "str r7, [lr, #28]\n\t"              \
+    "sub r7, r6, #1\n\t"                 \
+    "lsl r7, r4, r7\n\t"                 \
+    "str r7, [lr, #36]\n\t"              \
+    "ldr r4, [lr, #128]\n\t"             \
+    "str r4, [lr, #48]\n\t"              \
+    "add r4, r4, #2\n\t"                 \
+    "str r4, [lr, #128]\n\t"             \
+    "ldr r10, [lr, #96]\n\t"
+#define ROWS_TAIL            \
+    "ldr r4, [lr, #132]\n\t" \
+    "subs r4, r4, #1\n\t"    \
+    "str r4, [lr, #132]\n\t" \
+    "bne 9b"
+#define WQ_CTX "ldrd r12, r9, [lr]\n\t"
+#define WQ_W2              \
+    "add r12, lr, #64\n\t" \
+    "movs r9, #2\n\t"
+#define WIDE_OPERANDS                                                                         \
+    : [px] "=&r"(px), [a0] "=&r"(a0), [a1] "=&r"(a1), [b0] "=&r"(b0), [b1] "=&r"(b1),            \
+      [xal] "=&r"(xal), [xah] "=&r"(xah), [xbl] "=&r"(xbl), [xbh] "=&r"(xbh), [wl] "=&r"(wl),     \
+      [wh] "=&r"(wh), [pw] "=&r"(pw), [cnt] "=&r"(cnt)                                            \
+    : [ctx] "r"(c)                                                                                \
+    : "cc", "memory"
 
-/* wide_r_full for g = 2 (k = 5..8, the 8-channel layers of small MobileNetV2s): the rows are
- * read from ctx->w2 at fixed offsets, so the output pointer and the row count stay in the
- * registers the loop's pointer and counter would take. */
 #define WIDE_GROUP_W2(O0, O1)                  \
     "ldmia %[px]!, {r4, r5, r6, r7}\n\t"       \
     "ldrd %[wl], %[wh], [%[ctx], #" O0 "]\n\t" \
@@ -343,33 +393,43 @@ static void wide_r_full(const uint32_t *xq, wide_ctx_t *ctx)
     "smlad %[b1], %[wl], r6, %[b1]\n\t"        \
     "smlad %[b1], %[wh], r7, %[b1]\n\t"
 
-static void wide_r_full_g2(const uint32_t *xq, wide_ctx_t *ctx)
+/* ctx->pairs (>= 1) pairs of rows from ctx->w, every row in mode R with the full int8 range,
+ * against every pair of columns of the tile: all in registers pinned for LDM. */
+static void wide_rows_r_full(wide_ctx_t *ctx)
 {
     register uint32_t a0 __asm__("r0"), a1 __asm__("r1"), b0 __asm__("r2"), b1 __asm__("r3");
     register uint32_t xal __asm__("r4"), xah __asm__("r5"), xbl __asm__("r6"), xbh __asm__("r7");
-    register uint32_t wl __asm__("r8"), wh __asm__("r9");
-    register const uint32_t *px __asm__("r10") = xq;
-    register int8_t *po __asm__("r11") = ctx->po;
-    register int32_t rows __asm__("r12") = ctx->rows;
+    register uint32_t wl __asm__("r8"), wh __asm__("r9"), pw __asm__("r11"), cnt __asm__("r12");
+    register const uint32_t *px __asm__("r10");
     register wide_ctx_t *c __asm__("lr") = ctx;
-    __asm__ volatile("0:\n\t"
-                     "ldrd %[a0], %[a1], [%[ctx], #16]\n\t"
-                     "mov %[b0], %[a0]\n\t"
-                     "mov %[b1], %[a1]\n\t" WIDE_GROUP_W2("64", "72") WIDE_GROUP_W2("80", "88")
-                         WIDE_REQUANT_FULL "strb %[a0], [%[po]]\n\t"
-                                           "strb %[a1], [%[po], #1]\n\t"
-                                           "strb %[b0], [%[po], %[rows]]\n\t"
-                                           "add %[xal], %[po], %[rows]\n\t"
-                                           "strb %[b1], [%[xal], #1]\n\t"
-                                           "add %[po], %[po], %[rows], lsl #1\n\t"
-                                           "ldr %[wl], [%[ctx], #12]\n\t"
-                                           "cmp %[px], %[wl]\n\t"
-                                           "bne 0b"
-                     : [px] "+r"(px), [po] "+r"(po), [a0] "=&r"(a0), [a1] "=&r"(a1), [b0] "=&r"(b0),
-                       [b1] "=&r"(b1), [xal] "=&r"(xal), [xah] "=&r"(xah), [xbl] "=&r"(xbl),
-                       [xbh] "=&r"(xbh), [wl] "=&r"(wl), [wh] "=&r"(wh)
-                     : [ctx] "r"(c), [rows] "r"(rows)
-                     : "cc", "memory");
+    if (ctx->g == 2) {
+        /* k = 5..8: the rows from fixed offsets of ctx->w2, output pointer and row count kept
+         * in the registers the loop's pointer and counter would take */
+        __asm__ volatile(ROWS_HEAD(WQ_W2) "ldr %[pw], [lr, #48]\n\t"
+                                          "ldr %[cnt], [lr, #8]\n\t"
+                                          "0:\n\t"
+                                          "ldrd %[a0], %[a1], [%[ctx], #16]\n\t"
+                                          "mov %[b0], %[a0]\n\t"
+                                          "mov %[b1], %[a1]\n\t" WIDE_GROUP_W2("64", "72")
+                                              WIDE_GROUP_W2("80", "88") WIDE_REQUANT_FULL
+                         "strb %[a0], [%[pw]]\n\t"
+                         "strb %[a1], [%[pw], #1]\n\t"
+                         "strb %[b0], [%[pw], %[cnt]]\n\t"
+                         "add %[xal], %[pw], %[cnt]\n\t"
+                         "strb %[b1], [%[xal], #1]\n\t"
+                         "add %[pw], %[pw], %[cnt], lsl #1\n\t"
+                         "ldr %[wl], [%[ctx], #12]\n\t"
+                         "cmp %[px], %[wl]\n\t"
+                         "bne 0b\n\t" ROWS_TAIL WIDE_OPERANDS);
+    } else if (ctx->g & 1) {
+        __asm__ volatile(ROWS_HEAD(WQ_CTX) WIDE_R_FULL_HEAD
+                         "1:\n\t" WIDE_GROUP_LDM "subs %[cnt], %[cnt], #1\n\t"
+                         "bne 1b\n\t" WIDE_R_FULL_TAIL "\n\t" ROWS_TAIL WIDE_OPERANDS);
+    } else {
+        __asm__ volatile(ROWS_HEAD(WQ_CTX) WIDE_R_FULL_HEAD
+                         "1:\n\t" WIDE_GROUP_LDM WIDE_GROUP_LDM "subs %[cnt], %[cnt], #2\n\t"
+                         "bne 1b\n\t" WIDE_R_FULL_TAIL "\n\t" ROWS_TAIL WIDE_OPERANDS);
+    }
 }
 
 static inline acc4_t dot_2x2(const uint32_t *px, const uint32_t *pw, int32_t g, acc4_t s)
@@ -455,46 +515,51 @@ static void wide(const ekrt_mat_q_t *q, const uint32_t *xq, int32_t n, int32_t k
                  int32_t rows, const int32_t *bias, int8_t *out, uint32_t *wq)
 {
     const int32_t g = (k + 3) >> 2, limit = r_limit(k);
-    int32_t r, c;
+    int32_t r = 0, c;
     wide_ctx_t ctx;
     ctx.g = g;
     ctx.rows = rows;
     ctx.x_end = xq + (n >> 1) * 4 * g;
     ctx.lo = q->act_min;
     ctx.hi = q->act_max;
-    for (r = 0; r + 1 < rows; r += 2) {
+#if EKRT_HAVE_DSP
+    if (q->all_r && bias != NULL && ctx.lo == -128 && ctx.hi == 127) {
+        /* every pair whose word-at-a-time reads stay inside the filter: all of them when
+         * k % 4 = 0, else all but a last pair (C below) */
+        ctx.pairs = (k & 3) == 0 ? rows >> 1 : (rows - 1) >> 1;
+        if (ctx.pairs > 0) {
+            ctx.wq = wq;
+            ctx.xq = xq;
+            ctx.w = w;
+            ctx.k = k;
+            ctx.bias = bias;
+            ctx.mult = q->mult;
+            ctx.shift = q->shift;
+            ctx.step = q->per_tensor ? 0 : 1;
+            ctx.zp1 = 1 + 2 * q->output_offset;
+            ctx.out_row = out;
+            r = 2 * ctx.pairs;
+            wide_rows_r_full(&ctx);
+        }
+    }
+#endif
+    for (; r + 1 < rows; r += 2) {
         int r_mode;
         ctx.bias0 = bias ? bias[r] : 0;
         ctx.bias1 = bias ? bias[r + 1] : 0;
         r_mode = row_is_r(q, r, ctx.bias0, limit) && row_is_r(q, r + 1, ctx.bias1, limit);
-        widen_rows2(w + r * k, k, g == 2 ? ctx.w2 : wq);
+        widen_rows2(w + r * k, k, wq);
+        ctx.wq = wq;
         ctx.po = out + r;
-        if (!r_mode) {
-            ctx.wq = g == 2 ? ctx.w2 : wq;
-            wide_any(q, xq, &ctx, r, 0, limit);
-            continue;
+        if (r_mode) {
+            ctx.qm0 = row_mult(q, r);
+            ctx.qm1 = row_mult(q, r + 1);
+            ctx.r0 = -row_shift(q, r);
+            ctx.r1 = -row_shift(q, r + 1);
+            ctx.rz0 = row_rz(q, ctx.r0);
+            ctx.rz1 = row_rz(q, ctx.r1);
         }
-        ctx.qm0 = row_mult(q, r);
-        ctx.qm1 = row_mult(q, r + 1);
-        ctx.r0 = -row_shift(q, r);
-        ctx.r1 = -row_shift(q, r + 1);
-        ctx.rz0 = row_rz(q, ctx.r0);
-        ctx.rz1 = row_rz(q, ctx.r1);
-#if EKRT_HAVE_DSP
-        if (ctx.lo == -128 && ctx.hi == 127) {
-            ctx.bias0 *= 2;
-            ctx.bias1 *= 2;
-            if (g == 2) {
-                wide_r_full_g2(xq, &ctx);
-            } else {
-                ctx.wq = wq;
-                wide_r_full(xq, &ctx);
-            }
-            continue;
-        }
-#endif
-        ctx.wq = g == 2 ? ctx.w2 : wq;
-        wide_any(q, xq, &ctx, r, 1, limit);
+        wide_any(q, xq, &ctx, r, r_mode, limit);
     }
     if (r < rows) {
         const int32_t b = bias ? bias[r] : 0;
@@ -562,13 +627,164 @@ static inline acc4_t dot_narrow(const uint32_t *px, const int8_t *p0, const int8
 }
 #endif
 
+#if EKRT_HAVE_DSP
+/* The narrow path's row loop (all rows in mode R, full int8 range), read by the asm below at
+ * these offsets. */
+typedef struct {
+    const uint32_t *xq;    /* 0: the pair of widened columns */
+    const uint32_t *x_end; /* 4 */
+    const int8_t *w;       /* 8: the next pair's first row */
+    int32_t k;             /* 12 */
+    const int32_t *bias;   /* 16: the next pair's */
+    const int32_t *mult;   /* 20 */
+    const int8_t *shift;   /* 24 */
+    int32_t step;          /* 28: 1 per channel, 0 per tensor */
+    int32_t zp1;           /* 32: 1 + 2 zp */
+    int8_t *out;           /* 36: the next pair's output, first column */
+    int32_t rows;          /* 40 */
+    int32_t pairs;         /* 44: pairs of rows left (>= 1) */
+} narrow_ctx_t;
+
+typedef char narrow_ctx_layout_ok
+    [offsetof(narrow_ctx_t, zp1) == 32 && offsetof(narrow_ctx_t, pairs) == 44 ? 1 : -1];
+
+/* one row's word of 4 k split and multiplied with both columns' {lo, hi} (r4..r7) */
+#define NARROW_ROW(P, A, B)          \
+    "ldr r8, [" P "], #4\n\t"        \
+    "sxtb16 r9, r8\n\t"              \
+    "smlad " A ", r9, r4, " A "\n\t" \
+    "smlad " B ", r9, r6, " B "\n\t" \
+    "sxtb16 r8, r8, ror #8\n\t"      \
+    "smlad " A ", r8, r5, " A "\n\t" \
+    "smlad " B ", r8, r7, " B "\n\t"
+#define NARROW_GROUP \
+    "ldmia r10!, {r4, r5, r6, r7}\n\t" NARROW_ROW("r11", "r0", "r2") NARROW_ROW("r12", "r1", "r3")
+
+/* Per pair of rows: rows w, w + k (r11, r12) against the columns (r10) a word at a time (past
+ * k those lanes meet zero columns: the caller leaves the last pair to C when the reads would
+ * pass the filter), then requant_r of the four sums with 2 bias added, four byte stores.
+ * Sums: r0 = row 0 column a, r1 = row 1 column a, r2 = row 0 column b, r3 = row 1 column b. */
+#define NARROW_HEAD              \
+    "9:\n\t"                     \
+    "ldr r10, [lr]\n\t"          \
+    "ldrd r11, r9, [lr, #8]\n\t" \
+    "add r12, r11, r9\n\t"       \
+    "add r9, r12, r9\n\t"        \
+    "str r9, [lr, #8]\n\t"       \
+    "movs r0, #0\n\t"            \
+    "movs r1, #0\n\t"            \
+    "movs r2, #0\n\t"            \
+    "movs r3, #0\n\t"
+#define NARROW_FINISH              \
+    "ldr r4, [lr, #16]\n\t"        \
+    "ldrd r5, r6, [r4], #8\n\t"    \
+    "str r4, [lr, #16]\n\t"        \
+    "add r0, r0, r5, lsl #1\n\t"   \
+    "add r2, r2, r5, lsl #1\n\t"   \
+    "add r1, r1, r6, lsl #1\n\t"   \
+    "add r3, r3, r6, lsl #1\n\t"   \
+    "ldrd r4, r7, [lr, #20]\n\t"   \
+    "ldr r8, [lr, #28]\n\t"        \
+    "ldr r5, [r4]\n\t"             \
+    "ldr r6, [r4, r8, lsl #2]\n\t" \
+    "add r4, r4, r8, lsl #3\n\t"   \
+    "ldrsb r9, [r7]\n\t"           \
+    "ldrsb r10, [r7, r8]\n\t"      \
+    "add r7, r7, r8, lsl #1\n\t"   \
+    "strd r4, r7, [lr, #20]\n\t"   \
+    "rsb r9, r9, #0\n\t"           \
+    "rsb r10, r10, #0\n\t"         \
+    "ldr r4, [lr, #32]\n\t"        \
+    "sub r7, r9, #1\n\t"           \
+    "lsl r7, r4, r7\n\t"           \
+    "sub r8, r10, #1\n\t"          \
+    "lsl r8, r4, r8\n\t"           \
+    "add r4, r7, r0, asr #31\n\t"  \
+    "smmlar r4, r0, r5, r4\n\t"    \
+    "asr r4, r4, r9\n\t"           \
+    "ssat r0, #8, r4\n\t"          \
+    "add r4, r7, r2, asr #31\n\t"  \
+    "smmlar r4, r2, r5, r4\n\t"    \
+    "asr r4, r4, r9\n\t"           \
+    "ssat r2, #8, r4\n\t"          \
+    "add r4, r8, r1, asr #31\n\t"  \
+    "smmlar r4, r1, r6, r4\n\t"    \
+    "asr r4, r4, r10\n\t"          \
+    "ssat r1, #8, r4\n\t"          \
+    "add r4, r8, r3, asr #31\n\t"  \
+    "smmlar r4, r3, r6, r4\n\t"    \
+    "asr r4, r4, r10\n\t"          \
+    "ssat r3, #8, r4\n\t"          \
+    "ldrd r4, r5, [lr, #36]\n\t"   \
+    "strb r0, [r4]\n\t"            \
+    "strb r1, [r4, #1]\n\t"        \
+    "add r6, r4, r5\n\t"           \
+    "strb r2, [r6]\n\t"            \
+    "strb r3, [r6, #1]\n\t"        \
+    "add r4, r4, #2\n\t"           \
+    "str r4, [lr, #36]\n\t"        \
+    "ldr r4, [lr, #44]\n\t"        \
+    "subs r4, r4, #1\n\t"          \
+    "str r4, [lr, #44]\n\t"        \
+    "bne 9b"
+#define NARROW_CLOBBERS \
+    "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "cc", "memory"
+
+/* ctx->pairs pairs of rows against one pair of columns, in registers (two groups a pass;
+ * an odd count of groups enters at the second) */
+static void narrow_rows_r_full(narrow_ctx_t *ctx, int odd)
+{
+    register narrow_ctx_t *c __asm__("lr") = ctx;
+    if (odd) {
+        __asm__ volatile(NARROW_HEAD "b 2f\n\t"
+                                     "1:\n\t" NARROW_GROUP "2:\n\t" NARROW_GROUP
+                                     "ldr r9, [lr, #4]\n\t"
+                                     "cmp r10, r9\n\t"
+                                     "bne 1b\n\t" NARROW_FINISH
+                         :
+                         : "r"(c)
+                         : NARROW_CLOBBERS);
+    } else {
+        __asm__ volatile(NARROW_HEAD "1:\n\t" NARROW_GROUP NARROW_GROUP "ldr r9, [lr, #4]\n\t"
+                                     "cmp r10, r9\n\t"
+                                     "bne 1b\n\t" NARROW_FINISH
+                         :
+                         : "r"(c)
+                         : NARROW_CLOBBERS);
+    }
+}
+#endif
+
 /* all rows against one pair of widened columns ({a lo, a hi, b lo, b hi} per 4 k) */
 static void narrow_pair(const ekrt_mat_q_t *q, const uint32_t *xq, int32_t k, const int8_t *w,
                         int32_t rows, const int32_t *bias, int8_t *out)
 {
     const int32_t full = k >> 2, tail = k & 3, limit = r_limit(k);
-    int32_t r;
-    for (r = 0; r < rows; r += 2) {
+    int32_t r = 0;
+#if EKRT_HAVE_DSP
+    if (q->all_r && bias != NULL && q->act_min == -128 && q->act_max == 127) {
+        narrow_ctx_t ctx;
+        const int32_t g = (k + 3) >> 2;
+        /* every pair whose word reads stay inside the filter (as in wide) */
+        ctx.pairs = tail == 0 ? rows >> 1 : (rows - 1) >> 1;
+        if (ctx.pairs > 0) {
+            ctx.xq = xq;
+            ctx.x_end = xq + 4 * g;
+            ctx.w = w;
+            ctx.k = k;
+            ctx.bias = bias;
+            ctx.mult = q->mult;
+            ctx.shift = q->shift;
+            ctx.step = q->per_tensor ? 0 : 1;
+            ctx.zp1 = 1 + 2 * q->output_offset;
+            ctx.out = out;
+            ctx.rows = rows;
+            r = 2 * ctx.pairs;
+            narrow_rows_r_full(&ctx, g & 1);
+        }
+    }
+#endif
+    for (; r < rows; r += 2) {
         const int32_t r1 = r + 1 < rows ? r + 1 : r; /* odd last row: computed twice */
         const int8_t *p0 = w + r * k, *p1 = w + r1 * k;
         const int32_t bias0 = bias ? bias[r] : 0, bias1 = bias ? bias[r1] : 0;
@@ -762,9 +978,14 @@ uint32_t ekrt_mat_scratch_bytes(int32_t k, int32_t tile)
     return 4u * cw * (uint32_t)tile + (tile >= EKRT_MAT_WIDE_MIN ? 8u * cw : 0u);
 }
 
+/* Two widened columns (the narrow path) are asked for only while they are small: this
+ * scratch lives in the arena even at the op where the arena peaks. */
+#define EKRT_MAT_SMALL 512u
+
 uint32_t ekrt_mat_scratch_min(int32_t k, int32_t n)
 {
-    return n >= 2 && k < 32768 ? ekrt_mat_scratch_bytes(k, 2) : 0u;
+    const uint32_t two = n >= 2 && k < 32768 ? ekrt_mat_scratch_bytes(k, 2) : 0u;
+    return two <= EKRT_MAT_SMALL ? two : 0u;
 }
 
 uint32_t ekrt_mat_scratch_max(int32_t k, int32_t n)
