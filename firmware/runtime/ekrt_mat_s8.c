@@ -28,6 +28,11 @@ typedef struct {
     int32_t a0, a1, b0, b1; /* rows 0, 1 of column a; rows 0, 1 of column b */
 } acc4_t;
 
+#if EKRT_HAVE_DSP
+/* the bias of a layer without one, for the asm loops (read in place, not stepped) */
+static const int32_t k_no_bias[4] = {0, 0, 0, 0};
+#endif
+
 /* |bias| bound of mode R for k: 2^30 - k * 128 * 255 (k * 255 * 128 bounds the products) */
 static inline int32_t r_limit(int32_t k)
 {
@@ -241,13 +246,15 @@ typedef struct {
     int32_t zp1;         /* 124: 1 + 2 zp, rz = zp1 << (r - 1) */
     int8_t *out_row;     /* 128: output of the next pair, first column */
     int32_t pairs;       /* 132: pairs of rows left */
+    int32_t bstep;       /* 136: 8, or 0 for no bias (k_no_bias) */
 } wide_ctx_t;
 
 #if EKRT_HAVE_DSP
 /* the asm below addresses these fields by offset */
 typedef char
     wide_ctx_layout_ok[offsetof(wide_ctx_t, x_end) == 12 && offsetof(wide_ctx_t, qm0) == 24 &&
-                               offsetof(wide_ctx_t, po) == 48 && offsetof(wide_ctx_t, w2) == 64
+                               offsetof(wide_ctx_t, po) == 48 && offsetof(wide_ctx_t, w2) == 64 &&
+                               offsetof(wide_ctx_t, bstep) == 136
                            ? 1
                            : -1];
 
@@ -331,7 +338,9 @@ typedef char
     "subs r9, r9, #1\n\t"                \
     "bne 8b\n\t"                         \
     "ldr r4, [lr, #108]\n\t"             \
-    "ldrd r5, r6, [r4], #8\n\t"          \
+    "ldrd r5, r6, [r4]\n\t"              \
+    "ldr r7, [lr, #136]\n\t"             \
+    "add r4, r4, r7\n\t"                 \
     "str r4, [lr, #108]\n\t"             \
     "lsl r5, r5, #1\n\t"                 \
     "lsl r6, r6, #1\n\t"                 \
@@ -523,7 +532,7 @@ static void wide(const ekrt_mat_q_t *q, const uint32_t *xq, int32_t n, int32_t k
     ctx.lo = q->act_min;
     ctx.hi = q->act_max;
 #if EKRT_HAVE_DSP
-    if (q->all_r && bias != NULL && ctx.lo == -128 && ctx.hi == 127) {
+    if (q->all_r && ctx.lo == -128 && ctx.hi == 127) {
         /* every pair whose word-at-a-time reads stay inside the filter: all of them when
          * k % 4 = 0, else all but a last pair (C below) */
         ctx.pairs = (k & 3) == 0 ? rows >> 1 : (rows - 1) >> 1;
@@ -532,7 +541,8 @@ static void wide(const ekrt_mat_q_t *q, const uint32_t *xq, int32_t n, int32_t k
             ctx.xq = xq;
             ctx.w = w;
             ctx.k = k;
-            ctx.bias = bias;
+            ctx.bias = bias != NULL ? bias : k_no_bias;
+            ctx.bstep = bias != NULL ? 8 : 0;
             ctx.mult = q->mult;
             ctx.shift = q->shift;
             ctx.step = q->per_tensor ? 0 : 1;
@@ -643,10 +653,11 @@ typedef struct {
     int8_t *out;           /* 36: the next pair's output, first column */
     int32_t rows;          /* 40 */
     int32_t pairs;         /* 44: pairs of rows left (>= 1) */
+    int32_t bstep;         /* 48: 8, or 0 for no bias (k_no_bias) */
 } narrow_ctx_t;
 
 typedef char narrow_ctx_layout_ok
-    [offsetof(narrow_ctx_t, zp1) == 32 && offsetof(narrow_ctx_t, pairs) == 44 ? 1 : -1];
+    [offsetof(narrow_ctx_t, zp1) == 32 && offsetof(narrow_ctx_t, bstep) == 48 ? 1 : -1];
 
 /* one row's word of 4 k split and multiplied with both columns' {lo, hi} (r4..r7) */
 #define NARROW_ROW(P, A, B)          \
@@ -677,7 +688,9 @@ typedef char narrow_ctx_layout_ok
     "movs r3, #0\n\t"
 #define NARROW_FINISH              \
     "ldr r4, [lr, #16]\n\t"        \
-    "ldrd r5, r6, [r4], #8\n\t"    \
+    "ldrd r5, r6, [r4]\n\t"        \
+    "ldr r7, [lr, #48]\n\t"        \
+    "add r4, r4, r7\n\t"           \
     "str r4, [lr, #16]\n\t"        \
     "add r0, r0, r5, lsl #1\n\t"   \
     "add r2, r2, r5, lsl #1\n\t"   \
@@ -762,7 +775,7 @@ static void narrow_pair(const ekrt_mat_q_t *q, const uint32_t *xq, int32_t k, co
     const int32_t full = k >> 2, tail = k & 3, limit = r_limit(k);
     int32_t r = 0;
 #if EKRT_HAVE_DSP
-    if (q->all_r && bias != NULL && q->act_min == -128 && q->act_max == 127) {
+    if (q->all_r && q->act_min == -128 && q->act_max == 127) {
         narrow_ctx_t ctx;
         const int32_t g = (k + 3) >> 2;
         /* every pair whose word reads stay inside the filter (as in wide) */
@@ -772,7 +785,8 @@ static void narrow_pair(const ekrt_mat_q_t *q, const uint32_t *xq, int32_t k, co
             ctx.x_end = xq + 4 * g;
             ctx.w = w;
             ctx.k = k;
-            ctx.bias = bias;
+            ctx.bias = bias != NULL ? bias : k_no_bias;
+            ctx.bstep = bias != NULL ? 8 : 0;
             ctx.mult = q->mult;
             ctx.shift = q->shift;
             ctx.step = q->per_tensor ? 0 : 1;
@@ -918,6 +932,118 @@ static inline sum4_t dot_vec4(const int8_t *px, const int8_t *p0, const int8_t *
 
 /* One int8 column against all rows, four at a time, the column split on the fly: no scratch
  * (FULLY_CONNECTED with one batch, a 1x1 convolution of one pixel, an odd last column). */
+#if EKRT_HAVE_DSP
+/* The vec path's loop over blocks of four rows (all rows in mode R, the full int8 range,
+ * k % 4 = 0), read by the asm below at these offsets. */
+typedef struct {
+    const int8_t *x;     /* 0 */
+    const int8_t *x_end; /* 4 */
+    const int8_t *w;     /* 8: the next block's first row */
+    int32_t k;           /* 12 */
+    const int32_t *bias; /* 16: the next block's */
+    const int32_t *mult; /* 20 */
+    const int8_t *shift; /* 24 */
+    int32_t step;        /* 28: 1 per channel, 0 per tensor */
+    int32_t zp1;         /* 32: 1 + 2 zp */
+    int8_t *out;         /* 36: the next block's output */
+    int32_t blocks;      /* 40: blocks of four rows left (>= 1) */
+    uint32_t off2;       /* 44: the input offset in both lanes */
+    int32_t odd;         /* 48: the count of groups is odd */
+    int32_t bstep;       /* 52: 16, or 0 for no bias (k_no_bias) */
+} vec_ctx_t;
+
+typedef char vec_ctx_layout_ok[offsetof(vec_ctx_t, bstep) == 52 ? 1 : -1];
+
+/* requant_r of row sum S (+ bias B) into S: qm at [r4], shift at [r5], zp1 in r12 */
+#define VEC_RQ(S, B)                   \
+    "add " S ", " S ", " B "\n\t"      \
+    "lsl " S ", " S ", #1\n\t"         \
+    "ldr r8, [r4]\n\t"                 \
+    "ldrsb r9, [r5]\n\t"               \
+    "rsb r9, r9, #0\n\t"               \
+    "sub r10, r9, #1\n\t"              \
+    "lsl r10, r12, r10\n\t"            \
+    "add r10, r10, " S ", asr #31\n\t" \
+    "smmlar r10, " S ", r8, r10\n\t"   \
+    "asr r10, r10, r9\n\t"             \
+    "ssat " S ", #8, r10\n\t"          \
+    "add r4, r4, r6, lsl #2\n\t"       \
+    "add r5, r5, r6\n\t"
+#define VEC_ROW_R(P, S)               \
+    "ldr r12, [" P "], #4\n\t"        \
+    "sxtb16 lr, r12\n\t"              \
+    "smlad " S ", lr, r10, " S "\n\t" \
+    "sxtb16 r12, r12, ror #8\n\t"     \
+    "smlad " S ", r12, r11, " S "\n\t"
+#define VEC_GROUP_R                                                                \
+    "ldr r12, [r8], #4\n\t"                                                        \
+    "sxtab16 r10, r9, r12\n\t"                                                     \
+    "sxtab16 r11, r9, r12, ror #8\n\t" VEC_ROW_R("r4", "r0") VEC_ROW_R("r5", "r1") \
+        VEC_ROW_R("r6", "r2") VEC_ROW_R("r7", "r3")
+
+/* ctx->blocks blocks of four rows against the column: s0..s3 in r0..r3, rows in r4..r7, the
+ * column in r8 split with the offset (r9) into r10, r11; the context and the column's end
+ * live on the stack during the loop, which uses every other register. */
+static void vec_rows_r_full(vec_ctx_t *ctx)
+{
+    register vec_ctx_t *c __asm__("r0") = ctx;
+    __asm__ volatile(
+        "push {r0}\n\t"
+        "9:\n\t"
+        "ldr lr, [sp]\n\t"
+        "ldrd r4, r12, [lr, #8]\n\t"
+        "add r5, r4, r12\n\t"
+        "add r6, r5, r12\n\t"
+        "add r7, r6, r12\n\t"
+        "add r12, r7, r12\n\t"
+        "str r12, [lr, #8]\n\t"
+        "ldrd r8, r10, [lr]\n\t"
+        "ldr r9, [lr, #44]\n\t"
+        "ldr r12, [lr, #48]\n\t"
+        "push {r10}\n\t"
+        "movs r0, #0\n\t"
+        "movs r1, #0\n\t"
+        "movs r2, #0\n\t"
+        "movs r3, #0\n\t"
+        "cmp r12, #0\n\t"
+        "bne 2f\n\t"
+        "1:\n\t" VEC_GROUP_R "2:\n\t" VEC_GROUP_R "ldr r12, [sp]\n\t"
+        "cmp r8, r12\n\t"
+        "bne 1b\n\t"
+        "add sp, sp, #4\n\t"
+        "ldr lr, [sp]\n\t"
+        "ldr r4, [lr, #16]\n\t"
+        "ldmia r4, {r8, r9, r10, r11}\n\t"
+        "ldr r5, [lr, #52]\n\t"
+        "add r4, r4, r5\n\t"
+        "str r4, [lr, #16]\n\t"
+        "push {r9, r10, r11}\n\t"
+        "ldrd r4, r5, [lr, #20]\n\t"
+        "ldrd r6, r12, [lr, #28]\n\t" VEC_RQ("r0", "r8") "pop {r11}\n\t" VEC_RQ(
+            "r1",
+            "r11") "pop {r11}\n\t" VEC_RQ("r2",
+                                          "r11") "pop {r11}\n\t" VEC_RQ("r3",
+                                                                        "r11") "ldr lr, [sp]\n\t"
+                                                                               "strd r4, r5, [lr, #20]\n\t"
+                                                                               "ldr r4, [lr, #36]\n\t"
+                                                                               "strb r0, [r4]\n\t"
+                                                                               "strb r1, [r4, #1]\n\t"
+                                                                               "strb r2, [r4, #2]\n\t"
+                                                                               "strb r3, [r4, #3]\n\t"
+                                                                               "add r4, r4, #4\n\t"
+                                                                               "str r4, [lr, #36]\n\t"
+                                                                               "ldr r4, [lr, #40]\n\t"
+                                                                               "subs r4, r4, #1\n\t"
+                                                                               "str r4, [lr, #40]\n\t"
+                                                                               "bne 9b\n\t"
+                                                                               "add sp, sp, #4"
+        : "+r"(c)
+        :
+        : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc",
+          "memory");
+}
+#endif
+
 /* a row's last k & 3 weights against the split tail of x */
 static int32_t tail_dot(const int8_t *p, int32_t tail, const uint32_t *xt, int32_t a)
 {
@@ -937,7 +1063,29 @@ void ekrt_mat_vec(const ekrt_mat_q_t *q, const int8_t *x, int32_t k, const int8_
         xt[0] = ekrt_sxtab16(off2, v) & (tail == 3 ? 0xFFFFFFFFu : 0xFFFFu);
         xt[1] = ekrt_sxtab16_hi(off2, v) & (tail == 1 ? 0u : 0xFFFFu);
     }
-    for (r = 0; r < rows; r += 4) {
+    r = 0;
+#if EKRT_HAVE_DSP
+    if (q->all_r && tail == 0 && full > 0 && q->act_min == -128 && q->act_max == 127 && rows >= 4) {
+        vec_ctx_t ctx;
+        ctx.x = x;
+        ctx.x_end = x + 4 * full;
+        ctx.w = w;
+        ctx.k = k;
+        ctx.bias = bias != NULL ? bias : k_no_bias;
+        ctx.bstep = bias != NULL ? 16 : 0;
+        ctx.mult = q->mult;
+        ctx.shift = q->shift;
+        ctx.step = q->per_tensor ? 0 : 1;
+        ctx.zp1 = 1 + 2 * q->output_offset;
+        ctx.out = out;
+        ctx.blocks = rows >> 2;
+        ctx.off2 = off2;
+        ctx.odd = full & 1;
+        r = 4 * ctx.blocks;
+        vec_rows_r_full(&ctx);
+    }
+#endif
+    for (; r < rows; r += 4) {
         /* rows past the end repeat the last one: the same loads, the results dropped */
         const int32_t rn = rows - r < 4 ? rows - r : 4;
         const int8_t *p0 = w + r * k;
