@@ -433,6 +433,8 @@ def mat_specs(seed0: int = 1400) -> list[ModelSpec]:
         # FULLY_CONNECTED over 6 batches (rank 3), per-channel and per-tensor
         fc("m_fc_batches", 15, 40, 12, "relu", rank3=True, rows=6),
         fc("m_fc_batches_pt", 16, 33, 9, None, rank3=True, rows=5, per_tensor=True),
+        # im2col at the arena's peak with k = 144: one int8 and one widened column (vec)
+        conv("m_im2col_one", 17, 6, 6, 16, 10, 3, 1, "same", "relu"),
     ]
 
 

@@ -18,7 +18,8 @@ int ekrt_conv2d_1x1_scratch(ekrt_prep_t *c, ekrt_op_t *op)
     const uint32_t least = ekrt_mat_scratch_min(p->in_c, pixels(p));
     const uint32_t most = ekrt_mat_scratch_max(p->in_c, pixels(p));
     /* 16 bytes at least, so there is a buffer to move into a larger free run */
-    return ekrt_request_scratch_upto(c, op, most > 0 && least < 16u ? 16u : least, most);
+    return ekrt_request_scratch_upto(c, op, most > 0 && least < 16u ? 16u : least,
+                                     most > least ? most : least);
 }
 
 typedef struct {
@@ -49,5 +50,5 @@ void ekrt_eval_conv2d_1x1(const ekrt_t *rt, const ekrt_op_t *op)
     ctx.in = EKRT_IN(rt, op, 0);
     ekrt_mat_run(&q, dense ? NULL : pixel_strided, dense ? (const void *)ctx.in : &ctx, pixels(p),
                  p->in_c, EKRT_IN(rt, op, 1), p->out_c, EKRT_BIAS(rt, op), EKRT_OUT(rt, op),
-                 op->scratch, ekrt_mat_tile(p->in_c, pixels(p), room > asked ? room : asked), NULL);
+                 op->scratch, room > asked ? room : asked, NULL);
 }

@@ -20,16 +20,20 @@ static uint32_t col_bytes(const ekrt_conv_params_t *p)
     return ((uint32_t)im2col_k(p) + 3u) & ~3u;
 }
 
-/* One column at least (ekrt_mat_vec; less than the old two-column im2col), or two and the
- * narrow path's when that is small (ekrt_mat_scratch_min); with room, two columns then the
- * matrix product's tile. */
+/* At least one column and, when small, the matrix product's least (ekrt_mat_scratch_min: two
+ * widened columns, or one); with room, two columns then the matrix product's tile. */
+static uint32_t least(const ekrt_conv_params_t *p, int32_t k, int32_t n)
+{
+    const uint32_t m = ekrt_mat_scratch_min(k, n);
+    return m == 0 ? col_bytes(p) : (m == ekrt_mat_scratch_bytes(k, 2) ? 2u : 1u) * col_bytes(p) + m;
+}
+
 int ekrt_conv2d_im2col_scratch(ekrt_prep_t *c, ekrt_op_t *op)
 {
     const ekrt_conv_params_t *p = &op->p.conv;
     const int32_t k = im2col_k(p), n = p->batches * p->out_h * p->out_w;
-    const uint32_t narrow = ekrt_mat_scratch_min(k, n);
-    return ekrt_request_scratch_upto(c, op, narrow > 0 ? 2u * col_bytes(p) + narrow : col_bytes(p),
-                                     2u * col_bytes(p) + ekrt_mat_scratch_max(k, n));
+    const uint32_t l = least(p, k, n), most = 2u * col_bytes(p) + ekrt_mat_scratch_max(k, n);
+    return ekrt_request_scratch_upto(c, op, l, most > l ? most : l);
 }
 
 /* short copies inline: the stem has in_c = 1, where a memcpy call per tap costs more than
@@ -95,7 +99,13 @@ void ekrt_eval_conv2d_im2col(const ekrt_t *rt, const ekrt_op_t *op)
 {
     const ekrt_conv_params_t *p = &op->p.conv;
     const int32_t k = im2col_k(p), n = p->batches * p->out_h * p->out_w;
-    const uint32_t room = (uint32_t)op->scratch16 * 16u, cols2 = 2u * col_bytes(p);
+    const uint32_t cb = col_bytes(p), room = (uint32_t)op->scratch16 * 16u;
+    const uint32_t bytes = room > least(p, k, n) ? room : least(p, k, n);
+    /* two int8 columns when a pair of widened ones fits after them, else one column (and at
+     * most one widened column: the vec path) */
+    const uint32_t two = ekrt_mat_scratch_bytes(k, 2), one = 4u * ekrt_mat_col_words(k);
+    const int pairs = n >= 2 && bytes >= 2u * cb + two;
+    const uint32_t mat = pairs ? bytes - 2u * cb : (bytes - cb >= one ? one : 0u);
     const ekrt_mat_q_t q = ekrt_mat_q(p->input_offset, p->output_offset, p->act_min, p->act_max,
                                       p->mult, p->shift, 0, op->right_only);
     int8_t *cols = (int8_t *)op->scratch;
@@ -103,6 +113,5 @@ void ekrt_eval_conv2d_im2col(const ekrt_t *rt, const ekrt_op_t *op)
     ctx.p = p;
     ctx.in = EKRT_IN(rt, op, 0);
     ekrt_mat_run(&q, im2col, &ctx, n, k, EKRT_IN(rt, op, 1), p->out_c, EKRT_BIAS(rt, op),
-                 EKRT_OUT(rt, op), cols + cols2,
-                 ekrt_mat_tile(k, n, room > cols2 ? room - cols2 : 0), cols);
+                 EKRT_OUT(rt, op), cols + (pairs ? 2u : 1u) * cb, mat, cols);
 }

@@ -92,7 +92,9 @@ int ekrt_prepare_fully_connected(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uin
     p->output_offset = out->zero_point;
     if (p->filter_offset == 0 && (p->pc_mult != NULL ? ekrt_shifts_fast(p->pc_shift, p->out_depth)
                                                      : (p->shift >= -31 && p->shift <= 31))) {
-        /* more than one batch: tiles where the plan has room (one batch: ekrt_mat_vec) */
+        /* a little scratch at least (ekrt_mat_scratch_min), tiles of batches where the plan
+         * has room */
+        const uint32_t least = ekrt_mat_scratch_min(p->accum_depth, p->batches);
         const uint32_t most = ekrt_mat_scratch_max(p->accum_depth, p->batches);
         const int32_t *bias =
             op->in[2] >= 0 ? (const int32_t *)(const void *)ekrt_tinfo(c, op->in[2])->data : NULL;
@@ -101,7 +103,7 @@ int ekrt_prepare_fully_connected(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uin
             (uint8_t)(p->pc_mult != NULL
                           ? ekrt_requant_mode(p->pc_shift, p->out_depth, bias, p->accum_depth)
                           : ekrt_requant_mode_tensor(p->shift, p->out_depth, bias, p->accum_depth));
-        return ekrt_request_scratch_upto(c, op, most > 0 ? 16u : 0u, most);
+        return ekrt_request_scratch_upto(c, op, least, most > least ? most : least);
     }
     return 0;
 }
@@ -123,8 +125,10 @@ void ekrt_eval_fully_connected_mat(const ekrt_t *rt, const ekrt_op_t *op)
         ekrt_mat_q(p->input_offset, p->output_offset, p->act_min, p->act_max,
                    per_tensor ? &p->mult : p->pc_mult, per_tensor ? &shift : p->pc_shift,
                    per_tensor, op->right_only);
+    const uint32_t room = (uint32_t)op->scratch16 * 16u;
+    const uint32_t least = ekrt_mat_scratch_min(p->accum_depth, p->batches);
     /* the batches are contiguous columns */
     ekrt_mat_run(&q, NULL, EKRT_IN(rt, op, 0), p->batches, p->accum_depth, EKRT_IN(rt, op, 1),
                  p->out_depth, EKRT_BIAS(rt, op), EKRT_OUT(rt, op), op->scratch,
-                 ekrt_mat_tile(p->accum_depth, p->batches, (uint32_t)op->scratch16 * 16u), NULL);
+                 room > least ? room : least, NULL);
 }

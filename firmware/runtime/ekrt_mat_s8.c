@@ -1044,6 +1044,85 @@ static void vec_rows_r_full(vec_ctx_t *ctx)
 }
 #endif
 
+#if EKRT_HAVE_DSP
+/* requant_r of a doubled row sum S (+ 2 bias B) into S (as VEC_RQ) */
+#define VECW_RQ(S, B)                     \
+    "add " S ", " S ", " B ", lsl #1\n\t" \
+    "ldr r8, [r4]\n\t"                    \
+    "ldrsb r9, [r5]\n\t"                  \
+    "rsb r9, r9, #0\n\t"                  \
+    "sub r10, r9, #1\n\t"                 \
+    "lsl r10, r12, r10\n\t"               \
+    "add r10, r10, " S ", asr #31\n\t"    \
+    "smmlar r10, " S ", r8, r10\n\t"      \
+    "asr r10, r10, r9\n\t"                \
+    "ssat " S ", #8, r10\n\t"             \
+    "add r4, r4, r6, lsl #2\n\t"          \
+    "add r5, r5, r6\n\t"
+#define VECW_GROUP                                                            \
+    "ldrd r10, r11, [r8], #8\n\t" VEC_ROW_R("r4", "r0") VEC_ROW_R("r5", "r1") \
+        VEC_ROW_R("r6", "r2") VEC_ROW_R("r7", "r3")
+
+/* vec_rows_r_full with the column widened once (ekrt_mat_run's one-column scratch, doubled):
+ * per 4 k one LDRD of it instead of a load and two splits, and r9 free for the count. ctx->x
+ * is the widened column; ctx->odd as for vec; ctx->off2 holds the group count. */
+static void vecw_rows_r_full(vec_ctx_t *ctx)
+{
+    register vec_ctx_t *c __asm__("r0") = ctx;
+    __asm__ volatile(
+        "push {r0}\n\t"
+        "9:\n\t"
+        "ldr lr, [sp]\n\t"
+        "ldrd r4, r12, [lr, #8]\n\t"
+        "add r5, r4, r12\n\t"
+        "add r6, r5, r12\n\t"
+        "add r7, r6, r12\n\t"
+        "add r12, r7, r12\n\t"
+        "str r12, [lr, #8]\n\t"
+        "ldr r8, [lr]\n\t"
+        "ldr r9, [lr, #44]\n\t"
+        "ldr r12, [lr, #48]\n\t"
+        "movs r0, #0\n\t"
+        "movs r1, #0\n\t"
+        "movs r2, #0\n\t"
+        "movs r3, #0\n\t"
+        "cmp r12, #0\n\t"
+        "bne 2f\n\t"
+        "1:\n\t" VECW_GROUP "2:\n\t" VECW_GROUP "subs r9, r9, #2\n\t"
+        "bgt 1b\n\t"
+        "ldr lr, [sp]\n\t"
+        "ldr r4, [lr, #16]\n\t"
+        "ldmia r4, {r8, r9, r10, r11}\n\t"
+        "ldr r5, [lr, #52]\n\t"
+        "add r4, r4, r5\n\t"
+        "str r4, [lr, #16]\n\t"
+        "push {r9, r10, r11}\n\t"
+        "ldrd r4, r5, [lr, #20]\n\t"
+        "ldrd r6, r12, [lr, #28]\n\t" VECW_RQ("r0", "r8") "pop {r11}\n\t" VECW_RQ(
+            "r1",
+            "r11") "pop {r11}\n\t" VECW_RQ("r2",
+                                           "r11") "pop {r11}\n\t" VECW_RQ("r3",
+                                                                          "r11") "ldr lr, [sp]\n\t"
+                                                                                 "strd r4, r5, [lr, #20]\n\t"
+                                                                                 "ldr r4, [lr, #36]\n\t"
+                                                                                 "strb r0, [r4]\n\t"
+                                                                                 "strb r1, [r4, #1]\n\t"
+                                                                                 "strb r2, [r4, #2]\n\t"
+                                                                                 "strb r3, [r4, #3]\n\t"
+                                                                                 "add r4, r4, #4\n\t"
+                                                                                 "str r4, [lr, #36]\n\t"
+                                                                                 "ldr r4, [lr, #40]\n\t"
+                                                                                 "subs r4, r4, #1\n\t"
+                                                                                 "str r4, [lr, #40]\n\t"
+                                                                                 "bne 9b\n\t"
+                                                                                 "add sp, sp, #4"
+        : "+r"(c)
+        :
+        : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc",
+          "memory");
+}
+#endif
+
 /* a row's last k & 3 weights against the split tail of x */
 static int32_t tail_dot(const int8_t *p, int32_t tail, const uint32_t *xt, int32_t a)
 {
@@ -1051,8 +1130,10 @@ static int32_t tail_dot(const int8_t *p, int32_t tail, const uint32_t *xt, int32
     return ekrt_smlad(ekrt_sxtb16(v), xt[0], ekrt_smlad(ekrt_sxtb16_hi(v), xt[1], a));
 }
 
-void ekrt_mat_vec(const ekrt_mat_q_t *q, const int8_t *x, int32_t k, const int8_t *w, int32_t rows,
-                  const int32_t *bias, int8_t *out)
+/* ekrt_mat_vec; xw: NULL, or x widened (2 * ekrt_mat_col_words(k) / 2 words: {lo, hi} per 4 k,
+ * doubled) for the DSP loop to read instead of splitting x again for every block of rows */
+static void vec_any(const ekrt_mat_q_t *q, const int8_t *x, const uint32_t *xw, int32_t k,
+                    const int8_t *w, int32_t rows, const int32_t *bias, int8_t *out)
 {
     const uint32_t off2 = ekrt_dup16(q->input_offset);
     const int32_t full = k >> 2, tail = k & 3, limit = r_limit(k);
@@ -1082,8 +1163,16 @@ void ekrt_mat_vec(const ekrt_mat_q_t *q, const int8_t *x, int32_t k, const int8_
         ctx.off2 = off2;
         ctx.odd = full & 1;
         r = 4 * ctx.blocks;
-        vec_rows_r_full(&ctx);
+        if (xw != NULL) {
+            ctx.x = (const int8_t *)(const void *)xw;
+            ctx.off2 = (uint32_t)(full + (full & 1)); /* the loop counts down by 2 */
+            vecw_rows_r_full(&ctx);
+        } else {
+            vec_rows_r_full(&ctx);
+        }
     }
+#else
+    (void)xw;
 #endif
     for (; r < rows; r += 4) {
         /* rows past the end repeat the last one: the same loads, the results dropped */
@@ -1113,6 +1202,28 @@ void ekrt_mat_vec(const ekrt_mat_q_t *q, const int8_t *x, int32_t k, const int8_
     }
 }
 
+void ekrt_mat_vec(const ekrt_mat_q_t *q, const int8_t *x, int32_t k, const int8_t *w, int32_t rows,
+                  const int32_t *bias, int8_t *out)
+{
+    vec_any(q, x, NULL, k, w, rows, bias, out);
+}
+
+/* one column widened ({lo, hi} per 4 k, doubled, zeros past k) */
+static void widen_one(uint32_t off2, const int8_t *a, int32_t k, uint32_t *d)
+{
+    const int32_t tail = k & 3;
+    int32_t n = k >> 2;
+    while (n-- > 0) {
+        split_x(ekrt_load4(a), off2, d);
+        a += 4;
+        d += 2;
+    }
+    if (tail) {
+        split_x(ekrt_load_tail(a, tail), off2, d);
+        mask_tail(d, tail);
+    }
+}
+
 /* --- tiles of columns -------------------------------------------------------------------- */
 
 /* A tile holds up to EKRT_MAT_TILE_MAX widened columns (4 * ekrt_mat_col_words(k) bytes, about
@@ -1126,14 +1237,16 @@ uint32_t ekrt_mat_scratch_bytes(int32_t k, int32_t tile)
     return 4u * cw * (uint32_t)tile + (tile >= EKRT_MAT_WIDE_MIN ? 8u * cw : 0u);
 }
 
-/* Two widened columns (the narrow path) are asked for only while they are small: this
- * scratch lives in the arena even at the op where the arena peaks. */
+/* The least scratch an op asks for lives in the arena even at the op where the arena peaks,
+ * so only while it is small: two widened columns (the narrow path), else one (the vec path
+ * reading it widened), else none (ekrt_mat_vec). */
 #define EKRT_MAT_SMALL 512u
 
 uint32_t ekrt_mat_scratch_min(int32_t k, int32_t n)
 {
     const uint32_t two = n >= 2 && k < 32768 ? ekrt_mat_scratch_bytes(k, 2) : 0u;
-    return two <= EKRT_MAT_SMALL ? two : 0u;
+    const uint32_t one = k < 32768 ? 4u * ekrt_mat_col_words(k) : 0u;
+    return two > 0 && two <= EKRT_MAT_SMALL ? two : (one <= EKRT_MAT_SMALL ? one : 0u);
 }
 
 uint32_t ekrt_mat_scratch_max(int32_t k, int32_t n)
@@ -1156,10 +1269,12 @@ int32_t ekrt_mat_tile(int32_t k, int32_t n, uint32_t bytes)
 
 void ekrt_mat_run(const ekrt_mat_q_t *q, ekrt_mat_col_fn col, const void *ctx, int32_t n, int32_t k,
                   const int8_t *w, int32_t rows, const int32_t *bias, int8_t *out, void *scratch,
-                  int32_t tile, int8_t *col_buf)
+                  uint32_t scratch_bytes, int8_t *col_buf)
 {
     const uint32_t off2 = ekrt_dup16(q->input_offset);
     const int8_t *dense = col == NULL ? (const int8_t *)ctx : NULL;
+    const int32_t tile = ekrt_mat_tile(k, n, scratch_bytes);
+    const int one = k < 32768 && scratch_bytes >= 4u * ekrt_mat_col_words(k);
     uint32_t *xq = (uint32_t *)scratch;
     uint32_t *wq = xq + ekrt_mat_col_words(k) * (uint32_t)tile;
     const int32_t k4 = (k + 3) & ~3;
@@ -1167,8 +1282,11 @@ void ekrt_mat_run(const ekrt_mat_q_t *q, ekrt_mat_col_fn col, const void *ctx, i
     while (t0 < n) {
         const int32_t left = n - t0, nt = left < tile ? left & ~1 : tile;
         if (nt == 0) {
-            ekrt_mat_vec(q, dense ? dense + t0 * k : col(ctx, t0, col_buf), k, w, rows, bias,
-                         out + t0 * rows);
+            const int8_t *x = dense ? dense + t0 * k : col(ctx, t0, col_buf);
+            if (one) {
+                widen_one(off2, x, k, xq);
+            }
+            vec_any(q, x, one ? xq : NULL, k, w, rows, bias, out + t0 * rows);
             t0 += 1;
             continue;
         }

@@ -159,6 +159,7 @@ static int check(uint32_t index, int32_t k, int32_t rows, int32_t n, int8_t *w, 
     const int32_t no_bias = rnd() % 8 == 0;
     const int32_t small_w = rnd() % 3 == 0;
     int32_t r, i, tile, mode;
+    uint32_t room;
     ekrt_fc_params_t p;
     ekrt_mat_q_t q;
     for (i = 0; i < rows * k; ++i) {
@@ -195,10 +196,12 @@ static int check(uint32_t index, int32_t k, int32_t rows, int32_t n, int8_t *w, 
     ekrt_fully_connected_s8(&p, x, w, no_bias ? NULL : s_bias, s_ref);
     q = ekrt_mat_q(p.input_offset, p.output_offset, p.act_min, p.act_max, s_mult, s_shift,
                    per_tensor, mode);
-    /* any tile a scratch buffer could give, none included */
+    /* any scratch an op could get: none, one widened column, or a tile of any even size */
     tile = (n & ~1) > 0 ? 2 * pick(0, (n & ~1) / 2) : 0;
+    room =
+        tile > 0 ? ekrt_mat_scratch_bytes(k, tile) : (rnd() % 2 ? 4u * ekrt_mat_col_words(k) : 0u);
     memset(s_got, 0x5A, sizeof s_got);
-    ekrt_mat_run(&q, NULL, x, n, k, w, rows, no_bias ? NULL : s_bias, s_got, s_scratch, tile, NULL);
+    ekrt_mat_run(&q, NULL, x, n, k, w, rows, no_bias ? NULL : s_bias, s_got, s_scratch, room, NULL);
     for (i = 0; i < n * rows; ++i) {
         if (s_got[i] != s_ref[i]) {
             say("matcheck mismatch case ");
@@ -211,6 +214,8 @@ static int check(uint32_t index, int32_t k, int32_t rows, int32_t n, int8_t *w, 
             out_i(n);
             say(" tile=");
             out_i(tile);
+            say(" room=");
+            out_i((int32_t)room);
             say(" per_tensor=");
             out_i(per_tensor);
             say(" mode=");
