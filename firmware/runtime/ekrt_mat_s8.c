@@ -119,6 +119,27 @@ static void finish_rows(const ekrt_mat_q_t *q, int32_t row, int32_t n, const int
     }
 }
 
+#if EKRT_HAVE_DSP
+/* From row r (a multiple of step), the end of the run of whole steps of rows that are all in
+ * mode R, up to end: end itself when every row is (q->all_r), r when row r's step is not. */
+static int32_t r_run(const ekrt_mat_q_t *q, int32_t r, int32_t end, int32_t step,
+                     const int32_t *bias, int32_t limit)
+{
+    int32_t j;
+    if (q->all_r) {
+        return end;
+    }
+    for (; r + step <= end; r += step) {
+        for (j = r; j < r + step; ++j) {
+            if (!row_is_r(q, j, bias ? bias[j] : 0, limit)) {
+                return r;
+            }
+        }
+    }
+    return r;
+}
+#endif
+
 /* --- widening --------------------------------------------------------------------------- */
 
 uint32_t ekrt_mat_col_words(int32_t k)
@@ -520,6 +541,30 @@ static void wide_any(const ekrt_mat_q_t *q, const uint32_t *xq, wide_ctx_t *ctx,
     }
 }
 
+/* rows r, r + 1 against the tile in C (any mode, any activation range) */
+static void wide_pair_c(const ekrt_mat_q_t *q, const uint32_t *xq, int32_t n, int32_t k,
+                        const int8_t *w, const int32_t *bias, int8_t *out, uint32_t *wq,
+                        wide_ctx_t *ctx, int32_t r, int32_t limit)
+{
+    int r_mode;
+    (void)n;
+    ctx->bias0 = bias ? bias[r] : 0;
+    ctx->bias1 = bias ? bias[r + 1] : 0;
+    r_mode = row_is_r(q, r, ctx->bias0, limit) && row_is_r(q, r + 1, ctx->bias1, limit);
+    widen_rows2(w + r * k, k, wq);
+    ctx->wq = wq;
+    ctx->po = out + r;
+    if (r_mode) {
+        ctx->qm0 = row_mult(q, r);
+        ctx->qm1 = row_mult(q, r + 1);
+        ctx->r0 = -row_shift(q, r);
+        ctx->r1 = -row_shift(q, r + 1);
+        ctx->rz0 = row_rz(q, ctx->r0);
+        ctx->rz1 = row_rz(q, ctx->r1);
+    }
+    wide_any(q, xq, ctx, r, r_mode, limit);
+}
+
 static void wide(const ekrt_mat_q_t *q, const uint32_t *xq, int32_t n, int32_t k, const int8_t *w,
                  int32_t rows, const int32_t *bias, int8_t *out, uint32_t *wq)
 {
@@ -532,44 +577,36 @@ static void wide(const ekrt_mat_q_t *q, const uint32_t *xq, int32_t n, int32_t k
     ctx.lo = q->act_min;
     ctx.hi = q->act_max;
 #if EKRT_HAVE_DSP
-    if (q->all_r && ctx.lo == -128 && ctx.hi == 127) {
-        /* every pair whose word-at-a-time reads stay inside the filter: all of them when
-         * k % 4 = 0, else all but a last pair (C below) */
-        ctx.pairs = (k & 3) == 0 ? rows >> 1 : (rows - 1) >> 1;
-        if (ctx.pairs > 0) {
-            ctx.wq = wq;
-            ctx.xq = xq;
-            ctx.w = w;
-            ctx.k = k;
-            ctx.bias = bias != NULL ? bias : k_no_bias;
-            ctx.bstep = bias != NULL ? 8 : 0;
-            ctx.mult = q->mult;
-            ctx.shift = q->shift;
-            ctx.step = q->per_tensor ? 0 : 1;
-            ctx.zp1 = 1 + 2 * q->output_offset;
-            ctx.out_row = out;
-            r = 2 * ctx.pairs;
-            wide_rows_r_full(&ctx);
+    if (ctx.lo == -128 && ctx.hi == 127) {
+        /* the pairs whose word-at-a-time reads stay inside the filter (all when k % 4 = 0, else
+         * all but a last one) in runs of mode-R rows through the asm, the others in C */
+        const int32_t end = (k & 3) == 0 ? rows & ~1 : ((rows - 1) >> 1) * 2;
+        ctx.wq = wq;
+        ctx.xq = xq;
+        ctx.k = k;
+        ctx.bstep = bias != NULL ? 8 : 0;
+        ctx.step = q->per_tensor ? 0 : 1;
+        ctx.zp1 = 1 + 2 * q->output_offset;
+        while (r < end) {
+            const int32_t stop = r_run(q, r, end, 2, bias, limit);
+            if (stop > r) {
+                ctx.pairs = (stop - r) >> 1;
+                ctx.w = w + r * k;
+                ctx.bias = bias != NULL ? bias + r : k_no_bias;
+                ctx.mult = q->mult + ctx.step * r;
+                ctx.shift = q->shift + ctx.step * r;
+                ctx.out_row = out + r;
+                wide_rows_r_full(&ctx);
+                r = stop;
+            } else {
+                wide_pair_c(q, xq, n, k, w, bias, out, wq, &ctx, r, limit);
+                r += 2;
+            }
         }
     }
 #endif
     for (; r + 1 < rows; r += 2) {
-        int r_mode;
-        ctx.bias0 = bias ? bias[r] : 0;
-        ctx.bias1 = bias ? bias[r + 1] : 0;
-        r_mode = row_is_r(q, r, ctx.bias0, limit) && row_is_r(q, r + 1, ctx.bias1, limit);
-        widen_rows2(w + r * k, k, wq);
-        ctx.wq = wq;
-        ctx.po = out + r;
-        if (r_mode) {
-            ctx.qm0 = row_mult(q, r);
-            ctx.qm1 = row_mult(q, r + 1);
-            ctx.r0 = -row_shift(q, r);
-            ctx.r1 = -row_shift(q, r + 1);
-            ctx.rz0 = row_rz(q, ctx.r0);
-            ctx.rz1 = row_rz(q, ctx.r1);
-        }
-        wide_any(q, xq, &ctx, r, r_mode, limit);
+        wide_pair_c(q, xq, n, k, w, bias, out, wq, &ctx, r, limit);
     }
     if (r < rows) {
         const int32_t b = bias ? bias[r] : 0;
@@ -769,79 +806,96 @@ static void narrow_rows_r_full(narrow_ctx_t *ctx, int odd)
 #endif
 
 /* all rows against one pair of widened columns ({a lo, a hi, b lo, b hi} per 4 k) */
+/* the pair of rows r, r + 1 (r, r when r is the last) against one pair of widened columns, in C
+ * (any mode, any activation range) */
+static void narrow_step_c(const ekrt_mat_q_t *q, const uint32_t *xq, int32_t k, const int8_t *w,
+                          int32_t rows, const int32_t *bias, int8_t *out, int32_t r, int32_t limit)
+{
+    const int32_t full = k >> 2, tail = k & 3;
+    const int32_t r1 = r + 1 < rows ? r + 1 : r; /* odd last row: computed twice */
+    const int8_t *p0 = w + r * k, *p1 = w + r1 * k;
+    const int32_t bias0 = bias ? bias[r] : 0, bias1 = bias ? bias[r1] : 0;
+    acc4_t s;
+    s.a0 = s.a1 = s.b0 = s.b1 = 0;
+    if (full > 0) {
+        s = dot_narrow(xq, p0, p1, full, s);
+    }
+    if (tail) {
+        const uint32_t *x = xq + 4 * full;
+        const uint32_t v0 = ekrt_load_tail(p0 + 4 * full, tail);
+        const uint32_t v1 = ekrt_load_tail(p1 + 4 * full, tail);
+        s.a0 = ekrt_smlad(ekrt_sxtb16(v0), x[0], ekrt_smlad(ekrt_sxtb16_hi(v0), x[1], s.a0));
+        s.b0 = ekrt_smlad(ekrt_sxtb16(v0), x[2], ekrt_smlad(ekrt_sxtb16_hi(v0), x[3], s.b0));
+        s.a1 = ekrt_smlad(ekrt_sxtb16(v1), x[0], ekrt_smlad(ekrt_sxtb16_hi(v1), x[1], s.a1));
+        s.b1 = ekrt_smlad(ekrt_sxtb16(v1), x[2], ekrt_smlad(ekrt_sxtb16_hi(v1), x[3], s.b1));
+    }
+    if (q->all_r) {
+        /* mode R for both rows, inline (as finish_rows) */
+        const int32_t zp1 = 1 + 2 * q->output_offset, lo = q->act_min, hi = q->act_max;
+        const int32_t i0 = q->per_tensor ? 0 : r, i1 = q->per_tensor ? 0 : r1;
+        const int32_t r0 = -q->shift[i0], r1s = -q->shift[i1];
+        const int32_t qm0 = q->mult[i0], qm1 = q->mult[i1];
+        const int32_t rz0 = (int32_t)((uint32_t)zp1 << (r0 - 1));
+        const int32_t rz1 = (int32_t)((uint32_t)zp1 << (r1s - 1));
+        const int8_t o0 = clamp8(requant_r(s.a0 + 2 * bias0, qm0, rz0, r0), lo, hi);
+        const int8_t o2 = clamp8(requant_r(s.b0 + 2 * bias0, qm0, rz0, r0), lo, hi);
+        const int8_t o1 = clamp8(requant_r(s.a1 + 2 * bias1, qm1, rz1, r1s), lo, hi);
+        const int8_t o3 = clamp8(requant_r(s.b1 + 2 * bias1, qm1, rz1, r1s), lo, hi);
+        out[r] = o0;
+        out[rows + r] = o2;
+        out[r1] = o1;
+        out[rows + r1] = o3;
+    } else {
+        const int8_t o0 = finish_any(q, r, s.a0, 1, bias0, limit);
+        const int8_t o2 = finish_any(q, r, s.b0, 1, bias0, limit);
+        const int8_t o1 = finish_any(q, r1, s.a1, 1, bias1, limit);
+        const int8_t o3 = finish_any(q, r1, s.b1, 1, bias1, limit);
+        out[r] = o0;
+        out[rows + r] = o2;
+        out[r1] = o1;
+        out[rows + r1] = o3;
+    }
+}
+
+/* all rows against one pair of widened columns ({a lo, a hi, b lo, b hi} per 4 k) */
 static void narrow_pair(const ekrt_mat_q_t *q, const uint32_t *xq, int32_t k, const int8_t *w,
                         int32_t rows, const int32_t *bias, int8_t *out)
 {
-    const int32_t full = k >> 2, tail = k & 3, limit = r_limit(k);
+    const int32_t limit = r_limit(k);
     int32_t r = 0;
 #if EKRT_HAVE_DSP
-    if (q->all_r && q->act_min == -128 && q->act_max == 127) {
+    if (q->act_min == -128 && q->act_max == 127) {
+        /* the pairs whose word reads stay inside the filter (as in wide), in runs of mode-R
+         * rows through the asm, the others in C */
+        const int32_t end = (k & 3) == 0 ? rows & ~1 : ((rows - 1) >> 1) * 2;
         narrow_ctx_t ctx;
-        const int32_t g = (k + 3) >> 2;
-        /* every pair whose word reads stay inside the filter (as in wide) */
-        ctx.pairs = tail == 0 ? rows >> 1 : (rows - 1) >> 1;
-        if (ctx.pairs > 0) {
-            ctx.xq = xq;
-            ctx.x_end = xq + 4 * g;
-            ctx.w = w;
-            ctx.k = k;
-            ctx.bias = bias != NULL ? bias : k_no_bias;
-            ctx.bstep = bias != NULL ? 8 : 0;
-            ctx.mult = q->mult;
-            ctx.shift = q->shift;
-            ctx.step = q->per_tensor ? 0 : 1;
-            ctx.zp1 = 1 + 2 * q->output_offset;
-            ctx.out = out;
-            ctx.rows = rows;
-            r = 2 * ctx.pairs;
-            narrow_rows_r_full(&ctx, g & 1);
+        ctx.xq = xq;
+        ctx.x_end = xq + 4 * ((k + 3) >> 2);
+        ctx.k = k;
+        ctx.bstep = bias != NULL ? 8 : 0;
+        ctx.step = q->per_tensor ? 0 : 1;
+        ctx.zp1 = 1 + 2 * q->output_offset;
+        ctx.rows = rows;
+        while (r < end) {
+            const int32_t stop = r_run(q, r, end, 2, bias, limit);
+            if (stop > r) {
+                ctx.pairs = (stop - r) >> 1;
+                ctx.w = w + r * k;
+                ctx.bias = bias != NULL ? bias + r : k_no_bias;
+                ctx.mult = q->mult + ctx.step * r;
+                ctx.shift = q->shift + ctx.step * r;
+                ctx.out = out + r;
+                narrow_rows_r_full(&ctx, ((k + 3) >> 2) & 1);
+                r = stop;
+            } else {
+                narrow_step_c(q, xq, k, w, rows, bias, out, r, limit);
+                r += 2;
+            }
         }
     }
 #endif
     for (; r < rows; r += 2) {
-        const int32_t r1 = r + 1 < rows ? r + 1 : r; /* odd last row: computed twice */
-        const int8_t *p0 = w + r * k, *p1 = w + r1 * k;
-        const int32_t bias0 = bias ? bias[r] : 0, bias1 = bias ? bias[r1] : 0;
-        acc4_t s;
-        s.a0 = s.a1 = s.b0 = s.b1 = 0;
-        if (full > 0) {
-            s = dot_narrow(xq, p0, p1, full, s);
-        }
-        if (tail) {
-            const uint32_t *x = xq + 4 * full;
-            const uint32_t v0 = ekrt_load_tail(p0 + 4 * full, tail);
-            const uint32_t v1 = ekrt_load_tail(p1 + 4 * full, tail);
-            s.a0 = ekrt_smlad(ekrt_sxtb16(v0), x[0], ekrt_smlad(ekrt_sxtb16_hi(v0), x[1], s.a0));
-            s.b0 = ekrt_smlad(ekrt_sxtb16(v0), x[2], ekrt_smlad(ekrt_sxtb16_hi(v0), x[3], s.b0));
-            s.a1 = ekrt_smlad(ekrt_sxtb16(v1), x[0], ekrt_smlad(ekrt_sxtb16_hi(v1), x[1], s.a1));
-            s.b1 = ekrt_smlad(ekrt_sxtb16(v1), x[2], ekrt_smlad(ekrt_sxtb16_hi(v1), x[3], s.b1));
-        }
-        if (q->all_r) {
-            /* mode R for both rows, inline (as finish_rows) */
-            const int32_t zp1 = 1 + 2 * q->output_offset, lo = q->act_min, hi = q->act_max;
-            const int32_t i0 = q->per_tensor ? 0 : r, i1 = q->per_tensor ? 0 : r1;
-            const int32_t r0 = -q->shift[i0], r1s = -q->shift[i1];
-            const int32_t qm0 = q->mult[i0], qm1 = q->mult[i1];
-            const int32_t rz0 = (int32_t)((uint32_t)zp1 << (r0 - 1));
-            const int32_t rz1 = (int32_t)((uint32_t)zp1 << (r1s - 1));
-            const int8_t o0 = clamp8(requant_r(s.a0 + 2 * bias0, qm0, rz0, r0), lo, hi);
-            const int8_t o2 = clamp8(requant_r(s.b0 + 2 * bias0, qm0, rz0, r0), lo, hi);
-            const int8_t o1 = clamp8(requant_r(s.a1 + 2 * bias1, qm1, rz1, r1s), lo, hi);
-            const int8_t o3 = clamp8(requant_r(s.b1 + 2 * bias1, qm1, rz1, r1s), lo, hi);
-            out[r] = o0;
-            out[rows + r] = o2;
-            out[r1] = o1;
-            out[rows + r1] = o3;
-        } else {
-            const int8_t o0 = finish_any(q, r, s.a0, 1, bias0, limit);
-            const int8_t o2 = finish_any(q, r, s.b0, 1, bias0, limit);
-            const int8_t o1 = finish_any(q, r1, s.a1, 1, bias1, limit);
-            const int8_t o3 = finish_any(q, r1, s.b1, 1, bias1, limit);
-            out[r] = o0;
-            out[rows + r] = o2;
-            out[r1] = o1;
-            out[rows + r1] = o3;
-        }
+        narrow_step_c(q, xq, k, w, rows, bias, out, r, limit);
     }
 }
 
@@ -1132,73 +1186,91 @@ static int32_t tail_dot(const int8_t *p, int32_t tail, const uint32_t *xt, int32
 
 /* ekrt_mat_vec; xw: NULL, or x widened (2 * ekrt_mat_col_words(k) / 2 words: {lo, hi} per 4 k,
  * doubled) for the DSP loop to read instead of splitting x again for every block of rows */
+/* rows r.. (a block of up to four) against the column in C (any mode, any activation range) */
+static void vec_step_c(const ekrt_mat_q_t *q, const int8_t *x, const uint32_t *xt, int32_t k,
+                       const int8_t *w, int32_t rows, const int32_t *bias, int8_t *out, int32_t r,
+                       int32_t limit)
+{
+    const uint32_t off2 = ekrt_dup16(q->input_offset);
+    const int32_t full = k >> 2, tail = k & 3;
+    /* rows past the end repeat the last one: the same loads, the results dropped */
+    const int32_t rn = rows - r < 4 ? rows - r : 4;
+    const int8_t *p0 = w + r * k;
+    const int8_t *p1 = rn > 1 ? p0 + k : p0, *p2 = rn > 2 ? p1 + k : p1;
+    const int8_t *p3 = rn > 3 ? p2 + k : p2;
+    int32_t sums[4];
+    sum4_t t;
+    t.s0 = t.s1 = t.s2 = t.s3 = 0;
+    if (full > 0) {
+        t = dot_vec4(x, p0, p1, p2, p3, full, off2);
+    }
+    if (tail) {
+        t.s0 = tail_dot(p0 + 4 * full, tail, xt, t.s0);
+        t.s1 = tail_dot(p1 + 4 * full, tail, xt, t.s1);
+        t.s2 = tail_dot(p2 + 4 * full, tail, xt, t.s2);
+        t.s3 = tail_dot(p3 + 4 * full, tail, xt, t.s3);
+    }
+    sums[0] = t.s0;
+    sums[1] = t.s1;
+    sums[2] = t.s2;
+    sums[3] = t.s3;
+    finish_rows(q, r, rn, sums, 0, bias, limit, out + r);
+}
+
+/* ekrt_mat_vec; xw: NULL, or x widened ({lo, hi} per 4 k, doubled) for the DSP loop to read
+ * instead of splitting x again for every block of rows */
 static void vec_any(const ekrt_mat_q_t *q, const int8_t *x, const uint32_t *xw, int32_t k,
                     const int8_t *w, int32_t rows, const int32_t *bias, int8_t *out)
 {
     const uint32_t off2 = ekrt_dup16(q->input_offset);
     const int32_t full = k >> 2, tail = k & 3, limit = r_limit(k);
     uint32_t xt[2] = {0, 0};
-    int32_t r;
+    int32_t r = 0;
     if (tail) {
         const uint32_t v = ekrt_load_tail(x + 4 * full, tail);
         xt[0] = ekrt_sxtab16(off2, v) & (tail == 3 ? 0xFFFFFFFFu : 0xFFFFu);
         xt[1] = ekrt_sxtab16_hi(off2, v) & (tail == 1 ? 0u : 0xFFFFu);
     }
-    r = 0;
 #if EKRT_HAVE_DSP
-    if (q->all_r && tail == 0 && full > 0 && q->act_min == -128 && q->act_max == 127 && rows >= 4) {
+    if (tail == 0 && full > 0 && q->act_min == -128 && q->act_max == 127) {
+        /* blocks of four rows in runs of mode-R rows through the asm, the others in C */
+        const int32_t end = rows & ~3;
         vec_ctx_t ctx;
-        ctx.x = x;
+        ctx.x = xw != NULL ? (const int8_t *)(const void *)xw : x;
         ctx.x_end = x + 4 * full;
-        ctx.w = w;
         ctx.k = k;
-        ctx.bias = bias != NULL ? bias : k_no_bias;
         ctx.bstep = bias != NULL ? 16 : 0;
-        ctx.mult = q->mult;
-        ctx.shift = q->shift;
         ctx.step = q->per_tensor ? 0 : 1;
         ctx.zp1 = 1 + 2 * q->output_offset;
-        ctx.out = out;
-        ctx.blocks = rows >> 2;
-        ctx.off2 = off2;
+        /* with xw the loop counts groups down by 2 from an even count */
+        ctx.off2 = xw != NULL ? (uint32_t)(full + (full & 1)) : off2;
         ctx.odd = full & 1;
-        r = 4 * ctx.blocks;
-        if (xw != NULL) {
-            ctx.x = (const int8_t *)(const void *)xw;
-            ctx.off2 = (uint32_t)(full + (full & 1)); /* the loop counts down by 2 */
-            vecw_rows_r_full(&ctx);
-        } else {
-            vec_rows_r_full(&ctx);
+        while (r < end) {
+            const int32_t stop = r_run(q, r, end, 4, bias, limit);
+            if (stop > r) {
+                ctx.blocks = (stop - r) >> 2;
+                ctx.w = w + r * k;
+                ctx.bias = bias != NULL ? bias + r : k_no_bias;
+                ctx.mult = q->mult + ctx.step * r;
+                ctx.shift = q->shift + ctx.step * r;
+                ctx.out = out + r;
+                if (xw != NULL) {
+                    vecw_rows_r_full(&ctx);
+                } else {
+                    vec_rows_r_full(&ctx);
+                }
+                r = stop;
+            } else {
+                vec_step_c(q, x, xt, k, w, rows, bias, out, r, limit);
+                r += 4;
+            }
         }
     }
 #else
     (void)xw;
 #endif
     for (; r < rows; r += 4) {
-        /* rows past the end repeat the last one: the same loads, the results dropped */
-        const int32_t rn = rows - r < 4 ? rows - r : 4;
-        const int8_t *p0 = w + r * k;
-        const int8_t *p1 = rn > 1 ? p0 + k : p0, *p2 = rn > 2 ? p1 + k : p1;
-        const int8_t *p3 = rn > 3 ? p2 + k : p2;
-        sum4_t t;
-        t.s0 = t.s1 = t.s2 = t.s3 = 0;
-        if (full > 0) {
-            t = dot_vec4(x, p0, p1, p2, p3, full, off2);
-        }
-        if (tail) {
-            t.s0 = tail_dot(p0 + 4 * full, tail, xt, t.s0);
-            t.s1 = tail_dot(p1 + 4 * full, tail, xt, t.s1);
-            t.s2 = tail_dot(p2 + 4 * full, tail, xt, t.s2);
-            t.s3 = tail_dot(p3 + 4 * full, tail, xt, t.s3);
-        }
-        {
-            int32_t sums[4];
-            sums[0] = t.s0;
-            sums[1] = t.s1;
-            sums[2] = t.s2;
-            sums[3] = t.s3;
-            finish_rows(q, r, rn, sums, 0, bias, limit, out + r);
-        }
+        vec_step_c(q, x, xt, k, w, rows, bias, out, r, limit);
     }
 }
 
