@@ -27,7 +27,7 @@ typedef struct {
     const int8_t *in;
 } pix_ctx_t;
 
-static const int8_t *pixel_strided(const void *ctx, int32_t i, int8_t *buf)
+static const int8_t *pixel_strided(void *ctx, int32_t i, int8_t *buf)
 {
     const pix_ctx_t *c = (const pix_ctx_t *)ctx;
     const ekrt_conv_params_t *p = c->p;
@@ -48,7 +48,7 @@ void ekrt_eval_conv2d_1x1(const ekrt_t *rt, const ekrt_op_t *op)
     pix_ctx_t ctx;
     ctx.p = p;
     ctx.in = EKRT_IN(rt, op, 0);
-    ekrt_mat_run(&q, dense ? NULL : pixel_strided, dense ? (const void *)ctx.in : &ctx, pixels(p),
-                 p->in_c, EKRT_IN(rt, op, 1), p->out_c, EKRT_BIAS(rt, op), EKRT_OUT(rt, op),
-                 op->scratch, room > asked ? room : asked, NULL);
+    ekrt_mat_run(&q, dense ? ctx.in : NULL, pixel_strided, &ctx, pixels(p), p->in_c,
+                 EKRT_IN(rt, op, 1), p->out_c, EKRT_BIAS(rt, op), EKRT_OUT(rt, op), op->scratch,
+                 room > asked ? room : asked, NULL);
 }

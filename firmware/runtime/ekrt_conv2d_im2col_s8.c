@@ -36,50 +36,24 @@ int ekrt_conv2d_im2col_scratch(ekrt_prep_t *c, ekrt_op_t *op)
     return ekrt_request_scratch_upto(c, op, l, most > l ? most : l);
 }
 
-/* short copies inline: the stem has in_c = 1, where a memcpy call per tap costs more than
- * the multiply-accumulates */
+/* short copies inline, a word at a time (unaligned words are one LDR/STR on Cortex-M3 and
+ * later): the stem has in_c = 1..3, where a memcpy call per tap costs more than the
+ * multiply-accumulates */
 static inline void copy_bytes(int8_t *dst, const int8_t *src, int32_t n)
 {
-    if (n >= 16) {
+    if (n >= 32) {
         memcpy(dst, src, (size_t)n);
         return;
     }
+    while (n >= 4) {
+        const uint32_t v = ekrt_load4(src);
+        memcpy(dst, &v, 4);
+        dst += 4;
+        src += 4;
+        n -= 4;
+    }
     while (n-- > 0) {
         *dst++ = *src++;
-    }
-}
-
-static void fill_column(const ekrt_conv_params_t *p, const int8_t *in, int32_t pix, int8_t *col)
-{
-    const int32_t row = pix / p->out_w, ox = pix % p->out_w;
-    const int32_t b = row / p->out_h, oy = row % p->out_h;
-    const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
-    const int32_t span = p->k_w * p->in_c;
-    const int8_t zp = (int8_t)(-p->input_offset);
-    int32_t ky, kx, i;
-    const int whole_rows = p->dil_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w;
-    for (ky = 0; ky < p->k_h; ++ky) {
-        const int32_t iy = iy0 + ky * p->dil_h;
-        const int8_t *src = in + ((b * p->in_h + iy) * p->in_w + ix0) * p->in_c;
-        if (iy < 0 || iy >= p->in_h) {
-            for (i = 0; i < span; ++i) {
-                col[i] = zp;
-            }
-        } else if (whole_rows) {
-            copy_bytes(col, src, span); /* the window's row is contiguous in NHWC */
-        } else {
-            for (kx = 0; kx < p->k_w; ++kx) {
-                const int32_t ix = ix0 + kx * p->dil_w;
-                if (ix < 0 || ix >= p->in_w) {
-                    for (i = 0; i < p->in_c; ++i) {
-                        col[kx * p->in_c + i] = zp;
-                    }
-                } else {
-                    copy_bytes(col + kx * p->in_c, src + kx * p->dil_w * p->in_c, p->in_c);
-                }
-            }
-        }
-        col += span;
     }
 }
 
@@ -88,10 +62,43 @@ typedef struct {
     const int8_t *in;
 } col_ctx_t;
 
-static const int8_t *im2col(const void *ctx, int32_t pix, int8_t *buf)
+static void fill_column(const ekrt_conv_params_t *p, const int8_t *in, int32_t b, int32_t oy,
+                        int32_t ox, int8_t *col)
+{
+    const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
+    const int32_t span = p->k_w * p->in_c;
+    const int8_t zp = (int8_t)(-p->input_offset);
+    int32_t ky, kx;
+    const int whole_rows = p->dil_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w;
+    for (ky = 0; ky < p->k_h; ++ky) {
+        const int32_t iy = iy0 + ky * p->dil_h;
+        /* offsets, not pointers: a window may start outside the image */
+        const int32_t row = (b * p->in_h + iy) * p->in_w;
+        if (iy < 0 || iy >= p->in_h) {
+            memset(col, zp, (size_t)span);
+        } else if (whole_rows) {
+            /* the window's row is contiguous in NHWC */
+            copy_bytes(col, in + (row + ix0) * p->in_c, span);
+        } else {
+            for (kx = 0; kx < p->k_w; ++kx) {
+                const int32_t ix = ix0 + kx * p->dil_w;
+                if (ix < 0 || ix >= p->in_w) {
+                    memset(col + kx * p->in_c, zp, (size_t)p->in_c);
+                } else {
+                    copy_bytes(col + kx * p->in_c, in + (row + ix) * p->in_c, p->in_c);
+                }
+            }
+        }
+        col += span;
+    }
+}
+
+static const int8_t *im2col(void *ctx, int32_t pix, int8_t *buf)
 {
     const col_ctx_t *c = (const col_ctx_t *)ctx;
-    fill_column(c->p, c->in, pix, buf);
+    const ekrt_conv_params_t *p = c->p;
+    const int32_t row = pix / p->out_w;
+    fill_column(p, c->in, row / p->out_h, row % p->out_h, pix % p->out_w, buf);
     return buf;
 }
 
@@ -112,6 +119,6 @@ void ekrt_eval_conv2d_im2col(const ekrt_t *rt, const ekrt_op_t *op)
     col_ctx_t ctx;
     ctx.p = p;
     ctx.in = EKRT_IN(rt, op, 0);
-    ekrt_mat_run(&q, im2col, &ctx, n, k, EKRT_IN(rt, op, 1), p->out_c, EKRT_BIAS(rt, op),
+    ekrt_mat_run(&q, NULL, im2col, &ctx, n, k, EKRT_IN(rt, op, 1), p->out_c, EKRT_BIAS(rt, op),
                  EKRT_OUT(rt, op), cols + (pairs ? 2u : 1u) * cb, mat, cols);
 }

@@ -128,7 +128,7 @@ void ekrt_eval_fully_connected_mat(const ekrt_t *rt, const ekrt_op_t *op)
     const uint32_t room = (uint32_t)op->scratch16 * 16u;
     const uint32_t least = ekrt_mat_scratch_min(p->accum_depth, p->batches);
     /* the batches are contiguous columns */
-    ekrt_mat_run(&q, NULL, EKRT_IN(rt, op, 0), p->batches, p->accum_depth, EKRT_IN(rt, op, 1),
+    ekrt_mat_run(&q, EKRT_IN(rt, op, 0), NULL, NULL, p->batches, p->accum_depth, EKRT_IN(rt, op, 1),
                  p->out_depth, EKRT_BIAS(rt, op), EKRT_OUT(rt, op), op->scratch,
                  room > least ? room : least, NULL);
 }

@@ -307,9 +307,9 @@ void ekrt_mat_cols(const ekrt_mat_q_t *q, const uint32_t *xq, int32_t n, int32_t
                    int32_t rows, const int32_t *bias, int8_t *out, uint32_t *wq);
 void ekrt_mat_vec(const ekrt_mat_q_t *q, const int8_t *x, int32_t k, const int8_t *w, int32_t rows,
                   const int32_t *bias, int8_t *out);
-/* Column c of n for ekrt_mat_run: a pointer to its k int8, in the input or built in buf
- * (NULL instead of a function: the columns are contiguous, column c at ctx + c * k). */
-typedef const int8_t *(*ekrt_mat_col_fn)(const void *ctx, int32_t c, int8_t *buf);
+/* Column c of n for ekrt_mat_run: a pointer to its k int8, in the input or built in buf;
+ * ctx is the caller's (it may keep state: columns are asked for in order, mostly). */
+typedef const int8_t *(*ekrt_mat_col_fn)(void *ctx, int32_t c, int8_t *buf);
 /* Scratch for ekrt_mat_run (4-byte aligned): an op asks for ekrt_mat_scratch_min (two widened
  * columns, else one, while that is at most 512 bytes, else none: ekrt_mat_vec needs none) up
  * to ekrt_mat_scratch_max (its largest tile), and after planning may use what op->scratch16
@@ -320,12 +320,13 @@ uint32_t ekrt_mat_scratch_max(int32_t k, int32_t n); /* the most a tile can use 
 int32_t ekrt_mat_tile(int32_t k, int32_t n, uint32_t bytes);
 uint32_t ekrt_mat_scratch_bytes(int32_t k, int32_t tile);
 /* All n columns, tiles as large as scratch_bytes allow: widen, ekrt_mat_cols; an odd last
- * one (or each, when not even two fit) by the vec path.
+ * one (or each, when not even two fit) by the vec path. Columns: dense (column c at
+ * dense + c * k), or NULL and col(ctx, c, ...).
  * col_buf: room for two built columns of (k + 3) & ~3 bytes each (col writes column c of a
  * pair at col_buf, the other at col_buf + that), or NULL when col never builds one. */
-void ekrt_mat_run(const ekrt_mat_q_t *q, ekrt_mat_col_fn col, const void *ctx, int32_t n, int32_t k,
-                  const int8_t *w, int32_t rows, const int32_t *bias, int8_t *out, void *scratch,
-                  uint32_t scratch_bytes, int8_t *col_buf);
+void ekrt_mat_run(const ekrt_mat_q_t *q, const int8_t *dense, ekrt_mat_col_fn col, void *ctx,
+                  int32_t n, int32_t k, const int8_t *w, int32_t rows, const int32_t *bias,
+                  int8_t *out, void *scratch, uint32_t scratch_bytes, int8_t *col_buf);
 /* 1 if every shift lies in [-31, 31] (the range ekrt_requant_fast handles) */
 int ekrt_shifts_fast(const int8_t *shift, int32_t n);
 /* EKRT_RQ_RIGHT if ekrt_requant_r applies to all n channels: shifts in [-31, -1] and

@@ -120,6 +120,17 @@ static void finish_rows(const ekrt_mat_q_t *q, int32_t row, int32_t n, const int
 }
 
 #if EKRT_HAVE_DSP
+/* The asm loops read filter rows a word at a time, up to 3 bytes past k when k % 4 != 0:
+ * inside the next row, except after the filter's last row. Of the pairs of rows [r, stop),
+ * the end of those read in place (stop, or stop - 2); a last pair left over is read from a zero-padded copy when
+ * k <= EKRT_MAT_COPY (stack), else in C. */
+#define EKRT_MAT_COPY 128
+
+static int32_t asm_rows_end(int32_t k, int32_t rows, int32_t stop)
+{
+    return (k & 3) != 0 && stop == rows ? stop - 2 : stop;
+}
+
 /* From row r (a multiple of step), the end of the run of whole steps of rows that are all in
  * mode R, up to end: end itself when every row is (q->all_r), r when row r's step is not. */
 static int32_t r_run(const ekrt_mat_q_t *q, int32_t r, int32_t end, int32_t step,
@@ -578,9 +589,8 @@ static void wide(const ekrt_mat_q_t *q, const uint32_t *xq, int32_t n, int32_t k
     ctx.hi = q->act_max;
 #if EKRT_HAVE_DSP
     if (ctx.lo == -128 && ctx.hi == 127) {
-        /* the pairs whose word-at-a-time reads stay inside the filter (all when k % 4 = 0, else
-         * all but a last one) in runs of mode-R rows through the asm, the others in C */
-        const int32_t end = (k & 3) == 0 ? rows & ~1 : ((rows - 1) >> 1) * 2;
+        /* runs of mode-R pairs of rows through the asm, the others in C */
+        const int32_t end = rows & ~1;
         ctx.wq = wq;
         ctx.xq = xq;
         ctx.k = k;
@@ -590,13 +600,33 @@ static void wide(const ekrt_mat_q_t *q, const uint32_t *xq, int32_t n, int32_t k
         while (r < end) {
             const int32_t stop = r_run(q, r, end, 2, bias, limit);
             if (stop > r) {
-                ctx.pairs = (stop - r) >> 1;
-                ctx.w = w + r * k;
-                ctx.bias = bias != NULL ? bias + r : k_no_bias;
-                ctx.mult = q->mult + ctx.step * r;
-                ctx.shift = q->shift + ctx.step * r;
-                ctx.out_row = out + r;
-                wide_rows_r_full(&ctx);
+                const int32_t safe = asm_rows_end(k, rows, stop);
+                if (safe > r) {
+                    ctx.pairs = (safe - r) >> 1;
+                    ctx.w = w + r * k;
+                    ctx.bias = bias != NULL ? bias + r : k_no_bias;
+                    ctx.mult = q->mult + ctx.step * r;
+                    ctx.shift = q->shift + ctx.step * r;
+                    ctx.out_row = out + r;
+                    wide_rows_r_full(&ctx);
+                }
+                if (safe < stop) {
+                    /* the filter's last pair of rows, read from a zero-padded copy */
+                    uint32_t copy[(2 * EKRT_MAT_COPY + 4) / 4];
+                    if (k <= EKRT_MAT_COPY) {
+                        memcpy(copy, w + safe * k, 2u * (uint32_t)k);
+                        memset((int8_t *)copy + 2 * k, 0, 4);
+                        ctx.pairs = 1;
+                        ctx.w = (const int8_t *)copy;
+                        ctx.bias = bias != NULL ? bias + safe : k_no_bias;
+                        ctx.mult = q->mult + ctx.step * safe;
+                        ctx.shift = q->shift + ctx.step * safe;
+                        ctx.out_row = out + safe;
+                        wide_rows_r_full(&ctx);
+                    } else {
+                        wide_pair_c(q, xq, n, k, w, bias, out, wq, &ctx, safe, limit);
+                    }
+                }
                 r = stop;
             } else {
                 wide_pair_c(q, xq, n, k, w, bias, out, wq, &ctx, r, limit);
@@ -865,9 +895,8 @@ static void narrow_pair(const ekrt_mat_q_t *q, const uint32_t *xq, int32_t k, co
     int32_t r = 0;
 #if EKRT_HAVE_DSP
     if (q->act_min == -128 && q->act_max == 127) {
-        /* the pairs whose word reads stay inside the filter (as in wide), in runs of mode-R
-         * rows through the asm, the others in C */
-        const int32_t end = (k & 3) == 0 ? rows & ~1 : ((rows - 1) >> 1) * 2;
+        /* runs of mode-R pairs of rows through the asm, the others in C (as in wide) */
+        const int32_t end = rows & ~1;
         narrow_ctx_t ctx;
         ctx.xq = xq;
         ctx.x_end = xq + 4 * ((k + 3) >> 2);
@@ -879,13 +908,31 @@ static void narrow_pair(const ekrt_mat_q_t *q, const uint32_t *xq, int32_t k, co
         while (r < end) {
             const int32_t stop = r_run(q, r, end, 2, bias, limit);
             if (stop > r) {
-                ctx.pairs = (stop - r) >> 1;
-                ctx.w = w + r * k;
-                ctx.bias = bias != NULL ? bias + r : k_no_bias;
-                ctx.mult = q->mult + ctx.step * r;
-                ctx.shift = q->shift + ctx.step * r;
-                ctx.out = out + r;
-                narrow_rows_r_full(&ctx, ((k + 3) >> 2) & 1);
+                const int32_t safe = asm_rows_end(k, rows, stop);
+                uint32_t copy[(2 * EKRT_MAT_COPY + 4) / 4];
+                if (safe > r) {
+                    ctx.pairs = (safe - r) >> 1;
+                    ctx.w = w + r * k;
+                    ctx.bias = bias != NULL ? bias + r : k_no_bias;
+                    ctx.mult = q->mult + ctx.step * r;
+                    ctx.shift = q->shift + ctx.step * r;
+                    ctx.out = out + r;
+                    narrow_rows_r_full(&ctx, ((k + 3) >> 2) & 1);
+                }
+                if (safe < stop && k <= EKRT_MAT_COPY) {
+                    /* the filter's last pair of rows, read from a zero-padded copy */
+                    memcpy(copy, w + safe * k, 2u * (uint32_t)k);
+                    memset((int8_t *)copy + 2 * k, 0, 4);
+                    ctx.pairs = 1;
+                    ctx.w = (const int8_t *)copy;
+                    ctx.bias = bias != NULL ? bias + safe : k_no_bias;
+                    ctx.mult = q->mult + ctx.step * safe;
+                    ctx.shift = q->shift + ctx.step * safe;
+                    ctx.out = out + safe;
+                    narrow_rows_r_full(&ctx, ((k + 3) >> 2) & 1);
+                } else if (safe < stop) {
+                    narrow_step_c(q, xq, k, w, rows, bias, out, safe, limit);
+                }
                 r = stop;
             } else {
                 narrow_step_c(q, xq, k, w, rows, bias, out, r, limit);
@@ -1339,12 +1386,11 @@ int32_t ekrt_mat_tile(int32_t k, int32_t n, uint32_t bytes)
     return t;
 }
 
-void ekrt_mat_run(const ekrt_mat_q_t *q, ekrt_mat_col_fn col, const void *ctx, int32_t n, int32_t k,
-                  const int8_t *w, int32_t rows, const int32_t *bias, int8_t *out, void *scratch,
-                  uint32_t scratch_bytes, int8_t *col_buf)
+void ekrt_mat_run(const ekrt_mat_q_t *q, const int8_t *dense, ekrt_mat_col_fn col, void *ctx,
+                  int32_t n, int32_t k, const int8_t *w, int32_t rows, const int32_t *bias,
+                  int8_t *out, void *scratch, uint32_t scratch_bytes, int8_t *col_buf)
 {
     const uint32_t off2 = ekrt_dup16(q->input_offset);
-    const int8_t *dense = col == NULL ? (const int8_t *)ctx : NULL;
     const int32_t tile = ekrt_mat_tile(k, n, scratch_bytes);
     const int one = k < 32768 && scratch_bytes >= 4u * ekrt_mat_col_words(k);
     uint32_t *xq = (uint32_t *)scratch;

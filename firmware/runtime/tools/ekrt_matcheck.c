@@ -201,7 +201,8 @@ static int check(uint32_t index, int32_t k, int32_t rows, int32_t n, int8_t *w, 
     room =
         tile > 0 ? ekrt_mat_scratch_bytes(k, tile) : (rnd() % 2 ? 4u * ekrt_mat_col_words(k) : 0u);
     memset(s_got, 0x5A, sizeof s_got);
-    ekrt_mat_run(&q, NULL, x, n, k, w, rows, no_bias ? NULL : s_bias, s_got, s_scratch, room, NULL);
+    ekrt_mat_run(&q, x, NULL, NULL, n, k, w, rows, no_bias ? NULL : s_bias, s_got, s_scratch, room,
+                 NULL);
     for (i = 0; i < n * rows; ++i) {
         if (s_got[i] != s_ref[i]) {
             say("matcheck mismatch case ");
