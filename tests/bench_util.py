@@ -5,8 +5,11 @@ sits behind /dev/ttyUSB0), so DeviceLink talks to it through pyserial exactly as
 from __future__ import annotations
 
 import os
+import select
 import signal
+import socket
 import subprocess
+import threading
 import tty
 from pathlib import Path
 
@@ -52,8 +55,25 @@ def make_run(root: Path, tflite: bytes, n: int = 40, seed: int = 0) -> runs.Run:
         labels=labels,
         label_names=np.array(LABELS[: facts["n_out"]]),
     )
-    runs.write_json(run.export_dir / "export.json", {"stage": "export", "hash": facts["hash"]})
+    runs.write_json(run.export_dir / "export.json", export_report(tflite, "host"))
     return run
+
+
+def export_report(tflite: bytes, board: str, arena: int = 64 * 1024) -> dict:
+    """The fields of export.json the bench reads (artifacts.load_export), as the export writes them."""
+    from edgekit.export.tflite import inspect_tflite
+
+    info = inspect_tflite(tflite)
+    i, o = info.input, info.output
+    return {
+        "stage": "export",
+        "board": board,
+        "model_hash": runs.model_hash(tflite),
+        "model_bytes": len(tflite),
+        "input": {"shape": i.shape, "scale": i.scales[0], "zero_point": i.zero_points[0]},
+        "output": {"shape": o.shape, "scale": o.scales[0], "zero_point": o.zero_points[0]},
+        "arena": {"ek_arena_size": arena},
+    }
 
 
 def build_for(run: runs.Run, board: Board) -> dict:
@@ -105,3 +125,70 @@ class PtyDevice:
         self.kill()
         os.close(self.master)
         os.close(self.slave)
+
+
+class FailingPeer:
+    """A board behind a TCP serial server (a socket:// URL) that stops answering mid-run: the real
+    host firmware, whose link is cut after it has answered `after` commands starting with `cmd`.
+    hang_up: the connection closes (the emulator exited, a cable was pulled); else it stays open
+    and silent (the board hung). Bytes pass through unchanged until then."""
+
+    def __init__(self, exe: str | Path, after: int, cmd: str = "ek-run", hang_up: bool = False):
+        self.exe, self.after, self.cmd, self.hang_up = str(exe), after, cmd.encode(), hang_up
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"socket://127.0.0.1:{self.server.getsockname()[1]}"
+        self.proc: subprocess.Popen | None = None
+        self.silent: socket.socket | None = None
+        self.cut = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        client, _ = self.server.accept()
+        self.proc = subprocess.Popen(
+            [self.exe], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        )
+        fw_out = self.proc.stdout.fileno()  # type: ignore[union-attr]
+        pending, seen = b"", 0
+        while not self.cut.is_set():
+            ready, _, _ = select.select([client, fw_out], [], [], 0.1)
+            if fw_out in ready:
+                data = os.read(fw_out, 65536)
+                if not data:
+                    break
+                client.sendall(data)
+            if client in ready:
+                data = client.recv(65536)
+                if not data:
+                    break
+                pending += data
+                while b"%" in pending:  # forward whole commands, counting the watched one
+                    head, pending = pending.split(b"%", 1)
+                    if head.strip().startswith(self.cmd):
+                        seen += 1
+                        if seen > self.after:
+                            self._cut(client)
+                            return
+                    self.proc.stdin.write(head + b"%")  # type: ignore[union-attr]
+                    self.proc.stdin.flush()  # type: ignore[union-attr]
+        self._cut(client)
+
+    def _cut(self, client: socket.socket) -> None:
+        self.cut.set()
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.hang_up:
+            client.close()
+        else:  # silent: keep the connection open, answer nothing
+            self.silent = client
+
+    def close(self) -> None:
+        self.cut.set()
+        self.thread.join(timeout=5)
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.silent is not None:
+            self.silent.close()
+        self.server.close()

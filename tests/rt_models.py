@@ -8,9 +8,11 @@ test session skips TensorFlow entirely when nothing changed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -438,6 +440,99 @@ def mat_specs(seed0: int = 1400) -> list[ModelSpec]:
     ]
 
 
+def _dw(
+    name: str, seed: int, h: int, w: int, cin: int, k, s=1, pad="same", dm=1, **kw
+) -> ModelSpec:
+    params = dict(h=h, w=w, cin=cin, k=k, s=s, pad=pad, act=kw.get("act"), dm=dm, dil=1)
+    params.update(wstd=kw.get("wstd", 0.5), range=kw.get("range", (-2.0, 2.0)))
+    if kw.get("per_tensor"):
+        params["per_tensor"] = True
+    return ModelSpec(name, "dw", seed, params)
+
+
+def rt_dw_specs(seed0: int = 1500) -> list[ModelSpec]:
+    """The edges of the depthwise kernel family (ekrt_depthwise_conv2d_4ch_s8.c) and of the
+    pooling / broadcast ADD variants: full 3x3 windows with the input offset folded into the
+    bias (maps >= 3 rows), border windows read shifted by 1 and 2 columns (SAME, stride 2, odd
+    and even widths, an explicit PAD of 2 folded in), 1-3 kernel rows (maps 1 and 2 rows
+    high), images narrower than 3, channels not a multiple of 4 (overlapping last group) and
+    below 4, multipliers 1, 2 (halfword inputs) and 4 (bytes), 5x5 and 7x7 and 3x1 / 1x3
+    filters, per-tensor weights, multipliers above 1 (shifts >= 0: the general
+    requantization), relu / relu6 / none; MEAN over H, W with fewer than 4 channels and more
+    than 255 pixels (int16 lane sums flushed)."""
+    q = seed0
+    out = [
+        _dw("r_dw_full_c12", q, 12, 14, 12, 3, act="relu6"),
+        _dw("r_dw_s2_odd_c6", q + 1, 9, 11, 6, 3, s=2),
+        _dw("r_dw_s2_even_c8", q + 2, 8, 10, 8, 3, s=2, act="relu"),
+        _dw("r_dw_m2_c5", q + 3, 10, 9, 5, 3, dm=2, act="relu6"),
+        _dw("r_dw_m2_s2_c4", q + 4, 7, 8, 4, 3, s=2, dm=2),
+        _dw("r_dw_m4_c3", q + 5, 7, 8, 3, 3, s=2, pad="valid", dm=4),
+        _dw("r_dw_5x5_c8", q + 6, 9, 9, 8, 5, act="relu6"),
+        _dw("r_dw_7x7_c4", q + 7, 8, 8, 4, 7),
+        _dw("r_dw_3x1_c7", q + 8, 6, 7, 7, (3, 1)),
+        _dw("r_dw_1x3_c9", q + 9, 5, 6, 9, (1, 3), act="relu6"),
+        _dw("r_dw_row1_c20", q + 10, 1, 3, 20, 3, act="relu6"),
+        _dw("r_dw_row2_c16", q + 11, 2, 6, 16, 3),
+        _dw("r_dw_w2_c8", q + 12, 4, 2, 8, 3),
+        _dw("r_dw_1px_c4", q + 13, 1, 1, 4, 3, act="relu"),
+        _dw("r_dw_c3", q + 14, 6, 6, 3, 3, act="relu6"),
+        _dw("r_dw_m2_c1", q + 15, 5, 5, 1, 3, dm=2),
+        _dw("r_dw_bigw_c8", q + 16, 6, 7, 8, 3, wstd=6.0, range=(-0.05, 0.05)),
+        _dw("r_dw_pt_c8", q + 17, 7, 9, 8, 3, s=2, act="relu6", per_tensor=True),
+        _dw("r_dw_m2_5x5_c4", q + 19, 8, 9, 4, 5, dm=2, act="relu"),
+        ModelSpec(
+            "r_pad2_dw_c8",
+            "padconv",
+            q + 18,
+            dict(
+                h=6,
+                w=7,
+                cin=8,
+                cout=8,
+                layer="dw",
+                pads=(2, 1, 2, 2),
+                s=1,
+                wstd=0.4,
+                range=(-1.0, 2.0),
+            ),
+        ),
+    ]
+    pools = [  # name, kind, h, w, c, k, s, pad
+        ("r_max_2x2_c5", "maxpool", 8, 9, 5, 2, 2, "valid"),
+        ("r_max_3x3_s2_c16", "maxpool", 7, 7, 16, 3, 2, "same"),
+        ("r_max_3x3_c3", "maxpool", 6, 5, 3, 3, 1, "same"),
+        ("r_max_relu6_c6", "maxpool", 6, 8, 6, 2, 2, "same"),
+        ("r_avg_global_c12", "avgpool", 10, 5, 12, (10, 5), 1, "valid"),
+        ("r_avg_3x3_c7", "avgpool", 6, 7, 7, 3, 1, "same"),
+        ("r_avg_big_c4", "avgpool", 16, 17, 4, (16, 16), 1, "valid"),
+    ]
+    for i, (name, kind, h, w, c, k, st, pad) in enumerate(pools, start=30):
+        params = dict(h=h, w=w, c=c, k=k, s=st, pad=pad, range=(-1.5, 2.5))
+        if name == "r_max_relu6_c6":
+            params["act"] = "relu6"
+        out.append(ModelSpec(name, kind, q + i, params))
+    for i, (h, w, c) in enumerate([(16, 20, 3), (4, 70, 9)], start=50):  # MEAN over H, W
+        out.append(
+            ModelSpec(
+                f"r_gap_{h}x{w}x{c}",
+                "mean",
+                q + i,
+                dict(h=h, w=w, c=c, keep=False, range=(-1.0, 3.0)),
+            )
+        )
+    for i, (mode, c) in enumerate([("scalar", 6), ("chan1", 8), ("row", 5)], start=40):
+        out.append(
+            ModelSpec(
+                f"r_add_{mode}_c{c}",
+                "addb",
+                q + i,
+                dict(h=4, w=5, c=c, mode=mode, range=(-2.0, 3.0)),
+            )
+        )
+    return out
+
+
 def all_specs() -> list[ModelSpec]:
     return (
         conv_specs()
@@ -450,6 +545,7 @@ def all_specs() -> list[ModelSpec]:
         + misc_specs()
         + variant_specs()
         + mat_specs()
+        + rt_dw_specs()
     )
 
 
@@ -589,6 +685,22 @@ def _build_keras(spec: ModelSpec):  # -> (keras.Model, input shape without batch
         shape = (p["h"], p["w"], p["c"])
         inp = tf.keras.Input(shape, batch_size=1)
         x = L.AveragePooling2D(p["k"], strides=p["s"], padding=p["pad"])(inp)
+    elif k == "maxpool":
+        shape = (p["h"], p["w"], p["c"])
+        inp = tf.keras.Input(shape, batch_size=1)
+        x = L.MaxPooling2D(p["k"], strides=p["s"], padding=p["pad"])(inp)
+        if p.get("act") == "relu6":
+            x = L.ReLU(max_value=6.0)(x)  # fused into MAX_POOL_2D by the converter
+    elif k == "addb":
+        # ADD with broadcasting against a [1, H, W, C] map: a scalar [1, 1, 1, 1], a
+        # one-channel map [1, H, W, 1], a row [1, 1, W, C] (a constant vector the converter
+        # folds into the producer's bias)
+        shape = (p["h"], p["w"], p["c"])
+        inp = tf.keras.Input(shape, batch_size=1)
+        a = L.DepthwiseConv2D(1, depthwise_initializer=tf.keras.initializers.Constant(0.7))(inp)
+        axis = {"scalar": [1, 2, 3], "chan1": -1, "row": 1}[p["mode"]]
+        b = L.Lambda(lambda t: tf.reduce_mean(t, axis=axis, keepdims=True))(inp)
+        x = L.Lambda(lambda ab: ab[0] + ab[1])([a, b])
     elif k == "pad":
         shape = (p["h"], p["w"], p["c"])
         inp = tf.keras.Input(shape, batch_size=1)
@@ -624,6 +736,26 @@ def _build_keras(spec: ModelSpec):  # -> (keras.Model, input shape without batch
         inp = tf.keras.Input(shape, batch_size=1)
         x = L.Dense(p["units"], kernel_initializer=init(p["wstd"]))(inp)
         x = L.Softmax()(x)
+    elif k == "convhead":
+        # a strided conv, global average pool and a small dense head: a large input (an image)
+        # with a small output, as a classifier has
+        shape = (p["h"], p["w"], p["cin"])
+        inp = tf.keras.Input(shape, batch_size=1)
+        x = L.Conv2D(
+            p["cout"],
+            p["k"],
+            strides=p["s"],
+            padding="same",
+            activation="relu6",
+            kernel_initializer=init(p["wstd"]),
+            bias_initializer=binit,
+        )(inp)
+        x = L.GlobalAveragePooling2D()(x)
+        x = L.Dense(p["units"], kernel_initializer=init(0.5), bias_initializer=binit)(x)
+    elif k == "maxpool":
+        shape = (p["h"], p["w"], p["c"])
+        inp = tf.keras.Input(shape, batch_size=1)
+        x = L.MaxPooling2D(p["k"], strides=p["s"])(inp)
     elif k == "tanh":
         shape = (4, 6, 2)
         inp = tf.keras.Input(shape, batch_size=1)
@@ -689,11 +821,29 @@ def cache_dir() -> Path:
     return d
 
 
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    """TensorFlow prints `Saved artifact at ...` and the model's signature on stdout while it
+    converts: send that (Python's stdout and the C level's fd 1) to stderr, so a test that parses a
+    command's stdout reads only the command's."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def build(spec: ModelSpec, directory: Path) -> Path:
     """Path of the cached .tflite for spec, converting (and atomically writing) if missing."""
     path = directory / f"{spec.name}-{spec.key()}.tflite"
     if not path.exists():
-        data = convert(spec)
+        with _stdout_to_stderr():
+            data = convert(spec)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         tmp.write_bytes(data)
         os.replace(tmp, path)

@@ -56,6 +56,8 @@ EXPECTED_OPS = {
     "add": {"ADD"},
     "mean": {"MEAN"},
     "avgpool": {"AVERAGE_POOL_2D"},
+    "maxpool": {"MAX_POOL_2D"},
+    "addb": {"ADD"},
     "pad": {"PAD"},
     "reshape": {"RESHAPE", "FULLY_CONNECTED"},
     "transpose": {"TRANSPOSE", "RESHAPE", "FULLY_CONNECTED"},

@@ -19,7 +19,9 @@ from edgekit.bench import protocol, run_bench
 from edgekit.bench.link import DeviceError, DeviceLink, DeviceReset, LinkTimeout
 from edgekit.bench.qemu import run_qemu
 from edgekit.errors import EdgekitError
+from edgekit.export.from_tflite import export_tflite
 
+import rt_models
 from bench_util import HOST_BOARD, PtyDevice, build_for, make_run
 
 
@@ -194,6 +196,9 @@ def test_hash_mismatch_names_both_models_and_the_fix(
     shutil.copytree(run.export_dir, other.export_dir)
     tfl = other.export_dir / "model_int8.tflite"
     tfl.write_bytes(tfl.read_bytes() + b"\0")  # a different model file -> another hash
+    ex = json.loads((other.export_dir / "export.json").read_text())
+    ex["model_hash"] = runs.model_hash(tfl.read_bytes())  # exported as such
+    (other.export_dir / "export.json").write_text(json.dumps(ex))
     with pytest.raises(EdgekitError) as e:
         run_bench(other, HOST_BOARD, device.path, samples=5, progress=False)
     msg = str(e.value)
@@ -232,3 +237,29 @@ def test_qemu_missing_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     ):
         with run_qemu(mps2(), elf):
             pass
+
+
+def test_run_bench_sends_an_input_beyond_one_command_by_db_load(tmp_path: Path) -> None:
+    """A 1,200-byte input (2,400 hex digits) cannot travel in one 1024-byte ek-run command: the
+    harness loads it in db chunks (issue 24), and the output is still tflite_micro's, byte for
+    byte. The real export of a foreign .tflite, the real host firmware behind a pty."""
+    spec = rt_models.ModelSpec(
+        "in1200",
+        "convhead",
+        1503,
+        dict(h=20, w=20, cin=3, cout=4, k=3, s=2, units=6, wstd=0.3, range=(-1.0, 1.0)),
+    )
+    run = runs.Run(tmp_path / "run")
+    export_tflite(run, HOST_BOARD, rt_models.build(spec, rt_models.cache_dir()), n=6, seed=1)
+    dev = PtyDevice(build_for(run, HOST_BOARD)["elf"])
+    try:
+        rec = run_bench(run, HOST_BOARD, dev.path, samples=6, progress=False, write=False)
+        with pytest.raises(EdgekitError, match="input of 1,200 bytes does not fit one command"):
+            run_bench(run, HOST_BOARD, dev.path, samples=1, progress=False, mode="ek-run")
+    finally:
+        dev.close()
+    assert (
+        rec["input"] == {"bytes": 1200, "command": "db", "link": "serial"} and rec["mode"] == "db"
+    )
+    assert rec["exact_match_rate"] == 1.0 and rec["samples"] == 6
+    assert all(lap["output_matches_ek_run"] for lap in rec["lap_us"])

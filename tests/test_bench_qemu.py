@@ -87,6 +87,9 @@ def test_qemu_is_killed_on_error(qemu_run: runs.Run, tmp_path: Path) -> None:
     other = runs.Run(tmp_path / "other")
     shutil.copytree(qemu_run.export_dir, other.export_dir)
     (other.export_dir / "model_int8.tflite").write_bytes(b"another model")
+    ex = json.loads((other.export_dir / "export.json").read_text())
+    ex["model_hash"] = runs.model_hash(b"another model")  # exported as such
+    (other.export_dir / "export.json").write_text(json.dumps(ex))
     elf = next(qemu_run.firmware_dir("mps2-an386").rglob("*.elf"), None)
     if elf is None:
         elf = Path(firmware.build(firmware.render(qemu_run, mps2()), mps2())["elf"])

@@ -1,10 +1,12 @@
 """One CLI vocabulary: every subcommand's parser is walked, so a new command or option is checked
-too. An option name means one thing (type, registry) in every command, --seed has one default,
+too. An option several commands take is declared once (cli/options.py), --seed has one default,
 --out is always a directory, and names from a registry are checked against it at parse time."""
 
 from __future__ import annotations
 
 import argparse
+import ast
+from pathlib import Path
 
 import pytest
 
@@ -16,10 +18,10 @@ from edgekit.firmware import RUNTIMES
 from edgekit.nn import arch_names
 from edgekit.train import SPLITS
 
-# The same name for two related things, on purpose: export builds for one runtime, bench can
-# compare several side by side (both checked against firmware.RUNTIMES); sweep --folds is its
-# fold plan (sessions | subjects | K), train --folds the K of the kfold split.
-SAME_NAME_OTHER_TYPE = {"--runtime", "--folds"}
+# The same name for two things, on purpose: sweep --folds is its fold plan (sessions | subjects |
+# K), train --folds the K of the kfold split. (export and bench declare --runtime each: export builds
+# for one runtime, bench can compare several side by side.)
+SAME_NAME_OTHER_MEANING = {"--folds"}
 
 
 def commands() -> dict[str, argparse.ArgumentParser]:
@@ -62,6 +64,7 @@ def minimal_argv(name: str, p: argparse.ArgumentParser, tmp_path) -> list[str]:
 def test_the_walk_sees_every_command():
     assert set(commands()) == {
         "train",
+        "flash",
         "quantize",
         "export",
         "bench",
@@ -78,15 +81,32 @@ def test_the_walk_sees_every_command():
     }
 
 
-def test_an_option_name_has_one_type_everywhere():
-    seen: dict[str, tuple[str, tuple]] = {}
-    for name, p in commands().items():
-        for opt, a in options(p).items():
-            if opt in SAME_NAME_OTHER_TYPE:
-                continue
-            kind = (type(a).__name__, a.type, a.choices)  # a registry: the same _Known object
-            first = seen.setdefault(opt, (name, kind))
-            assert kind == first[1], f"{opt}: {name} takes {kind}, {first[0]} takes {first[1]}"
+def declared(path: Path) -> set[str]:
+    """The option names a module declares: the "--x" arguments of its add_argument calls."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_argument":
+            names |= {
+                a.value
+                for a in node.args
+                if isinstance(a, ast.Constant) and str(a.value).startswith("--")
+            }
+    return names
+
+
+def test_shared_options_are_declared_once():
+    """A command module adds a shared option from cli/options.py and never declares its name
+    again, so no second copy of an option (type, registry check, metavar) can drift."""
+    cli_dir = Path(cli.__file__).parent
+    shared = declared(cli_dir / "options.py")
+    assert {"--board", "--port", "--baud", "--data", "--format", "--seed", "--out"} <= shared
+    modules = sorted(p for p in cli_dir.glob("*.py") if p.name != "options.py")
+    assert {"train.py", "export.py", "bench.py", "robust.py", "sweep.py"} <= {
+        p.name for p in modules
+    }
+    for path in modules:
+        again = (declared(path) & shared) - SAME_NAME_OTHER_MEANING
+        assert not again, f"cli/{path.name} declares {sorted(again)} again: use cli.options"
 
 
 def test_seed_has_one_default_everywhere(tmp_path):
@@ -227,7 +247,7 @@ def test_disturb_is_one_condition_per_value(capsys):
     from edgekit.data.disturb import parse_conditions
 
     assert parse_conditions(args.disturb) == ["lc,ca", "noise"]
-    assert cli.parse_args(["robust", "gan"]).disturb is None  # -> cli.GAN_CONDITIONS
+    assert cli.parse_args(["robust", "gan"]).disturb is None  # -> cli.robust.GAN_CONDITIONS
     assert cli.parse_args(["synth", "--out", "d", "--disturb", "ca,lc"]).disturb == ["ca,lc"]
     assert cli.main(["synth", "--out", "d", "--disturb", "ca", "--disturb", "lc"]) == 2
     assert "one disturbed condition" in capsys.readouterr().err

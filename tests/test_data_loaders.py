@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.io
 
-from edgekit.data import channel_mask, grid_index, load_recording
+import edgekit
+from edgekit.data import FORMATS, channel_mask, grid_index, load_recording
 from edgekit.data.features import FeatureConfig, Normalizer, extract, to_images
+from edgekit.data.formats import register_format
 from edgekit.errors import EdgekitError
 
 FS = 2048
@@ -182,8 +187,25 @@ def test_otb_mixed_sampling_frequency(tmp_path: Path) -> None:
 
 
 def test_unknown_format_lists_known(tmp_path: Path) -> None:
-    with pytest.raises(EdgekitError, match="unknown data format 'edf'.*csl, otb"):
+    with pytest.raises(
+        EdgekitError, match="unknown data format 'edf'; known formats: csl, otb, capgmyo, hyser$"
+    ):
         load_recording(tmp_path, "edf")
+
+
+def test_formats_register_where_defined() -> None:
+    """Each loader registers itself in its own module; a fresh `import edgekit.data.formats`
+    (the registry alone) already sees all of them, since the package imports every format."""
+    assert list(FORMATS) == ["csl", "otb", "capgmyo", "hyser"]
+    assert all(load.__module__ == f"edgekit.data.{name}" for name, load in FORMATS.items())
+    with pytest.raises(ValueError, match="'csl' registered twice"):
+        register_format("csl")(lambda root: None)
+    code = "from edgekit.data.formats import FORMATS; print(','.join(FORMATS))"
+    env = {**os.environ, "PYTHONPATH": str(Path(edgekit.__file__).parents[1])}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert out.stdout.strip() == "csl,otb,capgmyo,hyser"
 
 
 def test_missing_path(tmp_path: Path) -> None:

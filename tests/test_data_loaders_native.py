@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from edgekit.data import load_recording
-from edgekit.data.otb import grid_from_columns
+from edgekit.data.otb_columns import grid_from_columns
 from edgekit.data.otb_native import channels_to_columns
 from edgekit.errors import EdgekitError
 

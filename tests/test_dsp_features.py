@@ -5,6 +5,7 @@ AddressSanitizer + UndefinedBehaviorSanitizer. The same C runs under QEMU in tes
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import subprocess
 from pathlib import Path
@@ -107,10 +108,13 @@ def build_tool(tmp: Path, meta: str, sanitize: bool = True) -> Path:
     return exe
 
 
-def run_c(exe: Path, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """counts (C, n) int16 -> (frames int8 (F, H*W), rms float32 (F, C)) from the C chain."""
+def run_c(exe: Path, counts: np.ndarray, split: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """counts (C, n) int16 -> (frames int8 (F, H*W), rms float32 (F, C)) from the C chain, the
+    samples pushed in blocks of `split` (0: pseudo-random block sizes 1..8)."""
     data = np.ascontiguousarray(counts.T.astype("<i2")).tobytes()
-    out = subprocess.run([str(exe)], input=data, capture_output=True, check=True).stdout.decode()
+    out = subprocess.run(
+        [str(exe), str(split)], input=data, capture_output=True, check=True
+    ).stdout.decode()
     fr, rm = [], []
     for ln in out.splitlines():
         a, b = ln.split()
@@ -153,12 +157,12 @@ def test_c_chain_equals_python(tmp_path: Path, grid: Grid):
         "zeros": np.zeros((n_ch, 700), np.int16),
     }
     total = 0
-    for name, counts in signals.items():
-        q_c, r_c = run_c(exe, counts)
+    for (name, counts), split in itertools.product(signals.items(), (1, 8, 0)):
+        q_c, r_c = run_c(exe, counts, split)  # sample by sample, in blocks, in random blocks
         q_p, r_p = run_py(m, counts)
         assert q_c.shape == q_p.shape and len(q_c) == counts.shape[1] // m["spec"].hop - 2, name
-        assert np.array_equal(r_c.view(np.uint32), r_p.view(np.uint32)), name
-        assert np.array_equal(q_c, q_p), name
+        assert np.array_equal(r_c.view(np.uint32), r_p.view(np.uint32)), (name, split)
+        assert np.array_equal(q_c, q_p), (name, split)
         total += q_c.size
         if name == "synthetic":  # the quantized frames are not all saturated or all zero point
             assert len(np.unique(q_c)) > 20

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from edgekit import artifacts, boards, quantize, runs
+from edgekit import artifacts, boards, checkpoint, quantize, runs
+from edgekit.cli import main
 from edgekit.errors import EdgekitError
-from edgekit.export import carray, fit, reference, run_export, tflite
+from edgekit.export import carray, checks, fit, reference, run_export, tflite
 
 from train_util import make_run
 
@@ -38,9 +41,12 @@ def test_export_tflite_is_tflm_int8(exported: tuple[runs.Run, dict]) -> None:
     c = rep["calibration_check"]
     assert c["input_zero_point_diff"] == 0 and c["input_scale_rel_diff"] < 1e-6
     assert c["weight_int8_mismatches"] == 0 and not c["layers_unmatched"]
+    assert rep["self_check"] == {"passed": True}
+    assert not (run.root / "export.failed.json").exists()
     assert c["act_scale_rel_diff_max"] < 1e-2
     assert rep["onnx"]["ort_max_abs_diff"] < 1e-3
     assert "BatchNormalization" not in rep["onnx"]["ops"]
+    assert rep["onnx"]["path"] == str(run.export_dir / "model.onnx")
     assert (run.export_dir / "onnx2tf.log").stat().st_size > 0
 
 
@@ -123,6 +129,98 @@ def required_macros() -> list[str]:
         "EK_NORM_MEAN",
         "EK_NORM_STD",
     ]
+
+
+# ------------------------------------------------------------------------------- self-check
+
+
+def _qat_with_a_ghost_layer(run: runs.Run) -> str:
+    """Make qat.pt describe a layer the converted model does not hold: a copy of the classifier
+    with one int8 weight one step off (same per-channel scales), listed before the real one. The
+    check matches the copy to the only FULLY_CONNECTED op (1 int8 weight differs), and the real
+    classifier then finds no op left (1 layer unmatched). The exported graph is built from the
+    folded weights of the network's own layers, so the .tflite itself is what a good export makes."""
+    rec = checkpoint.load(run.qat_ckpt)
+    layers = rec.extra["layers"]
+    i, fc = next((i, lay) for i, lay in enumerate(layers) if lay["kind"] == "fc")
+    w = rec.extra["folded"][fc["key"]]["weight"].clone()
+    step = w[0].abs().max() / 127
+    j = int(w[0].abs().argmin())
+    w[0, j] += step  # |w| far below the channel's max: the scale does not change
+    rec.extra["folded"]["ghost"] = {"weight": w, "bias": rec.extra["folded"][fc["key"]]["bias"]}
+    layers.insert(i, {**fc, "key": "ghost"})
+    checkpoint.save(run.qat_ckpt, rec)
+    return fc["key"]
+
+
+@pytest.mark.slow
+def test_failed_self_check_stops_the_export_unless_allowed(
+    exported: tuple[runs.Run, dict], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The export is put in place only when the converted model holds the QAT model: a failed
+    self-check is an error naming what differs and the report, and leaves the previous export as
+    it was; --allow-check-failures exports anyway and export.json records the failures."""
+    good, _ = exported
+    run = runs.Run(tmp_path / "run")
+    shutil.copytree(good.root, run.root)
+    fc_key = _qat_with_a_ghost_layer(run)
+    before = {p.name: p.read_bytes() for p in run.export_dir.iterdir()}
+    argv = ["export", "--board", "mps2-an386", "--run", str(run.root), "--no-progress"]
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    failed = run.root / "export.failed.json"
+    assert err.startswith("edgekit: error: export self-check failed")
+    assert "1 int8 weight differs from the QAT model's in 1 layer (ghost)" in err
+    assert f"1 QAT layer matched no op of the .tflite ({fc_key})" in err
+    assert f"report: {failed}" in err and "--allow-check-failures" in err
+    assert {p.name: p.read_bytes() for p in run.export_dir.iterdir()} == before
+    assert not (run.root / "firmware").exists()
+    assert [p.name for p in run.root.iterdir() if p.name.startswith(".")] == []  # no temp dirs
+    rec = json.loads(failed.read_text())
+    assert rec["self_check"] == {
+        "passed": False,
+        "failures": {
+            "weight_int8_mismatches": 1,
+            "layers_with_weight_mismatches": ["ghost"],
+            "layers_unmatched": [fc_key],
+        },
+    }
+    assert rec["calibration_check"]["layers_unmatched"] == [fc_key]
+
+    assert main([*argv, "--allow-check-failures", "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    s = rep["self_check"]
+    assert s["passed"] is False and s["exported_anyway"] == "--allow-check-failures"
+    assert s["failures"]["weight_int8_mismatches"] == 1
+    on_disk = json.loads((run.export_dir / "export.json").read_text())
+    assert on_disk["self_check"] == s
+    assert "SELF-CHECK FAILED, exported anyway" in on_disk["table"]
+    assert not failed.exists()  # the failure report goes once an export is in place
+
+
+def test_self_check_failures_in_words() -> None:
+    rows = [
+        {"layer": "a", "matched": True, "weight_int8_mismatches": 0},
+        {"layer": "b", "matched": True, "weight_int8_mismatches": 3},
+        {"layer": "c", "matched": True, "weight_int8_mismatches": 2},
+        {"layer": "mean", "matched": True},
+    ]
+    check = {"weight_int8_mismatches": 5, "layers_unmatched": ["d", "e"], "layers": rows}
+    fail = checks.failures(check)
+    assert fail == {
+        "weight_int8_mismatches": 5,
+        "layers_with_weight_mismatches": ["b", "c"],
+        "layers_unmatched": ["d", "e"],
+    }
+    assert checks.describe(fail) == (
+        "5 int8 weights differ from the QAT model's in 2 layers (b, c); "
+        "2 QAT layers matched no op of the .tflite (d, e)"
+    )
+    assert (
+        checks.failures({"weight_int8_mismatches": 0, "layers_unmatched": [], "layers": rows}) == {}
+    )
+    assert checks.failures({"input_scale_rel_diff": 0.0}) == {}  # an ingested model: input only
 
 
 # ------------------------------------------------------------------------------- bad input

@@ -9,6 +9,9 @@ imported to check it. Rules:
   3. Shared modules import only shared modules; the artifact loaders also data/ and nn/ (the
      grid and the architecture a record describes), so data/ and nn/ cannot import them.
   4. No module imports a private name (leading underscore) or private module of another package.
+  5. No import cycles among edgekit modules, counting the imports inside functions as edges too
+     (an import moved into a function hides a cycle from Python, not from the design). A module
+     importing its package's __init__ is an edge; the implicit parent-package import is not.
 A module that is in no list fails the test: say where a new module belongs.
 """
 
@@ -26,6 +29,7 @@ SHARED = {
     "edgekit.progress",
     "edgekit.seeding",
     "edgekit.boards",
+    "edgekit.assets",
     "edgekit.quantspec",
     "edgekit.metrics",
 }
@@ -36,7 +40,7 @@ STAGES = [
     ("train", ["edgekit.train", "edgekit.ingest"]),
     ("quantize", ["edgekit.quantize"]),
     ("export", ["edgekit.export"]),
-    ("firmware", ["edgekit.firmware"]),
+    ("firmware", ["edgekit.firmware", "edgekit.flash"]),  # flash: writes the built image
     ("bench", ["edgekit.bench"]),
     (
         "consumer",
@@ -146,9 +150,130 @@ def violations(root: Path) -> list[str]:
     return bad
 
 
+def import_graph(root: Path) -> dict[str, dict[str, str]]:
+    """module -> {imported edgekit module: "file:line" of the first such import}."""
+    files = {module_name(p, root): p for p in sorted((root / "edgekit").rglob("*.py"))}
+    graph: dict[str, dict[str, str]] = {mod: {} for mod in files}
+    for mod, path in files.items():
+        for target, _name, line in imports(path, mod, set(files)):
+            if target in files and target != mod:
+                graph[mod].setdefault(target, f"{path.relative_to(root)}:{line}")
+    return graph
+
+
+def strongly_connected(graph: dict[str, dict[str, str]]) -> list[list[str]]:
+    """Tarjan's components with more than one module (each one holds at least one cycle)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def shortest_path(
+    graph: dict[str, dict[str, str]], src: str, dst: str, within: set[str]
+) -> list[str]:
+    """src -> ... -> dst with the fewest edges, through modules of `within` (breadth first)."""
+    parent = {src: src}
+    frontier = [src]
+    while frontier and dst not in parent:
+        nxt = []
+        for v in frontier:
+            for w in sorted(graph[v]):
+                if w in within and w not in parent:
+                    parent[w] = v
+                    nxt.append(w)
+        frontier = nxt
+    path = [dst]
+    while path[-1] != src:
+        path.append(parent[path[-1]])
+    return path[::-1]
+
+
+def cycles(root: Path) -> list[str]:
+    """The import cycles, one per import edge that closes one (the shortest cycle through that
+    edge; a cycle found from several of its edges is listed once), each edge with the file:line
+    of its import. Every edge inside a group of mutually importing modules is on some listed
+    cycle, so the list says every import that has to go or move."""
+    graph = import_graph(root)
+    seen: set[frozenset[tuple[str, str]]] = set()
+    bad = []
+    for comp in strongly_connected(graph):
+        for a in comp:
+            for b in sorted(set(graph[a]) & set(comp)):
+                loop = [a, *shortest_path(graph, b, a, set(comp))]
+                first = loop.index(min(loop[:-1]))  # start the listing at its first module
+                loop = loop[first:-1] + loop[: first + 1]
+                edges = list(zip(loop, loop[1:], strict=False))
+                if frozenset(edges) not in seen:
+                    seen.add(frozenset(edges))
+                    steps = " -> ".join(f"{y} ({graph[x][y]})" for x, y in edges)
+                    bad.append(f"import cycle: {loop[0]} -> {steps}")
+    return bad
+
+
 def test_stage_imports_go_one_way() -> None:
     bad = violations(ROOT)
     assert not bad, "import direction broken:\n" + "\n".join(bad)
+
+
+def test_no_import_cycles() -> None:
+    bad = cycles(ROOT)
+    assert not bad, "import cycles (in-function imports count):\n" + "\n".join(bad)
+
+
+def test_the_cycle_check_finds_hidden_cycles_only(tmp_path: Path) -> None:
+    """On a made-up tree: a cycle hidden by an in-function import, one through a package's
+    __init__, one of three modules; a package importing its own submodules is not one."""
+    files = {
+        "edgekit/__init__.py": "",
+        "edgekit/data/__init__.py": "from . import csl\nfrom .recording import Recording\n",
+        "edgekit/data/recording.py": "def load():\n    from .csl import load_csl\n",  # lazy
+        "edgekit/data/csl.py": "from .recording import Recording\n",
+        "edgekit/data/synth.py": "from . import Recording\n",  # imports its package: no cycle
+        "edgekit/nn/__init__.py": "from .registry import ARCHS\n",
+        "edgekit/nn/registry.py": "from . import mobilenetv2\n",
+        "edgekit/nn/mobilenetv2.py": "from ..nn import ARCHS\n",  # back into the package
+        "edgekit/a.py": "import edgekit.b\n",
+        "edgekit/b.py": "from edgekit import c\n",
+        "edgekit/c.py": "def f():\n    from .a import x\n",
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    bad = cycles(tmp_path)
+    assert sorted(bad) == [
+        "import cycle: edgekit.a -> edgekit.b (edgekit/a.py:1) -> edgekit.c (edgekit/b.py:1) "
+        "-> edgekit.a (edgekit/c.py:2)",
+        "import cycle: edgekit.data.csl -> edgekit.data.recording (edgekit/data/csl.py:1) "
+        "-> edgekit.data.csl (edgekit/data/recording.py:2)",
+        "import cycle: edgekit.nn -> edgekit.nn.registry (edgekit/nn/__init__.py:1) "
+        "-> edgekit.nn.mobilenetv2 (edgekit/nn/registry.py:1) -> edgekit.nn "
+        "(edgekit/nn/mobilenetv2.py:1)",
+    ], bad
 
 
 def test_the_check_finds_each_kind_of_violation(tmp_path: Path) -> None:

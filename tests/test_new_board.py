@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from edgekit import boards, firmware, runs
+from edgekit.bench import timeouts
 from edgekit.bench.run import bench_on_board
 from edgekit.errors import EdgekitError
 
@@ -89,7 +90,8 @@ def test_board_is_discovered_with_its_timeouts(boards_dir: Path) -> None:
     b = boards.get_board(NAME)
     assert b.path == boards_dir / f"{NAME}.toml" and b.qemu_machine == "mps2-an385"
     assert b.timeouts.qemu_boot_s == 25.0 and b.timeouts.command_s == 12.0
-    assert b.timeouts.boot_s == boards.BOOT_S  # not given: the named default
+    assert b.timeouts.boot_s is None  # not given: the bench's named default
+    assert timeouts.for_board(b).boot_s == timeouts.BOOT_S
     assert {"mps2-an386", "spresense", NAME} <= set(boards.all_boards())
     # nothing in the Python package knows this board or its port
     pkg = REPO / "toolchain" / "edgekit"
@@ -102,7 +104,8 @@ def test_a_board_there_replaces_the_repository_one(boards_dir: Path) -> None:
     (boards_dir / "slow-mps2.toml").write_text(toml)
     b = boards.get_board("mps2-an386")
     assert b.path == boards_dir / "slow-mps2.toml" and b.timeouts.reboot_s == 42.0
-    assert boards.get_board("mps2-an386", boards.BOARDS_DIR).timeouts.reboot_s == boards.REBOOT_S
+    repo_board = boards.get_board("mps2-an386", boards.BOARDS_DIR)
+    assert timeouts.for_board(repo_board).reboot_s == timeouts.REBOOT_S
 
 
 def test_bad_timeout_and_unknown_board_are_clear_errors(boards_dir: Path) -> None:

@@ -22,12 +22,15 @@ import pytest
 
 from edgekit import firmware, runs
 from edgekit.bench.run import bench_on_board
-from edgekit.boards import REPO_ROOT
 from edgekit.cli import main
 
 from bench_util import make_run, mps2
 
-TREES_DIR = Path(os.environ.get("EDGEKIT_TFLM_TREES", REPO_ROOT.parent / "shared" / "tflm-trees"))
+TREES_DIR = Path(
+    os.environ.get(
+        "EDGEKIT_TFLM_TREES", Path(__file__).resolve().parents[2] / "shared" / "tflm-trees"
+    )
+)
 TREES = {"cmsis-nn": "tflm-tree-cmsis-nn.tar.xz", "reference": "tflm-tree-reference.tar.xz"}
 
 pytestmark = [

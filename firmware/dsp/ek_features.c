@@ -2,6 +2,9 @@
  * causal.py; do not "simplify" them (reassociating changes the rounding). */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("fp-contract=off") /* also where the build (Arduino) does not pass it */
+/* -O2 for the per-sample loop whatever the build's level (ports build -Os): the cascade must be
+ * unrolled for its state to live in registers. */
+#pragma GCC optimize("O2")
 #endif
 #include "ek_features.h"
 
@@ -60,22 +63,53 @@ static void make_frame(ek_features_t *st, int8_t *frame)
     }
 }
 
-int ek_features_push(ek_features_t *st, const int16_t *sample, int8_t *frame)
+/* One channel through the biquad cascade for n samples (stride `step` int16 apart): the delay
+ * state and the running sum stay in registers for the whole block instead of being loaded and
+ * stored for every sample. The operations per sample are those of causal.py, in its order. */
+static void channel_block(ek_features_t *st, uint32_t c, const int16_t *x_in, uint32_t step,
+                          uint32_t n)
 {
     const float lsb = EK_FEAT_ADC_LSB;
-    uint32_t c, s;
-    for (c = 0; c < EK_FEAT_CHANNELS; c++) {
-        float x = (float)sample[c] * lsb;
+    float z0[EK_FEAT_SECTIONS], z1[EK_FEAT_SECTIONS];
+    float acc = st->acc[c];
+    uint32_t s, i;
+    for (s = 0; s < EK_FEAT_SECTIONS; s++) {
+        z0[s] = st->z[s][0][c];
+        z1[s] = st->z[s][1][c];
+    }
+    for (i = 0; i < n; i++) {
+        float x = (float)x_in[i * step] * lsb;
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC unroll 16
+#endif
         for (s = 0; s < EK_FEAT_SECTIONS; s++) {
             const float *k = &k_sos[5u * s];
-            float y = k[0] * x + st->z[s][0][c];
-            st->z[s][0][c] = (k[1] * x - k[3] * y) + st->z[s][1][c];
-            st->z[s][1][c] = k[2] * x - k[4] * y;
+            float y = k[0] * x + z0[s];
+            z0[s] = (k[1] * x - k[3] * y) + z1[s];
+            z1[s] = k[2] * x - k[4] * y;
             x = y;
         }
-        st->acc[c] = st->acc[c] + x * x;
+        acc = acc + x * x;
     }
-    if (++st->in_hop < EK_FEAT_HOP) return 0;
+    for (s = 0; s < EK_FEAT_SECTIONS; s++) {
+        st->z[s][0][c] = z0[s];
+        st->z[s][1][c] = z1[s];
+    }
+    st->acc[c] = acc;
+}
+
+uint32_t ek_features_room(const ek_features_t *st)
+{
+    return EK_FEAT_HOP - st->in_hop;
+}
+
+int ek_features_push_block(ek_features_t *st, const int16_t *samples, uint32_t n, int8_t *frame)
+{
+    uint32_t c;
+    if (n == 0 || n > ek_features_room(st)) return -1; /* a block never crosses a hop's end */
+    for (c = 0; c < EK_FEAT_CHANNELS; c++) channel_block(st, c, samples + c, EK_FEAT_CHANNELS, n);
+    st->in_hop += n;
+    if (st->in_hop < EK_FEAT_HOP) return 0;
     st->in_hop = 0;
     memcpy(st->part[st->hops % EK_FEAT_BLOCKS], st->acc, sizeof st->acc);
     memset(st->acc, 0, sizeof st->acc);
@@ -85,6 +119,11 @@ int ek_features_push(ek_features_t *st, const int16_t *sample, int8_t *frame)
     if (st->hops < EK_FEAT_BLOCKS) return 0;
     make_frame(st, frame);
     return 1;
+}
+
+int ek_features_push(ek_features_t *st, const int16_t *sample, int8_t *frame)
+{
+    return ek_features_push_block(st, sample, 1u, frame);
 }
 
 #else

@@ -30,9 +30,25 @@ typedef struct {
 
 void ek_features_reset(ek_features_t *st);
 
-/* One sample of every channel (EK_FEAT_CHANNELS int16 counts). Returns 1 when it completes a
- * frame: then `frame` (EK_INPUT_SIZE int8, the model's input layout) holds it. */
+/* Samples the chain takes before the current hop ends (1..EK_FEAT_HOP). */
+uint32_t ek_features_room(const ek_features_t *st);
+
+/* n samples of every channel (n * EK_FEAT_CHANNELS int16 counts, all channels of a sample
+ * together), 1 <= n <= ek_features_room(): a block never crosses a hop's end, so at most its
+ * last sample completes a frame. Returns 1 when it does (then `frame`, EK_INPUT_SIZE int8 in the
+ * model's input layout, holds it), 0 when not, -1 for a bad n (nothing consumed). Blocks of
+ * several samples cost less per sample (the filter state stays in registers across a block);
+ * the result is bit for bit the same however the samples are split. */
+int ek_features_push_block(ek_features_t *st, const int16_t *samples, uint32_t n, int8_t *frame);
+
+/* One sample of every channel: ek_features_push_block(st, sample, 1, frame). */
 int ek_features_push(ek_features_t *st, const int16_t *sample, int8_t *frame);
+
+/* How many samples a caller buffers for ek_features_push_block (8: the state's loads and stores
+ * are 1/8 of the per-sample ones; 8 samples of 192 channels are 3 KB of int16). */
+#ifndef EK_FEAT_BLOCK_MAX
+#define EK_FEAT_BLOCK_MAX 8u
+#endif
 #endif
 
 #ifdef __cplusplus

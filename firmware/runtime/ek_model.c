@@ -54,8 +54,7 @@ int ek_model_init(char *err, size_t err_len)
     (void)ekrt_input(&s_rt, 0, &in_bytes);
     (void)ekrt_output(&s_rt, 0, &out_bytes);
     /* the app moves raw int8 bytes: both ends must be int8 (1 byte per element) */
-    if (s_rt.tensors[s_rt.inputs[0]].type != EKRT_T_INT8 ||
-        s_rt.tensors[s_rt.outputs[0]].type != EKRT_T_INT8) {
+    if (s_rt.in_type[0] != EKRT_T_INT8 || s_rt.out_type[0] != EKRT_T_INT8) {
         set_err(err, err_len, "model input and output must be int8 (export with int8 I/O)");
         return -1;
     }

@@ -2,124 +2,131 @@
  * found through ekrt_op_table) -> graph rewrites (PAD folding) -> arena plan -> invoke (walks
  * the op table's evals). All tables live at the end of the caller's arena; activations and
  * scratch buffers are planned from its start. */
+#include <stddef.h>
 #include <string.h>
 
 #include "ekrt_internal.h"
 
 /* --- tensors ---------------------------------------------------------------------------- */
-static int parse_tensors(ekrt_prep_t *c, uint32_t tvec, uint32_t n_tensors, uint32_t bvec,
-                         uint32_t n_buffers)
+
+/* Shape, type, size and quantization of tensor i, and its data when it is a constant. */
+int ekrt_decode_tensor(ekrt_prep_t *c, uint32_t i, ekrt_tinfo_t *t)
 {
     ekrt_fb_t *fb = &c->fb;
-    ekrt_tinfo_t *ts = c->ti;
-    uint32_t i, d;
-    for (i = 0; i < n_tensors; ++i) {
-        ekrt_tinfo_t *t = &ts[i];
-        uint32_t tt = ekrt_fb_vec_table(fb, tvec, n_tensors, i);
-        uint32_t nd, sv, buf, q, es, count = 1;
-        memset(t, 0, sizeof *t);
-        t->first = -1;
-        t->last = -1;
-        sv = ekrt_fb_get_vec(fb, tt, EKRT_TENSOR_SHAPE, 4, &nd);
-        if (fb->bad) {
-            return ekrt_fail(c, "malformed model: tensor %u", (unsigned)i);
+    const uint32_t tt = ekrt_fb_vec_table(fb, c->tvec, c->rt->n_tensors, i);
+    uint32_t nd, sv, buf, q, es, d, count = 1;
+    memset(t, 0, sizeof *t);
+    sv = ekrt_fb_get_vec(fb, tt, EKRT_TENSOR_SHAPE, 4, &nd);
+    if (fb->bad) {
+        return ekrt_fail(c, "malformed model: tensor %u", (unsigned)i);
+    }
+    if (nd > EKRT_MAX_DIMS) {
+        return ekrt_fail(c, "tensor %u has %u dims (edgekit-rt supports up to %d)", (unsigned)i,
+                         (unsigned)nd, EKRT_MAX_DIMS);
+    }
+    t->ndim = (uint8_t)nd;
+    for (d = 0; d < nd; ++d) {
+        int32_t v = ekrt_fb_i32(fb, sv + 4u * d);
+        if (v < 1 || v > 0xFFFFFF) {
+            return ekrt_fail(c, "tensor %u: dimension %u is %d (expected 1..16777215)", (unsigned)i,
+                             (unsigned)d, (int)v);
         }
-        if (nd > EKRT_MAX_DIMS) {
-            return ekrt_fail(c, "tensor %u has %u dims (edgekit-rt supports up to %d)", (unsigned)i,
-                             (unsigned)nd, EKRT_MAX_DIMS);
-        }
-        t->ndim = (uint8_t)nd;
-        for (d = 0; d < nd; ++d) {
-            int32_t v = ekrt_fb_i32(fb, sv + 4u * d);
-            if (v < 1 || v > 0xFFFFFF) {
-                return ekrt_fail(c, "tensor %u: dimension %u is %d (expected 1..16777215)",
-                                 (unsigned)i, (unsigned)d, (int)v);
-            }
-            if (count > 0x7FFFFFFFu / (uint32_t)v) {
-                return ekrt_fail(c, "tensor %u is too large", (unsigned)i);
-            }
-            count *= (uint32_t)v;
-            t->dims[d] = v;
-        }
-        t->type = ekrt_fb_get_u8(fb, tt, EKRT_TENSOR_TYPE, 0);
-        es = ekrt_type_size(t->type);
-        if (es != 0 && count > 0x7FFFFFFFu / es) {
+        if (count > 0x7FFFFFFFu / (uint32_t)v) {
             return ekrt_fail(c, "tensor %u is too large", (unsigned)i);
         }
-        t->bytes = count * es;
-        buf = ekrt_fb_get_u32(fb, tt, EKRT_TENSOR_BUFFER, 0);
-        if (buf >= n_buffers) {
-            return ekrt_fail(c, "malformed model: tensor %u uses buffer %u of %u", (unsigned)i,
-                             (unsigned)buf, (unsigned)n_buffers);
+        count *= (uint32_t)v;
+        t->dims[d] = v;
+    }
+    t->type = ekrt_fb_get_u8(fb, tt, EKRT_TENSOR_TYPE, 0);
+    es = ekrt_type_size(t->type);
+    if (es != 0 && count > 0x7FFFFFFFu / es) {
+        return ekrt_fail(c, "tensor %u is too large", (unsigned)i);
+    }
+    t->bytes = count * es;
+    buf = ekrt_fb_get_u32(fb, tt, EKRT_TENSOR_BUFFER, 0);
+    if (buf >= c->n_buffers) {
+        return ekrt_fail(c, "malformed model: tensor %u uses buffer %u of %u", (unsigned)i,
+                         (unsigned)buf, (unsigned)c->n_buffers);
+    }
+    q = ekrt_fb_get_table(fb, tt, EKRT_TENSOR_QUANTIZATION);
+    if (q) {
+        uint32_t ns, nz, sc, zp;
+        sc = ekrt_fb_get_vec(fb, q, EKRT_QUANT_SCALE, 4, &ns);
+        zp = ekrt_fb_get_vec(fb, q, EKRT_QUANT_ZERO_POINT, 8, &nz);
+        t->qdim = ekrt_fb_get_i32(fb, q, EKRT_QUANT_QUANTIZED_DIMENSION, 0);
+        if (ns > 0) {
+            t->scale = ekrt_fb_f32(fb, sc);
+            t->qscale_pos = sc;
+            t->qcount = ns;
         }
-        q = ekrt_fb_get_table(fb, tt, EKRT_TENSOR_QUANTIZATION);
-        if (q) {
-            uint32_t ns, nz, sc, zp;
-            sc = ekrt_fb_get_vec(fb, q, EKRT_QUANT_SCALE, 4, &ns);
-            zp = ekrt_fb_get_vec(fb, q, EKRT_QUANT_ZERO_POINT, 8, &nz);
-            t->qdim = ekrt_fb_get_i32(fb, q, EKRT_QUANT_QUANTIZED_DIMENSION, 0);
-            if (ns > 0) {
-                t->scale = ekrt_fb_f32(fb, sc);
-                t->qscale_pos = sc;
-                t->qcount = ns;
+        if (nz > 0) {
+            uint64_t z = ekrt_fb_u64(fb, zp);
+            int64_t zs;
+            memcpy(&zs, &z, sizeof zs);
+            if (zs < -32768 || zs > 65535) {
+                return ekrt_fail(c, "tensor %u: zero point out of range", (unsigned)i);
             }
-            if (nz > 0) {
-                uint64_t z = ekrt_fb_u64(fb, zp);
-                int64_t zs;
-                memcpy(&zs, &z, sizeof zs);
-                if (zs < -32768 || zs > 65535) {
-                    return ekrt_fail(c, "tensor %u: zero point out of range", (unsigned)i);
-                }
-                t->zero_point = (int32_t)zs;
-            }
+            t->zero_point = (int32_t)zs;
         }
-        {
-            uint32_t bt = ekrt_fb_vec_table(fb, bvec, n_buffers, buf);
-            uint32_t dlen, dpos = ekrt_fb_get_vec(fb, bt, EKRT_BUFFER_DATA, 1, &dlen);
-            uint64_t boff = ekrt_fb_get_u64(fb, bt, EKRT_BUFFER_OFFSET, 0);
-            uint64_t bsize = ekrt_fb_get_u64(fb, bt, EKRT_BUFFER_SIZE, 0);
-            if (fb->bad) {
-                return ekrt_fail(c, "malformed model: buffer %u of tensor %u", (unsigned)buf,
-                                 (unsigned)i);
-            }
-            if (dlen == 0 && boff > 1) {
-                /* data stored after the flatbuffer (models > 2 GB layout) */
-                if (boff > fb->len || bsize > fb->len - boff) {
-                    return ekrt_fail(c, "malformed model: buffer %u lies outside the model",
-                                     (unsigned)buf);
-                }
-                dpos = (uint32_t)boff;
-                dlen = (uint32_t)bsize;
-            }
-            if (dlen > 0) {
-                if (es == 0) {
-                    return ekrt_fail(c, "tensor %u: constant of type %s is not supported",
-                                     (unsigned)i, ekrt_type_name(t->type));
-                }
-                if (dlen != t->bytes) {
-                    return ekrt_fail(c,
-                                     "malformed model: tensor %u has %u data bytes, shape needs %u",
-                                     (unsigned)i, (unsigned)dlen, (unsigned)t->bytes);
-                }
-                t->data = (uint8_t *)(uintptr_t)(fb->buf + dpos);
-                t->is_const = 1;
-            }
-        }
+    }
+    {
+        uint32_t bt = ekrt_fb_vec_table(fb, c->bvec, c->n_buffers, buf);
+        uint32_t dlen, dpos = ekrt_fb_get_vec(fb, bt, EKRT_BUFFER_DATA, 1, &dlen);
+        uint64_t boff = ekrt_fb_get_u64(fb, bt, EKRT_BUFFER_OFFSET, 0);
+        uint64_t bsize = ekrt_fb_get_u64(fb, bt, EKRT_BUFFER_SIZE, 0);
         if (fb->bad) {
-            return ekrt_fail(c, "malformed model: tensor %u", (unsigned)i);
+            return ekrt_fail(c, "malformed model: buffer %u of tensor %u", (unsigned)buf,
+                             (unsigned)i);
         }
+        if (dlen == 0 && boff > 1) {
+            /* data stored after the flatbuffer (models > 2 GB layout) */
+            if (boff > fb->len || bsize > fb->len - boff) {
+                return ekrt_fail(c, "malformed model: buffer %u lies outside the model",
+                                 (unsigned)buf);
+            }
+            dpos = (uint32_t)boff;
+            dlen = (uint32_t)bsize;
+        }
+        if (dlen > 0) {
+            if (es == 0) {
+                return ekrt_fail(c, "tensor %u: constant of type %s is not supported", (unsigned)i,
+                                 ekrt_type_name(t->type));
+            }
+            if (dlen != t->bytes) {
+                return ekrt_fail(c, "malformed model: tensor %u has %u data bytes, shape needs %u",
+                                 (unsigned)i, (unsigned)dlen, (unsigned)t->bytes);
+            }
+            t->data = (uint8_t *)(uintptr_t)(fb->buf + dpos);
+            t->is_const = 1;
+        }
+    }
+    if (fb->bad) {
+        return ekrt_fail(c, "malformed model: tensor %u", (unsigned)i);
     }
     return 0;
 }
-static int prepare_op(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in)
+
+/* Every tensor decoded once (so each is checked before any op uses it) into its planner entry. */
+static int parse_tensors(ekrt_prep_t *c)
 {
-    const ekrt_op_reg_t *reg = ekrt_op_find(op->code);
-    if (reg == NULL) {
-        return ekrt_fail_op(c, "operator is not supported by edgekit-rt");
+    uint32_t i;
+    for (i = 0; i < c->rt->n_tensors; ++i) {
+        ekrt_plan_t *e = &c->pl[i];
+        ekrt_tinfo_t t;
+        if (ekrt_decode_tensor(c, i, &t) != 0) {
+            return -1;
+        }
+        memset(e, 0, sizeof *e);
+        e->bytes = t.bytes;
+        e->first = -1;
+        e->last = -1;
+        e->type = t.type;
+        e->is_const = t.is_const;
+        e->offset = t.is_const ? (uint32_t)(t.data - c->fb.buf) : 0u;
     }
-    op->eval = reg->eval;
-    return reg->prepare(c, op, ot, n_in);
+    return 0;
 }
+
 
 /* The code of operator i (0 if unreadable: parse_ops reports it). */
 static int32_t op_code_at(ekrt_fb_t *fb, uint32_t ovec, uint32_t n_ops, uint32_t cvec,
@@ -144,12 +151,12 @@ static int parse_ops(ekrt_prep_t *c, uint32_t ovec, uint32_t n_ops, uint32_t cve
     ekrt_t *rt = c->rt;
     uint32_t i, k;
     for (i = 0; i < n_ops; ++i) {
-        ekrt_op_t *op = &rt->ops[i];
+        ekrt_op_t *op;
+        const ekrt_op_reg_t *reg;
         uint32_t ot = ekrt_fb_vec_table(fb, ovec, n_ops, i);
         uint32_t opcode = ekrt_fb_get_u32(fb, ot, EKRT_OPERATOR_OPCODE_INDEX, 0);
-        uint32_t iv, ov, n_in, n_out;
+        uint32_t iv, ov, n_in, n_out, size;
         int32_t code;
-        memset(op, 0, sizeof *op);
         c->op_index = i;
         c->op_code = -1;
         if (fb->bad || opcode >= n_codes) {
@@ -158,11 +165,20 @@ static int parse_ops(ekrt_prep_t *c, uint32_t ovec, uint32_t n_ops, uint32_t cve
         }
         code = op_code_at(fb, ovec, n_ops, cvec, n_codes, i);
         c->op_code = code;
-        if (ekrt_op_find(code) == NULL) {
+        reg = ekrt_op_find(code);
+        if (reg == NULL) {
             return ekrt_fail_op(c, code == EKRT_BUILTIN_CUSTOM
                                        ? "custom operators are not supported"
                                        : "operator is not supported by edgekit-rt");
         }
+        /* the record holds only the parameters this op's kind uses */
+        size = (uint32_t)offsetof(ekrt_op_t, p) + reg->params;
+        op = rt->ops[i] = (ekrt_op_t *)ekrt_palloc(c, size);
+        if (op == NULL) {
+            return ekrt_fail(c, "arena too small: %lu bytes cannot hold the operator table",
+                             (unsigned long)rt->arena_len);
+        }
+        memset(op, 0, size);
         op->code = (int16_t)code;
         iv = ekrt_fb_get_vec(fb, ot, EKRT_OPERATOR_INPUTS, 4, &n_in);
         ov = ekrt_fb_get_vec(fb, ot, EKRT_OPERATOR_OUTPUTS, 4, &n_out);
@@ -189,7 +205,8 @@ static int parse_ops(ekrt_prep_t *c, uint32_t ovec, uint32_t n_ops, uint32_t cve
             }
             op->out = (int16_t)t;
         }
-        if (prepare_op(c, op, ot, n_in) != 0) {
+        op->eval = reg->eval;
+        if (reg->prepare(c, op, ot, n_in) != 0) {
             return -1;
         }
         if (n_out != 1) {
@@ -214,14 +231,17 @@ static int fold_pads(ekrt_prep_t *c)
     ekrt_t *rt = c->rt;
     uint32_t i, j, k;
     for (i = 0; i < rt->n_ops; ++i) {
-        ekrt_op_t *pad = &rt->ops[i];
+        ekrt_op_t *pad = rt->ops[i];
         const ekrt_tinfo_t *pin, *pout;
         int32_t reader = -1, readers = 0;
         if (pad->code != EKRT_OP_PAD && pad->code != EKRT_OP_PADV2) {
             continue;
         }
-        pin = &c->ti[pad->in[0]];
-        pout = &c->ti[pad->out];
+        pin = ekrt_tinfo(c, pad->in[0]);
+        pout = ekrt_tinfo(c, pad->out);
+        if (pin == NULL || pout == NULL) {
+            return -1;
+        }
         if (pin->ndim != 4 || pad->p.pad.before[0] != 0 || pad->p.pad.before[3] != 0 ||
             pin->dims[0] != pout->dims[0] || pin->dims[3] != pout->dims[3] ||
             pad->p.pad.pad_value != (int8_t)pout->zero_point) {
@@ -234,14 +254,14 @@ static int fold_pads(ekrt_prep_t *c)
         }
         for (j = i + 1; j < rt->n_ops && readers < 2; ++j) {
             for (k = 0; k < 3; ++k) {
-                if (rt->ops[j].in[k] == pad->out) {
+                if (rt->ops[j]->in[k] == pad->out) {
                     readers += (k == 0 && reader < 0) ? 1 : 2;
                     reader = (int32_t)j;
                 }
             }
         }
         if (readers == 1) {
-            ekrt_op_t *conv = &rt->ops[reader];
+            ekrt_op_t *conv = rt->ops[reader];
             ekrt_conv_params_t *p = &conv->p.conv;
             /* the 1x1 variant needs no padding; a conv with a larger filter already has
              * the im2col scratch (or runs the reference), which any padding suits */
@@ -264,40 +284,23 @@ static int fold_pads(ekrt_prep_t *c)
 
 /* --- lifetimes + plan ------------------------------------------------------------------- */
 
-/* Each scratch buffer moves to the longest free run of the arena during its op (below the
- * planned front: the arena does not grow) and may use it, up to the most its op can use
- * (ekrt_request_scratch_upto) and 4080 bytes: op->scratch16. */
-static void scratch_rooms(ekrt_prep_t *c, ekrt_tinfo_t *ts, size_t need)
-{
-    const uint32_t n = c->rt->n_tensors + c->n_scratch;
-    uint32_t i;
-    for (i = 0; i < c->n_scratch; ++i) {
-        const uint32_t j = c->rt->n_tensors + i;
-        uint64_t room = ekrt_scratch_move(ts, n, j, need);
-        room = room < ts[j].qcount ? room : ts[j].qcount;
-        room = room < 255u * 16u ? room : 255u * 16u;
-        c->rt->ops[ts[j].first].scratch16 = (uint8_t)(room / 16u);
-    }
-}
-
-static int plan(ekrt_prep_t *c)
+static int lifetimes(ekrt_prep_t *c)
 {
     ekrt_t *rt = c->rt;
-    ekrt_tinfo_t *ts = c->ti;
+    ekrt_plan_t *ts = c->pl;
     uint32_t i, k;
-    size_t need;
     for (i = 0; i < rt->n_inputs; ++i) {
         ts[rt->inputs[i]].first = 0;
         ts[rt->inputs[i]].last = 0;
     }
     for (i = 0; i < rt->n_ops; ++i) {
-        const ekrt_op_t *op = &rt->ops[i];
-        ekrt_tinfo_t *o = &ts[op->out];
+        const ekrt_op_t *op = rt->ops[i];
+        ekrt_plan_t *o = &ts[op->out];
         if (op->eval == NULL) {
             continue; /* folded: its output is never materialised */
         }
         for (k = 0; k < 3; ++k) {
-            ekrt_tinfo_t *t;
+            ekrt_plan_t *t;
             if (op->in[k] < 0) {
                 continue;
             }
@@ -309,7 +312,7 @@ static int plan(ekrt_prep_t *c)
                 return ekrt_fail(c, "operator %u reads tensor %d before anything writes it",
                                  (unsigned)i, (int)op->in[k]);
             }
-            t->last = (int32_t)i;
+            t->last = (int16_t)i;
         }
         if (o->is_const || o->first >= 0) {
             return ekrt_fail(c, "operator %u writes tensor %d which is constant or already written",
@@ -319,53 +322,99 @@ static int plan(ekrt_prep_t *c)
             return ekrt_fail(c, "operator %u: output tensor type %s is not supported", (unsigned)i,
                              ekrt_type_name(o->type));
         }
-        o->first = (int32_t)i;
-        o->last = (int32_t)i;
+        o->first = (int16_t)i;
+        o->last = (int16_t)i;
     }
     for (i = 0; i < rt->n_outputs; ++i) {
-        ekrt_tinfo_t *t = &ts[rt->outputs[i]];
+        ekrt_plan_t *t = &ts[rt->outputs[i]];
         if (t->first < 0) {
             return ekrt_fail(c, "graph output tensor %d is never written", (int)rt->outputs[i]);
         }
-        t->last = (int32_t)rt->n_ops;
+        t->last = (int16_t)rt->n_ops;
     }
-    need = ekrt_plan(ts, rt->n_tensors + c->n_scratch);
+    return 0;
+}
+
+/* where tensor idx lives after planning: the model (constant), the arena, or nowhere (NULL) */
+static void *tensor_data(const ekrt_prep_t *c, int32_t idx)
+{
+    const ekrt_plan_t *t;
+    if (idx < 0) {
+        return NULL;
+    }
+    t = &c->pl[idx];
+    if (t->is_const) {
+        return (void *)(uintptr_t)(c->fb.buf + t->offset);
+    }
+    return t->placed ? c->rt->arena + t->offset : NULL;
+}
+
+/* the graph's inputs or outputs: data, bytes, type, quantization */
+static void io_bind(ekrt_prep_t *c, uint32_t n, const int32_t *idx, void **data, uint32_t *bytes,
+                    uint8_t *type, float *scale, int32_t *zp)
+{
+    uint32_t i;
+    for (i = 0; i < n; ++i) {
+        const ekrt_tinfo_t *t = ekrt_tinfo(c, idx[i]);
+        data[i] = tensor_data(c, idx[i]);
+        bytes[i] = c->pl[idx[i]].bytes;
+        type[i] = c->pl[idx[i]].type;
+        scale[i] = t ? t->scale : 0.0f;
+        zp[i] = t ? t->zero_point : 0;
+    }
+}
+
+/* Each scratch buffer moves to the longest free run of the arena during its op (below the
+ * planned front: the arena does not grow) and may use it, up to the most its op can use
+ * (ekrt_request_scratch_upto) and 4080 bytes: op->scratch16. */
+static void scratch_rooms(ekrt_prep_t *c, size_t need)
+{
+    const uint32_t n = c->rt->n_tensors + c->n_scratch;
+    uint32_t i;
+    for (i = 0; i < c->n_scratch; ++i) {
+        const uint32_t j = c->rt->n_tensors + i;
+        const uint64_t room = ekrt_scratch_move(c->pl, n, j, need) / 16u;
+        c->rt->ops[c->pl[j].first]->scratch16 =
+            (uint8_t)(room < c->pl[j].most16 ? room : c->pl[j].most16);
+    }
+}
+
+static int plan(ekrt_prep_t *c)
+{
+    ekrt_t *rt = c->rt;
+    uint32_t i, k;
+    size_t need;
+    if (lifetimes(c) != 0) {
+        return -1;
+    }
+    need = ekrt_plan(c->pl, rt->n_tensors + c->n_scratch);
     if (need <= (size_t)0x7FFFFFF0u) {
-        scratch_rooms(c, ts, need);
+        scratch_rooms(c, need);
     }
-    /* the compact runtime tensor table goes to the persistent end; the init-time table at the
-     * start is dead once it is copied, so the activations may overwrite it later */
-    rt->tensors =
-        (ekrt_tensor_t *)ekrt_palloc(c, (uint32_t)(sizeof(ekrt_tensor_t) * rt->n_tensors));
-    rt->planned_bytes = need;
     rt->persistent_bytes = rt->arena_len - c->tail;
-    if (rt->tensors == NULL || need > c->tail) {
+    /* the planner entries at the start are dead once the data pointers are bound, so the
+     * activations may overwrite them later */
+    if (need > c->tail) {
         size_t front = need > c->head ? need : c->head;
-        return ekrt_fail(
-            c, "arena too small: model needs %lu bytes, arena has %lu",
-            (unsigned long)(front + rt->persistent_bytes +
-                            (rt->tensors ? 0u : sizeof(ekrt_tensor_t) * rt->n_tensors)),
-            (unsigned long)rt->arena_len);
+        return ekrt_fail(c, "arena too small: model needs %lu bytes, arena has %lu",
+                         (unsigned long)(front + rt->persistent_bytes),
+                         (unsigned long)rt->arena_len);
     }
-    for (i = 0; i < rt->n_tensors; ++i) {
-        ekrt_tensor_t *t = &rt->tensors[i];
-        t->data = ts[i].placed ? rt->arena + ts[i].offset : ts[i].data;
-        t->bytes = ts[i].bytes;
-        memcpy(t->dims, ts[i].dims, sizeof t->dims);
-        t->type = ts[i].type;
-        t->ndim = ts[i].ndim;
+    for (i = 0; i < rt->n_ops; ++i) {
+        ekrt_op_t *op = rt->ops[i];
+        for (k = 0; k < 3; ++k) {
+            op->in_data[k] = tensor_data(c, op->in[k]);
+        }
+        op->out_data = op->eval != NULL ? tensor_data(c, op->out) : NULL;
     }
     for (i = 0; i < c->n_scratch; ++i) {
-        rt->ops[ts[rt->n_tensors + i].first].scratch = rt->arena + ts[rt->n_tensors + i].offset;
+        const ekrt_plan_t *s = &c->pl[rt->n_tensors + i];
+        rt->ops[s->first]->scratch = rt->arena + s->offset;
     }
-    for (i = 0; i < rt->n_inputs; ++i) {
-        rt->in_scale[i] = ts[rt->inputs[i]].scale;
-        rt->in_zp[i] = ts[rt->inputs[i]].zero_point;
-    }
-    for (i = 0; i < rt->n_outputs; ++i) {
-        rt->out_scale[i] = ts[rt->outputs[i]].scale;
-        rt->out_zp[i] = ts[rt->outputs[i]].zero_point;
-    }
+    io_bind(c, rt->n_inputs, rt->inputs, rt->in_data, rt->in_bytes, rt->in_type, rt->in_scale,
+            rt->in_zp);
+    io_bind(c, rt->n_outputs, rt->outputs, rt->out_data, rt->out_bytes, rt->out_type, rt->out_scale,
+            rt->out_zp);
     /* front of the arena: max(init-time tables, planned activations) */
     rt->planned_bytes = need > c->head ? need : c->head;
     return 0;
@@ -391,9 +440,9 @@ static int io_list(ekrt_prep_t *c, uint32_t sg, uint32_t id, int32_t *dst, uint3
             return ekrt_fail(c, "malformed model: graph %s %u is tensor %d", what, (unsigned)i,
                              (int)t);
         }
-        if (c->ti[t].is_const || ekrt_type_size(c->ti[t].type) == 0) {
+        if (c->pl[t].is_const || ekrt_type_size(c->pl[t].type) == 0) {
             return ekrt_fail(c, "graph %s tensor %d (type %s) is not supported", what, (int)t,
-                             ekrt_type_name(c->ti[t].type));
+                             ekrt_type_name(c->pl[t].type));
         }
         dst[i] = t;
     }
@@ -401,12 +450,74 @@ static int io_list(ekrt_prep_t *c, uint32_t sg, uint32_t id, int32_t *dst, uint3
     return 0;
 }
 
+/* The model's root tables: its one subgraph's tensors and operators, the buffers, the
+ * operator codes (positions into the flatbuffer, checked). */
+typedef struct {
+    uint32_t sg, cvec, n_codes, ovec, n_ops, n_tensors;
+} ekrt_graph_t;
+
+static int read_graph(ekrt_prep_t *c, ekrt_graph_t *g)
+{
+    uint32_t root, subgraphs, n_sg;
+    if (memcmp(c->fb.buf + 4, "TFL3", 4) != 0) {
+        return ekrt_fail(c, "not a TFLite model (file identifier is not TFL3)");
+    }
+    root = ekrt_fb_table_at(&c->fb, 0);
+    if (c->fb.bad) {
+        return ekrt_fail(c, "malformed model: root table");
+    }
+    if (ekrt_fb_get_u32(&c->fb, root, EKRT_MODEL_VERSION, 0) != EKRT_SCHEMA_VERSION) {
+        return ekrt_fail(c, "model schema version %u, expected 3",
+                         (unsigned)ekrt_fb_get_u32(&c->fb, root, EKRT_MODEL_VERSION, 0));
+    }
+    g->cvec = ekrt_fb_get_vec(&c->fb, root, EKRT_MODEL_OPERATOR_CODES, 4, &g->n_codes);
+    subgraphs = ekrt_fb_get_vec(&c->fb, root, EKRT_MODEL_SUBGRAPHS, 4, &n_sg);
+    c->bvec = ekrt_fb_get_vec(&c->fb, root, EKRT_MODEL_BUFFERS, 4, &c->n_buffers);
+    if (c->fb.bad || n_sg < 1) {
+        return ekrt_fail(c, "malformed model: no subgraph");
+    }
+    g->sg = ekrt_fb_vec_table(&c->fb, subgraphs, n_sg, 0);
+    c->tvec = ekrt_fb_get_vec(&c->fb, g->sg, EKRT_SUBGRAPH_TENSORS, 4, &g->n_tensors);
+    g->ovec = ekrt_fb_get_vec(&c->fb, g->sg, EKRT_SUBGRAPH_OPERATORS, 4, &g->n_ops);
+    if (c->fb.bad) {
+        return ekrt_fail(c, "malformed model: subgraph 0");
+    }
+    if (g->n_tensors < 1 || g->n_tensors > 0x7FFF || g->n_ops > 0x7FFE) {
+        return ekrt_fail(c, "model has %u tensors and %u operators (supported: 1..32767, 0..32766)",
+                         (unsigned)g->n_tensors, (unsigned)g->n_ops);
+    }
+    return 0;
+}
+
+/* The arena's init tables: planner entries at the start (one per tensor and per op that may
+ * ask for scratch), the op table at the end. */
+static int alloc_tables(ekrt_prep_t *c, const ekrt_graph_t *g)
+{
+    ekrt_t *rt = c->rt;
+    uint32_t i;
+    c->max_scratch = 0;
+    for (i = 0; i < g->n_ops; ++i) {
+        const ekrt_op_reg_t *reg =
+            ekrt_op_find(op_code_at(&c->fb, g->ovec, g->n_ops, g->cvec, g->n_codes, i));
+        c->max_scratch += (reg != NULL && reg->may_scratch) ? 1u : 0u;
+    }
+    c->pl = (ekrt_plan_t *)ekrt_init_alloc(
+        c, (uint32_t)(sizeof(ekrt_plan_t) * (g->n_tensors + c->max_scratch)));
+    rt->ops =
+        (ekrt_op_t **)ekrt_palloc(c, (uint32_t)(sizeof(ekrt_op_t *) * (g->n_ops ? g->n_ops : 1u)));
+    if (c->pl == NULL || rt->ops == NULL) {
+        return ekrt_fail(
+            c, "arena too small: %lu bytes cannot hold the tables of %u tensors and %u operators",
+            (unsigned long)rt->arena_len, (unsigned)g->n_tensors, (unsigned)g->n_ops);
+    }
+    return 0;
+}
+
 int ekrt_init(ekrt_t *rt, const uint8_t *model, size_t model_len, uint8_t *arena, size_t arena_len,
               char *err, size_t err_len)
 {
     ekrt_prep_t c;
-    uint32_t root, sg, subgraphs, n_sg, cvec, n_codes, bvec, n_buffers, tvec, ovec;
-    uint32_t n_tensors, n_ops, i;
+    ekrt_graph_t g;
     size_t skip;
     if (err != NULL && err_len > 0) {
         err[0] = '\0';
@@ -416,6 +527,7 @@ int ekrt_init(ekrt_t *rt, const uint8_t *model, size_t model_len, uint8_t *arena
     }
     memset(rt, 0, sizeof *rt);
     memset(&c, 0, sizeof c);
+    memset(c.cached, 0xFF, sizeof c.cached);
     c.rt = rt;
     c.err = err;
     c.err_len = err_len;
@@ -438,54 +550,15 @@ int ekrt_init(ekrt_t *rt, const uint8_t *model, size_t model_len, uint8_t *arena
     c.tail = (uint32_t)rt->arena_len;
     c.fb.buf = model;
     c.fb.len = (uint32_t)model_len;
-
-    if (memcmp(model + 4, "TFL3", 4) != 0) {
-        return ekrt_fail(&c, "not a TFLite model (file identifier is not TFL3)");
+    if (read_graph(&c, &g) != 0) {
+        return -1;
     }
-    root = ekrt_fb_table_at(&c.fb, 0);
-    if (c.fb.bad) {
-        return ekrt_fail(&c, "malformed model: root table");
-    }
-    if (ekrt_fb_get_u32(&c.fb, root, EKRT_MODEL_VERSION, 0) != EKRT_SCHEMA_VERSION) {
-        return ekrt_fail(&c, "model schema version %u, expected 3",
-                         (unsigned)ekrt_fb_get_u32(&c.fb, root, EKRT_MODEL_VERSION, 0));
-    }
-    cvec = ekrt_fb_get_vec(&c.fb, root, EKRT_MODEL_OPERATOR_CODES, 4, &n_codes);
-    subgraphs = ekrt_fb_get_vec(&c.fb, root, EKRT_MODEL_SUBGRAPHS, 4, &n_sg);
-    bvec = ekrt_fb_get_vec(&c.fb, root, EKRT_MODEL_BUFFERS, 4, &n_buffers);
-    if (c.fb.bad || n_sg < 1) {
-        return ekrt_fail(&c, "malformed model: no subgraph");
-    }
-    sg = ekrt_fb_vec_table(&c.fb, subgraphs, n_sg, 0);
-    tvec = ekrt_fb_get_vec(&c.fb, sg, EKRT_SUBGRAPH_TENSORS, 4, &n_tensors);
-    ovec = ekrt_fb_get_vec(&c.fb, sg, EKRT_SUBGRAPH_OPERATORS, 4, &n_ops);
-    if (c.fb.bad) {
-        return ekrt_fail(&c, "malformed model: subgraph 0");
-    }
-    if (n_tensors < 1 || n_tensors > 0x7FFF || n_ops > 0x7FFF) {
-        return ekrt_fail(&c, "model has %u tensors and %u operators (supported: 1..32767)",
-                         (unsigned)n_tensors, (unsigned)n_ops);
-    }
-    rt->n_tensors = n_tensors;
-    rt->n_ops = n_ops;
-    /* one planner entry per tensor plus one per op that may ask for scratch */
-    c.max_scratch = 0;
-    for (i = 0; i < n_ops; ++i) {
-        const ekrt_op_reg_t *reg = ekrt_op_find(op_code_at(&c.fb, ovec, n_ops, cvec, n_codes, i));
-        c.max_scratch += (reg != NULL && reg->may_scratch) ? 1u : 0u;
-    }
-    c.ti = (ekrt_tinfo_t *)ekrt_init_alloc(
-        &c, (uint32_t)(sizeof(ekrt_tinfo_t) * (n_tensors + c.max_scratch)));
-    rt->ops = (ekrt_op_t *)ekrt_palloc(&c, (uint32_t)(sizeof(ekrt_op_t) * (n_ops ? n_ops : 1u)));
-    if (c.ti == NULL || rt->ops == NULL) {
-        return ekrt_fail(
-            &c, "arena too small: %lu bytes cannot hold the tables of %u tensors and %u operators",
-            (unsigned long)arena_len, (unsigned)n_tensors, (unsigned)n_ops);
-    }
-    if (parse_tensors(&c, tvec, n_tensors, bvec, n_buffers) ||
-        io_list(&c, sg, EKRT_SUBGRAPH_INPUTS, rt->inputs, &rt->n_inputs, "inputs") ||
-        io_list(&c, sg, EKRT_SUBGRAPH_OUTPUTS, rt->outputs, &rt->n_outputs, "outputs") ||
-        parse_ops(&c, ovec, n_ops, cvec, n_codes) || fold_pads(&c) || plan(&c)) {
+    rt->n_tensors = g.n_tensors;
+    rt->n_ops = g.n_ops;
+    if (alloc_tables(&c, &g) || parse_tensors(&c) ||
+        io_list(&c, g.sg, EKRT_SUBGRAPH_INPUTS, rt->inputs, &rt->n_inputs, "inputs") ||
+        io_list(&c, g.sg, EKRT_SUBGRAPH_OUTPUTS, rt->outputs, &rt->n_outputs, "outputs") ||
+        parse_ops(&c, g.ovec, g.n_ops, g.cvec, g.n_codes) || fold_pads(&c) || plan(&c)) {
         rt->n_tensors = 0;
         rt->n_ops = 0;
         rt->n_inputs = 0;
@@ -513,7 +586,7 @@ int ekrt_invoke_ops(ekrt_t *rt, uint32_t first, uint32_t count, char *err, size_
         return -1;
     }
     for (i = first; i < first + count; ++i) {
-        const ekrt_op_t *op = &rt->ops[i];
+        const ekrt_op_t *op = rt->ops[i];
         if (op->eval != NULL) {
             op->eval(rt, op);
         }
@@ -531,40 +604,44 @@ uint32_t ekrt_op_count(const ekrt_t *rt)
     return (rt != NULL && rt->ready) ? rt->n_ops : 0;
 }
 
-/* First scale and zero point of tensor `t`, read again from the model (the runtime keeps no
- * per-tensor quantization in RAM). */
-static void tensor_quant(const ekrt_t *rt, int32_t t, float *scale, int32_t *zp)
+/* Shape and first scale and zero point of tensor `t`, read again from the model (the runtime
+ * keeps no tensor table in RAM). */
+static uint32_t tensor_meta(const ekrt_t *rt, int32_t t, ekrt_op_info_t *info)
 {
+    uint32_t type;
     ekrt_fb_t fb;
-    uint32_t root, sgs, n_sg, sg, tvec, n_t, tt, q, sc, zv, ns, nz;
+    uint32_t root, sgs, n_sg, sg, tvec, n_t, tt, q, sc, zv, ns, nz, sv, nd, d;
     fb.buf = rt->model;
     fb.len = (uint32_t)rt->model_len;
     fb.bad = 0;
-    *scale = 0.0f;
-    *zp = 0;
     root = ekrt_fb_table_at(&fb, 0);
     sgs = ekrt_fb_get_vec(&fb, root, EKRT_MODEL_SUBGRAPHS, 4, &n_sg);
     sg = ekrt_fb_vec_table(&fb, sgs, n_sg, 0);
     tvec = ekrt_fb_get_vec(&fb, sg, EKRT_SUBGRAPH_TENSORS, 4, &n_t);
     tt = ekrt_fb_vec_table(&fb, tvec, n_t, (uint32_t)t);
+    sv = ekrt_fb_get_vec(&fb, tt, EKRT_TENSOR_SHAPE, 4, &nd);
+    for (d = 0; d < nd && d < 6u; ++d) {
+        info->out_dims[d] = ekrt_fb_i32(&fb, sv + 4u * d);
+    }
+    info->out_rank = nd < 6u ? nd : 6u;
+    type = ekrt_fb_get_u8(&fb, tt, EKRT_TENSOR_TYPE, 0);
     q = ekrt_fb_get_table(&fb, tt, EKRT_TENSOR_QUANTIZATION);
     if (fb.bad || q == 0) {
-        return;
+        return type;
     }
     sc = ekrt_fb_get_vec(&fb, q, EKRT_QUANT_SCALE, 4, &ns);
     zv = ekrt_fb_get_vec(&fb, q, EKRT_QUANT_ZERO_POINT, 8, &nz);
     if (ns > 0) {
-        *scale = ekrt_fb_f32(&fb, sc);
+        info->out_scale = ekrt_fb_f32(&fb, sc);
     }
     if (nz > 0) {
-        *zp = (int32_t)(int64_t)ekrt_fb_u64(&fb, zv);
+        info->out_zero_point = (int32_t)(int64_t)ekrt_fb_u64(&fb, zv);
     }
+    return type;
 }
 
-static uint64_t op_macs(const ekrt_t *rt, const ekrt_op_t *op)
+static uint64_t op_macs(const ekrt_op_t *op, uint64_t n_out)
 {
-    const ekrt_tensor_t *out = &rt->tensors[op->out];
-    const uint64_t n_out = ekrt_elem_count(out);
     switch (op->code) {
     case EKRT_OP_CONV_2D:
         return n_out * (uint64_t)(op->p.conv.k_h * op->p.conv.k_w * op->p.conv.filter_in_c);
@@ -580,26 +657,24 @@ static uint64_t op_macs(const ekrt_t *rt, const ekrt_op_t *op)
 int ekrt_op_info(const ekrt_t *rt, uint32_t op_index, ekrt_op_info_t *info)
 {
     const ekrt_op_t *op;
-    const ekrt_tensor_t *out;
-    uint32_t d;
+    uint64_t n_out = 1;
+    uint32_t d, type;
     if (rt == NULL || !rt->ready || op_index >= rt->n_ops || info == NULL) {
         return -1;
     }
-    op = &rt->ops[op_index];
-    out = &rt->tensors[op->out];
+    op = rt->ops[op_index];
     memset(info, 0, sizeof *info);
     info->opcode = op->code;
     info->name = ekrt_op_name(op->code);
-    info->macs = op_macs(rt, op);
     info->out_tensor = op->out;
-    if (op->eval != NULL) {
-        info->out_data = (const int8_t *)out->data;
-        info->out_bytes = out->bytes;
+    type = tensor_meta(rt, op->out, info);
+    for (d = 0; d < info->out_rank; ++d) {
+        n_out *= (uint64_t)info->out_dims[d];
     }
-    tensor_quant(rt, op->out, &info->out_scale, &info->out_zero_point);
-    info->out_rank = out->ndim;
-    for (d = 0; d < out->ndim && d < 6u; ++d) {
-        info->out_dims[d] = out->dims[d];
+    info->macs = op_macs(op, n_out);
+    if (op->eval != NULL) {
+        info->out_data = (const int8_t *)op->out_data;
+        info->out_bytes = (size_t)n_out * ekrt_type_size(type);
     }
     return 0;
 }
@@ -613,9 +688,9 @@ void *ekrt_input(ekrt_t *rt, uint32_t index, size_t *bytes)
         return NULL;
     }
     if (bytes) {
-        *bytes = rt->tensors[rt->inputs[index]].bytes;
+        *bytes = rt->in_bytes[index];
     }
-    return rt->tensors[rt->inputs[index]].data;
+    return rt->in_data[index];
 }
 
 const void *ekrt_output(const ekrt_t *rt, uint32_t index, size_t *bytes)
@@ -627,9 +702,9 @@ const void *ekrt_output(const ekrt_t *rt, uint32_t index, size_t *bytes)
         return NULL;
     }
     if (bytes) {
-        *bytes = rt->tensors[rt->outputs[index]].bytes;
+        *bytes = rt->out_bytes[index];
     }
-    return rt->tensors[rt->outputs[index]].data;
+    return rt->out_data[index];
 }
 
 static int quant_of(float s, int32_t z, float *scale, int32_t *zp)

@@ -24,7 +24,6 @@ extern "C" {
 #define EKRT_VERSION "0.1.0"
 #define EKRT_MAX_IO 4 /* graph inputs / outputs supported */
 
-struct ekrt_tensor;
 struct ekrt_op;
 
 typedef struct {
@@ -35,14 +34,16 @@ typedef struct {
     size_t planned_bytes;    /* start of arena: activations (and init-time tables during init) */
     size_t persistent_bytes; /* tensor/op tables and per-channel multipliers (end of arena) */
     size_t arena_used;       /* planned + persistent + alignment slack */
-    struct ekrt_tensor *tensors;
-    struct ekrt_op *ops;
+    struct ekrt_op **ops;    /* one record per operator, each sized to its parameters */
     uint32_t n_tensors;
     uint32_t n_ops;
     uint32_t n_inputs;
     uint32_t n_outputs;
-    int32_t inputs[EKRT_MAX_IO];
+    int32_t inputs[EKRT_MAX_IO]; /* graph input / output tensor indices */
     int32_t outputs[EKRT_MAX_IO];
+    void *in_data[EKRT_MAX_IO], *out_data[EKRT_MAX_IO];
+    uint32_t in_bytes[EKRT_MAX_IO], out_bytes[EKRT_MAX_IO];
+    uint8_t in_type[EKRT_MAX_IO], out_type[EKRT_MAX_IO]; /* TFLite TensorType */
     float in_scale[EKRT_MAX_IO], out_scale[EKRT_MAX_IO];
     int32_t in_zp[EKRT_MAX_IO], out_zp[EKRT_MAX_IO];
     int ready;

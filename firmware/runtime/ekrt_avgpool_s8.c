@@ -1,5 +1,7 @@
 /* AVERAGE_POOL_2D int8 (TFLM reference_integer_ops::AveragePool): the divisor counts only
- * the taps inside the image; the average rounds half away from zero. */
+ * the taps inside the image; the average rounds half away from zero. Also the Prepare both
+ * pools share (ekrt_pool_prepare). */
+#include "ekrt_dsp.h" /* first: kernel optimisation level */
 #include "ekrt_internal.h"
 
 void ekrt_avgpool_s8(const ekrt_pool_params_t *p, const int8_t *in, int8_t *out)
@@ -34,7 +36,7 @@ void ekrt_avgpool_s8(const ekrt_pool_params_t *p, const int8_t *in, int8_t *out)
     }
 }
 
-int ekrt_prepare_avgpool(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in)
+int ekrt_pool_prepare(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in)
 {
     ekrt_pool_params_t *p = &op->p.pool;
     const ekrt_tinfo_t *in, *out;
@@ -77,7 +79,72 @@ int ekrt_prepare_avgpool(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_
     return 0;
 }
 
+int ekrt_prepare_avgpool(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in)
+{
+    const ekrt_pool_params_t *p = &op->p.pool;
+    if (ekrt_pool_prepare(c, op, ot, n_in) != 0) {
+        return -1;
+    }
+    if (p->channels >= 4 && p->k_h * p->k_w <= EKRT_POOL_4CH_MAX_TAPS) {
+        op->eval = ekrt_eval_avgpool_4ch;
+    }
+    return 0;
+}
+
 void ekrt_eval_avgpool(const ekrt_t *rt, const ekrt_op_t *op)
 {
     ekrt_avgpool_s8(&op->p.pool, EKRT_IN(rt, op, 0), EKRT_OUT(rt, op));
+}
+
+/* TFLM's average: the sum over `count` taps divided, rounding half away from zero */
+static inline int8_t avg_of(int32_t sum, int32_t count, int32_t lo, int32_t hi)
+{
+    const int32_t v = sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
+    return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+}
+
+/* Variant: at least 4 channels, windows of at most EKRT_POOL_4CH_MAX_TAPS taps: four channels
+ * a word, summed in int16 lanes (SXTAB16; 255 taps of |x| <= 128 stay inside int16). When the
+ * channels are not a multiple of 4, the last group overlaps the one before it. */
+void ekrt_eval_avgpool_4ch(const ekrt_t *rt, const ekrt_op_t *op)
+{
+    const ekrt_pool_params_t *p = &op->p.pool;
+    const int8_t *in = EKRT_IN(rt, op, 0);
+    int8_t *out = EKRT_OUT(rt, op);
+    const int32_t ch = p->channels, row = p->in_w * ch, lo = p->act_min, hi = p->act_max;
+    int32_t b, oy, ox, c, y, x;
+    for (b = 0; b < p->batches; ++b) {
+        const int8_t *in_b = in + b * p->in_h * row;
+        for (oy = 0; oy < p->out_h; ++oy) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_h;
+            const int32_t fy0 = iy0 < 0 ? -iy0 : 0;
+            const int32_t fy1 = p->k_h < p->in_h - iy0 ? p->k_h : p->in_h - iy0;
+            for (ox = 0; ox < p->out_w; ++ox, out += ch) {
+                const int32_t ix0 = ox * p->stride_w - p->pad_w;
+                const int32_t fx0 = ix0 < 0 ? -ix0 : 0;
+                const int32_t fx1 = p->k_w < p->in_w - ix0 ? p->k_w : p->in_w - ix0;
+                const int32_t count = (fy1 - fy0) * (fx1 - fx0);
+                const int8_t *base = in_b + (iy0 + fy0) * row + (ix0 + fx0) * ch;
+                for (c = 0; c < ch; c += 4) {
+                    const int32_t g = c + 4 <= ch ? c : ch - 4;
+                    uint32_t s02 = 0, s13 = 0;
+                    for (y = fy0; y < fy1; ++y) {
+                        const int8_t *ip = base + (y - fy0) * row + g;
+                        for (x = fx1 - fx0; x > 0; --x, ip += ch) {
+                            const uint32_t w = ekrt_load4(ip);
+                            s02 = ekrt_sxtab16(s02, w);
+                            s13 = ekrt_sxtab16_hi(s13, w);
+                        }
+                    }
+                    if (count == 0) {
+                        s02 = s13 = 0;
+                    }
+                    out[g] = avg_of((int16_t)(uint16_t)s02, count ? count : 1, lo, hi);
+                    out[g + 1] = avg_of((int16_t)(uint16_t)s13, count ? count : 1, lo, hi);
+                    out[g + 2] = avg_of((int16_t)(uint16_t)(s02 >> 16), count ? count : 1, lo, hi);
+                    out[g + 3] = avg_of((int16_t)(uint16_t)(s13 >> 16), count ? count : 1, lo, hi);
+                }
+            }
+        }
+    }
 }

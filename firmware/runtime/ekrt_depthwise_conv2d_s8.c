@@ -47,6 +47,7 @@ void ekrt_depthwise_conv2d_s8(const ekrt_conv_params_t *p, const int8_t *in, con
 
 int ekrt_prepare_depthwise_conv2d(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in)
 {
+    int32_t i;
     if (ekrt_want_inputs(c, n_in, 2, 3) || ekrt_conv_prepare(c, op, ot, 1)) {
         return -1;
     }
@@ -55,6 +56,13 @@ int ekrt_prepare_depthwise_conv2d(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, ui
         op->p.conv.shift, op->p.conv.out_c,
         op->in[2] >= 0 ? (const int32_t *)(const void *)ekrt_tinfo(c, op->in[2])->data : NULL,
         op->p.conv.k_h * op->p.conv.k_w);
+    /* the 4-channel kernel folds the zero point into its rounding constant for right shifts
+     * up to 22 only (see ekrt_depthwise_conv2d_4ch_s8.c); deeper shifts take the general path */
+    for (i = 0; i < op->p.conv.out_c; ++i) {
+        if (op->p.conv.shift[i] < -22) {
+            op->right_only = 0;
+        }
+    }
     return 0;
 }
 
@@ -67,9 +75,9 @@ void ekrt_eval_depthwise_conv2d(const ekrt_t *rt, const ekrt_op_t *op)
 /* Variants, fastest first; this reference kernel is the fallback for every other shape. */
 ekrt_eval_fn ekrt_depthwise_conv2d_select(const ekrt_conv_params_t *p)
 {
-    if (p->depth_mult == 1 && p->dil_h == 1 && p->dil_w == 1 &&
-        p->k_h * p->k_w <= EKRT_DW_MAX_TAPS && ekrt_shifts_fast(p->shift, p->out_c)) {
-        return ekrt_eval_depthwise_conv2d_mult1;
+    if (p->dil_h == 1 && p->dil_w == 1 && p->k_h * p->k_w <= EKRT_DW_MAX_TAPS &&
+        ekrt_shifts_fast(p->shift, p->out_c)) {
+        return ekrt_eval_depthwise_conv2d_4ch;
     }
     return ekrt_eval_depthwise_conv2d;
 }

@@ -32,6 +32,7 @@ enum {
     EKRT_OP_DEPTHWISE_CONV_2D = 4,
     EKRT_OP_DEQUANTIZE = 6,
     EKRT_OP_FULLY_CONNECTED = 9,
+    EKRT_OP_MAX_POOL_2D = 17,
     EKRT_OP_RESHAPE = 22,
     EKRT_OP_SOFTMAX = 25,
     EKRT_OP_PAD = 34,
@@ -44,19 +45,10 @@ enum {
 /* Fused activations (ActivationFunctionType). */
 enum { EKRT_ACT_NONE = 0, EKRT_ACT_RELU = 1, EKRT_ACT_RELU_N1_TO_1 = 2, EKRT_ACT_RELU6 = 3 };
 
-/* Runtime view of a tensor (persistent, kept small: one per tensor for the model's life). */
-typedef struct ekrt_tensor {
-    uint8_t *data; /* flash (constant) or arena (planned) */
-    uint32_t bytes;
-    int32_t dims[EKRT_MAX_DIMS];
-    uint8_t type;
-    uint8_t ndim;
-} ekrt_tensor_t;
-
-/* Init-time view (quantization, lifetimes, plan). Lives in the not-yet-planned start of the
- * arena during ekrt_init only, so it costs no persistent memory. */
+/* Init-time view of a tensor (shape, type, quantization, data), decoded from the flatbuffer
+ * on demand (ekrt_tinfo: a small cache on the stack, so it costs no arena). */
 typedef struct ekrt_tinfo {
-    uint8_t *data; /* flash (constant) or arena (planned) */
+    uint8_t *data; /* flash (constant), NULL for activations (planned later) */
     uint32_t bytes;
     float scale;         /* first quantization scale (0 if none) */
     int32_t zero_point;  /* first zero point */
@@ -64,13 +56,29 @@ typedef struct ekrt_tinfo {
     uint32_t qcount;     /* number of scales */
     int32_t qdim;        /* quantized_dimension */
     int32_t dims[EKRT_MAX_DIMS];
-    int32_t first, last; /* lifetime in operator indices; first < 0: never written */
-    uint32_t offset;     /* arena offset after planning */
     uint8_t type;
     uint8_t ndim;
     uint8_t is_const;
-    uint8_t placed;
 } ekrt_tinfo_t;
+
+/* One planner entry per tensor, then one per scratch buffer (init time, at the arena start:
+ * 16 bytes each). Activations: lifetime [first, last] in operator indices (first < 0: never
+ * written) and the planned offset; constants: offset = position of the data in the model. */
+typedef struct {
+    uint32_t bytes;
+    uint32_t offset;
+    int16_t first, last;
+    uint8_t is_const;
+    uint8_t placed;
+    uint8_t type;
+    uint8_t most16; /* scratch entries: the most the op could use, 16-byte units up to 255 */
+} ekrt_plan_t;
+
+/* A shape kept for an eval that needs it (most evals need none). */
+typedef struct {
+    int32_t dims[EKRT_MAX_DIMS];
+    uint32_t ndim;
+} ekrt_shape_t;
 
 /* --- kernel parameter blocks ------------------------------------------------------------ */
 
@@ -99,7 +107,16 @@ typedef struct {
     int32_t in1_offset, in2_offset, out_offset, left_shift;
     int32_t in1_mult, in1_shift, in2_mult, in2_shift, out_mult, out_shift;
     int32_t act_min, act_max;
+    uint32_t n;           /* output elements */
+    const int32_t *bcast; /* broadcasting: ekrt_add_bcast_t in persistent memory, else NULL */
 } ekrt_add_params_t;
+
+/* ADD's broadcast: the output's dims merged where both inputs step alike (<= EKRT_MAX_DIMS),
+ * and each input's element stride per merged dim (0: broadcast) */
+typedef struct {
+    int32_t ndim;
+    int32_t dims[EKRT_MAX_DIMS], s1[EKRT_MAX_DIMS], s2[EKRT_MAX_DIMS];
+} ekrt_add_bcast_t;
 
 typedef struct {
     int32_t batches, in_h, in_w, channels, out_h, out_w;
@@ -111,25 +128,32 @@ typedef struct {
     int32_t input_zp, output_zp, mult, shift; /* mult/shift already include 1/num_elements */
     int32_t num_elements;
     uint8_t reduce_mask; /* bit d set: dimension d is reduced */
+    ekrt_shape_t in;
 } ekrt_mean_params_t;
 
 typedef struct {
     int32_t before[EKRT_MAX_DIMS];
+    int32_t out_dims[EKRT_MAX_DIMS];
+    ekrt_shape_t in;
     int8_t pad_value;
 } ekrt_pad_params_t;
 
 typedef struct {
     int32_t perm[EKRT_MAX_DIMS];
+    ekrt_shape_t in;
 } ekrt_transpose_params_t;
 
 typedef struct {
     int32_t mult, left_shift, diff_min;
+    uint32_t rows, depth;
 } ekrt_softmax_params_t;
 
 typedef struct {
     float scale; /* QUANTIZE f32->s8: output scale; DEQUANTIZE: input scale */
     int32_t zero_point;
     int32_t in_zp, mult, shift; /* QUANTIZE s8->s8 */
+    uint32_t n;                 /* elements */
+    uint8_t from_float;         /* QUANTIZE: the input is float32 */
 } ekrt_qnt_params_t;
 
 struct ekrt_op;
@@ -138,10 +162,12 @@ struct ekrt_op;
 typedef void (*ekrt_eval_fn)(const ekrt_t *rt, const struct ekrt_op *op);
 
 typedef struct ekrt_op {
-    ekrt_eval_fn eval; /* chosen in prepare (a variant or the reference); NULL: folded away */
-    uint8_t *scratch;  /* this op's scratch buffer in the arena (NULL if none) */
-    int16_t code;      /* BuiltinOperator (only codes of ekrt_op_table get this far) */
-    int16_t in[3];     /* tensor indices, -1 = absent */
+    ekrt_eval_fn eval;      /* chosen in prepare (a variant or the reference); NULL: folded away */
+    const void *in_data[3]; /* the inputs' data (flash or arena), NULL = absent */
+    void *out_data;         /* the output's data in the arena */
+    uint8_t *scratch;       /* this op's scratch buffer in the arena (NULL if none) */
+    int16_t code;           /* BuiltinOperator (only codes of ekrt_op_table get this far) */
+    int16_t in[3];          /* tensor indices, -1 = absent */
     int16_t out;
     uint8_t right_only; /* variants: ekrt_requant_mode() of the op's channels */
     uint8_t scratch16;  /* scratch it may use, 16-byte units up to 255 (ekrt_scratch_room) */
@@ -155,6 +181,7 @@ typedef struct ekrt_op {
         ekrt_qnt_params_t qnt;
         ekrt_transpose_params_t tr;
         ekrt_softmax_params_t sm;
+        uint32_t bytes; /* RESHAPE */
     } p;
 } ekrt_op_t;
 
@@ -245,6 +272,7 @@ void ekrt_add_s8(const ekrt_add_params_t *p, uint32_t ndim, const int32_t *out_d
                  const int32_t *s1, const int32_t *s2, const int8_t *in1, const int8_t *in2,
                  int8_t *out);
 void ekrt_avgpool_s8(const ekrt_pool_params_t *p, const int8_t *in, int8_t *out);
+void ekrt_maxpool_s8(const ekrt_pool_params_t *p, const int8_t *in, int8_t *out);
 void ekrt_mean_s8(const ekrt_mean_params_t *p, uint32_t ndim, const int32_t *in_dims,
                   const int8_t *in, int8_t *out);
 void ekrt_pad_s8(const ekrt_pad_params_t *p, uint32_t ndim, const int32_t *in_dims,
@@ -377,16 +405,23 @@ const char *ekrt_type_name(uint32_t type);
 
 /* --- op preparation (ekrt_prepare.c, ekrt_conv_common.c, one prepare per op file) ------- */
 
+/* Tensors decoded at once by ekrt_tinfo (an op's prepare uses at most 4 plus the graph's). */
+#define EKRT_TINFO_CACHE 8
+
 /* Init-time context handed to every prepare. */
 typedef struct ekrt_prep {
     ekrt_t *rt;
     ekrt_fb_t fb;
     char *err;
     size_t err_len;
-    uint32_t tail;    /* persistent allocations grow down from here (offset in rt->arena) */
-    uint32_t head;    /* init-only allocations grow up from the arena start */
-    ekrt_tinfo_t *ti; /* init-time tensor info (at the arena start), then scratch entries */
+    uint32_t tail;   /* persistent allocations grow down from here (offset in rt->arena) */
+    uint32_t head;   /* init-only allocations grow up from the arena start */
+    ekrt_plan_t *pl; /* planner entries (at the arena start): tensors, then scratch buffers */
     uint32_t n_scratch, max_scratch;
+    uint32_t tvec, bvec, n_buffers;       /* the model's tensor and buffer vectors */
+    ekrt_tinfo_t cache[EKRT_TINFO_CACHE]; /* ekrt_tinfo's decoded tensors */
+    int32_t cached[EKRT_TINFO_CACHE];     /* their indices (-1: empty) */
+    uint32_t cache_next;
     uint32_t op_index; /* operator being prepared, for messages */
     int32_t op_code;
 } ekrt_prep_t;
@@ -400,7 +435,11 @@ typedef struct {
     ekrt_prepare_fn prepare;
     ekrt_eval_fn eval;   /* the reference eval; prepare may replace it with a variant */
     int32_t may_scratch; /* prepare may call ekrt_request_scratch (sizes the planner's table) */
+    uint32_t params;     /* bytes of ekrt_op_t.p the op uses (its record is cut to them) */
 } ekrt_op_reg_t;
+
+/* ekrt_op_reg_t.params of the ops whose parameters are ekrt_op_t.p.member */
+#define EKRT_PARAMS(member) ((uint32_t)sizeof(((ekrt_op_t *)0)->p.member))
 
 extern const ekrt_op_reg_t ekrt_op_table[];
 extern const uint32_t ekrt_op_table_len;
@@ -413,7 +452,12 @@ uint32_t ekrt_type_size(uint32_t type);
 int ekrt_valid_scale(float s);
 uint32_t ekrt_count_of(uint32_t ndim, const int32_t *dims);
 #define ekrt_elem_count(t) ekrt_count_of((t)->ndim, (t)->dims)
+/* Tensor idx decoded from the model (NULL for idx < 0 or a tensor that does not decode);
+ * valid until EKRT_TINFO_CACHE other tensors have been asked for. */
 ekrt_tinfo_t *ekrt_tinfo(ekrt_prep_t *c, int32_t idx);
+/* Decode tensor i into t: 0, or -1 with a message (malformed or unsupported tensor). */
+int ekrt_decode_tensor(ekrt_prep_t *c, uint32_t i, ekrt_tinfo_t *t);
+ekrt_shape_t ekrt_shape_of(const ekrt_tinfo_t *t);
 int ekrt_want(ekrt_prep_t *c, int32_t idx, const char *role, uint32_t type, int32_t ndim);
 int ekrt_want_const(ekrt_prep_t *c, int32_t idx, const char *role);
 uint32_t ekrt_opts_table(ekrt_prep_t *c, uint32_t ot, uint8_t expect);
@@ -440,10 +484,9 @@ int ekrt_bcast_strides(uint32_t in_nd, const int32_t *in_dims, uint32_t out_nd,
                        const int32_t *out_dims, int32_t *s);
 
 /* tensor data of an op's operand at eval time */
-#define EKRT_IN(rt, op, k) ((const int8_t *)(rt)->tensors[(op)->in[k]].data)
-#define EKRT_OUT(rt, op) ((int8_t *)(rt)->tensors[(op)->out].data)
-#define EKRT_BIAS(rt, op) \
-    ((op)->in[2] >= 0 ? (const int32_t *)(const void *)(rt)->tensors[(op)->in[2]].data : NULL)
+#define EKRT_IN(rt, op, k) ((void)(rt), (const int8_t *)(op)->in_data[k])
+#define EKRT_OUT(rt, op) ((void)(rt), (int8_t *)(op)->out_data)
+#define EKRT_BIAS(rt, op) ((void)(rt), (const int32_t *)(op)->in_data[2])
 
 #define EKRT_DECLARE_OP(name)                                                           \
     int ekrt_prepare_##name(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in); \
@@ -454,9 +497,10 @@ ekrt_eval_fn ekrt_conv2d_select(const ekrt_conv_params_t *p);
 ekrt_eval_fn ekrt_depthwise_conv2d_select(const ekrt_conv_params_t *p);
 void ekrt_eval_conv2d_1x1(const ekrt_t *rt, const struct ekrt_op *op);
 void ekrt_eval_conv2d_im2col(const ekrt_t *rt, const struct ekrt_op *op);
-void ekrt_eval_depthwise_conv2d_mult1(const ekrt_t *rt, const struct ekrt_op *op);
-#define EKRT_DW_MAX_TAPS 25 /* ekrt_eval_depthwise_conv2d_mult1: filters up to 5x5 */
+void ekrt_eval_depthwise_conv2d_4ch(const ekrt_t *rt, const struct ekrt_op *op);
+#define EKRT_DW_MAX_TAPS 49 /* ekrt_eval_depthwise_conv2d_4ch: filters up to 7x7 */
 void ekrt_eval_add_elementwise(const ekrt_t *rt, const struct ekrt_op *op);
+void ekrt_eval_add_bcast(const ekrt_t *rt, const struct ekrt_op *op);
 void ekrt_eval_mean_hw(const ekrt_t *rt, const struct ekrt_op *op);
 void ekrt_eval_fully_connected_mat(const ekrt_t *rt, const struct ekrt_op *op);
 /* scratch ekrt_eval_conv2d_im2col / ekrt_eval_conv2d_1x1 ask for (ekrt_request_scratch_upto) */
@@ -466,6 +510,12 @@ EKRT_DECLARE_OP(depthwise_conv2d);
 EKRT_DECLARE_OP(fully_connected);
 EKRT_DECLARE_OP(add);
 EKRT_DECLARE_OP(avgpool);
+EKRT_DECLARE_OP(maxpool);
+/* AVERAGE_POOL_2D / MAX_POOL_2D checks and parameters (TFLM pooling Prepare) into op->p.pool */
+int ekrt_pool_prepare(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in);
+void ekrt_eval_avgpool_4ch(const ekrt_t *rt, const struct ekrt_op *op);
+void ekrt_eval_maxpool_4ch(const ekrt_t *rt, const struct ekrt_op *op);
+#define EKRT_POOL_4CH_MAX_TAPS 255 /* ekrt_eval_avgpool_4ch: int16 lane sums */
 EKRT_DECLARE_OP(mean);
 EKRT_DECLARE_OP(pad);
 EKRT_DECLARE_OP(reshape);
@@ -476,10 +526,10 @@ EKRT_DECLARE_OP(dequantize);
 
 /* Greedy first-fit planner (ekrt_plan.c). Places every entry (tensor or scratch buffer) with
  * first >= 0 and not is_const; returns the bytes needed (16-byte aligned blocks). */
-size_t ekrt_plan(ekrt_tinfo_t *t, uint32_t n);
+size_t ekrt_plan(ekrt_plan_t *t, uint32_t n);
 /* After ekrt_plan: moves planned entry s (a scratch buffer) to the longest run of bytes below
  * front that no other entry live during its lifetime uses, if longer than where it is, and
  * returns the run's length (at least the entry's own). */
-uint64_t ekrt_scratch_move(ekrt_tinfo_t *t, uint32_t n, uint32_t s, uint64_t front);
+uint64_t ekrt_scratch_move(ekrt_plan_t *t, uint32_t n, uint32_t s, uint64_t front);
 
 #endif /* EKRT_INTERNAL_H */

@@ -120,6 +120,7 @@ int ekrt_prepare_mean(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in)
     }
     p->mult = (int32_t)(((int64_t)mult * ((int64_t)1 << sh)) / (int64_t)n);
     p->shift = shift - sh;
+    p->in = ekrt_shape_of(in);
     if (in->ndim == 4 && p->reduce_mask == 0x6) {
         op->eval = ekrt_eval_mean_hw;
     }
@@ -128,32 +129,57 @@ int ekrt_prepare_mean(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in)
 
 void ekrt_eval_mean(const ekrt_t *rt, const ekrt_op_t *op)
 {
-    const ekrt_tensor_t *in = &rt->tensors[op->in[0]];
+    const ekrt_shape_t *in = &op->p.mean.in;
     ekrt_mean_s8(&op->p.mean, in->ndim, in->dims, EKRT_IN(rt, op, 0), EKRT_OUT(rt, op));
 }
 
-/* Variant: NHWC input reduced over H and W (global average pooling): per batch and channel a
- * strided sum, then the same requantization as ekrt_mean_s8. */
+/* Variant: NHWC input reduced over H and W (global average pooling): per batch, four
+ * channels a word summed in int16 lanes (SXTAB16; flushed to int32 every 255 pixels, before a
+ * lane could overflow), then the same requantization as ekrt_mean_s8. Fewer than 4 channels:
+ * one at a time; otherwise the last group of 4 overlaps the one before it. */
 void ekrt_eval_mean_hw(const ekrt_t *rt, const ekrt_op_t *op)
 {
     const ekrt_mean_params_t *p = &op->p.mean;
-    const ekrt_tensor_t *t = &rt->tensors[op->in[0]];
+    const ekrt_shape_t *t = &p->in;
     const int8_t *in = EKRT_IN(rt, op, 0);
     int8_t *out = EKRT_OUT(rt, op);
     const int32_t ch = t->dims[3], hw = t->dims[1] * t->dims[2];
     const uint32_t zp_sum = (uint32_t)p->input_zp * (uint32_t)p->num_elements;
-    int32_t b, c, i;
-    for (b = 0; b < t->dims[0]; ++b) {
-        for (c = 0; c < ch; ++c) {
-            const int8_t *ip = in + c;
-            uint32_t sum = 0; /* wrapping, see ekrt_wadd */
-            for (i = 0; i < hw; ++i) {
-                sum += (uint32_t)(int32_t)*ip;
-                ip += ch;
+    const int fast = p->shift >= -22 && p->shift <= 31;
+    int32_t b, c, i, j;
+    for (b = 0; b < t->dims[0]; ++b, in += hw * ch, out += ch) {
+        for (c = 0; c < ch; c += ch < 4 ? 1 : 4) {
+            const int32_t g = ch < 4 || c + 4 <= ch ? c : ch - 4, n = ch < 4 ? 1 : 4;
+            uint32_t sum[4] = {0, 0, 0, 0}; /* wrapping, see ekrt_wadd */
+            const int8_t *ip = in + g;
+            for (i = 0; i < hw;) {
+                const int32_t end = hw - i < 255 ? hw : i + 255;
+                uint32_t s02 = 0, s13 = 0;
+                if (n == 1) {
+                    for (; i < end; ++i, ip += ch) {
+                        sum[0] += (uint32_t)(int32_t)*ip;
+                    }
+                    continue;
+                }
+                for (; i < end; ++i, ip += ch) {
+                    const uint32_t w = ekrt_load4(ip);
+                    s02 = ekrt_sxtab16(s02, w);
+                    s13 = ekrt_sxtab16_hi(s13, w);
+                }
+                sum[0] += (uint32_t)(int32_t)(int16_t)(uint16_t)s02;
+                sum[1] += (uint32_t)(int32_t)(int16_t)(uint16_t)s13;
+                sum[2] += (uint32_t)(int32_t)(int16_t)(uint16_t)(s02 >> 16);
+                sum[3] += (uint32_t)(int32_t)(int16_t)(uint16_t)(s13 >> 16);
             }
-            *out++ = ekrt_requant_s8((int32_t)(sum - zp_sum), p->mult, p->shift, p->output_zp, -128,
-                                     127);
+            for (j = 0; j < n; ++j) {
+                /* ekrt_requant_fast is exact for any multiplier in [0, 2^31) (see ekrt_dsp.h):
+                 * p->mult <= the quantized multiplier; shifts outside its range take the
+                 * general form */
+                const int32_t acc = (int32_t)(sum[j] - zp_sum);
+                out[g + j] =
+                    fast ? ekrt_requant_fast(acc, p->mult, p->shift, p->output_zp, -128, 127)
+                         : ekrt_requant_s8(acc, p->mult, p->shift, p->output_zp, -128, 127);
+            }
         }
-        in += hw * ch;
     }
 }

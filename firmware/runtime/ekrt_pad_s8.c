@@ -1,5 +1,7 @@
 /* PAD / PADV2 int8 (TFLM reference_ops::Pad): output element = input element when inside
  * the copied window, else pad_value (the output zero point for PAD). */
+#include <string.h>
+
 #include "ekrt_internal.h"
 
 void ekrt_pad_s8(const ekrt_pad_params_t *p, uint32_t ndim, const int32_t *in_dims,
@@ -85,12 +87,13 @@ int ekrt_prepare_pad(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in)
         }
         p->pad_value = (int8_t)cv->data[0];
     }
+    p->in = ekrt_shape_of(in);
+    memcpy(p->out_dims, out->dims, sizeof p->out_dims);
     return 0;
 }
 
 void ekrt_eval_pad(const ekrt_t *rt, const ekrt_op_t *op)
 {
-    const ekrt_tensor_t *in = &rt->tensors[op->in[0]];
-    ekrt_pad_s8(&op->p.pad, in->ndim, in->dims, rt->tensors[op->out].dims, EKRT_IN(rt, op, 0),
-                EKRT_OUT(rt, op));
+    const ekrt_pad_params_t *p = &op->p.pad;
+    ekrt_pad_s8(p, p->in.ndim, p->in.dims, p->out_dims, EKRT_IN(rt, op, 0), EKRT_OUT(rt, op));
 }

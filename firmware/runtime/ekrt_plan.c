@@ -12,12 +12,12 @@ static uint64_t align_up(uint32_t v)
     return ((uint64_t)v + (EKRT_ALIGN - 1u)) & ~(uint64_t)(EKRT_ALIGN - 1u);
 }
 
-static int lifetimes_overlap(const ekrt_tinfo_t *a, const ekrt_tinfo_t *b)
+static int lifetimes_overlap(const ekrt_plan_t *a, const ekrt_plan_t *b)
 {
     return a->first <= b->last && b->first <= a->last;
 }
 
-size_t ekrt_plan(ekrt_tinfo_t *t, uint32_t n)
+size_t ekrt_plan(ekrt_plan_t *t, uint32_t n)
 {
     uint32_t i, j;
     uint64_t total = 0;
@@ -44,7 +44,7 @@ size_t ekrt_plan(ekrt_tinfo_t *t, uint32_t n)
         do {
             moved = 0;
             for (j = 0; j < n; ++j) {
-                const ekrt_tinfo_t *o = &t[j];
+                const ekrt_plan_t *o = &t[j];
                 if (!o->placed || !lifetimes_overlap(o, &t[best])) {
                     continue;
                 }
@@ -69,8 +69,7 @@ size_t ekrt_plan(ekrt_tinfo_t *t, uint32_t n)
 
 /* end of the free space starting at `from` among the entries live with entry s (other than
  * s), up to front; `from` itself if an entry covers it */
-static uint64_t free_to(const ekrt_tinfo_t *t, uint32_t n, uint32_t s, uint64_t from,
-                        uint64_t front)
+static uint64_t free_to(const ekrt_plan_t *t, uint32_t n, uint32_t s, uint64_t from, uint64_t front)
 {
     uint64_t end = front;
     uint32_t j;
@@ -88,7 +87,7 @@ static uint64_t free_to(const ekrt_tinfo_t *t, uint32_t n, uint32_t s, uint64_t 
     return end;
 }
 
-uint64_t ekrt_scratch_move(ekrt_tinfo_t *t, uint32_t n, uint32_t s, uint64_t front)
+uint64_t ekrt_scratch_move(ekrt_plan_t *t, uint32_t n, uint32_t s, uint64_t front)
 {
     uint64_t best_at = t[s].offset, best = free_to(t, n, s, t[s].offset, front) - t[s].offset;
     uint32_t j;

@@ -99,7 +99,33 @@ uint32_t ekrt_count_of(uint32_t ndim, const int32_t *dims)
 
 ekrt_tinfo_t *ekrt_tinfo(ekrt_prep_t *c, int32_t idx)
 {
-    return idx >= 0 ? &c->ti[idx] : NULL;
+    uint32_t k;
+    if (idx < 0 || (uint32_t)idx >= c->rt->n_tensors) {
+        return NULL;
+    }
+    for (k = 0; k < EKRT_TINFO_CACHE; ++k) {
+        if (c->cached[k] == idx) {
+            return &c->cache[k];
+        }
+    }
+    /* first in, first out: an op's prepare holds at most 4 tensors, fewer than the slots */
+    k = c->cache_next;
+    c->cache_next = (k + 1u) % EKRT_TINFO_CACHE;
+    c->cached[k] = -1;
+    if (ekrt_decode_tensor(c, (uint32_t)idx, &c->cache[k]) != 0) {
+        return NULL;
+    }
+    c->cached[k] = idx;
+    return &c->cache[k];
+}
+
+ekrt_shape_t ekrt_shape_of(const ekrt_tinfo_t *t)
+{
+    ekrt_shape_t s;
+    memset(&s, 0, sizeof s);
+    memcpy(s.dims, t->dims, sizeof s.dims);
+    s.ndim = t->ndim;
+    return s;
 }
 
 int ekrt_want(ekrt_prep_t *c, int32_t idx, const char *role, uint32_t type, int32_t ndim)
@@ -155,23 +181,22 @@ int ekrt_request_scratch(ekrt_prep_t *c, ekrt_op_t *op, uint32_t bytes)
 
 int ekrt_request_scratch_upto(ekrt_prep_t *c, ekrt_op_t *op, uint32_t bytes, uint32_t most)
 {
-    ekrt_tinfo_t *s;
+    ekrt_plan_t *s;
     if (bytes == 0) {
         return 0;
     }
     if (c->n_scratch >= c->max_scratch ||
         (c->n_scratch > 0 &&
-         c->ti[c->rt->n_tensors + c->n_scratch - 1].first == (int32_t)c->op_index)) {
+         c->pl[c->rt->n_tensors + c->n_scratch - 1].first == (int32_t)c->op_index)) {
         return ekrt_fail_op(c, "scratch requested beyond the planner's table (one per op)");
     }
-    s = &c->ti[c->rt->n_tensors + c->n_scratch];
+    s = &c->pl[c->rt->n_tensors + c->n_scratch];
     memset(s, 0, sizeof *s);
     s->bytes = bytes;
-    s->first = s->last = (int32_t)c->op_index;
+    s->first = s->last = (int16_t)c->op_index;
     s->type = EKRT_T_INT8;
-    s->ndim = 1;
-    s->dims[0] = (int32_t)bytes;
-    s->qcount = most > bytes ? most : bytes; /* scratch entries: the most the op can use */
+    most = most > bytes ? most : bytes;
+    s->most16 = (uint8_t)(most >= 255u * 16u ? 255u : (most + 15u) / 16u);
     (void)op; /* found again after planning by its lifetime (first == this op) */
     c->n_scratch++;
     return 0;

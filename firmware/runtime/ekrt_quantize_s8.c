@@ -46,6 +46,7 @@ int ekrt_prepare_quantize(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n
     if (ekrt_elem_count(in) != ekrt_elem_count(out)) {
         return ekrt_fail_op(c, "input and output sizes differ");
     }
+    p->n = ekrt_elem_count(out);
     if (op->code == EKRT_OP_DEQUANTIZE) {
         if (ekrt_want(c, op->in[0], "input", EKRT_T_INT8, -1) ||
             ekrt_want(c, op->out, "fp output", EKRT_T_FLOAT32, -1)) {
@@ -60,6 +61,7 @@ int ekrt_prepare_quantize(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n
     }
     p->scale = out->scale;
     p->zero_point = out->zero_point;
+    p->from_float = in->type == EKRT_T_FLOAT32;
     if (in->type == EKRT_T_FLOAT32) {
         return 0;
     }
@@ -73,11 +75,9 @@ int ekrt_prepare_quantize(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n
 
 void ekrt_eval_quantize(const ekrt_t *rt, const ekrt_op_t *op)
 {
-    const ekrt_tensor_t *in = &rt->tensors[op->in[0]];
-    const uint32_t n = ekrt_elem_count(&rt->tensors[op->out]);
-    if (in->type == EKRT_T_FLOAT32) {
-        ekrt_quantize_f32_s8(&op->p.qnt, n, (const float *)(const void *)in->data,
-                             EKRT_OUT(rt, op));
+    const uint32_t n = op->p.qnt.n;
+    if (op->p.qnt.from_float) {
+        ekrt_quantize_f32_s8(&op->p.qnt, n, (const float *)op->in_data[0], EKRT_OUT(rt, op));
     } else {
         ekrt_requantize_s8(&op->p.qnt, n, EKRT_IN(rt, op, 0), EKRT_OUT(rt, op));
     }
@@ -90,6 +90,7 @@ int ekrt_prepare_dequantize(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t
 
 void ekrt_eval_dequantize(const ekrt_t *rt, const ekrt_op_t *op)
 {
-    ekrt_dequantize_s8_f32(&op->p.qnt, ekrt_elem_count(&rt->tensors[op->out]), EKRT_IN(rt, op, 0),
-                           (float *)(void *)rt->tensors[op->out].data);
+    (void)rt;
+    ekrt_dequantize_s8_f32(&op->p.qnt, op->p.qnt.n, (const int8_t *)op->in_data[0],
+                           (float *)op->out_data);
 }

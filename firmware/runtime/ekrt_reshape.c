@@ -14,14 +14,14 @@ int ekrt_prepare_reshape(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_
     if (in->type != out->type || in->bytes != out->bytes || ekrt_type_size(in->type) == 0) {
         return ekrt_fail_op(c, "input and output differ in type or size");
     }
+    op->p.bytes = out->bytes;
     return 0;
 }
 
 void ekrt_eval_reshape(const ekrt_t *rt, const ekrt_op_t *op)
 {
-    const ekrt_tensor_t *in = &rt->tensors[op->in[0]];
-    ekrt_tensor_t *out = &rt->tensors[op->out];
-    if (out->data != in->data) {
-        memmove(out->data, in->data, out->bytes);
+    (void)rt;
+    if (op->out_data != op->in_data[0]) {
+        memmove(op->out_data, op->in_data[0], op->p.bytes);
     }
 }

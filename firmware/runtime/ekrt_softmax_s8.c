@@ -1,12 +1,18 @@
 /* SOFTMAX int8 -> int8 (TFLM reference_ops::Softmax, quantized): gemmlowp fixed-point
  * exp on the beta-scaled differences to the row max (5 integer bits), sum with 12 integer
  * bits, fixed-point reciprocal, output scale 1/256 and zero point -128. */
+#include "ekrt_dsp.h" /* first: kernel optimisation level */
 #include "ekrt_internal.h"
 
-/* gemmlowp fixed-point helpers on raw int32 values */
-static int32_t fp_mul(int32_t a, int32_t b)
+/* gemmlowp fixed-point helpers on raw int32 values. SaturatingRoundingDoublingHighMul:
+ * floor((a b + 2^30) / 2^31) equals TFLM's truncating (a b + nudge) / 2^31 for both signs
+ * (see ekrt_mbqm_fast), one 64-bit multiply-add and a shift; the one saturating case apart. */
+static inline int32_t fp_mul(int32_t a, int32_t b)
 {
-    return ekrt_srdhm(a, b);
+    if (a == INT32_MIN && b == INT32_MIN) {
+        return INT32_MAX;
+    }
+    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
 }
 
 static int32_t sat_shl(int32_t x, int32_t e) /* SaturatingRoundingMultiplyByPOT, e > 0 */
@@ -95,7 +101,7 @@ void ekrt_softmax_s8(const ekrt_softmax_params_t *p, uint32_t rows, uint32_t dep
         for (c = 0; c < depth; ++c) {
             const int32_t diff = (int32_t)x[c] - max_in;
             if (diff >= p->diff_min) {
-                const int32_t scaled = ekrt_srdhm(diff * (1 << p->left_shift), p->mult);
+                const int32_t scaled = fp_mul(diff * (1 << p->left_shift), p->mult);
                 sum = ekrt_wadd(sum, ekrt_rdbpot(exp_neg(scaled), 12)); /* Rescale<12> */
             }
         }
@@ -105,7 +111,7 @@ void ekrt_softmax_s8(const ekrt_softmax_params_t *p, uint32_t rows, uint32_t dep
         for (c = 0; c < depth; ++c) {
             const int32_t diff = (int32_t)x[c] - max_in;
             if (diff >= p->diff_min) {
-                const int32_t scaled = ekrt_srdhm(diff * (1 << p->left_shift), p->mult);
+                const int32_t scaled = fp_mul(diff * (1 << p->left_shift), p->mult);
                 const int32_t e = exp_neg(scaled);
                 const int32_t v = ekrt_rdbpot(fp_mul(scale, e), bits_over_unit + 31 - 8) - 128;
                 y[c] = (int8_t)ekrt_clamp(v, -128, 127);
@@ -159,12 +165,12 @@ int ekrt_prepare_softmax(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_
     p->left_shift = shift;
     radius = 31.0 * (double)((int64_t)1 << 26) / (double)((int64_t)1 << shift);
     p->diff_min = -(int32_t)radius; /* floor of a positive value */
+    p->depth = (uint32_t)in->dims[in->ndim - 1];
+    p->rows = ekrt_elem_count(in) / p->depth;
     return 0;
 }
 
 void ekrt_eval_softmax(const ekrt_t *rt, const ekrt_op_t *op)
 {
-    const ekrt_tensor_t *in = &rt->tensors[op->in[0]];
-    const uint32_t depth = (uint32_t)in->dims[in->ndim - 1];
-    ekrt_softmax_s8(&op->p.sm, in->bytes / depth, depth, EKRT_IN(rt, op, 0), EKRT_OUT(rt, op));
+    ekrt_softmax_s8(&op->p.sm, op->p.sm.rows, op->p.sm.depth, EKRT_IN(rt, op, 0), EKRT_OUT(rt, op));
 }

@@ -88,11 +88,12 @@ int ekrt_prepare_transpose(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t 
         seen |= 1u << v;
         op->p.tr.perm[d] = v;
     }
+    op->p.tr.in = ekrt_shape_of(in);
     return 0;
 }
 
 void ekrt_eval_transpose(const ekrt_t *rt, const ekrt_op_t *op)
 {
-    const ekrt_tensor_t *in = &rt->tensors[op->in[0]];
+    const ekrt_shape_t *in = &op->p.tr.in;
     ekrt_transpose_s8(op->p.tr.perm, in->ndim, in->dims, EKRT_IN(rt, op, 0), EKRT_OUT(rt, op));
 }

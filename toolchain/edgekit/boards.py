@@ -14,42 +14,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .assets import BOARDS_DIR, FIRMWARE_DIR
 from .errors import EdgekitError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-BOARDS_DIR = REPO_ROOT / "boards"
-FIRMWARE_DIR = REPO_ROOT / "firmware"
 BOARDS_DIR_ENV = "EDGEKIT_BOARDS_DIR"
 
-# Default timeouts (seconds) for a board whose TOML has no [timeouts] / [qemu] boot_s.
-# On --port, a board has usually booted long ago (its banner is gone) or resets when the port
-# opens (DTR) and prints it within a second or so; sync() then covers a slower boot.
-BOOT_S = 1.5
-# QEMU holds the guest until the harness connects, so the banner always comes; 20 s covers
-# start-up of the emulator and the firmware's model init on a loaded 2-core machine.
-QEMU_BOOT_S = 20.0
-# Commands that do no inference (name, profile, ek-info, db chunks) answer in milliseconds;
-# 10 s leaves room for a slow USB-serial adapter and a busy host.
-COMMAND_S = 10.0
-# A command that runs an inference, until one has been timed: generous, since a large model on
-# a slow core or under QEMU on a busy host can take seconds; afterwards the limit follows the
-# measured time (bench.harness HANG_FACTOR).
-FIRST_INFERENCE_S = 30.0
-# After an unexpected reset: the board boots again (an OS such as NuttX, USB CDC enumeration)
-# and the firmware re-initialises its model before m-ready; 15 s leaves room for both.
-REBOOT_S = 15.0
 QEMU_BINARY = "qemu-system-arm"
 
 
 @dataclass(frozen=True)
 class Timeouts:
-    """[timeouts] of a board TOML (and [qemu] boot_s); every field optional."""
+    """[timeouts] of a board TOML (and [qemu] boot_s) as given; None where the TOML gives none
+    (the defaults, and why they are what they are, are in bench/timeouts.py)."""
 
-    boot_s: float = BOOT_S
-    qemu_boot_s: float = QEMU_BOOT_S
-    command_s: float = COMMAND_S
-    first_inference_s: float = FIRST_INFERENCE_S
-    reboot_s: float = REBOOT_S
+    boot_s: float | None = None
+    qemu_boot_s: float | None = None
+    command_s: float | None = None
+    first_inference_s: float | None = None
+    reboot_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -89,8 +71,10 @@ def _field(d: dict[str, Any], key: str, typ: type, path: Path) -> Any:
     return d[key]
 
 
-def _seconds(d: dict[str, Any], key: str, default: float, path: Path, where: str) -> float:
-    v = d.get(key, default)
+def _seconds(d: dict[str, Any], key: str, path: Path, where: str) -> float | None:
+    if key not in d:
+        return None
+    v = d[key]
     if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
         raise EdgekitError(
             f"{path}: field '{where}.{key}' should be a number of seconds > 0, got {v!r}"
@@ -110,11 +94,11 @@ def _timeouts(d: dict[str, Any], path: Path) -> Timeouts:
             f"expected {', '.join(sorted(known))} (boards/README.md)"
         )
     return Timeouts(
-        boot_s=_seconds(t, "boot_s", BOOT_S, path, "timeouts"),
-        qemu_boot_s=_seconds(d.get("qemu", {}), "boot_s", QEMU_BOOT_S, path, "qemu"),
-        command_s=_seconds(t, "command_s", COMMAND_S, path, "timeouts"),
-        first_inference_s=_seconds(t, "first_inference_s", FIRST_INFERENCE_S, path, "timeouts"),
-        reboot_s=_seconds(t, "reboot_s", REBOOT_S, path, "timeouts"),
+        boot_s=_seconds(t, "boot_s", path, "timeouts"),
+        qemu_boot_s=_seconds(d.get("qemu", {}), "boot_s", path, "qemu"),
+        command_s=_seconds(t, "command_s", path, "timeouts"),
+        first_inference_s=_seconds(t, "first_inference_s", path, "timeouts"),
+        reboot_s=_seconds(t, "reboot_s", path, "timeouts"),
     )
 
 
@@ -151,7 +135,7 @@ def load_board_file(path: Path) -> Board:
 
 
 def board_dirs() -> list[Path]:
-    """boards/ of the repository, then each directory in $EDGEKIT_BOARDS_DIR."""
+    """edgekit's boards/ (the checkout's, or the installed package's), then each directory in $EDGEKIT_BOARDS_DIR."""
     extra = [
         Path(p).expanduser() for p in os.environ.get(BOARDS_DIR_ENV, "").split(os.pathsep) if p
     ]

@@ -78,9 +78,10 @@ def _pct(v: Any) -> str:
     return "n/a" if v is None else f"{100 * v:.2f}%"
 
 
-def demo_table(r: dict[str, Any]) -> str:
+def demo_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
+    """The demo's record as (what, value) rows: the summary it prints and the README's table."""
     lat = r.get("latency") or {}
-    rows = [
+    return [
         ("model", f"{r['arch']} w{r['width']:g} on {r['board']}"),
         ("float accuracy (LDA baseline)", f"{_pct(r['float_acc'])} ({_pct(r['lda_acc'])})"),
         (
@@ -120,5 +121,9 @@ def demo_table(r: dict[str, Any]) -> str:
             f"{r['wall_s']} s  " + ", ".join(f"{k} {v}s" for k, v in r["stage_seconds"].items()),
         ),
     ]
+
+
+def demo_table(r: dict[str, Any]) -> str:
+    rows = demo_rows(r)
     w = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{w}}  {v}" for k, v in rows)

@@ -39,8 +39,10 @@ better (z >= SELECT_Z); otherwise qat.pt holds the PTQ weights and ranges, and t
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -477,13 +479,80 @@ def run_quantize(
     """Float -> PTQ -> QAT; writes run.qat_ckpt ("edgekit-qat/1") and quantize.json.
     Deterministic for a given seed (seeding.deterministic: dropout, shuffles, calibration picks)."""
     with deterministic(seed):
-        return _run_quantize(run, epochs, seed, lr, progress)
+        return _run_quantize(run, epochs, seed, 3e-4 if lr is None else lr, progress)
 
 
 def _run_quantize(
-    run: runs.Run, epochs: int, seed: int, lr: float | None, progress: bool
+    run: runs.Run, epochs: int, seed: int, lr: float, progress: bool
 ) -> dict[str, Any]:
+    """The phases in order: load, baselines (float, PTQ), fine-tune, select, self-check, save."""
     t0 = time.time()
+    rec, fr = _load(run, epochs)
+    base = _baselines(rec, fr, seed)
+    history, best = _fine_tune(base, fr, epochs, lr, seed, progress)
+    sel = _select(base, best, fr)
+    folded, ranges, diff = _self_check(base, rec.arch)
+    report = {
+        "arch": rec.arch,
+        "width": rec.width,
+        "epochs": epochs,
+        "lr": lr,
+        "seed": seed,
+        "loss": f"distillation from the float model, T={DISTILL_T:g}",
+        "calibration_frames": int(len(base.calib_idx)),
+        **_scores(base, best, sel, fr),
+        "history": history,
+        "folded_vs_qat_float_max_abs_diff": diff,
+        "activation_ranges": ranges,
+        "n_test": int(len(fr.y_test)),
+        "wall_s": round(time.time() - t0, 1),
+    }
+    _save(run, rec, base, sel, folded, ranges, report, seed)
+    return report
+
+
+@dataclass
+class _Baselines:
+    """The float model and its post-training quantization (calibrated, not fine-tuned)."""
+
+    model: nn.Module
+    qnet: QNet  # the PTQ state now; fine-tuned, then set to the kept state, by the later phases
+    calib_idx: np.ndarray
+    x_cal: np.ndarray
+    float_val: float
+    float_test: float
+    float_test_logits: np.ndarray
+    float_val_pred: np.ndarray
+    ptq_test: float
+    ptq_pred: np.ndarray  # on the validation frames
+    ptq_score: tuple[float, float]  # (validation accuracy, agreement with float): _val_score
+    ptq_state: dict[str, Any]
+
+
+# one fine-tuned epoch: (its score, epoch, state, validation predictions)
+_Best = tuple[tuple[float, float], int, dict[str, Any], np.ndarray]
+
+
+@dataclass
+class _Selected:
+    """The kept weights: "qat" (the best fine-tuned epoch, better on validation) or "ptq"."""
+
+    name: str
+    qat_val: float | None
+    qat_test: float | None
+    z: float | None  # McNemar z of the best epoch vs PTQ on validation
+    test_logits: np.ndarray  # of the kept weights
+
+
+def _val_score(
+    net: nn.Module, fr: artifacts.Frames, float_val_pred: np.ndarray
+) -> tuple[np.ndarray, tuple[float, float]]:
+    """Validation predictions and the selection score: (accuracy, agreement with float)."""
+    pred = logits_of(net, fr.x_val).argmax(1)
+    return pred, (accuracy(pred, fr.y_val), accuracy(pred, float_val_pred))
+
+
+def _load(run: runs.Run, epochs: int) -> tuple[checkpoint.ModelRecord, artifacts.Frames]:
     run.require(run.float_ckpt, "float model", "run `edgekit train` (or `edgekit ingest`) first")
     run.require(run.frames, "frames", "run `edgekit train` first (it writes frames.npz)")
     if epochs < 0:
@@ -495,77 +564,101 @@ def _run_quantize(
             "only be quantized post-training, at export: run `edgekit export "
             f"--run {run.root} --board B` (no QAT)"
         )
-    fr = artifacts.load_frames(run.frames, rec.num_classes, rec.geometry())
+    return rec, artifacts.load_frames(run.frames, rec.num_classes, rec.geometry())
 
+
+def _baselines(rec: checkpoint.ModelRecord, fr: artifacts.Frames, seed: int) -> _Baselines:
+    """The float model's scores, then post-training quantization: lower, calibrate, score."""
     model = rec.build()
-    float_val = accuracy(logits_of(model, fr.x_val).argmax(1), fr.y_val)
-    float_test_logits = logits_of(model, fr.x_test)
-    float_test = accuracy(float_test_logits.argmax(1), fr.y_test)
-
-    calib_idx = calibration_indices(len(fr.x_train), seed)
-    x_cal = fr.x_train[calib_idx]
-
-    qnet = lower(model, rec.arch)
-    calibrate(qnet, x_cal)
-    qnet.eval()
-    ptq_val = accuracy(logits_of(qnet, fr.x_val).argmax(1), fr.y_val)
-    ptq_test = accuracy(logits_of(qnet, fr.x_test).argmax(1), fr.y_test)
-
-    # Fine-tune with fake quant, then choose between the best fine-tuned epoch and the PTQ state.
-    lr = lr if lr is not None else 3e-4
     float_val_pred = logits_of(model, fr.x_val).argmax(1)
+    float_test_logits = logits_of(model, fr.x_test)
+    calib_idx = calibration_indices(len(fr.x_train), seed)
+    qnet = lower(model, rec.arch)
+    calibrate(qnet, fr.x_train[calib_idx])
+    qnet.eval()
+    ptq_pred, ptq_score = _val_score(qnet, fr, float_val_pred)
+    return _Baselines(
+        model=model,
+        qnet=qnet,
+        calib_idx=calib_idx,
+        x_cal=fr.x_train[calib_idx],
+        float_val=accuracy(float_val_pred, fr.y_val),
+        float_test=accuracy(float_test_logits.argmax(1), fr.y_test),
+        float_test_logits=float_test_logits,
+        float_val_pred=float_val_pred,
+        ptq_test=accuracy(logits_of(qnet, fr.x_test).argmax(1), fr.y_test),
+        ptq_pred=ptq_pred,
+        ptq_score=ptq_score,
+        ptq_state=copy.deepcopy(qnet.state_dict()),
+    )
 
-    def val_pred(net: QNet) -> tuple[np.ndarray, tuple[float, float]]:
-        pred = logits_of(net, fr.x_val).argmax(1)
-        return pred, (accuracy(pred, fr.y_val), accuracy(pred, float_val_pred))
 
-    ptq_pred, ptq_score = val_pred(qnet)
-    ptq_state = copy.deepcopy(qnet.state_dict())
-    history = [{"epoch": 0, "val_accuracy": ptq_score[0], "val_float_agreement": ptq_score[1]}]
-    best: tuple[tuple[float, float], int, dict, np.ndarray] | None = None
-    if epochs > 0:
-        opt = torch.optim.AdamW([p for p in qnet.parameters()], lr=lr, weight_decay=0.0)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
-        gen = torch.Generator().manual_seed(seed)
-        xt = torch.from_numpy(fr.x_train)
-        teacher = torch.from_numpy(logits_of(model, fr.x_train) / DISTILL_T)
-        bs = 64
-        for ep in progress_bar(range(1, epochs + 1), "qat", progress):
-            qnet.train()
-            qnet.set_mode("quant")
-            perm = torch.randperm(len(xt), generator=gen)
-            loss_sum = 0.0
-            for i in range(0, len(perm), bs):
-                idx = perm[i : i + bs]
-                if len(idx) < 2:
-                    continue
-                student = F.log_softmax(qnet(xt[idx]) / DISTILL_T, dim=1)
-                loss = (
-                    F.kl_div(
-                        student,
-                        F.log_softmax(teacher[idx], dim=1),
-                        log_target=True,
-                        reduction="batchmean",
-                    )
-                    * DISTILL_T**2
-                )
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                loss_sum += loss.item() * len(idx)
-            sched.step()
-            calibrate(qnet, x_cal)  # ranges TFLite would compute for the new weights
-            pred, score = val_pred(qnet)
-            history.append(
-                {
-                    "epoch": ep,
-                    "val_accuracy": score[0],
-                    "val_float_agreement": score[1],
-                    "train_loss": loss_sum / len(perm),
-                }
-            )
-            if best is None or score > best[0]:
-                best = (score, ep, copy.deepcopy(qnet.state_dict()), pred)
+def _fine_tune(
+    base: _Baselines, fr: artifacts.Frames, epochs: int, lr: float, seed: int, progress: bool
+) -> tuple[list[dict[str, Any]], _Best | None]:
+    """Fake-quant fine-tuning by distillation from the float model; after each epoch the ranges
+    are recalibrated and the epoch scored on validation. Returns the history and the best epoch."""
+    qnet = base.qnet
+    history = [
+        {"epoch": 0, "val_accuracy": base.ptq_score[0], "val_float_agreement": base.ptq_score[1]}
+    ]
+    best: _Best | None = None
+    if epochs == 0:
+        return history, best
+    opt = torch.optim.AdamW([p for p in qnet.parameters()], lr=lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+    gen = torch.Generator().manual_seed(seed)
+    xt = torch.from_numpy(fr.x_train)
+    teacher = torch.from_numpy(logits_of(base.model, fr.x_train) / DISTILL_T)
+    for ep in progress_bar(range(1, epochs + 1), "qat", progress):
+        loss = _distill_epoch(qnet, opt, xt, teacher, gen)
+        sched.step()
+        calibrate(qnet, base.x_cal)  # ranges TFLite would compute for the new weights
+        pred, score = _val_score(qnet, fr, base.float_val_pred)
+        history.append(
+            {
+                "epoch": ep,
+                "val_accuracy": score[0],
+                "val_float_agreement": score[1],
+                "train_loss": loss,
+            }
+        )
+        if best is None or score > best[0]:
+            best = (score, ep, copy.deepcopy(qnet.state_dict()), pred)
+    return history, best
+
+
+def _distill_epoch(
+    qnet: QNet,
+    opt: torch.optim.Optimizer,
+    xt: torch.Tensor,
+    teacher: torch.Tensor,
+    gen: torch.Generator,
+    bs: int = 64,
+) -> float:
+    """One epoch of KL divergence to the float model's softened outputs; the mean loss."""
+    qnet.train()
+    qnet.set_mode("quant")
+    perm = torch.randperm(len(xt), generator=gen)
+    loss_sum = 0.0
+    for i in range(0, len(perm), bs):
+        idx = perm[i : i + bs]
+        if len(idx) < 2:
+            continue
+        student = F.log_softmax(qnet(xt[idx]) / DISTILL_T, dim=1)
+        target = F.log_softmax(teacher[idx], dim=1)
+        loss = F.kl_div(student, target, log_target=True, reduction="batchmean") * DISTILL_T**2
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        loss_sum += loss.item() * len(idx)
+    return loss_sum / len(perm)
+
+
+def _select(base: _Baselines, best: _Best | None, fr: artifacts.Frames) -> _Selected:
+    """The best fine-tuned epoch replaces the PTQ state only if McNemar on validation says it is
+    better (z >= SELECT_Z); qnet is left holding the kept state, in quant mode."""
+    qnet = base.qnet
     qnet.eval()
     qnet.set_mode("quant")
     qat_val = qat_test = z = None
@@ -573,74 +666,85 @@ def _run_quantize(
         qnet.load_state_dict(best[2])
         qat_val = best[0][0]
         qat_test = accuracy(logits_of(qnet, fr.x_test).argmax(1), fr.y_test)
-        z = mcnemar_z(ptq_pred, best[3], fr.y_val)
-    selected = "qat" if z is not None and z >= SELECT_Z else "ptq"
-    if selected == "ptq":
-        qnet.load_state_dict(ptq_state)
-    sel_test_logits = logits_of(qnet, fr.x_test)
+        z = mcnemar_z(base.ptq_pred, best[3], fr.y_val)
+    name = "qat" if z is not None and z >= SELECT_Z else "ptq"
+    if name == "ptq":
+        qnet.load_state_dict(base.ptq_state)
+    return _Selected(name, qat_val, qat_test, z, logits_of(qnet, fr.x_test))
 
+
+def _self_check(
+    base: _Baselines, arch: str
+) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, dict[str, float]], float]:
+    """The kept state's folded weights and ranges, and how far the exported float graph (BN
+    removed, folded weights) is from the QAT network run in float: they must compute the same."""
+    qnet = base.qnet
     folded = folded_tensors(qnet)
     ranges = act_ranges(qnet)
-    # the exported float graph (BN removed, folded weights) must equal the QAT network in float
-    check_model = apply_folded(model, rec.arch, folded)
+    check_model = apply_folded(base.model, arch, folded)
+    x = base.x_cal[:64]
     qnet.set_mode("float")  # int8-grid weights, int32-grid biases, float activations
-    diff = float(np.abs(logits_of(check_model, x_cal[:64]) - logits_of(qnet, x_cal[:64])).max())
+    diff = float(np.abs(logits_of(check_model, x) - logits_of(qnet, x)).max())
     qnet.set_mode("quant")
+    return folded, ranges, diff
 
-    report = {
-        "arch": rec.arch,
-        "width": rec.width,
-        "epochs": epochs,
-        "lr": lr,
-        "seed": seed,
-        "loss": f"distillation from the float model, T={DISTILL_T:g}",
-        "calibration_frames": int(len(calib_idx)),
+
+def _scores(
+    base: _Baselines, best: _Best | None, sel: _Selected, fr: artifacts.Frames
+) -> dict[str, Any]:
+    """The report's accuracy, selection and agreement fields."""
+    sel_pred = sel.test_logits.argmax(1)
+    return {
         "accuracy": {
-            "float": {"test": float_test, "val": float_val},
-            "ptq": {"test": ptq_test, "val": ptq_val},
-            "qat": {"test": qat_test, "val": qat_val},
+            "float": {"test": base.float_test, "val": base.float_val},
+            "ptq": {"test": base.ptq_test, "val": base.ptq_score[0]},
+            "qat": {"test": sel.qat_test, "val": sel.qat_val},
             "selected": {
-                "test": accuracy(sel_test_logits.argmax(1), fr.y_test),
-                "val": qat_val if selected == "qat" else ptq_score[0],
+                "test": accuracy(sel_pred, fr.y_test),
+                "val": sel.qat_val if sel.name == "qat" else base.ptq_score[0],
             },
         },
-        "selected": selected,
+        "selected": sel.name,
         "selection": {
             "best_qat_epoch": None if best is None else best[1],
-            "mcnemar_z_vs_ptq_val": z,
+            "mcnemar_z_vs_ptq_val": sel.z,
             "threshold_z": SELECT_Z,
         },
         "selected_float_agreement_test": float(
-            (sel_test_logits.argmax(1) == float_test_logits.argmax(1)).mean()
+            (sel_pred == base.float_test_logits.argmax(1)).mean()
         ),
-        "history": history,
-        "folded_vs_qat_float_max_abs_diff": diff,
-        "activation_ranges": ranges,
-        "n_test": int(len(fr.y_test)),
-        "wall_s": round(time.time() - t0, 1),
     }
-    qrec = checkpoint.ModelRecord(
-        arch=rec.arch,
-        width=rec.width,
-        num_classes=rec.num_classes,
-        label_names=rec.label_names,
-        features=rec.features,
-        norm_mean=rec.norm_mean,
-        norm_std=rec.norm_std,
-        channel_mask=rec.channel_mask,
-        layout=rec.layout,
-        grid=rec.grid,
-        state_dict=identity_bn_state(model, rec.arch, folded),
+
+
+def _save(
+    run: runs.Run,
+    rec: checkpoint.ModelRecord,
+    base: _Baselines,
+    sel: _Selected,
+    folded: dict[str, dict[str, torch.Tensor]],
+    ranges: dict[str, dict[str, float]],
+    report: dict[str, Any],
+    seed: int,
+) -> None:
+    """qat.pt (the float record's metadata, the folded weights and ranges, what export compares
+    the converted model with) and quantize.json."""
+    qrec = dataclasses.replace(
+        rec,
+        state_dict=identity_bn_state(base.model, rec.arch, folded),
         source={**rec.source, "float_ckpt": str(run.float_ckpt)},
         extra={
             "folded": folded,
             "act_ranges": ranges,
-            "layers": layer_map(qnet),
-            "calibration": {"split": "train", "seed": seed, "indices": [int(i) for i in calib_idx]},
+            "layers": layer_map(base.qnet),
+            "calibration": {
+                "split": "train",
+                "seed": seed,
+                "indices": [int(i) for i in base.calib_idx],
+            },
             # what export compares the converted int8 model with (artifacts.QatRecord)
-            "test_logits": torch.from_numpy(sel_test_logits.astype(np.float32)),
+            "test_logits": torch.from_numpy(sel.test_logits.astype(np.float32)),
             "accuracy": report["accuracy"],
-            "selected": selected,
+            "selected": sel.name,
             "scheme": "int8 per-channel symmetric weights, per-tensor asymmetric activations, "
             "BN folded, ReLU/ReLU6 fused (TFLite int8 spec)",
         },
@@ -648,7 +752,6 @@ def _run_quantize(
     )
     checkpoint.save(run.qat_ckpt, qrec)
     run.write_report("quantize", report)
-    return report
 
 
 def summary(report: dict[str, Any]) -> str:

@@ -13,13 +13,14 @@ the other trials go on. Ray does all the scheduling (one task per trial, --cpus-
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -236,7 +237,6 @@ def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
     done = tdir / TRIAL_FILE
     if done.exists():
         return runs.read_json(done)
-    run, logs = tdir / "run", tdir / "logs"
     tdir.mkdir(parents=True, exist_ok=True)
     threads = _threads()
     t0 = time.time()
@@ -262,7 +262,20 @@ def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
     runs.write_json(
         started, {"time": t0, "host": os.uname().nodename, "threads": threads, "config": trial}
     )
-    common = ["--run", str(run), "--seed", str(trial["seed"])]
+    try:
+        _run_stages(trial, rec, threads)
+    except EdgekitError as e:
+        rec.update(status="failed", error=str(e))
+    except Exception as e:  # a bug in a stage is still this trial's result, not the sweep's end
+        rec.update(status="failed", error=f"{type(e).__name__}: {e}")
+    rec["wall_s"] = round(time.time() - t0, 1)
+    runs.write_json(done, rec)
+    return rec
+
+
+def _stage_options(trial: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The options every stage of the trial takes (run, seed), and train's data options."""
+    common = ["--run", str(Path(trial["dir"]) / "run"), "--seed", str(trial["seed"])]
     fold = trial["fold"]
     data = ["--split", fold["split"]] + sum(
         (
@@ -274,6 +287,14 @@ def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
     )
     if trial["data"] is not None:
         data += ["--data", trial["data"], "--format", trial["format"]]
+    return common, data
+
+
+def _run_stages(trial: dict[str, Any], rec: dict[str, Any], threads: int) -> None:
+    """The trial's stages into `rec`: each runs unless its report is there already; the model is
+    trained, quantized and exported once, then measured for every board."""
+    run, logs = Path(trial["dir"]) / "run", Path(trial["dir"]) / "logs"
+    common, data = _stage_options(trial)
 
     def stage(name: str, argv: list[str], report: Path) -> dict[str, Any]:
         if report.exists():
@@ -284,47 +305,39 @@ def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
         rec["stage_s"][name] = round(time.time() - t, 1)
         return out
 
-    try:
-        tr = stage(
-            "train",
-            ["train", "--arch", trial["arch"], "--width", f"{trial['width']:g}", *common, *data]
-            + (["--epochs", str(trial["epochs"])] if trial["epochs"] is not None else []),
-            run / "train.json",
-        )
-        stage(
-            "quantize",
-            ["quantize", *common, "--qat-epochs", str(trial["qat_epochs"])],
-            run / "quantize.json",
-        )
-        # One export serves every board: its fit check is against the board it is exported for
-        # (the real board behind --port, else --bench-board or mps2-an386, whose 4 MB hold any
-        # model a board could run); each board's own fit is computed from its figures below.
-        ex_board = trial["boards"][0] if trial["port"] else _default_bench(trial)
-        ex_json = run / "export" / "export.json"
-        stage("export", ["export", *common, "--board", ex_board], ex_json)
-        ex = load_export(ex_json)
-        rec.update(model_metrics(tr, ex, run))
-        rec["boards"] = {}
-        for name in trial["boards"]:  # a board whose bench fails does not cost the others theirs
-            bench_on = bench_board_for(trial, name, ex)
-            bench_argv = ["bench", *common, "--board", bench_on, "--samples", str(trial["samples"])]
-            if trial["port"]:
-                bench_argv += ["--port", trial["port"]]
-            try:
-                be = stage(f"bench-{bench_on}", bench_argv, run / "bench" / bench_on / "bench.json")
-                rec["boards"][name] = board_metrics(ex, be, name, bench_on, bool(trial["port"]))
-            except EdgekitError as e:
-                rec["boards"][name] = {"error": str(e)}
-        bad = {n: m["error"] for n, m in rec["boards"].items() if "error" in m}
-        if bad:  # failed, so --retry-failed runs it again (only the missing benches re-run)
-            rec.update(status="failed", error="; ".join(f"{n}: {e}" for n, e in bad.items()))
-    except EdgekitError as e:
-        rec.update(status="failed", error=str(e))
-    except Exception as e:  # a bug in a stage is still this trial's result, not the sweep's end
-        rec.update(status="failed", error=f"{type(e).__name__}: {e}")
-    rec["wall_s"] = round(time.time() - t0, 1)
-    runs.write_json(done, rec)
-    return rec
+    tr = stage(
+        "train",
+        ["train", "--arch", trial["arch"], "--width", f"{trial['width']:g}", *common, *data]
+        + (["--epochs", str(trial["epochs"])] if trial["epochs"] is not None else []),
+        run / "train.json",
+    )
+    stage(
+        "quantize",
+        ["quantize", *common, "--qat-epochs", str(trial["qat_epochs"])],
+        run / "quantize.json",
+    )
+    # One export serves every board: its fit check is against the board it is exported for
+    # (the real board behind --port, else --bench-board or mps2-an386, whose 4 MB hold any
+    # model a board could run); each board's own fit is computed from its figures below.
+    ex_board = trial["boards"][0] if trial["port"] else _default_bench(trial)
+    ex_json = run / "export" / "export.json"
+    stage("export", ["export", *common, "--board", ex_board], ex_json)
+    ex = load_export(ex_json)
+    rec.update(model_metrics(tr, ex, run))
+    rec["boards"] = {}
+    for name in trial["boards"]:  # a board whose bench fails does not cost the others theirs
+        bench_on = bench_board_for(trial, name, ex)
+        bench_argv = ["bench", *common, "--board", bench_on, "--samples", str(trial["samples"])]
+        if trial["port"]:
+            bench_argv += ["--port", trial["port"]]
+        try:
+            be = stage(f"bench-{bench_on}", bench_argv, run / "bench" / bench_on / "bench.json")
+            rec["boards"][name] = board_metrics(ex, be, name, bench_on, bool(trial["port"]))
+        except EdgekitError as e:
+            rec["boards"][name] = {"error": str(e)}
+    bad = {n: m["error"] for n, m in rec["boards"].items() if "error" in m}
+    if bad:  # failed, so --retry-failed runs it again (only the missing benches re-run)
+        rec.update(status="failed", error="; ".join(f"{n}: {e}" for n, e in bad.items()))
 
 
 def _default_bench(trial: dict[str, Any]) -> str:
@@ -497,56 +510,22 @@ def run_sweep(
 ) -> dict[str, Any]:
     """Plan the trials, run the missing ones as Ray tasks, write sweep-<board>.json/.md/.png
     (report_only: from the trials finished so far, running nothing)."""
-    import ray
-
-    from .boards import get_board
-    from .progress import progress_bar
-    from .sweep_report import build_report, write_report
-
-    boards = [get_board(b) for b in cfg.boards]
-    if cfg.bench_board is not None:
-        get_board(cfg.bench_board)
-    if cfg.port and len(boards) > 1:
-        raise EdgekitError(
-            f"--port: one real board is on a serial port, but --boards names {len(boards)}; "
-            "sweep one board with --port"
-        )
-    bad = [w for w in cfg.widths if not w > 0]
-    if not cfg.widths or bad:
-        raise EdgekitError(f"--widths: expected positive widths like 0.1,0.2, got {cfg.widths}")
-    if cfg.seeds < 1:
-        raise EdgekitError(f"--seeds: expected 1 or more, got {cfg.seeds}")
-    out = Path(cfg.out)
+    boards = _check_config(cfg)
     folds = make_folds(cfg.folds, data_sessions(cfg.data, cfg.format))
     trials = plan_trials(cfg, folds)
-    records: dict[str, dict[str, Any]] = {}
-    todo = []
-    for t in trials:
-        f = Path(t["dir"]) / TRIAL_FILE
-        if f.exists():
-            old = runs.read_json(f)
-            diff = _same_trial(old.get("config", {}), t)
-            if diff is not None:
-                raise EdgekitError(
-                    f"{f}: this trial was run with another {diff!r} "
-                    f"({old['config'].get(diff)!r}, now {t.get(diff)!r}); use another "
-                    "--out for a different sweep"
-                )
-            if old["status"] == "ok" or not cfg.retry_failed:
-                records[t["name"]] = old
-                continue
-            f.unlink()
-        todo.append(t)
+    records, todo = _finished(trials, cfg.retry_failed)
 
     def write_reports() -> dict[str, Any]:
         """sweep-<board>.* from the trials finished so far (after each one, so a stopped sweep
         leaves a report of what it did)."""
+        from .sweep_report import build_report, write_report
+
         done = [records[t["name"]] for t in trials if t["name"] in records]
         reports = {}
         for board in boards:
             rep = build_report(cfg, board, [for_board(r, board.name) for r in done], folds)
             rep["trials_planned"] = len(trials)
-            rep["files"] = write_report(out, rep, board)
+            rep["files"] = write_report(Path(cfg.out), rep, board)
             reports[board.name] = rep
         return reports
 
@@ -561,88 +540,178 @@ def run_sweep(
     )
     t0 = time.time()
     if todo:
-        started_here = not ray.is_initialized()
-        if started_here:
-            kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-            if address:
-                kw["address"] = address
-            else:  # trials return small dicts: no need for Ray's default 30% of RAM in /dev/shm
-                kw["object_store_memory"] = 256 * 1024**2
-                if local_cpus:
-                    kw["num_cpus"] = local_cpus
-            try:
-                ray.init(**kw)
-            except Exception as e:  # ConnectionError, AuthenticationError, ...: say what to do
-                if not address:
-                    raise
-                raise EdgekitError(
-                    f"--address {address}: could not join the Ray cluster: "
-                    f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}; "
-                    "a cluster started with `ray start` uses token authentication (Ray 2.59 "
-                    "and later): run the sweep with RAY_AUTH_MODE=token and the cluster's token "
-                    "in ~/.ray/auth_token (or RAY_AUTH_TOKEN)"
-                ) from None
-        try:
-            task = ray.remote(num_cpus=cfg.cpus_per_trial, max_retries=0)(run_trial)
-            slots = max(1, int(ray.cluster_resources().get("CPU", 1) // cfg.cpus_per_trial))
-            by_config = {(t["arch"], t["width"]) for t in trials}  # one model build per config
-            config_cost = {c: relative_cost(*c) for c in by_config}
-            cost = {t["name"]: config_cost[t["arch"], t["width"]] for t in trials}
-            # what the finished trials that ran every stage took, for the time-left estimate
-            timed = [
-                (cost[n], r["wall_s"])
-                for n, r in records.items()
-                if r["status"] == "ok" and "train" in r.get("stages_run", ())
-            ]
-            pending = {task.remote(t): t for t in todo}
-            seen_start: set[str] = set()
-            bar = progress_bar(range(len(todo)), "sweep", progress, total=len(todo))
-            finished = 0
-            while pending:
-                ready, _ = ray.wait(list(pending), num_returns=1, timeout=2.0)
-                for t in pending.values():  # the trials write started.json when they begin
-                    if t["name"] not in seen_start and (Path(t["dir"]) / STARTED_FILE).exists():
-                        seen_start.add(t["name"])
-                        bar.write(f"edgekit sweep: started  {t['name']}", file=sys.stderr)
-                for ref in ready:
-                    t = pending.pop(ref)
-                    try:
-                        rec = ray.get(ref)
-                    except Exception as e:  # the task itself died (worker killed, node lost)
-                        rec = {"config": t, "status": "failed", "error": f"Ray task: {e}"}
-                    records[t["name"]] = rec
-                    finished += 1
-                    if rec["status"] == "ok" and "train" in rec.get("stages_run", ()):
-                        timed.append((cost[t["name"]], rec["wall_s"]))
-                    now = time.time()
-                    left = time_left(
-                        timed,
-                        [
-                            (cost[p["name"]], now - _started_at(p, now))
-                            for p in pending.values()
-                            if p["name"] in seen_start
-                        ],
-                        [cost[p["name"]] for p in pending.values() if p["name"] not in seen_start],
-                        slots,
-                    )
-                    what = _outcome(rec)
-                    bar.write(
-                        f"edgekit sweep: finished {t['name']} [{finished}/{len(todo)}] "
-                        f"in {rec.get('wall_s', 0):.0f} s: {what}; time left "
-                        + (f"~{_fmt_s(left)}" if left is not None else "not known yet"),
-                        file=sys.stderr,
-                    )
-                    bar.update(1)
-                    write_reports()
-            bar.close()
-        finally:
-            if started_here:
-                ray.shutdown()
+        with _ray(address, local_cpus):
+            _run_on_ray(cfg, trials, todo, records, progress, write_reports)
     return {
         "boards": write_reports(),
         "wall_s_this_call": round(time.time() - t0, 1),
         "trials_run_this_call": len(todo),
     }
+
+
+def _check_config(cfg: SweepConfig) -> list[Any]:
+    """The sweep's boards; a clear error for settings that cannot be swept."""
+    from .boards import get_board
+
+    boards = [get_board(b) for b in cfg.boards]
+    if cfg.bench_board is not None:
+        get_board(cfg.bench_board)
+    if cfg.port and len(boards) > 1:
+        raise EdgekitError(
+            f"--port: one real board is on a serial port, but --boards names {len(boards)}; "
+            "sweep one board with --port"
+        )
+    bad = [w for w in cfg.widths if not w > 0]
+    if not cfg.widths or bad:
+        raise EdgekitError(f"--widths: expected positive widths like 0.1,0.2, got {cfg.widths}")
+    if cfg.seeds < 1:
+        raise EdgekitError(f"--seeds: expected 1 or more, got {cfg.seeds}")
+    return boards
+
+
+def _finished(
+    trials: list[dict[str, Any]], retry_failed: bool
+) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """The records of the trials already finished (name -> record), and the trials to run: the
+    missing ones, and with retry_failed the failed ones (their record is removed)."""
+    records: dict[str, dict[str, Any]] = {}
+    todo = []
+    for t in trials:
+        f = Path(t["dir"]) / TRIAL_FILE
+        if f.exists():
+            old = runs.read_json(f)
+            diff = _same_trial(old.get("config", {}), t)
+            if diff is not None:
+                raise EdgekitError(
+                    f"{f}: this trial was run with another {diff!r} "
+                    f"({old['config'].get(diff)!r}, now {t.get(diff)!r}); use another "
+                    "--out for a different sweep"
+                )
+            if old["status"] == "ok" or not retry_failed:
+                records[t["name"]] = old
+                continue
+            f.unlink()
+        todo.append(t)
+    return records, todo
+
+
+@contextlib.contextmanager
+def _ray(address: str | None, local_cpus: int | None) -> Iterator[None]:
+    """Ray for the sweep: joined or started here (and then shut down after), unless running."""
+    import ray
+
+    started_here = not ray.is_initialized()
+    if started_here:
+        kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        if address:
+            kw["address"] = address
+        else:  # trials return small dicts: no need for Ray's default 30% of RAM in /dev/shm
+            kw["object_store_memory"] = 256 * 1024**2
+            if local_cpus:
+                kw["num_cpus"] = local_cpus
+        try:
+            ray.init(**kw)
+        except Exception as e:  # ConnectionError, AuthenticationError, ...: say what to do
+            if not address:
+                raise
+            # Ray's reason may be on the lines after a heading ("Initialization failure from
+            # server:\n<why>"): all of it, on one line
+            why = " ".join(ln.strip() for ln in str(e).splitlines() if ln.strip())
+            raise EdgekitError(
+                f"--address {address}: could not join the Ray cluster: "
+                f"{why[:500] or type(e).__name__}; "
+                "a cluster started with `ray start` uses token authentication (Ray 2.59 "
+                "and later): run the sweep with RAY_AUTH_MODE=token and the cluster's token "
+                "in ~/.ray/auth_token (or RAY_AUTH_TOKEN)"
+            ) from None
+    try:
+        yield
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _ran_every_stage(rec: dict[str, Any]) -> bool:
+    return rec["status"] == "ok" and "train" in rec.get("stages_run", ())
+
+
+class _TimeLeft:
+    """The time-left estimate as trials finish: each trial's relative cost (one model build per
+    configuration), and the wall times of the finished trials that ran every stage."""
+
+    def __init__(
+        self, trials: list[dict[str, Any]], records: dict[str, dict[str, Any]], slots: int
+    ) -> None:
+        config_cost = {c: relative_cost(*c) for c in {(t["arch"], t["width"]) for t in trials}}
+        self.cost = {t["name"]: config_cost[t["arch"], t["width"]] for t in trials}
+        self.timed = [
+            (self.cost[n], r["wall_s"]) for n, r in records.items() if _ran_every_stage(r)
+        ]
+        self.slots = slots
+
+    def after(
+        self, name: str, rec: dict[str, Any], pending: list[dict[str, Any]], started: set[str]
+    ) -> float | None:
+        """Seconds left once trial `name` finished with `rec`; `started`: the pending trials
+        that have begun (they wrote started.json)."""
+        if _ran_every_stage(rec):
+            self.timed.append((self.cost[name], rec["wall_s"]))
+        now = time.time()
+        return time_left(
+            self.timed,
+            [
+                (self.cost[p["name"]], now - _started_at(p, now))
+                for p in pending
+                if p["name"] in started
+            ],
+            [self.cost[p["name"]] for p in pending if p["name"] not in started],
+            self.slots,
+        )
+
+
+def _run_on_ray(
+    cfg: SweepConfig,
+    trials: list[dict[str, Any]],
+    todo: list[dict[str, Any]],
+    records: dict[str, dict[str, Any]],
+    progress: bool,
+    on_finished: Callable[[], object],
+) -> None:
+    """One Ray task per trial to run; each record into `records` as it comes, a line on stderr
+    when a trial starts and when it ends (with the time left), `on_finished()` after each."""
+    import ray
+
+    from .progress import progress_bar
+
+    task = ray.remote(num_cpus=cfg.cpus_per_trial, max_retries=0)(run_trial)
+    slots = max(1, int(ray.cluster_resources().get("CPU", 1) // cfg.cpus_per_trial))
+    est = _TimeLeft(trials, records, slots)
+    pending = {task.remote(t): t for t in todo}
+    seen_start: set[str] = set()
+    bar = progress_bar(range(len(todo)), "sweep", progress, total=len(todo))
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1, timeout=2.0)
+        for t in pending.values():  # the trials write started.json when they begin
+            if t["name"] not in seen_start and (Path(t["dir"]) / STARTED_FILE).exists():
+                seen_start.add(t["name"])
+                bar.write(f"edgekit sweep: started  {t['name']}", file=sys.stderr)
+        for ref in ready:
+            t = pending.pop(ref)
+            try:
+                rec = ray.get(ref)
+            except Exception as e:  # the task itself died (worker killed, node lost)
+                rec = {"config": t, "status": "failed", "error": f"Ray task: {e}"}
+            records[t["name"]] = rec
+            left = est.after(t["name"], rec, list(pending.values()), seen_start)
+            bar.write(
+                f"edgekit sweep: finished {t['name']} [{len(todo) - len(pending)}/{len(todo)}] "
+                f"in {rec.get('wall_s', 0):.0f} s: {_outcome(rec)}; time left "
+                + (f"~{_fmt_s(left)}" if left is not None else "not known yet"),
+                file=sys.stderr,
+            )
+            bar.update(1)
+            on_finished()
+    bar.close()
 
 
 def for_board(rec: dict[str, Any], board: str) -> dict[str, Any]:

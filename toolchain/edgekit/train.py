@@ -32,7 +32,7 @@ from .metrics import predict, scores
 from .nn import build_model
 from .nn.profile import profile_model
 from .progress import progress_bar
-from .seeding import deterministic
+from .seeding import deterministic, fixed_threads, numerics
 
 SPLITS = ("session", "trial", "kfold", "subject")
 
@@ -315,37 +315,44 @@ def split_record(p: Prepared) -> dict[str, Any]:
     }
 
 
+def train_model(
+    p: Prepared, opts: TrainOptions, progress: bool
+) -> tuple[nn.Module, dict[str, Any], list[dict[str, Any]]]:
+    """The trained network, its fit history and (kfold) each fold's test accuracies."""
+    n = len(p.label_names)
+    if opts.split != "kfold":
+        model = fresh_model(opts, n, p.grid)
+        return model, fit(model, p, opts, progress), []
+    # Every fold gets fresh weights and a fresh optimizer; the run keeps fold 1's model.
+    folds: list[dict[str, Any]] = []
+    all_splits = kfold_splits(p.frames, opts.folds, opts.seed)
+    for k, sp in enumerate(all_splits):
+        pk = prepare(opts, split=sp) if k else p
+        m = fresh_model(opts, n, p.grid, fold=k)
+        fit(m, pk, opts, progress, desc=f"fold {k + 1}/{len(all_splits)}")
+        xte, yte = pk.part("test")
+        folds.append(
+            {
+                "fold": k + 1,
+                "cnn": scores(yte, predict(m, xte), n)["accuracy"],
+                "lda": lda_baseline(pk)["accuracy"],
+            }
+        )
+        if k == 0:
+            model = m
+    return model, {"folds": folds}, folds
+
+
 def run_train(run: runs.Run, opts: TrainOptions, progress: bool = True) -> dict[str, Any]:
     t0 = time.perf_counter()
     p = prepare(opts)
     n = len(p.label_names)
     # validate arch/width against the grid before any work is written
     build_model(opts.arch, opts.width, n, p.grid.shape)
-    folds: list[dict[str, Any]] = []
-    if opts.split == "kfold":
-        # Every fold gets fresh weights and a fresh optimizer; the run keeps fold 1's model.
-        all_splits = kfold_splits(p.frames, opts.folds, opts.seed)
-        for k, sp in enumerate(all_splits):
-            pk = prepare(opts, split=sp) if k else p
-            m = fresh_model(opts, n, p.grid, fold=k)
-            fit(m, pk, opts, progress, desc=f"fold {k + 1}/{len(all_splits)}")
-            xte, yte = pk.part("test")
-            folds.append(
-                {
-                    "fold": k + 1,
-                    "cnn": scores(yte, predict(m, xte), n)["accuracy"],
-                    "lda": lda_baseline(pk)["accuracy"],
-                }
-            )
-            if k == 0:
-                model = m
-    else:
-        model = fresh_model(opts, n, p.grid)
-        fit_info = fit(model, p, opts, progress)
-    if opts.split == "kfold":
-        fit_info = {"folds": folds}
-    xte, yte = p.part("test")
-    cnn = scores(yte, predict(model, xte), n)
+    with fixed_threads():  # the test predictions too: the thread count picks kernels (seeding.py)
+        model, fit_info, folds = train_model(p, opts, progress)
+        xte, yte = p.part("test")
+        cnn = scores(yte, predict(model, xte), n)
     lda = lda_baseline(p)
     prof = profile_model(model)
     rec = model_record(model, opts, p, {"kind": "trained", "data": p.source})
@@ -367,6 +374,7 @@ def run_train(run: runs.Run, opts: TrainOptions, progress: bool = True) -> dict[
         "params": prof.total_params,
         "macs": prof.total_macs,
         "layers": [asdict(layer) for layer in prof.layers],
+        "numerics": numerics(),
         "wall_s": round(time.perf_counter() - t0, 1),
     }
     if folds:

@@ -1,9 +1,7 @@
-/* edgekit firmware for Sony Spresense (Arduino main core).
- *
- * Rendered by `edgekit export --board spresense`: src/ holds the command loop, the runtime
- * (edgekit-rt by default; TensorFlow Lite Micro when rendered with --runtime tflm, see
- * src/ek_config.h) and the model. Serial at 115200 baud speaks the EEMBC / MLPerf Tiny runner
- * protocol; `edgekit bench --port /dev/ttyUSB0 --board spresense` drives it. */
+/* edgekit firmware for Sony Spresense (Arduino main core): the port's sketch.
+ * `edgekit export --board <board>` copies it into the rendered project with a header for that
+ * board (its Tools menu choices, the arduino-cli and edgekit flash lines: firmware.sketch_header)
+ * and the sources flat in src/. */
 #include <Arduino.h>
 
 #include "src/ek_config.h"

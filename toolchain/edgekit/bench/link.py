@@ -15,26 +15,27 @@ from dataclasses import dataclass, field
 
 import serial
 
-from ..boards import COMMAND_S
 from ..errors import EdgekitError
 from . import protocol
 from .protocol import Reply
+from .timeouts import (
+    COMMAND_S,
+    DRAIN_LIMIT_S,
+    DRAIN_QUIET_S,
+    READ_SLICE_S,
+    SYNC_SETTLE_LIMIT_S,
+    SYNC_SETTLE_QUIET_S,
+)
 
-MAX_LINE = 8192  # a reply longer than this is noise: drop it (bounded buffer)
-READ_SLICE_S = 0.05  # pyserial read timeout; our own deadlines sit on top
+# A reply longer than max_line is noise: drop it (bounded buffer). A session raises the bound to
+# fit its model's longest reply (the output in hex, or as m-results numbers).
+MAX_LINE = 8192
 # sync(): a board that is mid-boot or mid-reply gets this many tries to answer '%' and name%,
 # each within the link's command timeout (the board's [timeouts] command_s). Both replies are one
 # short line, milliseconds when in step; but QEMU on a loaded host (a sweep runs trials side by
 # side) answered after more than 3 s, and a reply that comes after its deadline is drained as
 # stale by the next attempt, so a short deadline failed every attempt.
 SYNC_ATTEMPTS = 3
-# drain(): input is stale once the line has been quiet for DRAIN_QUIET_S (several lines' time at
-# 115200 baud); a device that never stops talking is cut off after DRAIN_LIMIT_S.
-DRAIN_QUIET_S = 0.1
-DRAIN_LIMIT_S = 2.0
-# After the '%' of sync(): a second m-ready comes at once if '%' ended two fragments.
-SYNC_SETTLE_QUIET_S = 0.05
-SYNC_SETTLE_LIMIT_S = 0.5
 
 
 class LinkError(EdgekitError):
@@ -86,6 +87,7 @@ class DeviceLink:
     stats: LinkStats = field(default_factory=LinkStats)
     on_line: Callable[[str], None] | None = None  # transcript hook (debugging)
     rx_fifo: str | None = None  # QEMU: a FIFO the firmware can read our bytes from (use_rx_fifo)
+    max_line: int = MAX_LINE  # longest reply line kept (bytes)
 
     def __post_init__(self) -> None:
         self._rx_fd: int | None = None
@@ -157,6 +159,16 @@ class DeviceLink:
         self._rx_fd = fd
         return True
 
+    def use_serial(self) -> None:
+        """Send on the serial line again (the firmware reset: it reads its UART, not the FIFO)."""
+        if self._rx_fd is not None:
+            os.close(self._rx_fd)
+            self._rx_fd = None
+
+    @property
+    def via_rx_fifo(self) -> bool:
+        return self._rx_fd is not None
+
     def write(self, data: bytes) -> None:
         if self._rx_fd is not None:
             view = memoryview(data)
@@ -188,7 +200,7 @@ class DeviceLink:
                 if self.on_line:
                     self.on_line(line)
                 return line
-            if len(self._buf) > MAX_LINE:
+            if len(self._buf) > self.max_line:
                 self.stats.dropped_bytes += len(self._buf)
                 self._buf.clear()
             if time.monotonic() >= deadline:

@@ -20,18 +20,11 @@ from pathlib import Path
 
 from ..boards import QEMU_BINARY, Board
 from ..errors import EdgekitError
+from .timeouts import QEMU_LISTEN_POLL_S, QEMU_NO_PROC_WAIT_S, QEMU_START_S, QEMU_STOP_S
 
 QEMU = QEMU_BINARY  # the default; a board TOML may name another ([qemu] binary)
-# QEMU opens its listening socket within a second; 15 s covers a loaded machine.
-START_TIMEOUT_S = 15.0
 # The free port we probed can be taken by another process before QEMU binds it: try again.
 PORT_ATTEMPTS = 3
-# How often to look for QEMU's listening socket in /proc/net/tcp (cheap, keeps start-up quick);
-# without /proc, one pause of NO_PROC_WAIT_S instead.
-LISTEN_POLL_S = 0.05
-NO_PROC_WAIT_S = 0.5
-# QEMU exits at once on SIGTERM; one that does not within this is killed.
-STOP_TIMEOUT_S = 3.0
 
 
 def qemu_binary(name: str = QEMU) -> str:
@@ -107,15 +100,15 @@ def _wait_listening(proc: subprocess.Popen, port: int, timeout: float) -> bool:
                 if f[1].endswith(hexport) and f[3] == "0A":  # 0A = LISTEN
                     return True
         except OSError:  # no /proc (not Linux): just give QEMU a moment
-            time.sleep(NO_PROC_WAIT_S)
+            time.sleep(QEMU_NO_PROC_WAIT_S)
             return proc.poll() is None
-        time.sleep(LISTEN_POLL_S)
+        time.sleep(QEMU_LISTEN_POLL_S)
     return proc.poll() is None
 
 
 @contextlib.contextmanager
 def run_qemu(
-    board: Board, elf: Path, start_timeout: float = START_TIMEOUT_S
+    board: Board, elf: Path, start_timeout: float = QEMU_START_S
 ) -> Iterator[QemuInstance]:
     """Start QEMU for `board` running `elf`; yield its serial URL; always kill QEMU afterwards."""
     if not board.emulated:
@@ -173,7 +166,7 @@ def _stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.terminate()
         try:
-            proc.wait(timeout=STOP_TIMEOUT_S)
+            proc.wait(timeout=QEMU_STOP_S)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()

@@ -8,8 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import runs
-
-MAX_CONFUSION = 32  # outputs beyond which the confusion matrix is left out (it would be unreadable)
+from .record import MAX_CONFUSION
 
 
 def _pct(v: float | None) -> str:

@@ -8,6 +8,7 @@ firmware is built with, so both sides run one definition."""
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,18 +16,15 @@ import numpy as np
 
 from ..data import causal
 from ..errors import EdgekitError
+from . import timeouts
+from .record import qemu_note
+from .session import Expect, Session, open_device
 
 _HOP = re.compile(
     r"m-ek-hop-\[(\d+)\]-out\[([0-9a-f]*)\]-class\[(\d+)\]-vote\[(\d+)\]"
     r"-ft\[(\d+)\]-it\[(\d+)\](?:-in\[([0-9a-f]*)\])?"
 )
 _SBLK = re.compile(r"m-ek-sblk-\[(\d+)\]-hops\[(\d+)\]-ticks\[(\d+)\]")
-
-# A block's reply (its hops' decisions) may take BLOCK_TIMEOUT_FACTOR times the block's own
-# duration (4 minutes per second of signal: only a hung board is slower), never less than
-# BLOCK_TIMEOUT_S.
-BLOCK_TIMEOUT_S = 60.0
-BLOCK_TIMEOUT_FACTOR = 240.0
 
 
 @dataclass
@@ -234,23 +232,16 @@ def onset_latency(meta: Meta, rp: Replay, decided: np.ndarray) -> dict:
 
 
 def _device_stream(
-    link,
-    meta: Meta,
-    rp: Replay,
-    block: int,
-    vote: int,
-    realtime: bool,
-    timeout: float,
-    on_block=None,
+    link, meta: Meta, rp: Replay, block: int, vote: int, realtime: bool, on_block=None
 ) -> tuple[list[dict], list[str], list[dict]]:
-    import time
-
+    """Every block of the replay through ek-sblk: (hops, device errors, block summaries)."""
     replies = link.command(f"ek-stream-start {vote} 1 {int(realtime)}")
     if not any(r.text.startswith("m-ek-stream-ch[") for r in replies):
         raise EdgekitError(
             f"ek-stream-start answered {[r.text for r in replies]!r}; flash firmware "
             "built from this export"
         )
+    timeout = timeouts.block_timeout(block / meta.spec.fs)
     hops, errors, blocks = [], [], []
     n = rp.counts.shape[1]
     t0 = time.monotonic()
@@ -273,6 +264,47 @@ def _device_stream(
     return hops, errors, blocks
 
 
+def _recording(run, recording: Path | None, fmt: str):
+    """--recording, else the data the run was trained on (train.json's data.root)."""
+    from .. import runs
+    from ..data import load_recording
+
+    if recording is not None:
+        return load_recording(Path(recording), fmt)
+    tr = runs.read_json(
+        run.require(
+            run.report_path("train"), "training report", "train the model first (edgekit train)"
+        )
+    )
+    data = tr.get("data") or {}
+    if not data.get("root"):
+        raise EdgekitError(
+            f"{run.report_path('train')}: field data.root missing; give --recording FILE"
+        )
+    return load_recording(
+        Path(data["root"]), data["kind"] if data.get("kind") in ("csl", "otb") else "csl"
+    )
+
+
+def _host_reference(run, meta_h: Path, meta: Meta, rp: Replay) -> tuple[np.ndarray, np.ndarray]:
+    """The frames the board must build and tflite_micro's outputs on them."""
+    from ..export.reference import run_reference
+
+    frames = host_frames(meta, rp.counts)
+    model = (run.export_dir / "model_int8.tflite").read_bytes()
+    # the host reference is TFLM: its own arena figure (EK_ARENA_SIZE may be edgekit-rt's, smaller)
+    sizes = _meta_ints(meta_h, "EK_ARENA_SIZE", "EK_ARENA_SIZE_TFLM")
+    arena = sizes.get("EK_ARENA_SIZE_TFLM", sizes["EK_ARENA_SIZE"])
+    hw = _meta_ints(meta_h, "EK_INPUT_H", "EK_INPUT_W")
+    rows, cols = hw["EK_INPUT_H"], hw["EK_INPUT_W"]
+    return frames, run_reference(model, frames.reshape(len(frames), rows, cols, 1), arena)
+
+
+def _meta_ints(meta_h: Path, *names: str) -> dict[str, int]:
+    d = dict(re.findall(r"#define (EK_\w+) (\d+)\s*$", meta_h.read_text(), re.M))
+    return {k: int(d[k]) for k in names if k in d}
+
+
 def run_stream(
     run,
     board,
@@ -292,12 +324,6 @@ def run_stream(
     write: bool = True,
 ) -> dict:
     """Replay a held-out recording through the board and check it against the host chain."""
-    from .. import runs
-    from ..data.recording import load_recording
-    from ..export.reference import run_reference
-    from .harness import boot_timeout, open_device, qemu_note
-    from .link import LinkTimeout
-
     meta_h = run.require(
         run.export_dir / "model_meta.h",
         "exported model",
@@ -307,39 +333,65 @@ def run_stream(
     if not 1 <= vote <= 32:
         raise EdgekitError(f"--vote: expected 1..32 windows, got {vote}")
     block = block or meta.spec.hop
-    if recording is not None:
-        rec = load_recording(Path(recording), fmt)
-    else:
-        tr = runs.read_json(
-            run.require(
-                run.report_path("train"), "training report", "train the model first (edgekit train)"
-            )
-        )
-        root = (tr.get("data") or {}).get("root")
-        if not root:
-            raise EdgekitError(
-                f"{run.report_path('train')}: field data.root missing; give --recording FILE"
-            )
-        rec = load_recording(
-            Path(root),
-            (tr.get("data") or {}).get("kind", fmt)
-            if (tr.get("data") or {}).get("kind") in ("csl", "otb")
-            else "csl",
-        )
+    rec = _recording(run, recording, fmt)
     rp = replay_of(rec, session, meta.spec.adc_lsb, meta.n_channels, max_trials)
-
-    # host reference: the same chain, the int8 model in tflite_micro
-    frames = host_frames(meta, rp.counts)
-    model = (run.export_dir / "model_int8.tflite").read_bytes()
-    # the host reference is TFLM: its own arena figure (EK_ARENA_SIZE may be edgekit-rt's, smaller)
-    sizes = dict(re.findall(r"#define (EK_ARENA_SIZE(?:_TFLM)?) (\d+)", meta_h.read_text()))
-    arena = int(sizes.get("EK_ARENA_SIZE_TFLM", sizes["EK_ARENA_SIZE"]))
-    rows, cols = _input_hw(meta_h)
-    host_out = run_reference(model, frames.reshape(len(frames), rows, cols, 1), arena)
+    frames, host_out = _host_reference(run, meta_h, meta, rp)
     host_cls = argmax_first(host_out)
+    expect = Expect(
+        meta.model_hash,
+        _meta_ints(meta_h, "EK_INPUT_SIZE").get("EK_INPUT_SIZE", len(meta.pixels)),
+        meta.n_out,
+        str(run.export_dir / "model_int8.tflite"),
+        str(run.firmware_dir(board.name)),
+        f"edgekit export --board {board.name} --build",
+    )
+    with open_device(run, board, port, baud, build_fn, {}) as (link, where):
+        s = Session(link, expect, timeouts.for_board(board))
+        s.start(timeouts.boot_timeout(board, port is None))  # the model must be this export's
+        dev = _on_device(s, where, meta, rp, (block, vote, realtime), progress)
+    rec_out = evaluate(
+        meta,
+        rp,
+        frames,
+        host_out,
+        host_cls,
+        dev["hops"],
+        vote,
+        dev["tick_hz"],
+        clock_hz,
+        board,
+        dev["where"],
+    )
+    rec_out.update(
+        {
+            "link": dev["link"],
+            "errors": dev["errors"],
+            "blocks": len(dev["blocks"]),
+            "block_samples": block,
+            "realtime": realtime,
+            "source": rp.source,
+            "run": str(run.root),
+            "qemu_note": qemu_note(dev["tick_hz"]) if dev["where"].startswith("qemu") else "",
+        }
+    )
+    rec_out["summary"] = summary_text(rec_out)
+    if write:
+        rec_out["files"] = write_stream(run, board.name, rec_out, rp, meta, dev["hops"])
+    return rec_out
 
+
+def _on_device(
+    s: Session, where: str, meta: Meta, rp: Replay, how: tuple[int, int, bool], progress: bool
+) -> dict:
+    """The replay on a device past the handshake (how: block, vote, realtime); samples go through
+    QEMU's semihosting FIFO where there is one."""
     from ..progress import progress_bar
 
+    if not s.caps.ek or s.info is None:
+        raise EdgekitError(
+            f"{where}: the device speaks plain EEMBC (no ek- commands); streaming needs "
+            f"edgekit firmware built from this export ({s.expect.fw_hint})"
+        )
     bar = progress_bar(None, "stream (samples)", enabled=progress, total=rp.counts.shape[1])
     last = [0]
 
@@ -347,60 +399,16 @@ def run_stream(
         bar.update(done - last[0])
         last[0] = done
 
-    build_info: dict = {}
-    with open_device(run, board, port, baud, build_fn, build_info) as (link, where):
-        try:  # QEMU holds the guest until we connect, so its banner comes; a board may be silent
-            link.wait_ready(boot_timeout(board, port))
-        except LinkTimeout:
-            pass
-        link.sync()
-        fast = link.use_rx_fifo()  # QEMU: samples through semihosting, not the 1-byte UART
-        prof = link.command("profile")
-        hashes = [r.value for r in prof if r.kind == "model"]
-        if hashes and hashes[0] != meta.model_hash:
-            raise EdgekitError(
-                f"{where}: the device runs model {hashes[0]}, the export is "
-                f"{meta.model_hash}; flash the firmware built from this export"
-            )
-        info = [r for r in link.command("ek-info") if r.kind == "ek_info"]
-        from . import protocol
-
-        tick_hz = protocol.parse_ek_info(info[0]).tick_hz if info else 0
-        hops, errors, blocks = _device_stream(
-            link,
-            meta,
-            rp,
-            block,
-            vote,
-            realtime,
-            timeout=max(BLOCK_TIMEOUT_S, BLOCK_TIMEOUT_FACTOR * block / meta.spec.fs),
-            on_block=on_block,
-        )
+    hops, errors, blocks = _device_stream(s.link, meta, rp, *how, on_block)
     bar.close()
-    rec_out = evaluate(
-        meta, rp, frames, host_out, host_cls, hops, vote, tick_hz, clock_hz, board, where
-    )
-    rec_out.update(
-        {
-            "link": "samples by semihosting FIFO, replies by UART" if fast else "serial",
-            "errors": errors,
-            "blocks": len(blocks),
-            "block_samples": block,
-            "realtime": realtime,
-            "source": rp.source,
-            "run": str(run.root),
-            "qemu_note": qemu_note(tick_hz) if where.startswith("qemu") and tick_hz else "",
-        }
-    )
-    rec_out["summary"] = summary_text(rec_out)
-    if write:
-        rec_out["files"] = write_stream(run, board.name, rec_out, rp, meta, hops)
-    return rec_out
-
-
-def _input_hw(meta_h: Path) -> tuple[int, int]:
-    d = dict(re.findall(r"#define (EK_INPUT_[HW]) (\d+)", meta_h.read_text()))
-    return int(d["EK_INPUT_H"]), int(d["EK_INPUT_W"])
+    return {
+        "hops": hops,
+        "errors": errors,
+        "blocks": blocks,
+        "where": where,
+        "tick_hz": s.info.tick_hz,
+        "link": "samples by semihosting FIFO, replies by UART" if s.caps.rx_file else "serial",
+    }
 
 
 def evaluate(

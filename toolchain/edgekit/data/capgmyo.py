@@ -30,6 +30,7 @@ import numpy as np
 
 from ..errors import EdgekitError
 from ._matio import as_signal, read_mat, scalar
+from .formats import register_format
 from .grids import Grid, column_major
 from .recording import Recording, numbered_trials
 
@@ -104,6 +105,7 @@ def read_file(path: Path) -> tuple[int, int, int, np.ndarray]:
     return nums["subject"], nums["gesture"], nums["trial"], sig
 
 
+@register_format("capgmyo")
 def load_capgmyo(root: Path) -> Recording:
     root = Path(root)
     files = find_files(root)

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import EdgekitError
 from ._matio import as_signal, read_mat
+from .formats import register_format
 from .recording import Recording, Trial
 
 FS_HZ = 2048.0
@@ -77,6 +78,7 @@ def _trial_arrays(cell: np.ndarray, path: Path) -> list[np.ndarray]:
     )
 
 
+@register_format("csl")
 def load_csl(root: Path) -> Recording:
     files = find_files(Path(root))
     entries = []

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EdgekitError
+from .formats import register_format
 from .grids import Grid, column_major, side_by_side
 from .recording import Recording, numbered_trials
 
@@ -98,6 +99,7 @@ def read_record(hea: Path) -> tuple[np.ndarray, float]:
     return sig.astype(np.float32), float(rec.fs)
 
 
+@register_format("hyser")
 def load_hyser(root: Path) -> Recording:
     root = Path(root)
     rows = []

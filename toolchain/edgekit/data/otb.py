@@ -40,7 +40,6 @@ Gesture numbers map to contiguous class ids in ascending order ("idle" for gestu
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,9 +47,12 @@ import numpy as np
 
 from ..errors import EdgekitError
 from ._matio import as_signal, read_mat, scalar, text_cells, unwrap_cell
-from .electrodes import ELECTRODES, grid_for, known_codes
-from .grids import Grid, otb_3x8x8, side_by_side
+from .electrodes import ELECTRODES, known_codes
+from .formats import register_format
+from .grids import Grid, otb_3x8x8
 from .manifest import Entry, find_entries
+from .otb_columns import Column, OtbFile, column_report, grid_from_columns
+from .otb_native import read_native
 from .recording import Recording, Trial
 
 EXTENSIONS = (".mat", ".otb+", ".otb4")
@@ -76,18 +78,6 @@ TO_MICROVOLT = {"uv": 1.0, "µv": 1.0, "μv": 1.0, "mv": 1000.0}
 
 def label_name(gesture: int) -> str:
     return "idle" if gesture == 0 else f"gest{gesture}"
-
-
-@dataclass
-class Column:
-    index: int
-    description: str
-    kind: str  # "emg" | "dropped" | "unknown-code" | "unclassified"
-    why: str = ""
-    code: str = ""
-    k: int = 0
-    head: str = ""
-    scale: float = 1.0
 
 
 def without_input_name(desc: str) -> str:
@@ -137,64 +127,6 @@ def classify(index: int, desc: str) -> Column:
     elif m:
         col.kind, col.why = "dropped", f"unit [{m['unit'].strip()}] is not uV or mV"
     return col
-
-
-@dataclass
-class OtbFile:
-    signal: np.ndarray  # (n_channels, n_samples) float32 microvolts
-    fs: float
-    grid: Grid
-    columns: dict[str, Any] = field(default_factory=dict)  # {"kept": [...], "dropped": [...]}
-
-
-def column_report(cols: list[Column], kept: list[Column]) -> dict[str, Any]:
-    keep = {c.index for c in kept}
-    return {
-        "kept": [c.description for c in kept],
-        "dropped": [
-            {
-                "index": c.index,
-                "description": c.description,
-                "why": c.why or "no electrode code, not among the legacy EMG columns",
-            }
-            for c in cols
-            if c.index not in keep
-        ],
-    }
-
-
-def grid_from_columns(
-    cols: list[Column], path: Path, field_name: str = "Description"
-) -> tuple[list[Column], Grid]:
-    """EMG columns in channel order (grid after grid, channel k of each) and their Grid."""
-    groups: dict[tuple[str, str], list[Column]] = {}
-    for c in cols:
-        if c.kind == "emg":
-            groups.setdefault((c.head, c.code), []).append(c)
-    ordered: list[Column] = []
-    grids = []
-    for (head, code), members in groups.items():
-        n = ELECTRODES[code].n_channels
-        ks = sorted(c.k for c in members)
-        if ks != list(range(1, n + 1)):
-            missing = sorted(set(range(1, n + 1)) - set(ks))
-            extra = sorted(k for k in set(ks) if not 1 <= k <= n or ks.count(k) > 1)
-            raise EdgekitError(
-                f"{path}: field {field_name!r}: grid '{head} - {code}' has {len(members)} EMG "
-                f"columns; expected channels 1..{n} once each (missing {missing[:8]}, "
-                f"out of range or repeated {extra[:8]})"
-            )
-        ordered += sorted(members, key=lambda c: c.k)
-        grids.append(grid_for(code))
-    if len({g.rows for g in grids}) > 1:
-        shapes = ", ".join(f"{g.name} {g.rows}x{g.cols}" for g in grids)
-        raise EdgekitError(
-            f"{path}: field {field_name!r}: grids {shapes} have different numbers of "
-            "rows and cannot share one image; expected grids of one height per file "
-            "(export them to separate datasets)"
-        )
-    grid = grids[0] if len(grids) == 1 else side_by_side(grids, "+".join(g.name for g in grids))
-    return ordered, grid
 
 
 def select_columns(desc: list[str], path: Path) -> tuple[list[Column], Grid, dict[str, Any]]:
@@ -270,12 +202,11 @@ def read_mat_export(path: Path) -> OtbFile:
 
 def read_file(path: Path) -> OtbFile:
     if path.suffix.lower() in NATIVE:
-        from .otb_native import read_native
-
         return read_native(path)
     return read_mat_export(path)
 
 
+@register_format("otb")
 def load_otb(root: Path) -> Recording:
     entries: list[Entry] = find_entries(Path(root), EXTENSIONS, "OT Bioelettronica")
     gestures = sorted({e.gesture for e in entries})

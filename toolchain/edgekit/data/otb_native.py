@@ -30,7 +30,7 @@ import numpy as np
 from ..errors import EdgekitError
 from ._matio import as_signal
 from .electrodes import ELECTRODES, known_codes
-from .otb import Column, OtbFile, column_report, grid_from_columns
+from .otb_columns import Column, OtbFile, column_report, grid_from_columns
 
 _NAME_RE = re.compile(r"^(?P<code>[A-Za-z0-9]+?)(?:_(?P<i>\d+))?$")
 EXPORT_HINT = (

@@ -15,14 +15,13 @@ Used by the tests and by the synthetic data generator; the loader (otb.py) reads
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import scipy.io
 
+from .. import runs
 from ..errors import EdgekitError
 from .electrodes import electrode
 
@@ -98,9 +97,30 @@ def write_otb_mat(
         )
     if unit not in ("uV", "mV"):
         raise EdgekitError(f"write_otb_mat: unit must be 'uV' or 'mV', got {unit!r}")
-    n = emg.shape[1]
-    rng = np.random.default_rng(seed)
-    cols = [emg / 1000.0 if unit == "mV" else emg]
+    other_desc, other = other_columns(
+        emg.shape[1], desc[0], aux, n_decomposed, reference, np.random.default_rng(seed)
+    )
+    desc += other_desc
+    cols = [emg / 1000.0 if unit == "mV" else emg, *other]
+    data = np.concatenate(cols, axis=0).T.astype(np.float32)  # samples x columns
+    mat = export_fields(data, fs, desc, wrapped=wrapped, char_description=char_description)
+    with runs.atomic_path(Path(path)) as tmp:
+        scipy.io.savemat(str(tmp), mat, do_compression=False)
+    return desc
+
+
+def other_columns(
+    n: int,
+    first_emg: str,
+    aux: Sequence[str],
+    n_decomposed: int,
+    reference: bool,
+    rng: np.random.Generator,
+) -> tuple[list[str], list[np.ndarray]]:
+    """The non-EMG columns an export appends after the EMG (descriptions, rows x n samples):
+    auxiliary inputs, decomposition outputs of the first grid, a %MVC reference."""
+    desc: list[str] = []
+    cols: list[np.ndarray] = []
     for kind in aux:
         if kind not in AUX_KINDS:
             raise EdgekitError(
@@ -112,7 +132,7 @@ def write_otb_mat(
     if n_decomposed:
         # as in the real export: '1 - n - Decomposition of <grid> (i)', a summary column, then
         # 'n - Source for decomposition of <grid> (i)' and its summary, all in [a.u]
-        base = desc[0].rsplit(" (", 1)[0]  # '<muscle> - <input> (Channel a->b) - <code>'
+        base = first_emg.rsplit(" (", 1)[0]  # '<muscle> - <input> (Channel a->b) - <code>'
         m = n_decomposed
         desc += [f"1 - {m} - Decomposition of {base} ({i})[a.u]" for i in range(1, m + 1)]
         desc.append(f"Decomposition of {base} (1)[a.u]")
@@ -122,32 +142,25 @@ def write_otb_mat(
     if reference:
         desc.append("acquired data[ %(MVC)]")
         cols.append(np.linspace(0, 30, n)[None, :])
-    data = np.concatenate(cols, axis=0).T.astype(np.float32)  # samples x columns
-    time = (np.arange(n, dtype=np.float64) / fs)[:, None]
-    if char_description:
-        description = np.array(desc)  # scipy writes a list of str as a char matrix
-    else:
-        description = _cell_column(desc)
+    return desc, cols
+
+
+def export_fields(
+    data: np.ndarray, fs: float, desc: list[str], *, wrapped: bool, char_description: bool
+) -> dict[str, np.ndarray]:
+    """The .mat variables of an export holding `data` (samples x columns, float32)."""
+    time = (np.arange(data.shape[0], dtype=np.float64) / fs)[:, None]
+    # scipy writes a list of str as a char matrix
+    description = np.array(desc) if char_description else _cell_column(desc)
     fs_val = (
         np.array([[fs]], dtype=np.uint16)
         if float(fs).is_integer() and fs < 65536
         else np.array([[fs]], dtype=np.float64)
     )
-    mat = {
+    return {
         "Data": _wrap(data) if wrapped else data,
         "Time": _wrap(time) if wrapped else time,
         "Description": description,
         "SamplingFrequency": fs_val,
         "OTBFile": np.array(["unknown"]),
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".mat.tmp")
-    os.close(fd)
-    try:
-        scipy.io.savemat(tmp, mat, do_compression=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return desc

@@ -5,23 +5,21 @@ data (electrode codes, the format). A Recording made with only a legacy `layout`
 name's fixed 8 x 24 geometry (grids.for_layout): "csl" (24 bipolar columns of 8, channel ch at
 row ch % 8, column ch // 8) or "otb" (three 8x8 grids side by side, each column-major).
 N_CHANNELS / GRID_ROWS / GRID_COLS are those legacy layouts' sizes, not a limit of edgekit.
+The loaders that make Recordings register in formats.py; this module imports none of them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from ..errors import EdgekitError
 from .grids import Grid, for_layout, resolve
 
 N_CHANNELS = 192
 GRID_ROWS = 8
 GRID_COLS = 24
 LAYOUTS = ("csl", "otb")
-FORMATS = ("csl", "otb", "capgmyo", "hyser")
 
 
 @dataclass
@@ -85,30 +83,3 @@ def channel_mask(grid: Grid | dict | str) -> np.ndarray:
     between two electrode columns and is masked out (its pixel stays, zeroed after normalisation).
     """
     return resolve(grid).channel_mask()
-
-
-def load_recording(path: Path, fmt: str) -> Recording:
-    """Load a dataset root (or a single file / manifest) in the given format (one of FORMATS);
-    the Recording's grid comes from the format and the files."""
-    if fmt not in FORMATS:
-        raise EdgekitError(
-            f"--format: unknown data format {fmt!r}; known formats: {', '.join(FORMATS)}"
-        )
-    path = Path(path)
-    if not path.exists():
-        raise EdgekitError(f"{path}: dataset path not found")
-    if fmt == "csl":
-        from .csl import load_csl
-
-        return load_csl(path)
-    if fmt == "capgmyo":
-        from .capgmyo import load_capgmyo
-
-        return load_capgmyo(path)
-    if fmt == "hyser":
-        from .hyser import load_hyser
-
-        return load_hyser(path)
-    from .otb import load_otb
-
-    return load_otb(path)

@@ -56,6 +56,7 @@ from .. import runs
 from ..errors import EdgekitError
 from .csl import label_name
 from .disturb import apply_disturbances, parse_disturbances
+from .formats import load_recording
 from .grids import Grid, csl, side_by_side
 from .recording import GRID_COLS, GRID_ROWS, N_CHANNELS, Recording
 
@@ -433,8 +434,6 @@ def generate(out_dir: Path, cfg: SynthConfig | None = None) -> Path:
 
 def load_synthetic(cfg: SynthConfig | None = None) -> Recording:
     """The (cached) synthetic dataset of cfg, read back by the loader of its format."""
-    from .recording import load_recording
-
     cfg = cfg or SynthConfig()
     return load_recording(default_dataset(cfg), cfg.format)
 

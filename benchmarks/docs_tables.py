@@ -1,0 +1,140 @@
+"""Write the result tables of README.md and docs/*.md from the JSON that produced them.
+
+    PYTHONPATH=toolchain .venv/bin/python benchmarks/docs_tables.py          # (make docs)
+    PYTHONPATH=toolchain .venv/bin/python benchmarks/docs_tables.py --check  # exit 1 if stale
+
+A table lives between `<!-- table:NAME -->` and `<!-- /table -->` in a Markdown file; NAME picks a
+renderer below and the renderer reads its JSON from docs/results/ (written by the command each
+renderer's docstring names). Nothing between the markers is edited by hand: the next run would
+overwrite it, and tests/test_docs_tables.py fails while a table differs from its JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "docs" / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+MARKED = re.compile(r"(<!-- table:([\w-]+)(?::([\w.-]+))? -->\n)(.*?)(<!-- /table -->)", re.S)
+
+
+def _json(name: str) -> dict:
+    path = RESULTS / name
+    if not path.is_file():
+        raise SystemExit(f"{path}: missing (the table's JSON; see benchmarks/docs_tables.py)")
+    return json.loads(path.read_text())
+
+
+def _pct(v) -> str:
+    return "n/a" if v is None else f"{100 * v:.2f}%"
+
+
+def demo() -> str:
+    """docs/results/demo.json: `edgekit demo --json` (mbv2 w0.2, seed 0, mps2-an386)."""
+    from edgekit.demo import demo_rows
+
+    rows = [(k, v) for k, v in demo_rows(_json("demo.json")) if k not in ("run", "wall time")]
+    return "| | |\n|---|---|\n" + "".join(f"| {k} | {v} |\n" for k, v in rows)
+
+
+def _zoo_models() -> list[dict]:
+    return _json("zoo.json")["models"]
+
+
+def zoo() -> str:
+    """docs/results/zoo.json: `benchmarks/bench_zoo.py --anchor <run-anchor> --json`."""
+    import bench_zoo
+
+    return bench_zoo.markdown(_zoo_models())
+
+
+def zoo_short() -> str:
+    """The zoo's whole models (no single layers): cycles per MAC and the ratios to CMSIS-NN."""
+    lines = [
+        "| model | MACs | edgekit-rt est. cycles / MAC | rt / CMSIS-NN cycles |"
+        " rt / CMSIS-NN instructions | arena rt / CMSIS-NN B |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in _zoo_models():
+        rt, cm = r["edgekit_rt"], (r.get("tflm") or {}).get("cmsis-nn") or {}
+        if r.get("group") == "layer" or rt.get("status") != "ok":
+            continue
+        ratio = [f"{rt[k] / cm[k]:.2f}" if cm.get(k) else "-" for k in ("cycles", "instructions")]
+        arena = f"{rt['arena']:,} / {cm['arena']:,}" if cm.get("arena") else f"{rt['arena']:,}"
+        lines.append(
+            f"| {r['model']} | {r['macs']:,} | {rt['cycles_per_mac']:.2f} | {ratio[0]} | "
+            f"{ratio[1]} | {arena} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def zoo_ops(model: str) -> str:
+    """One zoo model's ops summed by kind, against CMSIS-NN (`<!-- table:zoo-ops:MODEL -->`)."""
+    import bench_zoo
+
+    recs = [r for r in _zoo_models() if r["model"] == model]
+    if not recs or recs[0]["edgekit_rt"].get("status") != "ok":
+        raise SystemExit(f"{RESULTS / 'zoo.json'}: no edgekit-rt result for {model}")
+    return bench_zoo.by_op_markdown(recs[0]).split("\n", 2)[2]
+
+
+def features() -> str:
+    """docs/results/features.json: `benchmarks/bench_features.py <model_meta.h> --json`."""
+    d = _json("features.json")
+    lines = ["| samples per push | instructions per hop (median) | max |", "|---:|---:|---:|"]
+    for b, r in sorted(d["per_block"].items(), key=lambda kv: int(kv[0])):
+        lines.append(f"| {b} | {r['median_instructions']:,.0f} | {r['max_instructions']:,.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+RENDERERS: dict[str, Callable[..., str]] = {
+    "demo": demo,
+    "zoo": zoo,
+    "zoo-short": zoo_short,
+    "zoo-ops": zoo_ops,
+    "features": features,
+}
+
+
+def render(text: str, where: Path) -> str:
+    def one(m: re.Match) -> str:
+        name, arg = m.group(2), m.group(3)
+        if name not in RENDERERS:
+            raise SystemExit(f"{where}: unknown table {name!r}; known: {', '.join(RENDERERS)}")
+        body = RENDERERS[name](arg) if arg else RENDERERS[name]()
+        return m.group(1) + body + m.group(5)
+
+    return MARKED.sub(one, text)
+
+
+def targets() -> list[Path]:
+    return [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument(
+        "--check", action="store_true", help="change nothing; exit 1 if a table is stale"
+    )
+    args = ap.parse_args(argv)
+    stale = []
+    for path in targets():
+        old = path.read_text()
+        new = render(old, path)
+        if new != old:
+            stale.append(path)
+            if not args.check:
+                path.write_text(new)
+    for p in stale:
+        print(f"{p.relative_to(REPO)}: {'stale' if args.check else 'written'}")
+    return 1 if args.check and stale else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
