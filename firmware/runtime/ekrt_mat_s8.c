@@ -466,9 +466,15 @@ static void wide_rows_r_full(wide_ctx_t *ctx)
         __asm__ volatile(ROWS_HEAD(WQ_CTX) WIDE_R_FULL_HEAD
                          "1:\n\t" WIDE_GROUP_LDM "subs %[cnt], %[cnt], #1\n\t"
                          "bne 1b\n\t" WIDE_R_FULL_TAIL "\n\t" ROWS_TAIL WIDE_OPERANDS);
-    } else {
+    } else if (ctx->g & 2) {
         __asm__ volatile(ROWS_HEAD(WQ_CTX) WIDE_R_FULL_HEAD
                          "1:\n\t" WIDE_GROUP_LDM WIDE_GROUP_LDM "subs %[cnt], %[cnt], #2\n\t"
+                         "bne 1b\n\t" WIDE_R_FULL_TAIL "\n\t" ROWS_TAIL WIDE_OPERANDS);
+    } else {
+        /* g % 4 = 0 (k = 16, 32, 48, 64, ...: most layers): four groups a pass */
+        __asm__ volatile(ROWS_HEAD(WQ_CTX) WIDE_R_FULL_HEAD
+                         "1:\n\t" WIDE_GROUP_LDM WIDE_GROUP_LDM WIDE_GROUP_LDM WIDE_GROUP_LDM
+                         "subs %[cnt], %[cnt], #4\n\t"
                          "bne 1b\n\t" WIDE_R_FULL_TAIL "\n\t" ROWS_TAIL WIDE_OPERANDS);
     }
 }
