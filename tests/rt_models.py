@@ -395,6 +395,51 @@ def variant_specs(seed0: int = 1300) -> list[ModelSpec]:
     return out
 
 
+def mat_specs(seed0: int = 1400) -> list[ModelSpec]:
+    """CONV_2D and FULLY_CONNECTED at the edges of the matrix-product kernels (rt-mat):
+    near-dead output channels (weights scaled by 1e-7, as a trained network's pruned or
+    BatchNorm-silenced channels: per-channel shifts below -22 and biases near 2^30)."""
+
+    def conv(name, i, h, w, cin, cout, k, s, pad, act, **extra):
+        params = dict(h=h, w=w, cin=cin, cout=cout, k=k, s=s, pad=pad, act=act, dil=1, groups=1)
+        params.update(wstd=0.3, range=(-2.0, 2.0), **extra)
+        return ModelSpec(name, "conv", seed0 + i, params)
+
+    def fc(name, i, n, units, act, **extra):
+        params = dict(n=n, units=units, act=act, rank3=False, rows=1, wstd=0.2)
+        params.update(range=(-2.0, 2.0), per_tensor=False)
+        params.update(extra)
+        return ModelSpec(name, "fc", seed0 + i, params)
+
+    def stack(name, i, h, w, cin, layers, **extra):
+        # a first layer with a large input and a small output leaves the arena room at the
+        # layers after it, which then run with large tiles (wide path)
+        params = dict(h=h, w=w, cin=cin, layers=layers, wstd=0.3, range=(-2.0, 2.0))
+        params.update(extra)
+        return ModelSpec(name, "stack", seed0 + i, params)
+
+    return [
+        conv("m_1x1_dead", 0, 6, 6, 24, 20, 1, 1, "valid", "relu6", dead=[3, 11]),
+        conv("m_3x3_dead", 1, 5, 7, 6, 9, 3, 1, "same", None, dead=[2]),
+        fc("m_fc_dead", 2, 40, 12, None, dead=[0, 5]),
+        # k = 8 (g = 2), then k = 20 (odd groups) and 7 output channels
+        stack("m_pw_g2", 10, 8, 12, 48, [(8, 1, 1), (20, 1, 1), (7, 1, 1, "relu6")]),
+        # k tails 2, 1, 1 and odd row counts
+        stack("m_pw_tails", 11, 6, 7, 30, [(13, 1, 1), (9, 1, 1), (5, 1, 1, "relu")]),
+        # im2col with room: k = 36 (in_c 4), then k = 90 strided
+        stack("m_im2col", 12, 10, 10, 24, [(4, 1, 1), (10, 3, 1), (7, 3, 2, "relu6")]),
+        # the 3-channel stem at the arena's peak (narrow), then a 1x1
+        stack("m_stem", 13, 16, 16, 3, [(8, 3, 2, "relu6"), (12, 1, 1)]),
+        # near-dead channels among mode-R rows in the wide path; a strided 1x1 with room
+        stack("m_pw_dead", 14, 6, 8, 40, [(16, 1, 1), (24, 1, 1, None, [1, 5]), (6, 1, 2)]),
+        # FULLY_CONNECTED over 6 batches (rank 3), per-channel and per-tensor
+        fc("m_fc_batches", 15, 40, 12, "relu", rank3=True, rows=6),
+        fc("m_fc_batches_pt", 16, 33, 9, None, rank3=True, rows=5, per_tensor=True),
+        # im2col at the arena's peak with k = 144: one int8 and one widened column (vec)
+        conv("m_im2col_one", 17, 6, 6, 16, 10, 3, 1, "same", "relu"),
+    ]
+
+
 def _dw(
     name: str, seed: int, h: int, w: int, cin: int, k, s=1, pad="same", dm=1, **kw
 ) -> ModelSpec:
@@ -499,6 +544,7 @@ def all_specs() -> list[ModelSpec]:
         + pad_specs()
         + misc_specs()
         + variant_specs()
+        + mat_specs()
         + rt_dw_specs()
     )
 
@@ -522,6 +568,7 @@ def _build_keras(spec: ModelSpec):  # -> (keras.Model, input shape without batch
     p = spec.params
     init = lambda std: tf.keras.initializers.RandomNormal(stddev=std, seed=spec.seed)  # noqa: E731
     binit = tf.keras.initializers.RandomNormal(stddev=0.5, seed=spec.seed + 1)
+    silence: list = []  # (layer, output channels) to scale to near-dead after building
     k = spec.kind
     if k == "conv":
         shape = (p["h"], p["w"], p["cin"])
@@ -588,6 +635,28 @@ def _build_keras(spec: ModelSpec):  # -> (keras.Model, input shape without batch
             x = L.Lambda(lambda t: tf.reduce_mean(t, axis=axes, keepdims=keep))(inp)
         else:
             x = L.GlobalAveragePooling2D(keepdims=p["keep"])(inp)
+    elif k == "stack":
+        # layers: (out channels, kernel, stride[, activation[, silenced channels]]), SAME
+        shape = (p["h"], p["w"], p["cin"])
+        inp = tf.keras.Input(shape, batch_size=1)
+        x = inp
+        for j, spec_l in enumerate(p["layers"]):
+            cout, kk, st = spec_l[:3]
+            act = spec_l[3] if len(spec_l) > 3 else None
+            layer = L.Conv2D(
+                cout,
+                kk,
+                strides=st,
+                padding="same",
+                activation=act,
+                kernel_initializer=tf.keras.initializers.RandomNormal(
+                    stddev=p["wstd"], seed=spec.seed + j
+                ),
+                bias_initializer=binit,
+            )
+            x = layer(x)
+            if len(spec_l) > 4:
+                silence.append((layer, list(spec_l[4])))
     elif k == "padconv":
         # explicit zero-point PAD (asymmetric) before a VALID conv: edgekit-rt folds it
         shape = (p["h"], p["w"], p["cin"])
@@ -694,7 +763,21 @@ def _build_keras(spec: ModelSpec):  # -> (keras.Model, input shape without batch
         x = L.Activation("tanh")(x)
     else:
         raise ValueError(f"unknown model kind {k!r}")
-    return tf.keras.Model(inp, x), shape
+    model = tf.keras.Model(inp, x)
+    if p.get("dead"):
+        silence.append(
+            (next(la for la in model.layers if getattr(la, "kernel", None) is not None), p["dead"])
+        )
+    for layer, channels in silence:
+        _silence_channels(layer, channels)
+    return model, shape
+
+
+def _silence_channels(layer, channels: list[int]) -> None:
+    """Scale the weights of these output channels of a layer by 1e-7 (near-dead channels)."""
+    weights = layer.get_weights()
+    weights[0][..., channels] *= 1e-7
+    layer.set_weights(weights)
 
 
 def convert(spec: ModelSpec) -> bytes:

@@ -64,4 +64,5 @@ EXPECTED_OPS = {
     "softmax": {"FULLY_CONNECTED", "SOFTMAX"},
     "mbv2": {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "PAD", "MEAN", "FULLY_CONNECTED"},
     "padconv": {"PAD"},
+    "stack": {"CONV_2D"},
 }

@@ -205,8 +205,10 @@ def test_ekrt_semi_cycles_per_inference_and_op(rt_run):
     for res in (prof, whole):
         assert res.ok and res.cycles is not None
         ticks_instr = res.ticks * ekrt_semi.INSTR_PER_TICK
-        # the plugin counts what SysTick times, less the two timer reads around it
-        assert 0 <= ticks_instr - res.cycles.instructions <= 2 * ekrt_semi.INSTR_PER_TICK
+        # the plugin counts what SysTick times, less the two timer reads around it; SysTick
+        # counts whole ticks of 40 instructions, so its count may fall short by up to 39
+        diff = ticks_instr - res.cycles.instructions
+        assert -ekrt_semi.INSTR_PER_TICK < diff <= 2 * ekrt_semi.INSTR_PER_TICK
         assert res.cycles.cycles > res.cycles.instructions  # loads, branches: CPI > 1
     assert all(o.cycles is not None for o in prof.ops) and len(prof.ops) > 5
     for o in prof.ops:

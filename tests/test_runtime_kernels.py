@@ -105,6 +105,43 @@ def test_bit_exact_vs_tflm(spec: rt_models.ModelSpec, models: dict[str, Path], e
     )
 
 
+def test_matrix_product_selfcheck(tmp_path: Path):
+    """firmware/runtime/tools/ekrt_matcheck.c under ASan+UBSan (the portable lanes): every path
+    of the matrix product (wide, narrow, vec; every tile size, k tail, per-tensor and
+    per-channel, mode R and G rows, activation ranges) against the reference fully connected
+    kernel, random cases, the filter and columns each in an allocation of their exact size."""
+    exe = tmp_path / "matcheck"
+    subprocess.run(
+        [
+            "gcc",
+            "-std=c99",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-O1",
+            "-g",
+            "-fsanitize=address,undefined",
+            "-fno-sanitize-recover=all",
+            f"-I{RUNTIME}",
+            *map(str, runtime_sources()),
+            str(RUNTIME / "tools" / "ekrt_matcheck.c"),
+            "-o",
+            str(exe),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    res = subprocess.run(
+        [str(exe), "4000", "7"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, **SAN_ENV),
+    )
+    assert res.returncode == 0 and "matcheck ok 4000" in res.stdout, res.stdout + res.stderr
+
+
 def test_unsupported_op_named(models: dict[str, Path], ekrt_run: Path):
     model = models["tanh"]
     assert "TANH" in rt_models.op_names(model.read_bytes())

@@ -128,3 +128,35 @@ def test_models_over_one_mib_load_and_oversized_ones_say_so(qemu_results):
     ref = tflm_outputs(model, x)
     assert (tmp / "big.out").read_bytes() == ref.tobytes()
     assert not over.ok and "larger than this image's MODEL_MAX" in over.error
+
+
+def test_matrix_product_selfcheck_on_cortex_m4(tmp_path: Path):
+    """ekrt_matcheck.elf (firmware/runtime/tools/ekrt_matcheck.c): the matrix product's every
+    path on the DSP (the asm loops of the wide, narrow and vec paths included), each random
+    case against the reference fully connected kernel; tile sizes are drawn, not left to a
+    model's arena plan."""
+    subprocess.run(
+        ["make", "-s", "-C", str(ekrt_semi.HERE), f"BUILD={tmp_path}", "matcheck"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    proc = subprocess.run(
+        [
+            "qemu-system-arm",
+            "-M",
+            "mps2-an386",
+            "-nographic",
+            "-semihosting-config",
+            "enable=on,target=native",
+            "-kernel",
+            str(tmp_path / "ekrt_matcheck.elf"),
+            "-append",
+            "4000 7",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "matcheck ok 4000" in out, out[-2000:]

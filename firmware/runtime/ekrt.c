@@ -364,6 +364,21 @@ static void io_bind(ekrt_prep_t *c, uint32_t n, const int32_t *idx, void **data,
     }
 }
 
+/* Each scratch buffer moves to the longest free run of the arena during its op (below the
+ * planned front: the arena does not grow) and may use it, up to the most its op can use
+ * (ekrt_request_scratch_upto) and 4080 bytes: op->scratch16. */
+static void scratch_rooms(ekrt_prep_t *c, size_t need)
+{
+    const uint32_t n = c->rt->n_tensors + c->n_scratch;
+    uint32_t i;
+    for (i = 0; i < c->n_scratch; ++i) {
+        const uint32_t j = c->rt->n_tensors + i;
+        const uint64_t room = ekrt_scratch_move(c->pl, n, j, need) / 16u;
+        c->rt->ops[c->pl[j].first]->scratch16 =
+            (uint8_t)(room < c->pl[j].most16 ? room : c->pl[j].most16);
+    }
+}
+
 static int plan(ekrt_prep_t *c)
 {
     ekrt_t *rt = c->rt;
@@ -373,6 +388,9 @@ static int plan(ekrt_prep_t *c)
         return -1;
     }
     need = ekrt_plan(c->pl, rt->n_tensors + c->n_scratch);
+    if (need <= (size_t)0x7FFFFFF0u) {
+        scratch_rooms(c, need);
+    }
     rt->persistent_bytes = rt->arena_len - c->tail;
     /* the planner entries at the start are dead once the data pointers are bound, so the
      * activations may overwrite them later */

@@ -53,16 +53,17 @@ int ekrt_prepare_conv2d(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_i
         return -1;
     }
     op->eval = ekrt_conv2d_select(&op->p.conv);
-    op->right_only = (uint8_t)ekrt_requant_mode(
-        op->p.conv.shift, op->p.conv.out_c,
-        op->in[2] >= 0 ? (const int32_t *)(const void *)ekrt_tinfo(c, op->in[2])->data : NULL,
-        op->p.conv.k_h * op->p.conv.k_w * op->p.conv.filter_in_c);
-    if (op->eval == ekrt_eval_conv2d_im2col) {
-        return ekrt_request_scratch(c, op, ekrt_conv2d_im2col_scratch(&op->p.conv));
+    if (op->eval != ekrt_eval_conv2d) {
+        op->right_only = (uint8_t)ekrt_requant_mode(
+            op->p.conv.shift, op->p.conv.out_c,
+            op->in[2] >= 0 ? (const int32_t *)(const void *)ekrt_tinfo(c, op->in[2])->data : NULL,
+            op->p.conv.k_h * op->p.conv.k_w * op->p.conv.filter_in_c);
     }
-    if (op->eval == ekrt_eval_conv2d_1x1 && op->p.conv.stride_h == 1 && op->p.conv.stride_w == 1 &&
-        op->p.conv.out_c > 2) {
-        return ekrt_request_scratch(c, op, ekrt_mat_q15_bytes(op->p.conv.in_c));
+    if (op->eval == ekrt_eval_conv2d_im2col) {
+        return ekrt_conv2d_im2col_scratch(c, op);
+    }
+    if (op->eval == ekrt_eval_conv2d_1x1) {
+        return ekrt_conv2d_1x1_scratch(c, op);
     }
     return 0;
 }

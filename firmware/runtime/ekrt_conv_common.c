@@ -182,22 +182,40 @@ int ekrt_shifts_fast(const int8_t *shift, int32_t n)
 {
     int32_t i;
     for (i = 0; i < n; ++i) {
-        if (shift[i] < -22 || shift[i] > 31) {
+        if (shift[i] < -31 || shift[i] > 31) {
             return 0;
         }
     }
     return 1;
 }
 
-int ekrt_requant_mode(const int8_t *shift, int32_t n, const int32_t *bias, int32_t k)
+/* the mode of n channels whose shifts are shift[0], shift[step], ... (step 0: one for all) */
+static int requant_mode(const int8_t *shift, int32_t step, int32_t n, const int32_t *bias,
+                        int32_t k)
 {
     int64_t worst = (int64_t)k * 128 * 255;
+    int mode = EKRT_RQ_RIGHT | EKRT_RQ_R22;
     int32_t i;
     for (i = 0; i < n; ++i) {
         const int64_t b = bias ? (int64_t)bias[i] : 0;
-        if (shift[i] < -31 || shift[i] > -1 || worst + (b < 0 ? -b : b) >= EKRT_ACC_LIMIT) {
+        const int32_t sh = shift[i * step];
+        if (sh < -31 || sh > -1 || worst + (b < 0 ? -b : b) >= EKRT_ACC_LIMIT) {
             return 0;
         }
+        if (sh < -22) {
+            mode = EKRT_RQ_RIGHT;
+        }
     }
-    return 1;
+    return mode;
+}
+
+int ekrt_requant_mode(const int8_t *shift, int32_t n, const int32_t *bias, int32_t k)
+{
+    return requant_mode(shift, 1, n, bias, k);
+}
+
+int ekrt_requant_mode_tensor(int32_t shift, int32_t n, const int32_t *bias, int32_t k)
+{
+    const int8_t sh = (int8_t)(shift < -128 ? -128 : (shift > 127 ? 127 : shift));
+    return requant_mode(&sh, 0, n, bias, k);
 }

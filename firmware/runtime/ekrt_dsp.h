@@ -17,6 +17,14 @@
 #include <stdint.h>
 #include <string.h>
 
+/* for the small helpers a kernel instantiates per mode: gcc's size heuristics may otherwise
+ * keep the mode a run-time argument */
+#if defined(__GNUC__)
+#define EKRT_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define EKRT_ALWAYS_INLINE inline
+#endif
+
 #if defined(__ARM_FEATURE_DSP) && !defined(EKRT_PORTABLE)
 #include <arm_acle.h>
 #define EKRT_HAVE_DSP 1
@@ -66,6 +74,18 @@ static inline int32_t ekrt_smlatt(uint32_t a, uint32_t b, int32_t acc)
 {
     return __smlatt((int32_t)a, (int32_t)b, acc);
 }
+static inline uint32_t ekrt_sadd16(uint32_t a, uint32_t b)
+{
+    return (uint32_t)__sadd16((int16x2_t)a, (int16x2_t)b);
+}
+/* acc + (a * b + 2^31) >> 32 (wrapping), the rounded high word accumulated */
+static inline int32_t ekrt_smmlar(int32_t a, int32_t b, int32_t acc)
+{
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+#define ekrt_ssat8(v) __ssat((v), 8)
 
 #else
 #define EKRT_HAVE_DSP 0
@@ -130,6 +150,18 @@ static inline int32_t ekrt_smmulr(int32_t a, int32_t b)
 {
     return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 31)) >> 32);
 }
+static inline uint32_t ekrt_sadd16(uint32_t a, uint32_t b)
+{
+    return ekrt_lane16(ekrt_lo16(a) + ekrt_lo16(b), ekrt_hi16(a) + ekrt_hi16(b));
+}
+static inline int32_t ekrt_smmlar(int32_t a, int32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)ekrt_smmulr(a, b));
+}
+static inline int32_t ekrt_ssat8(int32_t v)
+{
+    return v < -128 ? -128 : (v > 127 ? 127 : v);
+}
 #endif
 
 /* 4 int8 from any address (one LDR on Cortex-M3 and later: unaligned word loads are legal) */
@@ -137,6 +169,17 @@ static inline uint32_t ekrt_load4(const int8_t *p)
 {
     uint32_t w;
     memcpy(&w, p, 4);
+    return w;
+}
+
+/* the first n (1..3) bytes at p in a word's low bytes, the rest 0 (no read past p + n) */
+static inline uint32_t ekrt_load_tail(const int8_t *p, int32_t n)
+{
+    uint32_t w = 0;
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        w |= (uint32_t)(uint8_t)p[i] << (8 * i);
+    }
     return w;
 }
 
@@ -162,23 +205,32 @@ static inline int32_t ekrt_mbqm_fast(int32_t acc, int32_t qm, int32_t shift)
     return q + ((x & mask) > ((mask >> 1) + (q < 0 ? 1 : 0)) ? 1 : 0);
 }
 
-/* ekrt_requant_s8 (requantize, add the zero point, clamp) for shifts in [-22, 31] and
- * multipliers from ekrt_quantize_multiplier. For a right shift r in [1, 22]
- * RoundingDivideByPOT (round half away from zero) is (x + 2^(r-1) - (x < 0)) >> r; the
- * saturating add only saturates when x >= 2^31 - 2^(r-1), where the exact quotient
- * (>= 2^(31-r) - 1 >= 511) and the computed one both clamp to 255 below. */
+/* MultiplyByQuantizedMultiplier for a right shift r in [2, 31] and any int32 acc, qm from
+ * ekrt_quantize_multiplier (in [2^30, 2^31) or 0), with one 64-bit multiply-accumulate.
+ * With x = SaturatingRoundingDoublingHighMul(acc, qm) = floor((acc * qm + 2^30) / 2^31) (above)
+ * and n = (x < 0), RoundingDivideByPOT(x, r) = floor((x + 2^(r-1) - n) / 2^r), and
+ * floor((floor(A / 2^31) + c) / 2^r) = floor((A + c 2^31) / 2^(31+r)) for integers A, c, so
+ *     result = floor((acc * qm + 2^30 + 2^(30+r) - n 2^31) / 2^(31+r)).
+ * n may be taken as (acc < 0): x has acc's sign, and where x = 0 both give 0. Splitting
+ * -n 2^31 = n 2^31 - n 2^32, the addend's low word is 2^30 + n 2^31 (acc's sign bit over
+ * 0x40000000) and its high word 2^(r-2) - n; the result is the sum's high word >> (r - 1).
+ * No step can overflow (|acc * qm| < 2^62). */
+static inline int32_t ekrt_mbqm_r2(int32_t acc, int32_t qm, int32_t r)
+{
+    const uint32_t lo = 0x40000000u | ((uint32_t)acc & 0x80000000u);
+    const int32_t hi = (int32_t)(1u << (r - 2)) + (acc >> 31);
+    const int64_t s = (int64_t)acc * qm + (int64_t)(((uint64_t)(uint32_t)hi << 32) | lo);
+    return (int32_t)(s >> 32) >> (r - 1);
+}
+
+/* ekrt_requant_s8 (requantize, add the zero point, clamp) for shifts in [-31, 31] and
+ * multipliers from ekrt_quantize_multiplier: every shift ekrt_conv_per_channel accepts for
+ * the variants (ekrt_shifts_fast). Right shifts of 2 or more take ekrt_mbqm_r2, a right
+ * shift of 1 and left shifts ekrt_mbqm_fast. */
 static inline int8_t ekrt_requant_fast(int32_t acc, int32_t qm, int32_t shift, int32_t zp,
                                        int32_t lo, int32_t hi)
 {
-    int32_t v;
-    if (shift < 0) {
-        const int32_t r = -shift;
-        const int64_t ab = (int64_t)acc * (int64_t)qm + ((int64_t)1 << 30);
-        const int32_t x = (int32_t)(ab >> 31);
-        v = (ekrt_qadd(x, (int32_t)(1u << (r - 1))) + (x >> 31)) >> r;
-    } else {
-        v = ekrt_mbqm_fast(acc, qm, shift);
-    }
+    int32_t v = shift <= -2 ? ekrt_mbqm_r2(acc, qm, -shift) : ekrt_mbqm_fast(acc, qm, shift);
     v = ekrt_ssat9(v) + zp;
     return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
 }

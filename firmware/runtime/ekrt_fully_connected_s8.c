@@ -90,28 +90,20 @@ int ekrt_prepare_fully_connected(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uin
     p->input_offset = -in->zero_point;
     p->filter_offset = -f->zero_point;
     p->output_offset = out->zero_point;
-    if (p->pc_mult == NULL && p->filter_offset == 0 && p->shift >= -22 && p->shift <= 31) {
-        /* the matrix product takes per-row arrays: spell the one multiplier out per row */
-        int32_t *m = (int32_t *)ekrt_palloc(c, 4u * (uint32_t)p->out_depth);
-        int8_t *s = (int8_t *)ekrt_palloc(c, (uint32_t)p->out_depth);
-        int32_t r;
-        if (m == NULL || s == NULL) {
-            return ekrt_fail_op(c, "arena too small for the multipliers");
-        }
-        for (r = 0; r < p->out_depth; ++r) {
-            m[r] = p->mult;
-            s[r] = (int8_t)p->shift;
-        }
-        p->pc_mult = m;
-        p->pc_shift = s;
-    }
-    if (p->filter_offset == 0 && p->pc_mult != NULL &&
-        ekrt_shifts_fast(p->pc_shift, p->out_depth)) {
+    if (p->filter_offset == 0 && (p->pc_mult != NULL ? ekrt_shifts_fast(p->pc_shift, p->out_depth)
+                                                     : (p->shift >= -31 && p->shift <= 31))) {
+        /* a little scratch at least (ekrt_mat_scratch_min), tiles of batches where the plan
+         * has room */
+        const uint32_t least = ekrt_mat_scratch_min(p->accum_depth, p->batches);
+        const uint32_t most = ekrt_mat_scratch_max(p->accum_depth, p->batches);
+        const int32_t *bias =
+            op->in[2] >= 0 ? (const int32_t *)(const void *)ekrt_tinfo(c, op->in[2])->data : NULL;
         op->eval = ekrt_eval_fully_connected_mat;
-        op->right_only = (uint8_t)ekrt_requant_mode(
-            p->pc_shift, p->out_depth,
-            (const int32_t *)(const void *)(op->in[2] >= 0 ? ekrt_tinfo(c, op->in[2])->data : NULL),
-            p->accum_depth);
+        op->right_only =
+            (uint8_t)(p->pc_mult != NULL
+                          ? ekrt_requant_mode(p->pc_shift, p->out_depth, bias, p->accum_depth)
+                          : ekrt_requant_mode_tensor(p->shift, p->out_depth, bias, p->accum_depth));
+        return ekrt_request_scratch_upto(c, op, least, most > least ? most : least);
     }
     return 0;
 }
@@ -122,22 +114,21 @@ void ekrt_eval_fully_connected(const ekrt_t *rt, const ekrt_op_t *op)
                             EKRT_OUT(rt, op));
 }
 
-/* Variant: symmetric weights (filter zero point 0) and shifts in [-22, 31]: the batches are
- * the columns of the int8 matrix product (ekrt_mat_s8), two at a time. */
+/* Variant: symmetric weights (filter zero point 0) and shifts in [-31, 31]: the batches are
+ * the columns of the int8 matrix product (ekrt_mat_run; one batch: ekrt_mat_vec, no scratch). */
 void ekrt_eval_fully_connected_mat(const ekrt_t *rt, const ekrt_op_t *op)
 {
     const ekrt_fc_params_t *p = &op->p.fc;
-    const int8_t *in = EKRT_IN(rt, op, 0), *filter = EKRT_IN(rt, op, 1);
-    const int32_t *bias = EKRT_BIAS(rt, op);
-    int8_t *out = EKRT_OUT(rt, op);
-    const int32_t k = p->accum_depth, rows = p->out_depth;
-    const ekrt_mat_q_t q = ekrt_mat_q(p->input_offset, p->output_offset, p->act_min, p->act_max,
-                                      p->pc_mult, p->pc_shift, op->right_only);
-    int32_t b;
-    for (b = 0; b + 1 < p->batches; b += 2) {
-        ekrt_mat_s8(&q, in + b * k, 2, k, filter, rows, bias, out + b * rows, NULL);
-    }
-    if (b < p->batches) {
-        ekrt_mat_s8(&q, in + b * k, 1, k, filter, rows, bias, out + b * rows, NULL);
-    }
+    const int32_t per_tensor = p->pc_mult == NULL;
+    const int8_t shift = (int8_t)p->shift; /* per-tensor: in [-31, 31] (prepare) */
+    const ekrt_mat_q_t q =
+        ekrt_mat_q(p->input_offset, p->output_offset, p->act_min, p->act_max,
+                   per_tensor ? &p->mult : p->pc_mult, per_tensor ? &shift : p->pc_shift,
+                   per_tensor, op->right_only);
+    const uint32_t room = (uint32_t)op->scratch16 * 16u;
+    const uint32_t least = ekrt_mat_scratch_min(p->accum_depth, p->batches);
+    /* the batches are contiguous columns */
+    ekrt_mat_run(&q, EKRT_IN(rt, op, 0), NULL, NULL, p->batches, p->accum_depth, EKRT_IN(rt, op, 1),
+                 p->out_depth, EKRT_BIAS(rt, op), EKRT_OUT(rt, op), op->scratch,
+                 room > least ? room : least, NULL);
 }

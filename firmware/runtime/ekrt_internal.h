@@ -71,7 +71,7 @@ typedef struct {
     uint8_t is_const;
     uint8_t placed;
     uint8_t type;
-    uint8_t pad_;
+    uint8_t most16; /* scratch entries: the most the op could use, 16-byte units up to 255 */
 } ekrt_plan_t;
 
 /* A shape kept for an eval that needs it (most evals need none). */
@@ -170,6 +170,7 @@ typedef struct ekrt_op {
     int16_t in[3];          /* tensor indices, -1 = absent */
     int16_t out;
     uint8_t right_only; /* variants: ekrt_requant_mode() of the op's channels */
+    uint8_t scratch16;  /* scratch it may use, 16-byte units up to 255 (ekrt_scratch_room) */
     union {
         ekrt_conv_params_t conv;
         ekrt_fc_params_t fc;
@@ -286,19 +287,26 @@ void ekrt_dequantize_s8_f32(const ekrt_qnt_params_t *p, uint32_t n, const int8_t
 
 /* --- optimised kernels (variants beside the reference of the same op) -------------------- */
 
-/* Requantization of one matrix product, per row: multipliers from ekrt_quantize_multiplier,
- * shifts within [-22, 31]. */
+/* ekrt_requant_mode() bits (below) */
+#define EKRT_RQ_RIGHT 1
+#define EKRT_RQ_R22 2
+
+/* Requantization of one matrix product (ekrt_mat_s8.c): multipliers from
+ * ekrt_quantize_multiplier, shifts in [-31, 31] (ekrt_shifts_fast), per row or one for all. */
 typedef struct {
-    int32_t input_offset, output_offset, act_min, act_max;
-    const int32_t *mult;
+    int32_t input_offset;  /* -input zero point, [-127, 128] */
+    int32_t output_offset; /* output zero point, [-128, 127] */
+    int32_t act_min, act_max;
+    const int32_t *mult; /* per row, or mult[0] for every row when per_tensor */
     const int8_t *shift;
-    int32_t right_only; /* ekrt_requant_mode() == 1: every shift < 0, accumulators < 2^30 */
+    int32_t per_tensor;
+    int32_t all_r; /* EKRT_RQ_R22 set in ekrt_requant_mode(): every row in mode R */
 } ekrt_mat_q_t;
 
 /* The ekrt_mat_q_t of a conv or fully connected op (one per eval, so copied, not stored). */
 static inline ekrt_mat_q_t ekrt_mat_q(int32_t input_offset, int32_t output_offset, int32_t act_min,
                                       int32_t act_max, const int32_t *mult, const int8_t *shift,
-                                      int32_t right_only)
+                                      int32_t per_tensor, int32_t requant_mode)
 {
     ekrt_mat_q_t q;
     q.input_offset = input_offset;
@@ -307,22 +315,54 @@ static inline ekrt_mat_q_t ekrt_mat_q(int32_t input_offset, int32_t output_offse
     q.act_max = act_max;
     q.mult = mult;
     q.shift = shift;
-    q.right_only = right_only;
+    q.per_tensor = per_tensor;
+    q.all_r = (requant_mode & EKRT_RQ_R22) != 0;
     return q;
 }
 
-/* n_cols (1 or 2) columns of k int8, column c at a + c * k, against the filter rows
- * w[r * k .. r * k + k) for r < rows, into out[c * rows + r] (ekrt_mat_s8.c). Any k, any
- * rows, any alignment. q15: NULL, or ekrt_mat_q15_bytes(k) bytes of 4-byte aligned scratch
- * where two columns are widened to int16 once for all rows (faster when rows > 2). */
-void ekrt_mat_s8(const ekrt_mat_q_t *q, const int8_t *a, int32_t n_cols, int32_t k, const int8_t *w,
-                 int32_t rows, const int32_t *bias, int8_t *out, void *q15);
-uint32_t ekrt_mat_q15_bytes(int32_t k);
-/* 1 if every shift lies in [-22, 31] (the range ekrt_requant_fast handles) */
+/* The matrix product out[c * rows + r] = requant(bias[r] + sum_i w[r * k + i] * (x_c[i] +
+ * input_offset)) over columns x_c of k int8 (pixels, im2col columns, batches), any k >= 1,
+ * any rows >= 1, any alignment of x and w (ekrt_mat_s8.c):
+ * - ekrt_mat_run: all columns, a tile at a time widened to int16 into scratch;
+ * - ekrt_mat_cols: a tile's n (even) widened columns xq against all rows; wq: NULL or
+ *   2 * ekrt_mat_col_words(k) words of 4-byte aligned scratch, used when n >= EKRT_MAT_WIDE_MIN
+ *   to widen two filter rows at a time once per tile (faster);
+ * - ekrt_mat_vec: one int8 column without scratch. */
+#define EKRT_MAT_WIDE_MIN 4
+/* words of one widened column */
+uint32_t ekrt_mat_col_words(int32_t k);
+void ekrt_mat_cols(const ekrt_mat_q_t *q, const uint32_t *xq, int32_t n, int32_t k, const int8_t *w,
+                   int32_t rows, const int32_t *bias, int8_t *out, uint32_t *wq);
+void ekrt_mat_vec(const ekrt_mat_q_t *q, const int8_t *x, int32_t k, const int8_t *w, int32_t rows,
+                  const int32_t *bias, int8_t *out);
+/* Column c of n for ekrt_mat_run: a pointer to its k int8, in the input or built in buf;
+ * ctx is the caller's (it may keep state: columns are asked for in order, mostly). */
+typedef const int8_t *(*ekrt_mat_col_fn)(void *ctx, int32_t c, int8_t *buf);
+/* Scratch for ekrt_mat_run (4-byte aligned): an op asks for ekrt_mat_scratch_min (two widened
+ * columns, else one, while that is at most 512 bytes, else none: ekrt_mat_vec needs none) up
+ * to ekrt_mat_scratch_max (its largest tile), and after planning may use what op->scratch16
+ * says: ekrt_mat_tile = the most columns (even, up to n) whose ekrt_mat_scratch_bytes fit in
+ * bytes, 0 when not even two do. */
+uint32_t ekrt_mat_scratch_min(int32_t k, int32_t n);
+uint32_t ekrt_mat_scratch_max(int32_t k, int32_t n); /* the most a tile can use */
+int32_t ekrt_mat_tile(int32_t k, int32_t n, uint32_t bytes);
+uint32_t ekrt_mat_scratch_bytes(int32_t k, int32_t tile);
+/* All n columns, tiles as large as scratch_bytes allow: widen, ekrt_mat_cols; an odd last
+ * one (or each, when not even two fit) by the vec path. Columns: dense (column c at
+ * dense + c * k), or NULL and col(ctx, c, ...).
+ * col_buf: room for two built columns of (k + 3) & ~3 bytes each (col writes column c of a
+ * pair at col_buf, the other at col_buf + that), or NULL when col never builds one. */
+void ekrt_mat_run(const ekrt_mat_q_t *q, const int8_t *dense, ekrt_mat_col_fn col, void *ctx,
+                  int32_t n, int32_t k, const int8_t *w, int32_t rows, const int32_t *bias,
+                  int8_t *out, void *scratch, uint32_t scratch_bytes, int8_t *col_buf);
+/* 1 if every shift lies in [-31, 31] (the range ekrt_requant_fast handles) */
 int ekrt_shifts_fast(const int8_t *shift, int32_t n);
-/* 1 if ekrt_requant_r applies to all n channels: shifts in [-31, -1] and |bias| + k * 128 *
- * 255 < 2^30 (bias may be NULL); 0 otherwise (ekrt_requant_fast, or the reference). */
+/* EKRT_RQ_RIGHT if ekrt_requant_r applies to all n channels: shifts in [-31, -1] and
+ * |bias| + k * 128 * 255 < 2^30 (bias may be NULL), with EKRT_RQ_R22 too when every shift is
+ * also >= -22 (ekrt_mat_s8's mode R for every row); 0 otherwise (ekrt_requant_fast, or the
+ * reference). _tensor: one shift for all n channels. */
 int ekrt_requant_mode(const int8_t *shift, int32_t n, const int32_t *bias, int32_t k);
+int ekrt_requant_mode_tensor(int32_t shift, int32_t n, const int32_t *bias, int32_t k);
 
 /* --- flatbuffer reader (ekrt_fb.c) ------------------------------------------------------ */
 typedef struct {
@@ -423,8 +463,10 @@ int ekrt_want_const(ekrt_prep_t *c, int32_t idx, const char *role);
 uint32_t ekrt_opts_table(ekrt_prep_t *c, uint32_t ot, uint8_t expect);
 int ekrt_want_inputs(ekrt_prep_t *c, uint32_t n_in, uint32_t lo, uint32_t hi);
 /* Ask for `bytes` of scratch during this op's eval (one buffer per op); the planner places it
- * with the tensors, lifetime [this op, this op]; eval finds it in op->scratch. */
+ * with the tensors, lifetime [this op, this op]; eval finds it in op->scratch. _upto: the op
+ * could use up to `most` bytes; after planning it finds how many it may in op->scratch16. */
 int ekrt_request_scratch(ekrt_prep_t *c, ekrt_op_t *op, uint32_t bytes);
+int ekrt_request_scratch_upto(ekrt_prep_t *c, ekrt_op_t *op, uint32_t bytes, uint32_t most);
 /* the registration of a BuiltinOperator code (NULL if edgekit-rt lacks the op) */
 const ekrt_op_reg_t *ekrt_op_find(int32_t code);
 
@@ -461,8 +503,9 @@ void ekrt_eval_add_elementwise(const ekrt_t *rt, const struct ekrt_op *op);
 void ekrt_eval_add_bcast(const ekrt_t *rt, const struct ekrt_op *op);
 void ekrt_eval_mean_hw(const ekrt_t *rt, const struct ekrt_op *op);
 void ekrt_eval_fully_connected_mat(const ekrt_t *rt, const struct ekrt_op *op);
-/* scratch bytes ekrt_eval_conv2d_im2col needs (two im2col columns) */
-uint32_t ekrt_conv2d_im2col_scratch(const ekrt_conv_params_t *p);
+/* scratch ekrt_eval_conv2d_im2col / ekrt_eval_conv2d_1x1 ask for (ekrt_request_scratch_upto) */
+int ekrt_conv2d_im2col_scratch(ekrt_prep_t *c, ekrt_op_t *op);
+int ekrt_conv2d_1x1_scratch(ekrt_prep_t *c, ekrt_op_t *op);
 EKRT_DECLARE_OP(depthwise_conv2d);
 EKRT_DECLARE_OP(fully_connected);
 EKRT_DECLARE_OP(add);
@@ -484,5 +527,9 @@ EKRT_DECLARE_OP(dequantize);
 /* Greedy first-fit planner (ekrt_plan.c). Places every entry (tensor or scratch buffer) with
  * first >= 0 and not is_const; returns the bytes needed (16-byte aligned blocks). */
 size_t ekrt_plan(ekrt_plan_t *t, uint32_t n);
+/* After ekrt_plan: moves planned entry s (a scratch buffer) to the longest run of bytes below
+ * front that no other entry live during its lifetime uses, if longer than where it is, and
+ * returns the run's length (at least the entry's own). */
+uint64_t ekrt_scratch_move(ekrt_plan_t *t, uint32_t n, uint32_t s, uint64_t front);
 
 #endif /* EKRT_INTERNAL_H */

@@ -10,7 +10,7 @@ const ekrt_op_reg_t ekrt_op_table[] = {
     {EKRT_OP_DEPTHWISE_CONV_2D, ekrt_prepare_depthwise_conv2d, ekrt_eval_depthwise_conv2d, 0,
      EKRT_PARAMS(conv)},
     {EKRT_OP_DEQUANTIZE, ekrt_prepare_dequantize, ekrt_eval_dequantize, 0, EKRT_PARAMS(qnt)},
-    {EKRT_OP_FULLY_CONNECTED, ekrt_prepare_fully_connected, ekrt_eval_fully_connected, 0,
+    {EKRT_OP_FULLY_CONNECTED, ekrt_prepare_fully_connected, ekrt_eval_fully_connected, 1,
      EKRT_PARAMS(fc)},
     {EKRT_OP_MAX_POOL_2D, ekrt_prepare_maxpool, ekrt_eval_maxpool, 0, EKRT_PARAMS(pool)},
     {EKRT_OP_RESHAPE, ekrt_prepare_reshape, ekrt_eval_reshape, 0, EKRT_PARAMS(bytes)},

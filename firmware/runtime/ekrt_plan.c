@@ -66,3 +66,44 @@ size_t ekrt_plan(ekrt_plan_t *t, uint32_t n)
     }
     return (size_t)total;
 }
+
+/* end of the free space starting at `from` among the entries live with entry s (other than
+ * s), up to front; `from` itself if an entry covers it */
+static uint64_t free_to(const ekrt_plan_t *t, uint32_t n, uint32_t s, uint64_t from, uint64_t front)
+{
+    uint64_t end = front;
+    uint32_t j;
+    for (j = 0; j < n; ++j) {
+        if (j == s || !t[j].placed || !lifetimes_overlap(&t[j], &t[s])) {
+            continue;
+        }
+        if (t[j].offset <= from && from < t[j].offset + align_up(t[j].bytes)) {
+            return from;
+        }
+        if (t[j].offset > from && t[j].offset < end) {
+            end = t[j].offset;
+        }
+    }
+    return end;
+}
+
+uint64_t ekrt_scratch_move(ekrt_plan_t *t, uint32_t n, uint32_t s, uint64_t front)
+{
+    uint64_t best_at = t[s].offset, best = free_to(t, n, s, t[s].offset, front) - t[s].offset;
+    uint32_t j;
+    /* a free run starts at 0 or where an entry live with s ends */
+    for (j = 0; j <= n; ++j) {
+        uint64_t at, end;
+        if (j < n && (j == s || !t[j].placed || !lifetimes_overlap(&t[j], &t[s]))) {
+            continue;
+        }
+        at = j < n ? t[j].offset + align_up(t[j].bytes) : 0u;
+        end = free_to(t, n, s, at, front);
+        if (end - at > best) {
+            best = end - at;
+            best_at = at;
+        }
+    }
+    t[s].offset = (uint32_t)best_at;
+    return best;
+}

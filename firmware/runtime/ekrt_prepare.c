@@ -176,6 +176,11 @@ uint32_t ekrt_opts_table(ekrt_prep_t *c, uint32_t ot, uint8_t expect)
 
 int ekrt_request_scratch(ekrt_prep_t *c, ekrt_op_t *op, uint32_t bytes)
 {
+    return ekrt_request_scratch_upto(c, op, bytes, bytes);
+}
+
+int ekrt_request_scratch_upto(ekrt_prep_t *c, ekrt_op_t *op, uint32_t bytes, uint32_t most)
+{
     ekrt_plan_t *s;
     if (bytes == 0) {
         return 0;
@@ -190,6 +195,8 @@ int ekrt_request_scratch(ekrt_prep_t *c, ekrt_op_t *op, uint32_t bytes)
     s->bytes = bytes;
     s->first = s->last = (int16_t)c->op_index;
     s->type = EKRT_T_INT8;
+    most = most > bytes ? most : bytes;
+    s->most16 = (uint8_t)(most >= 255u * 16u ? 255u : (most + 15u) / 16u);
     (void)op; /* found again after planning by its lifetime (first == this op) */
     c->n_scratch++;
     return 0;

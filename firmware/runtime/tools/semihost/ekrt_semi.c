@@ -25,8 +25,8 @@
 #define STR_(x) #x
 #define STR(x) STR_(x)
 #define ARENA_MAX (1u << 20)
-#define IO_MAX (256u * 1024u) /* an output record: 96 x 96 x 8 and more */
-#define JOBS_MAX (16u * 1024u)
+#define IO_MAX (256u * 1024u)  /* an output record: 96 x 96 x 8 and more */
+#define JOBS_MAX (64u * 1024u) /* ~130 test models with tmp paths: about 20 KB */
 #define OPS_MAX 1024u
 
 static uint8_t s_model[MODEL_MAX] __attribute__((aligned(16), section(".model_buf")));
