@@ -7,6 +7,7 @@ from pathlib import Path
 
 from . import options
 from .command import Command, Result
+from .values import disturb_condition
 
 
 class Stream(Command):
@@ -48,6 +49,15 @@ class Stream(Command):
             "--max-trials", type=int, default=None, help="replay only the first N trials"
         )
         p.add_argument(
+            "--disturb",
+            metavar="CONDITION",
+            type=disturb_condition,
+            default=None,
+            help="disturb the raw samples before they are sent (data/disturb.py, clipped at "
+            "the ADC's range): e.g. ca, lc, or ca,lc together; seeded by --seed",
+        )
+        options.seed(p)
+        p.add_argument(
             "--clock-mhz",
             type=float,
             default=156.0,
@@ -76,5 +86,7 @@ class Stream(Command):
             baud=args.baud,
             build_fn=current_firmware(run, board) if args.port is None else None,
             progress=args.progress,
+            disturb=args.disturb,
+            seed=args.seed,
         )
         return rep, rep["summary"]
