@@ -42,6 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "robustness.md"
 RESULTS = REPO / "docs" / "results" / "robustness.json"
 STREAM_RESULTS = REPO / "docs" / "results" / "robustness-stream.json"
+STRENGTH = REPO / "docs" / "results" / "disturb-strength.json"  # benchmarks/disturb_strength.py
 MODELS = ("standard", "augmented", "robust")
 SETS = ("clean", "ca", "lc")
 STD_FILES = ("float.pt", "frames.npz", "train.json", "qat.pt", "quantize.json", "export")
@@ -318,16 +319,23 @@ def accuracy_markdown(agg: dict) -> str:
 
 
 def conditions_markdown(agg: dict) -> str:
+    """Each condition's effect on the raw signal (DISTURBANCES[name].effect), how much of it the
+    feature chain passes (docs/results/disturb-strength.json) and what the ADC's range clipped
+    in the evaluation's test sets."""
     sys.path.insert(0, str(REPO / "toolchain"))
     from edgekit.data.disturb import DISTURBANCES
 
     clip = agg["summary"].get("clipping", {})
+    strength = json.loads(STRENGTH.read_text())["rows"] if STRENGTH.exists() else {}
     rows = [
-        "| condition | what it does to the raw signal | clipped samples: all / of those it changed "
+        "| condition | what it does to the raw signal | RMS frames of the affected electrodes, "
+        "disturbed / clean: median, p90 | clipped samples: all / of those it changed "
         "| trials with clipping |",
-        "|---|---|---|---|",
+        "|---|---|---|---|---|",
     ]
     for name, d in DISTURBANCES.items():
+        g = strength.get(name)
+        grow = f"{g['median_growth']:.2f}, {g['p90_growth']:.2f}" if g else "-"
         c = clip.get(name)
         cells = (
             (
@@ -335,9 +343,9 @@ def conditions_markdown(agg: dict) -> str:
                 f"{c['trials_clipped']} of {c['trials']}",
             )
             if c
-            else ("not measured", "-")
+            else ("not in the evaluation", "-")
         )
-        rows.append(f"| {name} | {d.effect} | {cells[0]} | {cells[1]} |")
+        rows.append(f"| {name} | {d.effect} | {grow} | {cells[0]} | {cells[1]} |")
     return "\n".join(rows) + "\n"
 
 

@@ -82,6 +82,10 @@ def test_stream_refuses_unknown_condition(capsys, tmp_path):
     assert code == 2
     err = capsys.readouterr().err
     assert "--disturb" in err and "'pen'" in err and "known: ca, lc" in err
+    argv = ["stream", "--board", "mps2-an386", "--run", str(tmp_path), "--disturb", "ca"]
+    assert main([*argv, "--disturb", "lc"]) == 2
+    err = capsys.readouterr().err
+    assert "one condition per stream, got 2 (ca and lc)" in err and "(ca,lc)" in err
 
 
 # ------------------------------------------------------------------------------ QEMU

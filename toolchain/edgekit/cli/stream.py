@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import EdgekitError
 from . import options
 from .command import Command, Result
-from .values import disturb_condition
 
 
 class Stream(Command):
@@ -48,13 +48,10 @@ class Stream(Command):
         p.add_argument(
             "--max-trials", type=int, default=None, help="replay only the first N trials"
         )
-        p.add_argument(
-            "--disturb",
-            metavar="CONDITION",
-            type=disturb_condition,
-            default=None,
-            help="disturb the raw samples before they are sent (data/disturb.py, clipped at "
-            "the ADC's range): e.g. ca, lc, or ca,lc together; seeded by --seed",
+        options.disturb(
+            p,
+            "disturb the raw samples before they are sent (data/disturb.py, clipped at the "
+            "ADC's range): one condition, e.g. ca, lc, or ca,lc together; seeded by --seed",
         )
         options.seed(p)
         p.add_argument(
@@ -69,6 +66,12 @@ class Stream(Command):
         from ..bench.stream import run_stream
         from ..boards import get_board
 
+        if args.disturb and len(args.disturb) > 1:
+            raise EdgekitError(
+                f"--disturb: one condition per stream, got {len(args.disturb)} "
+                f"({' and '.join(args.disturb)}); disturbances applied together are "
+                "separated by commas (ca,lc)"
+            )
         board = get_board(args.board)
         run = options.run_for(args)
         rep = run_stream(
@@ -86,7 +89,7 @@ class Stream(Command):
             baud=args.baud,
             build_fn=current_firmware(run, board) if args.port is None else None,
             progress=args.progress,
-            disturb=args.disturb,
+            disturb=args.disturb[0] if args.disturb else None,
             seed=args.seed,
         )
         return rep, rep["summary"]
