@@ -172,27 +172,20 @@ def cmd_stream(args: argparse.Namespace) -> None:
     """stream clean / --disturb ca / --disturb lc for the trial's standard and robust models."""
     w = Path(args.out) / args.trial
     seed = re.search(r"seed(\d+)", args.trial)[1]
+    if not args.trial.endswith("sess3"):
+        raise SystemExit("stream replays the recording's last session: a trial held out on sess3")
+    # the robust run has no train.json to name its data: both replay the standard run's data
+    data = json.loads((w / "standard" / "train.json").read_text())["data"]["root"]
     results = json.loads(STREAM_RESULTS.read_text()) if STREAM_RESULTS.exists() else {}
     for model in ("standard", "robust"):
         run = w / model
-        meta = json.loads((run / "export" / "export.json").read_text())
-        if meta.get("board") != args.board:  # the pool exported for other boards
-            edgekit(
-                "export",
-                "--run",
-                str(run),
-                "--board",
-                args.board,
-                "--seed",
-                seed,
-                log=w / "log.txt",
-            )
         for cond in ("clean", "ca", "lc"):
             key = f"{args.trial}/{model}/{cond}"
             if key in results and not args.again:
                 continue
             dist = [] if cond == "clean" else ["--disturb", cond]
-            argv = ["stream", "--board", args.board, "--run", str(run), "--vote", str(args.vote)]
+            argv = ["stream", "--board", args.board, "--run", str(run), "--recording", data]
+            argv += ["--vote", str(args.vote)]
             argv += [*dist, "--seed", seed, "--json"]
             print(f"{key} ...", flush=True)
             out = w / f"stream-{model}-{cond}.json"
