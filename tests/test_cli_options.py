@@ -223,7 +223,7 @@ def test_bench_runtimes_parse_to_a_list():
         ["profile", "--run", "r"],
         ["profile", "--seed", "1"],
         ["profile", "--no-progress"],
-        ["stream", "--board", "mps2-an386", "--seed", "1"],
+        ["stream", "--board", "mps2-an386", "--augment", "ca"],
         ["ingest", "m.pt", "--lr", "0.1"],
         ["ingest", "m.pt", "--augment", "ca"],
         ["ingest", "m.pt", "--epochs", "3"],

@@ -7,6 +7,7 @@ import pytest
 from scipy import signal as sps
 
 from edgekit.data import Recording, Trial
+from edgekit.data.causal import INT16_MAX, adc_lsb_for, to_counts
 from edgekit.data.disturb import (
     DISTURBANCES,
     ContactArtifactConfig,
@@ -14,6 +15,7 @@ from edgekit.data.disturb import (
     LooseContactConfig,
     NoiseConfig,
     SaturatedChannelConfig,
+    adc_full_scale,
     apply_disturbances,
     apply_to_recording,
     broadband_noise,
@@ -25,6 +27,7 @@ from edgekit.data.disturb import (
     saturated_channels,
     signal_scale,
 )
+from edgekit.data.features import FeatureConfig, extract
 from edgekit.errors import EdgekitError
 
 FS = 2048.0
@@ -245,3 +248,79 @@ def test_apply_to_recording_sessions():
     assert np.array_equal(every.trials[3].signal, out.trials[3].signal)
     with pytest.raises(EdgekitError):
         apply_to_recording(rec, "bogus", seed=0)
+
+
+# ---------------------------------------------------------------------------- the ADC's range
+
+
+def counts_recording(gain: float, extra: dict | None = None) -> Recording:
+    """int16 ADC counts (adc_lsb 1, as CSL and the generated data store them): emg_like scaled
+    so the contact artifact (30-60x the median RMS) exceeds int16 range while the clean signal
+    does not."""
+    trials = []
+    for i in range(3):
+        x = np.round(emg_like(50 + i, 0.5) * gain)
+        trials.append(
+            Trial(x.astype(np.float32), label=i % 2, subject=1, session=1, trial=i, source=f"t{i}")
+        )
+    return Recording(trials, FS, ["idle", "fist"], "csl", "counts", extra=extra or {})
+
+
+def test_contact_artifact_saturates_at_int16_full_scale():
+    rec = counts_recording(1500.0)
+    assert max(np.abs(t.signal).max() for t in rec.trials) < INT16_MAX
+    assert adc_full_scale(rec) == INT16_MAX  # integer counts in range: adc_lsb 1
+    raw = apply_disturbances(rec.trials[0].signal, FS, "csl", "ca", np.random.default_rng(0))
+    assert np.abs(raw).max() > INT16_MAX  # what the simulator alone makes: no ADC gives that
+    out = apply_to_recording(rec, "ca", seed=4)
+    clip = out.extra["disturb"]["clipping"]
+    over = 0
+    for i, t in enumerate(out.trials):
+        assert np.abs(t.signal).max() <= INT16_MAX
+        unclipped = apply_disturbances(
+            rec.trials[i].signal,
+            FS,
+            "csl",
+            "ca",
+            np.random.default_rng(np.random.SeedSequence([4, i])),
+        )
+        over += int((np.abs(unclipped) > INT16_MAX).sum())
+        # inside the range the clip changes nothing; beyond it the sample sits at the rail
+        inside = np.abs(unclipped) <= INT16_MAX
+        assert np.array_equal(t.signal[inside], unclipped[inside])
+        assert np.array_equal(np.abs(t.signal[~inside]), np.full((~inside).sum(), INT16_MAX))
+        to_counts(t.signal, 1.0, t.source)  # what refused the samples before
+    assert clip["clipped"] == over > 0 and clip["trials"] == 3 and clip["trials_clipped"] >= 1
+    assert clip["samples"] == sum(t.signal.size for t in rec.trials)
+    assert 0 < clip["fraction"] < clip["fraction_of_changed"] < 1
+    assert clip["full_scale"] == INT16_MAX
+    # the disturbed recording goes through the causal chain the board runs
+    frames = extract(out, FeatureConfig(adc_lsb=1.0))
+    assert np.isfinite(frames.x).all() and len(frames) > 0
+
+
+def test_loose_contact_stays_within_range():
+    rec = counts_recording(1500.0)
+    out = apply_to_recording(rec, "lc", seed=1)
+    assert all(np.abs(t.signal).max() <= INT16_MAX for t in out.trials)
+    assert out.extra["disturb"]["clipping"]["changed"] > 0
+
+
+def test_declared_full_scale_and_adc_step():
+    # a recording that declares a smaller range than int16 (e.g. a 12-bit front end)
+    rec = counts_recording(200.0, extra={"adc_full_scale": 2047.0})
+    assert adc_full_scale(rec) == 2047.0
+    out = apply_to_recording(rec, "ca", seed=2)
+    assert max(np.abs(t.signal).max() for t in out.trials) == 2047.0
+    assert out.extra["disturb"]["clipping"]["full_scale"] == 2047.0
+    # float data: the ADC step the chain would take (adc_lsb_for), or the one it is given
+    x = counts_recording(1.0)
+    assert adc_full_scale(x) == INT16_MAX * adc_lsb_for([t.signal for t in x.trials])
+    assert adc_full_scale(x, adc_lsb=0.25) == INT16_MAX * 0.25
+    with pytest.raises(EdgekitError, match="adc_full_scale.*expected a number > 0"):
+        adc_full_scale(counts_recording(1.0, extra={"adc_full_scale": "12 bit"}))
+
+
+def test_every_condition_documents_its_effect():
+    for d in DISTURBANCES.values():
+        assert len(d.effect) > 30, d.name

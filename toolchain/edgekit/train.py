@@ -112,6 +112,7 @@ class Prepared:
     source: dict[str, Any] = field(default_factory=dict)
     # --augment: disturbed copies of the training frames (images, labels), appended by fit()
     augment: tuple[np.ndarray, np.ndarray] | None = None
+    clipping: dict[str, Any] = field(default_factory=dict)  # --augment: condition -> Clipping
 
     def part(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         idx = getattr(self.split, name)
@@ -162,15 +163,26 @@ def prepare(opts: TrainOptions, split: Split | None = None) -> Prepared:
     mask = rec.grid.channel_mask()
     norm = Normalizer.fit(frames.x[split.train], mask)
     images = to_images(norm.apply(frames.x), rec.grid)
-    aug = (
+    aug, clipping = (
         augmented_train(rec, opts.augment, fcfg, norm, frames, split, opts.seed)
         if opts.augment
-        else None
+        else (None, {})
     )
     if aug is not None:
         source["augment"] = list(opts.augment)
     return Prepared(
-        rec.label_names, rec.layout, rec.grid, fcfg, norm, mask, frames, split, images, source, aug
+        rec.label_names,
+        rec.layout,
+        rec.grid,
+        fcfg,
+        norm,
+        mask,
+        frames,
+        split,
+        images,
+        source,
+        aug,
+        clipping,
     )
 
 
@@ -182,22 +194,25 @@ def augmented_train(
     frames: Frames,
     split: Split,
     seed: int,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[tuple[np.ndarray, np.ndarray], dict[str, Any]]:
     """Plain augmentation (the baseline the GAN must beat): one disturbed copy of the training
     frames per condition (["ca", "lc"] -> a CA copy and an LC copy; ["ca,lc"] -> one copy with
-    both). Only the training sessions are disturbed; the same trials give the same frame
+    both), and per condition what the ADC's range clipped. Only the training sessions are
+    disturbed (raw samples, before the feature chain); the same trials give the same frame
     order, so the split's train indices pick the disturbed twins of the training frames. The
     disturbed signals are the ones `edgekit robust gan` trains its generator on (same seeds)."""
     sessions = sorted(int(s) for s in np.unique(frames.session[split.train]))
-    xs, ys = [], []
-    for item, f in disturbed_copies(rec, conditions, fcfg, seed, sessions):
+    xs, ys, clipping = [], [], {}
+    for item, f, clip in disturbed_copies(rec, conditions, fcfg, seed, sessions):
         if len(f) != len(frames) or not np.array_equal(f.trial_key, frames.trial_key):
             raise EdgekitError(
                 f"--augment {item}: disturbed frames do not line up with the clean ones"
             )
         xs.append(to_images(norm.apply(f.x[split.train]), rec.grid))
         ys.append(f.y[split.train])
-    return np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.int64)
+        clipping[item] = clip
+    images = np.concatenate(xs).astype(np.float32)
+    return (images, np.concatenate(ys).astype(np.int64)), clipping
 
 
 def lda_baseline(p: Prepared) -> dict[str, Any]:
@@ -383,6 +398,8 @@ def run_train(run: runs.Run, opts: TrainOptions, progress: bool = True) -> dict[
         "numerics": numerics(),
         "wall_s": round(time.perf_counter() - t0, 1),
     }
+    if p.clipping:  # --augment: the ADC's range cut this share of each disturbed copy
+        report["augment_clipping"] = p.clipping
     if folds:
         report["kfold"] = {
             "folds": folds,

@@ -236,6 +236,34 @@ def onset_latency(meta: Meta, rp: Replay, decided: np.ndarray) -> dict:
     }
 
 
+def disturb_recording(
+    rec, condition: str | None, seed: int, adc_lsb: float, session: int | None
+) -> tuple[object, dict | None]:
+    """stream --disturb: the condition's simulators (data/disturb.py, seeded) on the raw trials
+    of the replayed session, clipped at the ADC's range of the model's ADC step, before they
+    become the int16 blocks the board gets (and the host reference mirrors). No condition: the
+    recording as it is."""
+    if not condition:
+        return rec, None
+    from ..data.disturb import apply_to_recording, parse_conditions
+
+    (cond,) = parse_conditions(condition)
+    s = max(t.session for t in rec.trials) if session is None else int(session)
+    out = apply_to_recording(rec, cond.split(","), seed, sessions=[s], adc_lsb=adc_lsb)
+    return out, {"condition": cond, "seed": seed, "clipping": out.extra["disturb"]["clipping"]}
+
+
+def disturb_note(disturbed: dict | None) -> str:
+    if not disturbed:
+        return ""
+    c = disturbed["clipping"]
+    return (
+        f"; --disturb {disturbed['condition']} (seed {disturbed['seed']}): {c['fraction']:.3%} "
+        f"of the session's samples clipped at the ADC's full scale "
+        f"({c['trials_clipped']} of {c['trials']} trials)"
+    )
+
+
 def _device_stream(
     link, meta: Meta, rp: Replay, block: int, vote: int, realtime: bool, on_block=None
 ) -> tuple[list[dict], list[str], list[dict]]:
@@ -329,10 +357,13 @@ def run_stream(
     progress: bool = True,
     write: bool = True,
     cycles: bool = True,
+    disturb: str | None = None,
+    seed: int = 0,
 ) -> dict:
     """Replay a held-out recording through the board and check it against the host chain.
     clock_hz: the clock the per-hop cost is judged at (default the board's). cycles: under
-    QEMU, each hop's features and inference in estimated Cortex-M4 cycles (m4cycles)."""
+    QEMU, each hop's features and inference in estimated Cortex-M4 cycles (m4cycles).
+    disturb: a condition of data/disturb.py applied to the raw samples first, seeded."""
     meta_h = run.require(
         run.export_dir / "model_meta.h",
         "exported model",
@@ -342,7 +373,9 @@ def run_stream(
     if not 1 <= vote <= 32:
         raise EdgekitError(f"--vote: expected 1..32 windows, got {vote}")
     block = block or meta.spec.hop
-    rec = _recording(run, recording, fmt)
+    rec, disturbed = disturb_recording(
+        _recording(run, recording, fmt), disturb, seed, meta.spec.adc_lsb, session
+    )
     rp = replay_of(rec, session, meta.spec.adc_lsb, meta.n_channels, max_trials)
     frames, host_out = _host_reference(run, meta_h, meta, rp)
     host_cls = argmax_first(host_out)
@@ -382,7 +415,8 @@ def run_stream(
             "fpu_note": fpu_note(board) if dev["where"].startswith("qemu") else "",
         }
     )
-    rec_out["summary"] = summary_text(rec_out)
+    rec_out["disturb"] = disturbed
+    rec_out["summary"] = summary_text(rec_out) + disturb_note(disturbed)
     if write:
         rec_out["files"] = write_stream(run, board.name, rec_out, rp, meta, dev["hops"])
     return rec_out

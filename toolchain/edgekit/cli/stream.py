@@ -48,6 +48,12 @@ class Stream(Command):
         p.add_argument(
             "--max-trials", type=int, default=None, help="replay only the first N trials"
         )
+        options.disturb(
+            p,
+            "disturb the raw samples before they are sent (data/disturb.py, clipped at the "
+            "ADC's range): one condition, e.g. ca, lc, or ca,lc together; seeded by --seed",
+        )
+        options.seed(p)
         p.add_argument(
             "--clock-mhz",
             type=float,
@@ -69,6 +75,12 @@ class Stream(Command):
         from ..bench.stream import run_stream
         from ..boards import get_board
 
+        if args.disturb and len(args.disturb) > 1:
+            raise EdgekitError(
+                f"--disturb: one condition per stream, got {len(args.disturb)} "
+                f"({' and '.join(args.disturb)}); disturbances applied together are "
+                "separated by commas (ca,lc)"
+            )
         board = get_board(args.board)
         if args.clock_mhz is not None and not args.clock_mhz > 0:
             raise EdgekitError(f"--clock-mhz: expected a clock in MHz > 0, got {args.clock_mhz:g}")
@@ -91,6 +103,8 @@ class Stream(Command):
             build_fn=current_firmware(run, board) if args.port is None else None,
             progress=args.progress,
             cycles=args.cycles,
+            disturb=args.disturb[0] if args.disturb else None,
+            seed=args.seed,
         )
         return rep, rep["summary"]
 

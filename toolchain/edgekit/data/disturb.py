@@ -32,6 +32,14 @@ row ch % 8, column ch // 8); distances below are Euclidean in electrode pitches 
   dead       dead channel(s): zero (plus optional tiny residual noise).
   saturated  saturated channel(s): an offset drives the amplifier into its rail; clipped at +-rail.
   noise      white Gaussian noise added to every channel at a given per-channel SNR (dB).
+
+The ADC's range: the amplifier's output is digitised into int16 counts, so whatever a disturbance
+adds saturates there. apply_to_recording (every user: train --augment, robust gan / eval, stream
+--disturb) clips the disturbed signal at the recording's full scale, +-32767 counts of the
+chain's ADC step (adc_full_scale; symmetric: the chain's int16 check refuses -32768) or the
+smaller range a recording declares, and counts the clipped samples per condition (Clipping). The
+simulators' own rails (lc, saturated) sit inside that range or are cut by it. DISTURBANCES[name]
+.effect says what each condition does to the raw signal (docs/robustness.md prints it).
 """
 
 from __future__ import annotations
@@ -44,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import EdgekitError
+from .causal import INT16_MAX, adc_lsb_for
 from .features import FeatureConfig, Frames, extract
 from .grids import Grid, resolve
 from .recording import Recording, Trial
@@ -331,6 +340,7 @@ class Disturbance:
     description: str
     config: type
     fn: Callable[..., np.ndarray]
+    effect: str = ""  # what it does to the raw signal, with the default config (for the docs)
 
     def apply(
         self,
@@ -349,21 +359,44 @@ DISTURBANCES: dict[str, Disturbance] = {
         "contact artifact: pen tapped at 4-5 Hz over the last ~36 electrodes",
         ContactArtifactConfig,
         contact_artifact,
+        "Adds a strike every 0.2-0.25 s (4-5 Hz) to the electrodes of the last 3/16 of the "
+        "channel indices (36 of 192): each strike has its own centre and a radius of 2.5-4.5 "
+        "pitches, a peak of 30-60x the trial's median channel RMS decaying as a Gaussian of the "
+        "distance, a 1 ms rise and a 20 ms decay. Peaks beyond the ADC's range are clipped at "
+        "full scale, as the amplifier saturates.",
     ),
     "lc": Disturbance(
         "lc",
         "loose contact: last two rows of each grid peeled (hum, wander, clipping)",
         LooseContactConfig,
         loose_contact,
+        "Replaces the last two rows of each physical grid (48 channels of csl/otb) by 0.2x their "
+        "EMG plus 50 Hz hum with harmonics at 5x the median channel RMS, baseline wander (0.1-1 "
+        "Hz, 2x) and saturation episodes (0.3 per second, 20-100 ms) that pin the channel at the "
+        "amplifier's rail of 15x the median RMS, itself cut at the ADC's full scale.",
     ),
-    "dead": Disturbance("dead", "dead channels (zero)", DeadChannelConfig, dead_channels),
+    "dead": Disturbance(
+        "dead",
+        "dead channels (zero)",
+        DeadChannelConfig,
+        dead_channels,
+        "Sets 4 random channels carrying signal to zero.",
+    ),
     "saturated": Disturbance(
         "saturated",
         "saturated channels (clipped at the rail)",
         SaturatedChannelConfig,
         saturated_channels,
+        "Pins 4 random channels at the amplifier's rail (15x the median channel RMS, within the "
+        "ADC's range), their EMG lost.",
     ),
-    "noise": Disturbance("noise", "white noise at a given SNR (dB)", NoiseConfig, broadband_noise),
+    "noise": Disturbance(
+        "noise",
+        "white noise at a given SNR (dB)",
+        NoiseConfig,
+        broadband_noise,
+        "Adds white Gaussian noise to every channel at 10 dB below its own power.",
+    ),
 }
 
 
@@ -382,6 +415,51 @@ def parse_disturbances(spec: str | Sequence[str]) -> list[Disturbance]:
     return [DISTURBANCES[s] for s in names]
 
 
+@dataclass
+class Clipping:
+    """How much of a disturbed condition the ADC's range cut (samples = channels x time)."""
+
+    full_scale: float  # signal units: |sample| is clipped to this
+    samples: int = 0  # of the disturbed trials
+    changed: int = 0  # samples the disturbance changed
+    clipped: int = 0  # samples beyond full scale, set to +-full scale
+    trials: int = 0
+    trials_clipped: int = 0  # trials with at least one clipped sample
+
+    def count(self, clean: np.ndarray, raw: np.ndarray, out: np.ndarray) -> None:
+        n_clip = int(np.count_nonzero(np.abs(raw) > self.full_scale))
+        self.samples += int(out.size)
+        self.changed += int(np.count_nonzero(out != clean))
+        self.clipped += n_clip
+        self.trials += 1
+        self.trials_clipped += int(n_clip > 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **dataclasses.asdict(self),
+            "fraction": self.clipped / self.samples if self.samples else 0.0,
+            "fraction_of_changed": self.clipped / self.changed if self.changed else 0.0,
+        }
+
+
+def adc_full_scale(rec: Recording, adc_lsb: float | None = None) -> float:
+    """The largest |sample| the recording's ADC delivers, in signal units: 32767 counts of
+    adc_lsb (the feature chain's ADC step; None: the step causal.adc_lsb_for infers from the
+    clean recording, as training does), or the smaller range the recording declares in
+    rec.extra["adc_full_scale"] (signal units)."""
+    lsb = adc_lsb if adc_lsb is not None else adc_lsb_for([t.signal for t in rec.trials])
+    full = INT16_MAX * float(lsb)
+    declared = (rec.extra or {}).get("adc_full_scale")
+    if declared is not None:
+        if not (isinstance(declared, (int, float)) and declared > 0):
+            raise EdgekitError(
+                f"{rec.source}: adc_full_scale: expected a number > 0 (signal units), "
+                f"got {declared!r}"
+            )
+        full = min(full, float(declared))
+    return full
+
+
 def apply_disturbances(
     x: np.ndarray,
     fs: float,
@@ -389,13 +467,22 @@ def apply_disturbances(
     spec: str | Sequence[str],
     rng: np.random.Generator,
     configs: dict[str, Any] | None = None,
+    full_scale: float | None = None,
+    clipping: Clipping | None = None,
 ) -> np.ndarray:
-    """Apply the named disturbances in order (configs: name -> config overriding the defaults)."""
+    """Apply the named disturbances in order (configs: name -> config overriding the defaults);
+    with full_scale, clip the result at +-full_scale as the ADC does (counted into clipping)."""
     grid = resolve(grid)
-    out = _check_signal(x, grid)
+    clean = _check_signal(x, grid)
+    out = clean
     for d in parse_disturbances(spec):
         out = d.apply(out, fs, grid, rng, (configs or {}).get(d.name))
-    return out
+    if full_scale is None:
+        return out
+    cut = np.clip(out, -full_scale, full_scale).astype(np.float32)
+    if clipping is not None:
+        clipping.count(clean, out, cut)
+    return cut
 
 
 def apply_to_recording(
@@ -404,36 +491,41 @@ def apply_to_recording(
     seed: int,
     sessions: Sequence[int] | None = None,
     configs: dict[str, Any] | None = None,
+    adc_lsb: float | None = None,
 ) -> Recording:
-    """A new Recording whose trials (of `sessions`, default all) carry the named disturbances.
+    """A new Recording whose trials (of `sessions`, default all) carry the named disturbances,
+    clipped at the ADC's full scale (adc_full_scale(rec, adc_lsb)); extra["disturb"] says
+    what was applied and how much was clipped (Clipping.to_dict()).
 
     Trials of other sessions are copied unchanged. Each trial gets its own generator derived from
     (seed, trial position), so the result does not depend on which sessions are selected.
     """
     ds = parse_disturbances(names)
     tag = "+".join(d.name for d in ds)
+    clip = Clipping(adc_full_scale(rec, adc_lsb))
     trials: list[Trial] = []
     for i, tr in enumerate(rec.trials):
         if sessions is not None and tr.session not in sessions:
             trials.append(dataclasses.replace(tr, signal=tr.signal.copy()))
             continue
         rng = np.random.default_rng(np.random.SeedSequence([seed, i]))
-        sig = apply_disturbances(tr.signal, rec.fs, rec.grid, [d.name for d in ds], rng, configs)
+        sig = apply_disturbances(
+            tr.signal, rec.fs, rec.grid, [d.name for d in ds], rng, configs, clip.full_scale, clip
+        )
         trials.append(dataclasses.replace(tr, signal=sig, source=f"{tr.source} [disturb:{tag}]"))
     info = {
         "names": [d.name for d in ds],
         "seed": seed,
         "sessions": None if sessions is None else list(sessions),
+        "clipping": clip.to_dict(),
     }
-    out = dataclasses.replace(
+    return dataclasses.replace(
         rec,
         trials=trials,
         label_names=list(rec.label_names),
         source=f"{rec.source} [disturb:{tag} seed={seed}]",
+        extra={**(rec.extra or {}), "disturb": info},
     )
-    if hasattr(out, "extra"):
-        out.extra = {**(out.extra or {}), "disturb": info}
-    return out
 
 
 # ------------------------------------------------------------------- disturbed training copies
@@ -462,14 +554,20 @@ def disturbed_copies(
     fcfg: FeatureConfig,
     seed: int,
     sessions: Sequence[int] | None,
-) -> list[tuple[str, Frames]]:
-    """One disturbed copy of the recording per condition (trials of `sessions` disturbed, the
-    others unchanged), as raw feature frames in the same order as extract(rec) gives. `train
-    --augment` and `robust gan` both use these (same seeds, so the same disturbed signals)."""
+) -> list[tuple[str, Frames, dict[str, Any]]]:
+    """One disturbed copy of the recording per condition (trials of `sessions` disturbed and
+    clipped at the ADC's range, the others unchanged), as (condition, raw feature frames in the
+    order extract(rec) gives, Clipping.to_dict()). `train --augment` and `robust gan` both use
+    these (same seeds, so the same disturbed signals)."""
+    fcfg = fcfg.for_recording(rec)  # the clean recording's ADC step, whatever the copy holds
     out = []
     for j, cond in enumerate(parse_conditions(conditions)):
         drec = apply_to_recording(
-            rec, cond.split(","), seed=seed * 1000 + _COPY_SEED_BASE + j, sessions=sessions
+            rec,
+            cond.split(","),
+            seed=seed * 1000 + _COPY_SEED_BASE + j,
+            sessions=sessions,
+            adc_lsb=fcfg.adc_lsb,
         )
-        out.append((cond, extract(drec, fcfg)))
+        out.append((cond, extract(drec, fcfg), drec.extra["disturb"]["clipping"]))
     return out

@@ -54,6 +54,7 @@ from scipy import signal as sps
 
 from .. import runs
 from ..errors import EdgekitError
+from .causal import INT16_MAX
 from .csl import label_name
 from .disturb import apply_disturbances, parse_disturbances
 from .formats import load_recording
@@ -345,10 +346,16 @@ def disturbed(cfg: SynthConfig, session: int) -> bool:
     return bool(cfg.disturb) and (not cfg.disturb_sessions or session in cfg.disturb_sessions)
 
 
+def _full_scale(cfg: SynthConfig) -> float | None:
+    """The ADC's range in microvolts (+-32767 counts) when samples are stored as counts: a
+    disturbance saturates there, as on an amplifier."""
+    return INT16_MAX * cfg.uv_per_count if cfg.store_dtype == "int16" else None
+
+
 def _store(cfg: SynthConfig, x: np.ndarray) -> np.ndarray:
     if cfg.store_dtype == "float32":
         return x.astype(np.float32)
-    return np.clip(np.round(x / cfg.uv_per_count), -32768, 32767).astype(np.int16)
+    return np.clip(np.round(x / cfg.uv_per_count), -INT16_MAX, INT16_MAX).astype(np.int16)
 
 
 def _write(out: Path, cfg: SynthConfig) -> None:
@@ -373,7 +380,12 @@ def _trials(cfg: SynthConfig, grid: Grid):
                     x = _trial(cfg, an, st, cls, r, sos)
                     if disturbed(cfg, session):
                         x = apply_disturbances(
-                            x, cfg.fs, grid, cfg.disturb, _rng(cfg, 5, subject, session, cls, i)
+                            x,
+                            cfg.fs,
+                            grid,
+                            cfg.disturb,
+                            _rng(cfg, 5, subject, session, cls, i),
+                            full_scale=_full_scale(cfg),
                         )
                     yield subject, session, cls, i, n_trials, x
 

@@ -138,6 +138,43 @@ def _finite(obj: Any) -> Any:
 # ------------------------------------------------------------------------------ robust gan
 
 
+def _disturbed_training(
+    run: runs.Run, rec: checkpoint.ModelRecord, items: list[str], seed: int
+) -> dict[str, Any]:
+    """The GAN's conditioning data: per condition, a disturbed copy of the training sessions'
+    raw trials (clipped at the ADC's range) through the run's feature chain, as normalised
+    images of the training and validation trials, and what the ADC's range clipped."""
+    z = _split_frames(run, rec)
+    fcfg = FeatureConfig.from_dict(rec.features)
+    data = load_source_recording(rec, run.float_ckpt)
+    if list(data.label_names) != list(rec.label_names):
+        raise EdgekitError(
+            f"{run.float_ckpt}: the training data now has classes {data.label_names}, "
+            f"the model {rec.label_names}; re-train the run"
+        )
+    clean = extract(data, fcfg)
+    tr = np.isin(clean.trial_key, z["trial_train"])
+    va = np.isin(clean.trial_key, z["trial_val"])
+    _check_reproduces(_images(clean, rec, tr), z["x_train"], run, "train")
+    sessions = sorted(int(s) for s in np.unique(clean.session[tr | va]))
+    xs_tr, ys_tr, xs_va, ys_va, per_item, clipping = [], [], [], [], {}, {}
+    for item, f, clip in disturbed_copies(data, items, fcfg, seed, sessions):
+        xs_tr.append(_images(f, rec, tr))
+        ys_tr.append(f.y[tr])
+        xs_va.append(_images(f, rec, va))
+        ys_va.append(f.y[va])
+        per_item[item] = {"train": int(tr.sum()), "val": int(va.sum())}
+        clipping[item] = clip
+    return {
+        "x_train": np.concatenate(xs_tr),
+        "y_train": np.concatenate(ys_tr),
+        "x_val": np.concatenate(xs_va),
+        "y_val": np.concatenate(ys_va),
+        "frames": per_item,
+        "clipping": clipping,
+    }
+
+
 def run_gan(
     run: runs.Run,
     disturb: Sequence[str] = ("ca", "lc"),
@@ -157,28 +194,8 @@ def run_gan(
         raise EdgekitError(f"--steps: must be >= 1, got {steps}")
     cfg = GanConfig.from_dict({**(gan_config or {}), "steps": steps})
     rec = _model(run)
-    z = _split_frames(run, rec)
-    fcfg = FeatureConfig.from_dict(rec.features)
-    data = load_source_recording(rec, run.float_ckpt)
-    if list(data.label_names) != list(rec.label_names):
-        raise EdgekitError(
-            f"{run.float_ckpt}: the training data now has classes {data.label_names}, "
-            f"the model {rec.label_names}; re-train the run"
-        )
-    clean = extract(data, fcfg)
-    tr = np.isin(clean.trial_key, z["trial_train"])
-    va = np.isin(clean.trial_key, z["trial_val"])
-    _check_reproduces(_images(clean, rec, tr), z["x_train"], run, "train")
-    sessions = sorted(int(s) for s in np.unique(clean.session[tr | va]))
-    xs_tr, ys_tr, xs_va, ys_va, per_item = [], [], [], [], {}
-    for item, f in disturbed_copies(data, items, fcfg, seed, sessions):
-        xs_tr.append(_images(f, rec, tr))
-        ys_tr.append(f.y[tr])
-        xs_va.append(_images(f, rec, va))
-        ys_va.append(f.y[va])
-        per_item[item] = {"train": int(tr.sum()), "val": int(va.sum())}
-    x_tr, y_tr = np.concatenate(xs_tr), np.concatenate(ys_tr)
-    x_va, y_va = np.concatenate(xs_va), np.concatenate(ys_va)
+    d = _disturbed_training(run, rec, items, seed)
+    x_tr, y_tr, x_va, y_va = d["x_train"], d["y_train"], d["x_val"], d["y_val"]
 
     G, hist = train_gan(x_tr, y_tr, rec.num_classes, cfg, seed=seed, progress=progress)
     rng = np.random.default_rng(seed + 1)
@@ -206,7 +223,8 @@ def run_gan(
         "seed": seed,
         "config": dataclasses.asdict(cfg),
         "classes": rec.label_names,
-        "frames": per_item,
+        "frames": d["frames"],
+        "clipping": d["clipping"],
         "disturbed_frames": {"train": int(len(y_tr)), "val_heldout": int(len(y_va))},
         "losses_last": last,
         "history": hist,
@@ -226,46 +244,25 @@ def gan_summary(r: dict[str, Any]) -> str:
     def f(v: Any) -> str:
         return "n/a" if v is None else f"{v:.3f}"
 
-    return "\n".join(
-        [
-            f"conditional WGAN-GP on {r['disturbed_frames']['train']} disturbed training frames "
-            f"({', '.join(r['disturb'])}), {r['steps']} generator steps; "
-            f"last W-distance {f(r['losses_last'].get('w_dist'))}",
-            "quality vs held-out disturbed validation frames (generated | real training frames):",
-            f"  mean dist {f(q['mean_dist'])} | {f(qr['mean_dist'])}   std dist {f(q['std_dist'])} | "
-            f"{f(qr['std_dist'])}   spectral dist {f(q['spectral_dist'])} | {f(qr['spectral_dist'])}",
-            f"  LDA trained on it, tested on real: {f(q['tstr_accuracy'])} | {f(qr['tstr_accuracy'])}",
-            f"wrote {r['files']['gan']}, {r['files']['grid']}",
-        ]
-    )
+    lines = [
+        f"conditional WGAN-GP on {r['disturbed_frames']['train']} disturbed training frames "
+        f"({', '.join(r['disturb'])}), {r['steps']} generator steps; "
+        f"last W-distance {f(r['losses_last'].get('w_dist'))}",
+        "quality vs held-out disturbed validation frames (generated | real training frames):",
+        f"  mean dist {f(q['mean_dist'])} | {f(qr['mean_dist'])}   std dist {f(q['std_dist'])} | "
+        f"{f(qr['std_dist'])}   spectral dist {f(q['spectral_dist'])} | {f(qr['spectral_dist'])}",
+        f"  LDA trained on it, tested on real: {f(q['tstr_accuracy'])} | {f(qr['tstr_accuracy'])}",
+    ]
+    if r.get("clipping"):
+        lines.append(clipping_text(r["clipping"]))
+    lines.append(f"wrote {r['files']['gan']}, {r['files']['grid']}")
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------ robust finetune
 
 
-def run_finetune(
-    run: runs.Run,
-    out_run: runs.Run,
-    mix: float = 0.5,
-    epochs: int = 5,
-    seed: int = 0,
-    progress: bool = True,
-    lr: float | None = None,
-) -> dict[str, Any]:
-    """Fine-tune run's float model on clean training frames + GAN frames; write it as out_run."""
-    from ..artifacts import load_frames
-    from ..metrics import accuracy, predict
-    from .finetune import (
-        FinetuneConfig,
-        finetune_with_gan,
-        generate_like,
-        mask_frames,
-        mix_frames,
-        n_generated,
-    )
-    from .gan import load_gan
-
-    t0 = time.perf_counter()
+def _check_finetune_args(run: runs.Run, out_run: runs.Run, mix: float, epochs: int) -> None:
     if out_run.root.resolve() == run.root.resolve():
         raise EdgekitError(
             f"--out: {out_run.root} is the source run; the robust model goes into a "
@@ -281,9 +278,12 @@ def run_finetune(
             f"--out: {out_run.root} already holds {', '.join(stale)} of an earlier "
             "model, which would no longer match; use a new --out directory"
         )
-    rec = _model(run)
-    run.require(run.frames, "frames", "run `edgekit train` first (it writes frames.npz)")
-    fr = load_frames(run.frames, rec.num_classes)
+
+
+def _gan_for(run: runs.Run, rec: checkpoint.ModelRecord) -> tuple[Any, dict[str, Any], Path]:
+    """The run's generator (gan.pt), checked against the model's classes."""
+    from .gan import load_gan
+
     gan_path = run.require(
         run.root / GAN_FILE, "GAN checkpoint", f"run `edgekit robust gan --run {run.root}` first"
     )
@@ -293,12 +293,47 @@ def run_finetune(
             f"{gan_path}: field 'label_names' is {meta['label_names']}, but the model "
             f"has {rec.label_names}; re-run `edgekit robust gan --run {run.root}`"
         )
-    cfg = FinetuneConfig(epochs=epochs, mix_ratio=mix, **({"lr": lr} if lr is not None else {}))
+    return G, meta, gan_path
+
+
+def _clean_accuracy(rec: checkpoint.ModelRecord, fr: Any) -> dict[str, float]:
+    from ..metrics import accuracy, predict
+
     model = rec.build()
-    before = {
+    return {
         "test": accuracy(predict(model, fr.x_test), fr.y_test),
         "val": accuracy(predict(model, fr.x_val), fr.y_val),
     }
+
+
+def run_finetune(
+    run: runs.Run,
+    out_run: runs.Run,
+    mix: float = 0.5,
+    epochs: int = 5,
+    seed: int = 0,
+    progress: bool = True,
+    lr: float | None = None,
+) -> dict[str, Any]:
+    """Fine-tune run's float model on clean training frames + GAN frames; write it as out_run."""
+    from ..artifacts import load_frames
+    from .finetune import (
+        FinetuneConfig,
+        finetune_with_gan,
+        generate_like,
+        mask_frames,
+        mix_frames,
+        n_generated,
+    )
+
+    t0 = time.perf_counter()
+    _check_finetune_args(run, out_run, mix, epochs)
+    rec = _model(run)
+    run.require(run.frames, "frames", "run `edgekit train` first (it writes frames.npz)")
+    fr = load_frames(run.frames, rec.num_classes)
+    G, meta, gan_path = _gan_for(run, rec)
+    cfg = FinetuneConfig(epochs=epochs, mix_ratio=mix, **({"lr": lr} if lr is not None else {}))
+    before = _clean_accuracy(rec, fr)
     # Model selection on the validation trials: their clean frames plus generated disturbed frames
     # in the same ratio as training (no real disturbed frame is used).
     n_gen_val = n_generated(len(fr.y_val), mix)
@@ -306,11 +341,7 @@ def run_finetune(
     gx = mask_frames(gx, rec.channel_mask, rec.geometry())
     x_sel, y_sel = mix_frames(fr.x_val, fr.y_val, gx, gy, mix, np.random.default_rng(seed + 1))
     new, hist = finetune_with_gan(rec, fr.x_train, fr.y_train, G, cfg, seed, x_sel, y_sel, progress)
-    model = new.build()
-    after = {
-        "test": accuracy(predict(model, fr.x_test), fr.y_test),
-        "val": accuracy(predict(model, fr.x_val), fr.y_val),
-    }
+    after = _clean_accuracy(new, fr)
     new.source = {
         **rec.source,
         "kind": "robust-finetune",
@@ -392,9 +423,11 @@ def _sets_for(
     rec: checkpoint.ModelRecord,
     z: dict[str, np.ndarray],
     seed: int,
-    cache: dict[Any, dict[str, Frames]],
-) -> dict[str, Any]:
-    """Clean / CA / LC EvalSets of the run's test trials, normalised with the run's normaliser."""
+    cache: dict[Any, tuple[dict[str, Frames], dict[str, Any]]],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Clean / CA / LC EvalSets of the run's test trials, normalised with the run's normaliser,
+    and per disturbed set what the ADC's range clipped. The disturbances go into the raw test
+    trials, clipped at the training data's ADC range, before the run's feature chain."""
     from .evaluate import EvalSet
 
     fcfg = FeatureConfig.from_dict(rec.features)
@@ -412,17 +445,60 @@ def _sets_for(
         )
         if not test.trials:
             raise EdgekitError(f"{run.frames}: none of the test trials are in the training data")
-        cache[key] = {
-            name: extract(
-                test if name == "clean" else apply_to_recording(test, name, seed + _EVAL_SEED_BASE),
-                fcfg,
+        fcfg = fcfg.for_recording(data)  # the ADC step of the whole recording, as in training
+        recs = {"clean": test}
+        for name in EVAL_SETS[1:]:
+            recs[name] = apply_to_recording(
+                test, name, seed + _EVAL_SEED_BASE, adc_lsb=fcfg.adc_lsb
             )
-            for name in EVAL_SETS
-        }
-    sets = {name: EvalSet(_images(f, rec), f.y, f.trial_key) for name, f in cache[key].items()}
+        cache[key] = (
+            {name: extract(r, fcfg) for name, r in recs.items()},
+            {name: r.extra["disturb"]["clipping"] for name, r in recs.items() if name != "clean"},
+        )
+    frames, clipping = cache[key]
+    sets = {name: EvalSet(_images(f, rec), f.y, f.trial_key) for name, f in frames.items()}
     # test frames keep the original frame order, so the clean set must be frames.npz's x_test
     _check_reproduces(sets["clean"].x, z["x_test"], run, "test")
-    return sets
+    return sets, clipping
+
+
+def _eval_model(
+    run: runs.Run,
+    rec: checkpoint.ModelRecord,
+    sets: dict[str, Any],
+    timing: tuple[float, float],
+    votes: Sequence[int],
+) -> dict[str, Any]:
+    """One model's row: float and (if exported) int8 accuracy per set and vote, and retention
+    (disturbed accuracy as a fraction of the same model's clean accuracy)."""
+    from ..metrics import predict
+    from .evaluate import evaluate
+
+    model = rec.build()
+    res: dict[str, Any] = {
+        "run": str(run.root),
+        "source": rec.source.get("kind"),
+        "float": evaluate(functools.partial(predict, model), sets, rec.num_classes, *timing, votes)[
+            "accuracy"
+        ],
+    }
+    predict8, status = _int8_predictor(run)
+    res["int8_status"] = status
+    res["int8"] = (
+        evaluate(predict8, sets, rec.num_classes, *timing, votes)["accuracy"]
+        if predict8 is not None
+        else None
+    )
+    res["retention"] = {
+        prec: {
+            s: [a / c if c else None for a, c in zip(acc[s], acc["clean"], strict=True)]
+            for s in EVAL_SETS
+            if s != "clean"
+        }
+        for prec in ("float", "int8")
+        if (acc := res[prec]) is not None
+    }
+    return res
 
 
 def run_eval(
@@ -434,14 +510,13 @@ def run_eval(
 ) -> dict[str, Any]:
     """Float and int8 accuracy of each model on clean, CA and LC test trials with majority voting.
     Writes robust_eval.json / .md / .png into out_dir (default: the first run's directory)."""
-    from ..metrics import predict
-    from .evaluate import VOTES, evaluate, vote_latency_ms
+    from .evaluate import VOTES, vote_latency_ms
 
     t0 = time.perf_counter()
     if not runs_by_name:
         raise EdgekitError("robust eval: no run given (--run)")
     votes = list(votes or VOTES)
-    cache: dict[Any, dict[str, Frames]] = {}
+    cache: dict[Any, tuple[dict[str, Frames], dict[str, Any]]] = {}
     models: dict[str, Any] = {}
     ref_keys, ref_name, timing = None, "", None
     loaded = [(name, run, _model(run)) for name, run in runs_by_name.items()]
@@ -465,33 +540,8 @@ def run_eval(
                 f"{run.float_ckpt}: window/hop {fc.window_ms:g}/{fc.hop_ms:g} ms differ "
                 f"from the {ref_name} model's {timing[0]:g}/{timing[1]:g} ms"
             )
-        sets = _sets_for(run, rec, z, seed, cache)
-        model = rec.build()
-        res = {
-            "run": str(run.root),
-            "source": rec.source.get("kind"),
-            "float": evaluate(
-                functools.partial(predict, model), sets, rec.num_classes, *timing, votes
-            )["accuracy"],
-        }
-        predict8, status = _int8_predictor(run)
-        res["int8_status"] = status
-        res["int8"] = (
-            evaluate(predict8, sets, rec.num_classes, *timing, votes)["accuracy"]
-            if predict8 is not None
-            else None
-        )
-        # retention: disturbed accuracy as a fraction of the same model's clean accuracy
-        res["retention"] = {
-            prec: {
-                s: [a / c if c else None for a, c in zip(acc[s], acc["clean"], strict=True)]
-                for s in EVAL_SETS
-                if s != "clean"
-            }
-            for prec in ("float", "int8")
-            if (acc := res[prec]) is not None
-        }
-        models[name] = res
+        sets, clipping = _sets_for(run, rec, z, seed, cache)
+        models[name] = {**_eval_model(run, rec, sets, timing, votes), "clipping": clipping}
         n = {s: int(len(v.y)) for s, v in sets.items()}
     result: dict[str, Any] = {
         "votes": votes,
@@ -503,6 +553,7 @@ def run_eval(
         "test_trials": int(len(ref_keys)),
         "seed": seed,
         "disturb_seed": seed + _EVAL_SEED_BASE,
+        "clipping": next(iter(models.values()))["clipping"],
         "models": models,
     }
     result["table"] = eval_table(result)
@@ -568,9 +619,21 @@ def eval_table(r: dict[str, Any]) -> str:
         f"window {r['window_ms']:g} ms, hop {r['hop_ms']:g} ms; a vote over k windows "
         "decides from window + (k-1) * hop of signal."
     )
+    if r.get("clipping"):
+        text += "\n" + clipping_text(r["clipping"])
     if notes:
         text += "\n" + "\n".join(f"- {t}" for t in notes)
     return text
+
+
+def clipping_text(clipping: dict[str, dict[str, Any]]) -> str:
+    """One line: what the ADC's range clipped in each disturbed condition."""
+    parts = [
+        f"{name.upper()} {100 * c['fraction']:.3f}% of samples ({100 * c['fraction_of_changed']:.2f}% "
+        f"of those it changed; {c['trials_clipped']} of {c['trials']} trials)"
+        for name, c in clipping.items()
+    ]
+    return "Clipped at the ADC's full scale: " + ", ".join(parts) + "."
 
 
 def plot_eval(path: Path, r: dict[str, Any]) -> None:
