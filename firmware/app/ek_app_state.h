@@ -15,6 +15,27 @@
 #define EK_VOTE_MAX 32u            /* longest vote of ek-stream-start K / ek-stream-vote K */
 #define EK_SBLK_MAX_SAMPLES 65535u /* samples of one ek-sblk block */
 
+/* On-device calibration (ek_calib.c) keeps a head in RAM and per-class sums of the penultimate
+ * features: compiled in when the runtime can read those features (edgekit-rt), the model has a
+ * head to replace (model_meta.h: EK_HEAD_FEATURES > 0) and the buffers (EK_CALIB_BYTES) fit in
+ * EK_CALIB_RAM_MAX, which a port or a build may lower (0: no calibration). Otherwise the
+ * ek-calib commands answer why not. */
+#if defined(ARDUINO)
+#include "ek_config.h" /* a sketch's runtime (rendered by firmware.py) */
+#if !defined(EK_RUNTIME_TFLM)
+#define EK_RUNTIME_EKRT 1
+#endif
+#endif
+#ifndef EK_CALIB_RAM_MAX
+#define EK_CALIB_RAM_MAX EK_CALIB_RAM_DEFAULT
+#endif
+#if defined(EK_RUNTIME_EKRT) && defined(EK_HEAD_FEATURES) && EK_HEAD_FEATURES > 0 && \
+    EK_CALIB_BYTES <= EK_CALIB_RAM_MAX
+#define EK_CALIB 1
+#else
+#define EK_CALIB 0
+#endif
+
 /* The command being received: bytes up to '%'. */
 typedef struct {
     char text[EK_CMD_MAX + 1];
@@ -89,6 +110,30 @@ typedef struct {
     uint64_t ticks;   /* processing ticks spent on it so far */
 } ek_sblk_t;
 
+/* Calibration (ek-calib-*): the sums being collected and the head solved from them. */
+typedef struct {
+#if EK_CALIB
+    /* the solved head, run by ekrt_head_fc_s8 in place of the model's last FULLY_CONNECTED */
+    int8_t w[EK_OUTPUT_SIZE * EK_HEAD_FEATURES];
+    int32_t bias[EK_OUTPUT_SIZE];
+    int32_t mult[EK_OUTPUT_SIZE];
+    int8_t shift[EK_OUTPUT_SIZE];
+    float w_scale; /* the weights' (per-tensor) scale: what a .tflite with this head holds */
+    /* per class: sum over its hops of (feature + 128), each in 0..255, and the hop count
+     * (at most EK_CALIB_MAX_HOPS, so a sum fits 16 bits) */
+    uint16_t sum[EK_OUTPUT_SIZE * EK_HEAD_FEATURES];
+    uint16_t n[EK_OUTPUT_SIZE];
+    int8_t base[EK_OUTPUT_SIZE]; /* the model's own output for the hop just run */
+#endif
+    int collecting;       /* ek-calib-start done, no successful ek-calib-solve since */
+    int label;            /* class of the hops that follow; -1: not calibration hops */
+    int active;           /* a solved head decides the stream */
+    int hop_label;        /* the hop just run: the class it was added to, or -1 */
+    uint32_t dropped;     /* labelled hops not added (their class had EK_CALIB_MAX_HOPS) */
+    uint64_t hop_ticks;   /* ticks of calibration work in the hop just run */
+    uint64_t solve_ticks; /* of the last ek-calib-solve */
+} ek_calib_t;
+
 typedef struct ek_app {
     ek_reply_t reply;
     ek_cmdline_t cmd;
@@ -99,6 +144,7 @@ typedef struct ek_app {
     ek_stream_t stream;
     ek_vote_t vote;
     ek_sblk_t sblk;
+    ek_calib_t calib;
 } ek_app_t;
 
 #endif /* EK_APP_STATE_H */
