@@ -82,3 +82,54 @@ def head_export(base: Path, calib_room: bool = True) -> Path:
     )
     tmp.rename(root)
     return root
+
+
+class SocketBridge:
+    """A host firmware build behind a TCP socket (pyserial's socket://), so the harness talks to
+    it as to a board on a serial port: one connection, bytes relayed both ways."""
+
+    def __init__(self, argv: list[str]):
+        import socket
+        import subprocess
+        import threading
+
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(1)
+        self.url = f"socket://127.0.0.1:{self.srv.getsockname()[1]}"
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        import threading
+
+        conn, _ = self.srv.accept()
+        proc = self.proc
+
+        def down() -> None:  # firmware -> socket
+            while True:
+                b = os.read(proc.stdout.fileno(), 65536)
+                if not b:
+                    break
+                conn.sendall(b)
+
+        threading.Thread(target=down, daemon=True).start()
+        while True:  # socket -> firmware
+            b = conn.recv(65536)
+            if not b:
+                break
+            proc.stdin.write(b)
+            proc.stdin.flush()
+        proc.stdin.close()
+
+    def close(self) -> tuple[int | None, str]:
+        self.srv.close()
+        try:
+            self.proc.wait(timeout=20)
+        except Exception:
+            self.proc.kill()
+            self.proc.wait()
+        return self.proc.returncode, self.proc.stderr.read().decode(errors="replace")

@@ -48,6 +48,15 @@ class Stream(Command):
             "--max-trials", type=int, default=None, help="replay only the first N trials"
         )
         p.add_argument(
+            "--calibrate",
+            type=float,
+            default=None,
+            metavar="S",
+            help="calibrate on the board first: the first S seconds of each gesture, labelled "
+            "by the host, then the rest of the session decided by the solved head (checked "
+            "against the host bit for bit)",
+        )
+        p.add_argument(
             "--clock-mhz",
             type=float,
             default=156.0,
@@ -61,6 +70,8 @@ class Stream(Command):
 
         board = get_board(args.board)
         run = options.run_for(args)
+        if args.calibrate is not None:
+            return self._calibrated(args, board, run)
         rep = run_stream(
             run,
             board,
@@ -72,6 +83,37 @@ class Stream(Command):
             vote=args.vote,
             block=args.block,
             max_trials=args.max_trials,
+            clock_hz=args.clock_mhz * 1e6,
+            baud=args.baud,
+            build_fn=current_firmware(run, board) if args.port is None else None,
+            progress=args.progress,
+        )
+        return rep, rep["summary"]
+
+    def _calibrated(self, args: argparse.Namespace, board, run) -> Result:
+        from ..bench.calib_stream import run_calibrated_stream
+        from ..bench.run import current_firmware
+        from ..errors import EdgekitError
+
+        clash = [
+            f"--{k.replace('_', '-')}"
+            for k in ("block", "max_trials", "realtime")
+            if getattr(args, k) not in (None, False)
+        ]
+        if clash:
+            raise EdgekitError(
+                f"--calibrate: {', '.join(clash)} cannot be used with it (the calibrated stream "
+                "sends one hop per block, the whole session, as fast as the board answers)"
+            )
+        rep = run_calibrated_stream(
+            run,
+            board,
+            args.calibrate,
+            args.port,
+            session=args.session,
+            recording=Path(args.recording) if args.recording else None,
+            fmt=args.format,
+            vote=args.vote,
             clock_hz=args.clock_mhz * 1e6,
             baud=args.baud,
             build_fn=current_firmware(run, board) if args.port is None else None,

@@ -42,6 +42,26 @@ def session_trials(rec: Recording, session: int | None, where: str) -> tuple[int
     return s, sorted((t for t in rec.trials if t.session == s), key=lambda t: (t.label, t.trial))
 
 
+def gesture_trials(
+    rec: Recording, s: int, trials: list[Trial], n_classes: int, where: str
+) -> list[list[int]]:
+    """Indices into trials of each gesture 0..n_classes-1; every one must have a trial."""
+    out = []
+    for c in range(n_classes):
+        idx = [i for i, t in enumerate(trials) if t.label == c]
+        if not idx:
+            raise EdgekitError(
+                f"{where}: session {s} has no trial of gesture {c} ({_name(rec, c)}); "
+                f"calibration needs every one of the model's {n_classes} gestures"
+            )
+        out.append(idx)
+    return out
+
+
+def _name(rec: Recording, c: int) -> str:
+    return rec.label_names[c] if c < len(rec.label_names) else str(c)
+
+
 def cut_session(
     rec: Recording, session: int | None, seconds: float, n_classes: int, where: str
 ) -> SessionCut:
@@ -54,19 +74,13 @@ def cut_session(
     s, trials = session_trials(rec, session, where)
     want = int(round(seconds * rec.fs))
     cal = np.zeros(len(trials), np.int64)
-    for c in range(n_classes):
-        idx = [i for i, t in enumerate(trials) if t.label == c]
-        name = rec.label_names[c] if c < len(rec.label_names) else str(c)
-        if not idx:
-            raise EdgekitError(
-                f"{where}: session {s} has no trial of gesture {c} ({name}); calibration needs "
-                f"every one of the model's {n_classes} gestures"
-            )
+    for c, idx in enumerate(gesture_trials(rec, s, trials, n_classes, where)):
         total = sum(trials[i].signal.shape[1] for i in idx)
         if want >= total:
             raise EdgekitError(
-                f"{where}: session {s} holds {total / rec.fs:.2f} s of gesture {c} ({name}); "
-                f"--seconds-per-gesture {seconds:g} leaves none of it to score the calibration on"
+                f"{where}: session {s} holds {total / rec.fs:.2f} s of gesture {c} "
+                f"({_name(rec, c)}); --seconds-per-gesture {seconds:g} leaves none of it to "
+                "score the calibration on"
             )
         left = want
         for i in idx:

@@ -128,7 +128,7 @@ class IntHead:
     bias: np.ndarray  # (C,) int32
     mult: np.ndarray  # (C,) int32
     shift: np.ndarray  # (C,) int8
-    w_scale: np.float32  # the weights' scale (every class)
+    w_scale: np.ndarray  # (C,) float32 weight scales (the board's head: one value for all)
 
 
 def _rdiv(x: np.ndarray, d: np.ndarray | int) -> np.ndarray:
@@ -183,7 +183,7 @@ def solve_ncm(
         (-dot).astype(np.int32),
         np.full(hi.n_out, qm, np.int32),
         np.full(hi.n_out, sh, np.int8),
-        np.float32(scale),
+        np.full(hi.n_out, scale, np.float32),
     )
 
 
@@ -205,13 +205,13 @@ def run_head(head: IntHead, hi: HeadInfo, feats: np.ndarray) -> np.ndarray:
 
 def head_bytes(head: IntHead) -> bytes:
     """ek-calib-head's layout: weights, bias and multipliers (int32 LE), shifts, the weight
-    scale (float32 LE)."""
+    scale (float32 LE; the board's head has one for every class)."""
     return (
         head.weights.astype(np.int8).tobytes()
         + head.bias.astype("<i4").tobytes()
         + head.mult.astype("<i4").tobytes()
         + head.shift.astype(np.int8).tobytes()
-        + struct.pack("<f", float(head.w_scale))
+        + struct.pack("<f", float(head.w_scale[0]))
     )
 
 
@@ -230,7 +230,7 @@ def head_from_bytes(data: bytes, hi: HeadInfo) -> IntHead:
         np.frombuffer(data[o : o + 4 * c], "<i4").astype(np.int32),
         np.frombuffer(data[o + 4 * c : o + 8 * c], "<i4").astype(np.int32),
         np.frombuffer(data[o + 8 * c : o + 9 * c], np.int8).copy(),
-        np.float32(struct.unpack("<f", data[-4:])[0]),
+        np.full(c, struct.unpack("<f", data[-4:])[0], np.float32),
     )
 
 
@@ -280,6 +280,24 @@ def write_head(data: bytes, hi: HeadInfo, weights: np.ndarray, bias: np.ndarray,
     return bytes(out)
 
 
+def int_head(weights: np.ndarray, bias: np.ndarray, w_scales, hi: HeadInfo) -> IntHead:
+    """The head with the multipliers TFLM computes from its scales (per class)."""
+    sw = np.broadcast_to(np.asarray(w_scales, np.float32), (hi.n_out,))
+    qs = [
+        quantize_multiplier(
+            float(np.float32(hi.in_scale)) * float(s) / float(np.float32(hi.out_scale))
+        )
+        for s in sw
+    ]
+    return IntHead(
+        np.asarray(weights, np.int8),
+        np.asarray(bias, np.int32),
+        np.array([q for q, _ in qs], np.int32),
+        np.array([e for _, e in qs], np.int8),
+        sw.astype(np.float32).copy(),
+    )
+
+
 def quantize_float_head(w: np.ndarray, b: np.ndarray, hi: HeadInfo, scores: np.ndarray) -> tuple:
     """A float head (W, b) on the dequantized features -> (int8 weights, int32 bias, per-class
     weight scales) in TFLite's per-channel scheme, scaled first by one factor (argmax does not
@@ -302,8 +320,11 @@ def quantize_float_head(w: np.ndarray, b: np.ndarray, hi: HeadInfo, scores: np.n
 # ------------------------------------------------------------------ features on the host
 
 
-def penultimate(model: bytes, hi: HeadInfo, info: TfliteInfo, x_int8: np.ndarray) -> np.ndarray:
-    """(N, F) int8 features (op hi.op - 1's output) of tflite_micro on (N, ...) int8 inputs."""
+def penultimate(
+    model: bytes, hi: HeadInfo, info: TfliteInfo, x_int8: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """tflite_micro on (N, ...) int8 inputs: the (N, F) int8 features (op hi.op - 1's output)
+    and the (N, C) int8 outputs."""
     from tflite_micro.python.tflite_micro import runtime
 
     it = runtime.Interpreter.from_bytes(
@@ -313,9 +334,11 @@ def penultimate(model: bytes, hi: HeadInfo, info: TfliteInfo, x_int8: np.ndarray
     )
     shape = [int(v) for v in it.get_input_details(0)["shape"]]
     t = info.ops[hi.op - 1].outputs[0]
-    out = np.zeros((len(x_int8), hi.n_in), np.int8)
+    feats = np.zeros((len(x_int8), hi.n_in), np.int8)
+    outs = np.zeros((len(x_int8), hi.n_out), np.int8)
     for i in range(len(x_int8)):
         it.set_input(np.ascontiguousarray(x_int8[i], np.int8).reshape(shape), 0)
         it.invoke()
-        out[i] = np.asarray(it.GetTensor(t, 0)["tensor_data"]).reshape(-1)
-    return out
+        feats[i] = np.asarray(it.GetTensor(t, 0)["tensor_data"]).reshape(-1)
+        outs[i] = np.asarray(it.get_output(0)).reshape(-1)
+    return feats, outs
