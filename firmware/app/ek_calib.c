@@ -95,19 +95,28 @@ static int64_t rdiv(int64_t x, int64_t d)
     return x < 0 ? -(int64_t)q : (int64_t)q;
 }
 
+/* The same for |x| < 2^30 and 0 < d < 2^30, in 32 bits (a Cortex-M4 divides those in
+ * hardware): every mean and weight of the solve (|x| <= 65535 * 256). */
+static int32_t rdiv32(int32_t x, int32_t d)
+{
+    uint32_t a = (uint32_t)(x < 0 ? -x : x);
+    uint32_t q = (2u * a + (uint32_t)d) / (2u * (uint32_t)d);
+    return x < 0 ? -(int32_t)q : (int32_t)q;
+}
+
 /* Class c's mean of feature j minus the features' zero point, in units of 1/256. */
 static int32_t mean_q8(const ek_calib_t *c, uint32_t cls, uint32_t j)
 {
     const int32_t off = 128 + (int32_t)EK_HEAD_IN_ZERO_POINT;
     const int32_t n = (int32_t)c->n[cls];
     const int32_t a = (int32_t)c->sum[cls * EK_HEAD_FEATURES + j] - n * off;
-    return (int32_t)rdiv((int64_t)a * 256, n);
+    return rdiv32(a * 256, n);
 }
 
 /* The weight of class cls, feature j, for the largest |mean| mx. */
 static int32_t weight(const ek_calib_t *c, uint32_t cls, uint32_t j, int32_t mx)
 {
-    return (int32_t)rdiv((int64_t)mean_q8(c, cls, j) * 127, mx);
+    return rdiv32(mean_q8(c, cls, j) * 127, mx);
 }
 
 static void solve_failed(ek_app_t *app, const char *what, uint32_t cls)
