@@ -42,7 +42,7 @@ def test_find_head(model, tiny_tflite):
     # a FULLY_CONNECTED without a bias (the converter drops an all-zero one) is not replaceable
     hi2, why = hd.find_head(inspect_tflite(tiny_tflite, "tiny"))
     assert hi2 is None and "no bias" in why
-    assert hd.calib_bytes(hi) == 3 * 4 * 12 + 12 * 4 + 48 and hd.calib_bytes(None) == 0
+    assert hd.calib_bytes(hi) == 3 * 4 * 12 + 36 * 16 + 12 * 4 + 64 and hd.calib_bytes(None) == 0
 
 
 def test_solved_head_in_tflite_micro_equals_the_integer_mirror(model):

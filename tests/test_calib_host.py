@@ -38,17 +38,18 @@ def _build(run: Run, asan: bool) -> str:
     return firmware.build(fw, board, make_vars={"SANITIZE": "1"} if asan else None)["elf"]
 
 
-@pytest.fixture(scope="module", params=["plain", "asan"])
+@pytest.fixture(scope="module", params=["plain", pytest.param("asan", marks=pytest.mark.slow)])
 def elf(run, request) -> str:
     return _build(run, request.param == "asan")
 
 
-def test_calibrated_stream_equals_host(run, elf, tiny_csl):
+@pytest.mark.parametrize("method", ["out-lda", "ncm"])
+def test_calibrated_stream_equals_host(run, elf, tiny_csl, method):
     bridge = cu.SocketBridge([elf])
     try:
         rep = run_calibrated_stream(
             run, fu.host_board(), 0.6, bridge.url, session=2, recording=tiny_csl, vote=3,
-            progress=False, write=False,
+            method=method, progress=False, write=False,
         )  # fmt: skip
     finally:
         code, err = bridge.close()
@@ -109,8 +110,11 @@ def test_calibration_commands_and_bad_input(run, elf):
     assert "no solved head" in _err(link.cmd("ek-calib-head"))
     assert "usage ek-calib-label L|none, L a class 0..3" in _err(link.cmd("ek-calib-label 4"))
     assert "usage" in _err(link.cmd("ek-calib-label x"))
-    start = link.cmd("ek-calib-start")[0]
-    assert start.startswith("m-ek-calib-start-classes[4]-features[12]-min[3]-max[257]-bytes[")
+    assert "usage ek-calib-start [out-lda|ncm]" in _err(link.cmd("ek-calib-start lda"))
+    start = link.cmd("ek-calib-start ncm")[0]
+    assert start.startswith(
+        "m-ek-calib-start-method[ncm]-classes[4]-features[12]-min[3]-max[257]-bytes["
+    )
     assert link.cmd("ek-stream-start 1 1")[0].startswith("m-ek-stream-ch[192]")
     # a calibration missing a gesture: refused, the model's own head keeps deciding
     lab: list[int] = []
@@ -147,7 +151,7 @@ def test_calibration_commands_and_bad_input(run, elf):
     want = hd.run_head(head, b.hi, f)
     assert [np.frombuffer(h["out"], np.int8).tolist() for h in after] == want.tolist()
     # a new calibration that fails keeps the solved head deciding
-    link.cmd("ek-calib-start")
+    link.cmd("ek-calib-start ncm")
     link.cmd("ek-calib-label 1")
     b.hops(4)
     assert "class 0 (idle) has 0 hops" in _err(link.cmd("ek-calib-solve"))
@@ -166,6 +170,44 @@ def test_calibration_commands_and_bad_input(run, elf):
     assert code == 0 and "runtime error" not in err, err[-2000:]
 
 
+def test_out_lda_solve_equals_host(run, elf):
+    """out-lda: the C x C head on the model's outputs, solved in double on the board; the host's
+    Python floats give the same head, and its outputs after the model's are the board's."""
+    b = Board(run, elf)
+    link = b.link
+    link.cmd("ek-stream-start 1 1")
+    assert link.cmd("ek-calib-start")[0].startswith("m-ek-calib-start-method[out-lda]-classes[4]")
+    hops, lab = [], []
+    for c in (0, 1, 2, 3, 1):
+        link.cmd(f"ek-calib-label {c}")
+        h = b.hops(5)
+        hops += h
+        lab += [c] * len(h)
+    link.cmd("ek-calib-label none")
+    _, base = b.feats(hops)
+    head = hd.solve_out_lda(*hd.out_stats(base, np.array(lab), b.hi), b.hi)
+    assert f"-crc[{hd.head_crc(head)}]" in link.cmd("ek-calib-solve")[0]
+    assert link.cmd("ek-calib-head")[0].endswith(hd.head_bytes(head).hex() + "]")
+    after = b.hops(4)
+    _, base = b.feats(after)
+    assert [np.frombuffer(h["base"], np.int8).tolist() for h in after] == base.tolist()
+    want = hd.run_head(head, b.hi, base)
+    assert [np.frombuffer(h["out"], np.int8).tolist() for h in after] == want.tolist()
+    # outputs that never vary cannot be discriminated: refused, the head stays
+    link.cmd("ek-calib-start")
+    b.counts[:] = 0  # silence from a fresh stream: the same frame, the same outputs, every hop
+    link.cmd("ek-stream-start 1 1")  # the filters start again; calibration is the board's
+    b.seq = 0
+    for c in range(4):
+        link.cmd(f"ek-calib-label {c}")
+        b.hops(6)
+    e = _err(link.cmd("ek-calib-solve"))
+    assert "the model's outputs do not vary over the calibration; the previous head stays" in e
+    assert link.cmd("ek-calib-head")[0].endswith(hd.head_bytes(head).hex() + "]")
+    code, err = link.close()
+    assert code == 0 and "runtime error" not in err, err[-2000:]
+
+
 def test_a_class_past_the_hop_limit_is_dropped(run, elf):
     b = Board(run, elf)
     b.link.cmd("ek-stream-start 1 1")
@@ -179,6 +221,7 @@ def test_a_class_past_the_hop_limit_is_dropped(run, elf):
     assert b.link.close()[0] == 0
 
 
+@pytest.mark.slow  # two more firmware builds
 def test_no_room_and_no_head_answer_why(tmp_path):
     """A build without room for the buffers (the export's board had none), and a model whose
     last op cannot be replaced: every ek-calib command says why; streaming goes on."""

@@ -43,7 +43,8 @@ static const ek_cmd_t k_commands[] = {
      0, ek_cmd_sblk},
     {"ek-rx-file", 1, 1, NULL, 0, cmd_rx_file},
     /* edgekit: calibration while streaming */
-    {"ek-calib-start", 0, 0, NULL, 0, ek_cmd_calib_start},
+    {"ek-calib-start", 0, 1, "ek-calib-start: usage ek-calib-start [out-lda|ncm]", 0,
+     ek_cmd_calib_start},
     {"ek-calib-label", 1, 1, "ek-calib-label: usage ek-calib-label L|none, L a class 0..%u",
      EK_OUTPUT_SIZE - 1u, ek_cmd_calib_label},
     {"ek-calib-solve", 0, 0, NULL, 0, ek_cmd_calib_solve},

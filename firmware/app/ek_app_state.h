@@ -110,21 +110,40 @@ typedef struct {
     uint64_t ticks;   /* processing ticks spent on it so far */
 } ek_sblk_t;
 
-/* Calibration (ek-calib-*): the sums being collected and the head solved from them. */
+/* Calibration (ek-calib-*): what is being collected and the head solved from it. Two methods
+ * (ek_calib_solve.c): EK_CALIB_OUT_LDA, linear discriminant analysis of the model's own outputs
+ * (its head's int8 logits: a C x C head after it), and EK_CALIB_NCM, the nearest class mean of
+ * the penultimate features (a C x F head in place of the model's). */
+#define EK_CALIB_OUT_LDA 0
+#define EK_CALIB_NCM 1
+#if EK_CALIB
+#define EK_CALIB_C EK_OUTPUT_SIZE
+#define EK_CALIB_W_MAX \
+    (EK_HEAD_FEATURES >= EK_OUTPUT_SIZE ? EK_CALIB_C * EK_HEAD_FEATURES : EK_CALIB_C * EK_CALIB_C)
+#endif
 typedef struct {
 #if EK_CALIB
-    /* the solved head, run by ekrt_head_fc_s8 in place of the model's last FULLY_CONNECTED */
-    int8_t w[EK_OUTPUT_SIZE * EK_HEAD_FEATURES];
-    int32_t bias[EK_OUTPUT_SIZE];
-    int32_t mult[EK_OUTPUT_SIZE];
-    int8_t shift[EK_OUTPUT_SIZE];
-    float w_scale; /* the weights' (per-tensor) scale: what a .tflite with this head holds */
-    /* per class: sum over its hops of (feature + 128), each in 0..255, and the hop count
-     * (at most EK_CALIB_MAX_HOPS, so a sum fits 16 bits) */
-    uint16_t sum[EK_OUTPUT_SIZE * EK_HEAD_FEATURES];
-    uint16_t n[EK_OUTPUT_SIZE];
-    int8_t base[EK_OUTPUT_SIZE]; /* the model's own output for the hop just run */
+    /* the solved head, run by ekrt_head_fc_s8 after (out-lda) or in place of (ncm) the model's
+     * last FULLY_CONNECTED: [C][n_in] weights, n_in = C or EK_HEAD_FEATURES */
+    int8_t w[EK_CALIB_W_MAX];
+    int32_t bias[EK_CALIB_C];
+    int32_t mult[EK_CALIB_C];
+    int8_t shift[EK_CALIB_C];
+    float w_scale; /* the weights' (per-tensor) scale */
+    /* ncm, per class: sum over its hops of (feature + 128), each in 0..255 (at most
+     * EK_CALIB_MAX_HOPS hops a class, so a sum fits 16 bits) */
+    uint16_t sum[EK_CALIB_C * EK_HEAD_FEATURES];
+    /* out-lda: per class the sum of the model's outputs minus their zero point, and over all
+     * hops the sums of their products; the solve's work (a Gauss-Jordan tableau, the means) */
+    int32_t zsum[EK_CALIB_C * EK_CALIB_C];
+    int64_t zz[EK_CALIB_C * EK_CALIB_C];
+    double work[EK_CALIB_C * 2 * EK_CALIB_C];
+    double mu[EK_CALIB_C * EK_CALIB_C];
+    uint16_t n[EK_CALIB_C];  /* hops per class */
+    int8_t base[EK_CALIB_C]; /* the model's own output for the hop just run */
 #endif
+    int method;           /* of the collection (ek-calib-start) */
+    int head_method;      /* of the solved head */
     int collecting;       /* ek-calib-start done, no successful ek-calib-solve since */
     int label;            /* class of the hops that follow; -1: not calibration hops */
     int active;           /* a solved head decides the stream */

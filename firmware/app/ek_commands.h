@@ -66,6 +66,14 @@ void ek_cmd_calib_label(ek_app_t *app, const ek_call_t *call);
 void ek_cmd_calib_solve(ek_app_t *app, const ek_call_t *call);
 void ek_cmd_calib_head(ek_app_t *app, const ek_call_t *call);
 void ek_cmd_calib_reset(ek_app_t *app, const ek_call_t *call);
+#if EK_CALIB
+/* ek_calib_solve.c: the two heads from the collected statistics (0, else e-[...] written and
+ * nothing changed), and the e-[ek-calib-solve: ...] line (cls < EK_OUTPUT_SIZE: that class has
+ * too few hops; else `what`) */
+int ek_calib_solve_ncm(ek_app_t *app);
+int ek_calib_solve_lda(ek_app_t *app);
+void ek_calib_solve_failed(ek_app_t *app, const char *what, uint32_t cls);
+#endif
 
 /* ---- shared by the commands (ek_infer.c) */
 uint64_t ek_clock_now(ek_clock_t *c);

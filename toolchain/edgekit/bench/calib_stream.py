@@ -46,8 +46,10 @@ from .stream import (
 )
 
 _START = re.compile(
-    r"m-ek-calib-start-classes\[(\d+)\]-features\[(\d+)\]-min\[(\d+)\]-max\[(\d+)\]"
+    r"m-ek-calib-start-method\[([\w-]+)\]-classes\[(\d+)\]-features\[(\d+)\]-min\[(\d+)\]"
+    r"-max\[(\d+)\]"
 )
+METHODS = ("out-lda", "ncm")  # what the board solves (firmware/app/ek_calib_solve.c)
 _START_BYTES = re.compile(r"-bytes\[(\d+)\]")
 _SOLVE = re.compile(
     r"m-ek-calib-solve-hops\[([\d,]*)\]-dropped\[(\d+)\]-crc\[([0-9a-f]{8})\]-ticks\[(\d+)\]"
@@ -129,7 +131,9 @@ class HostCalib:
     head: hd.IntHead
 
 
-def host_calib(run, meta: Meta, rp: CalibReplay, vote: int) -> tuple[HostCalib, Any, Any]:
+def host_calib(
+    run, meta: Meta, rp: CalibReplay, vote: int, method: str
+) -> tuple[HostCalib, Any, Any]:
     tfl = (run.export_dir / "model_int8.tflite").read_bytes()
     info = inspect_tflite(tfl, str(run.export_dir / "model_int8.tflite"))
     hi, why = hd.find_head(info)
@@ -149,36 +153,46 @@ def host_calib(run, meta: Meta, rp: CalibReplay, vote: int) -> tuple[HostCalib, 
             f"hops (windows inside its seconds, after the stream's {meta.spec.warmup_hops}-hop "
             f"warm-up); the head needs at least {hd.MIN_HOPS} per gesture: calibrate for longer"
         )
-    head = hd.solve_ncm(*hd.class_sums(feats[sel], lab[sel], hi.n_out), hi, meta.labels)
+    if method == "ncm":
+        head = hd.solve_ncm(*hd.class_sums(feats[sel], lab[sel], hi.n_out), hi, meta.labels)
+        x = feats
+    else:
+        head = hd.solve_out_lda(*hd.out_stats(base[sel], lab[sel], hi), hi, meta.labels)
+        x = base
     out = base.copy()
-    out[before:] = hd.run_head(head, hi, feats[before:])
+    out[before:] = hd.run_head(head, hi, x[before:])
     cls = argmax_first(out)
     votes = np.concatenate([majority_votes(cls[:before], vote), majority_votes(cls[before:], vote)])
     return HostCalib(frames, base, out, cls, votes, head), (lab, before, scored), hi
 
 
-def run_calibrated_stream(
+@dataclass
+class Prepared:
+    """A calibrated replay and the host's prediction of it."""
+
+    meta_h: Path
+    meta: Meta
+    cut: SessionCut
+    rp: CalibReplay
+    host: HostCalib
+    plan: tuple[np.ndarray, int, np.ndarray]
+    hi: hd.HeadInfo
+    method: str
+
+
+def prepare(
     run,
-    board,
     seconds: float,
-    port: str | None = None,
-    *,
-    session: int | None = None,
-    recording: Path | None = None,
-    fmt: str = "csl",
-    vote: int = 5,
-    clock_hz: float = 156e6,
-    baud: int | None = None,
-    build_fn=None,
-    progress: bool = True,
-    write: bool = True,
-) -> dict:
-    """Calibrate on the board while streaming a held-out session; check it against the host."""
-    meta_h = run.require(
-        run.export_dir / "model_meta.h",
-        "exported model",
-        f"run `edgekit export --board {board.name}` first",
-    )
+    session: int | None,
+    recording: Path | None,
+    fmt: str,
+    vote: int,
+    hint: str,
+    method: str = "out-lda",
+) -> Prepared:
+    if method not in METHODS:
+        raise EdgekitError(f"--calibrate-method: {method!r}; the board solves {', '.join(METHODS)}")
+    meta_h = run.require(run.export_dir / "model_meta.h", "exported model", hint)
     meta = read_meta(meta_h)
     if not 1 <= vote <= 32:
         raise EdgekitError(f"--vote: expected 1..32 windows, got {vote}")
@@ -195,10 +209,48 @@ def run_calibrated_stream(
     check_compatible(rec, meta.spec.fs, grid, where)
     cut = cut_session(rec, session, seconds, meta.n_out, where)
     rp = calib_replay(cut, meta.spec.adc_lsb, meta.n_out)
-    host, plan, hi = host_calib(run, meta, rp, vote)
+    host, plan, hi = host_calib(run, meta, rp, vote, method)
+    return Prepared(meta_h, meta, cut, rp, host, plan, hi, method)
+
+
+def host_accuracy(p: Prepared, vote: int) -> dict:
+    """The host's before / after accuracy on the scored hops (what the board must reproduce)."""
+    _, before, sc = p.plan
+    truth = p.rp.labels[hop_ends(p.meta, len(p.host.frames)) - 1]
+    base_cls = argmax_first(p.host.base_out)
+    return {
+        "before_k1": float((base_cls == truth)[sc].mean()),
+        f"before_k{vote}": _vote_acc(base_cls, before, vote, truth, sc),
+        "after_k1": float((p.host.cls == truth)[sc].mean()),
+        f"after_k{vote}": float((p.host.vote == truth)[sc].mean()),
+        "scored_hops": int(sc.sum()),
+    }
+
+
+def run_calibrated_stream(
+    run,
+    board,
+    seconds: float,
+    port: str | None = None,
+    *,
+    session: int | None = None,
+    recording: Path | None = None,
+    fmt: str = "csl",
+    vote: int = 5,
+    method: str = "out-lda",
+    clock_hz: float = 156e6,
+    baud: int | None = None,
+    build_fn=None,
+    progress: bool = True,
+    write: bool = True,
+) -> dict:
+    """Calibrate on the board while streaming a held-out session; check it against the host."""
+    hint = f"run `edgekit export --board {board.name}` first"
+    p = prepare(run, seconds, session, recording, fmt, vote, hint, method)
+    meta = p.meta
     expect = Expect(
         meta.model_hash,
-        _meta_ints(meta_h, "EK_INPUT_SIZE").get("EK_INPUT_SIZE", len(meta.pixels)),
+        _meta_ints(p.meta_h, "EK_INPUT_SIZE").get("EK_INPUT_SIZE", len(meta.pixels)),
         meta.n_out,
         str(run.export_dir / "model_int8.tflite"),
         str(run.firmware_dir(board.name)),
@@ -207,14 +259,15 @@ def run_calibrated_stream(
     with open_device(run, board, port, baud, build_fn, {}) as (link, dev_where):
         s = Session(link, expect, timeouts.for_board(board))
         s.start(timeouts.boot_timeout(board, port is None))
-        dev = _on_device(s, dev_where, meta, rp, plan, vote, progress)
-    rep = evaluate(meta, rp, host, plan, dev, hi, vote, clock_hz)
+        dev = _on_device(s, dev_where, meta, p, vote, progress)
+    rep = evaluate(meta, p.rp, p.host, p.plan, dev, p.hi, vote, clock_hz)
     rep.update(
         board=board.name,
         device=dev_where,
         seconds_per_gesture=seconds,
-        session=cut.session,
-        source=rp.source,
+        method=method,
+        session=p.cut.session,
+        source=p.rp.source,
         run=str(run.root),
         qemu_note=qemu_note(dev["tick_hz"]) if dev_where.startswith("qemu") else "",
     )
@@ -224,17 +277,18 @@ def run_calibrated_stream(
     return rep
 
 
-def _on_device(s: Session, where: str, meta: Meta, rp: CalibReplay, plan, vote: int, progress):
+def _on_device(s: Session, where: str, meta: Meta, p: Prepared, vote: int, progress):
     """The calibrated replay on a device past the handshake."""
+    rp, plan = p.rp, p.plan
     from ..progress import progress_bar
 
     if not s.caps.ek or s.info is None:
         raise EdgekitError(f"{where}: the device speaks plain EEMBC; calibration needs edgekit")
     link = s.link
     start = _expect_line(link, f"ek-stream-start {vote} 1 0", "m-ek-stream-ch[")
-    cs = _expect_line(link, "ek-calib-start", "m-ek-calib-start-")
+    cs = _expect_line(link, f"ek-calib-start {p.method}", "m-ek-calib-start-")
     m = _START.match(cs)
-    if not m or int(m[1]) != meta.n_out:
+    if not m or m[1] != p.method or int(m[2]) != meta.n_out:
         raise EdgekitError(f"ek-calib-start answered {cs!r}")
     hop = meta.spec.hop
     n = rp.counts.shape[1]
@@ -399,7 +453,8 @@ def summary_text(r: dict) -> str:
     ok = e["head_bytes"] and e["outputs"] == 1.0 and e["classes"] == 1.0 and e["votes"] == 1.0
     before, after = a[f"board_before_k{k}"], a[f"board_after_k{k}"]
     s = (
-        f"stream --calibrate {r['seconds_per_gesture']:g} s on {r['device']}: {r['source']}, "
+        f"stream --calibrate {r['seconds_per_gesture']:g} s ({r['method']}) on {r['device']}: "
+        f"{r['source']}, "
         f"{r['calibration_hops']} calibration hops, {r['scored_hops']} scored: accuracy "
         f"k=1 {a['board_before_k1']:.2%} -> {a['board_after_k1']:.2%} (k={k} "
         f"{before:.2%} -> {after:.2%}); "
@@ -421,7 +476,7 @@ def markdown(r: dict) -> str:
     a, e, c = r["accuracy"], r["exact"], r["cost"]
     k = r["vote"]
     rows = [
-        ("calibration", f"{r['seconds_per_gesture']:g} s per gesture, {r['calibration_hops']} hops"),
+        ("calibration", f"{r['method']}, {r['seconds_per_gesture']:g} s per gesture, {r['calibration_hops']} hops"),
         ("scored hops (rest of the session)", str(r["scored_hops"])),
         ("accuracy k=1 before -> after", f"{a['board_before_k1']:.2%} -> {a['board_after_k1']:.2%}"),
         (f"accuracy k={k} before -> after", f"{a[f'board_before_k{k}']:.2%} -> {a[f'board_after_k{k}']:.2%}"),
@@ -445,7 +500,7 @@ def markdown(r: dict) -> str:
 
 
 def write_report(run, board: str, r: dict) -> dict:
-    final = run.root / "stream-calibrate" / board / f"{r['seconds_per_gesture']:g}s"
+    final = run.root / "stream-calibrate" / board / f"{r['method']}-{r['seconds_per_gesture']:g}s"
     with runs.atomic_dir(final) as tmp:
         runs.write_json(tmp / "stream.json", {**r, "provenance": runs.provenance()})
         runs.write_text(tmp / "stream.md", markdown(r))

@@ -9,7 +9,7 @@ from pathlib import Path
 from . import options
 from .command import Command, Result
 
-METHODS = ("ncm", "lda", "lsq")  # calibrate.METHODS (not imported: it loads torch)
+METHODS = ("out-lda", "ncm", "lda", "lsq")  # calibrate.METHODS (not imported: it loads torch)
 
 
 class Calibrate(Command):
@@ -42,9 +42,11 @@ class Calibrate(Command):
         p.add_argument(
             "--method",
             choices=METHODS,
-            default="ncm",
-            help="the head: ncm (nearest class mean, what the board computes; default), "
-            "lda (shrinkage LDA) or lsq (ridge least squares)",
+            default="out-lda",
+            help="the head: out-lda (discriminant analysis of the model's outputs, folded into "
+            "its head; the board's default), ncm (nearest class mean of the penultimate "
+            "features; the board's other), lda (shrinkage LDA) or lsq (ridge least squares) "
+            "on the penultimate features",
         )
         options.out_dir(p, "the calibrated run (default <run>-calibrated)")
 

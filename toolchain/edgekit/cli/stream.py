@@ -57,6 +57,14 @@ class Stream(Command):
             "against the host bit for bit)",
         )
         p.add_argument(
+            "--calibrate-method",
+            choices=("out-lda", "ncm"),
+            default="out-lda",
+            help="with --calibrate: the head the board solves: out-lda (discriminant analysis "
+            "of the model's outputs; default) or ncm (nearest class mean of the penultimate "
+            "features)",
+        )
+        p.add_argument(
             "--clock-mhz",
             type=float,
             default=156.0,
@@ -114,6 +122,7 @@ class Stream(Command):
             recording=Path(args.recording) if args.recording else None,
             fmt=args.format,
             vote=args.vote,
+            method=args.calibrate_method,
             clock_hz=args.clock_mhz * 1e6,
             baud=args.baud,
             build_fn=current_firmware(run, board) if args.port is None else None,

@@ -1,21 +1,27 @@
 """The classifier head: the int8 model's last FULLY_CONNECTED as calibration sees it.
 
-What the board needs to replace it (model_meta.h's head section), the head the board solves in
-integers (firmware/app/ek_calib.c, mirrored here step by step in numpy so the host predicts the
-board's head and every decision after it bit for bit), the head's bytes as ek-calib-head sends
+What the board needs to calibrate (model_meta.h's head section), the two heads the board solves
+(firmware/app/ek_calib_solve.c), mirrored here operation for operation so the host predicts the
+board's head and every decision after it bit for bit, the head's bytes as ek-calib-head sends
 them, a .tflite with another head written over the old one in place (same length, every other
 byte the same), and the penultimate features tflite_micro computes.
 
-The solved head is a nearest-class-mean classifier: with x = features - zero point and m_c the
-mean of class c's calibration features, class c scores x.m_c - |m_c|^2 / 2 (argmax = the class
-mean nearest to x). In integers (ek_calib.c):
+out-lda (the board's default): linear discriminant analysis of the model's own int8 outputs z
+(minus their zero point): class means m_c, pooled within-class covariance S plus 1e-3 of its mean
+variance on the diagonal, a_c = S^-1 m_c by Gauss-Jordan in IEEE double; class c scores
+a_c.z - a_c.m_c / 2, quantised to a C x C int8 head (largest |a| = 127) run after the model's.
+
+ncm: the nearest class mean of the penultimate features, in integers: with x = features - zero
+point and m_c the mean of class c's, class c scores x.m_c - |m_c|^2 / 2:
     mq[c,j] = round(256 * (sum[c,j] - n_c * (128 + zp)) / n_c)      sum of (feature + 128)
     w[c,j]  = round(127 * mq[c,j] / max|mq|)                          int8, one scale for all
     b[c]    = -round(sum_j w[c,j] * mq[c,j] / 512)
-    k       = the least k >= 0 with max_c(-b[c]) <= ((127 - out_zp) // 3) * 2^k
     w_scale = float32(out_scale / in_scale) * 2^-k                    (float32)
     mult, shift = QuantizeMultiplier(double(in_scale) * double(w_scale) / double(out_scale))
-every division rounding half away from zero.
+a C x F head in place of the model's; every division rounding half away from zero.
+
+Both keep the model's output scale and pick k, the least k >= 0 with the largest own-class score
+<= ((127 - out_zp) // 3) * 2^k, so the scores fill a third of the range above the zero point.
 """
 
 from __future__ import annotations
@@ -85,11 +91,13 @@ def find_head(info: TfliteInfo) -> tuple[HeadInfo | None, str]:
 
 def calib_bytes(hi: HeadInfo | None) -> int:
     """RAM the board's calibration state takes (ek_calib_t): the head (int8 weights; int32 bias
-    and multiplier, int8 shift per class), 16-bit sums and counts per class and feature, the
+    and multiplier, int8 shift per class), ncm's 16-bit sums per class and feature, out-lda's
+    output sums (int32), products (int64) and solve tableau and means (double), counts, the
     model's own output, a few words."""
     if hi is None:
         return 0
-    return 3 * hi.n_out * hi.n_in + 12 * hi.n_out + 48
+    c, f = hi.n_out, hi.n_in
+    return c * max(f, c) + 2 * c * f + 36 * c * c + 12 * c + 64
 
 
 def meta_lines(hi: HeadInfo | None, why: str, calib_room: bool) -> list[str]:
@@ -129,6 +137,7 @@ class IntHead:
     mult: np.ndarray  # (C,) int32
     shift: np.ndarray  # (C,) int8
     w_scale: np.ndarray  # (C,) float32 weight scales (the board's head: one value for all)
+    in_zp: int  # zero point of its input: the features' (ncm), the model's outputs' (out-lda)
 
 
 def _rdiv(x: np.ndarray, d: np.ndarray | int) -> np.ndarray:
@@ -154,14 +163,8 @@ def class_sums(feats: np.ndarray, labels: np.ndarray, n_classes: int) -> tuple[n
 def solve_ncm(
     sums: np.ndarray, n: np.ndarray, hi: HeadInfo, labels: list[str] | None = None
 ) -> IntHead:
-    """The head ek-calib-solve computes from the same sums, bit for bit."""
-    for c in range(hi.n_out):
-        if n[c] < MIN_HOPS:
-            name = f" ({labels[c]})" if labels and c < len(labels) else ""
-            raise EdgekitError(
-                f"calibration: class {c}{name} has {int(n[c])} feature vectors, the head needs "
-                f"at least {MIN_HOPS} per class"
-            )
+    """The head ek-calib-solve computes for ncm from the same sums, bit for bit."""
+    _need(n, hi.n_out, labels)
     a = np.asarray(sums, np.int64) - n[:, None] * (128 + hi.in_zp)
     mq = _rdiv(a * 256, n[:, None])
     mx = int(np.abs(mq).max())
@@ -184,16 +187,128 @@ def solve_ncm(
         np.full(hi.n_out, qm, np.int32),
         np.full(hi.n_out, sh, np.int8),
         np.full(hi.n_out, scale, np.float32),
+        hi.in_zp,
     )
 
 
+def out_stats(outs: np.ndarray, labels: np.ndarray, hi: HeadInfo) -> tuple[np.ndarray, ...]:
+    """out-lda's statistics as the board collects them from the model's int8 outputs: per class
+    the sum of z = output - zero point, over all hops the sums of z_j z_k, hops per class (hops
+    of a class beyond MAX_HOPS dropped)."""
+    c = hi.n_out
+    zsum = np.zeros((c, c), np.int64)
+    zz = np.zeros((c, c), np.int64)
+    n = np.zeros(c, np.int64)
+    for o, y in zip(np.asarray(outs, np.int64), np.asarray(labels, np.int64), strict=True):
+        if n[y] < MAX_HOPS:
+            z = o - hi.out_zp
+            zsum[y] += z
+            zz += np.outer(z, z)
+            n[y] += 1
+    return zsum, zz, n
+
+
+def _rnd(x: float) -> int:
+    """round half away from zero, as ek_calib_solve.c's rnd (C truncation of x + 0.5)."""
+    return int(x + 0.5) if x >= 0.0 else -int(-x + 0.5)
+
+
+def _lda_tableau(zsum, zz, n, c: int) -> tuple[list[list[float]], list[list[float]]]:
+    """ek_calib_solve.c's lda_tableau in Python floats (IEEE double), the same order."""
+    total = int(sum(int(v) for v in n))
+    mu = [[float(int(zsum[i][j])) / float(int(n[i])) for j in range(c)] for i in range(c)]
+    a = [[0.0] * (2 * c) for _ in range(c)]
+    for j in range(c):
+        for k in range(c):
+            s = float(int(zz[j][k]))
+            for i in range(c):
+                s = s - (float(int(n[i])) * mu[i][j]) * mu[i][k]
+            a[j][k] = s / float(total - c)
+    tr = 0.0
+    for j in range(c):
+        tr = tr + a[j][j]
+    if not tr > 0.0:
+        raise EdgekitError("calibration: the model's outputs do not vary over the calibration")
+    eps = tr / float(c) * 1e-3
+    for j in range(c):
+        a[j][j] = a[j][j] + eps
+        for i in range(c):
+            a[j][c + i] = mu[i][j]
+    return a, mu
+
+
+def _gauss_jordan(a: list[list[float]], c: int) -> None:
+    for p in range(c):
+        piv = a[p][p]
+        if not piv > 0.0:
+            raise EdgekitError("calibration: the model's outputs do not vary over the calibration")
+        for col in range(2 * c):
+            a[p][col] = a[p][col] / piv
+        for r in range(c):
+            if r == p:
+                continue
+            f = a[r][p]
+            for col in range(2 * c):
+                a[r][col] = a[r][col] - f * a[p][col]
+
+
+def solve_out_lda(
+    zsum: np.ndarray, zz: np.ndarray, n: np.ndarray, hi: HeadInfo, labels: list[str] | None = None
+) -> IntHead:
+    """The head ek-calib-solve computes for out-lda (ek_calib_solve.c), bit for bit: a C x C
+    int8 head on the model's outputs."""
+    c = hi.n_out
+    _need(n, c, labels)
+    a, mu = _lda_tableau(zsum, zz, n, c)
+    _gauss_jordan(a, c)
+    amax, cst = 0.0, []
+    for i in range(c):
+        s = 0.0
+        for j in range(c):
+            v = a[j][c + i]
+            if abs(v) > amax:
+                amax = abs(v)
+            s = s + v * mu[i][j]
+        cst.append(-0.5 * s)
+    scale = amax / 127.0
+    if not scale > 0.0:
+        raise EdgekitError("calibration: the discriminants are all zero")
+    top = 0.0
+    for i in range(c):
+        if -cst[i] / scale > top:
+            top = -cst[i] / scale
+    lim, k = float(max(1, (127 - hi.out_zp) // 3)), 0
+    while top > lim:
+        lim, k = lim * 2.0, k + 1
+    w = np.array([[_rnd(a[j][c + i] / scale) for j in range(c)] for i in range(c)], np.int8)
+    return IntHead(
+        w,
+        np.array([_rnd(v / scale) for v in cst], np.int32),
+        np.full(c, 1 << 30, np.int32),
+        np.full(c, 1 - k, np.int8),
+        np.full(c, np.float32(scale), np.float32),
+        hi.out_zp,
+    )
+
+
+def _need(n: np.ndarray, c: int, labels: list[str] | None) -> None:
+    for i in range(c):
+        if n[i] < MIN_HOPS:
+            name = f" ({labels[i]})" if labels and i < len(labels) else ""
+            raise EdgekitError(
+                f"calibration: class {i}{name} has {int(n[i])} feature vectors, the head needs "
+                f"at least {MIN_HOPS} per class"
+            )
+
+
 def run_head(head: IntHead, hi: HeadInfo, feats: np.ndarray) -> np.ndarray:
-    """(N, F) int8 features -> (N, C) int8 outputs: TFLM's per-channel FULLY_CONNECTED."""
+    """(N, n_in) int8 inputs (features for ncm, the model's outputs for out-lda) -> (N, C) int8
+    outputs: TFLM's per-channel FULLY_CONNECTED."""
     import torch
 
     from ..quantspec import requantize
 
-    x = np.asarray(feats, np.int64) - hi.in_zp
+    x = np.asarray(feats, np.int64) - head.in_zp
     acc = x @ head.weights.astype(np.int64).T + head.bias.astype(np.int64)
     v = requantize(
         torch.from_numpy(acc),
@@ -220,8 +335,9 @@ def head_crc(head: IntHead) -> str:
     return f"{zlib.crc32(head_bytes(head)) & 0xFFFFFFFF:08x}"
 
 
-def head_from_bytes(data: bytes, hi: HeadInfo) -> IntHead:
-    c, f = hi.n_out, hi.n_in
+def head_from_bytes(data: bytes, hi: HeadInfo, method: str = "ncm") -> IntHead:
+    c = hi.n_out
+    f = hi.n_in if method == "ncm" else c
     if len(data) != c * f + 9 * c + 4:
         raise EdgekitError(f"ek-calib-head: {len(data)} bytes, expected {c * f + 9 * c + 4}")
     o = c * f
@@ -231,6 +347,7 @@ def head_from_bytes(data: bytes, hi: HeadInfo) -> IntHead:
         np.frombuffer(data[o + 4 * c : o + 8 * c], "<i4").astype(np.int32),
         np.frombuffer(data[o + 8 * c : o + 9 * c], np.int8).copy(),
         np.full(c, struct.unpack("<f", data[-4:])[0], np.float32),
+        hi.in_zp if method == "ncm" else hi.out_zp,
     )
 
 
@@ -295,6 +412,7 @@ def int_head(weights: np.ndarray, bias: np.ndarray, w_scales, hi: HeadInfo) -> I
         np.array([q for q, _ in qs], np.int32),
         np.array([e for _, e in qs], np.int8),
         sw.astype(np.float32).copy(),
+        hi.in_zp,
     )
 
 
