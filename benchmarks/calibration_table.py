@@ -50,35 +50,37 @@ def held_out_session(run: Path) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def host_part(run: Path, secs: list[float], done) -> list[dict]:
+def host_part(run: Path, secs: list[float], methods: list[str], done) -> list[dict]:
     from edgekit.calibrate import evaluate, prepare
     from edgekit.runs import Run
 
-    todo = [s for s in secs if not done(trial_name(run), s, "host")]
+    todo = [(s, m) for s in secs for m in methods if not done(trial_name(run), s, "host", m)]
     if not todo:
         return []
     p = prepare(Run(run), held_out_session(run))
     out = []
-    for s in todo:
-        c = evaluate(p, s, "ncm")
-        out.append({"part": "host", "seconds": s, **c.accuracy, "rest_frames": int(c.rest.sum())})
+    for s, m in todo:
+        c = evaluate(p, s, m)
+        rest = int(c.rest.sum())
+        out.append({"part": "host", "method": m, "seconds": s, **c.accuracy, "rest_frames": rest})
     return out
 
 
-def stream_part(run: Path, secs: list[float], done) -> list[dict]:
-    from edgekit.bench.calib_stream import host_accuracy, prepare
+def stream_part(run: Path, secs: list[float], methods: list[str], done) -> list[dict]:
+    from edgekit.bench.calib_stream import METHODS, host_accuracy, prepare
     from edgekit.runs import Run
 
     out = []
     for s in secs:
-        if done(trial_name(run), s, "stream"):
-            continue
-        p = prepare(Run(run), s, held_out_session(run), None, "csl", VOTE, "export it first")
-        out.append({"part": "stream", "seconds": s, **host_accuracy(p, VOTE)})
+        for m in sorted(methods):  # the same hops for both methods: features computed once
+            if m not in METHODS or done(trial_name(run), s, "stream", m):
+                continue
+            p = prepare(Run(run), s, held_out_session(run), None, "csl", VOTE, "export", m)
+            out.append({"part": "stream", "method": m, "seconds": s, **host_accuracy(p, VOTE)})
     return out
 
 
-def board_part(run: Path, s: float, board_name: str, scratch: Path) -> dict:
+def board_part(run: Path, s: float, method: str, board_name: str, scratch: Path) -> dict:
     """The calibrated stream on the board, on a copy of the run with the head section."""
     from edgekit import checkpoint, runs
     from edgekit.bench.calib_stream import run_calibrated_stream
@@ -105,12 +107,13 @@ def board_part(run: Path, s: float, board_name: str, scratch: Path) -> dict:
     board = get_board(board_name)
     r = runs.Run(dst)
     rep = run_calibrated_stream(
-        r, board, s, session=held_out_session(run), vote=VOTE, build_fn=current_firmware(r, board),
-        progress=False,
+        r, board, s, session=held_out_session(run), vote=VOTE, method=method,
+        build_fn=current_firmware(r, board), progress=False,
     )  # fmt: skip
     a = rep["accuracy"]
     return {
         "part": "board",
+        "method": method,
         "seconds": s,
         "board": board_name,
         "before_k1": a["board_before_k1"],
@@ -127,10 +130,13 @@ def board_part(run: Path, s: float, board_name: str, scratch: Path) -> dict:
 def measure(a: argparse.Namespace) -> None:
     rows = json.loads(a.json.read_text()) if a.json.exists() else []
     secs = [float(s) for s in a.seconds.split(",")]
-    board_runs = {tuple(x.rsplit(":", 1)) for x in a.board_runs.split(",") if x}
+    methods = a.methods.split(",")
+    board_runs = {tuple(x.split(":")) for x in a.board_runs.split(",") if x}
 
-    def done(name: str, s: float, part: str) -> bool:
-        return any(r["trial"] == name and r["seconds"] == s and r["part"] == part for r in rows)
+    def done(name: str, s: float, part: str, m: str) -> bool:
+        return any(
+            (r["trial"], r["seconds"], r["part"], r["method"]) == (name, s, part, m) for r in rows
+        )
 
     def save(new: list[dict], name: str) -> None:
         for r in new:
@@ -143,11 +149,12 @@ def measure(a: argparse.Namespace) -> None:
         if not (run / "export" / "model_int8.tflite").exists():
             print(f"{name}: no export yet, skipped", flush=True)
             continue
-        save(host_part(run, secs, done), name)
-        save(stream_part(run, secs, done), name)
+        save(host_part(run, secs, methods, done), name)
+        save(stream_part(run, secs, methods, done), name)
         for s in secs:
-            if (name, f"{s:g}") in board_runs and not done(name, s, "board"):
-                save([board_part(run, s, a.board, a.scratch)], name)
+            for m in methods:
+                if (name, f"{s:g}", m) in board_runs and not done(name, s, "board", m):
+                    save([board_part(run, s, m, a.board, a.scratch)], name)
 
 
 def _stat(v: list[float]) -> str:
@@ -156,51 +163,59 @@ def _stat(v: list[float]) -> str:
 
 
 def tables(rows: list[dict]) -> str:
-    """Markdown: per width and S, mean ± std (worst) over the trials, before -> after."""
+    """Markdown: per method, width and S, mean ± std (worst) over the trials, before / after."""
     out = []
-    for w in sorted({r["width"] for r in rows}):
-        sel = [r for r in rows if r["width"] == w]
-        n = len({r["trial"] for r in sel})
-        out += [
-            f"**mbv2 w{w:g}** ({n} trials: seeds x held-out sessions; mean ± std over trials, "
-            "worst in brackets, %)",
-            "",
-            "| S per gesture | host float before | host float after | host int8 before | "
-            "host int8 after | stream k=1 before | stream k=1 after | "
-            f"stream k={VOTE} before | stream k={VOTE} after |",
-            "|---|---|---|---|---|---|---|---|---|",
-        ]
-        for s in sorted({r["seconds"] for r in sel}):
-            h = [r for r in sel if r["seconds"] == s and r["part"] == "host"]
-            st = [r for r in sel if r["seconds"] == s and r["part"] == "stream"]
-            cells = [_stat([r[k] for r in h]) if h else "-" for k in _HOST]
-            cells += [_stat([r[k] for r in st]) if st else "-" for k in _STREAM]
-            out.append(f"| {s:g} s | " + " | ".join(cells) + " |")
-        out.append("")
+    for m in [x for x in ("out-lda", "ncm", "lda", "lsq") if any(r["method"] == x for r in rows)]:
+        out += [f"#### {m}", ""]
+        for w in sorted({r["width"] for r in rows}):
+            sel = [r for r in rows if r["width"] == w and r["method"] == m]
+            n = len({r["trial"] for r in sel})
+            out += [
+                f"mbv2 w{w:g}, {n} trials (seeds x held-out sessions); accuracy on the rest of "
+                "the session, %, mean ± std (worst trial)",
+                "",
+                "| S per gesture | host float before | host float after | host int8 before | "
+                "host int8 after | stream k=1 before | stream k=1 after | "
+                f"stream k={VOTE} before | stream k={VOTE} after |",
+                "|---|---|---|---|---|---|---|---|---|",
+            ]
+            for s in sorted({r["seconds"] for r in sel}):
+                h = [r for r in sel if r["seconds"] == s and r["part"] == "host"]
+                st = [r for r in sel if r["seconds"] == s and r["part"] == "stream"]
+                cells = [_stat([r[k] for r in h]) if h else "-" for k in _HOST]
+                cells += [_stat([r[k] for r in st]) if st else "-" for k in _STREAM]
+                out.append(f"| {s:g} s | " + " | ".join(cells) + " |")
+            out.append("")
+    return "\n".join(out + _board_table(rows))
+
+
+def _board_table(rows: list[dict]) -> list[str]:
     brd = [r for r in rows if r["part"] == "board"]
-    if brd:
-        out += [
-            "**On the board** (QEMU mps2-an386, the whole held-out session streamed; exact = "
-            "head bytes, outputs, classes and votes equal the host's mirror)",
-            "",
-            "| trial | S | k=1 before -> after | "
-            f"k={VOTE} before -> after | exact | solve (instructions) | per hop: collect / head "
-            "(instructions) | RAM (B) |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        for r in sorted(brd, key=lambda r: (r["trial"], r["seconds"])):
-            e, c = r["exact"], r["cost"]
-            ok = e["head_bytes"] and e["outputs"] == e["classes"] == e["votes"] == 1.0
-            out.append(
-                f"| {r['trial']} | {r['seconds']:g} s | {100 * r['before_k1']:.2f} -> "
-                f"{100 * r['after_k1']:.2f} | {100 * r[f'before_k{VOTE}']:.2f} -> "
-                f"{100 * r[f'after_k{VOTE}']:.2f} | {'yes' if ok else 'NO'} | "
-                f"{c['solve'].get('median_instructions', 0):,.0f} | "
-                f"{c['collect_per_hop'].get('median_instructions', 0):,.0f} / "
-                f"{c['head_per_hop'].get('median_instructions', 0):,.0f} | {c['ram_bytes']:,} |"
-            )
-        out.append("")
-    return "\n".join(out)
+    if not brd:
+        return []
+    out = [
+        "#### On the board",
+        "",
+        "QEMU mps2-an386, the whole held-out session streamed; exact = the head's bytes, every "
+        "output, class and vote equal the host's mirror; accuracy %; costs in instructions "
+        "(QEMU -icount, 40 per SysTick tick).",
+        "",
+        "| trial | method | S | k=1 before -> after | "
+        f"k={VOTE} before -> after | exact | solve | per hop: collect / head | RAM (B) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(brd, key=lambda r: (r["trial"], r["method"], r["seconds"])):
+        e, c = r["exact"], r["cost"]
+        ok = e["head_bytes"] and e["outputs"] == e["classes"] == e["votes"] == 1.0
+        out.append(
+            f"| {r['trial']} | {r['method']} | {r['seconds']:g} s | {100 * r['before_k1']:.2f} "
+            f"-> {100 * r['after_k1']:.2f} | {100 * r[f'before_k{VOTE}']:.2f} -> "
+            f"{100 * r[f'after_k{VOTE}']:.2f} | {'yes' if ok else 'NO'} | "
+            f"{c['solve'].get('median_instructions', 0):,.0f} | "
+            f"{c['collect_per_hop'].get('median_instructions', 0):,.0f} / "
+            f"{c['head_per_hop'].get('median_instructions', 0):,.0f} | {c['ram_bytes']:,} |"
+        )
+    return out + [""]
 
 
 _HOST = ("float_before", "float_after", "int8_before", "int8_after")
@@ -223,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", default="1,2,5")
     ap.add_argument("--json", type=Path, required=True)
     ap.add_argument("--board", default="mps2-an386")
-    ap.add_argument("--board-runs", default="", help="TRIAL:S,... streamed on the board")
+    ap.add_argument("--methods", default="out-lda,ncm,lda,lsq", help="host; stream: board's")
+    ap.add_argument("--board-runs", default="", help="TRIAL:S:METHOD,... streamed on the board")
     ap.add_argument("--scratch", type=Path, default=Path("runs/calibration-table"))
     ap.add_argument("--write-doc", type=Path, default=None)
     a = ap.parse_args(argv)
