@@ -44,7 +44,14 @@ STAGES = [
     ("bench", ["edgekit.bench"]),
     (
         "consumer",
-        ["edgekit.robust", "edgekit.sweep", "edgekit.sweep_report", "edgekit.demo", "edgekit.cli"],
+        [
+            "edgekit.robust",
+            "edgekit.sweep",
+            "edgekit.sweep_report",
+            "edgekit.demo",
+            "edgekit.calibrate",  # reads a run and its export, writes a calibrated run
+            "edgekit.cli",
+        ],
     ),
 ]
 PIPELINE = ("train", "quantize", "export", "firmware", "bench")
@@ -53,6 +60,7 @@ STAGE_LIBRARIES = {
     "bench": {
         "edgekit.export.tflite",  # the .tflite flatbuffer reader (ops, tensors)
         "edgekit.export.reference",  # the host tflite_micro reference the device must match
+        "edgekit.export.head",  # the head the device solves, mirrored (stream --calibrate)
         "edgekit.firmware",
     },  # `edgekit bench` builds the firmware it flashes
 }

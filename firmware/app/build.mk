@@ -34,6 +34,8 @@ ifeq ($(RUNTIME),edgekit-rt)
   include runtime/runtime.mk
   SRCS_C   += $(EKRT_SRCS) $(EKRT_MODEL_SRCS) model/model_data.c
   INCLUDES += -Iruntime $(EKRT_CFLAGS)
+  # the app's calibration (ek_calib.c) runs a RAM head through edgekit-rt's ekrt_head.h
+  CFLAGS   += -DEK_RUNTIME_EKRT=1
 else ifeq ($(RUNTIME),tflm)
   ifeq ($(strip $(TFLM_DIR)),)
     $(error RUNTIME=tflm needs TFLM_DIR=<TensorFlow Lite Micro source tree>, e.g. one made by \

@@ -42,6 +42,15 @@ static const ek_cmd_t k_commands[] = {
     {"ek-sblk", 3, 3, "ek-sblk: usage ek-sblk SEQ NCH NS, then NCH*NS int16 LE (no payload read)",
      0, ek_cmd_sblk},
     {"ek-rx-file", 1, 1, NULL, 0, cmd_rx_file},
+    /* edgekit: calibration while streaming */
+    {"ek-calib-start", 0, 1, "ek-calib-start: usage ek-calib-start [out-lda|ncm]", 0,
+     ek_cmd_calib_start},
+    {"ek-calib-label", 1, 1, "ek-calib-label: usage ek-calib-label L|none, L a class 0..%u",
+     EK_OUTPUT_SIZE - 1u, ek_cmd_calib_label},
+    {"ek-calib-solve", 0, 0, NULL, 0, ek_cmd_calib_solve},
+    {"ek-calib-head", 0, 1, "ek-calib-head: usage ek-calib-head [OFFSET] (byte offset)", 0,
+     ek_cmd_calib_head},
+    {"ek-calib-reset", 0, 0, NULL, 0, ek_cmd_calib_reset},
 };
 
 static ek_app_t s_app;

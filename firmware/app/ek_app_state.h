@@ -15,6 +15,27 @@
 #define EK_VOTE_MAX 32u            /* longest vote of ek-stream-start K / ek-stream-vote K */
 #define EK_SBLK_MAX_SAMPLES 65535u /* samples of one ek-sblk block */
 
+/* On-device calibration (ek_calib.c) keeps a head in RAM and per-class sums of the penultimate
+ * features: compiled in when the runtime can read those features (edgekit-rt), the model has a
+ * head to replace (model_meta.h: EK_HEAD_FEATURES > 0) and the buffers (EK_CALIB_BYTES) fit in
+ * EK_CALIB_RAM_MAX, which a port or a build may lower (0: no calibration). Otherwise the
+ * ek-calib commands answer why not. */
+#if defined(ARDUINO)
+#include "ek_config.h" /* a sketch's runtime (rendered by firmware.py) */
+#if !defined(EK_RUNTIME_TFLM)
+#define EK_RUNTIME_EKRT 1
+#endif
+#endif
+#ifndef EK_CALIB_RAM_MAX
+#define EK_CALIB_RAM_MAX EK_CALIB_RAM_DEFAULT
+#endif
+#if defined(EK_RUNTIME_EKRT) && defined(EK_HEAD_FEATURES) && EK_HEAD_FEATURES > 0 && \
+    EK_CALIB_BYTES <= EK_CALIB_RAM_MAX
+#define EK_CALIB 1
+#else
+#define EK_CALIB 0
+#endif
+
 /* The command being received: bytes up to '%'. */
 typedef struct {
     char text[EK_CMD_MAX + 1];
@@ -89,6 +110,49 @@ typedef struct {
     uint64_t ticks;   /* processing ticks spent on it so far */
 } ek_sblk_t;
 
+/* Calibration (ek-calib-*): what is being collected and the head solved from it. Two methods
+ * (ek_calib_solve.c): EK_CALIB_OUT_LDA, linear discriminant analysis of the model's own outputs
+ * (its head's int8 logits: a C x C head after it), and EK_CALIB_NCM, the nearest class mean of
+ * the penultimate features (a C x F head in place of the model's). */
+#define EK_CALIB_OUT_LDA 0
+#define EK_CALIB_NCM 1
+#if EK_CALIB
+#define EK_CALIB_C EK_OUTPUT_SIZE
+#define EK_CALIB_W_MAX \
+    (EK_HEAD_FEATURES >= EK_OUTPUT_SIZE ? EK_CALIB_C * EK_HEAD_FEATURES : EK_CALIB_C * EK_CALIB_C)
+#endif
+typedef struct {
+#if EK_CALIB
+    /* the solved head, run by ekrt_head_fc_s8 after (out-lda) or in place of (ncm) the model's
+     * last FULLY_CONNECTED: [C][n_in] weights, n_in = C or EK_HEAD_FEATURES */
+    int8_t w[EK_CALIB_W_MAX];
+    int32_t bias[EK_CALIB_C];
+    int32_t mult[EK_CALIB_C];
+    int8_t shift[EK_CALIB_C];
+    float w_scale; /* the weights' (per-tensor) scale */
+    /* ncm, per class: sum over its hops of (feature + 128), each in 0..255 (at most
+     * EK_CALIB_MAX_HOPS hops a class, so a sum fits 16 bits) */
+    uint16_t sum[EK_CALIB_C * EK_HEAD_FEATURES];
+    /* out-lda: per class the sum of the model's outputs minus their zero point, and over all
+     * hops the sums of their products; the solve's work (a Gauss-Jordan tableau, the means) */
+    int32_t zsum[EK_CALIB_C * EK_CALIB_C];
+    int64_t zz[EK_CALIB_C * EK_CALIB_C];
+    double work[EK_CALIB_C * 2 * EK_CALIB_C];
+    double mu[EK_CALIB_C * EK_CALIB_C];
+    uint16_t n[EK_CALIB_C];  /* hops per class */
+    int8_t base[EK_CALIB_C]; /* the model's own output for the hop just run */
+#endif
+    int method;           /* of the collection (ek-calib-start) */
+    int head_method;      /* of the solved head */
+    int collecting;       /* ek-calib-start done, no successful ek-calib-solve since */
+    int label;            /* class of the hops that follow; -1: not calibration hops */
+    int active;           /* a solved head decides the stream */
+    int hop_label;        /* the hop just run: the class it was added to, or -1 */
+    uint32_t dropped;     /* labelled hops not added (their class had EK_CALIB_MAX_HOPS) */
+    uint64_t hop_ticks;   /* ticks of calibration work in the hop just run */
+    uint64_t solve_ticks; /* of the last ek-calib-solve */
+} ek_calib_t;
+
 typedef struct ek_app {
     ek_reply_t reply;
     ek_cmdline_t cmd;
@@ -99,6 +163,7 @@ typedef struct ek_app {
     ek_stream_t stream;
     ek_vote_t vote;
     ek_sblk_t sblk;
+    ek_calib_t calib;
 } ek_app_t;
 
 #endif /* EK_APP_STATE_H */

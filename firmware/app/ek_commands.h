@@ -60,6 +60,21 @@ void ek_cmd_stream_start(ek_app_t *app, const ek_call_t *call);
 void ek_cmd_stream_vote(ek_app_t *app, const ek_call_t *call);
 void ek_cmd_sblk(ek_app_t *app, const ek_call_t *call);
 
+/* ---- on-device calibration while streaming (ek_calib.c) */
+void ek_cmd_calib_start(ek_app_t *app, const ek_call_t *call);
+void ek_cmd_calib_label(ek_app_t *app, const ek_call_t *call);
+void ek_cmd_calib_solve(ek_app_t *app, const ek_call_t *call);
+void ek_cmd_calib_head(ek_app_t *app, const ek_call_t *call);
+void ek_cmd_calib_reset(ek_app_t *app, const ek_call_t *call);
+#if EK_CALIB
+/* ek_calib_solve.c: the two heads from the collected statistics (0, else e-[...] written and
+ * nothing changed), and the e-[ek-calib-solve: ...] line (cls < EK_OUTPUT_SIZE: that class has
+ * too few hops; else `what`) */
+int ek_calib_solve_ncm(ek_app_t *app);
+int ek_calib_solve_lda(ek_app_t *app);
+void ek_calib_solve_failed(ek_app_t *app, const char *what, uint32_t cls);
+#endif
+
 /* ---- shared by the commands (ek_infer.c) */
 uint64_t ek_clock_now(ek_clock_t *c);
 uint64_t ek_ticks_to_us(uint64_t ticks);
@@ -82,5 +97,11 @@ void ek_keep_result(ek_app_t *app, uint64_t ticks, uint32_t n);
 void ek_stream_restart(ek_app_t *app);       /* ek_stream.c: filters, hops and vote start again */
 void ek_stream_hop(ek_app_t *app);           /* ek_stream.c: a frame is ready (stream.frame) */
 void ek_sblk_byte(ek_app_t *app, uint8_t b); /* ek_sblk.c: one payload byte (sblk.left > 0) */
+/* ek_calib.c, after the model ran on a hop's frame (result.out = its output): add the hop's
+ * features to its class when labelled; with a solved head, result.out becomes the head's output
+ * (calib.base keeps the model's) */
+void ek_calib_hop(ek_app_t *app);
+/* ek_calib.c: the hop line's calibration fields: -cal[L] -ct[ticks] -base[HEX], as they apply */
+void ek_calib_hop_fields(ek_app_t *app);
 
 #endif /* EK_COMMANDS_H */

@@ -53,7 +53,8 @@ static uint32_t argmax_out(const int8_t *o)
 }
 
 /* A frame is ready: run the model, vote, answer the hop.
- *   m-ek-hop-[H]-out[HEX]-class[C]-vote[V]-ft[feature ticks]-it[inference ticks](-in[HEX]) */
+ *   m-ek-hop-[H]-out[HEX]-class[C]-vote[V]-ft[feature ticks]-it[inference ticks]
+ *   (-cal[L])(-ct[calibration ticks])(-base[HEX])(-in[HEX]) */
 void ek_stream_hop(ek_app_t *app)
 {
     ek_reply_t *r = &app->reply;
@@ -65,6 +66,8 @@ void ek_stream_hop(ek_app_t *app)
     if (ek_invoke(app) != 0) return;
     t1 = ek_clock_now(&app->clock);
     ek_keep_result(app, t1 - t0, 1);
+    ek_calib_hop(app); /* a solved head replaces the output; its ticks count as inference */
+    t1 += app->calib.hop_ticks;
     cls = argmax_out(app->result.out);
     dec = vote_push(&app->vote, (uint8_t)cls);
     ek_reply_str(r, "m-ek-hop-[");
@@ -80,6 +83,7 @@ void ek_stream_hop(ek_app_t *app)
     ek_reply_str(r, "]-it[");
     ek_reply_u64(r, t1 - t0);
     ek_reply_ch(r, ']');
+    ek_calib_hop_fields(app);
     if (st->echo) {
         ek_reply_str(r, "-in[");
         ek_reply_hex(r, st->frame, EK_INPUT_SIZE);

@@ -27,7 +27,8 @@ FEATURES = "ek_features_push_block"
 
 _HOP = re.compile(
     r"m-ek-hop-\[(\d+)\]-out\[([0-9a-f]*)\]-class\[(\d+)\]-vote\[(\d+)\]"
-    r"-ft\[(\d+)\]-it\[(\d+)\](?:-in\[([0-9a-f]*)\])?"
+    r"-ft\[(\d+)\]-it\[(\d+)\](?:-cal\[(\d+)\])?(?:-ct\[(\d+)\])?(?:-base\[([0-9a-f]*)\])?"
+    r"(?:-in\[([0-9a-f]*)\])?"
 )
 _SBLK = re.compile(r"m-ek-sblk-\[(\d+)\]-hops\[(\d+)\]-ticks\[(\d+)\]")
 
@@ -152,7 +153,12 @@ def parse_block_reply(lines: list[str]) -> tuple[list[dict], dict | None, list[s
                     "vote": int(m[4]),
                     "ft": int(m[5]),
                     "it": int(m[6]),
-                    "in": bytes.fromhex(m[7]) if m[7] is not None else None,
+                    # calibration (ek_calib.c): the class the hop was collected for, the ticks
+                    # of calibration work in it, the model's own output beside a solved head's
+                    "cal": int(m[7]) if m[7] is not None else None,
+                    "ct": int(m[8]) if m[8] is not None else 0,
+                    "base": bytes.fromhex(m[9]) if m[9] is not None else None,
+                    "in": bytes.fromhex(m[10]) if m[10] is not None else None,
                 }
             )
             continue

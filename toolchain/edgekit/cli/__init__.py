@@ -16,6 +16,7 @@ from ..errors import EdgekitError
 from . import (
     bench,
     boards,
+    calibrate,
     demo,
     export,
     flash,
@@ -41,6 +42,7 @@ COMMANDS: tuple[Command, ...] = (
     bench.Bench(),
     flash.Flash(),
     stream.Stream(),
+    calibrate.Calibrate(),
     demo.Demo(),
     ingest.Ingest(),
     profile.Profile(),

@@ -55,6 +55,23 @@ class Stream(Command):
         )
         options.seed(p)
         p.add_argument(
+            "--calibrate",
+            type=float,
+            default=None,
+            metavar="S",
+            help="calibrate on the board first: the first S seconds of each gesture, labelled "
+            "by the host, then the rest of the session decided by the solved head (checked "
+            "against the host bit for bit)",
+        )
+        p.add_argument(
+            "--calibrate-method",
+            choices=("out-lda", "ncm"),
+            default="out-lda",
+            help="with --calibrate: the head the board solves: out-lda (discriminant analysis "
+            "of the model's outputs; default) or ncm (nearest class mean of the penultimate "
+            "features)",
+        )
+        p.add_argument(
             "--clock-mhz",
             type=float,
             default=None,
@@ -87,6 +104,8 @@ class Stream(Command):
         if args.port is None and not board.emulated:
             raise EdgekitError(_real_board_hint(board))
         run = options.run_for(args)
+        if args.calibrate is not None:
+            return self._calibrated(args, board, run)
         rep = run_stream(
             run,
             board,
@@ -105,6 +124,37 @@ class Stream(Command):
             cycles=args.cycles,
             disturb=args.disturb[0] if args.disturb else None,
             seed=args.seed,
+        )
+        return rep, rep["summary"]
+
+    def _calibrated(self, args: argparse.Namespace, board, run) -> Result:
+        from ..bench.calib_stream import run_calibrated_stream
+        from ..bench.run import current_firmware
+
+        clash = [
+            f"--{k.replace('_', '-')}"
+            for k in ("block", "max_trials", "realtime", "disturb")
+            if getattr(args, k)
+        ]
+        if clash:
+            raise EdgekitError(
+                f"--calibrate: {', '.join(clash)} cannot be used with it (the calibrated stream "
+                "sends one hop per block, the whole session, as fast as the board answers)"
+            )
+        rep = run_calibrated_stream(
+            run,
+            board,
+            args.calibrate,
+            args.port,
+            session=args.session,
+            recording=Path(args.recording) if args.recording else None,
+            fmt=args.format,
+            vote=args.vote,
+            method=args.calibrate_method,
+            clock_hz=args.clock_mhz * 1e6 if args.clock_mhz else board.clock_hz,
+            baud=args.baud,
+            build_fn=current_firmware(run, board) if args.port is None else None,
+            progress=args.progress,
         )
         return rep, rep["summary"]
 

@@ -7,6 +7,13 @@ afterwards).
 from __future__ import annotations
 
 from .checks import calibration_check, input_check
-from .stage import run_export, size_arena, table
+from .stage import calib_bytes, run_export, size_arena, table
 
-__all__ = ["run_export", "calibration_check", "input_check", "size_arena", "table"]
+__all__ = [
+    "run_export",
+    "calibration_check",
+    "input_check",
+    "size_arena",
+    "table",
+    "calib_bytes",
+]

@@ -118,7 +118,9 @@ def model_meta_h(
     arena_size: int,
     resolver_ops: list[str],
     tflm_arena_size: int | None = None,
+    calib_room: bool = True,
 ) -> str:
+    """calib_room: the board has RAM for on-device calibration (fit.fit_report's verdict)."""
     grid = rec.geometry() if rec.grid is not None else None  # None: a foreign .tflite
     if grid is not None and (
         len(rec.norm_mean) != grid.n_channels or len(rec.norm_std) != grid.n_channels
@@ -163,11 +165,21 @@ def model_meta_h(
         "#define EK_NORM_STD {" + ", ".join(_c_float(v) for v in rec.norm_std) + "}",
         *(grid_defines(grid) if grid is not None else []),
         *(feature_chain_lines(rec, h * w * c) if grid is not None else []),
+        *head_lines(data, calib_room),
         "",
         "#endif  // EK_MODEL_META_H_",
         "",
     ]
     return "\n".join(lines)
+
+
+def head_lines(data: bytes, calib_room: bool) -> list[str]:
+    """model_meta.h's head section (export/head.py): what on-device calibration replaces."""
+    from . import head
+    from .tflite import inspect_tflite
+
+    hi, why = head.find_head(inspect_tflite(data, "model"))
+    return head.meta_lines(hi, why, calib_room)
 
 
 def feature_chain_lines(rec: ModelRecord, input_size: int) -> list[str]:
@@ -231,6 +243,7 @@ def write_all(
     arena_size: int,
     resolver_ops: list[str],
     tflm_arena_size: int | None = None,
+    calib_room: bool = True,
 ) -> dict[str, str]:
     """Write the four files into out_dir (a temp dir the caller renames); check the round trip."""
     files = {
@@ -238,7 +251,7 @@ def write_all(
         "model_data.cc": model_data_cc(data),
         "model_data.c": model_data_c(data),
         "model_meta.h": model_meta_h(
-            rec, data, inp, out, arena_size, resolver_ops, tflm_arena_size
+            rec, data, inp, out, arena_size, resolver_ops, tflm_arena_size, calib_room
         ),
     }
     for name, text in files.items():

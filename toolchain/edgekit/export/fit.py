@@ -8,9 +8,23 @@ from ..boards import Board
 from ..errors import EdgekitError
 
 
-def fit_report(board: Board, model_bytes: int, arena_bytes: int) -> dict[str, Any]:
+def fit_report(
+    board: Board, model_bytes: int, arena_bytes: int, calib_bytes: int = 0
+) -> dict[str, Any]:
     """Budget vs need. Boards with shared_code_ram run code from RAM: model, runtime code, arena and
-    runtime data all count against the one RAM budget."""
+    runtime data all count against the one RAM budget. calib_bytes: RAM for on-device calibration
+    (export/head.py); the firmware has it only when the board has room left for it, and whether
+    the model fits does not depend on it."""
+    rep = _fit(board, model_bytes, arena_bytes)
+    room = calib_bytes > 0 and _fit(board, model_bytes, arena_bytes + calib_bytes)["fits"]
+    if room:
+        rep = _fit(board, model_bytes, arena_bytes + calib_bytes)
+        rep["arena_bytes"] = int(arena_bytes)
+    rep["calibration"] = {"bytes": int(calib_bytes), "room": bool(room)}
+    return rep
+
+
+def _fit(board: Board, model_bytes: int, arena_bytes: int) -> dict[str, Any]:
     if board.shared_code_ram:
         # image = what the linker places (code, model, data, arena); the OS heap must stay free
         image = model_bytes + board.runtime_flash_bytes + arena_bytes + board.runtime_ram_bytes
@@ -43,9 +57,11 @@ def fit_report(board: Board, model_bytes: int, arena_bytes: int) -> dict[str, An
     }
 
 
-def check_fit(board: Board, model_bytes: int, arena_bytes: int) -> dict[str, Any]:
+def check_fit(
+    board: Board, model_bytes: int, arena_bytes: int, calib_bytes: int = 0
+) -> dict[str, Any]:
     """fit_report, raising EdgekitError with the numbers and what to do when it does not fit."""
-    rep = fit_report(board, model_bytes, arena_bytes)
+    rep = fit_report(board, model_bytes, arena_bytes, calib_bytes)
     if rep["fits"]:
         return rep
     where = board.path or f"boards/{board.name}.toml"

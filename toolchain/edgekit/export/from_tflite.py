@@ -17,7 +17,7 @@ import numpy as np
 from .. import runs
 from ..boards import Board
 from ..errors import EdgekitError
-from . import carray, fit, reference, size_arena, tflite
+from . import calib_bytes, carray, fit, reference, size_arena, tflite
 
 MAC_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 
@@ -114,7 +114,7 @@ def export_tflite(
     tflm_need = reference.find_arena(data, x[:1])
     y = reference.run_reference(data, x, reference.arena_with_margin(tflm_need))
     arena = size_arena(data, x, y, tflm_need, runtime or board.runtime, what)
-    fit_rep = fit.check_fit(board, len(data), arena["ek_arena_size"])
+    fit_rep = fit.check_fit(board, len(data), arena["ek_arena_size"], calib_bytes(info))
     n_out = int(y.shape[1])
     rec = _record(n_out, model_path.stem)
     resolver = tflite.resolver_ops(info)
@@ -142,7 +142,15 @@ def export_tflite(
     with runs.atomic_dir(run.export_dir) as tmp:
         (tmp / "model_int8.tflite").write_bytes(data)
         carray.write_all(
-            tmp, rec, data, inp, out, arena["ek_arena_size"], resolver, arena.get("tflm_arena_size")
+            tmp,
+            rec,
+            data,
+            inp,
+            out,
+            arena["ek_arena_size"],
+            resolver,
+            arena.get("tflm_arena_size"),
+            fit_rep["calibration"]["room"],
         )
         runs.save_npz(
             tmp / "reference.npz",

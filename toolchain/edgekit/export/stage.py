@@ -26,7 +26,7 @@ from ..errors import EdgekitError
 from ..metrics import accuracy
 from ..progress import PhaseBar
 from ..quantspec import dequantize, quantize_input
-from . import carray, checks, fit, reference, rt_host, tflite
+from . import carray, checks, fit, head, reference, rt_host, tflite
 from .source import Source, load_source
 
 PHASES = ("onnx", "convert", "check", "reference", "arena", "write")
@@ -94,8 +94,10 @@ def run_export(
                 str(run.export_dir / TFLITE),
             )
         with bar.phase("write"):
-            fit_rep = fit.check_fit(board, len(conv.data), arena["ek_arena_size"])
-            _write_artifacts(tmp, src, conv, ref, arena, fr)
+            fit_rep = fit.check_fit(
+                board, len(conv.data), arena["ek_arena_size"], calib_bytes(conv.info)
+            )
+            _write_artifacts(tmp, src, conv, ref, arena, fr, fit_rep["calibration"]["room"])
         report = _report(board, seed, src, conv, ref, arena, fit_rep, fr)
         report.update(onnx=onnx_rep, onnx2tf=conv.report, calibration_check=check)
         report.update(self_check=self_check, artifacts=_sizes(run, tmp, ARTIFACTS))
@@ -191,8 +193,19 @@ def _io(t: tflite.TensorQ) -> dict[str, Any]:
     return {"shape": t.shape, "scale": t.scales[0], "zero_point": t.zero_points[0]}
 
 
+def calib_bytes(info: tflite.TfliteInfo) -> int:
+    """RAM on-device calibration needs for this model (0: it has no head to replace)."""
+    return head.calib_bytes(head.find_head(info)[0])
+
+
 def _write_artifacts(
-    tmp: Path, src: Source, conv: Converted, ref: Reference, arena: dict[str, Any], fr: Frames
+    tmp: Path,
+    src: Source,
+    conv: Converted,
+    ref: Reference,
+    arena: dict[str, Any],
+    fr: Frames,
+    calib_room: bool,
 ) -> None:
     """The C array and model_meta.h, and reference.npz (what the bench compares the device with)."""
     carray.write_all(
@@ -204,6 +217,7 @@ def _write_artifacts(
         arena["ek_arena_size"],
         tflite.resolver_ops(conv.info),
         arena.get("tflm_arena_size"),
+        calib_room,
     )
     runs.save_npz(
         tmp / "reference.npz",
