@@ -76,6 +76,9 @@ _ERR = re.compile(r"^job (\d+) error (.*)$")
 _OP = re.compile(r"^op (\d+) (\d+) (\S+) macs=(\d+) ticks=(\d+)$")
 
 
+JOBS_MAX = 64 * 1024  # ekrt_semi.c's JOBS_MAX
+
+
 def run(elf: Path, jobs: list[Job], timeout: float = 600.0, cycles: bool = False) -> list[Result]:
     """Run every job in one QEMU boot; one Result per job, in order."""
     with tempfile.TemporaryDirectory(prefix="ekrt-semi-") as tmp:
@@ -85,11 +88,15 @@ def run(elf: Path, jobs: list[Job], timeout: float = 600.0, cycles: bool = False
             markers = m4cycles.call_markers(elf, MARKED)
             plugin = m4cycles.plugin_args(m4cycles.build_plugin(elf.parent), markers, hits)
         jobs_file = Path(tmp) / "jobs.txt"
-        jobs_file.write_text(
-            "".join(
-                f"{j.model} {j.inputs} {j.outputs}{' profile' if j.profile else ''}\n" for j in jobs
-            )
+        text = "".join(
+            f"{j.model} {j.inputs} {j.outputs}{' profile' if j.profile else ''}\n" for j in jobs
         )
+        if len(text.encode()) >= JOBS_MAX:  # ekrt_semi.c's s_jobs holds JOBS_MAX - 1 bytes
+            raise ValueError(
+                f"{len(jobs)} jobs make a jobs file of {len(text.encode())} B; ekrt_semi reads at "
+                f"most {JOBS_MAX - 1} B: run them in several boots"
+            )
+        jobs_file.write_text(text)
         for p in [*(j.model for j in jobs), *(j.inputs for j in jobs), jobs_file]:
             if " " in str(p):
                 raise ValueError(f"{p}: paths with spaces cannot go through the jobs file")
