@@ -13,6 +13,8 @@ from edgekit.artifacts import load_export
 from edgekit.boards import get_board
 from edgekit.cli import main
 from edgekit.export.fit import fit_report
+from edgekit.export.stage import calib_bytes
+from edgekit.export.tflite import inspect_tflite
 
 pytestmark = pytest.mark.slow
 
@@ -79,7 +81,9 @@ def test_bench_in_qemu_matches_host_reference_exactly(mbv2_run: Path, capsys, bo
     # the export's fit estimate (what the sweep and `export` judge a board by) covers the linked
     # firmware, and by little: the board's [estimate] is measured, not a guess
     ex = load_export(mbv2_run / "export" / "export.json")
-    fit = fit_report(get_board(board), ex.model_bytes, ex.ek_arena_size)
+    info = inspect_tflite((mbv2_run / "export" / "model_int8.tflite").read_bytes())
+    fit = fit_report(get_board(board), ex.model_bytes, ex.ek_arena_size, calib_bytes(info))
+    assert fit["calibration"]["room"]  # so the firmware carries the calibration buffers
     assert rec["flash_bytes"] <= fit["flash"]["need"] <= rec["flash_bytes"] + 4096
     assert rec["ram_bytes"] <= fit["ram"]["need"] <= rec["ram_bytes"] + 4096
 
