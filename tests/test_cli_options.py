@@ -51,6 +51,7 @@ def minimal_argv(name: str, p: argparse.ArgumentParser, tmp_path) -> list[str]:
         "out": str(tmp_path / "out"),
         "widths": "0.2",
         "model": str(tmp_path / "m.pt"),
+        "seconds_per_gesture": "2",
     }
     argv = name.split()
     for a in p._actions:
@@ -78,6 +79,7 @@ def test_the_walk_sees_every_command():
         "robust eval",
         "sweep",
         "synth",
+        "calibrate",
     }
 
 
@@ -130,7 +132,7 @@ def test_a_recipe_seed_is_the_default_and_the_flag_wins(tmp_path):
 
 def test_out_is_a_directory_everywhere():
     outs = {n: options(p)["--out"] for n, p in commands().items() if "--out" in options(p)}
-    assert set(outs) == {"robust finetune", "robust eval", "sweep", "synth"}
+    assert set(outs) == {"robust finetune", "robust eval", "sweep", "synth", "calibrate"}
     for name, a in outs.items():
         assert a.metavar == "DIR" and "directory" in a.help, name
 

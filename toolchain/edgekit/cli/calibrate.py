@@ -48,7 +48,7 @@ class Calibrate(Command):
             "features; the board's other), lda (shrinkage LDA) or lsq (ridge least squares) "
             "on the penultimate features",
         )
-        options.out_dir(p, "the calibrated run (default <run>-calibrated)")
+        options.out_dir(p, "directory of the calibrated run (default <run>-calibrated)")
 
     def run(self, args: argparse.Namespace) -> Result:
         from ..calibrate import calibrate

@@ -23,14 +23,14 @@ class Stream(Command):
         options.board(p, options.BOARD_HELP, required=True)
         options.port(p)
         options.baud(p)
-        g = p.add_mutually_exclusive_group()
-        g.add_argument(
+        p.add_argument(
             "--session",
             type=int,
             default=None,
-            help="session of the run's data to replay (default: the last, the test session)",
+            help="session to replay, of the run's data or of --recording (default: the last, "
+            "the session split's test session)",
         )
-        g.add_argument(
+        p.add_argument(
             "--recording", metavar="FILE", default=None, help="a recording file or directory"
         )
         options.dataset_format(
