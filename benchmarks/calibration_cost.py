@@ -3,7 +3,7 @@
 collected hop, the solve and each hop decided by the solved head, and the RAM it keeps.
 
     PYTHONPATH=toolchain .venv/bin/python benchmarks/calibration_cost.py RUN \\
-        [--seconds 2] [--method out-lda|ncm] [--hops-after 20] [--json out.json]
+        [--seconds 2] [--method out-lda|ncm] [--hops-after 20] [--json FILE]
 
 RUN needs an export with model_meta.h's head section (the mps2-an386 firmware is built if it is
 not current). The run streams the calibration part of its held-out session (the last session,
@@ -133,8 +133,10 @@ def main(argv: list[str] | None = None) -> int:
             f"  {k:16s} {v['median_cycles']:>12,.0f} cycles  {v['median_instructions']:>12,.0f} "
             f"instructions  (median of {v['calls']})"
         )
-    if a.json:
-        a.json.write_text(json.dumps(r, indent=1) + "\n")
+    if a.json:  # one entry per method: both methods' runs share the file
+        allm = json.loads(a.json.read_text()) if a.json.exists() else {}
+        allm[r["method"]] = {**r, "run": str(a.run), "seconds": a.seconds}
+        a.json.write_text(json.dumps(allm, indent=1) + "\n")
     return 0
 
 

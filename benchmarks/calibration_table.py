@@ -3,9 +3,9 @@ before and after calibrating on its first S seconds per gesture, on the host and
 
     PYTHONPATH=toolchain .venv/bin/python benchmarks/calibration_table.py \\
         /work/pool/sweep/trials/mbv2-w*-seed*-sess*/run --seconds 1,2,5 \\
-        --json docs/calibration.json [--board mps2-an386 --board-runs NAME:S,... --scratch DIR]
+        --json docs/results/calibration.json [--board mps2-an386 --board-runs NAME:S,... --scratch DIR]
     PYTHONPATH=toolchain .venv/bin/python benchmarks/calibration_table.py \\
-        --json docs/calibration.json --write-doc docs/calibration.md
+        --json docs/results/calibration.json --write-doc docs/calibration.md
 
 Each run is a trial directory of `edgekit sweep` (held-out session K = its test session). Per run
 and S, three measurements (the JSON keeps every one; a rerun skips those already in it):
@@ -17,7 +17,7 @@ and S, three measurements (the JSON keeps every one; a rerun skips those already
           is copied to --scratch (the sweep's runs are read-only), its model_meta.h rewritten with
           the head section, the firmware built; the report says whether head, outputs, classes and
           votes equal the host's (they must: `stream` then equals `board` on every run).
---write-doc replaces the part of the doc between the table markers with the tables.
+--write-doc renders the doc's tables (`<!-- table:calibration -->`: docs/results/calibration.json).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 
-BEGIN, END = "<!-- calibration-table:begin -->", "<!-- calibration-table:end -->"
 VOTE = 5
 
 
@@ -222,14 +221,11 @@ _HOST = ("float_before", "float_after", "int8_before", "int8_after")
 _STREAM = ("before_k1", "after_k1", f"before_k{VOTE}", f"after_k{VOTE}")
 
 
-def write_doc(json_path: Path, doc: Path) -> None:
-    text = doc.read_text()
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"{doc}: no {BEGIN} ... {END} markers")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    body = tables(json.loads(json_path.read_text()))
-    doc.write_text(f"{head}{BEGIN}\n{body}\n{END}{tail}")
+def write_doc(doc: Path) -> None:
+    """The doc's tables from docs/results (benchmarks/docs_tables.py renders every result table)."""
+    import docs_tables
+
+    doc.write_text(docs_tables.render(doc.read_text(), doc))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -247,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         a.scratch.mkdir(parents=True, exist_ok=True)
         measure(a)
     if a.write_doc:
-        write_doc(a.json, a.write_doc)
+        write_doc(a.write_doc)
     elif not a.runs:
         print(tables(json.loads(a.json.read_text())))
     return 0

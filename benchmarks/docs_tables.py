@@ -98,7 +98,49 @@ def runtimes() -> str:
     return _json("runtimes.json")["table"].rstrip("\n") + "\n"
 
 
+def calibration_cost() -> str:
+    """docs/results/calibration-cost.json: `benchmarks/calibration_cost.py RUN --method M --json`
+    once per method (mps2-an386, estimated Cortex-M4 cycles)."""
+    rows = ["| method | head | RAM B | per collected hop | solve | per hop after (head) |"]
+    rows.append("|---|---|---:|---:|---:|---:|")
+    for m, r in _json("calibration-cost.json").items():
+        cells = [
+            f"{r[k]['median_cycles']:,.0f} cyc ({r[k]['median_instructions']:,.0f} instr)"
+            for k in ("collect_per_hop", "solve", "head_per_hop")
+        ]
+        n_in = r["classes"] if m == "out-lda" else r["features"]
+        head = f"{r['classes']} × {n_in}"
+        rows.append(f"| {m} | {head} | {r['ram_bytes']:,} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def robustness(which: str) -> Callable[[], str]:
+    """docs/results/robustness.json and robustness-stream.json (`benchmarks/robustness.py`)."""
+
+    def table() -> str:
+        import robustness as rb
+
+        agg, stream = rb.results()
+        if which == "stream":
+            return rb.stream_markdown(stream)
+        return rb.conditions_markdown(agg) if which == "conditions" else rb.accuracy_markdown(agg)
+
+    return table
+
+
+def calibration() -> str:
+    """docs/results/calibration.json: `benchmarks/calibration_table.py RUNS --json`."""
+    import calibration_table
+
+    return calibration_table.tables(_json("calibration.json")).rstrip("\n") + "\n"
+
+
 RENDERERS: dict[str, Callable[..., str]] = {
+    "calibration": calibration,
+    "robustness-conditions": robustness("conditions"),
+    "robustness": robustness("accuracy"),
+    "robustness-stream": robustness("stream"),
+    "calibration-cost": calibration_cost,
     "demo": demo,
     "zoo": zoo,
     "zoo-short": zoo_short,

@@ -9,8 +9,8 @@ float and int8, clean / CA / LC, over seeds x held-out sessions; and `stream --d
     # `edgekit stream --disturb` of the standard and robust int8 models of one trial on a board
     nice -n 5 python benchmarks/robustness.py stream --out runs/robustness --trial mbv2-w0.2-seed0-sess3
 
-    # mean +- std over the finished trials -> docs/results/robustness.json and the marked tables
-    # of docs/robustness.md (--check: exit 1 if the Markdown differs from what the JSON gives)
+    # mean +- std over the finished trials -> docs/results/robustness.json; the marked tables of
+    # docs/robustness.md are rendered from it (benchmarks/docs_tables.py, `make docs`)
     python benchmarks/robustness.py table --out runs/robustness
 
 Each trial runs, with S its seed and K its held-out session (R = the standard run, a copy of
@@ -47,7 +47,6 @@ MODELS = ("standard", "augmented", "robust")
 SETS = ("clean", "ca", "lc")
 STD_FILES = ("float.pt", "frames.npz", "train.json", "qat.pt", "quantize.json", "export")
 BOARD = "mps2-an386"
-MARKED = re.compile(r"(<!-- table:([\w-]+) -->\n)(.*?)(<!-- /table -->)", re.S)
 
 
 # ------------------------------------------------------------------------------ running
@@ -373,38 +372,24 @@ def stream_markdown(results: dict) -> str:
     return "\n".join(rows) + "\n"
 
 
-def render(doc: str, tables: dict[str, str]) -> str:
-    def sub(m: re.Match) -> str:
-        name = m[2]
-        return m[1] + tables[name] + m[4] if name in tables else m[0]
-
-    return MARKED.sub(sub, doc)
-
-
 def cmd_table(args: argparse.Namespace) -> None:
-    if args.check:
-        agg = json.loads(RESULTS.read_text())
-    else:
-        agg = collect(Path(args.out))
-        agg["command"] = (
-            "python benchmarks/robustness.py run --pool /work/pool/sweep --out runs/robustness"
-        )
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(agg, indent=1) + "\n")
+    """Aggregate the finished trials into docs/results/robustness.json; the doc's tables are
+    rendered from it by benchmarks/docs_tables.py (`make docs`), like every result table."""
+    import docs_tables
+
+    agg = collect(Path(args.out))
+    agg["command"] = "python benchmarks/robustness.py run --pool /work/pool/sweep --out runs/robustness"
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(agg, indent=1) + "\n")
+    DOC.write_text(docs_tables.render(DOC.read_text(), DOC))
+    print(accuracy_markdown(agg))
+
+
+def results() -> tuple[dict, dict]:
+    """The aggregate and the board's stream rows as docs/results holds them (empty: none yet)."""
+    agg = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"trials": {}, "summary": {}}
     stream = json.loads(STREAM_RESULTS.read_text()) if STREAM_RESULTS.exists() else {}
-    tables = {
-        "robustness-conditions": conditions_markdown(agg),
-        "robustness": accuracy_markdown(agg),
-        "robustness-stream": stream_markdown(stream),
-    }
-    doc = DOC.read_text()
-    new = render(doc, tables)
-    if args.check:
-        if new != doc:
-            raise SystemExit(f"{DOC}: tables differ from {RESULTS.name}; run the table command")
-        return
-    DOC.write_text(new)
-    print(tables["robustness"])
+    return agg, stream
 
 
 def main() -> None:
@@ -436,7 +421,6 @@ def main() -> None:
     s.add_argument("--again", action="store_true", help="re-run rows already in the results")
     t = sub.add_parser("table", help="aggregate finished trials into the JSON and the doc")
     t.add_argument("--out", default="runs/robustness")
-    t.add_argument("--check", action="store_true")
     args = ap.parse_args()
     if args.cmd == "run":
         args.standard = dict(v.split("=", 1) for v in args.standard)
