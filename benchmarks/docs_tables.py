@@ -84,12 +84,43 @@ def zoo_ops(model: str) -> str:
     return bench_zoo.by_op_markdown(recs[0]).split("\n", 2)[2]
 
 
+SPRESENSE_HZ = 156e6  # the Spresense main core's clock (boards/spresense.toml)
+KEEP_UP = 0.9  # edgekit.bench.cycles.KEEP_UP_SHARE: a decision every hop with 10% to spare
+
+
 def features() -> str:
-    """docs/results/features.json: `benchmarks/bench_features.py <model_meta.h> --json`."""
+    """docs/results/features.json: `benchmarks/bench_features.py <model_meta.h> --json FILE`."""
     d = _json("features.json")
-    lines = ["| samples per push | instructions per hop (median) | max |", "|---:|---:|---:|"]
-    for b, r in sorted(d["per_block"].items(), key=lambda kv: int(kv[0])):
-        lines.append(f"| {b} | {r['median_instructions']:,.0f} | {r['max_instructions']:,.0f} |")
+    hop_s = d["hop_samples"] / d["fs"]
+    lines = [
+        "| channels | samples per hop (pushed per call) | instructions per hop | est. cycles per hop "
+        "| share of the hop at 156 / 168 MHz |",
+        "|---:|---:|---:|---:|---:|",
+        f"| {d['channels']} | {d['hop_samples']} ({d['block']}) | {d['median_instructions']:,.0f} | "
+        f"{d['median_cycles']:,.0f} | {d['median_cycles'] / (SPRESENSE_HZ * hop_s):.1%} / "
+        f"{d['median_cycles'] / (168e6 * hop_s):.1%} |",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def keep_up() -> str:
+    """Does each mbv2 width decide every hop on the Spresense (156 MHz)? Inference from
+    zoo.json (edgekit-rt, estimated cycles), the features from features.json."""
+    f = _json("features.json")
+    hop_s = f["hop_samples"] / f["fs"]
+    budget = SPRESENSE_HZ * hop_s
+    lines = [
+        "| model | inference est. cycles | + features | share of the hop at 156 MHz | "
+        f"keeps up (<= {KEEP_UP:.0%}) |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for m in _zoo_models():
+        if not m["model"].startswith("ek_mbv2_w"):
+            continue
+        inf = m["edgekit_rt"]["cycles"]
+        total = inf + f["median_cycles"]
+        ok = "yes" if total <= KEEP_UP * budget else "no"
+        lines.append(f"| {m['model']} | {inf:,.0f} | {total:,.0f} | {total / budget:.0%} | {ok} |")
     return "\n".join(lines) + "\n"
 
 
@@ -146,6 +177,7 @@ RENDERERS: dict[str, Callable[..., str]] = {
     "zoo-short": zoo_short,
     "zoo-ops": zoo_ops,
     "features": features,
+    "keep-up": keep_up,
     "runtimes": runtimes,
 }
 
