@@ -66,7 +66,7 @@ lint: setup
 	clang-format --dry-run --Werror $(FIRMWARE_SRCS)
 
 test: lint $(OTB_SAMPLE)
-	EDGEKIT_OTB_SAMPLE=$(OTB_SAMPLE) $(PY) -m pytest -q
+	EDGEKIT_OTB_SAMPLE=$(OTB_SAMPLE) $(PY) -m pytest -q --durations=15
 
 test-quick: lint $(OTB_SAMPLE)
 	EDGEKIT_OTB_SAMPLE=$(OTB_SAMPLE) $(PY) -m pytest -q -m "not slow"
