@@ -124,6 +124,31 @@ def keep_up() -> str:
     return "\n".join(lines) + "\n"
 
 
+def stream() -> str:
+    """docs/results/stream.json: `edgekit stream --board stm32f405 --clock-mhz 156 --json`."""
+    r = _json("stream.json")
+    a, ag, ex, lat, k = r["accuracy"], r["agreement_with_host"], r["exact"], r["latency"], r["vote"]
+    v = r["cost"]["verdict"]
+    clock = r["cost"]["clock_hz"] / 1e6
+    rows = [
+        ("replayed", f"{r['source']}: {r['hops']:,} hops of {r['hop_ms']:.1f} ms, "
+         f"{r['scored_hops']:,} scored"),
+        ("exact with the host", f"frames {ex['frames']:.2%} ({ex['frame_elements_differing']} of "
+         f"{ex['frame_elements']:,} elements differ), outputs {ex['outputs']:.2%}"),
+        ("decisions agree with the host", f"k=1 {ag['class']:.2%}, k={k} {ag['vote']:.2%}"),
+        ("accuracy (every scored hop)", f"k=1 {a['k1']:.2%} (host {a['host_k1']:.2%}), "
+         f"k={k} {a[f'k{k}']:.2%}"),
+        ("trial start to first correct decision", f"k={k}: median {lat['median_ms']:.0f} ms, "
+         f"p90 {lat['p90_ms']:.0f} ms ({lat['never_decided']} of {lat['trials']} never)"),
+        ("features per hop (est. cycles, median)", f"{v['features']:,.0f}"),
+        ("inference per hop (est. cycles, median)", f"{v['inference']:,.0f}"),
+        (f"total, share of the hop at {clock:g} MHz", f"{v['total']:,.0f}: median "
+         f"{v['share_of_hop']:.0%}, worst {v['worst_share_of_hop']:.0%} ({v['worst_ms']:.1f} ms)"),
+        (f"keeps up (every hop <= {v['limit_share']:.0%})", "yes" if v["keeps_up"] else "no"),
+    ]  # fmt: skip
+    return "| | |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows) + "\n"
+
+
 def runtimes() -> str:
     """docs/results/runtimes.json: `edgekit bench --runtime edgekit-rt,tflm --json` (its table)."""
     return _json("runtimes.json")["table"].rstrip("\n") + "\n"
@@ -178,6 +203,7 @@ RENDERERS: dict[str, Callable[..., str]] = {
     "zoo-ops": zoo_ops,
     "features": features,
     "keep-up": keep_up,
+    "stream": stream,
     "runtimes": runtimes,
 }
 

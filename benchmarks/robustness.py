@@ -378,7 +378,9 @@ def cmd_table(args: argparse.Namespace) -> None:
     import docs_tables
 
     agg = collect(Path(args.out))
-    agg["command"] = "python benchmarks/robustness.py run --pool /work/pool/sweep --out runs/robustness"
+    agg["command"] = (
+        "python benchmarks/robustness.py run --pool /work/pool/sweep --out runs/robustness"
+    )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(agg, indent=1) + "\n")
     DOC.write_text(docs_tables.render(DOC.read_text(), DOC))

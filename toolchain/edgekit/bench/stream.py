@@ -395,19 +395,9 @@ def run_stream(
             calls = meter.roots()[base:]
             dev["cycles_why_not"] = meter.why_not or add_hop_cycles(dev["hops"], calls)
     rec_out = evaluate(
-        meta,
-        rp,
-        frames,
-        host_out,
-        host_cls,
-        dev["hops"],
-        vote,
-        dev["tick_hz"],
-        clock_hz or board.clock_hz,
-        board,
-        dev["where"],
-        _cycles_status(port, meter, dev),
-    )
+        meta, rp, frames, host_out, host_cls, dev["hops"], vote, dev["tick_hz"],
+        clock_hz or board.clock_hz, board, dev["where"], _cycles_status(port, meter, dev),
+    )  # fmt: skip
     rec_out.update(
         {
             "link": dev["link"],
@@ -419,9 +409,9 @@ def run_stream(
             "run": str(run.root),
             "qemu_note": qemu_note(dev["tick_hz"]) if dev["where"].startswith("qemu") else "",
             "fpu_note": fpu_note(board) if dev["where"].startswith("qemu") else "",
+            "disturb": disturbed,
         }
     )
-    rec_out["disturb"] = disturbed
     rec_out["summary"] = summary_text(rec_out) + disturb_note(disturbed)
     if write:
         rec_out["files"] = write_stream(run, board.name, rec_out, rp, meta, dev["hops"])
