@@ -79,6 +79,18 @@ def _record(n_out: int, arch: str) -> Any:
     )
 
 
+def _bench_inputs(
+    shape: tuple[int, ...], inputs: Path | None, n: int, seed: int
+) -> tuple[np.ndarray, str]:
+    """The given --inputs, or n random int8 inputs; and where they came from."""
+    if inputs is not None:
+        return load_inputs(Path(inputs), shape), str(inputs)
+    if n <= 0:
+        raise EdgekitError(f"--samples: must be >= 1, got {n}")
+    x = np.random.default_rng(seed).integers(-128, 128, size=(n, *shape[1:])).astype(np.int8)
+    return x, f"random int8, seed {seed}"
+
+
 def export_tflite(
     run: runs.Run,
     board: Board,
@@ -99,18 +111,7 @@ def export_tflite(
     info = tflite.inspect_tflite(data, what)
     tflite.validate_tflm_int8(info, what, input_shape=None)
     in_t, out_t = info.input, info.output
-    if inputs is not None:
-        x = load_inputs(Path(inputs), in_t.shape)
-        src = str(inputs)
-    else:
-        if n <= 0:
-            raise EdgekitError(f"--samples: must be >= 1, got {n}")
-        x = (
-            np.random.default_rng(seed)
-            .integers(-128, 128, size=(n, *in_t.shape[1:]))
-            .astype(np.int8)
-        )
-        src = f"random int8, seed {seed}"
+    x, src = _bench_inputs(in_t.shape, inputs, n, seed)
     tflm_need = reference.find_arena(data, x[:1])
     y = reference.run_reference(data, x, reference.arena_with_margin(tflm_need))
     arena = size_arena(data, x, y, tflm_need, runtime or board.runtime, what)
