@@ -28,6 +28,8 @@ from edgekit.export import carray
 from edgekit.nn import build_model, stride_plan
 from edgekit.robust.gan import Critic, GanConfig, Generator, load_gan, sample, save_gan
 
+import rt_models
+
 G135 = grid_for("GR08MM1305")  # 13 x 5, 64 channels, corner (0, 0) empty
 G88 = grid_for("GR10MM0808")  # 8 x 8, 64 channels
 
@@ -147,9 +149,11 @@ def test_frames_carry_the_grid_and_old_frames_load(tmp_path: Path) -> None:
 
 def test_model_meta_h_describes_the_grid() -> None:
     rec = _record(G135)
+    # a real .tflite: the header's calibration section reads the model's head
+    model = rt_models.build(rt_models.tanh_spec(), rt_models.cache_dir()).read_bytes()
     text = carray.model_meta_h(
         rec,
-        b"\x00" * 16,
+        model,
         {"shape": [1, 13, 5, 1], "scale": 0.1, "zero_point": 0},
         {"shape": [1, 3], "scale": 0.1, "zero_point": 0},
         1024,
