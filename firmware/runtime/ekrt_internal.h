@@ -124,6 +124,11 @@ typedef struct {
     int32_t act_min, act_max;
 } ekrt_pool_params_t;
 
+/* the input indices [lo, hi) one pooling window covers along an axis, clipped to the image */
+typedef struct {
+    int32_t lo, hi;
+} ekrt_span_t;
+
 typedef struct {
     int32_t input_zp, output_zp, mult, shift; /* mult/shift already include 1/num_elements */
     int32_t num_elements;
@@ -250,6 +255,18 @@ static inline int8_t ekrt_requant_s8(int32_t acc, int32_t qm, int32_t shift, int
 {
     const int32_t v = ekrt_clamp(ekrt_mbqm(acc, qm, shift), -256, 255) + zp;
     return (int8_t)ekrt_clamp(v, lo, hi);
+}
+
+/* The span of output index o's window (k taps from o * stride - pad) along an axis of n
+ * inputs: the taps outside the image drop out (both pools; hi <= lo when none is inside). */
+static inline ekrt_span_t ekrt_pool_span(int32_t o, int32_t stride, int32_t pad, int32_t k,
+                                         int32_t n)
+{
+    const int32_t i0 = o * stride - pad;
+    ekrt_span_t s;
+    s.lo = i0 < 0 ? 0 : i0;
+    s.hi = k < n - i0 ? i0 + k : n;
+    return s;
 }
 
 /* Wrapping int32 addition (TFLM's int32 accumulators never overflow for valid models; this
