@@ -10,11 +10,16 @@ from __future__ import annotations
 import os
 import select
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+# the Keras -> int8 .tflite conversion the benchmark zoo uses (benchmarks run without tests/)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from zoo_models import int8_tflite  # noqa: E402
 
 LABELS = ("idle", "fist", "open", "pinch", "point")
 
@@ -31,20 +36,13 @@ def make_tiny_tflite(seed: int = 0) -> bytes:
     x = tf.keras.layers.Conv2D(8, 1, strides=2)(x)
     x = tf.keras.layers.GlobalAveragePooling2D()(x)
     out = tf.keras.layers.Dense(len(LABELS))(x)
-    model = tf.keras.Model(inp, out)
+    return int8_tflite(tf.keras.Model(inp, out), grid_samples(seed))
+
+
+def grid_samples(seed: int, n: int = 32) -> list[np.ndarray]:
+    """n normal 1x8x24x1 float32 frames: the calibration inputs of the tests' grid models."""
     rng = np.random.default_rng(seed)
-
-    def rep():
-        for _ in range(32):
-            yield [rng.normal(size=(1, 8, 24, 1)).astype(np.float32)]
-
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = rep
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-    return conv.convert()
+    return [rng.normal(size=(1, 8, 24, 1)).astype(np.float32) for _ in range(n)]
 
 
 def write_export(export_dir: Path, tflite: bytes, arena_bytes: int = 64 * 1024) -> dict:

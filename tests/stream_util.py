@@ -1,8 +1,10 @@
-"""A tiny int8 model exported with a causal feature chain (for the streaming tests)."""
+"""A tiny int8 model exported with a causal feature chain (for the streaming and calibration
+tests)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,22 +15,31 @@ FS = 2048.0
 
 
 def causal_export(
-    base: Path, adc_lsb: float = 0.5, hop_ms: float = 50.0, norm_scale: float = 1.0
+    base: Path,
+    adc_lsb: float = 0.5,
+    hop_ms: float = 50.0,
+    norm_scale: float = 1.0,
+    *,
+    name: str = "tiny",
+    make: Callable[[int], bytes] = fu.make_tiny_tflite,
+    calib_room: bool = True,
 ) -> Path:
-    """A run directory whose export/ holds the tiny model with a causal chain in model_meta.h."""
+    """A run directory whose export/ holds a test model (make(0), cached in base as
+    <name>-s0.tflite) with a causal chain in model_meta.h; calib_room: export's room for
+    on-device calibration."""
     from edgekit.checkpoint import ModelRecord
     from edgekit.data.features import FeatureConfig
     from edgekit.export import carray
     from edgekit.export.tflite import inspect_tflite, resolver_ops
 
-    root = base / f"tiny-causal-{adc_lsb:g}-{hop_ms:g}-{norm_scale:g}"
+    root = base / f"{name}-causal-{adc_lsb:g}-{hop_ms:g}-{norm_scale:g}-{int(calib_room)}"
     if (root / "export" / "model_meta.h").exists():
         return root
-    model = base / "tiny-s0.tflite"
+    model = base / f"{name}-s0.tflite"
     if not model.exists():
-        model.write_bytes(fu.make_tiny_tflite(0))
+        model.write_bytes(make(0))
     tfl = model.read_bytes()
-    info = inspect_tflite(tfl, "tiny test model")
+    info = inspect_tflite(tfl, f"{name} test model")
     n_out = int(info.output.shape[-1])
     rng = np.random.default_rng(5)
     fc = FeatureConfig(adc_lsb=adc_lsb, hop_ms=hop_ms, window_ms=3 * hop_ms)
@@ -56,10 +67,12 @@ def causal_export(
         "zero_point": info.output.zero_points[0],
         "shape": info.output.shape,
     }
-    tmp = base / f".tmp-causal-{os.getpid()}"
+    tmp = base / f".tmp-{name}-causal-{os.getpid()}"
     (tmp / "export").mkdir(parents=True, exist_ok=True)
     (tmp / "export" / "model_int8.tflite").write_bytes(tfl)
-    carray.write_all(tmp / "export", rec, tfl, q, o, 64 * 1024, resolver_ops(info))
+    carray.write_all(
+        tmp / "export", rec, tfl, q, o, 64 * 1024, resolver_ops(info), calib_room=calib_room
+    )
     tmp.rename(root)
     return root
 
