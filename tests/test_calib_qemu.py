@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,14 +15,9 @@ from pathlib import Path
 import pytest
 
 import calib_util as cu
+import firmware_util as fu
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-        reason="needs qemu-system-arm and arm-none-eabi-gcc",
-    ),
-]
+pytestmark = [pytest.mark.slow, fu.needs_qemu]
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,15 +14,10 @@ import pytest
 
 from edgekit.data.synth import SynthConfig, generate
 
+import firmware_util as fu
 import stream_util as su
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-        reason="needs qemu-system-arm and arm-none-eabi-gcc",
-    ),
-]
+pytestmark = [pytest.mark.slow, fu.needs_qemu]
 
 REPO = Path(__file__).resolve().parents[1]
 
