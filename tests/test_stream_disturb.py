@@ -107,10 +107,7 @@ def hot_recording(base: Path) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-    reason="needs qemu-system-arm and arm-none-eabi-gcc",
-)
+@fu.needs_qemu
 def test_stream_disturb_ca_exact_in_qemu(tmp_path_factory):
     base = tmp_path_factory.getbasetemp()
     run = su.causal_export(base, adc_lsb=1.0, norm_scale=20.0)
