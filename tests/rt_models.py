@@ -506,6 +506,7 @@ def rt_dw_specs(seed0: int = 1500) -> list[ModelSpec]:
         ("r_avg_global_c12", "avgpool", 10, 5, 12, (10, 5), 1, "valid"),
         ("r_avg_3x3_c7", "avgpool", 6, 7, 7, 3, 1, "same"),
         ("r_avg_big_c4", "avgpool", 16, 17, 4, (16, 16), 1, "valid"),
+        ("r_avg_3x3_c3", "avgpool", 6, 7, 3, 3, 2, "same"),  # reference loop, clipped windows
     ]
     for i, (name, kind, h, w, c, k, st, pad) in enumerate(pools, start=30):
         params = dict(h=h, w=w, c=c, k=k, s=st, pad=pad, range=(-1.5, 2.5))

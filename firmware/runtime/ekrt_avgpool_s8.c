@@ -1,30 +1,40 @@
 /* AVERAGE_POOL_2D int8 (TFLM reference_integer_ops::AveragePool): the divisor counts only
- * the taps inside the image; the average rounds half away from zero. Also the Prepare both
- * pools share (ekrt_pool_prepare). */
+ * the taps inside the image; the average rounds half away from zero. Also what both pools
+ * share: the Prepare (ekrt_pool_prepare) and the reference loop (ekrt_pool_s8). */
 #include "ekrt_dsp.h" /* first: kernel optimisation level */
 #include "ekrt_internal.h"
 
-void ekrt_avgpool_s8(const ekrt_pool_params_t *p, const int8_t *in, int8_t *out)
+void ekrt_pool_s8(const ekrt_pool_params_t *p, const int8_t *in, int8_t *out, int is_max)
 {
+    const int32_t ch = p->channels, row = p->in_w * ch;
     int32_t b, oy, ox, c, y, x;
     for (b = 0; b < p->batches; ++b) {
+        const int8_t *in_b = in + b * p->in_h * row;
         for (oy = 0; oy < p->out_h; ++oy) {
             const ekrt_span_t ys = ekrt_pool_span(oy, p->stride_h, p->pad_h, p->k_h, p->in_h);
-            for (ox = 0; ox < p->out_w; ++ox) {
+            for (ox = 0; ox < p->out_w; ++ox, out += ch) {
                 const ekrt_span_t xs = ekrt_pool_span(ox, p->stride_w, p->pad_w, p->k_w, p->in_w);
-                for (c = 0; c < p->channels; ++c) {
-                    int32_t acc = 0, count = 0;
-                    for (y = ys.lo; y < ys.hi; ++y) {
-                        for (x = xs.lo; x < xs.hi; ++x) {
-                            acc += in[((b * p->in_h + y) * p->in_w + x) * p->channels + c];
-                            count++;
+                const int8_t *win = in_b + ys.lo * row + xs.lo * ch;
+                const int32_t rows = ys.hi - ys.lo, cols = xs.hi - xs.lo;
+                for (c = 0; c < ch; ++c) {
+                    int32_t v = is_max ? -128 : 0;
+                    if (is_max) {
+                        for (y = 0; y < rows; ++y) {
+                            for (x = 0; x < cols; ++x) {
+                                const int32_t t = win[y * row + x * ch + c];
+                                v = t > v ? t : v;
+                            }
                         }
+                    } else if (rows > 0 && cols > 0) {
+                        const int32_t count = rows * cols;
+                        for (y = 0; y < rows; ++y) {
+                            for (x = 0; x < cols; ++x) {
+                                v += win[y * row + x * ch + c];
+                            }
+                        }
+                        v = v > 0 ? (v + count / 2) / count : (v - count / 2) / count;
                     }
-                    if (count > 0) {
-                        acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
-                    }
-                    out[((b * p->out_h + oy) * p->out_w + ox) * p->channels + c] =
-                        (int8_t)ekrt_clamp(acc, p->act_min, p->act_max);
+                    out[c] = (int8_t)ekrt_clamp(v, p->act_min, p->act_max);
                 }
             }
         }
@@ -88,7 +98,7 @@ int ekrt_prepare_avgpool(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_
 
 void ekrt_eval_avgpool(const ekrt_t *rt, const ekrt_op_t *op)
 {
-    ekrt_avgpool_s8(&op->p.pool, EKRT_IN(rt, op, 0), EKRT_OUT(rt, op));
+    ekrt_pool_s8(&op->p.pool, EKRT_IN(rt, op, 0), EKRT_OUT(rt, op), 0);
 }
 
 /* TFLM's average: the sum over `count` taps divided, rounding half away from zero */

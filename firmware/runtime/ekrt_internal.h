@@ -288,8 +288,8 @@ void ekrt_fully_connected_s8(const ekrt_fc_params_t *p, const int8_t *in, const 
 void ekrt_add_s8(const ekrt_add_params_t *p, uint32_t ndim, const int32_t *out_dims,
                  const int32_t *s1, const int32_t *s2, const int8_t *in1, const int8_t *in2,
                  int8_t *out);
-void ekrt_avgpool_s8(const ekrt_pool_params_t *p, const int8_t *in, int8_t *out);
-void ekrt_maxpool_s8(const ekrt_pool_params_t *p, const int8_t *in, int8_t *out);
+/* both pools' reference loop: each output the maximum (is_max) or the average of its taps */
+void ekrt_pool_s8(const ekrt_pool_params_t *p, const int8_t *in, int8_t *out, int is_max);
 void ekrt_mean_s8(const ekrt_mean_params_t *p, uint32_t ndim, const int32_t *in_dims,
                   const int8_t *in, int8_t *out);
 void ekrt_pad_s8(const ekrt_pad_params_t *p, uint32_t ndim, const int32_t *in_dims,

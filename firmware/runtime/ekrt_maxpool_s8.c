@@ -1,32 +1,8 @@
 /* MAX_POOL_2D int8 (TFLM reference_integer_ops::MaxPool): the largest input of the taps
- * inside the image, clamped to the fused activation range. Prepare: ekrt_pool_prepare. */
+ * inside the image, clamped to the fused activation range. Prepare and reference loop:
+ * ekrt_pool_prepare, ekrt_pool_s8 (ekrt_avgpool_s8.c). */
 #include "ekrt_dsp.h" /* first: kernel optimisation level */
 #include "ekrt_internal.h"
-
-void ekrt_maxpool_s8(const ekrt_pool_params_t *p, const int8_t *in, int8_t *out)
-{
-    int32_t b, oy, ox, c, y, x;
-    for (b = 0; b < p->batches; ++b) {
-        for (oy = 0; oy < p->out_h; ++oy) {
-            const ekrt_span_t ys = ekrt_pool_span(oy, p->stride_h, p->pad_h, p->k_h, p->in_h);
-            for (ox = 0; ox < p->out_w; ++ox) {
-                const ekrt_span_t xs = ekrt_pool_span(ox, p->stride_w, p->pad_w, p->k_w, p->in_w);
-                for (c = 0; c < p->channels; ++c) {
-                    int32_t m = -128;
-                    for (y = ys.lo; y < ys.hi; ++y) {
-                        for (x = xs.lo; x < xs.hi; ++x) {
-                            const int32_t v =
-                                in[((b * p->in_h + y) * p->in_w + x) * p->channels + c];
-                            m = v > m ? v : m;
-                        }
-                    }
-                    out[((b * p->out_h + oy) * p->out_w + ox) * p->channels + c] =
-                        (int8_t)ekrt_clamp(m, p->act_min, p->act_max);
-                }
-            }
-        }
-    }
-}
 
 int ekrt_prepare_maxpool(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in)
 {
@@ -41,7 +17,7 @@ int ekrt_prepare_maxpool(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_
 
 void ekrt_eval_maxpool(const ekrt_t *rt, const ekrt_op_t *op)
 {
-    ekrt_maxpool_s8(&op->p.pool, EKRT_IN(rt, op, 0), EKRT_OUT(rt, op));
+    ekrt_pool_s8(&op->p.pool, EKRT_IN(rt, op, 0), EKRT_OUT(rt, op), 1);
 }
 
 /* the signed byte-wise maximum of a and b (SSUB8 sets a lane's GE bit when a >= b, SEL picks) */
