@@ -3,7 +3,10 @@ tests)."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +15,7 @@ import numpy as np
 import firmware_util as fu
 
 FS = 2048.0
+REPO = Path(__file__).resolve().parents[1]
 
 
 def causal_export(
@@ -87,3 +91,21 @@ def emg_counts(n_ch: int, n: int, seed: int, lsb: float = 0.5) -> np.ndarray:
     x = rng.normal(0, 60, (n_ch, n)) * env
     x += rng.uniform(-2000, 2000, (n_ch, 1)) + 30 * np.sin(2 * np.pi * 50 * t)
     return causal.to_counts(x, lsb, "synthetic")
+
+
+def stream_cli(
+    run: Path, recording: Path, *args: str, timeout: float = 1200
+) -> subprocess.CompletedProcess:
+    """`edgekit stream --board mps2-an386 --run RUN --recording RECORDING ARGS` as a user runs it
+    (its own process, the toolchain on PYTHONPATH)."""
+    argv = [sys.executable, "-m", "edgekit.cli", "stream", "--board", "mps2-an386"]
+    argv += ["--run", str(run), "--recording", str(recording), *args, "--no-progress"]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "toolchain")}
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def stream_in_qemu(run: Path, recording: Path, *args: str) -> dict:
+    """stream_cli's run with --json, which must succeed: its report."""
+    out = stream_cli(run, recording, *args, "--json")
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout)
