@@ -265,6 +265,21 @@ KERAS = {
 }
 
 
+def int8_tflite(model, samples: list[np.ndarray]) -> bytes:
+    """A Keras model through TFLiteConverter, full int8 with int8 input/output, calibrated on
+    samples (float32, shaped like the model's batch-1 input). Also the tests' Keras models
+    (tests/firmware_util.py, tests/calib_util.py) are made with it."""
+    import tensorflow as tf
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([x] for x in samples)
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    return conv.convert()
+
+
 def keras_tflite(r: Recipe) -> bytes:
     """Full-int8 TFLiteConverter with int8 input/output, calibrated on random inputs."""
     import tensorflow as tf
@@ -274,18 +289,9 @@ def keras_tflite(r: Recipe) -> bytes:
     shape = tuple(model.inputs[0].shape[1:])
     _healthy_weights(model, shape, r.seed)
     rng = np.random.default_rng(r.seed)
-
-    def rep():
-        for _ in range(16):
-            yield [rng.uniform(-1.0, 1.0, size=(1, *shape)).astype(np.float32)]
-
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = rep
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-    return conv.convert()
+    return int8_tflite(
+        model, [rng.uniform(-1.0, 1.0, (1, *shape)).astype(np.float32) for _ in range(16)]
+    )
 
 
 # --- edgekit builder -----------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""Shared helpers for tests/test_firmware_*.py: a tiny real int8 model and a serial-protocol link.
+"""Shared helpers for the firmware tests (tests/test_firmware_*.py and the runtime, DSP, stream
+and calibration tests): a tiny real int8 model, a serial-protocol link, a host C build (gcc,
+optionally under sanitizers) and the marker for tests that need QEMU and the Arm compiler.
 
 The model is made with TensorFlow (Keras -> TFLiteConverter, int8 in/out); its export artifacts
 (model_data.c/.cc/.h, model_meta.h) are written by the export stage's own writers
@@ -9,14 +11,39 @@ from __future__ import annotations
 
 import os
 import select
+import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pytest
+
+# the Keras -> int8 .tflite conversion the benchmark zoo uses (benchmarks run without tests/)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from zoo_models import int8_tflite  # noqa: E402
 
 LABELS = ("idle", "fist", "open", "pinch", "point")
+
+# for the tests that build for the emulated Cortex-M4 (mps2-an386) and run it
+needs_qemu = pytest.mark.skipif(
+    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+    reason="needs qemu-system-arm and arm-none-eabi-gcc",
+)
+
+
+SAN_CFLAGS = ["-g", "-O1", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
+
+
+def build_host_c(exe: Path, *args: str, sanitize: bool = True) -> Path:
+    """gcc -std=c99 with warnings as errors: args (flags, sources, libraries) into exe; sanitize:
+    under ASan + UBSan (-O1, the first report ends the run), else -O2."""
+    opt = SAN_CFLAGS if sanitize else ["-O2"]
+    cmd = ["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", *opt, *args, "-o", str(exe)]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return exe
 
 
 def make_tiny_tflite(seed: int = 0) -> bytes:
@@ -31,20 +58,13 @@ def make_tiny_tflite(seed: int = 0) -> bytes:
     x = tf.keras.layers.Conv2D(8, 1, strides=2)(x)
     x = tf.keras.layers.GlobalAveragePooling2D()(x)
     out = tf.keras.layers.Dense(len(LABELS))(x)
-    model = tf.keras.Model(inp, out)
+    return int8_tflite(tf.keras.Model(inp, out), grid_samples(seed))
+
+
+def grid_samples(seed: int, n: int = 32) -> list[np.ndarray]:
+    """n normal 1x8x24x1 float32 frames: the calibration inputs of the tests' grid models."""
     rng = np.random.default_rng(seed)
-
-    def rep():
-        for _ in range(32):
-            yield [rng.normal(size=(1, 8, 24, 1)).astype(np.float32)]
-
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = rep
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-    return conv.convert()
+    return [rng.normal(size=(1, 8, 24, 1)).astype(np.float32) for _ in range(n)]
 
 
 def write_export(export_dir: Path, tflite: bytes, arena_bytes: int = 64 * 1024) -> dict:

@@ -506,6 +506,7 @@ def rt_dw_specs(seed0: int = 1500) -> list[ModelSpec]:
         ("r_avg_global_c12", "avgpool", 10, 5, 12, (10, 5), 1, "valid"),
         ("r_avg_3x3_c7", "avgpool", 6, 7, 7, 3, 1, "same"),
         ("r_avg_big_c4", "avgpool", 16, 17, 4, (16, 16), 1, "valid"),
+        ("r_avg_3x3_c3", "avgpool", 6, 7, 3, 3, 2, "same"),  # reference loop, clipped windows
     ]
     for i, (name, kind, h, w, c, k, st, pad) in enumerate(pools, start=30):
         params = dict(h=h, w=w, c=c, k=k, s=st, pad=pad, range=(-1.5, 2.5))
@@ -569,20 +570,23 @@ def _build_keras(spec: ModelSpec):  # -> (keras.Model, input shape without batch
     init = lambda std: tf.keras.initializers.RandomNormal(stddev=std, seed=spec.seed)  # noqa: E731
     binit = tf.keras.initializers.RandomNormal(stddev=0.5, seed=spec.seed + 1)
     silence: list = []  # (layer, output channels) to scale to near-dead after building
+
+    def spec_conv(**kw):  # the spec's Conv2D: cout filters of k, stride s, weights of spread wstd
+        return L.Conv2D(
+            p["cout"],
+            p["k"],
+            strides=p["s"],
+            kernel_initializer=init(p["wstd"]),
+            bias_initializer=binit,
+            **kw,
+        )
+
     k = spec.kind
     if k == "conv":
         shape = (p["h"], p["w"], p["cin"])
         inp = tf.keras.Input(shape, batch_size=1)
-        x = L.Conv2D(
-            p["cout"],
-            p["k"],
-            strides=p["s"],
-            padding=p["pad"],
-            activation=p["act"],
-            dilation_rate=p["dil"],
-            groups=p["groups"],
-            kernel_initializer=init(p["wstd"]),
-            bias_initializer=binit,
+        x = spec_conv(
+            padding=p["pad"], activation=p["act"], dilation_rate=p["dil"], groups=p["groups"]
         )(inp)
     elif k == "dw":
         shape = (p["h"], p["w"], p["cin"])
@@ -741,15 +745,7 @@ def _build_keras(spec: ModelSpec):  # -> (keras.Model, input shape without batch
         # with a small output, as a classifier has
         shape = (p["h"], p["w"], p["cin"])
         inp = tf.keras.Input(shape, batch_size=1)
-        x = L.Conv2D(
-            p["cout"],
-            p["k"],
-            strides=p["s"],
-            padding="same",
-            activation="relu6",
-            kernel_initializer=init(p["wstd"]),
-            bias_initializer=binit,
-        )(inp)
+        x = spec_conv(padding="same", activation="relu6")(inp)
         x = L.GlobalAveragePooling2D()(x)
         x = L.Dense(p["units"], kernel_initializer=init(0.5), bias_initializer=binit)(x)
     elif k == "maxpool":

@@ -16,15 +16,10 @@ from edgekit.bench import run_bench
 from edgekit.bench.qemu import run_qemu
 from edgekit.errors import EdgekitError
 
+import firmware_util as fu
 from bench_util import make_run, mps2
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-        reason="needs qemu-system-arm and gcc-arm-none-eabi (make sysdeps)",
-    ),
-]
+pytestmark = [pytest.mark.slow, fu.needs_qemu]
 
 
 @pytest.fixture(scope="module")

@@ -6,22 +6,17 @@ operator edgekit-rt lacks (TANH) is reported as such, not a crash. No anchor nee
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
+import firmware_util as fu
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-        reason="needs qemu-system-arm and arm-none-eabi-gcc",
-    ),
-]
+pytestmark = [pytest.mark.slow, fu.needs_qemu]
 
 SMALL = "dw3x3_24x24x8_mult2"  # one DEPTHWISE_CONV_2D, depth multiplier 2
 POOL = "maxpool2x2_48x48x8"  # MAX_POOL_2D

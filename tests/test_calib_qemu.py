@@ -5,43 +5,22 @@ in instructions and bytes."""
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import calib_util as cu
+import firmware_util as fu
+import stream_util as su
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-        reason="needs qemu-system-arm and arm-none-eabi-gcc",
-    ),
-]
-
-REPO = Path(__file__).resolve().parents[1]
+pytestmark = [pytest.mark.slow, fu.needs_qemu]
 
 
 def test_calibrated_stream_in_qemu(tmp_path_factory, tiny_csl):
     run = cu.head_export(tmp_path_factory.getbasetemp())
-    env = {**os.environ, "PYTHONPATH": str(REPO / "toolchain")}
-    argv = [sys.executable, "-m", "edgekit.cli", "stream", "--board", "mps2-an386", "--run"]
-    argv += [str(run), "--recording", str(tiny_csl), "--session", "2", "--calibrate", "0.6"]
-    out = subprocess.run(
-        argv + ["--vote", "3", "--json", "--no-progress"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=900,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    rep = json.loads(out.stdout)
+    calib = ["--session", "2", "--calibrate", "0.6"]
+    rep = su.stream_in_qemu(run, tiny_csl, *calib, "--vote", "3")
     e = rep["exact"]
     assert e["frames"] and e["calibration_hops"] and e["head_crc"] and e["head_bytes"], e
     assert e["outputs"] == e["base_outputs"] == e["classes"] == e["votes"] == 1.0
@@ -56,11 +35,7 @@ def test_calibrated_stream_in_qemu(tmp_path_factory, tiny_csl):
     files = rep["files"]
     assert Path(files["json"]).is_file() and "--calibrate" in Path(files["md"]).read_text()
     # a bad calibration request stops before the board with the reason
-    bad = subprocess.run(
-        argv[:-1] + ["0.05", "--no-progress"], capture_output=True, text=True, env=env, timeout=300
-    )
+    bad = su.stream_cli(run, tiny_csl, *calib[:-1], "0.05", timeout=300)
     assert bad.returncode == 2 and "the head needs at least 3 per gesture" in bad.stderr
-    clash = subprocess.run(
-        argv + ["--block", "50"], capture_output=True, text=True, env=env, timeout=300
-    )
+    clash = su.stream_cli(run, tiny_csl, *calib, "--block", "50", timeout=300)
     assert clash.returncode == 2 and "--block cannot be used with it" in clash.stderr

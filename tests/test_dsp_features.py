@@ -18,6 +18,8 @@ from edgekit.data.features import FeatureConfig
 from edgekit.data.grids import Grid, column_major, csl
 from edgekit.export import carray
 
+import firmware_util as fu
+
 REPO = Path(__file__).resolve().parents[1]
 DSP = REPO / "firmware" / "dsp"
 FS = 2048.0
@@ -77,35 +79,17 @@ def chain_meta(
 
 def build_tool(tmp: Path, meta: str, sanitize: bool = True) -> Path:
     (tmp / "model_meta.h").write_text(meta)
-    exe = tmp / "ek_features_run"
-    san = (
-        ["-g", "-O1", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
-        if sanitize
-        else ["-O2"]
+    return fu.build_host_c(
+        tmp / "ek_features_run",
+        "-pedantic",
+        "-ffp-contract=off",
+        f"-I{DSP}",
+        f"-I{tmp}",
+        str(DSP / "ek_features.c"),
+        str(DSP / "tools" / "ek_features_run.c"),
+        "-lm",
+        sanitize=sanitize,
     )
-    subprocess.run(
-        [
-            "gcc",
-            "-std=c99",
-            "-Wall",
-            "-Wextra",
-            "-Werror",
-            "-pedantic",
-            "-ffp-contract=off",
-            *san,
-            f"-I{DSP}",
-            f"-I{tmp}",
-            str(DSP / "ek_features.c"),
-            str(DSP / "tools" / "ek_features_run.c"),
-            "-lm",
-            "-o",
-            str(exe),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return exe
 
 
 def run_c(exe: Path, counts: np.ndarray, split: int = 1) -> tuple[np.ndarray, np.ndarray]:

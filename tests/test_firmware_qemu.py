@@ -5,7 +5,6 @@ equal the tflite_micro reference byte for byte."""
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 
@@ -15,13 +14,7 @@ from edgekit.runs import Run
 
 import firmware_util as fu
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
-        reason="needs arm-none-eabi-gcc and qemu-system-arm",
-    ),
-]
+pytestmark = [pytest.mark.slow, fu.needs_qemu]
 
 BOARDS = {"mps2-an386": ("mps2-an386", 25_000_000), "stm32f405": ("stm32f4", 168_000_000)}
 

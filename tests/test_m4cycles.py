@@ -41,7 +41,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 TOOLS = REPO / "firmware" / "runtime" / "tools" / "qemu_cycles"
 sys.path.insert(0, str(TOOLS))
+sys.path.insert(0, str(REPO / "firmware" / "runtime" / "tools" / "semihost"))
 import m4cycles  # noqa: E402
+
+import ekrt_semi  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     shutil.which("qemu-system-arm") is None
@@ -98,20 +101,7 @@ def run_loops(loops, tmp: Path, *extra: str) -> m4cycles.Profile:
     plugin, elf, markers = loops
     out = tmp / "hits.txt"
     proc = subprocess.run(
-        [
-            "qemu-system-arm",
-            "-M",
-            "mps2-an386",
-            "-nographic",
-            "-icount",
-            "shift=0",
-            "-semihosting-config",
-            "enable=on,target=native",
-            *extra,
-            "-kernel",
-            str(elf),
-            *m4cycles.plugin_args(plugin, markers, out),
-        ],
+        ekrt_semi.qemu_argv(elf, *extra, *m4cycles.plugin_args(plugin, markers, out)),
         capture_output=True,
         text=True,
         timeout=120,
@@ -184,9 +174,6 @@ def test_bad_argument_is_refused(loops, tmp_path):
 def rt_run(loops, tmp_path_factory: pytest.TempPathFactory):
     import rt_models
     from runtime_util import random_inputs
-
-    sys.path.insert(0, str(REPO / "firmware" / "runtime" / "tools" / "semihost"))
-    import ekrt_semi
 
     tmp = tmp_path_factory.mktemp("m4cycles-rt")
     spec = next(s for s in rt_models.all_specs() if s.name == "mbv2")

@@ -18,6 +18,7 @@ import pytest
 
 from edgekit.export.rt_host import runtime_sources
 
+import firmware_util as fu
 import rt_models
 from runtime_util import EXPECTED_OPS, RUNTIME, random_inputs, tflm_outputs
 
@@ -29,27 +30,15 @@ SAN_ENV = {
 SPECS = rt_models.all_specs()
 
 
+def build_runtime_tool(exe: Path, tool: str) -> Path:
+    """firmware/runtime/tools/<tool> and the runtime, under ASan + UBSan."""
+    sources = [*map(str, runtime_sources()), str(RUNTIME / "tools" / tool)]
+    return fu.build_host_c(exe, f"-I{RUNTIME}", *sources)
+
+
 @pytest.fixture(scope="session")
 def ekrt_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    exe = tmp_path_factory.mktemp("ekrt") / "ekrt_run"
-    cmd = [
-        "gcc",
-        "-std=c99",
-        "-Wall",
-        "-Wextra",
-        "-Werror",
-        "-O1",
-        "-g",
-        "-fsanitize=address,undefined",
-        "-fno-sanitize-recover=all",
-        f"-I{RUNTIME}",
-        *map(str, runtime_sources()),
-        str(RUNTIME / "tools" / "ekrt_run.c"),
-        "-o",
-        str(exe),
-    ]
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
-    return exe
+    return build_runtime_tool(tmp_path_factory.mktemp("ekrt") / "ekrt_run", "ekrt_run.c")
 
 
 @pytest.fixture(scope="session")
@@ -110,28 +99,7 @@ def test_matrix_product_selfcheck(tmp_path: Path):
     of the matrix product (wide, narrow, vec; every tile size, k tail, per-tensor and
     per-channel, mode R and G rows, activation ranges) against the reference fully connected
     kernel, random cases, the filter and columns each in an allocation of their exact size."""
-    exe = tmp_path / "matcheck"
-    subprocess.run(
-        [
-            "gcc",
-            "-std=c99",
-            "-Wall",
-            "-Wextra",
-            "-Werror",
-            "-O1",
-            "-g",
-            "-fsanitize=address,undefined",
-            "-fno-sanitize-recover=all",
-            f"-I{RUNTIME}",
-            *map(str, runtime_sources()),
-            str(RUNTIME / "tools" / "ekrt_matcheck.c"),
-            "-o",
-            str(exe),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    exe = build_runtime_tool(tmp_path / "matcheck", "ekrt_matcheck.c")
     res = subprocess.run(
         [str(exe), "4000", "7"],
         capture_output=True,

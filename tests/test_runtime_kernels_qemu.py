@@ -10,7 +10,6 @@ interpreter's.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import firmware_util as fu
 import rt_models
 from runtime_util import EXPECTED_OPS, random_inputs, tflm_outputs
 
@@ -27,10 +27,7 @@ import ekrt_semi  # noqa: E402
 
 SPECS = rt_models.all_specs()
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-    reason="needs qemu-system-arm and arm-none-eabi-gcc",
-)
+pytestmark = fu.needs_qemu
 
 
 @pytest.fixture(scope="module")

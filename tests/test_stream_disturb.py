@@ -8,11 +8,7 @@ with the host on every hop."""
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +25,6 @@ from edgekit.runs import Run
 import firmware_util as fu
 import stream_util as su
 
-REPO = Path(__file__).resolve().parents[1]
 needs_gcc = pytest.mark.skipif(
     shutil.which("gcc") is None or shutil.which("make") is None, reason="needs gcc and make"
 )
@@ -107,10 +102,7 @@ def hot_recording(base: Path) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-    reason="needs qemu-system-arm and arm-none-eabi-gcc",
-)
+@fu.needs_qemu
 def test_stream_disturb_ca_exact_in_qemu(tmp_path_factory):
     base = tmp_path_factory.getbasetemp()
     run = su.causal_export(base, adc_lsb=1.0, norm_scale=20.0)
@@ -123,19 +115,8 @@ def test_stream_disturb_ca_exact_in_qemu(tmp_path_factory):
         for m in range(1, len(rec.trials) + 1)
         if (np.abs(st.replay_of(rec, None, 1.0, 192, m).counts) == INT16_MAX).any()
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO / "toolchain")}
-    argv = ["stream", "--board", "mps2-an386", "--run", str(run), "--recording", str(data)]
-    argv += ["--disturb", "ca", "--seed", "5", "--vote", "3", "--block", "300"]
-    argv += ["--max-trials", str(n_trials), "--json", "--no-progress"]
-    out = subprocess.run(
-        [sys.executable, "-m", "edgekit.cli", *argv],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=1200,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    rep = json.loads(out.stdout)
+    args = ["--disturb", "ca", "--seed", "5", "--vote", "3", "--block", "300"]
+    rep = su.stream_in_qemu(run, data, *args, "--max-trials", str(n_trials))
     assert rep["disturb"]["condition"] == "ca" and rep["disturb"]["seed"] == 5
     assert rep["disturb"]["clipping"] == info["clipping"]
     assert "[disturb:ca seed=5]" in rep["source"]

@@ -4,28 +4,16 @@ votes equal the host reference chain exactly. This is also the QEMU run of firmw
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from edgekit.data.synth import SynthConfig, generate
 
+import firmware_util as fu
 import stream_util as su
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-        reason="needs qemu-system-arm and arm-none-eabi-gcc",
-    ),
-]
-
-REPO = Path(__file__).resolve().parents[1]
+pytestmark = [pytest.mark.slow, fu.needs_qemu]
 
 
 def test_stream_replay_in_qemu(tmp_path_factory):
@@ -37,35 +25,7 @@ def test_stream_replay_in_qemu(tmp_path_factory):
             n_classes=5, sessions=1, trials_per_gesture=1, idle_trials=1, trial_seconds=0.5, seed=3
         ),
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO / "toolchain")}
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "edgekit.cli",
-            "stream",
-            "--board",
-            "mps2-an386",
-            "--run",
-            str(run),
-            "--recording",
-            str(data),
-            "--vote",
-            "3",
-            "--block",
-            "250",
-            "--max-trials",
-            "2",
-            "--json",
-            "--no-progress",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=900,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    rep = json.loads(out.stdout)
+    rep = su.stream_in_qemu(run, data, "--vote", "3", "--block", "250", "--max-trials", "2")
     assert rep["hops"] == 2 * 1024 // 102 - 2  # 2 trials of 0.5 s, 3 hops per window
     assert rep["exact"]["frames"] == 1.0 and rep["exact"]["max_lsb_diff"] == 0
     assert rep["exact"]["outputs"] == 1.0

@@ -1,35 +1,40 @@
 /* AVERAGE_POOL_2D int8 (TFLM reference_integer_ops::AveragePool): the divisor counts only
- * the taps inside the image; the average rounds half away from zero. Also the Prepare both
- * pools share (ekrt_pool_prepare). */
+ * the taps inside the image; the average rounds half away from zero. Also what both pools
+ * share: the Prepare (ekrt_pool_prepare) and the reference loop (ekrt_pool_s8). */
 #include "ekrt_dsp.h" /* first: kernel optimisation level */
 #include "ekrt_internal.h"
 
-void ekrt_avgpool_s8(const ekrt_pool_params_t *p, const int8_t *in, int8_t *out)
+void ekrt_pool_s8(const ekrt_pool_params_t *p, const int8_t *in, int8_t *out, int is_max)
 {
+    const int32_t ch = p->channels, row = p->in_w * ch;
     int32_t b, oy, ox, c, y, x;
     for (b = 0; b < p->batches; ++b) {
+        const int8_t *in_b = in + b * p->in_h * row;
         for (oy = 0; oy < p->out_h; ++oy) {
-            const int32_t iy0 = oy * p->stride_h - p->pad_h;
-            const int32_t fy0 = iy0 < 0 ? -iy0 : 0;
-            const int32_t fy1 = p->k_h < p->in_h - iy0 ? p->k_h : p->in_h - iy0;
-            for (ox = 0; ox < p->out_w; ++ox) {
-                const int32_t ix0 = ox * p->stride_w - p->pad_w;
-                const int32_t fx0 = ix0 < 0 ? -ix0 : 0;
-                const int32_t fx1 = p->k_w < p->in_w - ix0 ? p->k_w : p->in_w - ix0;
-                for (c = 0; c < p->channels; ++c) {
-                    int32_t acc = 0, count = 0;
-                    for (y = fy0; y < fy1; ++y) {
-                        for (x = fx0; x < fx1; ++x) {
-                            acc +=
-                                in[((b * p->in_h + iy0 + y) * p->in_w + ix0 + x) * p->channels + c];
-                            count++;
+            const ekrt_span_t ys = ekrt_pool_span(oy, p->stride_h, p->pad_h, p->k_h, p->in_h);
+            for (ox = 0; ox < p->out_w; ++ox, out += ch) {
+                const ekrt_span_t xs = ekrt_pool_span(ox, p->stride_w, p->pad_w, p->k_w, p->in_w);
+                const int8_t *win = in_b + ys.lo * row + xs.lo * ch;
+                const int32_t rows = ys.hi - ys.lo, cols = xs.hi - xs.lo;
+                for (c = 0; c < ch; ++c) {
+                    int32_t v = is_max ? -128 : 0;
+                    if (is_max) {
+                        for (y = 0; y < rows; ++y) {
+                            for (x = 0; x < cols; ++x) {
+                                const int32_t t = win[y * row + x * ch + c];
+                                v = t > v ? t : v;
+                            }
                         }
+                    } else if (rows > 0 && cols > 0) {
+                        const int32_t count = rows * cols;
+                        for (y = 0; y < rows; ++y) {
+                            for (x = 0; x < cols; ++x) {
+                                v += win[y * row + x * ch + c];
+                            }
+                        }
+                        v = v > 0 ? (v + count / 2) / count : (v - count / 2) / count;
                     }
-                    if (count > 0) {
-                        acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
-                    }
-                    out[((b * p->out_h + oy) * p->out_w + ox) * p->channels + c] =
-                        (int8_t)ekrt_clamp(acc, p->act_min, p->act_max);
+                    out[c] = (int8_t)ekrt_clamp(v, p->act_min, p->act_max);
                 }
             }
         }
@@ -93,7 +98,7 @@ int ekrt_prepare_avgpool(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_
 
 void ekrt_eval_avgpool(const ekrt_t *rt, const ekrt_op_t *op)
 {
-    ekrt_avgpool_s8(&op->p.pool, EKRT_IN(rt, op, 0), EKRT_OUT(rt, op));
+    ekrt_pool_s8(&op->p.pool, EKRT_IN(rt, op, 0), EKRT_OUT(rt, op), 0);
 }
 
 /* TFLM's average: the sum over `count` taps divided, rounding half away from zero */
@@ -116,21 +121,17 @@ void ekrt_eval_avgpool_4ch(const ekrt_t *rt, const ekrt_op_t *op)
     for (b = 0; b < p->batches; ++b) {
         const int8_t *in_b = in + b * p->in_h * row;
         for (oy = 0; oy < p->out_h; ++oy) {
-            const int32_t iy0 = oy * p->stride_h - p->pad_h;
-            const int32_t fy0 = iy0 < 0 ? -iy0 : 0;
-            const int32_t fy1 = p->k_h < p->in_h - iy0 ? p->k_h : p->in_h - iy0;
+            const ekrt_span_t ys = ekrt_pool_span(oy, p->stride_h, p->pad_h, p->k_h, p->in_h);
             for (ox = 0; ox < p->out_w; ++ox, out += ch) {
-                const int32_t ix0 = ox * p->stride_w - p->pad_w;
-                const int32_t fx0 = ix0 < 0 ? -ix0 : 0;
-                const int32_t fx1 = p->k_w < p->in_w - ix0 ? p->k_w : p->in_w - ix0;
-                const int32_t count = (fy1 - fy0) * (fx1 - fx0);
-                const int8_t *base = in_b + (iy0 + fy0) * row + (ix0 + fx0) * ch;
+                const ekrt_span_t xs = ekrt_pool_span(ox, p->stride_w, p->pad_w, p->k_w, p->in_w);
+                const int32_t count = (ys.hi - ys.lo) * (xs.hi - xs.lo);
+                const int8_t *base = in_b + ys.lo * row + xs.lo * ch;
                 for (c = 0; c < ch; c += 4) {
                     const int32_t g = c + 4 <= ch ? c : ch - 4;
                     uint32_t s02 = 0, s13 = 0;
-                    for (y = fy0; y < fy1; ++y) {
-                        const int8_t *ip = base + (y - fy0) * row + g;
-                        for (x = fx1 - fx0; x > 0; --x, ip += ch) {
+                    for (y = ys.lo; y < ys.hi; ++y) {
+                        const int8_t *ip = base + (y - ys.lo) * row + g;
+                        for (x = xs.hi - xs.lo; x > 0; --x, ip += ch) {
                             const uint32_t w = ekrt_load4(ip);
                             s02 = ekrt_sxtab16(s02, w);
                             s13 = ekrt_sxtab16_hi(s13, w);

@@ -124,6 +124,11 @@ typedef struct {
     int32_t act_min, act_max;
 } ekrt_pool_params_t;
 
+/* the input indices [lo, hi) one pooling window covers along an axis, clipped to the image */
+typedef struct {
+    int32_t lo, hi;
+} ekrt_span_t;
+
 typedef struct {
     int32_t input_zp, output_zp, mult, shift; /* mult/shift already include 1/num_elements */
     int32_t num_elements;
@@ -252,6 +257,18 @@ static inline int8_t ekrt_requant_s8(int32_t acc, int32_t qm, int32_t shift, int
     return (int8_t)ekrt_clamp(v, lo, hi);
 }
 
+/* The span of output index o's window (k taps from o * stride - pad) along an axis of n
+ * inputs: the taps outside the image drop out (both pools; hi <= lo when none is inside). */
+static inline ekrt_span_t ekrt_pool_span(int32_t o, int32_t stride, int32_t pad, int32_t k,
+                                         int32_t n)
+{
+    const int32_t i0 = o * stride - pad;
+    ekrt_span_t s;
+    s.lo = i0 < 0 ? 0 : i0;
+    s.hi = k < n - i0 ? i0 + k : n;
+    return s;
+}
+
 /* Wrapping int32 addition (TFLM's int32 accumulators never overflow for valid models; this
  * keeps a corrupt model's overflow defined instead of undefined behaviour). */
 static inline int32_t ekrt_wadd(int32_t a, int32_t b)
@@ -271,8 +288,8 @@ void ekrt_fully_connected_s8(const ekrt_fc_params_t *p, const int8_t *in, const 
 void ekrt_add_s8(const ekrt_add_params_t *p, uint32_t ndim, const int32_t *out_dims,
                  const int32_t *s1, const int32_t *s2, const int8_t *in1, const int8_t *in2,
                  int8_t *out);
-void ekrt_avgpool_s8(const ekrt_pool_params_t *p, const int8_t *in, int8_t *out);
-void ekrt_maxpool_s8(const ekrt_pool_params_t *p, const int8_t *in, int8_t *out);
+/* both pools' reference loop: each output the maximum (is_max) or the average of its taps */
+void ekrt_pool_s8(const ekrt_pool_params_t *p, const int8_t *in, int8_t *out, int is_max);
 void ekrt_mean_s8(const ekrt_mean_params_t *p, uint32_t ndim, const int32_t *in_dims,
                   const int8_t *in, int8_t *out);
 void ekrt_pad_s8(const ekrt_pad_params_t *p, uint32_t ndim, const int32_t *in_dims,

@@ -1,36 +1,8 @@
 /* MAX_POOL_2D int8 (TFLM reference_integer_ops::MaxPool): the largest input of the taps
- * inside the image, clamped to the fused activation range. Prepare: ekrt_pool_prepare. */
+ * inside the image, clamped to the fused activation range. Prepare and reference loop:
+ * ekrt_pool_prepare, ekrt_pool_s8 (ekrt_avgpool_s8.c). */
 #include "ekrt_dsp.h" /* first: kernel optimisation level */
 #include "ekrt_internal.h"
-
-void ekrt_maxpool_s8(const ekrt_pool_params_t *p, const int8_t *in, int8_t *out)
-{
-    int32_t b, oy, ox, c, y, x;
-    for (b = 0; b < p->batches; ++b) {
-        for (oy = 0; oy < p->out_h; ++oy) {
-            const int32_t iy0 = oy * p->stride_h - p->pad_h;
-            const int32_t fy0 = iy0 < 0 ? -iy0 : 0;
-            const int32_t fy1 = p->k_h < p->in_h - iy0 ? p->k_h : p->in_h - iy0;
-            for (ox = 0; ox < p->out_w; ++ox) {
-                const int32_t ix0 = ox * p->stride_w - p->pad_w;
-                const int32_t fx0 = ix0 < 0 ? -ix0 : 0;
-                const int32_t fx1 = p->k_w < p->in_w - ix0 ? p->k_w : p->in_w - ix0;
-                for (c = 0; c < p->channels; ++c) {
-                    int32_t m = -128;
-                    for (y = fy0; y < fy1; ++y) {
-                        for (x = fx0; x < fx1; ++x) {
-                            const int32_t v =
-                                in[((b * p->in_h + iy0 + y) * p->in_w + ix0 + x) * p->channels + c];
-                            m = v > m ? v : m;
-                        }
-                    }
-                    out[((b * p->out_h + oy) * p->out_w + ox) * p->channels + c] =
-                        (int8_t)ekrt_clamp(m, p->act_min, p->act_max);
-                }
-            }
-        }
-    }
-}
 
 int ekrt_prepare_maxpool(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_in)
 {
@@ -45,7 +17,7 @@ int ekrt_prepare_maxpool(ekrt_prep_t *c, ekrt_op_t *op, uint32_t ot, uint32_t n_
 
 void ekrt_eval_maxpool(const ekrt_t *rt, const ekrt_op_t *op)
 {
-    ekrt_maxpool_s8(&op->p.pool, EKRT_IN(rt, op, 0), EKRT_OUT(rt, op));
+    ekrt_pool_s8(&op->p.pool, EKRT_IN(rt, op, 0), EKRT_OUT(rt, op), 1);
 }
 
 /* the signed byte-wise maximum of a and b (SSUB8 sets a lane's GE bit when a >= b, SEL picks) */
@@ -83,20 +55,16 @@ void ekrt_eval_maxpool_4ch(const ekrt_t *rt, const ekrt_op_t *op)
     for (b = 0; b < p->batches; ++b) {
         const int8_t *in_b = in + b * p->in_h * row;
         for (oy = 0; oy < p->out_h; ++oy) {
-            const int32_t iy0 = oy * p->stride_h - p->pad_h;
-            const int32_t fy0 = iy0 < 0 ? -iy0 : 0;
-            const int32_t fy1 = p->k_h < p->in_h - iy0 ? p->k_h : p->in_h - iy0;
+            const ekrt_span_t ys = ekrt_pool_span(oy, p->stride_h, p->pad_h, p->k_h, p->in_h);
             for (ox = 0; ox < p->out_w; ++ox, out += ch) {
-                const int32_t ix0 = ox * p->stride_w - p->pad_w;
-                const int32_t fx0 = ix0 < 0 ? -ix0 : 0;
-                const int32_t fx1 = p->k_w < p->in_w - ix0 ? p->k_w : p->in_w - ix0;
-                const int8_t *base = in_b + (iy0 + fy0) * row + (ix0 + fx0) * ch;
+                const ekrt_span_t xs = ekrt_pool_span(ox, p->stride_w, p->pad_w, p->k_w, p->in_w);
+                const int8_t *base = in_b + ys.lo * row + xs.lo * ch;
                 for (c = 0; c < ch; c += 4) {
                     const int32_t g = c + 4 <= ch ? c : ch - 4;
                     uint32_t m = 0x80808080u; /* -128 in every lane */
-                    for (y = fy0; y < fy1; ++y) {
-                        const int8_t *ip = base + (y - fy0) * row + g;
-                        for (x = fx1 - fx0; x > 0; --x, ip += ch) {
+                    for (y = ys.lo; y < ys.hi; ++y) {
+                        const int8_t *ip = base + (y - ys.lo) * row + g;
+                        for (x = xs.hi - xs.lo; x > 0; --x, ip += ch) {
                             m = max8(m, ekrt_load4(ip));
                         }
                     }

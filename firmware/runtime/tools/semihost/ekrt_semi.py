@@ -71,6 +71,25 @@ def build(build_dir: Path, extra_cflags: str = "") -> Path:
     return build_dir / "ekrt_semi.elf"
 
 
+def qemu_argv(elf: Path, *extra: str) -> list[str]:
+    """The QEMU command line a semihosted image runs under here (also test_m4cycles.py's):
+    mps2-an386, one instruction a nanosecond (-icount shift=0), semihosting on the host's
+    files; extra: more options (-append, a plugin, -singlestep)."""
+    return [
+        "qemu-system-arm",
+        "-M",
+        "mps2-an386",
+        "-nographic",
+        "-icount",
+        "shift=0",
+        "-semihosting-config",
+        "enable=on,target=native",
+        "-kernel",
+        str(elf),
+        *extra,
+    ]
+
+
 _JOB = re.compile(r"^job (\d+) ok arena=(\d+) records=(\d+) ticks=(\d+)$")
 _ERR = re.compile(r"^job (\d+) error (.*)$")
 _OP = re.compile(r"^op (\d+) (\d+) (\S+) macs=(\d+) ticks=(\d+)$")
@@ -101,21 +120,7 @@ def run(elf: Path, jobs: list[Job], timeout: float = 600.0, cycles: bool = False
             if " " in str(p):
                 raise ValueError(f"{p}: paths with spaces cannot go through the jobs file")
         proc = subprocess.run(
-            [
-                "qemu-system-arm",
-                "-M",
-                "mps2-an386",
-                "-nographic",
-                "-icount",
-                "shift=0",
-                "-semihosting-config",
-                "enable=on,target=native",
-                "-kernel",
-                str(elf),
-                "-append",
-                str(jobs_file),
-                *plugin,
-            ],
+            qemu_argv(elf, "-append", str(jobs_file), *plugin),
             capture_output=True,
             text=True,
             timeout=timeout,
