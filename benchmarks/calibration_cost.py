@@ -50,9 +50,9 @@ def _short(p, meta, hops_after: int):
 
 def measure(run_dir: Path, seconds: float, method: str, session, hops_after: int) -> dict:
     from edgekit.bench import qemu, timeouts
-    from edgekit.bench.calib_stream import _on_device, prepare
+    from edgekit.bench.calib_stream import _on_device, expect_for, prepare
     from edgekit.bench.link import DeviceLink
-    from edgekit.bench.session import Expect, Session
+    from edgekit.bench.session import Session
     from edgekit.boards import get_board
     from edgekit.firmware import up_to_date_build
     from edgekit.runs import Run
@@ -77,7 +77,7 @@ def measure(run_dir: Path, seconds: float, method: str, session, hops_after: int
         try:
             if not qemu._wait_listening(proc, port, 30.0):
                 raise SystemExit(f"QEMU did not start: {log.read_text()[-2000:]}")
-            expect = Expect(meta.model_hash, 0, meta.n_out, "", "", "")
+            expect = expect_for(run, board, p)
             with DeviceLink(
                 f"socket://127.0.0.1:{port}", board.baud, timeout=60.0, rx_fifo=str(fifo)
             ) as link:

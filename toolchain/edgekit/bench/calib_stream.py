@@ -239,6 +239,18 @@ def host_accuracy(p: Prepared, vote: int) -> dict:
     }
 
 
+def expect_for(run, board, p: Prepared) -> Expect:
+    """The model the board must run: the export the calibration was prepared from."""
+    return Expect(
+        p.meta.model_hash,
+        _meta_ints(p.meta_h, "EK_INPUT_SIZE").get("EK_INPUT_SIZE", len(p.meta.pixels)),
+        p.meta.n_out,
+        str(run.export_dir / "model_int8.tflite"),
+        str(run.firmware_dir(board.name)),
+        f"edgekit export --board {board.name} --build",
+    )
+
+
 def run_calibrated_stream(
     run,
     board,
@@ -260,16 +272,8 @@ def run_calibrated_stream(
     hint = f"run `edgekit export --board {board.name}` first"
     p = prepare(run, seconds, session, recording, fmt, vote, hint, method)
     meta = p.meta
-    expect = Expect(
-        meta.model_hash,
-        _meta_ints(p.meta_h, "EK_INPUT_SIZE").get("EK_INPUT_SIZE", len(meta.pixels)),
-        meta.n_out,
-        str(run.export_dir / "model_int8.tflite"),
-        str(run.firmware_dir(board.name)),
-        f"edgekit export --board {board.name} --build",
-    )
     with open_device(run, board, port, baud, build_fn, {}) as (link, dev_where):
-        s = Session(link, expect, timeouts.for_board(board))
+        s = Session(link, expect_for(run, board, p), timeouts.for_board(board))
         s.start(timeouts.boot_timeout(board, port is None))
         dev = _on_device(s, dev_where, meta, p, vote, progress)
     rep = evaluate(meta, p.rp, p.host, p.plan, dev, p.hi, vote, clock_hz)
