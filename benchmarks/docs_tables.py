@@ -130,8 +130,9 @@ def stream() -> str:
     a, ag, ex, lat, k = r["accuracy"], r["agreement_with_host"], r["exact"], r["latency"], r["vote"]
     v = r["cost"]["verdict"]
     clock = r["cost"]["clock_hz"] / 1e6
+    src = re.sub(r"^\S*/", "", r["source"])  # the dataset's folder, not this machine's path
     rows = [
-        ("replayed", f"{r['source']}: {r['hops']:,} hops of {r['hop_ms']:.1f} ms, "
+        ("replayed", f"{src}: {r['hops']:,} hops of {r['hop_ms']:.1f} ms, "
          f"{r['scored_hops']:,} scored"),
         ("exact with the host", f"frames {ex['frames']:.2%} ({ex['frame_elements_differing']} of "
          f"{ex['frame_elements']:,} elements differ), outputs {ex['outputs']:.2%}"),
@@ -167,7 +168,7 @@ def calibration_cost() -> str:
         n_in = r["classes"] if m == "out-lda" else r["features"]
         head = f"{r['classes']} × {n_in}"
         rows.append(f"| {m} | {head} | {r['ram_bytes']:,} | " + " | ".join(cells) + " |")
-    return "\n".join(rows)
+    return "\n".join(rows) + "\n"
 
 
 def robustness(which: str) -> Callable[[], str]:
