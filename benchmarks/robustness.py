@@ -176,7 +176,7 @@ def cmd_stream(args: argparse.Namespace) -> None:
     # the robust run has no train.json to name its data: both replay the standard run's data
     data = json.loads((w / "standard" / "train.json").read_text())["data"]["root"]
     results = json.loads(STREAM_RESULTS.read_text()) if STREAM_RESULTS.exists() else {}
-    for model in ("standard", "robust"):
+    for model in args.models.split(","):
         run = w / model
         for cond in ("clean", "ca", "lc"):
             key = f"{args.trial}/{model}/{cond}"
@@ -421,6 +421,7 @@ def main() -> None:
     s.add_argument("--board", default=BOARD)
     s.add_argument("--vote", type=int, default=SEED_VOTE)
     s.add_argument("--again", action="store_true", help="re-run rows already in the results")
+    s.add_argument("--models", default="standard,robust", help="which of the trial's runs")
     t = sub.add_parser("table", help="aggregate finished trials into the JSON and the doc")
     t.add_argument("--out", default="runs/robustness")
     args = ap.parse_args()
