@@ -279,7 +279,11 @@ LABEL["robust"] = "GAN-robust (`robust finetune --mix 0.5`)"
 
 
 def _pm(s: dict | None) -> str:
-    return "-" if s is None else f"{100 * s['mean']:.1f} ± {100 * s['std']:.1f}"
+    if s is None:
+        return "-"
+    if s["n"] < 2:  # one pair has no spread to show
+        return f"{100 * s['mean']:.1f}"
+    return f"{100 * s['mean']:.1f} ± {100 * s['std']:.1f}"
 
 
 def accuracy_markdown(agg: dict) -> str:
