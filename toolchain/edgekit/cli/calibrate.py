@@ -19,19 +19,7 @@ class Calibrate(Command):
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         options.output(p, progress=False)
         options.run(p)
-        g = p.add_mutually_exclusive_group()
-        g.add_argument(
-            "--session",
-            type=int,
-            default=None,
-            help="session of the run's data to calibrate on (default: the last)",
-        )
-        g.add_argument(
-            "--recording", metavar="FILE", default=None, help="a recording file or directory"
-        )
-        options.dataset_format(
-            p, "--recording's dataset format: %(choices)s (default csl)", default="csl"
-        )
+        options.session_source(p, "calibrate on")
         p.add_argument(
             "--seconds-per-gesture",
             type=float,

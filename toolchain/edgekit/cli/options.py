@@ -150,6 +150,22 @@ def dataset_format(p: Adder, help: str, default: str | None = None) -> None:
     p.add_argument("--format", default=default, choices=KNOWN_FORMATS, metavar="FORMAT", help=help)
 
 
+def session_source(p: Adder, what: str) -> None:
+    """The session a command replays or calibrates on: --session N of the run's data or of
+    --recording FILE (read with --format)."""
+    p.add_argument(
+        "--session",
+        type=int,
+        default=None,
+        help=f"session to {what}, of the run's data or of --recording (default: the last, the "
+        "session split's test session)",
+    )
+    p.add_argument(
+        "--recording", metavar="FILE", default=None, help="a recording file or directory"
+    )
+    dataset_format(p, "--recording's dataset format: %(choices)s (default csl)", default="csl")
+
+
 def epochs(p: Adder, help: str) -> None:
     p.add_argument("--epochs", type=int, default=None, help=help)
 

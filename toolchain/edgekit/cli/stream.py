@@ -23,19 +23,7 @@ class Stream(Command):
         options.board(p, options.BOARD_HELP, required=True)
         options.port(p)
         options.baud(p)
-        p.add_argument(
-            "--session",
-            type=int,
-            default=None,
-            help="session to replay, of the run's data or of --recording (default: the last, "
-            "the session split's test session)",
-        )
-        p.add_argument(
-            "--recording", metavar="FILE", default=None, help="a recording file or directory"
-        )
-        options.dataset_format(
-            p, "--recording's dataset format: %(choices)s (default csl)", default="csl"
-        )
+        options.session_source(p, "replay")
         p.add_argument(
             "--realtime",
             action="store_true",
