@@ -3,7 +3,7 @@ before and after calibrating on its first S seconds per gesture, on the host and
 
     PYTHONPATH=toolchain .venv/bin/python benchmarks/calibration_table.py \\
         /work/pool/sweep/trials/mbv2-w*-seed*-sess*/run --seconds 1,2,5 \\
-        --json docs/results/calibration.json [--board mps2-an386 --board-runs NAME:S,... --scratch DIR]
+        --json docs/results/calibration.json [--board mps2-an386 --board-runs TRIAL:S:METHOD,... --scratch DIR]
     PYTHONPATH=toolchain .venv/bin/python benchmarks/calibration_table.py \\
         --json docs/results/calibration.json --write-doc docs/calibration.md
 
@@ -130,7 +130,7 @@ def measure(a: argparse.Namespace) -> None:
     rows = json.loads(a.json.read_text()) if a.json.exists() else []
     secs = [float(s) for s in a.seconds.split(",")]
     methods = a.methods.split(",")
-    board_runs = {tuple(x.split(":")) for x in a.board_runs.split(",") if x}
+    board_runs = {tuple(x.split(":")) for x in a.board_runs.split(",") if x}  # TRIAL may be *
 
     def done(name: str, s: float, part: str, m: str) -> bool:
         return any(
@@ -152,7 +152,8 @@ def measure(a: argparse.Namespace) -> None:
         save(stream_part(run, secs, methods, done), name)
         for s in secs:
             for m in methods:
-                if (name, f"{s:g}", m) in board_runs and not done(name, s, "board", m):
+                on_board = {(name, f"{s:g}", m), ("*", f"{s:g}", m)} & board_runs
+                if on_board and not done(name, s, "board", m):
                     save([board_part(run, s, m, a.board, a.scratch)], name)
 
 
@@ -189,32 +190,44 @@ def tables(rows: list[dict]) -> str:
 
 
 def _board_table(rows: list[dict]) -> list[str]:
+    """The board's rows, mean ± std (worst) over the trials streamed per width, method and S."""
     brd = [r for r in rows if r["part"] == "board"]
     if not brd:
         return []
     out = [
         "#### On the board",
         "",
-        "QEMU mps2-an386, the whole held-out session streamed; exact = the head's bytes, every "
-        "output, class and vote equal the host's mirror; accuracy %; costs in instructions "
-        "(QEMU -icount, 40 per SysTick tick).",
+        "QEMU mps2-an386, each trial's whole held-out session streamed with `--calibrate S`; "
+        "accuracy %, mean ± std (worst trial); exact = trials whose solved head (its bytes) and "
+        "every output, class and vote equal the host's mirror; costs: median instructions "
+        "(QEMU -icount, 40 per SysTick tick), the largest over the trials.",
         "",
-        "| trial | method | S | k=1 before -> after | "
-        f"k={VOTE} before -> after | exact | solve | per hop: collect / head | RAM (B) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| width | method | S | trials | k=1 before | k=1 after | "
+        f"k={VOTE} before | k={VOTE} after | exact | solve | per hop: collect / head | RAM (B) |",
+        "|---|---|---|---:|---|---|---|---|---|---:|---:|---:|",
     ]
-    for r in sorted(brd, key=lambda r: (r["trial"], r["method"], r["seconds"])):
-        e, c = r["exact"], r["cost"]
-        ok = e["head_bytes"] and e["outputs"] == e["classes"] == e["votes"] == 1.0
+    for key in sorted({(r["width"], r["method"], r["seconds"]) for r in brd}):
+        sel = [r for r in brd if (r["width"], r["method"], r["seconds"]) == key]
+        ok = sum(
+            r["exact"]["head_bytes"] and r["exact"]["outputs"] == r["exact"]["classes"]
+            == r["exact"]["votes"] == 1.0 for r in sel
+        )  # fmt: skip
         out.append(
-            f"| {r['trial']} | {r['method']} | {r['seconds']:g} s | {100 * r['before_k1']:.2f} "
-            f"-> {100 * r['after_k1']:.2f} | {100 * r[f'before_k{VOTE}']:.2f} -> "
-            f"{100 * r[f'after_k{VOTE}']:.2f} | {'yes' if ok else 'NO'} | "
-            f"{c['solve'].get('median_instructions', 0):,.0f} | "
-            f"{c['collect_per_hop'].get('median_instructions', 0):,.0f} / "
-            f"{c['head_per_hop'].get('median_instructions', 0):,.0f} | {c['ram_bytes']:,} |"
+            f"| {key[0]:g} | {key[1]} | {key[2]:g} s | {len(sel)} | "
+            + " | ".join(
+                _stat([r[k] for r in sel])
+                for k in ("before_k1", "after_k1", f"before_k{VOTE}", f"after_k{VOTE}")
+            )
+            + f" | {ok}/{len(sel)} | {_most(sel, 'solve'):,.0f} | "
+            f"{_most(sel, 'collect_per_hop'):,.0f} / "
+            f"{_most(sel, 'head_per_hop'):,.0f} | "
+            f"{max(r['cost']['ram_bytes'] for r in sel):,} |"
         )
     return out + [""]
+
+
+def _most(rows: list[dict], part: str) -> float:
+    return max(r["cost"][part].get("median_instructions", 0) for r in rows)
 
 
 _HOST = ("float_before", "float_after", "int8_before", "int8_after")
@@ -235,7 +248,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, required=True)
     ap.add_argument("--board", default="mps2-an386")
     ap.add_argument("--methods", default="out-lda,ncm,lda,lsq", help="host; stream: board's")
-    ap.add_argument("--board-runs", default="", help="TRIAL:S:METHOD,... streamed on the board")
+    ap.add_argument(
+        "--board-runs",
+        default="",
+        help="TRIAL:S:METHOD,... streamed on the board (TRIAL * for every run given)",
+    )
     ap.add_argument("--scratch", type=Path, default=Path("runs/calibration-table"))
     ap.add_argument("--write-doc", type=Path, default=None)
     a = ap.parse_args(argv)

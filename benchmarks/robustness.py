@@ -170,9 +170,7 @@ def cmd_run(args: argparse.Namespace) -> None:
 def cmd_stream(args: argparse.Namespace) -> None:
     """stream clean / --disturb ca / --disturb lc for the trial's standard and robust models."""
     w = Path(args.out) / args.trial
-    seed = re.search(r"seed(\d+)", args.trial)[1]
-    if not args.trial.endswith("sess3"):
-        raise SystemExit("stream replays the recording's last session: a trial held out on sess3")
+    seed, session = re.search(r"seed(\d+)-sess(\d+)", args.trial).groups()
     # the robust run has no train.json to name its data: both replay the standard run's data
     data = json.loads((w / "standard" / "train.json").read_text())["data"]["root"]
     results = json.loads(STREAM_RESULTS.read_text()) if STREAM_RESULTS.exists() else {}
@@ -184,6 +182,7 @@ def cmd_stream(args: argparse.Namespace) -> None:
                 continue
             dist = [] if cond == "clean" else ["--disturb", cond]
             argv = ["stream", "--board", args.board, "--run", str(run), "--recording", data]
+            argv += ["--session", session]  # the pair's held-out session
             argv += ["--vote", str(args.vote)]
             argv += [*dist, "--seed", seed, "--json"]
             print(f"{key} ...", flush=True)
@@ -382,6 +381,11 @@ def cmd_table(args: argparse.Namespace) -> None:
     import docs_tables
 
     agg = collect(Path(args.out))
+    # pairs measured before (another machine's pool) stay unless --out holds them again
+    kept = {k: v for k, v in results()[0]["trials"].items() if k not in agg["trials"]}
+    if kept and not args.fresh:
+        agg["trials"] = dict(sorted({**agg["trials"], **kept}.items()))
+        agg["summary"] = summarize(agg["trials"])
     agg["command"] = (
         "python benchmarks/robustness.py run --pool /work/pool/sweep --out runs/robustness"
     )
@@ -428,6 +432,12 @@ def main() -> None:
     s.add_argument("--models", default="standard,robust", help="which of the trial's runs")
     t = sub.add_parser("table", help="aggregate finished trials into the JSON and the doc")
     t.add_argument("--out", default="runs/robustness")
+    t.add_argument(
+        "--fresh",
+        action="store_true",
+        help="only the pairs in --out (default: "
+        "also keep those docs/results/robustness.json holds)",
+    )
     args = ap.parse_args()
     if args.cmd == "run":
         args.standard = dict(v.split("=", 1) for v in args.standard)
