@@ -370,7 +370,8 @@ def stream_markdown(results: dict) -> str:
     rows += [
         "",
         f"Board {first['board']} ({first['device']}); command per row: `{first['command']}` "
-        "with the row's run and `--disturb`.",
+        "with the row's run, its pair's held-out session (`--session K`; 3, the last, is the "
+        "default) and `--disturb`.",
     ]
     return "\n".join(rows) + "\n"
 
