@@ -213,8 +213,9 @@ def cmd_stream(args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------------------ table
 
 
-def collect(out: Path) -> dict:
-    """Every finished trial's eval JSON, GAN report and stage times -> the aggregate record."""
+def collect(out: Path, kept: dict | None = None) -> dict:
+    """Every finished trial's eval JSON, GAN report and stage times, with the `kept` trials
+    (measured elsewhere) that `out` does not hold -> the aggregate record."""
     trials = {}
     for ev in sorted(out.glob("mbv2-*/robust_eval.json")):
         w = ev.parent
@@ -231,6 +232,7 @@ def collect(out: Path) -> dict:
             "gan": {"steps": gan["steps"], "quality": gan["quality"], "wall_s": gan["wall_s"]},
             "timing_s": timing,
         }
+    trials = dict(sorted({**(kept or {}), **trials}.items()))
     return {"trials": trials, "summary": summarize(trials)}
 
 
@@ -381,12 +383,8 @@ def cmd_table(args: argparse.Namespace) -> None:
     rendered from it by benchmarks/docs_tables.py (`make docs`), like every result table."""
     import docs_tables
 
-    agg = collect(Path(args.out))
     # pairs measured before (another machine's pool) stay unless --out holds them again
-    kept = {k: v for k, v in results()[0]["trials"].items() if k not in agg["trials"]}
-    if kept and not args.fresh:
-        agg["trials"] = dict(sorted({**agg["trials"], **kept}.items()))
-        agg["summary"] = summarize(agg["trials"])
+    agg = collect(Path(args.out), {} if args.fresh else results()[0]["trials"])
     agg["command"] = (
         "python benchmarks/robustness.py run --pool /work/pool/sweep --out runs/robustness"
     )
