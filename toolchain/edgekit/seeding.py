@@ -1,5 +1,6 @@
-"""Repeatable training: the same seed gives the same weights, on this machine and on any other
-x86-64 machine with AVX2.
+"""Repeatable training: the same seed gives the same weights on this machine, and on the other
+x86-64 machines with AVX2 it was checked on, but not on every CPU (docs/models.md, measured on a
+Xeon with AVX-512, AVX-VNNI and AMX).
 
 `deterministic(seed)` is the block a training stage runs in:
   - torch's global generator (weight init, dropout) starts from `seed`, inside torch.random.fork_rng
